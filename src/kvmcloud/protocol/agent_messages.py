@@ -1,0 +1,336 @@
+"""Messages between server and agent: commands, answers, reports; to_json()/from_json() by type tag.
+
+The agent protocol (docs/architecture.md, "Agent protocol"):
+
+* The server enrols an agent with ``POST /enroll`` (:class:`EnrollRequest`), proving it
+  knows the agent's enrolment token and handing it a per-host key. Every later request in
+  either direction carries that key as ``Authorization: Bearer <key>``.
+* The server sends a command as ``POST /commands`` with a body made by :func:`command_to_json`:
+  ``{"id": <server-chosen id>, "type": <tag>, "payload": {...}}``. Commands are idempotent by
+  id. Short commands answer inline; long ones answer 202 and are polled with
+  ``GET /commands/<id>?wait_s=N``. Both reply with a :class:`CommandStatus`.
+* The agent reports itself with ``POST /agent/v1/heartbeat`` on the server
+  (:class:`Heartbeat` → :class:`HeartbeatReply`).
+
+Everything here is plain frozen dataclasses of JSON-able values, so both sides decode with
+the same code and an unknown field from a newer peer is ignored rather than fatal.
+"""
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar, Union
+
+from kvmcloud.protocol.error_codes import ErrorCode
+
+AUTHORIZATION_SCHEME = "Bearer"
+
+
+class MessageFormatError(ValueError):
+    """A message could not be decoded; the text names the offending field."""
+
+
+class PoolType(StrEnum):
+    """Primary storage kinds the agent can place files in (CloudStack spelling)."""
+
+    FILESYSTEM = "Filesystem"
+    SHARED_MOUNT_POINT = "SharedMountPoint"
+
+
+class CommandState(StrEnum):
+    """Where a command is on the agent."""
+
+    RUNNING = "running"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Network limits for one transfer; ``total_s`` bounds the whole command."""
+
+    connect_s: float = 5.0
+    read_s: float = 5.0
+    total_s: float = 10800.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolSpec:
+    """A primary storage pool as the agent sees it: a directory of a given type."""
+
+    uuid: str
+    type: PoolType
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckUrlCommand:
+    """Check that ``url`` is reachable from this host and report its size."""
+
+    TYPE: ClassVar[str] = "CheckUrl"
+    LONG: ClassVar[bool] = False
+    url: str
+    format: str
+    headers: dict[str, str] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    follow_redirects: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckUrlResult:
+    """What the URL check learned; sizes are None when the source does not say."""
+
+    TYPE: ClassVar[str] = "CheckUrlResult"
+    physical_size_bytes: int | None = None
+    virtual_size_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirectDownloadCommand:
+    """Download ``url`` into ``pool`` as ``install_name``, verified, published atomically."""
+
+    TYPE: ClassVar[str] = "DirectDownload"
+    LONG: ClassVar[bool] = True
+    template_uuid: str
+    url: str
+    format: str
+    pool: PoolSpec
+    install_name: str
+    checksum: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    follow_redirects: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirectDownloadResult:
+    """Where the verified image now lives and how big it is."""
+
+    TYPE: ClassVar[str] = "DirectDownloadResult"
+    install_path: str
+    physical_size_bytes: int
+    virtual_size_bytes: int
+    format: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckPoolCommand:
+    """Check that the pool's directory is usable here and report its capacity."""
+
+    TYPE: ClassVar[str] = "CheckPool"
+    LONG: ClassVar[bool] = False
+    pool: PoolSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolReport:
+    """Capacity of one pool as seen from one host."""
+
+    TYPE: ClassVar[str] = "PoolReport"
+    uuid: str
+    capacity_bytes: int
+    available_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorInfo:
+    """Why a command failed: a stable wire code and a message for people."""
+
+    code: ErrorCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """The outcome of a command: ``result`` when ok, ``error`` otherwise."""
+
+    ok: bool
+    result: "Result | None" = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandStatus:
+    """The agent's view of one command, returned by POST and GET /commands."""
+
+    id: str
+    state: CommandState
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    answer: Answer | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostReport:
+    """What a host tells the server about itself."""
+
+    hostname: str
+    agent_version: str
+    cpu_count: int
+    cpu_mhz: int
+    memory_bytes: int
+    hypervisor_version: str
+    kvm_available: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollRequest:
+    """Server → agent: join as ``host_uuid``; proves knowledge of the enrolment token."""
+
+    token: str
+    host_uuid: str
+    host_key: str
+    server_url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat:
+    """Agent → server: still alive (or shutting down), with a fresh report."""
+
+    host_uuid: str
+    report: HostReport
+    shutting_down: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatReply:
+    """Server → agent: when to send the next heartbeat."""
+
+    interval_s: float
+
+
+Command = CheckUrlCommand | DirectDownloadCommand | CheckPoolCommand
+Result = CheckUrlResult | DirectDownloadResult | PoolReport
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.TYPE: cls for cls in (CheckUrlCommand, DirectDownloadCommand, CheckPoolCommand)
+}
+RESULT_TYPES: dict[str, type[Result]] = {
+    cls.TYPE: cls for cls in (CheckUrlResult, DirectDownloadResult, PoolReport)
+}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandEnvelope:
+    """A command with the id the server chose for it."""
+
+    id: str
+    command: Command
+
+
+def command_to_json(envelope: CommandEnvelope) -> str:
+    """Serialise a command for ``POST /commands``."""
+    return json.dumps(
+        {
+            "id": envelope.id,
+            "type": envelope.command.TYPE,
+            "payload": to_plain(envelope.command),
+        }
+    )
+
+
+def command_from_json(text: str | bytes) -> CommandEnvelope:
+    """Parse a ``POST /commands`` body; raises MessageFormatError."""
+    data = _load_object(text)
+    command_id, tag = data.get("id"), data.get("type")
+    if not isinstance(command_id, str) or not command_id:
+        raise MessageFormatError("command 'id' must be a non-empty string")
+    cls = COMMAND_TYPES.get(tag) if isinstance(tag, str) else None
+    if cls is None:
+        raise MessageFormatError(f"unknown command type {tag!r}")
+    return CommandEnvelope(id=command_id, command=from_plain(cls, data.get("payload", {})))
+
+
+def to_json(message: object) -> str:
+    """Serialise any message dataclass (not a command envelope) to JSON."""
+    return json.dumps(to_plain(message))
+
+
+def from_json(cls: type[T], text: str | bytes) -> T:
+    """Parse JSON into ``cls``; raises MessageFormatError."""
+    return from_plain(cls, _load_object(text))
+
+
+def to_plain(value: object) -> Any:
+    """Turn a message into JSON-able values; results carry their type tag."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        plain = {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        tag = getattr(type(value), "TYPE", None)
+        if isinstance(tag, str) and type(value) in RESULT_TYPES.values():
+            plain["type"] = tag
+        return plain
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def from_plain(cls: type[T], data: object) -> T:
+    """Build ``cls`` from JSON-able values, checking every field's type."""
+    return typing.cast(T, _decode(cls, data, cls.__name__))
+
+
+def _load_object(text: str | bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageFormatError(f"message is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MessageFormatError("message must be a JSON object")
+    return data
+
+
+def _decode(tp: Any, data: object, where: str) -> object:  # noqa: C901 - one branch per shape
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        if data is None and type(None) in options:
+            return None
+        if all(dataclasses.is_dataclass(o) for o in options if o is not type(None)):
+            return _decode_tagged(options, data, where)
+        (inner,) = [o for o in options if o is not type(None)]
+        return _decode(inner, data, where)
+    if origin is dict:
+        _, value_type = typing.get_args(tp)
+        if not isinstance(data, Mapping):
+            raise MessageFormatError(f"{where} must be an object")
+        return {str(k): _decode(value_type, v, f"{where}.{k}") for k, v in data.items()}
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(data, Mapping):
+            raise MessageFormatError(f"{where} must be an object")
+        hints = typing.get_type_hints(tp)
+        kwargs: dict[str, object] = {}
+        for f in dataclasses.fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise MessageFormatError(f"{where}.{f.name} is missing")
+        return tp(**kwargs)
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        try:
+            return tp(data if isinstance(data, str) else "")
+        except ValueError:
+            raise MessageFormatError(f"{where} has unknown value {data!r}") from None
+    if tp is float and isinstance(data, int | float) and not isinstance(data, bool):
+        return float(data)
+    if tp is int and isinstance(data, int) and not isinstance(data, bool):
+        return data
+    if tp in (str, bool) and isinstance(data, tp):
+        return data
+    raise MessageFormatError(f"{where} must be of type {getattr(tp, '__name__', tp)}")
+
+
+def _decode_tagged(options: tuple[Any, ...], data: object, where: str) -> object:
+    if not isinstance(data, Mapping):
+        raise MessageFormatError(f"{where} must be an object")
+    tag = data.get("type")
+    for option in options:
+        if getattr(option, "TYPE", None) == tag:
+            return _decode(option, data, where)
+    raise MessageFormatError(f"{where} has unknown type {tag!r}")
