@@ -1,0 +1,1 @@
+"""The ``kvmcloud`` command line: signed CloudStack API calls, job polling, progress."""
