@@ -107,7 +107,7 @@ def run_api(
                 str(reply["jobid"]), poll_interval_s=poll_interval_s, timeout_s=invocation.timeout_s
             )
     except ApiCallError as exc:
-        print(f"error {exc.code}: {exc.text}", file=stderr)
+        print(exc, file=stderr)  # already "error <code>: <errortext>"
         return EXIT_FAILED
     except ApiClientError as exc:
         print(f"error: {exc}", file=stderr)
@@ -196,8 +196,7 @@ def _follow_downloads(
     status = EXIT_OK
     for outcome in outcomes:
         if outcome.error is not None:
-            error = outcome.error
-            print(f"error {error.code}: {error.text} (pool {outcome.download.label})", file=stderr)
+            print(f"{outcome.error} (pool {outcome.download.label})", file=stderr)
             status = EXIT_FAILED
     return status
 
