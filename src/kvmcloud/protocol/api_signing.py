@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 # java.net.URLEncoder leaves exactly these untouched (space becomes "+", later "%20").
@@ -57,3 +58,26 @@ def is_valid_signature(params: Mapping[str, str], secret_key: str, signature: st
 def _hmac_b64(message: str, secret_key: str) -> str:
     digest = hmac.new(secret_key.encode(), message.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
+
+
+def parse_expires(text: str) -> datetime | None:
+    """Parse an ``expires`` value in the forms CloudStack accepts; None if it does not parse.
+
+    ``2024-01-01T12:00:00+0000`` (what cs and CloudMonkey send), ``…+00:00``, ``…Z``, and
+    the same with fractional seconds. A value without a zone is refused: it is ambiguous.
+    """
+    candidate = text.strip()
+    if candidate.endswith("Z") and "+" not in candidate:
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment
+
+
+def format_expires(moment: datetime) -> str:
+    """Format an ``expires`` value the way cs does (``%Y-%m-%dT%H:%M:%S+0000``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")

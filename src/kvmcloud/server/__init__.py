@@ -1,0 +1,1 @@
+"""kvmcloud-server: the CloudStack-compatible management server."""

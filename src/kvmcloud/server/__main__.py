@@ -1,0 +1,96 @@
+"""`kvmcloud-server`: serve | init | db upgrade | db check | create-api-key | create-account."""
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from kvmcloud.server import db_migrations
+from kvmcloud.server.accounts import service as accounts
+from kvmcloud.server.app import build_services, create_app, utc_now
+from kvmcloud.server.configuration.service import seed_definitions
+from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.settings import ServerSettings, SettingsError
+from kvmcloud.server.templates.service import seed_guest_os
+
+logger = logging.getLogger("kvmcloud.server")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kvmcloud-server", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve the API and run jobs (upgrades the schema first)")
+    sub.add_parser("init", help="create or upgrade the database and print the admin's API keys")
+    db = sub.add_parser("db", help="schema maintenance")
+    db.add_argument("action", choices=["upgrade", "check"])
+    keys = sub.add_parser("create-api-key", help="replace a user's API keys and print them")
+    keys.add_argument("--user", default=accounts.ADMIN_NAME)
+    account = sub.add_parser("create-account", help="create a non-admin account and print its keys")
+    account.add_argument("name")
+    return parser
+
+
+def _database(settings: ServerSettings) -> Database:
+    if settings.database_url.startswith("sqlite:///"):
+        path = Path(settings.database_url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return Database(make_engine(settings.database_url))
+
+
+def _init(database: Database) -> accounts.ApiKeys:
+    db_migrations.upgrade(database.engine)
+    with database.transaction() as session:
+        now = utc_now()
+        seed_definitions(session, now)
+        seed_guest_os(session)
+        return accounts.ensure_admin(session, now)
+
+
+def _print_keys(keys: accounts.ApiKeys) -> None:
+    print(f"user:       {keys.username}")
+    print(f"api key:    {keys.api_key}")
+    print(f"secret key: {keys.secret_key}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen sub-command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("KVMCLOUD_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = ServerSettings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"kvmcloud-server: {exc}", file=sys.stderr)
+        return 2
+    database = _database(settings)
+    if args.command == "init":
+        _print_keys(_init(database))
+    elif args.command == "db" and args.action == "upgrade":
+        db_migrations.upgrade(database.engine)
+    elif args.command == "db":
+        differences = db_migrations.pending_differences(database.engine)
+        for difference in differences:
+            print(difference)
+        return 1 if differences else 0
+    elif args.command == "create-api-key":
+        with database.transaction() as session:
+            _print_keys(accounts.regenerate_keys(session, args.user))
+    elif args.command == "create-account":
+        with database.transaction() as session:
+            _print_keys(accounts.create_user_account(session, args.name, utc_now()))
+    else:
+        _init(database)
+        database.engine.dispose()
+        services = build_services(settings)
+        app = create_app(services)
+        uvicorn.run(app, host=settings.listen_host, port=settings.listen_port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

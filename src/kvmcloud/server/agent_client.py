@@ -1,0 +1,221 @@
+"""AgentClient Protocol + HttpAgentClient (httpx): enrol hosts, send commands, follow long ones."""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.server.errors import (
+    ApiError,
+    InvalidParameterError,
+    ResourceUnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int | None], None]
+
+# How long one long-poll may wait on the agent; the HTTP timeout adds a margin to it.
+POLL_WAIT_S = 30.0
+_POLL_MARGIN_S = 15.0
+# Consecutive failed polls tolerated before the agent counts as lost.
+_MAX_POLL_FAILURES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEndpoint:
+    """Where an enrolled agent listens and the key that authenticates to it."""
+
+    url: str
+    key: str
+    name: str
+
+
+class AgentUnreachableError(ResourceUnavailableError):
+    """The agent did not answer (connection refused, timeout, or lost the command)."""
+
+
+class AgentClient(Protocol):
+    """How the server talks to agents.
+
+    Implementations send :mod:`kvmcloud.protocol.agent_messages` over some transport. They
+    raise :class:`AgentUnreachableError` when the agent cannot be reached; a command that
+    ran and failed is not an exception but an ``Answer(ok=False)`` for the caller to map.
+    They hold no database state and may be called from any thread.
+    """
+
+    def enroll(self, url: str, request: msg.EnrollRequest) -> msg.HostReport:
+        """Enrol the agent at ``url``; raise InvalidParameterError if it refuses the token."""
+        ...
+
+    def call(
+        self, endpoint: AgentEndpoint, command: msg.Command, *, timeout_s: float
+    ) -> msg.Answer:
+        """Run a short command and return its answer."""
+        ...
+
+    def run(
+        self,
+        endpoint: AgentEndpoint,
+        command_id: str,
+        command: msg.Command,
+        *,
+        deadline_s: float,
+        on_progress: ProgressCallback,
+    ) -> msg.Answer:
+        """Start a long command (idempotent by ``command_id``) and follow it to its answer."""
+        ...
+
+
+class HttpAgentClient:
+    """AgentClient over HTTP(S) with JSON bodies, following the protocol in agent_messages."""
+
+    def __init__(self, http: httpx.Client, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._http = http
+        self._clock = clock
+
+    def enroll(self, url: str, request: msg.EnrollRequest) -> msg.HostReport:
+        """Enrol the agent at ``url``; raise InvalidParameterError if it refuses the token."""
+        try:
+            response = self._http.post(
+                f"{url.rstrip('/')}/enroll", content=msg.to_json(request), timeout=30.0
+            )
+        except httpx.HTTPError as exc:
+            raise AgentUnreachableError(f"Cannot reach the agent at {url}: {exc}") from exc
+        if response.status_code == 403:
+            raise InvalidParameterError(
+                "password", f"The agent at {url} refused the enrolment token given as password"
+            )
+        _raise_for_status(response, url)
+        return msg.from_json(msg.HostReport, response.content)
+
+    def call(
+        self, endpoint: AgentEndpoint, command: msg.Command, *, timeout_s: float
+    ) -> msg.Answer:
+        """Run a short command and return its answer."""
+        envelope = msg.CommandEnvelope(id=_new_command_id(), command=command)
+        status = self._post(endpoint, envelope, timeout_s=timeout_s)
+        if status.answer is None:
+            raise AgentUnreachableError(f"Agent {endpoint.name} gave no answer to {command.TYPE}")
+        return status.answer
+
+    def run(
+        self,
+        endpoint: AgentEndpoint,
+        command_id: str,
+        command: msg.Command,
+        *,
+        deadline_s: float,
+        on_progress: ProgressCallback,
+    ) -> msg.Answer:
+        """Start a long command (idempotent by ``command_id``) and follow it to its answer."""
+        end = self._clock() + deadline_s
+        status = self._post(
+            endpoint, msg.CommandEnvelope(id=command_id, command=command), timeout_s=60.0
+        )
+        failures = 0
+        while status.answer is None:
+            on_progress(status.bytes_done, status.bytes_total)
+            remaining = end - self._clock()
+            if remaining <= 0:
+                raise ResourceUnavailableError(
+                    f"{command.TYPE} on {endpoint.name} did not finish within {deadline_s:.0f} s"
+                )
+            try:
+                status = self._poll(endpoint, command_id, wait_s=min(POLL_WAIT_S, remaining))
+                failures = 0
+            except AgentUnreachableError:
+                failures += 1
+                if failures >= _MAX_POLL_FAILURES:
+                    raise
+                time.sleep(1.0)
+        on_progress(status.bytes_done, status.bytes_total)
+        return status.answer
+
+    def _post(
+        self, endpoint: AgentEndpoint, envelope: msg.CommandEnvelope, *, timeout_s: float
+    ) -> msg.CommandStatus:
+        try:
+            response = self._http.post(
+                f"{endpoint.url.rstrip('/')}/commands",
+                content=msg.command_to_json(envelope),
+                headers=_auth(endpoint),
+                timeout=timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            raise AgentUnreachableError(
+                f"Cannot reach the agent of host {endpoint.name} at {endpoint.url}: {exc}"
+            ) from exc
+        _raise_for_status(response, endpoint.url)
+        return msg.from_json(msg.CommandStatus, response.content)
+
+    def _poll(
+        self, endpoint: AgentEndpoint, command_id: str, *, wait_s: float
+    ) -> msg.CommandStatus:
+        try:
+            response = self._http.get(
+                f"{endpoint.url.rstrip('/')}/commands/{command_id}",
+                params={"wait_s": f"{wait_s:.1f}"},
+                headers=_auth(endpoint),
+                timeout=wait_s + _POLL_MARGIN_S,
+            )
+        except httpx.HTTPError as exc:
+            raise AgentUnreachableError(
+                f"Lost contact with the agent of host {endpoint.name}: {exc}"
+            ) from exc
+        if response.status_code == 404:
+            raise AgentUnreachableError(
+                f"The agent of host {endpoint.name} no longer knows command {command_id} "
+                "(was it restarted?)"
+            )
+        _raise_for_status(response, endpoint.url)
+        return msg.from_json(msg.CommandStatus, response.content)
+
+
+def _auth(endpoint: AgentEndpoint) -> dict[str, str]:
+    return {"Authorization": f"{msg.AUTHORIZATION_SCHEME} {endpoint.key}"}
+
+
+def _raise_for_status(response: httpx.Response, url: str) -> None:
+    if response.status_code == 401:
+        raise ResourceUnavailableError(
+            f"The agent at {url} rejected this server's key; re-add the host to enrol it again"
+        )
+    if response.status_code >= 300:
+        raise ResourceUnavailableError(
+            f"The agent at {url} answered HTTP {response.status_code}: {response.text[:200]}"
+        )
+
+
+def _new_command_id() -> str:
+    return str(uuid.uuid4())
+
+
+# Agent wire codes → the CloudStack error code a failed command is reported with.
+API_CODE_BY_WIRE_CODE: dict[ErrorCode, int] = {
+    ErrorCode.UNSUPPORTED_URL: 431,
+    ErrorCode.SOURCE_NOT_FOUND: 431,
+    ErrorCode.SOURCE_DENIED: 431,
+    ErrorCode.DNS_FAILURE: 431,
+    ErrorCode.TLS_FAILURE: 431,
+    ErrorCode.BAD_COMMAND: 530,
+    ErrorCode.INTERNAL: 530,
+}
+
+
+def error_from_answer(answer: msg.Answer, context: str) -> ApiError:
+    """Turn a failed answer into the ApiError reported to the caller, prefixed by context."""
+    error = answer.error or msg.ErrorInfo(code=ErrorCode.INTERNAL, message="no reason given")
+    text = f"{context}: {error.message}"
+    code = API_CODE_BY_WIRE_CODE.get(error.code, ResourceUnavailableError.error_code)
+    if code == 431:
+        return InvalidParameterError("url", text)
+    if code == 530:
+        return ApiError(text)
+    return ResourceUnavailableError(text)

@@ -1,0 +1,1 @@
+"""The CloudStack API edge: route, registry, dispatch, parameters, responses, auth."""

@@ -1,0 +1,42 @@
+"""The /agent/v1 routes agents call (heartbeat), authenticated by each host's key."""
+
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.configuration.definitions import PING_INTERVAL_S
+from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.db import Database
+from kvmcloud.server.errors import AuthenticationError
+from kvmcloud.server.infrastructure import service
+
+
+def agent_routes(db: Database, clock: Callable[[], datetime]) -> list[Route]:
+    """Return the routes agents use to report to this server."""
+
+    def heartbeat(body: bytes, key: str) -> msg.HeartbeatReply:
+        beat = msg.from_json(msg.Heartbeat, body)
+        with db.transaction() as session:
+            service.record_heartbeat(session, beat, key, clock())
+            return msg.HeartbeatReply(interval_s=float(get_value(session, PING_INTERVAL_S)))
+
+    async def heartbeat_route(request: Request) -> Response:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if not hmac.compare_digest(scheme.encode(), msg.AUTHORIZATION_SCHEME.encode()) or not key:
+            return JSONResponse({"error": "missing bearer key"}, status_code=401)
+        body = await request.body()
+        try:
+            reply = await run_in_threadpool(heartbeat, body, key)
+        except msg.MessageFormatError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        except AuthenticationError:
+            return JSONResponse({"error": "unknown host or wrong key"}, status_code=401)
+        return Response(msg.to_json(reply), media_type="application/json")
+
+    return [Route("/agent/v1/heartbeat", heartbeat_route, methods=["POST"])]

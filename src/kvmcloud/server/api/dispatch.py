@@ -1,0 +1,99 @@
+"""auth → lookup → parse → handler → envelope; the API's one catch-all for errors."""
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kvmcloud.server.agent_client import AgentClient
+from kvmcloud.server.api.auth import authenticate
+from kvmcloud.server.api.params import RawParams, parse_params
+from kvmcloud.server.api.registry import ApiContext, Registry
+from kvmcloud.server.api.responses import ErrorReply, render, render_error
+from kvmcloud.server.db import Database
+from kvmcloud.server.errors import (
+    ApiError,
+    AuthenticationError,
+    PermissionDeniedError,
+    UnsupportedActionError,
+)
+from kvmcloud.server.settings import ServerSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An HTTP status and JSON body for the route to send."""
+
+    status: int
+    body: dict[str, Any]
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatcher:
+    """Handles one /client/api request from its merged parameters."""
+
+    registry: Registry
+    db: Database
+    agents: AgentClient
+    clock: Callable[[], datetime]
+    settings: ServerSettings
+    rng: random.Random
+
+    def handle(self, params: Mapping[str, str]) -> Reply:
+        """Run the command named in ``params`` and return the reply to send."""
+        command_name = params.get("command")
+        try:
+            return self._handle(command_name, params)
+        except ApiError as exc:
+            name = self._known_name(command_name)
+            return _error_reply(name, exc)
+        except Exception:
+            logger.exception("API command %s failed", command_name)
+            error = ApiError("Internal error executing command, please contact your administrator")
+            return _error_reply(self._known_name(command_name), error)
+
+    def _handle(self, command_name: str | None, params: Mapping[str, str]) -> Reply:
+        with self.db.transaction() as session:
+            caller = authenticate(session, params, self.clock())
+        if not command_name:
+            raise UnsupportedActionError("The parameter command is missing")
+        command = self.registry.lookup(command_name)
+        if command is None:
+            raise UnsupportedActionError(
+                f"The given command '{command_name}' either does not exist or is not available "
+                "for user"
+            )
+        if command.admin_only and not caller.is_admin:
+            raise PermissionDeniedError(
+                f"The command {command.name} is available to root administrators only"
+            )
+        parsed = parse_params(command.params, command.name, RawParams(params))
+        context = ApiContext(
+            db=self.db,
+            agents=self.agents,
+            clock=self.clock,
+            settings=self.settings,
+            rng=self.rng,
+            caller=caller,
+            command=command.name,
+            registry=self.registry,
+        )
+        result = command.handler(context, parsed)
+        return Reply(status=200, body=render(command.name, result))
+
+    def _known_name(self, command_name: str | None) -> str | None:
+        if not command_name:
+            return None
+        command = self.registry.lookup(command_name)
+        return command.name if command is not None else None
+
+
+def _error_reply(command: str | None, error: ApiError) -> Reply:
+    cs_code = None if isinstance(error, AuthenticationError) else error.cs_error_code
+    reply: ErrorReply = render_error(command, error.error_code, error.message, cs_code)
+    return Reply(status=reply.status, body=reply.body, description=error.message)

@@ -1,0 +1,242 @@
+"""CloudStack query conventions: lower-cased names, true/false, uuids, maps, lists, paging (pure).
+
+Each command declares its parameters as a frozen dataclass. The CloudStack name of a field
+is derived by rule (``zone_id`` → ``zoneid``) unless ``param(name=…)`` overrides it; a field
+without a default is required. The same declaration drives parsing and ``listApis``.
+"""
+
+import dataclasses
+import re
+import types
+import typing
+import uuid as uuid_module
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NewType, TypeVar, Union
+
+from kvmcloud.protocol.checksums import Checksum, ChecksumFormatError
+from kvmcloud.server.errors import InvalidParameterError, NotFoundError
+
+Uuid = NewType("Uuid", str)
+T = TypeVar("T")
+
+_MAP_KEY = re.compile(r"^([A-Za-z0-9_]+)\[(\d+)\]\.(.+)$")
+_MAX_MAP_GROUPS = 256
+
+
+class ParamType(StrEnum):
+    """Parameter types as listApis reports them."""
+
+    STRING = "string"
+    UUID = "uuid"
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    LONG = "long"
+    MAP = "map"
+    LIST = "list"
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One parameter of one command, as parsed and as described by listApis."""
+
+    field: str
+    name: str
+    type: ParamType
+    required: bool
+    description: str
+    length: int
+
+
+def param(
+    description: str,
+    *,
+    name: str | None = None,
+    length: int = 255,
+    default: Any = dataclasses.MISSING,
+) -> Any:
+    """Declare a parameter field: its description, optional CloudStack name and max length."""
+    metadata = {"description": description, "name": name, "length": length}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def cloudstack_name(field_name: str) -> str:
+    """Derive the CloudStack parameter name: drop underscores (``os_type_id`` → ``ostypeid``)."""
+    return field_name.replace("_", "")
+
+
+def describe(cls: type[Any]) -> list[ParamSpec]:
+    """List the parameters a params dataclass declares."""
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):
+        base = _strip_optional(hints[f.name])
+        specs.append(
+            ParamSpec(
+                field=f.name,
+                name=f.metadata.get("name") or cloudstack_name(f.name),
+                type=_param_type(base),
+                required=f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING,
+                description=f.metadata.get("description", ""),
+                length=f.metadata.get("length", 255),
+            )
+        )
+    return specs
+
+
+class RawParams:
+    """Request parameters split into plain values (by lower-cased name) and map groups."""
+
+    def __init__(self, params: Mapping[str, str]) -> None:
+        self.values: dict[str, str] = {}
+        self.maps: dict[str, dict[int, dict[str, str]]] = {}
+        for name, value in params.items():
+            match = _MAP_KEY.match(name)
+            if match is None:
+                self.values[name.lower()] = value
+                continue
+            prefix, index, key = match.group(1).lower(), int(match.group(2)), match.group(3)
+            groups = self.maps.setdefault(prefix, {})
+            if index not in groups and len(groups) >= _MAX_MAP_GROUPS:
+                raise InvalidParameterError(prefix, f"Too many groups in map parameter {prefix}")
+            # Keys inside a map keep their case: HTTP_HEADER:X-Auth-Token names a header.
+            groups.setdefault(index, {})[key] = value
+
+
+def parse_params(cls: type[T], command: str, raw: RawParams) -> T:
+    """Build ``cls`` from the request, raising InvalidParameterError naming the bad parameter."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for spec in describe(cls):
+        base = _strip_optional(hints[spec.field])
+        if spec.type is ParamType.MAP:
+            groups = raw.maps.get(spec.name, {})
+            if groups:
+                # CloudStack reads only the first group of a map (details[0].*).
+                kwargs[spec.field] = dict(groups[min(groups)])
+            elif spec.required:
+                raise _missing(command, spec.name)
+            continue
+        text = raw.values.get(spec.name)
+        if text is None or (text == "" and not spec.required):
+            if spec.required:
+                raise _missing(command, spec.name)
+            continue
+        kwargs[spec.field] = _convert(base, text, command, spec)
+    return cls(**kwargs)
+
+
+def _missing(command: str, name: str) -> InvalidParameterError:
+    return InvalidParameterError(
+        name, f"Unable to execute API command {command.lower()} due to missing parameter {name}"
+    )
+
+
+def _invalid(name: str, value: str, why: str) -> InvalidParameterError:
+    return InvalidParameterError(name, f"Invalid parameter {name} value={value}: {why}")
+
+
+def _convert(tp: Any, text: str, command: str, spec: ParamSpec) -> Any:  # noqa: C901
+    name = spec.name
+    if tp is Uuid:
+        return _parse_uuid(command, name, text)
+    if tp is bool:
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false"):
+            raise _invalid(name, text, "must be true or false")
+        return lowered == "true"
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise _invalid(name, text, "must be an integer") from None
+    if tp is Checksum:
+        try:
+            return Checksum.parse(text)
+        except ChecksumFormatError as exc:
+            raise _invalid(name, text, str(exc)) from None
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        for member in tp:
+            if member.value.lower() == text.strip().lower():
+                return member
+        allowed = ", ".join(m.value for m in tp)
+        raise _invalid(name, text, f"must be one of {allowed}")
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return [_convert(item, p, command, spec) for p in parts]
+    if tp is str:
+        if len(text) > spec.length:
+            raise _invalid(name, text[:40] + "…", f"is longer than {spec.length} characters")
+        return text
+    raise TypeError(f"unsupported parameter type {tp!r} for {name}")
+
+
+def _parse_uuid(command: str, name: str, text: str) -> Uuid:
+    try:
+        return Uuid(str(uuid_module.UUID(text.strip())))
+    except ValueError:
+        raise NotFoundError(command.lower(), name, text) from None
+
+
+def _strip_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _param_type(tp: Any) -> ParamType:
+    if tp is Uuid:
+        return ParamType.UUID
+    if tp is bool:
+        return ParamType.BOOLEAN
+    if tp is int:
+        return ParamType.INTEGER
+    origin = typing.get_origin(tp)
+    if origin is dict:
+        return ParamType.MAP
+    if origin is list:
+        return ParamType.LIST
+    return ParamType.STRING
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListParams:
+    """Parameters every list command takes."""
+
+    keyword: str | None = param("List by keyword", default=None)
+    page: int | None = param("The page to return (1-based)", default=None)
+    page_size: int | None = param("The number of items per page; -1 for all", default=None)
+    list_all: bool | None = param("List resources of every account (admins)", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class PageWindow:
+    """Which slice of the matches to return."""
+
+    offset: int
+    limit: int | None
+
+
+def page_window(page: int | None, page_size: int | None, max_page_size: int) -> PageWindow:
+    """Apply CloudStack's paging rules; raise InvalidParameterError when they are broken."""
+    if page is None and page_size is None:
+        return PageWindow(offset=0, limit=max_page_size)
+    if page_size == -1:
+        if page is not None:
+            raise InvalidParameterError("page", "Can't specify page parameter when pagesize=-1")
+        return PageWindow(offset=0, limit=None)
+    if page is None or page_size is None:
+        missing = "pagesize" if page_size is None else "page"
+        raise InvalidParameterError(missing, "page and pagesize must be specified together")
+    if page < 1:
+        raise InvalidParameterError("page", "page must be at least 1")
+    if page_size < 1 or page_size > max_page_size:
+        raise InvalidParameterError(
+            "pagesize", f"pagesize must be between 1 and {max_page_size} (default.page.size)"
+        )
+    return PageWindow(offset=(page - 1) * page_size, limit=page_size)

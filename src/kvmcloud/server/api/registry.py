@@ -1,0 +1,122 @@
+"""ApiCommand declarations, CommandSet (a feature's commands) and Registry.lookup()."""
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from kvmcloud.server.agent_client import AgentClient
+from kvmcloud.server.api.params import ParamSpec, describe
+from kvmcloud.server.api.responses import ApiResult
+from kvmcloud.server.db import Database
+from kvmcloud.server.settings import ServerSettings
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: resolved from the API key."""
+
+    user_id: int
+    account_id: int
+    account_uuid: str
+    account_name: str
+    domain_uuid: str
+    is_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """Collaborators a handler may use; handlers open their own short transactions."""
+
+    db: Database
+    agents: AgentClient
+    clock: Callable[[], datetime]
+    settings: ServerSettings
+    rng: random.Random
+    caller: Caller
+    command: str
+    registry: "Registry"
+
+
+Handler = Callable[[ApiContext, Any], ApiResult]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCommand(Generic[P]):
+    """One API command: its name, parameters, handler and how it answers."""
+
+    name: str
+    handler: Callable[[ApiContext, P], ApiResult]
+    params: type[P]
+    description: str
+    response_key: str
+    is_async: bool = False
+    admin_only: bool = False
+    since: str = "4.11.0"
+
+    def param_specs(self) -> list[ParamSpec]:
+        """Describe the parameters for listApis."""
+        return describe(self.params)
+
+
+class CommandSet:
+    """The commands one feature declares; app.py gathers the sets into a Registry."""
+
+    def __init__(self) -> None:
+        self.commands: list[ApiCommand[Any]] = []
+
+    def command(
+        self,
+        name: str,
+        params: type[P],
+        *,
+        description: str,
+        response_key: str,
+        is_async: bool = False,
+        admin_only: bool = False,
+        since: str = "4.11.0",
+    ) -> Callable[[Callable[[ApiContext, P], ApiResult]], Callable[[ApiContext, P], ApiResult]]:
+        """Declare the decorated function as the handler of API command ``name``."""
+
+        def register(
+            handler: Callable[[ApiContext, P], ApiResult],
+        ) -> Callable[[ApiContext, P], ApiResult]:
+            self.commands.append(
+                ApiCommand(
+                    name=name,
+                    handler=handler,
+                    params=params,
+                    description=description,
+                    response_key=response_key,
+                    is_async=is_async,
+                    admin_only=admin_only,
+                    since=since,
+                )
+            )
+            return handler
+
+        return register
+
+
+class Registry:
+    """Every API command by name."""
+
+    def __init__(self, command_sets: Iterable[CommandSet]) -> None:
+        self._by_name: dict[str, ApiCommand[Any]] = {}
+        for command_set in command_sets:
+            for command in command_set.commands:
+                if command.name in self._by_name:
+                    raise ValueError(f"API command {command.name} declared twice")
+                self._by_name[command.name] = command
+        self._by_lower = {name.lower(): cmd for name, cmd in self._by_name.items()}
+
+    def lookup(self, name: str) -> ApiCommand[Any] | None:
+        """Find a command by name; CloudStack names are matched without regard to case."""
+        return self._by_name.get(name) or self._by_lower.get(name.lower())
+
+    def all(self) -> list[ApiCommand[Any]]:
+        """Return every command, sorted by name."""
+        return sorted(self._by_name.values(), key=lambda command: command.name)

@@ -1,0 +1,165 @@
+"""Composition root: build_services() and create_app() wire database, agents, jobs, routes."""
+
+import contextlib
+import logging
+import random
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+import httpx
+from starlette.applications import Starlette
+
+from kvmcloud.server.agent_client import AgentClient, HttpAgentClient
+from kvmcloud.server.api import discovery
+from kvmcloud.server.api.agent_routes import agent_routes
+from kvmcloud.server.api.dispatch import Dispatcher
+from kvmcloud.server.api.registry import Registry
+from kvmcloud.server.api.routes import api_routes
+from kvmcloud.server.configuration import api as configuration_api
+from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.infrastructure import api as infrastructure_api
+from kvmcloud.server.infrastructure.jobs import update_host_states
+from kvmcloud.server.jobs import api as jobs_api
+from kvmcloud.server.jobs import queue
+from kvmcloud.server.jobs.periodic import PeriodicTask, Scheduler
+from kvmcloud.server.jobs.runner import JobHandler, JobRunner
+from kvmcloud.server.offerings import api as offerings_api
+from kvmcloud.server.settings import ServerSettings
+from kvmcloud.server.templates import api as templates_api
+from kvmcloud.server.templates import jobs as templates_jobs
+from kvmcloud.server.templates import service as templates_service
+
+logger = logging.getLogger(__name__)
+
+HOST_STATE_INTERVAL_S = 5.0
+
+
+def utc_now() -> datetime:
+    """Return the current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def build_registry() -> Registry:
+    """Gather every feature's API commands."""
+    return Registry(
+        [
+            discovery.commands,
+            infrastructure_api.commands,
+            templates_api.commands,
+            offerings_api.commands,
+            configuration_api.commands,
+            jobs_api.commands,
+        ]
+    )
+
+
+JOB_HANDLERS: dict[str, JobHandler] = {
+    templates_service.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
+    templates_api.DELETE_TEMPLATE_JOB: templates_jobs.run_delete_template,
+}
+
+
+@dataclass
+class Services:
+    """Everything the running server holds, so tests can reach the pieces."""
+
+    settings: ServerSettings
+    db: Database
+    agents: AgentClient
+    clock: Callable[[], datetime]
+    runners: list[JobRunner] = field(default_factory=list)
+    scheduler: Scheduler | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start_background(self) -> None:
+        """Start the job runner threads and the periodic scheduler."""
+        for index, runner in enumerate(self.runners):
+            self._spawn(f"job-runner-{index}", partial(runner.run_forever, self.stop))
+        if self.scheduler is not None:
+            self._spawn("scheduler", partial(self.scheduler.run_forever, self.stop))
+
+    def stop_background(self, timeout_s: float = 10.0) -> None:
+        """Ask the threads to stop and wait for them (bounded)."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=timeout_s)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+
+def build_services(
+    settings: ServerSettings,
+    *,
+    agents: AgentClient | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Services:
+    """Construct the database, agent client, job runners and periodic tasks."""
+    db = Database(make_engine(settings.database_url))
+    agent_client = agents or HttpAgentClient(
+        httpx.Client(headers={"User-Agent": "kvmcloud-server"})
+    )
+    owner_base = f"{socket.gethostname()}:{settings.listen_port}"
+    services = Services(settings=settings, db=db, agents=agent_client, clock=clock)
+    services.runners = [
+        JobRunner(
+            db=db,
+            agents=agent_client,
+            clock=clock,
+            settings=settings,
+            handlers=JOB_HANDLERS,
+            owner=f"{owner_base}/{index}",
+        )
+        for index in range(settings.job_workers)
+    ]
+    tasks = [
+        PeriodicTask(
+            "host-states", lambda: HOST_STATE_INTERVAL_S, lambda: update_host_states(db, clock)
+        ),
+    ]
+    services.scheduler = Scheduler(tasks, tick_s=settings.periodic_tick_s)
+    return services
+
+
+def recover_after_restart(services: Services) -> None:
+    """Fail work a previous run of this server left half done, with a reason people can read."""
+    reason = "interrupted by a management server restart; run it again"
+    with services.db.transaction() as session:
+        orphans = queue.fail_orphans(session, services.clock(), reason)
+        refs = templates_service.fail_interrupted_downloads(session, services.clock())
+    if orphans or refs:
+        logger.warning(
+            "failed %d interrupted jobs and %d interrupted downloads", len(orphans), refs
+        )
+
+
+def create_app(services: Services, *, run_background: bool = True) -> Starlette:
+    """Build the Starlette application serving /client/api and /agent/v1."""
+    dispatcher = Dispatcher(
+        registry=build_registry(),
+        db=services.db,
+        agents=services.agents,
+        clock=services.clock,
+        settings=services.settings,
+        rng=random.SystemRandom(),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if run_background:
+            recover_after_restart(services)
+            services.start_background()
+        try:
+            yield
+        finally:
+            services.stop_background()
+
+    routes = [*api_routes(dispatcher), *agent_routes(services.db, services.clock)]
+    return Starlette(routes=routes, lifespan=lifespan)

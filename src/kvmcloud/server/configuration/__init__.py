@@ -1,0 +1,1 @@
+"""Global settings operators change with updateConfiguration (CloudStack's configuration table)."""

@@ -1,0 +1,148 @@
+"""Every global setting kvmcloud knows: name, category, type, default, description (pure)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigValueError(ValueError):
+    """A value does not fit the setting's type or range."""
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise ConfigValueError("must be true or false")
+
+
+def _parse_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ConfigValueError("must be an integer") from None
+        if not low <= value <= high:
+            raise ConfigValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _parse_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise ConfigValueError("must be a number") from None
+        if not low <= value <= high:
+            raise ConfigValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigKey(Generic[T]):
+    """One setting: how to parse its text and what it means."""
+
+    name: str
+    category: str
+    type_name: str
+    default: str
+    description: str
+    parse: Callable[[str], T]
+    is_dynamic: bool = True
+
+
+CERTIFICATE_SYNC_INTERVAL_H = ConfigKey(
+    "direct.download.certificate.background.task.interval",
+    "Advanced",
+    "Long",
+    "0",
+    "Hours between runs of the task that pushes direct-download certificates to hosts "
+    "lacking them; 0 disables it",
+    _parse_int(0, 24 * 365),
+    is_dynamic=False,
+)
+CONNECT_TIMEOUT_MS = ConfigKey(
+    "direct.download.connect.timeout",
+    "Advanced",
+    "Integer",
+    "5000",
+    "Connection timeout (milliseconds) for direct downloads and URL checks",
+    _parse_int(1, 3_600_000),
+)
+SOCKET_TIMEOUT_MS = ConfigKey(
+    "direct.download.socket.timeout",
+    "Advanced",
+    "Integer",
+    "5000",
+    "Longest wait (milliseconds) for data on an open direct-download connection",
+    _parse_int(1, 3_600_000),
+)
+CONNECTION_REQUEST_TIMEOUT_MS = ConfigKey(
+    "direct.download.connection.request.timeout",
+    "Hidden",
+    "Integer",
+    "5000",
+    "Wait (milliseconds) for a connection to become available for a direct download",
+    _parse_int(1, 3_600_000),
+)
+FOLLOW_REDIRECTS = ConfigKey(
+    "store.download.follow.redirects",
+    "Advanced",
+    "Boolean",
+    "false",
+    "Follow HTTP redirects for template downloads and URL checks (never to another scheme)",
+    _parse_bool,
+)
+DOWNLOAD_WAIT_S = ConfigKey(
+    "primary.storage.download.wait",
+    "Storage",
+    "Integer",
+    "10800",
+    "Overall deadline (seconds) for one direct download of a template to a pool",
+    _parse_int(1, 7 * 86400),
+    is_dynamic=False,
+)
+PING_INTERVAL_S = ConfigKey(
+    "ping.interval",
+    "Advanced",
+    "Integer",
+    "60",
+    "Seconds between agent heartbeats",
+    _parse_int(1, 3600),
+)
+PING_TIMEOUT = ConfigKey(
+    "ping.timeout",
+    "Advanced",
+    "Float",
+    "2.5",
+    "Multiplier of ping.interval after which a silent host is Disconnected; Down after "
+    "three times that",
+    _parse_float(1.0, 100.0),
+)
+DEFAULT_PAGE_SIZE = ConfigKey(
+    "default.page.size",
+    "Advanced",
+    "Integer",
+    "500",
+    "Most items a list API returns per page",
+    _parse_int(1, 100_000),
+)
+
+DEFINITIONS: tuple[ConfigKey[Any], ...] = (
+    CERTIFICATE_SYNC_INTERVAL_H,
+    CONNECT_TIMEOUT_MS,
+    SOCKET_TIMEOUT_MS,
+    CONNECTION_REQUEST_TIMEOUT_MS,
+    FOLLOW_REDIRECTS,
+    DOWNLOAD_WAIT_S,
+    PING_INTERVAL_S,
+    PING_TIMEOUT,
+    DEFAULT_PAGE_SIZE,
+)
+BY_NAME: dict[str, ConfigKey[Any]] = {key.name: key for key in DEFINITIONS}

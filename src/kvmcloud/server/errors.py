@@ -1,0 +1,92 @@
+"""ApiError tree; each class carries the CloudStack error code sent as HTTP status and errorcode.
+
+ApiError                          base; .error_code, .cs_error_code
+├── AuthenticationError           401  bad key, signature or expiry
+├── InvalidParameterError         431  bad or missing parameter (.param)
+├── NotFoundError                 431  an id does not resolve (CloudStack reports these as 431)
+├── UnsupportedActionError        432  unknown command, or not allowed in this state
+├── PermissionDeniedError         531  the account may not do this
+├── InsufficientCapacityError     533  no host or pool fits
+├── ResourceUnavailableError      534  agent unreachable, template could not reach a pool
+└── ResourceInUseError            536  e.g. deleting something still in use
+(anything else)                   530  logged with traceback; generic text to the caller
+"""
+
+# CloudStack's CSExceptionErrorCode for InvalidParameterValueException; clients ignore it,
+# but Marvin-era tooling prints it, so we keep the values CloudStack uses.
+CS_SERVER_API_EXCEPTION = 9999
+CS_INVALID_PARAMETER_VALUE = 4350
+
+
+class ApiError(Exception):
+    """An error the API reports to its caller with a CloudStack error code."""
+
+    error_code = 530
+    cs_error_code = CS_SERVER_API_EXCEPTION
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AuthenticationError(ApiError):
+    """The API key, signature or expiry did not verify."""
+
+    error_code = 401
+
+    def __init__(self, message: str = "unable to verify user credentials and/or request signature"):
+        super().__init__(message)
+
+
+class InvalidParameterError(ApiError):
+    """A parameter is missing or has a bad value; ``param`` names it."""
+
+    error_code = 431
+    cs_error_code = CS_INVALID_PARAMETER_VALUE
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class NotFoundError(InvalidParameterError):
+    """An id given in a parameter does not resolve to a live object."""
+
+    def __init__(self, command: str, param: str, value: str) -> None:
+        # The exact CloudStack wording: Terraform matches on it to treat deletes as done.
+        super().__init__(
+            param,
+            f"Unable to execute API command {command.lower()} due to invalid value. Invalid parameter "
+            f"{param} value={value} due to incorrect long value format, or entity does not "
+            "exist or due to incorrect parameter annotation for the field in api cmd class.",
+        )
+
+
+class UnsupportedActionError(ApiError):
+    """The command is unknown, or the action is not possible in the current state."""
+
+    error_code = 432
+
+
+class PermissionDeniedError(ApiError):
+    """The caller's account may not perform this command."""
+
+    error_code = 531
+
+
+class InsufficientCapacityError(ApiError):
+    """No host or storage pool can take the request."""
+
+    error_code = 533
+
+
+class ResourceUnavailableError(ApiError):
+    """An agent or a pool needed for the request is unreachable, or the work failed there."""
+
+    error_code = 534
+
+
+class ResourceInUseError(ApiError):
+    """The object is still used by something else."""
+
+    error_code = 536

@@ -1,0 +1,1 @@
+"""Zones, pods, clusters, hosts and primary storage pools."""

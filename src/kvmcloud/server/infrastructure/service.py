@@ -1,0 +1,503 @@
+"""Zones, pods, clusters, hosts (enrolment, heartbeats, states) and storage pools."""
+
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.agent_client import AgentEndpoint
+from kvmcloud.server.api.params import PageWindow
+from kvmcloud.server.errors import (
+    AuthenticationError,
+    InvalidParameterError,
+    NotFoundError,
+    ResourceUnavailableError,
+)
+from kvmcloud.server.infrastructure.host_states import HostStatus, host_status
+from kvmcloud.server.infrastructure.models import (
+    Cluster,
+    Host,
+    Pod,
+    PoolScope,
+    PoolType,
+    StoragePool,
+    Zone,
+)
+
+HYPERVISOR_KVM = "KVM"
+DEFAULT_AGENT_PORT = 8252
+
+M = TypeVar("M")
+
+
+def get_by_uuid(session: Session, model: type[M], uuid: str, *, command: str, param: str) -> M:
+    """Load a live object by uuid or raise CloudStack's 431 naming the parameter."""
+    query = select(model).where(model.uuid == uuid)  # type: ignore[attr-defined]
+    if hasattr(model, "removed"):
+        query = query.where(model.removed.is_(None))  # type: ignore[attr-defined]
+    row = session.scalars(query).first()
+    if row is None:
+        raise NotFoundError(command, param, uuid)
+    return row
+
+
+def paged(session: Session, query: Select[M], window: PageWindow) -> tuple[list[M], int]:
+    """Run ``query`` for one page and count every match."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = list(session.scalars(query.offset(window.offset).limit(window.limit)))
+    return rows, total
+
+
+# --- zones, pods, clusters -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneSpec:
+    """What createZone asks for."""
+
+    name: str
+    network_type: str
+    dns1: str | None = None
+    dns2: str | None = None
+    internal_dns1: str | None = None
+    internal_dns2: str | None = None
+    description: str | None = None
+    guest_cidr: str | None = None
+    local_storage_enabled: bool = False
+
+
+def create_zone(session: Session, spec: ZoneSpec, now: datetime) -> Zone:
+    """Create a zone with a unique name."""
+    if session.scalar(select(Zone.id).where(Zone.name == spec.name)) is not None:
+        raise InvalidParameterError("name", f"A zone with name {spec.name!r} already exists")
+    zone = Zone(
+        name=spec.name,
+        description=spec.description,
+        dns1=spec.dns1,
+        dns2=spec.dns2,
+        internal_dns1=spec.internal_dns1,
+        internal_dns2=spec.internal_dns2,
+        guest_network_cidr=spec.guest_cidr,
+        networktype=spec.network_type,
+        local_storage_enabled=spec.local_storage_enabled,
+        created=now,
+    )
+    session.add(zone)
+    session.flush()
+    return zone
+
+
+def create_pod(
+    session: Session,
+    zone: Zone,
+    *,
+    name: str,
+    gateway: str | None,
+    netmask: str | None,
+    start_ip: str | None,
+    end_ip: str | None,
+    now: datetime,
+) -> Pod:
+    """Create a pod in ``zone``; names are unique within a zone."""
+    clash = select(Pod.id).where(Pod.data_center_id == zone.id, Pod.name == name)
+    if session.scalar(clash) is not None:
+        raise InvalidParameterError(
+            "name", f"A pod with name {name!r} already exists in zone {zone.name}"
+        )
+    pod = Pod(
+        name=name,
+        data_center_id=zone.id,
+        gateway=gateway,
+        netmask=netmask,
+        start_ip=start_ip,
+        end_ip=end_ip,
+        created=now,
+    )
+    session.add(pod)
+    session.flush()
+    return pod
+
+
+def add_cluster(
+    session: Session, pod: Pod, *, name: str, hypervisor: str, cluster_type: str, now: datetime
+) -> Cluster:
+    """Create a cluster of KVM hosts in ``pod``."""
+    if hypervisor.upper() != HYPERVISOR_KVM:
+        raise InvalidParameterError(
+            "hypervisor", f"Hypervisor {hypervisor!r} is not supported; kvmcloud manages KVM only"
+        )
+    clash = select(Cluster.id).where(Cluster.pod_id == pod.id, Cluster.name == name)
+    if session.scalar(clash) is not None:
+        raise InvalidParameterError(
+            "clustername", f"A cluster named {name!r} already exists in pod {pod.name}"
+        )
+    cluster = Cluster(
+        name=name,
+        pod_id=pod.id,
+        data_center_id=pod.data_center_id,
+        hypervisor_type=HYPERVISOR_KVM,
+        cluster_type=cluster_type,
+        created=now,
+    )
+    session.add(cluster)
+    session.flush()
+    return cluster
+
+
+# --- hosts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostPlan:
+    """A validated addHost request, ready for enrolment outside any transaction."""
+
+    zone_id: int
+    pod_id: int
+    cluster_id: int
+    agent_url: str
+    address: str
+    host_uuid: str
+    host_key: str
+    host_tags: str | None
+
+
+def normalise_agent_url(url: str) -> tuple[str, str]:
+    """Turn addHost's ``url`` into the agent's base URL and address.
+
+    CloudStack operators pass ``http://<host address>``; the agent listens on its own port
+    (8252 unless the URL names another).
+    """
+    text = url.strip()
+    if "://" not in text:
+        text = f"http://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidParameterError(
+            "url", f"url {url!r} must look like http://<host address>[:port]"
+        )
+    host = parts.hostname
+    try:
+        port = parts.port or DEFAULT_AGENT_PORT
+    except ValueError:
+        raise InvalidParameterError("url", f"url {url!r} has an invalid port") from None
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{shown}:{port}", host
+
+
+def plan_host(
+    session: Session,
+    *,
+    zone: Zone,
+    pod: Pod,
+    cluster: Cluster | None,
+    cluster_name: str | None,
+    url: str,
+    hypervisor: str,
+    host_tags: str | None,
+    new_uuid: str,
+    now: datetime,
+) -> HostPlan:
+    """Validate addHost and pick the cluster; nothing is written yet but a new cluster."""
+    if hypervisor.upper() != HYPERVISOR_KVM:
+        raise InvalidParameterError(
+            "hypervisor", f"Hypervisor {hypervisor!r} is not supported; use KVM"
+        )
+    if pod.data_center_id != zone.id:
+        raise InvalidParameterError("podid", f"Pod {pod.name} is not in zone {zone.name}")
+    if cluster is None:
+        if not cluster_name:
+            raise InvalidParameterError(
+                "clusterid", "Either clusterid or clustername must be given"
+            )
+        cluster = session.scalars(
+            select(Cluster).where(Cluster.pod_id == pod.id, Cluster.name == cluster_name)
+        ).first() or add_cluster(
+            session,
+            pod,
+            name=cluster_name,
+            hypervisor=HYPERVISOR_KVM,
+            cluster_type="CloudManaged",
+            now=now,
+        )
+    if cluster.pod_id != pod.id:
+        raise InvalidParameterError("clusterid", f"Cluster {cluster.name} is not in pod {pod.name}")
+    agent_url, address = normalise_agent_url(url)
+    taken = select(Host.id).where(Host.url == agent_url, Host.removed.is_(None))
+    if session.scalar(taken) is not None:
+        raise InvalidParameterError("url", f"A host with url {agent_url} is already added")
+    return HostPlan(
+        zone_id=zone.id,
+        pod_id=pod.id,
+        cluster_id=cluster.id,
+        agent_url=agent_url,
+        address=address,
+        host_uuid=new_uuid,
+        host_key=secrets.token_urlsafe(32),
+        host_tags=host_tags,
+    )
+
+
+def record_host(session: Session, plan: HostPlan, report: msg.HostReport, now: datetime) -> Host:
+    """Store a host the agent accepted; it is Up since it just answered."""
+    # A host removed earlier under the same URL keeps its row (history) but frees the url.
+    for old in session.scalars(select(Host).where(Host.url == plan.agent_url)):
+        old.url = f"{old.url}#removed-{old.uuid}"
+    host = Host(
+        uuid=plan.host_uuid,
+        name=report.hostname,
+        status=HostStatus.UP,
+        url=plan.agent_url,
+        private_ip_address=plan.address,
+        data_center_id=plan.zone_id,
+        pod_id=plan.pod_id,
+        cluster_id=plan.cluster_id,
+        hypervisor_type=HYPERVISOR_KVM,
+        agent_key=plan.host_key,
+        host_tags=plan.host_tags,
+        last_ping=now,
+        created=now,
+    )
+    _apply_report(host, report)
+    session.add(host)
+    session.flush()
+    return host
+
+
+def _apply_report(host: Host, report: msg.HostReport) -> None:
+    host.name = report.hostname or host.name
+    host.hypervisor_version = report.hypervisor_version
+    host.agent_version = report.agent_version
+    host.cpus = report.cpu_count
+    host.speed = report.cpu_mhz
+    host.ram = report.memory_bytes
+    host.kvm_available = report.kvm_available
+
+
+def record_heartbeat(
+    session: Session, heartbeat: msg.Heartbeat, presented_key: str, now: datetime
+) -> Host:
+    """Mark a host alive (or Disconnected when it says it is shutting down).
+
+    Raises:
+        AuthenticationError: unknown host, removed host, or a key that does not match.
+    """
+    host = session.scalars(
+        select(Host).where(Host.uuid == heartbeat.host_uuid, Host.removed.is_(None))
+    ).first()
+    if host is None or not hmac.compare_digest(host.agent_key.encode(), presented_key.encode()):
+        raise AuthenticationError()
+    _apply_report(host, heartbeat.report)
+    host.last_ping = now
+    host.status = HostStatus.DISCONNECTED if heartbeat.shutting_down else HostStatus.UP
+    return host
+
+
+def update_host_states(
+    session: Session, now: datetime, *, interval_s: float, timeout_factor: float
+) -> list[tuple[str, HostStatus, HostStatus]]:
+    """Recompute every host's state from its last heartbeat; return the changes."""
+    changes = []
+    for host in session.scalars(select(Host).where(Host.removed.is_(None))):
+        new = host_status(host.last_ping, now, interval_s=interval_s, timeout_factor=timeout_factor)
+        # A host that announced its shutdown stays Disconnected until it heartbeats again.
+        if host.status == HostStatus.DISCONNECTED and new == HostStatus.UP:
+            continue
+        if new != host.status:
+            changes.append((host.name, HostStatus(host.status), new))
+            host.status = new
+    return changes
+
+
+def endpoint_for(host: Host) -> AgentEndpoint:
+    """Return how to reach the agent of ``host``."""
+    return AgentEndpoint(url=host.url, key=host.agent_key, name=host.name)
+
+
+def up_hosts_in_zone(session: Session, zone_id: int) -> list[Host]:
+    """Return the zone's Up KVM hosts."""
+    return list(
+        session.scalars(
+            select(Host)
+            .where(
+                Host.data_center_id == zone_id,
+                Host.status == HostStatus.UP,
+                Host.removed.is_(None),
+                Host.hypervisor_type == HYPERVISOR_KVM,
+                Host.resource_state == "Enabled",
+            )
+            .order_by(Host.id)
+        )
+    )
+
+
+def hosts_reaching_pool(session: Session, pool: StoragePool) -> list[Host]:
+    """Return the Up hosts that can reach ``pool``, by the pool's scope."""
+    hosts = up_hosts_in_zone(session, pool.data_center_id)
+    if pool.scope == PoolScope.HOST:
+        return [h for h in hosts if h.id == pool.host_id]
+    if pool.scope == PoolScope.CLUSTER:
+        return [h for h in hosts if h.cluster_id == pool.cluster_id]
+    return hosts
+
+
+# --- storage pools ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPlan:
+    """A validated createStoragePool request and the hosts that must confirm the path."""
+
+    name: str
+    pool_type: PoolType
+    scope: PoolScope
+    path: str
+    host_address: str
+    zone_id: int
+    pod_id: int | None
+    cluster_id: int | None
+    host_id: int | None
+    tags: str | None
+    uuid: str
+    check_hosts: Sequence[AgentEndpoint]
+
+
+_SCHEMES = {
+    "sharedmountpoint": PoolType.SHARED_MOUNT_POINT,
+    "filesystem": PoolType.FILESYSTEM,
+    "file": PoolType.FILESYSTEM,
+}
+
+
+def parse_pool_url(url: str) -> tuple[PoolType, str, str]:
+    """Parse ``SharedMountPoint://localhost/path``, ``Filesystem:///path`` or ``file:///path``."""
+    parts = urlsplit(url.strip())
+    pool_type = _SCHEMES.get(parts.scheme.lower())
+    if pool_type is None:
+        raise InvalidParameterError(
+            "url",
+            f"Storage url {url!r} is not supported: use SharedMountPoint://localhost/<path> or "
+            "Filesystem://localhost/<path> (NFS, RBD and others come later)",
+        )
+    path = parts.path
+    if not path.startswith("/") or "\x00" in path or "/../" in f"{path}/":
+        raise InvalidParameterError("url", f"Storage url {url!r} must carry an absolute path")
+    return pool_type, path.rstrip("/") or "/", parts.hostname or "localhost"
+
+
+def plan_pool(
+    session: Session,
+    *,
+    zone: Zone,
+    pod: Pod | None,
+    cluster: Cluster | None,
+    host: Host | None,
+    name: str,
+    url: str,
+    scope: str | None,
+    tags: str | None,
+    new_uuid: str,
+) -> PoolPlan:
+    """Validate createStoragePool and work out the pool's scope and the hosts to check on."""
+    pool_type, path, address = parse_pool_url(url)
+    if pool_type == PoolType.FILESYSTEM:
+        if host is None:
+            raise InvalidParameterError("hostid", "A Filesystem (host-local) pool needs hostid")
+        pool_scope = PoolScope.HOST
+    elif (scope or "").upper() == PoolScope.ZONE:
+        pool_scope = PoolScope.ZONE
+    else:
+        if cluster is None:
+            raise InvalidParameterError(
+                "clusterid", "A cluster-wide SharedMountPoint pool needs clusterid (or scope=zone)"
+            )
+        pool_scope = PoolScope.CLUSTER
+    for owner, param in ((pod, "podid"), (cluster, "clusterid"), (host, "hostid")):
+        if owner is not None and owner.data_center_id != zone.id:
+            raise InvalidParameterError(param, f"{param} does not belong to zone {zone.name}")
+    if pool_scope == PoolScope.HOST and host is not None:
+        pod_id, cluster_id = host.pod_id, host.cluster_id
+    elif pool_scope == PoolScope.CLUSTER and cluster is not None:
+        pod_id, cluster_id = cluster.pod_id, cluster.id
+    else:
+        pod_id, cluster_id = None, None
+    clash = select(StoragePool.id).where(
+        StoragePool.data_center_id == zone.id,
+        StoragePool.name == name,
+        StoragePool.removed.is_(None),
+    )
+    if session.scalar(clash) is not None:
+        raise InvalidParameterError(
+            "name", f"A storage pool named {name!r} already exists in zone {zone.name}"
+        )
+    probe = StoragePool(
+        data_center_id=zone.id,
+        scope=pool_scope,
+        cluster_id=cluster_id,
+        host_id=host.id if host is not None and pool_scope == PoolScope.HOST else None,
+    )
+    hosts = hosts_reaching_pool(session, probe)
+    if not hosts:
+        raise ResourceUnavailableError(
+            f"No Up KVM host can reach the new pool {name!r} ({pool_scope.value.lower()} scope) "
+            f"to check its path {path}"
+        )
+    return PoolPlan(
+        name=name,
+        pool_type=pool_type,
+        scope=pool_scope,
+        path=path,
+        host_address=address,
+        zone_id=zone.id,
+        pod_id=pod_id,
+        cluster_id=cluster_id,
+        host_id=probe.host_id,
+        tags=tags,
+        uuid=new_uuid,
+        check_hosts=[endpoint_for(h) for h in hosts],
+    )
+
+
+def pool_spec(pool: StoragePool | PoolPlan) -> msg.PoolSpec:
+    """Describe a pool to an agent."""
+    pool_type = pool.pool_type
+    return msg.PoolSpec(uuid=pool.uuid, type=msg.PoolType(pool_type.value), path=pool.path)
+
+
+def record_pool(
+    session: Session, plan: PoolPlan, report: msg.PoolReport, now: datetime
+) -> StoragePool:
+    """Store a pool whose path the hosts confirmed."""
+    pool = StoragePool(
+        uuid=plan.uuid,
+        name=plan.name,
+        pool_type=plan.pool_type,
+        scope=plan.scope,
+        path=plan.path,
+        host_address=plan.host_address,
+        data_center_id=plan.zone_id,
+        pod_id=plan.pod_id,
+        cluster_id=plan.cluster_id,
+        host_id=plan.host_id,
+        tags=plan.tags,
+        capacity_bytes=report.capacity_bytes,
+        available_bytes=report.available_bytes,
+        created=now,
+    )
+    session.add(pool)
+    session.flush()
+    return pool
+
+
+def names_by_id(session: Session, model: Any) -> dict[int, tuple[str, str]]:
+    """Map ids to (uuid, name) for a small table (zones, pods, clusters, hosts)."""
+    return {
+        row.id: (row.uuid, row.name)
+        for row in session.execute(select(model.id, model.uuid, model.name))
+    }

@@ -1,0 +1,1 @@
+"""Async jobs stored as rows, their runner and the periodic scheduler."""

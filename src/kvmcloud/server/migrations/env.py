@@ -1,0 +1,36 @@
+"""Alembic environment: runs migrations on the connection or URL given by kvmcloud.server.db_migrations."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from kvmcloud.server import models_index
+from kvmcloud.server.db import Base
+
+models_index.load_all()
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    """Run migrations with a live connection; SQLite needs batch mode to alter tables."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.begin() as conn:
+        _run(conn)
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()

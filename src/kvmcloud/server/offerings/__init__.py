@@ -1,0 +1,1 @@
+"""Service offerings: the CPU and memory a VM gets."""

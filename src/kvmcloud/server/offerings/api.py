@@ -1,0 +1,131 @@
+"""createServiceOffering, listServiceOfferings."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
+from kvmcloud.server.api.registry import ApiContext, CommandSet
+from kvmcloud.server.api.responses import ListResult, ObjectResult, format_date, without_none
+from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
+from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.infrastructure.service import paged
+from kvmcloud.server.offerings.models import ServiceOffering
+
+commands = CommandSet()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateServiceOfferingParams:
+    """Parameters of createServiceOffering."""
+
+    name: str = param("the name of the service offering")
+    display_text: str | None = param(
+        "the display text of the service offering", length=4096, default=None
+    )
+    cpu_number: int = param("the number of CPUs")
+    cpu_speed: int = param("the CPU speed of the service offering in MHz")
+    memory: int = param("the total memory of the service offering in MB")
+    storage_type: str | None = param(
+        "the storage type of the service offering: local or shared", default=None
+    )
+    tags: str | None = param("the tags for this service offering", default=None)
+    offer_ha: bool | None = param("the HA for the service offering", default=None)
+    limit_cpu_use: bool | None = param(
+        "restrict the CPU usage to committed service offering", default=None
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListServiceOfferingsParams(ListParams):
+    """Parameters of listServiceOfferings."""
+
+    id: Uuid | None = param("ID of the service offering", default=None)
+    name: str | None = param("name of the service offering", default=None)
+
+
+def offering_response(offering: ServiceOffering) -> dict[str, Any]:
+    """Map an offering to CloudStack's serviceoffering object."""
+    return without_none(
+        {
+            "id": offering.uuid,
+            "name": offering.name,
+            "displaytext": offering.display_text,
+            "cpunumber": offering.cpu,
+            "cpuspeed": offering.speed,
+            "memory": offering.ram_size,
+            "storagetype": offering.storage_type,
+            "tags": offering.tags,
+            "offerha": offering.ha_enabled,
+            "limitcpuuse": offering.limit_cpu_use,
+            "isvolatile": False,
+            "iscustomized": False,
+            "issystem": False,
+            "defaultuse": False,
+            "created": format_date(offering.created),
+        }
+    )
+
+
+@commands.command(
+    "createServiceOffering",
+    CreateServiceOfferingParams,
+    description="Creates a service offering.",
+    response_key="serviceoffering",
+    admin_only=True,
+)
+def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams) -> ObjectResult:
+    """Create a service offering."""
+    for name, value, low in (
+        ("cpunumber", params.cpu_number, 1),
+        ("cpuspeed", params.cpu_speed, 1),
+        ("memory", params.memory, 32),
+    ):
+        if value < low:
+            raise InvalidParameterError(name, f"{name} must be at least {low}")
+    storage_type = (params.storage_type or "shared").lower()
+    if storage_type not in ("shared", "local"):
+        raise InvalidParameterError("storagetype", "storagetype must be local or shared")
+    with ctx.db.transaction() as session:
+        offering = ServiceOffering(
+            name=params.name,
+            display_text=params.display_text or params.name,
+            cpu=params.cpu_number,
+            speed=params.cpu_speed,
+            ram_size=params.memory,
+            storage_type=storage_type,
+            tags=params.tags,
+            ha_enabled=bool(params.offer_ha),
+            limit_cpu_use=bool(params.limit_cpu_use),
+            created=ctx.clock(),
+        )
+        session.add(offering)
+        session.flush()
+        return ObjectResult("serviceoffering", offering_response(offering))
+
+
+@commands.command(
+    "listServiceOfferings",
+    ListServiceOfferingsParams,
+    description="Lists all available service offerings.",
+    response_key="serviceoffering",
+)
+def list_service_offerings(ctx: ApiContext, params: ListServiceOfferingsParams) -> ListResult:
+    """List service offerings."""
+    with ctx.db.transaction() as session:
+        query = (
+            select(ServiceOffering)
+            .where(ServiceOffering.removed.is_(None))
+            .order_by(ServiceOffering.id)
+        )
+        if params.id:
+            query = query.where(ServiceOffering.uuid == params.id)
+        if params.name:
+            query = query.where(ServiceOffering.name == params.name)
+        if params.keyword:
+            query = query.where(ServiceOffering.name.contains(params.keyword))
+        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        offerings, total = paged(session, query, window)
+        return ListResult("serviceoffering", [offering_response(o) for o in offerings], total)

@@ -1,0 +1,27 @@
+"""ServiceOffering table (CloudStack's service_offering)."""
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kvmcloud.server.db import Base, UtcDateTime, new_uuid
+
+
+class ServiceOffering(Base):
+    """CPU, speed and memory for a VM, and the kind of storage its root disk uses."""
+
+    __tablename__ = "service_offering"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    display_text: Mapped[str] = mapped_column(String(4096))
+    cpu: Mapped[int] = mapped_column(Integer)
+    speed: Mapped[int] = mapped_column(Integer)
+    ram_size: Mapped[int] = mapped_column(Integer)
+    storage_type: Mapped[str] = mapped_column(String(16), default="shared")
+    tags: Mapped[str | None] = mapped_column(String(4096))
+    ha_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    limit_cpu_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(UtcDateTime())
+    removed: Mapped[datetime | None] = mapped_column(UtcDateTime())

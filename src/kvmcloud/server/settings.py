@@ -1,0 +1,58 @@
+"""ServerSettings (frozen dataclass) built from KVMCLOUD_* environment variables."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_DATABASE_URL = "sqlite:////var/lib/kvmcloud/kvmcloud.db"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """Everything the server reads from its environment, parsed once at start-up."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    listen_host: str = "0.0.0.0"  # noqa: S104 - a management server serves its network
+    listen_port: int = 8080
+    public_url: str = ""
+    job_workers: int = 4
+    periodic_tick_s: float = 1.0
+
+    @property
+    def agent_callback_url(self) -> str:
+        """Base URL agents use to reach this server (heartbeats)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.listen_host in ("0.0.0.0", "") else self.listen_host  # noqa: S104
+        return f"http://{host}:{self.listen_port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "ServerSettings":
+        """Build settings from ``KVMCLOUD_*`` variables.
+
+        Raises:
+            SettingsError: a variable has a value that does not parse.
+        """
+        return cls(
+            database_url=environ.get("KVMCLOUD_DATABASE_URL", DEFAULT_DATABASE_URL),
+            listen_host=environ.get("KVMCLOUD_LISTEN_HOST", "0.0.0.0"),  # noqa: S104
+            listen_port=_int(environ, "KVMCLOUD_LISTEN_PORT", 8080, 1, 65535),
+            public_url=environ.get("KVMCLOUD_PUBLIC_URL", ""),
+            job_workers=_int(environ, "KVMCLOUD_JOB_WORKERS", 4, 1, 64),
+        )
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value

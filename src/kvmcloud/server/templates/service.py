@@ -1,0 +1,584 @@
+"""register_template(), list/delete, ensure-on-pool steps of the direct download, guest OS types."""
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.checksums import Checksum
+from kvmcloud.server.agent_client import AgentEndpoint
+from kvmcloud.server.configuration import definitions as config
+from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.db import new_uuid
+from kvmcloud.server.errors import (
+    InvalidParameterError,
+    ResourceInUseError,
+    ResourceUnavailableError,
+    UnsupportedActionError,
+)
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.infrastructure.service import (
+    endpoint_for,
+    hosts_reaching_pool,
+    pool_spec,
+    up_hosts_in_zone,
+)
+from kvmcloud.server.jobs import queue
+from kvmcloud.server.jobs.models import AsyncJob, JobStatus
+from kvmcloud.server.templates.models import (
+    DownloadState,
+    GuestOs,
+    GuestOsCategory,
+    ImageFormat,
+    RefState,
+    Template,
+    TemplateDetail,
+    TemplatePoolRef,
+    TemplateStoreRef,
+    TemplateZoneRef,
+)
+
+HTTP_HEADER_PREFIX = "HTTP_HEADER:"
+DIRECT_DOWNLOAD_JOB = "direct_download"
+SUPPORTED_SCHEMES = ("http", "https")
+DEFAULT_OS_TYPE = "Other Linux (64-bit)"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+GUEST_OS_SEED: dict[str, tuple[str, ...]] = {
+    "Debian": ("Debian GNU/Linux 11 (64-bit)", "Debian GNU/Linux 12 (64-bit)"),
+    "Ubuntu": ("Ubuntu 22.04 LTS", "Ubuntu 24.04 LTS"),
+    "CentOS": ("CentOS 7", "Rocky Linux 9", "AlmaLinux 9"),
+    "Other": ("Other Linux (64-bit)", "Other (64-bit)", "Other PV Virtio-SCSI (64-bit)"),
+    "Windows": ("Windows Server 2022 (64-bit)",),
+}
+
+
+def seed_guest_os(session: Session) -> None:
+    """Insert the built-in OS types that are missing."""
+    categories = {c.name: c for c in session.scalars(select(GuestOsCategory))}
+    known = set(session.scalars(select(GuestOs.display_name)))
+    for category_name, names in GUEST_OS_SEED.items():
+        category = categories.get(category_name)
+        if category is None:
+            category = GuestOsCategory(name=category_name)
+            session.add(category)
+            session.flush()
+        for name in names:
+            if name not in known:
+                session.add(GuestOs(category_id=category.id, display_name=name))
+
+
+# --- registration -------------------------------------------------------------------------
+
+
+def parse_details(details: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Split ``details[0].*`` into request headers (``HTTP_HEADER:<Name>``) and other details."""
+    headers: dict[str, str] = {}
+    others: dict[str, str] = {}
+    for key, value in details.items():
+        if not key.upper().startswith(HTTP_HEADER_PREFIX):
+            others[key] = value
+            continue
+        name = key[len(HTTP_HEADER_PREFIX) :].strip()
+        if not _HEADER_NAME.match(name):
+            raise InvalidParameterError(
+                "details", f"details key {key!r} does not name a valid HTTP header"
+            )
+        if any(ch in value for ch in "\r\n\x00"):
+            raise InvalidParameterError(
+                "details", f"the value of HTTP header {name} contains a line break"
+            )
+        headers[name] = value
+    return headers, others
+
+
+def validate_url(url: str) -> str:
+    """Check the URL scheme and host; return it stripped."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in SUPPORTED_SCHEMES:
+        raise InvalidParameterError(
+            "url",
+            f"URL scheme {parts.scheme or '(none)'!r} is not supported; use http:// or https://",
+        )
+    if not parts.hostname:
+        raise InvalidParameterError("url", f"URL {url!r} has no host")
+    return text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateRequest:
+    """A validated registerTemplate/registerIso request."""
+
+    name: str
+    display_text: str
+    url: str
+    format: ImageFormat
+    checksum: Checksum | None
+    headers: dict[str, str]
+    other_details: dict[str, str]
+    zone_ids: Sequence[int]
+    guest_os_id: int
+    account_id: int
+    public: bool = False
+    featured: bool = False
+    extractable: bool = False
+    bootable: bool = True
+    requires_hvm: bool = True
+    password_enabled: bool = False
+    sshkey_enabled: bool = False
+    dynamically_scalable: bool = False
+    bits: int = 64
+    template_tag: str | None = None
+    template_type: str = "USER"
+
+
+@dataclass(frozen=True, slots=True)
+class UrlCheckPlan:
+    """The host chosen to check a URL and the command to send it."""
+
+    endpoint: AgentEndpoint
+    command: msg.CheckUrlCommand
+
+
+def resolve_guest_os(session: Session, os_type_uuid: str | None, command: str) -> int:
+    """Return the guest OS id for ``ostypeid``, defaulting to Other Linux (64-bit)."""
+    from kvmcloud.server.infrastructure.service import get_by_uuid
+
+    if os_type_uuid:
+        return get_by_uuid(session, GuestOs, os_type_uuid, command=command, param="ostypeid").id
+    os_id = session.scalar(select(GuestOs.id).where(GuestOs.display_name == DEFAULT_OS_TYPE))
+    if os_id is None:
+        raise ResourceUnavailableError(
+            f"Guest OS {DEFAULT_OS_TYPE!r} is missing; run kvmcloud-server init"
+        )
+    return os_id
+
+
+def download_timeouts(session: Session) -> msg.Timeouts:
+    """Read the direct-download timeouts from the global settings."""
+    return msg.Timeouts(
+        connect_s=get_value(session, config.CONNECT_TIMEOUT_MS) / 1000,
+        read_s=get_value(session, config.SOCKET_TIMEOUT_MS) / 1000,
+        total_s=float(get_value(session, config.DOWNLOAD_WAIT_S)),
+    )
+
+
+def plan_url_check(
+    session: Session, request: TemplateRequest, zones: Sequence[Zone], rng: random.Random
+) -> UrlCheckPlan:
+    """Pick a random Up KVM host in the first zone that has one, as CloudStack does."""
+    for zone in zones:
+        hosts = up_hosts_in_zone(session, zone.id)
+        if hosts:
+            host = rng.choice(hosts)
+            command = msg.CheckUrlCommand(
+                url=request.url,
+                format=request.format.value,
+                headers=request.headers,
+                timeouts=download_timeouts(session),
+                follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
+            )
+            return UrlCheckPlan(endpoint_for(host), command)
+    names = ", ".join(z.name for z in zones)
+    raise ResourceUnavailableError(
+        f"Couldn't find an Up KVM host in zone {names} to validate the URL; add a host or wait "
+        "until one is Up"
+    )
+
+
+def record_template(
+    session: Session, request: TemplateRequest, check: msg.CheckUrlResult, now: datetime
+) -> Template:
+    """Write the template, its details, zone refs and the BYPASSED store ref."""
+    template = Template(
+        unique_name=new_uuid(),
+        name=request.name,
+        display_text=request.display_text,
+        format=request.format,
+        type=request.template_type,
+        hypervisor_type="KVM",
+        url=request.url,
+        checksum=str(request.checksum) if request.checksum else None,
+        direct_download=True,
+        public=request.public,
+        featured=request.featured,
+        extractable=request.extractable,
+        bootable=request.bootable,
+        requires_hvm=request.requires_hvm,
+        enable_password=request.password_enabled,
+        sshkey_enabled=request.sshkey_enabled,
+        dynamically_scalable=request.dynamically_scalable,
+        bits=request.bits,
+        template_tag=request.template_tag,
+        guest_os_id=request.guest_os_id,
+        account_id=request.account_id,
+        size=check.virtual_size_bytes,
+        physical_size=check.physical_size_bytes,
+        created=now,
+    )
+    session.add(template)
+    session.flush()
+    for name, value in request.headers.items():
+        session.add(
+            TemplateDetail(template_id=template.id, name=f"{HTTP_HEADER_PREFIX}{name}", value=value)
+        )
+    for name, value in request.other_details.items():
+        session.add(TemplateDetail(template_id=template.id, name=name, value=value))
+    for zone_id in request.zone_ids:
+        session.add(TemplateZoneRef(template_id=template.id, zone_id=zone_id, created=now))
+    # The direct-download marker CloudStack writes instead of a secondary-storage copy.
+    session.add(
+        TemplateStoreRef(
+            store_id=None,
+            template_id=template.id,
+            store_role="Image",
+            download_state=DownloadState.BYPASSED,
+            state=RefState.READY,
+            size=check.virtual_size_bytes or 0,
+            physical_size=check.physical_size_bytes or 0,
+            download_pct=0,
+            url=request.url,
+            created=now,
+            last_updated=now,
+        )
+    )
+    session.flush()
+    return template
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def template_headers(session: Session, template_id: int) -> dict[str, str]:
+    """Return the HTTP request headers stored for a template."""
+    details = session.scalars(
+        select(TemplateDetail).where(TemplateDetail.template_id == template_id)
+    )
+    return {
+        d.name[len(HTTP_HEADER_PREFIX) :]: d.value
+        for d in details
+        if d.name.upper().startswith(HTTP_HEADER_PREFIX)
+    }
+
+
+def filtered_templates(
+    *,
+    isos: bool,
+    filter_name: str,
+    account_id: int,
+    is_admin: bool,
+    template_uuid: str | None,
+    name: str | None,
+    keyword: str | None,
+    zone_id: int | None,
+) -> Select[Template, TemplateZoneRef]:
+    """Build the query for listTemplates/listIsos: one row per (template, zone)."""
+    query = (
+        select(Template, TemplateZoneRef)
+        .join(TemplateZoneRef, TemplateZoneRef.template_id == Template.id)
+        .where(Template.removed.is_(None), TemplateZoneRef.removed.is_(None))
+        .order_by(Template.id, TemplateZoneRef.zone_id)
+    )
+    query = query.where(
+        Template.format == ImageFormat.ISO if isos else Template.format != ImageFormat.ISO
+    )
+    own = Template.account_id == account_id
+    if filter_name in ("self", "selfexecutable"):
+        query = query.where(own)
+    elif filter_name == "featured":
+        query = query.where(Template.featured.is_(True))
+    elif filter_name == "community":
+        query = query.where(Template.public.is_(True), Template.featured.is_(False))
+    elif filter_name == "sharedexecutable":
+        query = query.where(Template.public.is_(True), ~own)
+    elif filter_name == "executable" or not is_admin:
+        query = query.where(own | Template.public.is_(True) | Template.featured.is_(True))
+    if template_uuid:
+        query = query.where(Template.uuid == template_uuid)
+    if name:
+        query = query.where(Template.name == name)
+    if keyword:
+        query = query.where(
+            Template.name.contains(keyword) | Template.display_text.contains(keyword)
+        )
+    if zone_id is not None:
+        query = query.where(TemplateZoneRef.zone_id == zone_id)
+    return query
+
+
+def pool_refs(session: Session, template_id: int) -> list[tuple[TemplatePoolRef, StoragePool]]:
+    """Return the template's copies on pools, with the pools."""
+    rows = session.execute(
+        select(TemplatePoolRef, StoragePool)
+        .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
+        .where(TemplatePoolRef.template_id == template_id)
+        .order_by(TemplatePoolRef.id)
+    ).all()
+    return [row.tuple() for row in rows]
+
+
+def delete_template(session: Session, template: Template, now: datetime) -> None:
+    """Remove a template from listings; its store refs are destroyed.
+
+    Copies already on primary storage are left for the pool cleanup of the VM issue: a
+    template on a pool may back volumes.
+    """
+    busy = select(TemplatePoolRef.id).where(
+        TemplatePoolRef.template_id == template.id,
+        TemplatePoolRef.download_state == DownloadState.DOWNLOAD_IN_PROGRESS,
+    )
+    if session.scalar(busy) is not None:
+        raise ResourceInUseError(
+            f"Template {template.name} is being downloaded to a pool; delete it when that finishes"
+        )
+    template.removed = now
+    template.state = "Inactive"
+    for ref in session.scalars(
+        select(TemplateStoreRef).where(TemplateStoreRef.template_id == template.id)
+    ):
+        ref.destroyed = True
+        ref.state = RefState.DESTROYED
+        ref.last_updated = now
+    for zone_ref in session.scalars(
+        select(TemplateZoneRef).where(TemplateZoneRef.template_id == template.id)
+    ):
+        zone_ref.removed = now
+
+
+# --- direct download to pools -----------------------------------------------------------
+
+
+def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> list[StoragePool]:
+    """Return the pool asked for, or every Up pool of the zone."""
+    if pool is not None:
+        if pool.data_center_id != zone.id:
+            raise InvalidParameterError(
+                "storageid", f"Storage pool {pool.name} is not in zone {zone.name}"
+            )
+        return [pool]
+    pools = list(
+        session.scalars(
+            select(StoragePool)
+            .where(
+                StoragePool.data_center_id == zone.id,
+                StoragePool.removed.is_(None),
+                StoragePool.status == "Up",
+            )
+            .order_by(StoragePool.id)
+        )
+    )
+    if not pools:
+        raise ResourceUnavailableError(
+            f"Zone {zone.name} has no primary storage pool to prepare on"
+        )
+    return pools
+
+
+def request_on_pool(
+    session: Session,
+    template: Template,
+    pool: StoragePool,
+    *,
+    account_id: int,
+    user_id: int,
+    now: datetime,
+) -> TemplatePoolRef:
+    """Make sure a download of ``template`` to ``pool`` is done or under way; never start two.
+
+    A Ready copy is reused (nothing is transferred). A download already queued or running
+    is reused too. Otherwise the pool reference is (re)set and one job is enqueued in this
+    transaction.
+    """
+    if not template.direct_download:
+        raise UnsupportedActionError(f"Template {template.name} is not a direct-download template")
+    ref = session.scalars(
+        select(TemplatePoolRef).where(
+            TemplatePoolRef.template_id == template.id, TemplatePoolRef.pool_id == pool.id
+        )
+    ).first()
+    if ref is not None and ref.state == RefState.READY:
+        return ref
+    if ref is not None and ref.job_id and _job_pending(session, ref.job_id):
+        return ref
+    if ref is None:
+        ref = TemplatePoolRef(
+            pool_id=pool.id,
+            template_id=template.id,
+            local_path=_install_name(template),
+            created=now,
+        )
+        session.add(ref)
+    ref.download_state = DownloadState.NOT_DOWNLOADED
+    ref.state = RefState.ALLOCATED
+    ref.download_pct = 0
+    ref.error_str = None
+    ref.last_updated = now
+    session.flush()
+    job = queue.enqueue(
+        session,
+        kind=DIRECT_DOWNLOAD_JOB,
+        cmd="org.apache.cloudstack.api.command.admin.template.PrepareTemplateCmd",
+        payload={"ref_id": ref.id},
+        now=now,
+        account_id=account_id,
+        user_id=user_id,
+        instance_type="Template",
+        instance_uuid=template.uuid,
+    )
+    ref.job_id = job.uuid
+    return ref
+
+
+def _job_pending(session: Session, job_uuid: str) -> bool:
+    status = session.scalar(select(AsyncJob.job_status).where(AsyncJob.uuid == job_uuid))
+    return status == JobStatus.PENDING
+
+
+def _install_name(template: Template) -> str:
+    # A fresh name per pool copy, as CloudStack does; ISOs keep the .iso suffix.
+    name = new_uuid()
+    return f"{name}.iso" if template.format == ImageFormat.ISO else name
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadPlan:
+    """Everything the job needs to send the download, gathered in one short transaction."""
+
+    ref_id: int
+    template_name: str
+    pool_name: str
+    command: msg.DirectDownloadCommand
+    candidates: Sequence[tuple[int, AgentEndpoint]]
+    deadline_s: float
+
+
+def begin_download(session: Session, ref_id: int, now: datetime) -> DownloadPlan | None:
+    """Mark the pool copy as downloading and plan the command; None if it is Ready already."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None:
+        raise ResourceUnavailableError(
+            f"Pool reference {ref_id} vanished before its download started"
+        )
+    if ref.state == RefState.READY:
+        return None
+    template = session.get(Template, ref.template_id)
+    pool = session.get(StoragePool, ref.pool_id)
+    if template is None or pool is None or template.removed is not None or pool.removed is not None:
+        raise ResourceUnavailableError(
+            "The template or the pool was removed before the download started"
+        )
+    hosts = hosts_reaching_pool(session, pool)
+    if not hosts:
+        raise ResourceUnavailableError(
+            f"No Up KVM host can reach pool {pool.name} to download template {template.name}"
+        )
+    assert ref.local_path is not None
+    timeouts = download_timeouts(session)
+    command = msg.DirectDownloadCommand(
+        template_uuid=template.uuid,
+        url=template.url,
+        format=template.format.value,
+        pool=pool_spec(pool),
+        install_name=ref.local_path,
+        checksum=template.checksum,
+        headers=template_headers(session, template.id),
+        timeouts=timeouts,
+        follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
+    )
+    ref.download_state = DownloadState.DOWNLOAD_IN_PROGRESS
+    ref.state = RefState.CREATING
+    ref.download_pct = 0
+    ref.error_str = None
+    ref.last_updated = now
+    return DownloadPlan(
+        ref_id=ref.id,
+        template_name=template.name,
+        pool_name=pool.name,
+        command=command,
+        candidates=[(h.id, endpoint_for(h)) for h in hosts],
+        deadline_s=timeouts.total_s,
+    )
+
+
+def record_progress(session: Session, ref_id: int, percent: int, now: datetime) -> None:
+    """Store download progress on the pool copy."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None and ref.download_state == DownloadState.DOWNLOAD_IN_PROGRESS:
+        ref.download_pct = percent
+        ref.last_updated = now
+
+
+def finish_download(
+    session: Session, ref_id: int, host_id: int, result: msg.DirectDownloadResult, now: datetime
+) -> TemplatePoolRef:
+    """Record a verified copy on the pool: DOWNLOADED, Ready, install path and sizes."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None:
+        raise ResourceUnavailableError(f"Pool reference {ref_id} vanished during its download")
+    ref.download_state = DownloadState.DOWNLOADED
+    ref.state = RefState.READY
+    ref.download_pct = 100
+    ref.install_path = result.install_path
+    ref.template_size = result.virtual_size_bytes
+    ref.physical_size = result.physical_size_bytes
+    ref.host_id = host_id
+    ref.error_str = None
+    ref.last_updated = now
+    return ref
+
+
+def fail_download(session: Session, ref_id: int, message: str, now: datetime) -> None:
+    """Record why a download to a pool failed."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None and ref.state != RefState.READY:
+        ref.download_state = DownloadState.DOWNLOAD_ERROR
+        ref.state = RefState.ALLOCATED
+        ref.error_str = message[:1024]
+        ref.last_updated = now
+
+
+def fail_interrupted_downloads(session: Session, now: datetime) -> int:
+    """Mark copies left DOWNLOAD_IN_PROGRESS by a stopped server as failed; return how many."""
+    refs = list(
+        session.scalars(
+            select(TemplatePoolRef).where(
+                TemplatePoolRef.download_state == DownloadState.DOWNLOAD_IN_PROGRESS
+            )
+        )
+    )
+    for ref in refs:
+        fail_download(session, ref.id, "interrupted by a management server restart", now)
+    return len(refs)
+
+
+def zone_rows(session: Session, zone_ids: Sequence[int]) -> dict[int, Zone]:
+    """Load zones by id."""
+    return {z.id: z for z in session.scalars(select(Zone).where(Zone.id.in_(zone_ids)))}
+
+
+def hosts_by_id(session: Session, ids: Sequence[int]) -> dict[int, Host]:
+    """Load hosts by id."""
+    return {h.id: h for h in session.scalars(select(Host).where(Host.id.in_(ids)))}
+
+
+def detail_rows(session: Session, template_id: int) -> list[TemplateDetail]:
+    """Return a template's details."""
+    return list(
+        session.scalars(select(TemplateDetail).where(TemplateDetail.template_id == template_id))
+    )
+
+
+def redacted_details(details: Sequence[TemplateDetail]) -> dict[str, Any]:
+    """Details for API responses: header values are secrets (tokens) and never shown."""
+    return {
+        d.name: ("******" if d.name.upper().startswith(HTTP_HEADER_PREFIX) else d.value)
+        for d in details
+    }
