@@ -1,0 +1,1 @@
+"""Reusable test machinery: HTTP origin, test images, throwaway servers."""

@@ -1,0 +1,1 @@
+"""The KVM host agent: downloads templates straight into primary storage pools."""

@@ -1,0 +1,320 @@
+"""create_app(settings): the agent's composition root and its HTTP routes.
+
+Routes (protocol in ``protocol/agent_messages.py``):
+
+* ``POST /enroll``: the server proves it knows the enrolment token and hands over the
+  per-host key; the agent saves it, (re)starts heartbeats and replies with a HostReport.
+* ``POST /commands``: run a command (idempotent by id); 200 when done, 202 while running.
+* ``GET /commands/{id}?wait_s=N``: the command's status, long-polling up to N seconds.
+
+Everything the agent constructs is constructed here; other modules receive collaborators.
+"""
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from kvmcloud.agent.command_registry import (
+    CommandRegistry,
+    RegistryClosedError,
+    RegistryFullError,
+)
+from kvmcloud.agent.downloads.base import Downloader
+from kvmcloud.agent.downloads.engine import ImageInspector
+from kvmcloud.agent.downloads.http import HttpDownloader
+from kvmcloud.agent.enrollment import (
+    Enrollment,
+    EnrollmentStateError,
+    load_enrollment,
+    load_or_create_enroll_token,
+    save_enrollment,
+)
+from kvmcloud.agent.handlers import CommandHandlers
+from kvmcloud.agent.heartbeat import HeartbeatLoop
+from kvmcloud.agent.host.qemu_img import QemuImg
+from kvmcloud.agent.host.report import HostReporter
+from kvmcloud.agent.settings import AgentSettings
+from kvmcloud.protocol.agent_messages import (
+    AUTHORIZATION_SCHEME,
+    CommandState,
+    CommandStatus,
+    EnrollRequest,
+    HostReport,
+    MessageFormatError,
+    command_from_json,
+    from_json,
+    to_json,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_WAIT_S = 60.0
+MAX_BODY_BYTES = 1024 * 1024
+SHUTDOWN_DRAIN_S = 30.0
+HEARTBEAT_HTTP_TIMEOUT_S = 10.0
+
+
+class EnrollmentDeniedError(Exception):
+    """The enrolment token in the request is wrong."""
+
+
+class AgentRuntime:
+    """The state the routes share: enrolment, the command registry and heartbeats."""
+
+    def __init__(
+        self,
+        *,
+        settings: AgentSettings,
+        enroll_token: str,
+        registry: CommandRegistry,
+        report: Callable[[], HostReport],
+        http_client: httpx.Client,
+        owns_http_client: bool,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self._enroll_token = enroll_token.encode("utf-8")
+        self._report = report
+        self._http_client = http_client
+        self._owns_http_client = owns_http_client
+        self._lock = threading.Lock()
+        self._enrollment: Enrollment | None = None
+        self._heartbeat: HeartbeatLoop | None = None
+        self._shutdown_started = False
+
+    def start(self) -> None:
+        """Resume heartbeating if this agent was enrolled before a restart."""
+        enrollment = load_enrollment(self.settings.state_dir)
+        if enrollment is not None:
+            logger.info("resuming as host %s of %s", enrollment.host_uuid, enrollment.server_url)
+            self._adopt(enrollment)
+
+    def enroll(self, request: EnrollRequest) -> HostReport:
+        """Join the server as ``request.host_uuid``; replaces any earlier key.
+
+        Raises:
+            EnrollmentDeniedError: the token is wrong.
+            EnrollmentStateError: the enrolment cannot be saved.
+        """
+        if not hmac.compare_digest(request.token.encode("utf-8"), self._enroll_token):
+            raise EnrollmentDeniedError("wrong enrolment token")
+        enrollment = Enrollment(
+            host_uuid=request.host_uuid,
+            host_key=request.host_key,
+            server_url=request.server_url.rstrip("/"),
+        )
+        save_enrollment(self.settings.state_dir, enrollment)
+        self._adopt(enrollment)
+        logger.info("enrolled as host %s of %s", enrollment.host_uuid, enrollment.server_url)
+        return self._report()
+
+    def is_authorized(self, authorization: str | None) -> bool:
+        """Tell whether an ``Authorization`` header carries the current host key."""
+        with self._lock:
+            enrollment = self._enrollment
+        if enrollment is None or not authorization:
+            return False
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != AUTHORIZATION_SCHEME.lower():
+            return False
+        return hmac.compare_digest(key.strip().encode("utf-8"), enrollment.host_key.encode("utf-8"))
+
+    def begin_shutdown(self) -> None:
+        """Stop taking commands, cancel running downloads and release long polls."""
+        self._shutdown_started = True
+        self.registry.close()
+
+    def shutdown(self) -> None:
+        """Drain: cancel and await downloads, send a final heartbeat, release clients."""
+        self.begin_shutdown()
+        if not self.registry.join(SHUTDOWN_DRAIN_S):
+            logger.warning("some commands did not stop within %g s", SHUTDOWN_DRAIN_S)
+        with self._lock:
+            heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.stop(final=True)
+        if self._owns_http_client:
+            self._http_client.close()
+
+    def _adopt(self, enrollment: Enrollment) -> None:
+        heartbeat = HeartbeatLoop(
+            enrollment=enrollment, client=self._http_client, report=self._report
+        )
+        with self._lock:
+            if self._shutdown_started:
+                return
+            previous, self._heartbeat = self._heartbeat, heartbeat
+            self._enrollment = enrollment
+        if previous is not None:
+            # Do not wait: the old loop may be stuck talking to an unreachable server.
+            previous.stop(wait=False)
+        heartbeat.start()
+
+
+def create_app(
+    settings: AgentSettings,
+    *,
+    downloaders: Mapping[str, Downloader] | None = None,
+    qemu_img: ImageInspector | None = None,
+    host_report: Callable[[], HostReport] | None = None,
+    http_client: httpx.Client | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
+    """Build the agent: collaborators default to the real ones for this host."""
+    enroll_token = settings.enroll_token
+    if enroll_token is None:
+        enroll_token, _ = load_or_create_enroll_token(settings.state_dir)
+    if downloaders is None:
+        http = HttpDownloader(buffer_size_bytes=settings.buffer_size_bytes, clock=clock)
+        downloaders = {"http": http, "https": http}
+    handlers = CommandHandlers(
+        downloaders=downloaders, qemu_img=qemu_img if qemu_img is not None else QemuImg()
+    )
+    runtime = AgentRuntime(
+        settings=settings,
+        enroll_token=enroll_token,
+        registry=CommandRegistry(handlers.execute, clock=clock),
+        report=host_report if host_report is not None else HostReporter().report,
+        http_client=http_client or httpx.Client(timeout=HEARTBEAT_HTTP_TIMEOUT_S),
+        owns_http_client=http_client is None,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(runtime.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(runtime.shutdown)
+
+    routes = _Routes(runtime)
+    app = Starlette(
+        routes=[
+            Route("/enroll", routes.enroll, methods=["POST"]),
+            Route("/commands", routes.post_command, methods=["POST"]),
+            Route("/commands/{command_id}", routes.get_command, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.agent = runtime
+    return app
+
+
+def agent_runtime(app: Starlette) -> AgentRuntime:
+    """Return the runtime behind an app made by :func:`create_app`."""
+    runtime = app.state.agent
+    assert isinstance(runtime, AgentRuntime)
+    return runtime
+
+
+class _Routes:
+    """The HTTP endpoints; blocking work goes to the thread pool."""
+
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self._runtime = runtime
+
+    async def enroll(self, request: Request) -> Response:
+        try:
+            enroll_request = from_json(EnrollRequest, await _read_body(request))
+            _check_enroll_request(enroll_request)
+        except (MessageFormatError, _BodyTooLargeError) as exc:
+            return _error(400, str(exc))
+        try:
+            report = await run_in_threadpool(self._runtime.enroll, enroll_request)
+        except EnrollmentDeniedError as exc:
+            logger.warning("enrolment refused from %s: %s", _client(request), exc)
+            return _error(403, str(exc))
+        except EnrollmentStateError as exc:
+            logger.error("enrolment could not be saved: %s", exc)
+            return _error(500, str(exc))
+        return _json(200, to_json(report))
+
+    async def post_command(self, request: Request) -> Response:
+        if not self._runtime.is_authorized(request.headers.get("authorization")):
+            return _unauthorized()
+        try:
+            envelope = command_from_json(await _read_body(request))
+        except (MessageFormatError, _BodyTooLargeError) as exc:
+            return _error(400, str(exc))
+        try:
+            status = await run_in_threadpool(self._runtime.registry.submit, envelope)
+        except (RegistryClosedError, RegistryFullError) as exc:
+            return _error(503, str(exc))
+        return _status(status)
+
+    async def get_command(self, request: Request) -> Response:
+        if not self._runtime.is_authorized(request.headers.get("authorization")):
+            return _unauthorized()
+        command_id = request.path_params["command_id"]
+        try:
+            wait_s = float(request.query_params.get("wait_s", "0"))
+        except ValueError:
+            return _error(400, "wait_s must be a number of seconds")
+        if not 0 <= wait_s < float("inf"):
+            return _error(400, "wait_s must be a non-negative number of seconds")
+        wait_s = min(wait_s, MAX_WAIT_S)
+        registry = self._runtime.registry
+        status = (
+            await run_in_threadpool(registry.wait, command_id, wait_s)
+            if wait_s > 0
+            else registry.status(command_id)
+        )
+        if status is None:
+            return _error(404, f"unknown command id {command_id!r}")
+        return _status(status)
+
+
+class _BodyTooLargeError(Exception):
+    """The request body exceeds MAX_BODY_BYTES."""
+
+
+async def _read_body(request: Request) -> bytes:
+    chunks: list[bytes] = []
+    size_bytes = 0
+    async for chunk in request.stream():
+        size_bytes += len(chunk)
+        if size_bytes > MAX_BODY_BYTES:
+            raise _BodyTooLargeError(f"request body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_enroll_request(request: EnrollRequest) -> None:
+    if not request.host_uuid or not request.host_key:
+        raise MessageFormatError("host_uuid and host_key must not be empty")
+    parts = urlsplit(request.server_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MessageFormatError("server_url must be an http:// or https:// URL")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _status(status: CommandStatus) -> Response:
+    return _json(200 if status.state is CommandState.DONE else 202, to_json(status))
+
+
+def _json(status_code: int, body: str) -> Response:
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
+def _error(status_code: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status_code)
+
+
+def _unauthorized() -> Response:
+    response = _error(401, "missing or wrong host key")
+    response.headers["WWW-Authenticate"] = AUTHORIZATION_SCHEME
+    return response

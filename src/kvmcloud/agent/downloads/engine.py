@@ -1,0 +1,195 @@
+"""download_template(): pick downloader → fetch into the pool → verify → inspect → install."""
+
+import errno
+import logging
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
+from kvmcloud.agent.downloads.errors import (
+    BadCommandError,
+    ChecksumMismatchError,
+    DownloadCancelledError,
+    ImageRejectedError,
+    PoolFullError,
+    PoolUnavailableError,
+    UnsupportedUrlError,
+)
+from kvmcloud.agent.downloads.http import describe_url
+from kvmcloud.agent.host.commands import CommandError
+from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
+from kvmcloud.agent.pools import StoragePool
+from kvmcloud.protocol.agent_messages import DirectDownloadCommand, DirectDownloadResult
+from kvmcloud.protocol.checksums import (
+    Checksum,
+    ChecksumFormatError,
+    ChecksumMismatch,
+    ChecksumVerifier,
+)
+
+logger = logging.getLogger(__name__)
+
+# Registered format (CloudStack spelling) → what `qemu-img info` must report. qemu-img has
+# no ISO driver: an ISO is a raw image to it.
+QEMU_FORMATS = {"QCOW2": "qcow2", "RAW": "raw", "ISO": "raw"}
+
+
+class ImageInspector(Protocol):
+    """What the engine needs from qemu-img (``host.qemu_img.QemuImg`` implements it)."""
+
+    def info(self, path: Path) -> ImageInfo:
+        """Inspect the image at ``path``."""
+        ...
+
+
+def pick_downloader(url: str, downloaders: Mapping[str, Downloader]) -> Downloader:
+    """Return the downloader for the URL's scheme.
+
+    Raises:
+        UnsupportedUrlError: no downloader is registered for the scheme.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    downloader = downloaders.get(scheme)
+    if downloader is None:
+        supported = ", ".join(sorted(downloaders)) or "none"
+        raise UnsupportedUrlError(
+            f"no downloader for scheme {scheme!r} of {describe_url(url)} (supported: {supported})"
+        )
+    return downloader
+
+
+def expected_qemu_format(image_format: str) -> str:
+    """Return the qemu-img format name a registered format must show on disk.
+
+    Raises:
+        ImageRejectedError: the format cannot be direct-downloaded to a pool.
+    """
+    qemu_format = QEMU_FORMATS.get(image_format.upper())
+    if qemu_format is None:
+        supported = ", ".join(sorted(QEMU_FORMATS))
+        raise ImageRejectedError(
+            f"format {image_format!r} is not supported for direct download (supported: {supported})"
+        )
+    return qemu_format
+
+
+def download_template(
+    command: DirectDownloadCommand,
+    *,
+    attempt_id: str,
+    downloaders: Mapping[str, Downloader],
+    qemu_img: ImageInspector,
+    cancel: threading.Event,
+    progress: ProgressCallback,
+) -> DirectDownloadResult:
+    """Download, verify, inspect and publish one template; leave nothing behind on failure.
+
+    Raises:
+        DownloadError: the subclass says what failed.
+    """
+    downloader = pick_downloader(command.url, downloaders)
+    qemu_format = expected_qemu_format(command.format)
+    verifier = _new_verifier(command.checksum)
+    pool = StoragePool(command.pool)
+    pool.check()
+    temp = pool.temp_path(command.install_name, attempt_id)
+    if cancel.is_set():
+        raise DownloadCancelledError(f"download of {describe_url(command.url)} cancelled")
+
+    def report_progress(bytes_done: int, bytes_total: int | None) -> None:
+        # Called with bytes_done == 0 before anything is written: the one moment to refuse
+        # an image that cannot fit, before filling the pool with part of it.
+        if bytes_done == 0 and bytes_total is not None:
+            _ensure_space(pool, bytes_total)
+        progress(bytes_done, bytes_total)
+
+    request = DownloadRequest(
+        url=command.url,
+        image_format=command.format,
+        headers=command.headers,
+        timeouts=command.timeouts,
+        follow_redirects=command.follow_redirects,
+        cancel=cancel,
+        progress=report_progress,
+    )
+    try:
+        logger.info("downloading %s into %s", describe_url(command.url), temp)
+        try:
+            downloader.fetch(request, temp, verifier)
+        except OSError as exc:
+            raise _pool_write_error(pool, temp, exc) from exc
+        if verifier is not None:
+            try:
+                verifier.verify()
+            except ChecksumMismatch as exc:
+                raise ChecksumMismatchError(
+                    str(exc.expected), exc.actual_hex, url=describe_url(command.url)
+                ) from exc
+        info = _inspect(qemu_img, temp)
+        _check_image(info, command.format, qemu_format)
+        final = pool.install(temp, command.install_name)
+        return DirectDownloadResult(
+            install_path=str(final),
+            physical_size_bytes=final.stat().st_size,
+            virtual_size_bytes=info.virtual_size_bytes,
+            format=command.format.upper(),
+        )
+    finally:
+        # After a successful install the temp name is gone; on any failure (including
+        # cancellation) this is what keeps the pool clean.
+        temp.unlink(missing_ok=True)
+
+
+def _new_verifier(checksum: str | None) -> ChecksumVerifier | None:
+    if not checksum:
+        return None
+    try:
+        return Checksum.parse(checksum).new_verifier()
+    except ChecksumFormatError as exc:
+        raise BadCommandError(f"invalid checksum: {exc}") from exc
+
+
+def _ensure_space(pool: StoragePool, size_bytes: int) -> None:
+    available_bytes = pool.available_bytes()
+    if size_bytes > available_bytes:
+        raise PoolFullError(
+            f"pool {pool.spec.uuid} at {pool.path} has {available_bytes} bytes available; "
+            f"the image needs {size_bytes} bytes"
+        )
+
+
+def _pool_write_error(pool: StoragePool, temp: Path, exc: OSError) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return PoolFullError(f"pool {pool.spec.uuid} at {pool.path} ran out of space: {exc}")
+    return PoolUnavailableError(f"writing {temp} in pool {pool.spec.uuid} failed: {exc}")
+
+
+def _inspect(qemu_img: ImageInspector, temp: Path) -> ImageInfo:
+    try:
+        return qemu_img.info(temp)
+    except (CommandError, QemuImgOutputError) as exc:
+        raise ImageRejectedError(f"qemu-img could not read the downloaded image: {exc}") from exc
+
+
+def _check_image(info: ImageInfo, registered_format: str, qemu_format: str) -> None:
+    if info.format != qemu_format:
+        raise ImageRejectedError(
+            f"image was registered as {registered_format.upper()} but qemu-img reports "
+            f"format {info.format!r} (expected {qemu_format!r})"
+        )
+    # A backing file or external data file would make the guest read another file on the
+    # host (CloudStack issue #11260): a template must be self-contained.
+    if info.backing_file is not None:
+        raise ImageRejectedError(
+            f"image has a backing file ({info.backing_file!r}); templates must be self-contained"
+        )
+    if info.data_file is not None:
+        raise ImageRejectedError(
+            f"image has an external data file ({info.data_file!r}); templates must be "
+            "self-contained"
+        )
+    if info.corrupt:
+        raise ImageRejectedError("qemu-img reports the image as corrupt")

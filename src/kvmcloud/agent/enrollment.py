@@ -1,0 +1,131 @@
+"""Enrollment state on disk: the enrolment token and the server's key, in private files."""
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+ENROLLMENT_FILE_NAME = "enrollment.json"
+TOKEN_FILE_NAME = "enroll-token"  # noqa: S105 - a file name, not a secret
+_TOKEN_BYTES = 32
+
+
+class EnrollmentStateError(Exception):
+    """The state directory or a file in it cannot be read or written."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enrollment:
+    """Which server this agent belongs to, as whom, and the key both sides use."""
+
+    host_uuid: str
+    host_key: str
+    server_url: str
+
+    def __repr__(self) -> str:
+        return (
+            f"Enrollment(host_uuid={self.host_uuid!r}, host_key='***', "
+            f"server_url={self.server_url!r})"
+        )
+
+
+def ensure_state_dir(state_dir: Path) -> None:
+    """Create the state directory (mode 0700) if needed.
+
+    Raises:
+        EnrollmentStateError: it cannot be created.
+    """
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnrollmentStateError(f"cannot create state directory {state_dir}: {exc}") from exc
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, readable by the owner only (0600).
+
+    Raises:
+        EnrollmentStateError: the file cannot be written.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise EnrollmentStateError(f"cannot write {path}: {exc}") from exc
+
+
+def load_or_create_enroll_token(state_dir: Path) -> tuple[str, bool]:
+    """Return the token kept in the state dir, generating it first if there is none.
+
+    The second value is True when the token was generated just now.
+
+    Raises:
+        EnrollmentStateError: the state directory is unusable.
+    """
+    ensure_state_dir(state_dir)
+    path = state_dir / TOKEN_FILE_NAME
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        token = ""
+    except OSError as exc:
+        raise EnrollmentStateError(f"cannot read {path}: {exc}") from exc
+    if token:
+        return token, False
+    token = secrets.token_urlsafe(_TOKEN_BYTES)
+    write_private_file(path, token + "\n")
+    return token, True
+
+
+def save_enrollment(state_dir: Path, enrollment: Enrollment) -> None:
+    """Persist ``enrollment`` so a restarted agent resumes heartbeating.
+
+    Raises:
+        EnrollmentStateError: it cannot be written.
+    """
+    ensure_state_dir(state_dir)
+    text = json.dumps(
+        {
+            "host_uuid": enrollment.host_uuid,
+            "host_key": enrollment.host_key,
+            "server_url": enrollment.server_url,
+        }
+    )
+    write_private_file(state_dir / ENROLLMENT_FILE_NAME, text)
+
+
+def load_enrollment(state_dir: Path) -> Enrollment | None:
+    """Return the saved enrollment, or None if this agent was never enrolled.
+
+    Raises:
+        EnrollmentStateError: the file exists but cannot be read or understood.
+    """
+    path = state_dir / ENROLLMENT_FILE_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise EnrollmentStateError(f"cannot read {path}: {exc}") from exc
+    fields = ("host_uuid", "host_key", "server_url")
+    if not isinstance(data, dict) or not all(isinstance(data.get(f), str) for f in fields):
+        raise EnrollmentStateError(f"{path} does not hold {', '.join(fields)}")
+    return Enrollment(
+        host_uuid=data["host_uuid"], host_key=data["host_key"], server_url=data["server_url"]
+    )

@@ -1,0 +1,102 @@
+"""CommandHandlers: command type → handler; every failure becomes Answer(ok=False)."""
+
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
+from kvmcloud.agent.downloads.engine import ImageInspector, download_template, pick_downloader
+from kvmcloud.agent.downloads.errors import DownloadError
+from kvmcloud.agent.pools import StoragePool
+from kvmcloud.protocol.agent_messages import (
+    Answer,
+    CheckPoolCommand,
+    CheckUrlCommand,
+    CheckUrlResult,
+    Command,
+    DirectDownloadCommand,
+    ErrorInfo,
+    Result,
+)
+from kvmcloud.protocol.error_codes import ErrorCode
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Execution:
+    """One run of one command: its id, how to stop it, where its progress goes."""
+
+    command_id: str
+    cancel: threading.Event
+    progress: ProgressCallback
+
+
+class CommandHandlers:
+    """Runs commands against the host; ``execute`` is the agent's one catch-all."""
+
+    def __init__(self, *, downloaders: Mapping[str, Downloader], qemu_img: ImageInspector) -> None:
+        self._downloaders = downloaders
+        self._qemu_img = qemu_img
+
+    def execute(self, command: Command, execution: Execution) -> Answer:
+        """Run ``command`` and turn its outcome, whatever it is, into an Answer."""
+        try:
+            result = self._dispatch(command, execution)
+        except DownloadError as exc:
+            logger.warning(
+                "command %s (%s) failed: %s: %s",
+                execution.command_id,
+                command.TYPE,
+                exc.code,
+                exc,
+            )
+            return Answer(ok=False, error=ErrorInfo(code=exc.code, message=str(exc)))
+        except Exception as exc:
+            logger.exception(
+                "command %s (%s) failed unexpectedly", execution.command_id, command.TYPE
+            )
+            message = f"{type(exc).__name__}: {exc}"
+            return Answer(ok=False, error=ErrorInfo(code=ErrorCode.INTERNAL, message=message))
+        return Answer(ok=True, result=result)
+
+    def _dispatch(self, command: Command, execution: Execution) -> Result:
+        match command:
+            case CheckUrlCommand():
+                return self.check_url(command, execution)
+            case CheckPoolCommand():
+                return StoragePool(command.pool).check()
+            case DirectDownloadCommand():
+                return self.direct_download(command, execution)
+
+    def check_url(self, command: CheckUrlCommand, execution: Execution) -> CheckUrlResult:
+        """Probe the URL from this host: reachable, and how big."""
+        downloader = pick_downloader(command.url, self._downloaders)
+        info = downloader.probe(
+            DownloadRequest(
+                url=command.url,
+                image_format=command.format,
+                headers=command.headers,
+                timeouts=command.timeouts,
+                follow_redirects=command.follow_redirects,
+                cancel=execution.cancel,
+            )
+        )
+        return CheckUrlResult(
+            physical_size_bytes=info.physical_size_bytes,
+            virtual_size_bytes=info.virtual_size_bytes,
+        )
+
+    def direct_download(self, command: DirectDownloadCommand, execution: Execution) -> Result:
+        """Download the template into its pool (see ``downloads.engine``)."""
+        return download_template(
+            command,
+            # Unique per run, so two attempts never share a temp file (CloudStack's did).
+            attempt_id=uuid.uuid4().hex,
+            downloaders=self._downloaders,
+            qemu_img=self._qemu_img,
+            cancel=execution.cancel,
+            progress=execution.progress,
+        )

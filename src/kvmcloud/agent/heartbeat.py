@@ -1,0 +1,123 @@
+"""HeartbeatLoop: a thread that tells the server this host is alive, at its pace."""
+
+import logging
+import threading
+from collections.abc import Callable
+
+import httpx
+
+from kvmcloud.agent.enrollment import Enrollment
+from kvmcloud.protocol.agent_messages import (
+    AUTHORIZATION_SCHEME,
+    Heartbeat,
+    HeartbeatReply,
+    HostReport,
+    MessageFormatError,
+    from_json,
+    to_json,
+)
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_PATH = "/agent/v1/heartbeat"
+INITIAL_INTERVAL_S = 10.0
+MIN_INTERVAL_S = 1.0
+MAX_INTERVAL_S = 300.0
+STOP_TIMEOUT_S = 10.0
+
+
+def clamp_interval_s(interval_s: float) -> float:
+    """Keep the server's requested interval within [1, 300] seconds."""
+    return min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, interval_s))
+
+
+class HeartbeatError(Exception):
+    """A heartbeat was not accepted; the loop logs it and tries again next interval."""
+
+
+class HeartbeatLoop:
+    """Sends a heartbeat now and then every ``interval_s`` the server asks for.
+
+    Failures are logged and retried at the next interval: a server restart must not
+    require restarting agents. ``stop()`` ends the thread; with ``final=True`` it then
+    sends one last heartbeat saying the agent is shutting down.
+    """
+
+    def __init__(
+        self,
+        *,
+        enrollment: Enrollment,
+        client: httpx.Client,
+        report: Callable[[], HostReport],
+        initial_interval_s: float = INITIAL_INTERVAL_S,
+    ) -> None:
+        self.enrollment = enrollment
+        self._client = client
+        self._report = report
+        self._interval_s = clamp_interval_s(initial_interval_s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (the first heartbeat goes out at once)."""
+        self._thread.start()
+
+    def stop(self, *, final: bool = False, wait: bool = True) -> None:
+        """Stop the thread; with ``final`` send a last heartbeat marked shutting down.
+
+        ``wait=False`` only asks the thread to end (after any heartbeat in flight).
+        """
+        self._stop.set()
+        if (wait or final) and self._thread.is_alive():
+            self._thread.join(STOP_TIMEOUT_S)
+        if final:
+            try:
+                self.send(shutting_down=True)
+            except HeartbeatError as exc:
+                logger.warning("final heartbeat failed: %s", exc)
+
+    def send(self, *, shutting_down: bool = False) -> float:
+        """Send one heartbeat and return the interval the server wants next.
+
+        Raises:
+            HeartbeatError: the server could not be reached or refused the heartbeat.
+        """
+        heartbeat = Heartbeat(
+            host_uuid=self.enrollment.host_uuid,
+            report=self._report(),
+            shutting_down=shutting_down,
+        )
+        url = self.enrollment.server_url.rstrip("/") + HEARTBEAT_PATH
+        try:
+            response = self._client.post(
+                url,
+                content=to_json(heartbeat),
+                headers={
+                    "Authorization": f"{AUTHORIZATION_SCHEME} {self.enrollment.host_key}",
+                    "Content-Type": "application/json",
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise HeartbeatError(f"cannot reach {url}: {exc}") from exc
+        if response.status_code != 200:
+            raise HeartbeatError(
+                f"HTTP {response.status_code} {response.reason_phrase} from {url}: "
+                f"{response.text[:200]}"
+            )
+        try:
+            reply = from_json(HeartbeatReply, response.content)
+        except MessageFormatError as exc:
+            raise HeartbeatError(f"unexpected heartbeat reply from {url}: {exc}") from exc
+        return clamp_interval_s(reply.interval_s)
+
+    def _loop(self) -> None:
+        # Bounded by the stop event: every pass waits at least MIN_INTERVAL_S for it.
+        while not self._stop.is_set():
+            try:
+                self._interval_s = self.send()
+            except HeartbeatError as exc:
+                logger.warning("heartbeat failed (retrying in %g s): %s", self._interval_s, exc)
+            except Exception:
+                # A bug here must not silently end heartbeats: the host would go Down.
+                logger.exception("heartbeat failed unexpectedly")
+            self._stop.wait(self._interval_s)

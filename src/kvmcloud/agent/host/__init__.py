@@ -1,0 +1,1 @@
+"""Adapters to the host itself: processes, qemu-img and the host report."""

@@ -1,0 +1,136 @@
+"""StoragePool: a pool directory's checks, free space, temp files and atomic install."""
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from kvmcloud.agent.downloads.errors import BadCommandError, PoolUnavailableError
+from kvmcloud.protocol.agent_messages import PoolReport, PoolSpec
+
+logger = logging.getLogger(__name__)
+
+PARTIAL_DIR_NAME = ".kvmcloud-partial"
+PARTIAL_SUFFIX = ".part"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_MAX_NAME_CHARS = 200
+
+
+def validate_file_name(name: str, *, what: str) -> str:
+    """Return ``name`` if it is a safe single file name, else raise BadCommandError.
+
+    Names come from the server, so they must never escape the pool: only letters, digits,
+    ``.``, ``_`` and ``-``; no leading dot (hidden files and ``..``) and no ``..`` inside.
+
+    Raises:
+        BadCommandError: the name is empty, too long or has other characters.
+    """
+    if (
+        not _SAFE_NAME.fullmatch(name)
+        or name.startswith(".")
+        or ".." in name
+        or len(name) > _MAX_NAME_CHARS
+    ):
+        raise BadCommandError(
+            f"{what} {name!r} is not allowed: use 1-{_MAX_NAME_CHARS} characters from "
+            "A-Z a-z 0-9 . _ -, not starting with '.' and without '..'"
+        )
+    return name
+
+
+class StoragePool:
+    """One primary storage pool: a directory on this host.
+
+    Downloads are written under ``<pool>/.kvmcloud-partial/`` so the final rename stays on
+    one filesystem (atomic), and half-written files never carry a final name.
+    """
+
+    def __init__(self, spec: PoolSpec) -> None:
+        self.spec = spec
+        self.path = Path(spec.path)
+
+    def check(self) -> PoolReport:
+        """Check the pool is usable and report its capacity.
+
+        Raises:
+            PoolUnavailableError: the path is relative, missing, not a directory, or not
+                writable; the message says which.
+        """
+        where = f"pool {self.spec.uuid} path {str(self.path)!r}"
+        if not self.path.is_absolute():
+            raise PoolUnavailableError(f"{where} is not an absolute path")
+        if not self.path.exists():
+            raise PoolUnavailableError(f"{where} does not exist on this host")
+        if not self.path.is_dir():
+            raise PoolUnavailableError(f"{where} is not a directory")
+        # os.access() says yes to root even on a read-only mount, so really create a file.
+        try:
+            with tempfile.TemporaryFile(dir=self.path, prefix=".kvmcloud-probe-"):
+                pass
+        except OSError as exc:
+            raise PoolUnavailableError(f"{where} is not writable: {exc.strerror}") from exc
+        capacity_bytes, available_bytes = self._statvfs()
+        return PoolReport(
+            uuid=self.spec.uuid, capacity_bytes=capacity_bytes, available_bytes=available_bytes
+        )
+
+    def available_bytes(self) -> int:
+        """Return the bytes an unprivileged writer may still use in the pool."""
+        return self._statvfs()[1]
+
+    def final_path(self, install_name: str) -> Path:
+        """Return where ``install_name`` lives once published."""
+        return self.path / validate_file_name(install_name, what="install name")
+
+    def temp_path(self, install_name: str, attempt_id: str) -> Path:
+        """Return a per-attempt temp file path in the pool, creating its directory.
+
+        Raises:
+            BadCommandError: ``install_name`` or ``attempt_id`` is not a safe file name.
+            PoolUnavailableError: the partial directory cannot be created.
+        """
+        validate_file_name(install_name, what="install name")
+        validate_file_name(attempt_id, what="attempt id")
+        partial_dir = self.path / PARTIAL_DIR_NAME
+        try:
+            partial_dir.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise PoolUnavailableError(
+                f"cannot create {partial_dir} in pool {self.spec.uuid}: {exc.strerror}"
+            ) from exc
+        return partial_dir / f"{install_name}.{attempt_id}{PARTIAL_SUFFIX}"
+
+    def install(self, temp: Path, install_name: str) -> Path:
+        """Publish ``temp`` as ``<pool>/<install_name>`` atomically and durably.
+
+        The data is flushed before the rename and the directory after it, so after a crash
+        the final name holds either nothing or the complete file.
+        """
+        final = self.final_path(install_name)
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
+        _fsync_directory(self.path)
+        logger.info("installed %s in pool %s", final, self.spec.uuid)
+        return final
+
+    def _statvfs(self) -> tuple[int, int]:
+        try:
+            stats = os.statvfs(self.path)
+        except OSError as exc:
+            raise PoolUnavailableError(
+                f"cannot read the capacity of pool {self.spec.uuid} at {self.path}: {exc.strerror}"
+            ) from exc
+        return stats.f_blocks * stats.f_frsize, stats.f_bavail * stats.f_frsize
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,118 @@
+"""AgentSettings: listen address, state dir, enrolment token, buffer size; from_env(environ)."""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "KVMCLOUD_AGENT_"
+DEFAULT_LISTEN_HOST = "0.0.0.0"  # noqa: S104 - an agent must be reachable by the server
+DEFAULT_LISTEN_PORT = 8252
+DEFAULT_STATE_DIR = Path("/var/lib/kvmcloud-agent")
+DEFAULT_BUFFER_SIZE_BYTES = 4 * 1024 * 1024
+MIN_BUFFER_SIZE_BYTES = 4096
+MAX_BUFFER_SIZE_BYTES = 256 * 1024 * 1024
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; ``variable`` names the environment variable to fix."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSettings:
+    """Everything the agent is configured with; built once in ``__main__``.
+
+    ``enroll_token`` is None when none is configured: the agent then generates one into
+    ``state_dir`` (see ``enrollment.load_or_create_enroll_token``).
+    """
+
+    listen_host: str = DEFAULT_LISTEN_HOST
+    listen_port: int = DEFAULT_LISTEN_PORT
+    state_dir: Path = DEFAULT_STATE_DIR
+    enroll_token: str | None = None
+    buffer_size_bytes: int = DEFAULT_BUFFER_SIZE_BYTES
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        token = None if self.enroll_token is None else "***"
+        return (
+            f"AgentSettings(listen_host={self.listen_host!r}, listen_port={self.listen_port}, "
+            f"state_dir={str(self.state_dir)!r}, enroll_token={token!r}, "
+            f"buffer_size_bytes={self.buffer_size_bytes}, log_level={self.log_level!r})"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "AgentSettings":
+        """Read ``KVMCLOUD_AGENT_*`` variables; unset ones take their defaults.
+
+        Raises:
+            SettingsError: a variable is invalid; the error names it.
+        """
+
+        def get(name: str) -> str | None:
+            value = environ.get(PREFIX + name)
+            return value.strip() if value is not None and value.strip() else None
+
+        listen_host = get("LISTEN_HOST") or DEFAULT_LISTEN_HOST
+        state_dir = Path(get("STATE_DIR") or DEFAULT_STATE_DIR)
+        if not state_dir.is_absolute():
+            raise SettingsError(
+                PREFIX + "STATE_DIR", f"must be an absolute path, not {str(state_dir)!r}"
+            )
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in _LOG_LEVELS:
+            raise SettingsError(PREFIX + "LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
+        return cls(
+            listen_host=listen_host,
+            listen_port=_int_in_range(
+                PREFIX + "LISTEN_PORT", get("LISTEN_PORT"), DEFAULT_LISTEN_PORT, 1, 65535
+            ),
+            state_dir=state_dir,
+            enroll_token=_read_token(environ),
+            buffer_size_bytes=_int_in_range(
+                PREFIX + "BUFFER_SIZE_BYTES",
+                get("BUFFER_SIZE_BYTES"),
+                DEFAULT_BUFFER_SIZE_BYTES,
+                MIN_BUFFER_SIZE_BYTES,
+                MAX_BUFFER_SIZE_BYTES,
+            ),
+            log_level=log_level,
+        )
+
+    @property
+    def log_level_number(self) -> int:
+        """The log level as a :mod:`logging` constant."""
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+def _int_in_range(variable: str, text: str | None, default: int, low: int, high: int) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(variable, f"must be an integer, not {text!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(variable, f"must be between {low} and {high}, not {value}")
+    return value
+
+
+def _read_token(environ: Mapping[str, str]) -> str | None:
+    value_name, file_name = PREFIX + "ENROLL_TOKEN", PREFIX + "ENROLL_TOKEN_FILE"
+    value = environ.get(value_name, "").strip()
+    file_path = environ.get(file_name, "").strip()
+    if value and file_path:
+        raise SettingsError(value_name, f"set either {value_name} or {file_name}, not both")
+    if file_path:
+        try:
+            value = Path(file_path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(file_name, f"cannot read {file_path!r}: {exc}") from exc
+        if not value:
+            raise SettingsError(file_name, f"{file_path!r} is empty")
+    return value or None

@@ -1,0 +1,320 @@
+"""Origin: a loopback HTTP file server for download tests, demos and end-to-end runs.
+
+In tests::
+
+    from tests.support.origin import Origin
+
+    with Origin(files={"/t.qcow2": data}, require_header=("X-Auth-Token", "secret")) as origin:
+        url = origin.url("/t.qcow2")            # http://127.0.0.1:<port>/t.qcow2
+        ...
+        assert origin.get_count("/t.qcow2") == 1  # GET bodies served for that path
+        assert origin.bytes_sent("/t.qcow2") == len(data)
+
+Behaviour switches (all may also be changed while the origin runs):
+
+* ``files`` (path → bytes) and/or ``directory`` (served read-only, no listing);
+* ``require_header=(name, value)``: requests without it get 403;
+* ``statuses[path] = 404`` (or 500, 410, …): answer that status instead of the file;
+* ``redirects[path] = "/other"`` (absolute URL or path): answer 302 with that Location;
+* ``reject_head=True``: HEAD gets 405 (as S3 presigned URLs and some CDNs do);
+* ``delay_s`` / ``chunk_size_bytes``: send the body in chunks with a pause before each;
+* ``truncate[path] = n``: announce the full Content-Length but send only n bytes.
+
+``Range: bytes=a-b`` is honoured (206 with Content-Range). As a script, for demos and the
+end-to-end suite; it prints ``serving <dir> at http://127.0.0.1:<port>/`` once listening::
+
+    python -m tests.support.origin --dir D --port P --require-header 'X-Auth-Token: secret'
+"""
+
+import argparse
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType, TracebackType
+from urllib.parse import unquote, urlsplit
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+@dataclass
+class PathStats:
+    """What one path has served."""
+
+    get_count: int = 0  # GET requests answered 2xx with a body
+    head_count: int = 0
+    bytes_sent: int = 0
+
+
+class Origin:
+    """A ThreadingHTTPServer on loopback in a background thread."""
+
+    def __init__(
+        self,
+        *,
+        files: Mapping[str, bytes] | None = None,
+        directory: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        require_header: tuple[str, str] | None = None,
+        reject_head: bool = False,
+        delay_s: float = 0.0,
+        chunk_size_bytes: int = 64 * 1024,
+        quiet: bool = True,
+    ) -> None:
+        self.files: dict[str, bytes] = dict(files or {})
+        self.directory = directory
+        self.require_header = require_header
+        self.reject_head = reject_head
+        self.delay_s = delay_s
+        self.chunk_size_bytes = chunk_size_bytes
+        self.statuses: dict[str, int] = {}
+        self.redirects: dict[str, str] = {}
+        self.truncate: dict[str, int] = {}
+        self.quiet = quiet
+        self._stats: dict[str, PathStats] = {}
+        self._lock = threading.Lock()
+        self._server = _OriginServer((host, port), self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port the origin listens on."""
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` without a trailing slash."""
+        host = str(self._server.server_address[0])
+        return f"http://{host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        """Return the full URL of ``path`` (which starts with ``/``)."""
+        return self.base_url + path
+
+    def start(self) -> "Origin":
+        """Start serving in a background thread."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> "Origin":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stats(self, path: str) -> PathStats:
+        """Return a copy of the counters for ``path``."""
+        with self._lock:
+            stats = self._stats.get(path, PathStats())
+            return PathStats(stats.get_count, stats.head_count, stats.bytes_sent)
+
+    def get_count(self, path: str) -> int:
+        """Return how many GET bodies ``path`` has served."""
+        return self.stats(path).get_count
+
+    def bytes_sent(self, path: str) -> int:
+        """Return how many body bytes ``path`` has sent."""
+        return self.stats(path).bytes_sent
+
+    def _record(self, path: str, *, get: bool = False, head: bool = False, sent: int = 0) -> None:
+        with self._lock:
+            stats = self._stats.setdefault(path, PathStats())
+            stats.get_count += int(get)
+            stats.head_count += int(head)
+            stats.bytes_sent += sent
+
+    def _content(self, path: str) -> bytes | None:
+        if path in self.files:
+            return self.files[path]
+        if self.directory is None:
+            return None
+        root = self.directory.resolve()
+        candidate = (root / path.lstrip("/")).resolve()
+        if not candidate.is_relative_to(root) or not candidate.is_file():
+            return None
+        return candidate.read_bytes()
+
+
+class _OriginServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], origin: Origin) -> None:
+        super().__init__(address, _Handler)
+        self.origin = origin
+
+
+def parse_range(header: str, length: int) -> tuple[int, int] | None:
+    """Return ``(start, end)`` (end exclusive) for a single-range header, else None.
+
+    Raises:
+        ValueError: the range cannot be satisfied for ``length`` bytes.
+    """
+    match = _RANGE.match(header.strip())
+    if not match or not any(match.groups()):
+        return None
+    first, last = match.groups()
+    if first:
+        start = int(first)
+        end = min(int(last) + 1, length) if last else length
+    else:
+        start, end = max(0, length - int(last)), length
+    if start >= length or start >= end:
+        raise ValueError(f"range {header!r} outside {length} bytes")
+    return start, end
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "kvmcloud-test-origin"
+    server: _OriginServer
+
+    def do_HEAD(self) -> None:
+        self._answer(send_body=False)
+
+    def do_GET(self) -> None:
+        self._answer(send_body=True)
+
+    def log_message(self, format: str, *args: object) -> None:
+        if not self.server.origin.quiet:
+            super().log_message(format, *args)
+
+    def _answer(self, *, send_body: bool) -> None:
+        origin = self.server.origin
+        path = unquote(urlsplit(self.path).path)
+        if not send_body:
+            origin._record(path, head=True)
+        required = origin.require_header
+        if required is not None and self.headers.get(required[0]) != required[1]:
+            self._plain(HTTPStatus.FORBIDDEN, send_body)
+        elif not send_body and origin.reject_head:
+            self._plain(HTTPStatus.METHOD_NOT_ALLOWED, send_body)
+        elif path in origin.statuses:
+            self._plain(HTTPStatus(origin.statuses[path]), send_body)
+        elif path in origin.redirects:
+            self.send_response(HTTPStatus.FOUND)
+            self.send_header("Location", origin.redirects[path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            content = origin._content(path)
+            if content is None:
+                self._plain(HTTPStatus.NOT_FOUND, send_body)
+            else:
+                self._file(path, content, send_body)
+
+    def _file(self, path: str, content: bytes, send_body: bool) -> None:
+        origin = self.server.origin
+        try:
+            byte_range = parse_range(self.headers.get("Range", ""), len(content))
+        except ValueError:
+            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            self.send_header("Content-Range", f"bytes */{len(content)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        start, end = byte_range or (0, len(content))
+        if byte_range is not None:
+            self.send_response(HTTPStatus.PARTIAL_CONTENT)
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(content)}")
+        else:
+            self.send_response(HTTPStatus.OK)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(end - start))
+        self.end_headers()
+        if not send_body:
+            return
+        body = content[start:end]
+        if path in origin.truncate:
+            body = body[: origin.truncate[path]]
+        origin._record(path, get=True)
+        self._send_chunks(path, body)
+
+    def _send_chunks(self, path: str, body: bytes) -> None:
+        origin = self.server.origin
+        step = max(1, origin.chunk_size_bytes)
+        for offset in range(0, len(body), step):
+            if origin.delay_s:
+                time.sleep(origin.delay_s)
+            chunk = body[offset : offset + step]
+            try:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client went away (cancelled, or read only a prefix)
+            origin._record(path, sent=len(chunk))
+
+    def _plain(self, status: HTTPStatus, send_body: bool) -> None:
+        body = f"{status.value} {status.phrase}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a directory until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, required=True, help="directory to serve")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--require-header", metavar="'NAME: VALUE'", help="answer 403 without this header"
+    )
+    parser.add_argument("--reject-head", action="store_true", help="answer HEAD with 405")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    required = None
+    if args.require_header:
+        name, sep, value = args.require_header.partition(":")
+        if not sep or not name.strip():
+            parser.error("--require-header must look like 'Name: value'")
+        required = (name.strip(), value.strip())
+    origin = Origin(
+        directory=args.dir,
+        host=args.host,
+        port=args.port,
+        require_header=required,
+        reject_head=args.reject_head,
+        quiet=not args.verbose,
+    )
+    stop = threading.Event()
+
+    def request_stop(sig: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with origin:
+        print(f"serving {args.dir} at {origin.base_url}/", flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+import json
+import threading
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from kvmcloud.agent.enrollment import Enrollment
+from kvmcloud.agent.heartbeat import HeartbeatError, HeartbeatLoop, clamp_interval_s
+from kvmcloud.protocol.agent_messages import HostReport
+
+REPORT = HostReport(
+    hostname="kvm1",
+    agent_version="0.1.0",
+    cpu_count=2,
+    cpu_mhz=2400,
+    memory_bytes=2**33,
+    hypervisor_version="7.2.22",
+    kvm_available=True,
+)
+ENROLLMENT = Enrollment(host_uuid="h1", host_key="key-1", server_url="http://mgmt.test/")
+
+
+def loop_with(handler: Callable[[httpx.Request], httpx.Response]) -> HeartbeatLoop:
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    return HeartbeatLoop(enrollment=ENROLLMENT, client=client, report=lambda: REPORT)
+
+
+def test_send_posts_heartbeat_with_bearer_key_and_returns_clamped_interval():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"interval_s": 0.01})
+
+    assert loop_with(handler).send(shutting_down=True) == 1.0
+    request = seen[0]
+    assert str(request.url) == "http://mgmt.test/agent/v1/heartbeat"
+    assert request.headers["authorization"] == "Bearer key-1"
+    body = json.loads(request.content)
+    assert body["host_uuid"] == "h1"
+    assert body["shutting_down"] is True
+    assert body["report"]["hostname"] == "kvm1"
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (httpx.Response(401, json={"error": "bad key"}), "HTTP 401 Unauthorized"),
+        (httpx.Response(200, json={"nope": 1}), "unexpected heartbeat reply"),
+    ],
+)
+def test_send_raises_on_refusal(response, message):
+    with pytest.raises(HeartbeatError, match=message):
+        loop_with(lambda request: response).send()
+
+
+def test_send_raises_when_server_unreachable():
+    def handler(request):
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(HeartbeatError, match=r"cannot reach http://mgmt\.test/agent/v1/heartbeat"):
+        loop_with(handler).send()
+
+
+def test_loop_beats_at_once_keeps_going_after_failures_and_sends_final_beat():
+    beats: list[bool] = []
+    two_beats = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        beats.append(json.loads(request.content)["shutting_down"])
+        if len(beats) >= 2:
+            two_beats.set()
+        if len(beats) == 1:
+            return httpx.Response(503)
+        return httpx.Response(200, json={"interval_s": 1})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT, client=client, report=lambda: REPORT, initial_interval_s=0
+    )
+    loop.start()
+    assert two_beats.wait(5)
+    loop.stop(final=True)
+
+    assert beats[:2] == [False, False]
+    assert beats[-1] is True
+
+
+def test_interval_is_clamped():
+    assert clamp_interval_s(0) == 1
+    assert clamp_interval_s(30) == 30
+    assert clamp_interval_s(10_000) == 300

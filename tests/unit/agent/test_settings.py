@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+
+from kvmcloud.agent.settings import AgentSettings, SettingsError
+
+
+def test_defaults():
+    settings = AgentSettings.from_env({})
+
+    assert settings.listen_host == "0.0.0.0"
+    assert settings.listen_port == 8252
+    assert settings.state_dir == Path("/var/lib/kvmcloud-agent")
+    assert settings.enroll_token is None
+    assert settings.buffer_size_bytes == 4 * 1024 * 1024
+
+
+def test_reads_prefixed_variables():
+    settings = AgentSettings.from_env(
+        {
+            "KVMCLOUD_AGENT_LISTEN_HOST": "127.0.0.1",
+            "KVMCLOUD_AGENT_LISTEN_PORT": "9000",
+            "KVMCLOUD_AGENT_STATE_DIR": "/tmp/agent",
+            "KVMCLOUD_AGENT_ENROLL_TOKEN": "s3cret",
+            "KVMCLOUD_AGENT_BUFFER_SIZE_BYTES": "65536",
+            "KVMCLOUD_AGENT_LOG_LEVEL": "debug",
+            "UNRELATED": "x",
+        }
+    )
+
+    assert settings.listen_host == "127.0.0.1"
+    assert settings.listen_port == 9000
+    assert settings.state_dir == Path("/tmp/agent")
+    assert settings.enroll_token == "s3cret"
+    assert settings.buffer_size_bytes == 65536
+    assert settings.log_level == "DEBUG"
+
+
+def test_token_from_file(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+
+    settings = AgentSettings.from_env({"KVMCLOUD_AGENT_ENROLL_TOKEN_FILE": str(token_file)})
+
+    assert settings.enroll_token == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"KVMCLOUD_AGENT_LISTEN_PORT": "http"}, "KVMCLOUD_AGENT_LISTEN_PORT"),
+        ({"KVMCLOUD_AGENT_LISTEN_PORT": "70000"}, "KVMCLOUD_AGENT_LISTEN_PORT"),
+        ({"KVMCLOUD_AGENT_BUFFER_SIZE_BYTES": "1"}, "KVMCLOUD_AGENT_BUFFER_SIZE_BYTES"),
+        ({"KVMCLOUD_AGENT_STATE_DIR": "relative"}, "KVMCLOUD_AGENT_STATE_DIR"),
+        ({"KVMCLOUD_AGENT_LOG_LEVEL": "chatty"}, "KVMCLOUD_AGENT_LOG_LEVEL"),
+        (
+            {"KVMCLOUD_AGENT_ENROLL_TOKEN_FILE": "/nonexistent/t"},
+            "KVMCLOUD_AGENT_ENROLL_TOKEN_FILE",
+        ),
+        (
+            {"KVMCLOUD_AGENT_ENROLL_TOKEN": "a", "KVMCLOUD_AGENT_ENROLL_TOKEN_FILE": "/t"},
+            "KVMCLOUD_AGENT_ENROLL_TOKEN",
+        ),
+    ],
+)
+def test_invalid_values_name_the_variable(environ, variable):
+    with pytest.raises(SettingsError) as caught:
+        AgentSettings.from_env(environ)
+
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(variable + ":")
+
+
+def test_repr_masks_the_token():
+    settings = AgentSettings(enroll_token="very-secret-token")
+    assert "very-secret-token" not in repr(settings)
+    assert "***" in repr(settings)
