@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="serve the API and run jobs (upgrades the schema first)")
     sub.add_parser("init", help="create or upgrade the database and print the admin's API keys")
     db = sub.add_parser("db", help="schema maintenance")
-    db.add_argument("action", choices=["upgrade", "check"])
+    db.add_argument("action", choices=["upgrade", "check", "revision"])
+    db.add_argument("message", nargs="?", help="what a new revision changes (db revision)")
     keys = sub.add_parser("create-api-key", help="replace a user's API keys and print them")
     keys.add_argument("--user", default=accounts.ADMIN_NAME)
     account = sub.add_parser("create-account", help="create a non-admin account and print its keys")
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_keys(_init(database))
     elif args.command == "db" and args.action == "upgrade":
         db_migrations.upgrade(database.engine)
+    elif args.command == "db" and args.action == "revision":
+        db_migrations.write_revision(database.engine, args.message or "schema change")
     elif args.command == "db":
         differences = db_migrations.pending_differences(database.engine)
         for difference in differences:

@@ -4,9 +4,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -45,6 +46,28 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Mark a stored naive value as UTC."""
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumType(TypeDecorator[E]):
+    """Store a StrEnum as its string value and load it back as the enum member."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_cls: type[E], length: int = 32) -> None:
+        super().__init__(length)
+        self.enum_cls = enum_cls
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        """Validate through the enum, store the value."""
+        return None if value is None else self.enum_cls(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        """Turn the stored value back into the enum member."""
+        return None if value is None else self.enum_cls(value)
 
 
 def new_uuid() -> str:

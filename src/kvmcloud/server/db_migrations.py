@@ -28,6 +28,15 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def write_revision(engine: Engine, message: str) -> None:
+    """Autogenerate a new revision from the difference between models and ``engine``."""
+    models_index.load_all()
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)
+
+
 def pending_differences(engine: Engine) -> list[object]:
     """Return differences between the models and the upgraded schema (empty when in step)."""
     models_index.load_all()

@@ -56,8 +56,9 @@ class NotFoundError(InvalidParameterError):
         # The exact CloudStack wording: Terraform matches on it to treat deletes as done.
         super().__init__(
             param,
-            f"Unable to execute API command {command.lower()} due to invalid value. Invalid parameter "
-            f"{param} value={value} due to incorrect long value format, or entity does not "
+            f"Unable to execute API command {command.lower()} due to invalid value. "
+            f"Invalid parameter {param} value={value} due to incorrect long value format, "
+            "or entity does not "
             "exist or due to incorrect parameter annotation for the field in api cmd class.",
         )
 

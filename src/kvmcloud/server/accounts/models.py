@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kvmcloud.server.db import Base, UtcDateTime, new_uuid
+from kvmcloud.server.db import Base, StrEnumType, UtcDateTime, new_uuid
 
 
 class AccountType(StrEnum):
@@ -33,7 +33,7 @@ class Account(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
     account_name: Mapped[str] = mapped_column(String(100), unique=True)
-    type: Mapped[AccountType] = mapped_column(String(8))
+    type: Mapped[AccountType] = mapped_column(StrEnumType(AccountType, 8))
     domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id"))
     state: Mapped[str] = mapped_column(String(16), default="enabled")
     created: Mapped[datetime] = mapped_column(UtcDateTime())

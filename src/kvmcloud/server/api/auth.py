@@ -31,7 +31,7 @@ def authenticate(session: Session, params: Mapping[str, str], now: datetime) -> 
     ).first()
     if row is None:
         raise AuthenticationError()
-    user, account, domain = row.tuple()
+    user, account, domain = row
     if user.state != "enabled" or account.state != "enabled" or not user.secret_key:
         raise AuthenticationError()
     if not is_valid_signature(params, user.secret_key, signature):

@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kvmcloud.server.db import Base, UtcDateTime, new_uuid
+from kvmcloud.server.db import Base, StrEnumType, UtcDateTime, new_uuid
 from kvmcloud.server.infrastructure.host_states import HostStatus
 
 
@@ -82,7 +82,7 @@ class Host(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(255))
-    status: Mapped[HostStatus] = mapped_column(String(32))
+    status: Mapped[HostStatus] = mapped_column(StrEnumType(HostStatus))
     type: Mapped[str] = mapped_column(String(32), default="Routing")
     url: Mapped[str] = mapped_column(String(255), unique=True)
     private_ip_address: Mapped[str] = mapped_column(String(255))
@@ -112,8 +112,8 @@ class StoragePool(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(255))
-    pool_type: Mapped[PoolType] = mapped_column(String(32))
-    scope: Mapped[PoolScope] = mapped_column(String(16))
+    pool_type: Mapped[PoolType] = mapped_column(StrEnumType(PoolType))
+    scope: Mapped[PoolScope] = mapped_column(StrEnumType(PoolScope, 16))
     path: Mapped[str] = mapped_column(String(255))
     host_address: Mapped[str] = mapped_column(String(255))
     data_center_id: Mapped[int] = mapped_column(ForeignKey("data_center.id"))

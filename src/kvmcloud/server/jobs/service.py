@@ -19,8 +19,7 @@ def get_job(
     )
     if not is_admin:
         query = query.where(AsyncJob.account_id == account_id)
-    row = session.execute(query).first()
-    return None if row is None else row.tuple()
+    return session.execute(query).first()
 
 
 def list_jobs(
@@ -41,5 +40,5 @@ def list_jobs(
     if not (is_admin and list_all):
         query = query.where(AsyncJob.account_id == account_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.order_by(AsyncJob.id.desc()).offset(offset).limit(limit)).all()
-    return [row.tuple() for row in rows], total
+    rows = session.execute(query.order_by(AsyncJob.id.desc()).offset(offset).limit(limit))
+    return list(rows), total

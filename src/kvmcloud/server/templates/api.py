@@ -458,7 +458,7 @@ def _list(
         )
         window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
         total = len(session.execute(query).all())
-        rows = session.execute(query.offset(window.offset).limit(window.limit)).tuples().all()
+        rows = session.execute(query.offset(window.offset).limit(window.limit)).all()
         items = []
         for template, zone_ref in rows:
             zone = session.get(Zone, zone_ref.zone_id)
@@ -677,7 +677,7 @@ def list_os_types(ctx: ApiContext, params: ListOsTypesParams) -> ListResult:
         if params.keyword:
             query = query.where(GuestOs.display_name.contains(params.keyword))
         window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
-        rows = [row.tuple() for row in session.execute(query).all()]
+        rows = list(session.execute(query))
         page = rows[window.offset : None if window.limit is None else window.offset + window.limit]
         items = [
             {

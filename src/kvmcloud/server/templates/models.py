@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kvmcloud.server.db import Base, UtcDateTime, new_uuid
+from kvmcloud.server.db import Base, StrEnumType, UtcDateTime, new_uuid
 
 
 class ImageFormat(StrEnum):
@@ -65,7 +65,7 @@ class Template(Base):
     unique_name: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255))
     display_text: Mapped[str | None] = mapped_column(String(4096))
-    format: Mapped[ImageFormat] = mapped_column(String(32))
+    format: Mapped[ImageFormat] = mapped_column(StrEnumType(ImageFormat))
     type: Mapped[str] = mapped_column(String(32), default="USER")
     hypervisor_type: Mapped[str] = mapped_column(String(32))
     url: Mapped[str] = mapped_column(String(2048))
@@ -124,9 +124,9 @@ class TemplateStoreRef(Base):
     store_id: Mapped[int | None] = mapped_column(Integer)
     template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id", ondelete="CASCADE"))
     store_role: Mapped[str] = mapped_column(String(255), default="Image")
-    download_state: Mapped[DownloadState] = mapped_column(String(255))
+    download_state: Mapped[DownloadState] = mapped_column(StrEnumType(DownloadState, 255))
     download_pct: Mapped[int] = mapped_column(Integer, default=0)
-    state: Mapped[RefState] = mapped_column(String(255))
+    state: Mapped[RefState] = mapped_column(StrEnumType(RefState, 255))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     physical_size: Mapped[int] = mapped_column(BigInteger, default=0)
     error_str: Mapped[str | None] = mapped_column(String(255))
@@ -152,8 +152,8 @@ class TemplatePoolRef(Base):
     template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id"))
     job_id: Mapped[str | None] = mapped_column(String(40))
     download_pct: Mapped[int] = mapped_column(Integer, default=0)
-    download_state: Mapped[DownloadState] = mapped_column(String(255))
-    state: Mapped[RefState] = mapped_column(String(255))
+    download_state: Mapped[DownloadState] = mapped_column(StrEnumType(DownloadState, 255))
+    state: Mapped[RefState] = mapped_column(StrEnumType(RefState, 255))
     error_str: Mapped[str | None] = mapped_column(String(1024))
     local_path: Mapped[str | None] = mapped_column(String(255))
     install_path: Mapped[str | None] = mapped_column(String(255))

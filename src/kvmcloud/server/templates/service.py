@@ -321,8 +321,8 @@ def pool_refs(session: Session, template_id: int) -> list[tuple[TemplatePoolRef,
         .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
         .where(TemplatePoolRef.template_id == template_id)
         .order_by(TemplatePoolRef.id)
-    ).all()
-    return [row.tuple() for row in rows]
+    )
+    return list(rows)
 
 
 def delete_template(session: Session, template: Template, now: datetime) -> None:

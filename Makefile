@@ -1,0 +1,73 @@
+# kvmcloud — `make help` lists the targets. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-deps
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(SYSTEM_STAMP): scripts/install-system-deps
+	@mkdir -p $(VENV)
+	scripts/install-system-deps
+	@touch $@
+
+$(STAMP): pyproject.toml requirements.lock $(SYSTEM_STAMP)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "kvmcloud needs Python 3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip==25.3"
+	$(BIN)/pip install -q -c requirements.lock -e ".[server,agent,cli,postgres]" --group dev
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## create .venv with pinned dependencies and the Debian packages needed
+	@true
+
+.PHONY: fmt
+fmt: install ## format the code
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+.PHONY: lint
+lint: install ## ruff and import-linter contracts
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict on src
+	$(BIN)/mypy
+
+.PHONY: test
+test: install ## run the whole test suite (unit, integration, end to end, PostgreSQL)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: db-check
+db-check: install ## migrations upgrade a fresh database and match the models
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  KVMCLOUD_DATABASE_URL="sqlite:///$$tmp/check.db" $(BIN)/kvmcloud-server db upgrade && \
+	  KVMCLOUD_DATABASE_URL="sqlite:///$$tmp/check.db" $(BIN)/kvmcloud-server db check
+
+.PHONY: db-revision
+db-revision: install ## autogenerate a migration: make db-revision MESSAGE="what changed"
+	@test -n "$(MESSAGE)" || { echo 'set MESSAGE="what changed"'; exit 2; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  KVMCLOUD_DATABASE_URL="sqlite:///$$tmp/rev.db" $(BIN)/kvmcloud-server db upgrade && \
+	  KVMCLOUD_DATABASE_URL="sqlite:///$$tmp/rev.db" $(BIN)/kvmcloud-server db revision "$(MESSAGE)"
+
+.PHONY: check
+check: lint typecheck db-check test ## everything CI runs
+
+.PHONY: demo
+demo: install ## the main job on the embedded default: register + prepare a direct-download template
+	$(BIN)/python scripts/demo.py
+
+.PHONY: clean
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache var

@@ -1,0 +1,125 @@
+"""Fakes of our own Protocols for tests: FakeAgentClient, FakeClock."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.server.agent_client import AgentEndpoint, AgentUnreachableError, ProgressCallback
+from kvmcloud.server.errors import InvalidParameterError
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class FakeAgent:
+    """One fake host agent: its token, the answers it gives, what it was sent."""
+
+    token: str = "enrol-token"
+    report: msg.HostReport = field(
+        default_factory=lambda: msg.HostReport(
+            hostname="kvm1",
+            agent_version="0.1.0",
+            cpu_count=2,
+            cpu_mhz=2000,
+            memory_bytes=8 << 30,
+            hypervisor_version="QEMU 7.2",
+            kvm_available=True,
+        )
+    )
+    check_url: Callable[[msg.CheckUrlCommand], msg.Answer] | None = None
+    download: Callable[[msg.DirectDownloadCommand], msg.Answer] | None = None
+    reachable: bool = True
+    received: list[msg.Command] = field(default_factory=list)
+    key: str | None = None
+
+
+class FakeAgentClient:
+    """AgentClient that answers from in-memory FakeAgents keyed by URL."""
+
+    def __init__(self) -> None:
+        self.agents: dict[str, FakeAgent] = {}
+
+    def add(self, url: str, agent: FakeAgent | None = None) -> FakeAgent:
+        self.agents[url] = agent or FakeAgent()
+        return self.agents[url]
+
+    def enroll(self, url: str, request: msg.EnrollRequest) -> msg.HostReport:
+        agent = self._agent(url)
+        if request.token != agent.token:
+            raise InvalidParameterError(
+                "password", f"The agent at {url} refused the enrolment token given as password"
+            )
+        agent.key = request.host_key
+        return agent.report
+
+    def call(
+        self, endpoint: AgentEndpoint, command: msg.Command, *, timeout_s: float
+    ) -> msg.Answer:
+        agent = self._authorised(endpoint)
+        agent.received.append(command)
+        if isinstance(command, msg.CheckUrlCommand):
+            if agent.check_url is not None:
+                return agent.check_url(command)
+            return msg.Answer(
+                ok=True,
+                result=msg.CheckUrlResult(physical_size_bytes=1000, virtual_size_bytes=4096),
+            )
+        if isinstance(command, msg.CheckPoolCommand):
+            return msg.Answer(
+                ok=True,
+                result=msg.PoolReport(
+                    uuid=command.pool.uuid, capacity_bytes=10 << 30, available_bytes=5 << 30
+                ),
+            )
+        return msg.Answer(
+            ok=False, error=msg.ErrorInfo(code=ErrorCode.BAD_COMMAND, message="not short")
+        )
+
+    def run(
+        self,
+        endpoint: AgentEndpoint,
+        command_id: str,
+        command: msg.Command,
+        *,
+        deadline_s: float,
+        on_progress: ProgressCallback,
+    ) -> msg.Answer:
+        agent = self._authorised(endpoint)
+        agent.received.append(command)
+        assert isinstance(command, msg.DirectDownloadCommand)
+        on_progress(50, 100)
+        if agent.download is not None:
+            return agent.download(command)
+        return msg.Answer(
+            ok=True,
+            result=msg.DirectDownloadResult(
+                install_path=f"{command.pool.path}/{command.install_name}",
+                physical_size_bytes=1000,
+                virtual_size_bytes=4096,
+                format=command.format,
+            ),
+        )
+
+    def _agent(self, url: str) -> FakeAgent:
+        agent = self.agents.get(url)
+        if agent is None or not agent.reachable:
+            raise AgentUnreachableError(f"Cannot reach the agent at {url}")
+        return agent
+
+    def _authorised(self, endpoint: AgentEndpoint) -> FakeAgent:
+        agent = self._agent(endpoint.url)
+        assert endpoint.key == agent.key, "server used a key the agent was not enrolled with"
+        return agent

@@ -1,0 +1,130 @@
+"""Fixtures for in-process server tests: a migrated SQLite database, the app, a signed client."""
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from kvmcloud.protocol.api_signing import sign
+from kvmcloud.server import db_migrations
+from kvmcloud.server.accounts.service import ApiKeys, create_user_account, ensure_admin
+from kvmcloud.server.app import Services, build_services, create_app
+from kvmcloud.server.configuration.service import seed_definitions
+from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.settings import ServerSettings
+from kvmcloud.server.templates.service import seed_guest_os
+from tests.fakes import FakeAgentClient, FakeClock
+
+
+@pytest.fixture(scope="session")
+def migrated_db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("schema") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    db_migrations.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@dataclass
+class ServerHarness:
+    """The app in-process with fake agents, a fake clock and signing helpers."""
+
+    services: Services
+    client: TestClient
+    agents: FakeAgentClient
+    clock: FakeClock
+    admin: ApiKeys
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    def call(
+        self, command: str, keys: ApiKeys | None = None, *, method: str = "GET", **params: Any
+    ) -> tuple[int, dict[str, Any]]:
+        keys = keys or self.admin
+        query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()}
+        query.update({"command": command, "response": "json", "apiKey": keys.api_key})
+        query["signature"] = sign(query, keys.secret_key)
+        if method == "POST":
+            response = self.client.post("/client/api", data=query)
+        else:
+            response = self.client.get("/client/api", params=query)
+        body = response.json()
+        assert len(body) == 1, body
+        return response.status_code, next(iter(body.values()))
+
+    def ok(self, command: str, **params: Any) -> dict[str, Any]:
+        status, body = self.call(command, **params)
+        assert status == 200, body
+        return body
+
+    def run_jobs(self) -> int:
+        return sum(runner.run_until_idle() for runner in self.services.runners[:1])
+
+    def user(self, name: str) -> ApiKeys:
+        with self.db.transaction() as session:
+            return create_user_account(session, name, self.clock())
+
+
+@pytest.fixture
+def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
+    path = tmp_path / "kvmcloud.db"
+    shutil.copy(migrated_db_file, path)
+    settings = ServerSettings(database_url=f"sqlite:///{path}", job_workers=1)
+    clock, agents = FakeClock(), FakeAgentClient()
+    services = build_services(settings, agents=agents, clock=clock)
+    with services.db.transaction() as session:
+        seed_definitions(session, clock())
+        seed_guest_os(session)
+        admin = ensure_admin(session, clock())
+    app = create_app(services, run_background=False)
+    with TestClient(app) as client:
+        yield ServerHarness(services, client, agents, clock, admin)
+    services.db.engine.dispose()
+
+
+@dataclass
+class Cloud:
+    """A zone with a pod, a cluster, one Up host and one pool, made through the API."""
+
+    zone_id: str
+    pod_id: str
+    cluster_id: str
+    host_id: str
+    pool_id: str
+
+
+AGENT_URL = "http://127.0.0.1:8252"
+
+
+@pytest.fixture
+def cloud(server: ServerHarness) -> Cloud:
+    server.agents.add(AGENT_URL)
+    zone = server.ok("createZone", name="zone1", networktype="Advanced", dns1="8.8.8.8")["zone"]
+    pod = server.ok("createPod", name="pod1", zoneid=zone["id"])["pod"]
+    cluster = server.ok(
+        "addCluster", clustername="c1", zoneid=zone["id"], podid=pod["id"], hypervisor="KVM"
+    )["cluster"][0]
+    host = server.ok(
+        "addHost",
+        zoneid=zone["id"],
+        podid=pod["id"],
+        clusterid=cluster["id"],
+        url="http://127.0.0.1",
+        username="root",
+        password="enrol-token",
+        hypervisor="KVM",
+    )["host"][0]
+    pool = server.ok(
+        "createStoragePool",
+        name="pool1",
+        zoneid=zone["id"],
+        clusterid=cluster["id"],
+        url="SharedMountPoint://localhost/var/lib/kvmcloud/pool1",
+    )["storagepool"]
+    return Cloud(zone["id"], pod["id"], cluster["id"], host["id"], pool["id"])

@@ -1,0 +1,118 @@
+"""Zones, pods, clusters, host enrolment and heartbeats, storage pools — in-process."""
+
+from kvmcloud.protocol import agent_messages as msg
+from tests.fakes import FakeAgent
+from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
+
+
+def test_cloud_objects_are_listed_with_names(server: ServerHarness, cloud: Cloud) -> None:
+    hosts = server.ok("listHosts")["host"]
+    assert len(hosts) == 1
+    host = hosts[0]
+    assert (host["state"], host["type"], host["hypervisor"], host["name"]) == (
+        "Up",
+        "Routing",
+        "KVM",
+        "kvm1",
+    )
+    assert host["clusterid"] == cloud.cluster_id and host["zonename"] == "zone1"
+    pools = server.ok("listStoragePools", zoneid=cloud.zone_id)["storagepool"]
+    assert pools[0]["type"] == "SharedMountPoint" and pools[0]["scope"] == "CLUSTER"
+    assert pools[0]["path"] == "/var/lib/kvmcloud/pool1" and pools[0]["disksizetotal"] == 10 << 30
+    assert server.ok("listPods", zoneid=cloud.zone_id)["count"] == 1
+    assert server.ok("listClusters", podid=cloud.pod_id)["cluster"][0]["name"] == "c1"
+
+
+def test_add_host_with_wrong_token_is_refused_and_nothing_recorded(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    server.agents.add("http://127.0.0.2:8252", FakeAgent(token="right"))
+    status, body = server.call(
+        "addHost",
+        zoneid=cloud.zone_id,
+        podid=cloud.pod_id,
+        clusterid=cloud.cluster_id,
+        url="http://127.0.0.2",
+        username="root",
+        password="wrong",
+        hypervisor="KVM",
+    )
+    assert status == 431 and "password" in body["errortext"]
+    assert server.ok("listHosts")["count"] == 1
+
+
+def test_add_host_twice_and_unreachable_agent(server: ServerHarness, cloud: Cloud) -> None:
+    base = {
+        "zoneid": cloud.zone_id,
+        "podid": cloud.pod_id,
+        "clusterid": cloud.cluster_id,
+        "username": "root",
+        "password": "enrol-token",
+        "hypervisor": "KVM",
+    }
+    status, body = server.call("addHost", url="http://127.0.0.1:8252", **base)
+    assert status == 431 and "already added" in body["errortext"]
+    status, body = server.call("addHost", url="http://127.0.0.9", **base)
+    assert status == 534 and "Cannot reach the agent" in body["errortext"]
+
+
+def test_heartbeats_keep_host_state(server: ServerHarness, cloud: Cloud) -> None:
+    agent = server.agents.agents[AGENT_URL]
+    beat = msg.Heartbeat(host_uuid=cloud.host_id, report=agent.report)
+    headers = {"Authorization": f"Bearer {agent.key}"}
+    response = server.client.post("/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers)
+    assert response.status_code == 200
+    assert msg.from_json(msg.HeartbeatReply, response.content).interval_s == 60.0
+    bad = server.client.post(
+        "/agent/v1/heartbeat", content=msg.to_json(beat), headers={"Authorization": "Bearer stolen"}
+    )
+    assert bad.status_code == 401
+
+    def state() -> str:
+        return server.ok("listHosts", id=cloud.host_id)["host"][0]["state"]
+
+    from kvmcloud.server.infrastructure.jobs import update_host_states
+
+    server.clock.advance(149)
+    update_host_states(server.db, server.clock)
+    assert state() == "Up"
+    server.clock.advance(2)
+    update_host_states(server.db, server.clock)
+    assert state() == "Disconnected"
+    server.clock.advance(300)
+    update_host_states(server.db, server.clock)
+    assert state() == "Down"
+    assert server.ok("listHosts", state="Down")["count"] == 1
+    server.client.post("/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers)
+    assert state() == "Up"
+    goodbye = msg.Heartbeat(host_uuid=cloud.host_id, report=agent.report, shutting_down=True)
+    server.client.post("/agent/v1/heartbeat", content=msg.to_json(goodbye), headers=headers)
+    update_host_states(server.db, server.clock)
+    assert state() == "Disconnected"
+
+
+def test_storage_pool_validation(server: ServerHarness, cloud: Cloud) -> None:
+    status, body = server.call(
+        "createStoragePool", name="p", zoneid=cloud.zone_id, url="nfs://h/export"
+    )
+    assert status == 431 and "not supported" in body["errortext"]
+    status, body = server.call(
+        "createStoragePool", name="p", zoneid=cloud.zone_id, url="Filesystem:///data"
+    )
+    assert status == 431 and "hostid" in body["errortext"]
+    local = server.ok(
+        "createStoragePool",
+        name="local",
+        zoneid=cloud.zone_id,
+        hostid=cloud.host_id,
+        url="Filesystem:///var/lib/kvmcloud/local",
+    )["storagepool"]
+    assert local["scope"] == "HOST" and local["clusterid"] == cloud.cluster_id
+    status, body = server.call(
+        "createStoragePool",
+        name="local",
+        zoneid=cloud.zone_id,
+        hostid=cloud.host_id,
+        url="Filesystem:///other",
+    )
+    assert status == 431 and "already exists" in body["errortext"]
