@@ -79,7 +79,8 @@ class Origin:
         self.truncate: dict[str, int] = {}
         self.quiet = quiet
         self._stats: dict[str, PathStats] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._in_flight = 0
         self._server = _OriginServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -125,9 +126,14 @@ class Origin:
     ) -> None:
         self.stop()
 
-    def stats(self, path: str) -> PathStats:
-        """Return a copy of the counters for ``path``."""
+    def stats(self, path: str, *, settle_s: float = 2.0) -> PathStats:
+        """Return a copy of the counters for ``path``.
+
+        Waits (up to ``settle_s``) for requests still being answered, so counts read right
+        after a client hung up include what the server thread was still sending.
+        """
         with self._lock:
+            self._lock.wait_for(lambda: self._in_flight == 0, settle_s)
             stats = self._stats.get(path, PathStats())
             return PathStats(stats.get_count, stats.head_count, stats.bytes_sent)
 
@@ -138,6 +144,15 @@ class Origin:
     def bytes_sent(self, path: str) -> int:
         """Return how many body bytes ``path`` has sent."""
         return self.stats(path).bytes_sent
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._lock.notify_all()
 
     def _record(self, path: str, *, get: bool = False, head: bool = False, sent: int = 0) -> None:
         with self._lock:
@@ -189,6 +204,13 @@ def parse_range(header: str, length: int) -> tuple[int, int] | None:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "kvmcloud-test-origin"
     server: _OriginServer
+
+    def handle(self) -> None:
+        self.server.origin._enter()
+        try:
+            super().handle()
+        finally:
+            self.server.origin._leave()
 
     def do_HEAD(self) -> None:
         self._answer(send_body=False)

@@ -247,6 +247,9 @@ class HttpDownloader:
             while True:
                 if request.cancel.is_set():
                     raise DownloadCancelledError(f"download of {url} cancelled after {done} bytes")
+                if exchange.response.isclosed():
+                    # http.client closes the socket itself once Content-Length bytes are in.
+                    return done
                 exchange.sock.settimeout(
                     self._operation_timeout_s(request.timeouts.read_s, deadline, exchange.target)
                 )

@@ -1,0 +1,220 @@
+import hashlib
+import threading
+from pathlib import Path
+
+import pytest
+
+from kvmcloud.agent.downloads.base import DownloadRequest
+from kvmcloud.agent.downloads.errors import (
+    DnsFailureError,
+    DownloadCancelledError,
+    DownloadTimeoutError,
+    SourceDeniedError,
+    SourceNotFoundError,
+    SourceUnavailableError,
+    UnsupportedUrlError,
+)
+from kvmcloud.agent.downloads.http import HttpDownloader
+from kvmcloud.protocol.agent_messages import Timeouts
+from kvmcloud.protocol.checksums import Checksum
+from tests.integration.agent.conftest import Image
+from tests.support.origin import Origin
+
+RAW = bytes(range(256)) * 4096  # 1 MiB
+FAST = Timeouts(connect_s=2, read_s=2, total_s=10)
+
+
+@pytest.fixture
+def downloader() -> HttpDownloader:
+    return HttpDownloader(buffer_size_bytes=64 * 1024)
+
+
+def request(url: str, **kwargs: object) -> DownloadRequest:
+    kwargs.setdefault("timeouts", FAST)
+    return DownloadRequest(url=url, **kwargs)  # type: ignore[arg-type]
+
+
+# probe ------------------------------------------------------------------------------------
+
+
+def test_probe_reports_content_length_for_raw(origin: Origin, downloader: HttpDownloader) -> None:
+    origin.files["/t.raw"] = RAW
+
+    info = downloader.probe(request(origin.url("/t.raw"), image_format="RAW"))
+
+    assert (info.physical_size_bytes, info.virtual_size_bytes) == (len(RAW), len(RAW))
+    assert origin.bytes_sent("/t.raw") == 0
+
+
+def test_probe_reads_qcow2_virtual_size_from_header_only(
+    origin: Origin, downloader: HttpDownloader, qcow2_image: Image
+) -> None:
+    origin.files["/t.qcow2"] = qcow2_image.data
+
+    info = downloader.probe(request(origin.url("/t.qcow2"), image_format="QCOW2"))
+
+    assert info.physical_size_bytes == len(qcow2_image.data)
+    assert info.virtual_size_bytes == 1024 * 1024
+    assert origin.bytes_sent("/t.qcow2") == 512
+
+
+def test_probe_falls_back_to_ranged_get_when_head_is_refused(
+    origin: Origin, downloader: HttpDownloader, qcow2_image: Image
+) -> None:
+    origin.reject_head = True
+    origin.files["/t.raw"] = RAW
+    origin.files["/t.qcow2"] = qcow2_image.data
+
+    raw = downloader.probe(request(origin.url("/t.raw"), image_format="RAW"))
+    qcow2 = downloader.probe(request(origin.url("/t.qcow2"), image_format="QCOW2"))
+
+    assert raw.physical_size_bytes == len(RAW)
+    assert origin.bytes_sent("/t.raw") == 1
+    assert qcow2.physical_size_bytes == len(qcow2_image.data)
+    assert qcow2.virtual_size_bytes == 1024 * 1024
+    assert origin.get_count("/t.qcow2") == 1  # one ranged GET served both answers
+
+
+def test_probe_404_is_source_not_found_with_status_and_url(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
+    url = origin.url("/missing.qcow2")
+    with pytest.raises(SourceNotFoundError) as caught:
+        downloader.probe(request(url))
+    assert str(caught.value) == f"HTTP 404 Not Found from {url}"
+
+
+def test_probe_500_is_source_unavailable(origin: Origin, downloader: HttpDownloader) -> None:
+    origin.files["/t.raw"] = RAW
+    origin.statuses["/t.raw"] = 500
+    with pytest.raises(SourceUnavailableError, match="HTTP 500 Internal Server Error from http://"):
+        downloader.probe(request(origin.url("/t.raw")))
+
+
+def test_required_header_is_sent_and_its_value_never_shown(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
+    origin.require_header = ("X-Auth-Token", "secret")
+    origin.files["/t.raw"] = RAW
+    url = origin.url("/t.raw")
+
+    with pytest.raises(SourceDeniedError, match="HTTP 403 Forbidden") as missing:
+        downloader.probe(request(url))
+    with pytest.raises(SourceDeniedError) as wrong:
+        downloader.probe(request(url, headers={"X-Auth-Token": "wrong-guess"}))
+    info = downloader.probe(request(url, headers={"X-Auth-Token": "secret"}))
+
+    assert info.physical_size_bytes == len(RAW)
+    assert "wrong-guess" not in str(wrong.value)
+    assert "X-Auth-Token" not in str(missing.value)
+
+
+def test_connection_refused_is_source_unavailable(
+    downloader: HttpDownloader, closed_port: int
+) -> None:
+    with pytest.raises(SourceUnavailableError, match=r"connection refused by 127\.0\.0\.1"):
+        downloader.probe(request(f"http://127.0.0.1:{closed_port}/t.qcow2"))
+
+
+def test_unknown_host_is_dns_failure(downloader: HttpDownloader) -> None:
+    with pytest.raises(DnsFailureError, match=r"nonexistent\.invalid"):
+        downloader.probe(request("http://nonexistent.invalid/t.qcow2"))
+
+
+def test_non_http_scheme_is_unsupported(downloader: HttpDownloader) -> None:
+    with pytest.raises(UnsupportedUrlError, match="'ftp'"):
+        downloader.probe(request("ftp://127.0.0.1/t.qcow2"))
+
+
+def test_redirect_is_refused_unless_allowed(origin: Origin, downloader: HttpDownloader) -> None:
+    origin.files["/real.raw"] = RAW
+    origin.redirects["/moved.raw"] = "/real.raw"
+    url = origin.url("/moved.raw")
+
+    with pytest.raises(SourceUnavailableError, match=r"store\.download\.follow\.redirects"):
+        downloader.probe(request(url))
+    info = downloader.probe(request(url, follow_redirects=True))
+
+    assert info.physical_size_bytes == len(RAW)
+
+
+def test_redirect_to_another_scheme_is_refused(origin: Origin, downloader: HttpDownloader) -> None:
+    origin.redirects["/moved.raw"] = "ftp://127.0.0.1/real.raw"
+    with pytest.raises(SourceUnavailableError, match="another scheme"):
+        downloader.probe(request(origin.url("/moved.raw"), follow_redirects=True))
+
+
+# fetch ------------------------------------------------------------------------------------
+
+
+def test_fetch_streams_body_hashes_and_reports_progress(
+    origin: Origin, downloader: HttpDownloader, tmp_path: Path
+) -> None:
+    origin.files["/t.raw"] = RAW
+    verifier = Checksum.parse(hashlib.sha256(RAW).hexdigest()).new_verifier()
+    progress: list[tuple[int, int | None]] = []
+    into = tmp_path / "t.part"
+
+    fetched = downloader.fetch(
+        request(origin.url("/t.raw"), progress=lambda d, t: progress.append((d, t))),
+        into,
+        verifier,
+    )
+
+    verifier.verify()
+    assert fetched.size_bytes == len(RAW)
+    assert into.read_bytes() == RAW
+    assert progress[0] == (0, len(RAW))
+    assert progress[-1] == (len(RAW), len(RAW))
+    assert len(progress) > 2
+    assert origin.get_count("/t.raw") == 1
+
+
+def test_fetch_short_body_is_an_error(
+    origin: Origin, downloader: HttpDownloader, tmp_path: Path
+) -> None:
+    origin.files["/t.raw"] = RAW
+    origin.truncate["/t.raw"] = 1000
+
+    with pytest.raises(SourceUnavailableError, match=f"after 1000 of {len(RAW)} bytes"):
+        downloader.fetch(request(origin.url("/t.raw")), tmp_path / "t.part", None)
+
+
+def test_fetch_read_timeout(origin: Origin, downloader: HttpDownloader, tmp_path: Path) -> None:
+    origin.files["/t.raw"] = RAW
+    origin.delay_s = 1.0
+    timeouts = Timeouts(connect_s=2, read_s=0.2, total_s=10)
+
+    with pytest.raises(DownloadTimeoutError, match="timed out"):
+        downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts), tmp_path / "p", None)
+
+
+def test_fetch_total_timeout(origin: Origin, downloader: HttpDownloader, tmp_path: Path) -> None:
+    origin.files["/t.raw"] = RAW
+    origin.delay_s = 0.05
+    origin.chunk_size_bytes = 16 * 1024
+    timeouts = Timeouts(connect_s=2, read_s=2, total_s=0.3)
+
+    with pytest.raises(DownloadTimeoutError):
+        downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts), tmp_path / "p", None)
+
+
+def test_fetch_honours_cancel_between_chunks(
+    origin: Origin, downloader: HttpDownloader, tmp_path: Path
+) -> None:
+    origin.files["/t.raw"] = RAW
+    origin.delay_s = 0.02
+    origin.chunk_size_bytes = 16 * 1024
+    cancel = threading.Event()
+
+    def cancel_after_first_bytes(done: int, total: int | None) -> None:
+        if done > 0:
+            cancel.set()
+
+    with pytest.raises(DownloadCancelledError):
+        downloader.fetch(
+            request(origin.url("/t.raw"), cancel=cancel, progress=cancel_after_first_bytes),
+            tmp_path / "p",
+            None,
+        )
+    assert origin.bytes_sent("/t.raw") < len(RAW)

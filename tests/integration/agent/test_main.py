@@ -1,0 +1,153 @@
+"""The agent as a real process: token on stderr, enrolment, heartbeats, SIGTERM → exit 0."""
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kvmcloud.protocol.agent_messages import EnrollRequest, to_json
+
+
+class _HeartbeatServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _HeartbeatHandler)
+        self.beats: queue.Queue[dict[str, Any]] = queue.Queue()
+
+
+class _HeartbeatHandler(BaseHTTPRequestHandler):
+    server: _HeartbeatServer
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self.server.beats.put(json.loads(self.rfile.read(length)))
+        body = b'{"interval_s": 1}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def heartbeat_server() -> Iterator[_HeartbeatServer]:
+    server = _HeartbeatServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def read_lines(stream: Any, lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
+
+
+def wait_for_line(lines: queue.Queue[str], needle: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            break
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"{needle!r} not printed; got: {''.join(seen)}")
+
+
+def test_agent_process_enrols_heartbeats_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, heartbeat_server: _HeartbeatServer
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "KVMCLOUD_AGENT_LISTEN_HOST": "127.0.0.1",
+        "KVMCLOUD_AGENT_LISTEN_PORT": str(port),
+        "KVMCLOUD_AGENT_STATE_DIR": str(tmp_path / "state"),
+    }
+    env.pop("KVMCLOUD_AGENT_ENROLL_TOKEN", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kvmcloud.agent"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=read_lines, args=(process.stderr, lines), daemon=True)
+    reader.start()
+    try:
+        token_line = wait_for_line(lines, "enrolment token:", 10)
+        token = token_line.split("enrolment token: ", 1)[1].split(";", 1)[0]
+        assert (tmp_path / "state" / "enroll-token").read_text().strip() == token
+        wait_for_line(lines, "Uvicorn running", 10)
+
+        enrol = EnrollRequest(
+            token=token,
+            host_uuid="h1",
+            host_key="key-1",
+            server_url=f"http://127.0.0.1:{heartbeat_server.server_address[1]}",
+        )
+        response = httpx.post(f"http://127.0.0.1:{port}/enroll", content=to_json(enrol))
+        assert response.status_code == 200, response.text
+        first = heartbeat_server.beats.get(timeout=5)
+        assert first["host_uuid"] == "h1"
+        assert first["shutting_down"] is False
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        beats = [heartbeat_server.beats.get_nowait() for _ in range(heartbeat_server.beats.qsize())]
+        assert beats
+        assert beats[-1]["shutting_down"] is True
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        reader.join(5)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def test_bad_setting_fails_at_startup_naming_the_variable(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "KVMCLOUD_AGENT_LISTEN_PORT": "eighty",
+        "KVMCLOUD_AGENT_STATE_DIR": str(tmp_path),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "kvmcloud.agent"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    assert "KVMCLOUD_AGENT_LISTEN_PORT" in result.stderr
