@@ -1,0 +1,149 @@
+"""A running kvmcloud: server and agent as real processes, an origin on loopback, a database.
+
+The stack is built once per module and per database backend (SQLite, and a PostgreSQL
+server the suite starts itself), and driven by the unmodified ``cs`` client from PyPI.
+"""
+
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cs import CloudStack
+from sqlalchemy import Engine, create_engine, text
+
+from tests.support.images import make_qcow2
+from tests.support.origin import Origin
+from tests.support.postgres import PostgresServer, postgres_or_skip
+from tests.support.processes import (
+    AdminKeys,
+    ManagedProcess,
+    free_port,
+    init_server,
+    start_agent,
+    start_server,
+)
+
+pytestmark = pytest.mark.e2e
+
+HEADER = ("X-Auth-Token", "e2e-secret")
+
+
+@dataclass
+class Stack:
+    """Everything an end-to-end test needs."""
+
+    api: CloudStack
+    endpoint: str
+    keys: AdminKeys
+    db: Engine
+    database_url: str
+    server: ManagedProcess
+    agent: ManagedProcess
+    agent_url: str
+    agent_token: str
+    origin: Origin
+    image_path: str
+    image_sha256: str
+    pool_path: Path
+    zone_id: str
+    pool_id: str
+    host_id: str
+    workdir: Path
+
+    def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+    def pool_files(self) -> list[str]:
+        return sorted(
+            str(p.relative_to(self.pool_path)) for p in self.pool_path.rglob("*") if p.is_file()
+        )
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db')}/kvmcloud.db"
+        return
+    with postgres_or_skip(PostgresServer(database="kvmcloud_e2e")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("e2e")
+    pool_path = workdir / "pool"
+    pool_path.mkdir()
+    images = workdir / "images"
+    images.mkdir()
+    digest = make_qcow2(images / "tiny.qcow2")
+    assert digest == hashlib.sha256((images / "tiny.qcow2").read_bytes()).hexdigest()
+    keys = init_server(database_url, workdir / "init.log")
+    server_port, agent_port = free_port(), free_port()
+    token = secrets.token_urlsafe(16)
+    server = start_server(database_url, server_port, workdir / "server.log")
+    agent = start_agent(agent_port, workdir / "agent-state", token, workdir / "agent.log")
+    endpoint = f"http://127.0.0.1:{server_port}/client/api"
+    api = CloudStack(
+        endpoint=endpoint,
+        key=keys.api_key,
+        secret=keys.secret_key,
+        fetch_result=True,
+        poll_interval=0.2,
+        job_timeout=120,
+    )
+    db = create_engine(database_url)
+    with Origin(directory=images, require_header=HEADER) as origin:
+        try:
+            zone = api.createZone(name="zone1", networktype="Advanced", dns1="127.0.0.53")["zone"]
+            pod = api.createPod(name="pod1", zoneid=zone["id"])["pod"]
+            cluster = api.addCluster(
+                clustername="c1", zoneid=zone["id"], podid=pod["id"], hypervisor="KVM"
+            )["cluster"][0]
+            host = api.addHost(
+                zoneid=zone["id"],
+                podid=pod["id"],
+                clusterid=cluster["id"],
+                hypervisor="KVM",
+                url=f"http://127.0.0.1:{agent_port}",
+                username="root",
+                password=token,
+            )["host"][0]
+            pool = api.createStoragePool(
+                name="pool1",
+                zoneid=zone["id"],
+                clusterid=cluster["id"],
+                url=f"SharedMountPoint://localhost{pool_path}",
+            )["storagepool"]
+            yield Stack(
+                api=api,
+                endpoint=endpoint,
+                keys=keys,
+                db=db,
+                database_url=database_url,
+                server=server,
+                agent=agent,
+                agent_url=f"http://127.0.0.1:{agent_port}",
+                agent_token=token,
+                origin=origin,
+                image_path="/tiny.qcow2",
+                image_sha256=digest,
+                pool_path=pool_path,
+                zone_id=zone["id"],
+                pool_id=pool["id"],
+                host_id=host["id"],
+                workdir=workdir,
+            )
+        finally:
+            agent.stop()
+            server.stop()
+            db.dispose()
+            if os.environ.get("KVMCLOUD_E2E_SHOW_LOGS"):
+                print(server.log_tail(200), agent.log_tail(200))

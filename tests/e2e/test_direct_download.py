@@ -1,0 +1,206 @@
+"""Register → BYPASSED row → prepareTemplate → verified file on the pool, end to end."""
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from cs import CloudStackApiException
+
+from tests.e2e.conftest import HEADER, Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def register(
+    stack: Stack,
+    name: str,
+    *,
+    checksum: str | None = None,
+    path: str | None = None,
+    header: bool = True,
+) -> dict:
+    params = {
+        "name": name,
+        "displaytext": name,
+        "url": stack.origin.url(path or stack.image_path),
+        "format": "QCOW2",
+        "hypervisor": "KVM",
+        "zoneid": stack.zone_id,
+        "directdownload": True,
+        "checksum": checksum if checksum is not None else f"{{SHA-256}}{stack.image_sha256}",
+    }
+    if header:
+        params["details"] = {f"HTTP_HEADER:{HEADER[0]}": HEADER[1]}
+    return stack.api.registerTemplate(**params)["template"][0]
+
+
+def wait_job(stack: Stack, job_id: str) -> dict:
+    # cs would follow the job itself and raise on failure; reading raw states (fetch_result
+    # off) lets the test assert on a failed job's errortext.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        result = stack.api.queryAsyncJobResult(jobid=job_id, fetch_result=False)
+        if result["jobstatus"] != 0:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_register_with_checksum_and_header_writes_bypassed_row(stack: Stack) -> None:
+    template = register(stack, "e2e-register")
+    assert template["directdownload"] is True and template["isready"] is True
+    assert template["status"] == "Bypassed Secondary Storage"
+    assert template["details"] == {f"HTTP_HEADER:{HEADER[0]}": "******"}
+    rows = stack.rows(
+        "select s.store_id, s.download_state, s.state, s.size, s.physical_size, t.direct_download "
+        "from template_store_ref s join vm_template t on t.id = s.template_id where t.uuid = :id",
+        id=template["id"],
+    )
+    assert len(rows) == 1
+    row = rows[0]
+    assert (
+        row["store_id"] is None and row["download_state"] == "BYPASSED" and row["state"] == "Ready"
+    )
+    assert bool(row["direct_download"]) is True
+    size = (stack.pool_path.parent / "images" / "tiny.qcow2").stat().st_size
+    assert row["physical_size"] == size
+    assert row["size"] == 1024 * 1024  # the qcow2's virtual size, read from its header by the host
+
+
+def test_prepare_downloads_verifies_and_records_the_spool_ref(stack: Stack) -> None:
+    template = register(stack, "e2e-prepare")
+    before = stack.origin.get_count(stack.image_path)
+    prepared = stack.api.prepareTemplate(
+        templateid=template["id"], zoneid=stack.zone_id, storageid=stack.pool_id
+    )
+    job_id = prepared["template"][0]["downloaddetails"][0]["jobid"]
+    result = wait_job(stack, job_id)
+    assert result["jobstatus"] == 1, result
+    refs = stack.rows(
+        "select r.download_state, r.state, r.install_path, r.template_size, r.physical_size, r.download_pct "
+        "from template_spool_ref r join vm_template t on t.id = r.template_id where t.uuid = :id",
+        id=template["id"],
+    )
+    assert len(refs) == 1
+    ref = refs[0]
+    assert (ref["download_state"], ref["state"], ref["download_pct"]) == (
+        "DOWNLOADED",
+        "Ready",
+        100,
+    )
+    published = stack.pool_path / ref["install_path"].rsplit("/", 1)[-1]
+    assert ref["install_path"] == str(published)
+    assert hashlib.sha256(published.read_bytes()).hexdigest() == stack.image_sha256
+    assert ref["physical_size"] == published.stat().st_size
+    assert ref["template_size"] == 1024 * 1024
+    assert not any(".part" in name for name in stack.pool_files())
+    assert stack.origin.get_count(stack.image_path) == before + 1
+    # Preparing again on the same pool transfers nothing.
+    again = stack.api.prepareTemplate(templateid=template["id"], zoneid=stack.zone_id)
+    assert again["template"][0]["downloaddetails"][0]["downloadState"] == "DOWNLOADED"
+    assert stack.origin.get_count(stack.image_path) == before + 1
+
+
+def test_wrong_checksum_fails_the_job_and_leaves_nothing(stack: Stack) -> None:
+    files_before = stack.pool_files()
+    template = register(stack, "e2e-bad-sum", checksum="{SHA-256}" + "0" * 64)
+    prepared = stack.api.prepareTemplate(
+        templateid=template["id"], zoneid=stack.zone_id, storageid=stack.pool_id
+    )
+    result = wait_job(stack, prepared["template"][0]["downloaddetails"][0]["jobid"])
+    assert result["jobstatus"] == 2
+    text = result["jobresult"]["errortext"]
+    assert "e2e-bad-sum" in text and "pool1" in text and "checksum" in text.lower(), text
+    assert stack.pool_files() == files_before
+    ref = stack.rows(
+        "select r.download_state, r.error_str from template_spool_ref r join vm_template t "
+        "on t.id = r.template_id where t.uuid = :id",
+        id=template["id"],
+    )[0]
+    assert ref["download_state"] == "DOWNLOAD_ERROR" and "checksum" in ref["error_str"].lower()
+
+
+def test_url_404_and_missing_header_are_refused_at_registration(stack: Stack) -> None:
+    with pytest.raises(CloudStackApiException) as missing:
+        register(stack, "e2e-404", path="/no-such.qcow2")
+    assert missing.value.error["errorcode"] == 431
+    assert "404" in missing.value.error["errortext"]
+    with pytest.raises(CloudStackApiException) as denied:
+        register(stack, "e2e-403", header=False)
+    assert "403" in denied.value.error["errortext"]
+    names = [t["name"] for t in stack.api.listTemplates(templatefilter="all", fetch_list=True)]
+    assert "e2e-404" not in names and "e2e-403" not in names
+
+
+def test_cs_lists_and_deletes(stack: Stack) -> None:
+    template = register(stack, "e2e-delete")
+    listed = stack.api.listTemplates(templatefilter="executable", id=template["id"])
+    assert listed["count"] == 1 and listed["template"][0]["name"] == "e2e-delete"
+    assert stack.api.deleteTemplate(id=template["id"]) == {"success": True}
+    assert stack.api.listTemplates(templatefilter="executable", id=template["id"]) == {}
+    hosts = stack.api.listHosts(id=stack.host_id)["host"]
+    assert hosts[0]["state"] == "Up"
+
+
+def test_cli_prepare_waits_with_progress(stack: Stack) -> None:
+    template = register(stack, "e2e-cli")
+    env = {
+        "KVMCLOUD_URL": stack.endpoint,
+        "KVMCLOUD_API_KEY": stack.keys.api_key,
+        "KVMCLOUD_SECRET_KEY": stack.keys.secret_key,
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kvmcloud.cli",
+            "api",
+            "prepareTemplate",
+            f"templateid={template['id']}",
+            f"zoneid={stack.zone_id}",
+            "--wait",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pool1" in result.stderr and "done" in result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome[0]["jobstatus"] == 1
+
+
+def test_agent_refuses_commands_without_the_servers_key(stack: Stack) -> None:
+    body = json.dumps(
+        {
+            "id": "x",
+            "type": "CheckPool",
+            "payload": {"pool": {"uuid": "p", "type": "Filesystem", "path": str(stack.pool_path)}},
+        }
+    )
+    assert httpx.post(f"{stack.agent_url}/commands", content=body).status_code == 401
+    assert (
+        httpx.post(
+            f"{stack.agent_url}/commands", content=body, headers={"Authorization": "Bearer guess"}
+        ).status_code
+        == 401
+    )
+    enrol = httpx.post(
+        f"{stack.agent_url}/enroll",
+        content=json.dumps(
+            {
+                "token": "wrong",
+                "host_uuid": "h",
+                "host_key": "k",
+                "server_url": "http://127.0.0.1:1",
+            }
+        ),
+    )
+    assert enrol.status_code == 403
