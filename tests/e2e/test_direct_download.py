@@ -81,8 +81,9 @@ def test_prepare_downloads_verifies_and_records_the_spool_ref(stack: Stack) -> N
     result = wait_job(stack, job_id)
     assert result["jobstatus"] == 1, result
     refs = stack.rows(
-        "select r.download_state, r.state, r.install_path, r.template_size, r.physical_size, r.download_pct "
-        "from template_spool_ref r join vm_template t on t.id = r.template_id where t.uuid = :id",
+        "select r.download_state, r.state, r.install_path, r.template_size, r.physical_size, "
+        "r.download_pct from template_spool_ref r join vm_template t on t.id = r.template_id "
+        "where t.uuid = :id",
         id=template["id"],
     )
     assert len(refs) == 1
