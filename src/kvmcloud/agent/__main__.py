@@ -56,6 +56,8 @@ def main() -> int:
         level=settings.log_level_number,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO: one line per heartbeat is noise, not news.
+    logging.getLogger("httpx").setLevel(max(settings.log_level_number, logging.WARNING))
     if settings.enroll_token is None:
         try:
             token, created = load_or_create_enroll_token(settings.state_dir)

@@ -51,7 +51,10 @@ def pick_downloader(url: str, downloaders: Mapping[str, Downloader]) -> Download
     Raises:
         UnsupportedUrlError: no downloader is registered for the scheme.
     """
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise UnsupportedUrlError(f"malformed URL {describe_url(url)}: {exc}") from exc
     downloader = downloaders.get(scheme)
     if downloader is None:
         supported = ", ".join(sorted(downloaders)) or "none"
@@ -140,7 +143,15 @@ def download_template(
     finally:
         # After a successful install the temp name is gone; on any failure (including
         # cancellation) this is what keeps the pool clean.
-        temp.unlink(missing_ok=True)
+        _remove_quietly(temp)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        # Never mask the error that got us here; the operator needs to hear about both.
+        logger.error("could not remove temp file %s: %s", path, exc)
 
 
 def _new_verifier(checksum: str | None) -> ChecksumVerifier | None:

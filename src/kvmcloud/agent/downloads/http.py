@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import kvmcloud
 from kvmcloud.agent.downloads.base import DownloadRequest, Fetched, SourceInfo
@@ -47,15 +47,16 @@ HEAD_REJECTED_STATUSES = frozenset({405, 501})
 REDIRECT_SETTING = "store.download.follow.redirects"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 _CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+(?:\d+-\d+|\*)/(\d+)\s*$", re.IGNORECASE)
 
 
 def describe_url(url: str) -> str:
-    """Return ``url`` fit for messages and logs: any ``user:password@`` is masked."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+    """Return ``url`` fit for messages and logs: any ``user:password@`` is masked.
+
+    A regular expression rather than urlsplit(), so that it works on malformed URLs too.
+    """
+    return _USERINFO.sub(r"\1***@", url)
 
 
 def parse_content_range_total(value: str | None) -> int | None:
@@ -191,12 +192,16 @@ class HttpDownloader:
         finally:
             exchange.close()
         header = b""
-        if head_refused:
-            logger.info("HEAD refused by %s; probing with a ranged GET", describe_url(request.url))
+        if head_refused or wants_header or physical_size is None:
+            # One small ranged GET serves every remaining need: a server that refuses HEAD,
+            # a HEAD without Content-Length (the GET's Content-Range has the total), and
+            # the qcow2 header.
+            if head_refused:
+                logger.info("HEAD refused by %s; probing with GET", describe_url(request.url))
             size_hint = QCOW2_HEADER_PROBE_BYTES if wants_header else 1
-            header, physical_size = self._read_prefix(request, size_hint, deadline)
-        elif wants_header:
-            header, _ = self._read_prefix(request, QCOW2_HEADER_PROBE_BYTES, deadline)
+            header, total = self._read_prefix(request, size_hint, deadline)
+            if head_refused or physical_size is None:
+                physical_size = total
         virtual_size = physical_size
         if wants_header:
             virtual_size = parse_qcow2_virtual_size(header)

@@ -4,6 +4,7 @@ import logging
 import os
 import re
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +71,7 @@ class HostReporter:
         self._qemu_program = qemu_program
         self._hostname = hostname
         self._hypervisor_version: str | None = None
+        self._version_lock = threading.Lock()
 
     def report(self) -> HostReport:
         """Describe the host as it is now."""
@@ -85,17 +87,19 @@ class HostReporter:
 
     def hypervisor_version(self) -> str:
         """Return QEMU's version, or "unknown" when it is not installed or says nothing."""
-        if self._hypervisor_version is None:
-            try:
-                result = self._run([self._qemu_program, "--version"], timeout_s=10.0)
-            except commands.CommandError as exc:
-                logger.info("hypervisor version unknown: %s", exc)
-                self._hypervisor_version = UNKNOWN_VERSION
-            else:
-                self._hypervisor_version = parse_qemu_version(
-                    result.stdout.decode("utf-8", "replace")
-                )
-        return self._hypervisor_version
+        # Enrolment and the heartbeat thread may ask at the same moment: look it up once.
+        with self._version_lock:
+            if self._hypervisor_version is None:
+                self._hypervisor_version = self._look_up_hypervisor_version()
+            return self._hypervisor_version
+
+    def _look_up_hypervisor_version(self) -> str:
+        try:
+            result = self._run([self._qemu_program, "--version"], timeout_s=10.0)
+        except commands.CommandError as exc:
+            logger.info("hypervisor version unknown: %s", exc)
+            return UNKNOWN_VERSION
+        return parse_qemu_version(result.stdout.decode("utf-8", "replace"))
 
     def _read_proc(self, name: str) -> str:
         try:

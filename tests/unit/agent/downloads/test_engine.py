@@ -175,6 +175,11 @@ def test_unknown_scheme_is_unsupported(tmp_path, downloader):
         run(make_command(tmp_path, url="ftp://origin.test/t.qcow2"), downloader, FakeQemuImg())
 
 
+def test_malformed_url_is_unsupported(tmp_path, downloader):
+    with pytest.raises(UnsupportedUrlError, match="malformed URL"):
+        run(make_command(tmp_path, url="http://[::1/t.qcow2"), downloader, FakeQemuImg())
+
+
 def test_image_larger_than_free_space_is_refused_before_writing(tmp_path, downloader, monkeypatch):
     monkeypatch.setattr(StoragePool, "available_bytes", lambda self: 100)
 
