@@ -31,13 +31,13 @@ install: $(STAMP) ## create .venv with pinned dependencies and the Debian packag
 
 .PHONY: fmt
 fmt: install ## format the code
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
 
 .PHONY: lint
 lint: install ## ruff and import-linter contracts
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/lint-imports
 
 .PHONY: typecheck
