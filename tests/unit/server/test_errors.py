@@ -1,0 +1,75 @@
+import pytest
+
+from kvmcloud.server.errors import (
+    CS_INVALID_PARAMETER_VALUE,
+    CS_SERVER_API_EXCEPTION,
+    ApiError,
+    AuthenticationError,
+    InsufficientCapacityError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceInUseError,
+    ResourceUnavailableError,
+    UnsupportedActionError,
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ApiError("x"), 530),
+        (AuthenticationError(), 401),
+        (InvalidParameterError("p", "x"), 431),
+        (NotFoundError("listZones", "id", "v"), 431),
+        (UnsupportedActionError("x"), 432),
+        (PermissionDeniedError("x"), 531),
+        (InsufficientCapacityError("x"), 533),
+        (ResourceUnavailableError("x"), 534),
+        (ResourceInUseError("x"), 536),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_error_codes(error, code):
+    assert error.error_code == code
+    assert isinstance(error, ApiError)
+
+
+def test_cs_error_codes():
+    assert CS_SERVER_API_EXCEPTION == 9999
+    assert CS_INVALID_PARAMETER_VALUE == 4350
+    assert ApiError("x").cs_error_code == 9999
+    assert InvalidParameterError("p", "x").cs_error_code == 4350
+    assert NotFoundError("c", "p", "v").cs_error_code == 4350
+
+
+def test_message_is_kept():
+    error = ResourceInUseError("template is in use")
+
+    assert error.message == "template is in use"
+    assert str(error) == "template is in use"
+
+
+def test_authentication_default_text():
+    assert AuthenticationError().message == (
+        "unable to verify user credentials and/or request signature"
+    )
+
+
+def test_invalid_parameter_names_param():
+    error = InvalidParameterError("zoneid", "bad zone")
+
+    assert error.param == "zoneid"
+    assert error.message == "bad zone"
+
+
+def test_not_found_text_is_cloudstacks():
+    error = NotFoundError("deleteTemplate", "id", "1234")
+
+    assert isinstance(error, InvalidParameterError)
+    assert error.param == "id"
+    assert error.message == (
+        "Unable to execute API command deletetemplate due to invalid value. Invalid parameter "
+        "id value=1234 due to incorrect long value format, or entity does not exist or due to "
+        "incorrect parameter annotation for the field in api cmd class."
+    )
