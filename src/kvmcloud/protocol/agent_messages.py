@@ -292,10 +292,11 @@ def _decode(tp: Any, data: object, where: str) -> object:  # noqa: C901 - one br
         options = typing.get_args(tp)
         if data is None and type(None) in options:
             return None
-        if all(dataclasses.is_dataclass(o) for o in options if o is not type(None)):
-            return _decode_tagged(options, data, where)
-        (inner,) = [o for o in options if o is not type(None)]
-        return _decode(inner, data, where)
+        choices = [o for o in options if o is not type(None)]
+        if len(choices) > 1:
+            # A union of several messages (Result) is told apart by its "type" tag.
+            return _decode_tagged(tuple(choices), data, where)
+        return _decode(choices[0], data, where)
     if origin is dict:
         _, value_type = typing.get_args(tp)
         if not isinstance(data, Mapping):

@@ -3,33 +3,40 @@
 The server verifies exactly what Apache CloudStack's ``ApiServer.verifyRequest`` computes.
 Python and Go clients encode a few characters differently from Java's ``URLEncoder``
 (``~``, ``*``, ``[``, ``]``), so :func:`candidate_signatures` also yields the variants those
-clients send; every variant is an HMAC over the same parameters, so nothing is weakened.
+clients send (cs/Marvin/CloudMonkey, libcloud, cloudstack-go); every variant is an HMAC over
+the same parameters, so nothing is weakened.
 """
 
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-# java.net.URLEncoder leaves exactly these untouched (space becomes "+", later "%20").
-_JAVA_SAFE = "-_.*"
-
 
 def java_url_encode(value: str) -> str:
-    """Encode like ``URLEncoder.encode(value, "UTF-8").replace("+", "%20")``."""
-    return quote(value, safe=_JAVA_SAFE)
+    """Encode like ``URLEncoder.encode(value, "UTF-8").replace("+", "%20")``.
+
+    URLEncoder leaves only ``a-z A-Z 0-9 . - * _`` alone; Python's ``quote`` always keeps
+    ``~`` as well, so it is escaped by hand.
+    """
+    return quote(value, safe="-_.*").replace("~", "%7E")
 
 
-def _lenient_encode(value: str) -> str:
-    """Encode as Python/Go clients do: ``~``, ``*``, ``[`` and ``]`` left literal."""
-    return quote(value, safe="-_.*~[]")
+def _client_encoders() -> tuple[Callable[[str], str], ...]:
+    # How real clients encode values when they sign (reference: cloudstack-api.md 1.5).
+    return (
+        lambda v: quote(v, safe="*"),  # cs, Marvin, CloudMonkey: "~" literal, brackets escaped
+        lambda v: quote(v, safe="[]*"),  # Apache Libcloud: "~", "[" and "]" literal
+        lambda v: quote(v, safe=""),  # cloudstack-go (Terraform): "*" escaped, "~" literal
+    )
 
 
-def string_to_sign(params: Mapping[str, str], *, lenient: bool = False) -> str:
+def string_to_sign(
+    params: Mapping[str, str], *, encode: Callable[[str], str] = java_url_encode
+) -> str:
     """Build the lower-cased string CloudStack signs, leaving out ``signature``."""
-    encode = _lenient_encode if lenient else java_url_encode
     names = sorted(name for name in params if name.lower() != "signature")
     return "&".join(f"{name}={encode(params[name])}" for name in names).lower()
 
@@ -40,9 +47,14 @@ def sign(params: Mapping[str, str], secret_key: str) -> str:
 
 
 def candidate_signatures(params: Mapping[str, str], secret_key: str) -> Iterator[str]:
-    """Yield the Java signature first, then the variant unmodified Python/Go clients send."""
-    yield sign(params, secret_key)
-    yield _hmac_b64(string_to_sign(params, lenient=True), secret_key)
+    """Yield the Java signature first, then each distinct form a real client may have signed."""
+    seen = {string_to_sign(params)}
+    yield _hmac_b64(next(iter(seen)), secret_key)
+    for encode in _client_encoders():
+        text = string_to_sign(params, encode=encode)
+        if text not in seen:
+            seen.add(text)
+            yield _hmac_b64(text, secret_key)
 
 
 def is_valid_signature(params: Mapping[str, str], secret_key: str, signature: str) -> bool:

@@ -274,11 +274,6 @@ def test_unknown_fields_ignored_in_result():
     assert status.answer == Answer(ok=True, result=CheckUrlResult(physical_size_bytes=5))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: untagged dataclasses in an Optional (ErrorInfo, Answer) are decoded as a tagged "
-    "union, so an unknown field named 'type' from a newer peer is fatal",
-)
 @pytest.mark.parametrize(
     "text",
     [
