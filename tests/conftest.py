@@ -1,20 +1,11 @@
 """Suite-wide guards: agent code may start no process unless a test allows it by name."""
 
 import os
-import warnings
 from collections.abc import Sequence
 
 import pytest
-from starlette.exceptions import StarletteDeprecationWarning
 
 from kvmcloud.agent.host import commands
-
-# starlette.testclient warns once, at import, that it would prefer the httpx2 package to
-# httpx; with filterwarnings = error that breaks collection. Import it here, once, with just
-# that warning silenced, until the project settles on httpx2 (a pyproject decision).
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", category=StarletteDeprecationWarning)
-    import starlette.testclient  # noqa: F401
 
 
 class CommandNotAllowedError(AssertionError):
