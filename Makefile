@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-deps
 PYTEST_ARGS ?=
+CODE := $(wildcard src tests bench scripts)
 
 .DEFAULT_GOAL := help
 
@@ -31,13 +32,13 @@ install: $(STAMP) ## create .venv with pinned dependencies and the Debian packag
 
 .PHONY: fmt
 fmt: install ## format the code
-	$(BIN)/ruff format src tests bench scripts
-	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
 
 .PHONY: lint
 lint: install ## ruff and import-linter contracts
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/lint-imports
 
 .PHONY: typecheck
