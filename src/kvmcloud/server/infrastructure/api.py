@@ -244,9 +244,9 @@ class ListClustersParams(ListParams):
     hypervisor: str | None = param("lists clusters by hypervisor type", default=None)
 
 
-def cluster_response(cluster: Cluster, session: Session) -> dict[str, Any]:
+def cluster_response(cluster: Cluster, names: service.PlacementNames) -> dict[str, Any]:
     """Map a cluster to CloudStack's cluster object."""
-    zones, pods = service.names_by_id(session, Zone), service.names_by_id(session, Pod)
+    zones, pods = names.zones, names.pods
     return {
         "id": cluster.uuid,
         "name": cluster.name,
@@ -285,7 +285,9 @@ def add_cluster(ctx: ApiContext, params: AddClusterParams) -> ListResult:
             cluster_type=params.cluster_type or "CloudManaged",
             now=ctx.clock(),
         )
-        return ListResult("cluster", [cluster_response(cluster, session)], 1)
+        return ListResult(
+            "cluster", [cluster_response(cluster, service.placement_names(session))], 1
+        )
 
 
 @commands.command(
@@ -313,7 +315,8 @@ def list_clusters(ctx: ApiContext, params: ListClustersParams) -> ListResult:
             query = query.where(Cluster.hypervisor_type == params.hypervisor.upper())
         query = _keyword(query, Cluster.name, params.keyword)
         clusters, total = service.paged(session, query, _window(session, params))
-        return ListResult("cluster", [cluster_response(c, session) for c in clusters], total)
+        names = service.placement_names(session)
+        return ListResult("cluster", [cluster_response(c, names) for c in clusters], total)
 
 
 # --- hosts ----------------------------------------------------------------------------------
@@ -348,10 +351,9 @@ class ListHostsParams(ListParams):
     hypervisor: str | None = param("hypervisor type of host: KVM", default=None)
 
 
-def host_response(host: Host, session: Session) -> dict[str, Any]:
+def host_response(host: Host, names: service.PlacementNames) -> dict[str, Any]:
     """Map a host to CloudStack's host object."""
-    zones, pods = service.names_by_id(session, Zone), service.names_by_id(session, Pod)
-    clusters = service.names_by_id(session, Cluster)
+    zones, pods, clusters = names.zones, names.pods, names.clusters
     return without_none(
         {
             "id": host.uuid,
@@ -426,7 +428,7 @@ def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
     )
     with ctx.db.transaction() as session:
         host = service.record_host(session, plan, report, ctx.clock())
-        return ListResult("host", [host_response(host, session)], 1)
+        return ListResult("host", [host_response(host, service.placement_names(session))], 1)
 
 
 @commands.command(
@@ -458,7 +460,8 @@ def list_hosts(ctx: ApiContext, params: ListHostsParams) -> ListResult:
             query = query.where(Host.hypervisor_type == params.hypervisor.upper())
         query = _keyword(query, Host.name, params.keyword)
         hosts, total = service.paged(session, query, _window(session, params))
-        return ListResult("host", [host_response(h, session) for h in hosts], total)
+        names = service.placement_names(session)
+        return ListResult("host", [host_response(h, names) for h in hosts], total)
 
 
 # --- storage pools ----------------------------------------------------------------------
@@ -497,10 +500,9 @@ class ListStoragePoolsParams(ListParams):
     path: str | None = param("the storage pool path", default=None)
 
 
-def pool_response(pool: StoragePool, session: Session) -> dict[str, Any]:
+def pool_response(pool: StoragePool, names: service.PlacementNames) -> dict[str, Any]:
     """Map a pool to CloudStack's storagepool object."""
-    zones, pods = service.names_by_id(session, Zone), service.names_by_id(session, Pod)
-    clusters = service.names_by_id(session, Cluster)
+    zones, pods, clusters = names.zones, names.pods, names.clusters
     pod = pods.get(pool.pod_id) if pool.pod_id else None
     cluster = clusters.get(pool.cluster_id) if pool.cluster_id else None
     return without_none(
@@ -583,7 +585,7 @@ def create_storage_pool(ctx: ApiContext, params: CreateStoragePoolParams) -> Obj
     assert report is not None  # plan_pool guarantees at least one host
     with ctx.db.transaction() as session:
         pool = service.record_pool(session, plan, report, ctx.clock())
-        return ObjectResult("storagepool", pool_response(pool, session))
+        return ObjectResult("storagepool", pool_response(pool, service.placement_names(session)))
 
 
 @commands.command(
@@ -617,7 +619,8 @@ def list_storage_pools(ctx: ApiContext, params: ListStoragePoolsParams) -> ListR
             query = query.where(StoragePool.path == params.path)
         query = _keyword(query, StoragePool.name, params.keyword)
         pools, total = service.paged(session, query, _window(session, params))
-        return ListResult("storagepool", [pool_response(p, session) for p in pools], total)
+        names = service.placement_names(session)
+        return ListResult("storagepool", [pool_response(p, names) for p in pools], total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -501,3 +501,21 @@ def names_by_id(session: Session, model: Any) -> dict[int, tuple[str, str]]:
         row.id: (row.uuid, row.name)
         for row in session.execute(select(model.id, model.uuid, model.name))
     }
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementNames:
+    """The uuid and name of every zone, pod and cluster: loaded once per API response."""
+
+    zones: dict[int, tuple[str, str]]
+    pods: dict[int, tuple[str, str]]
+    clusters: dict[int, tuple[str, str]]
+
+
+def placement_names(session: Session) -> PlacementNames:
+    """Load the names responses show next to zone, pod and cluster ids."""
+    return PlacementNames(
+        zones=names_by_id(session, Zone),
+        pods=names_by_id(session, Pod),
+        clusters=names_by_id(session, Cluster),
+    )
