@@ -11,6 +11,7 @@ import pytest
 from cs import CloudStackApiException
 
 from tests.e2e.conftest import HEADER, Stack
+from tests.support.processes import free_port, start_agent
 
 pytestmark = pytest.mark.e2e
 
@@ -205,3 +206,25 @@ def test_agent_refuses_commands_without_the_servers_key(stack: Stack) -> None:
         ),
     )
     assert enrol.status_code == 403
+
+
+def test_agent_sigterm_exits_cleanly_and_host_goes_disconnected(stack: Stack) -> None:
+    port, token = free_port(), "second-agent-token"
+    agent = start_agent(port, stack.workdir / "agent2-state", token, stack.workdir / "agent2.log")
+    try:
+        cluster = stack.api.listClusters()["cluster"][0]
+        host = stack.api.addHost(
+            zoneid=stack.zone_id,
+            podid=cluster["podid"],
+            clusterid=cluster["id"],
+            hypervisor="KVM",
+            url=f"http://127.0.0.1:{port}",
+            username="root",
+            password=token,
+        )["host"][0]
+        assert host["state"] == "Up"
+    finally:
+        assert agent.stop() == 0, agent.log_tail()
+    # The agent's last heartbeat says it is shutting down: no need to wait for a timeout.
+    assert stack.api.listHosts(id=host["id"])["host"][0]["state"] == "Disconnected"
+    assert stack.api.listHosts(id=stack.host_id)["host"][0]["state"] == "Up"
