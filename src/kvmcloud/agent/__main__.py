@@ -4,6 +4,7 @@ SIGTERM (or SIGINT) drains the agent: it stops taking commands, cancels running 
 (their temp files are removed), sends a final heartbeat marked ``shutting_down`` and exits 0.
 """
 
+import argparse
 import dataclasses
 import logging
 import os
@@ -45,8 +46,13 @@ def _ignore_signal(sig: int, frame: FrameType | None) -> None:
     """Absorb the signal uvicorn re-raises after its own graceful shutdown."""
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the agent until SIGTERM; return the process exit status."""
+    argparse.ArgumentParser(
+        prog="kvmcloud-agent",
+        description="kvmcloud's KVM host agent. Configured by KVMCLOUD_AGENT_* environment "
+        "variables (see docs/install.md); prints its enrolment token at start when none is set.",
+    ).parse_args(argv)
     try:
         settings = AgentSettings.from_env(os.environ)
     except SettingsError as exc:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
 from kvmcloud.agent.downloads.engine import ImageInspector, download_template, pick_downloader
-from kvmcloud.agent.downloads.errors import DownloadError
+from kvmcloud.agent.downloads.errors import BadCommandError, DownloadError
 from kvmcloud.agent.pools import StoragePool
 from kvmcloud.protocol.agent_messages import (
     Answer,
@@ -70,6 +70,8 @@ class CommandHandlers:
                 return StoragePool(command.pool).check()
             case DirectDownloadCommand():
                 return self.direct_download(command, execution)
+            case _:
+                raise BadCommandError(f"this agent cannot run {command.TYPE} commands yet")
 
     def check_url(self, command: CheckUrlCommand, execution: Execution) -> CheckUrlResult:
         """Probe the URL from this host: reachable, and how big."""

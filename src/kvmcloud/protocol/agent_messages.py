@@ -41,6 +41,15 @@ class PoolType(StrEnum):
     SHARED_MOUNT_POINT = "SharedMountPoint"
 
 
+class VmPowerState(StrEnum):
+    """A domain's state as the agent sees it in libvirt."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    MISSING = "missing"
+
+
 class CommandState(StrEnum):
     """Where a command is on the agent."""
 
@@ -136,6 +145,128 @@ class PoolReport:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CreateVolumeCommand:
+    """Create a qcow2 volume in a pool: an overlay on ``backing_name`` or a blank disk."""
+
+    TYPE: ClassVar[str] = "CreateVolume"
+    LONG: ClassVar[bool] = False
+    pool: PoolSpec
+    name: str
+    size_bytes: int | None = None
+    backing_name: str | None = None
+    backing_format: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeResult:
+    """Where a volume lives and its sizes."""
+
+    TYPE: ClassVar[str] = "VolumeResult"
+    path: str
+    virtual_size_bytes: int
+    physical_size_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeletePoolFileCommand:
+    """Delete a volume or a template copy from a pool (idempotent: a missing file is fine)."""
+
+    TYPE: ClassVar[str] = "DeletePoolFile"
+    LONG: ClassVar[bool] = False
+    pool: PoolSpec
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolFileDeleted:
+    """A pool file is gone; ``existed`` says whether there was one to delete."""
+
+    TYPE: ClassVar[str] = "PoolFileDeleted"
+    existed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiskSpec:
+    """One disk of a VM: a file on a pool, as a disk or a CD-ROM."""
+
+    path: str
+    format: str
+    device: str = "disk"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VmSpec:
+    """What the agent needs to define a VM's libvirt domain."""
+
+    name: str
+    uuid: str
+    vcpus: int
+    memory_mib: int
+    disks: list[DiskSpec] = field(default_factory=list)
+    mac_address: str | None = None
+    boot_devices: list[str] = field(default_factory=lambda: ["hd"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartVmCommand:
+    """Define (or update) the domain from ``spec`` and start it; a running domain is kept."""
+
+    TYPE: ClassVar[str] = "StartVm"
+    LONG: ClassVar[bool] = False
+    spec: VmSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopVmCommand:
+    """Stop a domain: ACPI shutdown for ``graceful_timeout_s``, then power off; or at once."""
+
+    TYPE: ClassVar[str] = "StopVm"
+    LONG: ClassVar[bool] = False
+    name: str
+    forced: bool = False
+    graceful_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebootVmCommand:
+    """Reset a running domain."""
+
+    TYPE: ClassVar[str] = "RebootVm"
+    LONG: ClassVar[bool] = False
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DestroyVmCommand:
+    """Power off and undefine a domain; its volumes stay (the server deletes them)."""
+
+    TYPE: ClassVar[str] = "DestroyVm"
+    LONG: ClassVar[bool] = False
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachIsoCommand:
+    """Insert ``iso_path`` into the domain's CD-ROM, or eject it when None."""
+
+    TYPE: ClassVar[str] = "AttachIso"
+    LONG: ClassVar[bool] = False
+    name: str
+    iso_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VmStateResult:
+    """A domain's state after a command, the accelerator it runs on, and its console log."""
+
+    TYPE: ClassVar[str] = "VmStateResult"
+    name: str
+    state: VmPowerState
+    accelerator: str | None = None
+    console_log: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorInfo:
     """Why a command failed: a stable wire code and a message for people."""
 
@@ -193,6 +324,8 @@ class Heartbeat:
     host_uuid: str
     report: HostReport
     shutting_down: bool = False
+    # Every kvmcloud domain libvirt knows on this host, so the server can reconcile.
+    vm_states: dict[str, VmPowerState] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,14 +335,52 @@ class HeartbeatReply:
     interval_s: float
 
 
-Command = CheckUrlCommand | DirectDownloadCommand | CheckPoolCommand
-Result = CheckUrlResult | DirectDownloadResult | PoolReport
+Command = (
+    CheckUrlCommand
+    | DirectDownloadCommand
+    | CheckPoolCommand
+    | CreateVolumeCommand
+    | DeletePoolFileCommand
+    | StartVmCommand
+    | StopVmCommand
+    | RebootVmCommand
+    | DestroyVmCommand
+    | AttachIsoCommand
+)
+Result = (
+    CheckUrlResult
+    | DirectDownloadResult
+    | PoolReport
+    | VolumeResult
+    | PoolFileDeleted
+    | VmStateResult
+)
 
 COMMAND_TYPES: dict[str, type[Command]] = {
-    cls.TYPE: cls for cls in (CheckUrlCommand, DirectDownloadCommand, CheckPoolCommand)
+    cls.TYPE: cls
+    for cls in (
+        CheckUrlCommand,
+        DirectDownloadCommand,
+        CheckPoolCommand,
+        CreateVolumeCommand,
+        DeletePoolFileCommand,
+        StartVmCommand,
+        StopVmCommand,
+        RebootVmCommand,
+        DestroyVmCommand,
+        AttachIsoCommand,
+    )
 }
 RESULT_TYPES: dict[str, type[Result]] = {
-    cls.TYPE: cls for cls in (CheckUrlResult, DirectDownloadResult, PoolReport)
+    cls.TYPE: cls
+    for cls in (
+        CheckUrlResult,
+        DirectDownloadResult,
+        PoolReport,
+        VolumeResult,
+        PoolFileDeleted,
+        VmStateResult,
+    )
 }
 
 T = TypeVar("T")
@@ -297,6 +468,11 @@ def _decode(tp: Any, data: object, where: str) -> object:  # noqa: C901 - one br
             # A union of several messages (Result) is told apart by its "type" tag.
             return _decode_tagged(tuple(choices), data, where)
         return _decode(choices[0], data, where)
+    if origin is list:
+        (item_type,) = typing.get_args(tp)
+        if not isinstance(data, list):
+            raise MessageFormatError(f"{where} must be a list")
+        return [_decode(item_type, v, f"{where}[{i}]") for i, v in enumerate(data)]
     if origin is dict:
         _, value_type = typing.get_args(tp)
         if not isinstance(data, Mapping):

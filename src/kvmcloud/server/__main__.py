@@ -59,15 +59,14 @@ def _print_keys(keys: accounts.ApiKeys) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen sub-command."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("KVMCLOUD_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = ServerSettings.from_env(os.environ)
     except SettingsError as exc:
         print(f"kvmcloud-server: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     database = _database(settings)
     if args.command == "init":
         _print_keys(_init(database))

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/kvmcloud/kvmcloud.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class SettingsError(ValueError):
@@ -20,6 +21,7 @@ class ServerSettings:
     public_url: str = ""
     job_workers: int = 4
     periodic_tick_s: float = 1.0
+    log_level: str = "INFO"
 
     @property
     def agent_callback_url(self) -> str:
@@ -42,7 +44,17 @@ class ServerSettings:
             listen_port=_int(environ, "KVMCLOUD_LISTEN_PORT", 8080, 1, 65535),
             public_url=environ.get("KVMCLOUD_PUBLIC_URL", ""),
             job_workers=_int(environ, "KVMCLOUD_JOB_WORKERS", 4, 1, 64),
+            log_level=_log_level(environ),
         )
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    level = (environ.get("KVMCLOUD_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(
+            f"KVMCLOUD_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}"
+        )
+    return level
 
 
 def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -115,8 +115,26 @@ def test_command_wire_shape(command):
 
 
 def test_command_types_cover_every_command():
-    assert set(COMMAND_TYPES) == {"CheckUrl", "DirectDownload", "CheckPool"}
-    assert set(RESULT_TYPES) == {"CheckUrlResult", "DirectDownloadResult", "PoolReport"}
+    assert set(COMMAND_TYPES) == {
+        "CheckUrl",
+        "DirectDownload",
+        "CheckPool",
+        "CreateVolume",
+        "DeletePoolFile",
+        "StartVm",
+        "StopVm",
+        "RebootVm",
+        "DestroyVm",
+        "AttachIso",
+    }
+    assert set(RESULT_TYPES) == {
+        "CheckUrlResult",
+        "DirectDownloadResult",
+        "PoolReport",
+        "VolumeResult",
+        "PoolFileDeleted",
+        "VmStateResult",
+    }
 
 
 def test_command_command_from_bytes():
