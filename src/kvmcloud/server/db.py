@@ -60,6 +60,7 @@ class StrEnumType(TypeDecorator[E]):
     def __init__(self, enum_cls: type[E], length: int = 32) -> None:
         super().__init__(length)
         self.enum_cls = enum_cls
+        self.length = length
 
     def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
         """Validate through the enum, store the value."""

@@ -1,5 +1,7 @@
 """Upgrade the schema to head and check models and migrations agree (Alembic, programmatic)."""
 
+from pathlib import Path
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -34,7 +36,10 @@ def write_revision(engine: Engine, message: str) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.revision(config, message=message, autogenerate=True)
+        # Numbered ids (0001, 0002, …) keep the history readable in a directory listing.
+        versions = Path(__file__).parent / "migrations" / "versions"
+        number = len(list(versions.glob("[0-9][0-9][0-9][0-9]_*.py"))) + 1
+        command.revision(config, message=message, autogenerate=True, rev_id=f"{number:04d}")
 
 
 def pending_differences(engine: Engine) -> list[object]:

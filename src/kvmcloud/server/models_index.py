@@ -9,3 +9,4 @@ def load_all() -> None:
     from kvmcloud.server.jobs import models as jobs  # noqa: F401
     from kvmcloud.server.offerings import models as offerings  # noqa: F401
     from kvmcloud.server.templates import models as templates  # noqa: F401
+    from kvmcloud.server.vms import models as vms  # noqa: F401

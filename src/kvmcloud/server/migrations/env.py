@@ -1,10 +1,13 @@
 """Alembic environment: runs migrations on the connection or URL given by kvmcloud.server.db_migrations."""
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import create_engine
 
 from kvmcloud.server import models_index
-from kvmcloud.server.db import Base
+from kvmcloud.server.db import Base, StrEnumType
 
 models_index.load_all()
 config = context.config
@@ -22,12 +25,20 @@ def run_migrations_online() -> None:
         _run(conn)
 
 
+def _render_item(kind: str, obj: Any, _autogen_context: AutogenContext) -> str | Literal[False]:
+    # Enum columns are plain strings in the schema; the enum lives in the model only.
+    if kind == "type" and isinstance(obj, StrEnumType):
+        return f"sa.String(length={obj.length})"
+    return False
+
+
 def _run(connection: object) -> None:
     context.configure(
         connection=connection,  # type: ignore[arg-type]
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

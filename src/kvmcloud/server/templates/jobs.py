@@ -1,26 +1,79 @@
-"""run_direct_download() sends one pool copy's DirectDownload; run_delete_template() deletes."""
+"""Template jobs: download a copy to a pool (prepare or deploy), delete a template."""
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import error_from_answer
 from kvmcloud.server.errors import ApiError
-from kvmcloud.server.jobs.runner import JobContext
+from kvmcloud.server.infrastructure.models import StoragePool
+from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import service
 from kvmcloud.server.templates.api import template_response_for_ref
 from kvmcloud.server.templates.models import Template
 
 logger = logging.getLogger(__name__)
 
+# How soon a job waiting for another job's download of the same copy looks again.
+BUSY_RETRY_S = 3.0
+
 
 def run_direct_download(ctx: JobContext) -> dict[str, Any]:
-    """Download a template to a pool through a host that reaches it; never inside a transaction."""
+    """Put one template copy on one pool (the job prepareTemplate queues)."""
     ref_id = int(ctx.payload["ref_id"])
+    _claim_or_wait(ctx, ref_id)
+    download_to_pool(ctx, ref_id, on_percent=ctx.report_progress)
+    return _result(ctx, ref_id)
+
+
+def ensure_on_pool(
+    ctx: JobContext,
+    template_id: int,
+    pool_id: int,
+    *,
+    preferred_host_id: int | None,
+    on_percent: Callable[[int], None],
+) -> str:
+    """Return the install path of the template's Ready copy on the pool, downloading it first.
+
+    Raises:
+        RetryLater: another job is downloading the same copy; this job runs again later.
+    """
     with ctx.db.transaction() as session:
-        plan = service.begin_download(session, ref_id, ctx.clock())
-    if plan is None:
-        return _result(ctx, ref_id)
+        template = session.get(Template, template_id)
+        pool = session.get(StoragePool, pool_id)
+        if template is None or pool is None:
+            raise ApiError(f"Template {template_id} or pool {pool_id} no longer exists")
+        ref_id = service.get_or_create_pool_ref(session, template, pool, ctx.clock()).id
+    _claim_or_wait(ctx, ref_id)
+    return download_to_pool(ctx, ref_id, preferred_host_id=preferred_host_id, on_percent=on_percent)
+
+
+def _claim_or_wait(ctx: JobContext, ref_id: int) -> None:
+    with ctx.db.transaction() as session:
+        claim = service.claim_download(session, ref_id, ctx.job_uuid, ctx.clock())
+    if claim is service.DownloadClaim.BUSY:
+        raise RetryLater(BUSY_RETRY_S, f"another job is downloading pool copy {ref_id}")
+
+
+def download_to_pool(
+    ctx: JobContext,
+    ref_id: int,
+    *,
+    preferred_host_id: int | None = None,
+    on_percent: Callable[[int], None],
+) -> str:
+    """Send the DirectDownload for a claimed copy and record the outcome; return its path.
+
+    Never inside a transaction: the agent may work for hours.
+    """
+    with ctx.db.transaction() as session:
+        plan = service.begin_download(
+            session, ref_id, ctx.clock(), preferred_host_id=preferred_host_id
+        )
+        if plan is None:
+            return service.install_path_of(session, ref_id)
     # One attempt on the first candidate for now; distinct-host retries come with the
     # fault-handling work (reference section 9, item 2), and plug in here.
     host_id, endpoint = plan.candidates[0]
@@ -33,19 +86,16 @@ def run_direct_download(ctx: JobContext) -> dict[str, Any]:
             last_percent = percent
             with ctx.db.transaction() as session:
                 service.record_progress(session, ref_id, percent, ctx.clock())
-            ctx.report_progress(percent)
+            on_percent(percent)
 
     context = (
         f"Template {plan.template_name} could not be downloaded to pool {plan.pool_name} "
         f"by host {endpoint.name}"
     )
+    command_id = f"{ctx.job_uuid}-{ref_id}"
     try:
         answer = ctx.agents.run(
-            endpoint,
-            ctx.job_uuid,
-            plan.command,
-            deadline_s=plan.deadline_s,
-            on_progress=on_progress,
+            endpoint, command_id, plan.command, deadline_s=plan.deadline_s, on_progress=on_progress
         )
         if not answer.ok or not isinstance(answer.result, msg.DirectDownloadResult):
             raise error_from_answer(answer, context)
@@ -61,7 +111,7 @@ def run_direct_download(ctx: JobContext) -> dict[str, Any]:
         plan.pool_name,
         answer.result.install_path,
     )
-    return _result(ctx, ref_id)
+    return answer.result.install_path
 
 
 def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:

@@ -5,10 +5,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
@@ -397,25 +398,11 @@ def request_on_pool(
     is reused too. Otherwise the pool reference is (re)set and one job is enqueued in this
     transaction.
     """
-    if not template.direct_download:
-        raise UnsupportedActionError(f"Template {template.name} is not a direct-download template")
-    ref = session.scalars(
-        select(TemplatePoolRef).where(
-            TemplatePoolRef.template_id == template.id, TemplatePoolRef.pool_id == pool.id
-        )
-    ).first()
-    if ref is not None and ref.state == RefState.READY:
+    ref = get_or_create_pool_ref(session, template, pool, now)
+    if ref.state == RefState.READY:
         return ref
-    if ref is not None and ref.job_id and _job_pending(session, ref.job_id):
+    if ref.job_id and _job_pending(session, ref.job_id):
         return ref
-    if ref is None:
-        ref = TemplatePoolRef(
-            pool_id=pool.id,
-            template_id=template.id,
-            local_path=_install_name(template),
-            created=now,
-        )
-        session.add(ref)
     ref.download_state = DownloadState.NOT_DOWNLOADED
     ref.state = RefState.ALLOCATED
     ref.download_pct = 0
@@ -435,6 +422,67 @@ def request_on_pool(
     )
     ref.job_id = job.uuid
     return ref
+
+
+def get_or_create_pool_ref(
+    session: Session, template: Template, pool: StoragePool, now: datetime
+) -> TemplatePoolRef:
+    """Return the (template, pool) copy's row, creating it NOT_DOWNLOADED when missing."""
+    if not template.direct_download:
+        raise UnsupportedActionError(f"Template {template.name} is not a direct-download template")
+    ref = session.scalars(
+        select(TemplatePoolRef).where(
+            TemplatePoolRef.template_id == template.id, TemplatePoolRef.pool_id == pool.id
+        )
+    ).first()
+    if ref is None:
+        ref = TemplatePoolRef(
+            pool_id=pool.id,
+            template_id=template.id,
+            local_path=_install_name(template),
+            download_state=DownloadState.NOT_DOWNLOADED,
+            state=RefState.ALLOCATED,
+            created=now,
+            last_updated=now,
+        )
+        session.add(ref)
+        session.flush()
+    return ref
+
+
+class DownloadClaim(StrEnum):
+    """What claim_download() found."""
+
+    READY = "ready"
+    CLAIMED = "claimed"
+    BUSY = "busy"
+
+
+def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) -> DownloadClaim:
+    """Make ``job_uuid`` the one job downloading this copy, unless it is Ready or taken.
+
+    The UPDATE only matches while no other pending job holds the copy, so two jobs racing
+    for the same (template, pool) cannot both start a transfer.
+    """
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None:
+        raise ResourceUnavailableError(f"Pool reference {ref_id} vanished before its download")
+    if ref.state == RefState.READY:
+        return DownloadClaim.READY
+    holder = ref.job_id
+    if holder and holder != job_uuid and _job_pending(session, holder):
+        return DownloadClaim.BUSY
+    result = session.execute(
+        update(TemplatePoolRef)
+        .where(
+            TemplatePoolRef.id == ref_id,
+            TemplatePoolRef.state != RefState.READY,
+            (TemplatePoolRef.job_id == holder) if holder else TemplatePoolRef.job_id.is_(None),
+        )
+        .values(job_id=job_uuid, last_updated=now)
+    )
+    session.expire(ref)
+    return DownloadClaim.CLAIMED if getattr(result, "rowcount", 0) == 1 else DownloadClaim.BUSY
 
 
 def _job_pending(session: Session, job_uuid: str) -> bool:
@@ -460,8 +508,14 @@ class DownloadPlan:
     deadline_s: float
 
 
-def begin_download(session: Session, ref_id: int, now: datetime) -> DownloadPlan | None:
-    """Mark the pool copy as downloading and plan the command; None if it is Ready already."""
+def begin_download(
+    session: Session, ref_id: int, now: datetime, *, preferred_host_id: int | None = None
+) -> DownloadPlan | None:
+    """Mark the pool copy as downloading and plan the command; None if it is Ready already.
+
+    Hosts that reach the pool are the candidates, ``preferred_host_id`` (the host a VM will
+    run on) first.
+    """
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
         raise ResourceUnavailableError(
@@ -503,9 +557,20 @@ def begin_download(session: Session, ref_id: int, now: datetime) -> DownloadPlan
         template_name=template.name,
         pool_name=pool.name,
         command=command,
-        candidates=[(h.id, endpoint_for(h)) for h in hosts],
+        candidates=[
+            (h.id, endpoint_for(h))
+            for h in sorted(hosts, key=lambda h: (h.id != preferred_host_id, h.id))
+        ],
         deadline_s=timeouts.total_s,
     )
+
+
+def install_path_of(session: Session, ref_id: int) -> str:
+    """Return where a Ready pool copy lives."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None or ref.install_path is None:
+        raise ResourceUnavailableError(f"Pool copy {ref_id} has no install path")
+    return ref.install_path
 
 
 def record_progress(session: Session, ref_id: int, percent: int, now: datetime) -> None:

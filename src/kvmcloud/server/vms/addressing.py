@@ -1,0 +1,40 @@
+"""choose_address() and new_mac(): a guest NIC's IP from the zone's range and its MAC (pure)."""
+
+import ipaddress
+import random
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from kvmcloud.server.errors import InsufficientCapacityError
+
+DEFAULT_GUEST_CIDR = "10.1.1.0/24"
+
+
+@dataclass(frozen=True, slots=True)
+class GuestAddress:
+    """An address for a NIC, with its network's mask and gateway."""
+
+    ip: str
+    netmask: str
+    gateway: str
+
+
+def choose_address(cidr: str | None, used: Collection[str]) -> GuestAddress:
+    """Return the lowest free address of the zone's guest CIDR (the first one is the gateway).
+
+    Raises:
+        InsufficientCapacityError: every address is taken.
+    """
+    network = ipaddress.ip_network(cidr or DEFAULT_GUEST_CIDR, strict=False)
+    hosts = network.hosts()
+    gateway = next(hosts)
+    for candidate in hosts:
+        if str(candidate) not in used:
+            return GuestAddress(str(candidate), str(network.netmask), str(gateway))
+    raise InsufficientCapacityError(f"No free guest address left in {network}")
+
+
+def new_mac(rng: random.Random) -> str:
+    """Return a locally administered unicast MAC in CloudStack's 02:00:… style."""
+    tail = [rng.randrange(256) for _ in range(4)]
+    return "02:00:" + ":".join(f"{octet:02x}" for octet in tail)

@@ -1,0 +1,107 @@
+"""choose_host_and_pool(): where a VM runs and which pool holds its root disk (pure)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kvmcloud.server.errors import InsufficientCapacityError
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HostCandidate:
+    """An Up KVM host with its capacity and what running VMs already use of it."""
+
+    host_id: int
+    name: str
+    cluster_id: int
+    cpus: int
+    memory_bytes: int
+    used_memory_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolCandidate:
+    """An Up pool: who reaches it, how much room it has, whether the image is on it."""
+
+    pool_id: int
+    name: str
+    scope: str  # "HOST", "CLUSTER" or "ZONE"
+    cluster_id: int | None
+    host_id: int | None
+    available_bytes: int
+    has_image: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What a VM asks for."""
+
+    cpus: int
+    memory_bytes: int
+    # Bytes the pool must have free: the image when it still has to be downloaded.
+    download_bytes: int
+    local_storage: bool
+    host_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The chosen host and pool."""
+
+    host_id: int
+    pool_id: int
+
+
+def reaches(host: HostCandidate, pool: PoolCandidate) -> bool:
+    """Tell whether ``host`` can use ``pool`` by the pool's scope."""
+    if pool.scope == "HOST":
+        return pool.host_id == host.host_id
+    if pool.scope == "CLUSTER":
+        return pool.cluster_id == host.cluster_id
+    return True
+
+
+def choose_host_and_pool(
+    hosts: Sequence[HostCandidate], pools: Sequence[PoolCandidate], needs: Needs
+) -> Placement:
+    """Pick a host with room and a pool it reaches that suits the offering's storage type.
+
+    Hosts with the most free memory come first; for a host, a pool that already holds the
+    image wins (no download), then the one with the most free space. Ties go to the lowest id
+    so the choice is repeatable.
+
+    Raises:
+        InsufficientCapacityError: saying which requirement nothing met.
+    """
+    eligible = [h for h in hosts if needs.host_id is None or h.host_id == needs.host_id]
+    if not eligible:
+        raise InsufficientCapacityError(
+            "The requested host is not Up" if needs.host_id is not None else "No KVM host is Up"
+        )
+    roomy = [
+        h
+        for h in eligible
+        if h.cpus >= needs.cpus and h.memory_bytes - h.used_memory_bytes >= needs.memory_bytes
+    ]
+    if not roomy:
+        raise InsufficientCapacityError(
+            f"No Up host has {needs.cpus} CPU(s) and {needs.memory_bytes // MIB} MiB of free "
+            "memory for this VM"
+        )
+    wanted_scopes = ("HOST",) if needs.local_storage else ("CLUSTER", "ZONE")
+    suitable = [
+        p
+        for p in pools
+        if p.scope in wanted_scopes and (p.has_image or p.available_bytes >= needs.download_bytes)
+    ]
+    for host in sorted(roomy, key=lambda h: (-(h.memory_bytes - h.used_memory_bytes), h.host_id)):
+        usable = [p for p in suitable if reaches(host, p)]
+        if usable:
+            best = min(usable, key=lambda p: (not p.has_image, -p.available_bytes, p.pool_id))
+            return Placement(host_id=host.host_id, pool_id=best.pool_id)
+    kind = "host-local (storagetype=local)" if needs.local_storage else "shared"
+    raise InsufficientCapacityError(
+        f"No {kind} storage pool with room for the image is reachable from a host that can "
+        "run this VM"
+    )
