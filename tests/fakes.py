@@ -44,6 +44,12 @@ class FakeAgent:
     reachable: bool = True
     received: list[msg.Command] = field(default_factory=list)
     key: str | None = None
+    domains: dict[str, msg.VmPowerState] = field(default_factory=dict)
+    start_vm: Callable[[msg.StartVmCommand], msg.Answer] | None = None
+
+    def sent(self, kind: type) -> list:
+        """The commands of one type this agent received, oldest first."""
+        return [c for c in self.received if isinstance(c, kind)]
 
 
 class FakeAgentClient:
@@ -84,8 +90,44 @@ class FakeAgentClient:
                     uuid=command.pool.uuid, capacity_bytes=10 << 30, available_bytes=5 << 30
                 ),
             )
+        return self._vm_command(agent, command)
+
+    def _vm_command(self, agent: FakeAgent, command: msg.Command) -> msg.Answer:
+        def state(name: str) -> msg.Answer:
+            power = agent.domains.get(name, msg.VmPowerState.MISSING)
+            return msg.Answer(
+                ok=True,
+                result=msg.VmStateResult(
+                    name=name, state=power, accelerator="kvm", console_log=f"/consoles/{name}.log"
+                ),
+            )
+
+        if isinstance(command, msg.CreateVolumeCommand):
+            return msg.Answer(
+                ok=True,
+                result=msg.VolumeResult(
+                    path=f"{command.pool.path}/{command.name}",
+                    virtual_size_bytes=command.size_bytes or 4096,
+                    physical_size_bytes=200,
+                ),
+            )
+        if isinstance(command, msg.DeletePoolFileCommand):
+            return msg.Answer(ok=True, result=msg.PoolFileDeleted(existed=True))
+        if isinstance(command, msg.StartVmCommand):
+            if agent.start_vm is not None:
+                return agent.start_vm(command)
+            agent.domains[command.spec.name] = msg.VmPowerState.RUNNING
+            return state(command.spec.name)
+        if isinstance(command, msg.StopVmCommand):
+            agent.domains[command.name] = msg.VmPowerState.STOPPED
+            return state(command.name)
+        if isinstance(command, msg.DestroyVmCommand):
+            agent.domains.pop(command.name, None)
+            return state(command.name)
+        if isinstance(command, msg.RebootVmCommand | msg.AttachIsoCommand):
+            return state(command.name)
         return msg.Answer(
-            ok=False, error=msg.ErrorInfo(code=ErrorCode.BAD_COMMAND, message="not short")
+            ok=False, error=msg.ErrorInfo(code=ErrorCode.BAD_COMMAND, message="unknown")
         )
 
     def run(

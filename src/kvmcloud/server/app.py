@@ -32,6 +32,9 @@ from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates import api as templates_api
 from kvmcloud.server.templates import jobs as templates_jobs
 from kvmcloud.server.templates import service as templates_service
+from kvmcloud.server.vms import api as vms_api
+from kvmcloud.server.vms import jobs as vms_jobs
+from kvmcloud.server.vms import service as vms_service
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ def build_registry() -> Registry:
             discovery.commands,
             infrastructure_api.commands,
             templates_api.commands,
+            vms_api.commands,
             offerings_api.commands,
             configuration_api.commands,
             jobs_api.commands,
@@ -60,6 +64,12 @@ def build_registry() -> Registry:
 JOB_HANDLERS: dict[str, JobHandler] = {
     templates_service.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
     templates_api.DELETE_TEMPLATE_JOB: templates_jobs.run_delete_template,
+    vms_service.DEPLOY_JOB: vms_jobs.run_deploy_vm,
+    vms_service.START_JOB: vms_jobs.run_start_vm,
+    vms_service.STOP_JOB: vms_jobs.run_stop_vm,
+    vms_service.REBOOT_JOB: vms_jobs.run_reboot_vm,
+    vms_service.DESTROY_JOB: vms_jobs.run_destroy_vm,
+    vms_service.ATTACH_ISO_JOB: vms_jobs.run_attach_iso,
 }
 
 

@@ -1,6 +1,7 @@
-"""The /agent/v1 routes agents call (heartbeat), authenticated by each host's key."""
+"""The /agent/v1 routes agents call (heartbeat + VM state sync), authenticated by host key."""
 
 import hmac
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,6 +16,9 @@ from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import AuthenticationError
 from kvmcloud.server.infrastructure import service
+from kvmcloud.server.vms.service import reconcile_vm_states
+
+logger = logging.getLogger(__name__)
 
 
 def agent_routes(db: Database, clock: Callable[[], datetime]) -> list[Route]:
@@ -23,7 +27,9 @@ def agent_routes(db: Database, clock: Callable[[], datetime]) -> list[Route]:
     def heartbeat(body: bytes, key: str) -> msg.HeartbeatReply:
         beat = msg.from_json(msg.Heartbeat, body)
         with db.transaction() as session:
-            service.record_heartbeat(session, beat, key, clock())
+            host = service.record_heartbeat(session, beat, key, clock())
+            for name, old, new in reconcile_vm_states(session, host, beat.vm_states, clock()):
+                logger.warning("VM %s on host %s: %s -> %s", name, host.name, old, new)
             return msg.HeartbeatReply(interval_s=float(get_value(session, PING_INTERVAL_S)))
 
     async def heartbeat_route(request: Request) -> Response:

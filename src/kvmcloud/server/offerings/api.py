@@ -1,4 +1,4 @@
-"""createServiceOffering, listServiceOfferings."""
+"""createServiceOffering, listServiceOfferings, createDiskOffering, listDiskOfferings."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -12,9 +12,10 @@ from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.infrastructure.service import paged
-from kvmcloud.server.offerings.models import ServiceOffering
+from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 
 commands = CommandSet()
+GIB = 1024**3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,3 +130,91 @@ def list_service_offerings(ctx: ApiContext, params: ListServiceOfferingsParams) 
         window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
         offerings, total = paged(session, query, window)
         return ListResult("serviceoffering", [offering_response(o) for o in offerings], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateDiskOfferingParams:
+    """Parameters of createDiskOffering."""
+
+    name: str = param("name of the disk offering")
+    display_text: str | None = param(
+        "an alternate display text of the disk offering", length=4096, default=None
+    )
+    disk_size: int = param("size of the disk offering in GB (1GB = 1,073,741,824 bytes)")
+    storage_type: str | None = param(
+        "the storage type of the disk offering: local or shared", default=None
+    )
+    tags: str | None = param("tags for the storage pool", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListDiskOfferingsParams(ListParams):
+    """Parameters of listDiskOfferings."""
+
+    id: Uuid | None = param("ID of the disk offering", default=None)
+    name: str | None = param("name of the disk offering", default=None)
+
+
+def disk_offering_response(offering: DiskOffering) -> dict[str, Any]:
+    """Map a disk offering to CloudStack's diskoffering object."""
+    return without_none(
+        {
+            "id": offering.uuid,
+            "name": offering.name,
+            "displaytext": offering.display_text,
+            "disksize": offering.disk_size // GIB,
+            "storagetype": offering.storage_type,
+            "tags": offering.tags,
+            "iscustomized": False,
+            "created": format_date(offering.created),
+        }
+    )
+
+
+@commands.command(
+    "createDiskOffering",
+    CreateDiskOfferingParams,
+    description="Creates a disk offering.",
+    response_key="diskoffering",
+    admin_only=True,
+)
+def create_disk_offering(ctx: ApiContext, params: CreateDiskOfferingParams) -> ObjectResult:
+    """Create a disk offering (the size of a blank disk)."""
+    if params.disk_size < 1:
+        raise InvalidParameterError("disksize", "disksize must be at least 1 (GB)")
+    storage_type = (params.storage_type or "shared").lower()
+    if storage_type not in ("shared", "local"):
+        raise InvalidParameterError("storagetype", "storagetype must be local or shared")
+    with ctx.db.transaction() as session:
+        offering = DiskOffering(
+            name=params.name,
+            display_text=params.display_text or params.name,
+            disk_size=params.disk_size * GIB,
+            storage_type=storage_type,
+            tags=params.tags,
+            created=ctx.clock(),
+        )
+        session.add(offering)
+        session.flush()
+        return ObjectResult("diskoffering", disk_offering_response(offering))
+
+
+@commands.command(
+    "listDiskOfferings",
+    ListDiskOfferingsParams,
+    description="Lists all available disk offerings.",
+    response_key="diskoffering",
+)
+def list_disk_offerings(ctx: ApiContext, params: ListDiskOfferingsParams) -> ListResult:
+    """List disk offerings."""
+    with ctx.db.transaction() as session:
+        query = select(DiskOffering).where(DiskOffering.removed.is_(None)).order_by(DiskOffering.id)
+        if params.id:
+            query = query.where(DiskOffering.uuid == params.id)
+        if params.name:
+            query = query.where(DiskOffering.name == params.name)
+        if params.keyword:
+            query = query.where(DiskOffering.name.contains(params.keyword))
+        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        offerings, total = paged(session, query, window)
+        return ListResult("diskoffering", [disk_offering_response(o) for o in offerings], total)

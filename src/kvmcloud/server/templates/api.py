@@ -16,7 +16,7 @@ from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, format_date, without_none
 from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
 from kvmcloud.server.configuration.service import get_value
-from kvmcloud.server.errors import InvalidParameterError, NotFoundError
+from kvmcloud.server.errors import InvalidParameterError, NotFoundError, ResourceInUseError
 from kvmcloud.server.infrastructure.models import StoragePool, Zone
 from kvmcloud.server.infrastructure.service import get_by_uuid, paged
 from kvmcloud.server.jobs import queue
@@ -29,6 +29,7 @@ from kvmcloud.server.templates.models import (
     TemplatePoolRef,
     TemplateZoneRef,
 )
+from kvmcloud.server.vms.service import count_users
 
 commands = CommandSet()
 URL_CHECK_TIMEOUT_MARGIN_S = 30.0
@@ -537,6 +538,12 @@ def _queue_delete(ctx: ApiContext, params: DeleteTemplateParams, *, iso: bool) -
             raise NotFoundError(ctx.command, "id", params.id)
         if not ctx.caller.is_admin and template.account_id != ctx.caller.account_id:
             raise NotFoundError(ctx.command, "id", params.id)
+        users = count_users(session, template.id)
+        if users and not params.forced:
+            raise ResourceInUseError(
+                f"{template.name} is used by {users} VM(s); pass forced=true to delete it anyway "
+                "(copies in use stay on their pools until those VMs are expunged)"
+            )
         job = queue.enqueue(
             session,
             kind=DELETE_TEMPLATE_JOB,

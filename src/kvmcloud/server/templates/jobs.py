@@ -8,10 +8,12 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import error_from_answer
 from kvmcloud.server.errors import ApiError
 from kvmcloud.server.infrastructure.models import StoragePool
+from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import service
 from kvmcloud.server.templates.api import template_response_for_ref
 from kvmcloud.server.templates.models import Template
+from kvmcloud.server.vms.service import pools_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +122,55 @@ def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:
 
 
 def run_delete_template(ctx: JobContext) -> dict[str, Any]:
-    """Delete a template or ISO (its copies on pools stay until the pool cleanup removes them)."""
+    """Delete a template or ISO and its unused copies on pools; say what happened to each."""
+    template_id = int(ctx.payload["template_id"])
     with ctx.db.transaction() as session:
-        template = session.get(Template, int(ctx.payload["template_id"]))
+        template = session.get(Template, template_id)
         if template is not None and template.removed is None:
             service.delete_template(session, template, ctx.clock())
-    return {"success": True}
+    removed, kept = remove_unused_copies(ctx, template_id)
+    details = []
+    if removed:
+        details.append(f"removed from pool(s) {', '.join(removed)}")
+    if kept:
+        details.append(
+            f"kept on pool(s) {', '.join(kept)} while volumes use it; removed when unused"
+        )
+    return {"success": True, "details": "; ".join(details)} if details else {"success": True}
+
+
+def remove_unused_copies(ctx: JobContext, template_id: int) -> tuple[list[str], list[str]]:
+    """Delete a removed template's copies from pools no volume uses; return (removed, kept).
+
+    Copies still backing a volume (or inserted as a VM's ISO) are marked for collection and
+    removed when their last user is expunged; so are copies on pools no Up host reaches.
+    """
+    with ctx.db.transaction() as session:
+        template = session.get(Template, template_id)
+        if template is None or template.removed is None:
+            return [], []
+        in_use = pools_in_use(session, template_id)
+        work, kept = [], []
+        for ref, pool in service.pool_refs(session, template_id):
+            hosts = hosts_reaching_pool(session, pool)
+            if ref.pool_id in in_use or not hosts or ref.local_path is None:
+                ref.marked_for_gc = True
+                kept.append(pool.name)
+            else:
+                work.append((ref.id, pool.name, pool_spec(pool), ref.local_path, hosts[0]))
+        endpoints = [
+            (ref_id, name, spec, path, endpoint_for(h)) for ref_id, name, spec, path, h in work
+        ]
+    removed = []
+    for ref_id, name, spec, path, endpoint in endpoints:
+        answer = ctx.agents.call(
+            endpoint, msg.DeletePoolFileCommand(pool=spec, name=path), timeout_s=60.0
+        )
+        if not answer.ok:
+            logger.warning("could not delete %s from pool %s: %s", path, name, answer.error)
+            kept.append(name)
+            continue
+        with ctx.db.transaction() as session:
+            service.forget_pool_copy(session, ref_id)
+        removed.append(name)
+    return removed, kept

@@ -565,6 +565,13 @@ def begin_download(
     )
 
 
+def forget_pool_copy(session: Session, ref_id: int) -> None:
+    """Drop the row of a pool copy whose file was deleted."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None:
+        session.delete(ref)
+
+
 def install_path_of(session: Session, ref_id: int) -> str:
     """Return where a Ready pool copy lives."""
     ref = session.get(TemplatePoolRef, ref_id)

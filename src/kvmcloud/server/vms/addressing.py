@@ -26,8 +26,9 @@ def choose_address(cidr: str | None, used: Collection[str]) -> GuestAddress:
         InsufficientCapacityError: every address is taken.
     """
     network = ipaddress.ip_network(cidr or DEFAULT_GUEST_CIDR, strict=False)
-    hosts = network.hosts()
-    gateway = next(hosts)
+    # hosts() is a generator for most networks but a list for /31 and /32.
+    hosts = iter(network.hosts())
+    gateway = next(hosts, None)
     for candidate in hosts:
         if str(candidate) not in used:
             return GuestAddress(str(candidate), str(network.netmask), str(gateway))

@@ -1,0 +1,615 @@
+"""VM and volume commands: deploy, list, start, stop, reboot, destroy, recover, ISOs, volumes."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kvmcloud.server.accounts.models import Account, Domain
+from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
+from kvmcloud.server.api.registry import ApiContext, CommandSet
+from kvmcloud.server.api.responses import (
+    AsyncResult,
+    ListResult,
+    ObjectResult,
+    format_date,
+    without_none,
+)
+from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
+from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.errors import InvalidParameterError, NotFoundError
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.infrastructure.service import get_by_uuid, paged
+from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
+from kvmcloud.server.templates.models import GuestOs, ImageFormat, Template
+from kvmcloud.server.vms import service
+from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume
+
+commands = CommandSet()
+GIB = 1024**3
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+def vm_response(session: Session, vm: VirtualMachine) -> dict[str, Any]:
+    """Map a VM to CloudStack's virtualmachine object."""
+    zone = session.get(Zone, vm.data_center_id)
+    offering = session.get(ServiceOffering, vm.service_offering_id)
+    template = session.get(Template, vm.template_id)
+    iso = session.get(Template, vm.iso_id) if vm.iso_id else None
+    host = session.get(Host, vm.host_id) if vm.host_id else None
+    account = session.get(Account, vm.account_id)
+    domain = session.get(Domain, account.domain_id) if account else None
+    guest_os = session.get(GuestOs, vm.guest_os_id)
+    nics = session.scalars(select(Nic).where(Nic.instance_id == vm.id))
+    details = {"accelerator": vm.accelerator, "consolelog": vm.console_log}
+    item = {
+        "id": vm.uuid,
+        "name": vm.name,
+        "displayname": vm.display_name,
+        "instancename": vm.instance_name,
+        "state": vm.state,
+        "account": account.account_name if account else None,
+        "accountid": account.uuid if account else None,
+        "domain": domain.name if domain else None,
+        "domainid": domain.uuid if domain else None,
+        "created": format_date(vm.created),
+        "haenable": vm.ha_enabled,
+        "zoneid": zone.uuid if zone else None,
+        "zonename": zone.name if zone else None,
+        "hostid": host.uuid if host else None,
+        "hostname": host.name if host else None,
+        "templateid": template.uuid if template else None,
+        "templatename": template.name if template else None,
+        "templatedisplaytext": template.display_text if template else None,
+        "isoid": iso.uuid if iso else None,
+        "isoname": iso.name if iso else None,
+        "passwordenabled": bool(template and template.enable_password),
+        "serviceofferingid": offering.uuid if offering else None,
+        "serviceofferingname": offering.name if offering else None,
+        "cpunumber": offering.cpu if offering else None,
+        "cpuspeed": offering.speed if offering else None,
+        "memory": offering.ram_size if offering else None,
+        "guestosid": guest_os.uuid if guest_os else None,
+        "ostypeid": guest_os.uuid if guest_os else None,
+        "rootdeviceid": 0,
+        "rootdevicetype": "ROOT",
+        "hypervisor": "KVM",
+        "nic": [
+            {
+                "id": nic.uuid,
+                "ipaddress": nic.ip4_address,
+                "netmask": nic.netmask,
+                "gateway": nic.gateway,
+                "macaddress": nic.mac_address,
+                "isdefault": nic.is_default,
+                "traffictype": "Guest",
+                "type": "L2",
+                "networkname": "guest",
+            }
+            for nic in nics
+        ],
+        "securitygroup": [],
+        "affinitygroup": [],
+        "tags": [],
+        "details": {k: v for k, v in details.items() if v},
+        "lasterror": vm.error_text,
+    }
+    return without_none(item)
+
+
+def volume_response(session: Session, volume: Volume) -> dict[str, Any]:
+    """Map a volume to CloudStack's volume object."""
+    zone = session.get(Zone, volume.data_center_id)
+    pool = session.get(StoragePool, volume.pool_id) if volume.pool_id else None
+    vm = session.get(VirtualMachine, volume.instance_id) if volume.instance_id else None
+    template = session.get(Template, volume.template_id) if volume.template_id else None
+    offering = (
+        session.get(DiskOffering, volume.disk_offering_id) if volume.disk_offering_id else None
+    )
+    item = {
+        "id": volume.uuid,
+        "name": volume.name,
+        "zoneid": zone.uuid if zone else None,
+        "zonename": zone.name if zone else None,
+        "type": volume.volume_type,
+        "deviceid": volume.device_id,
+        "virtualmachineid": vm.uuid if vm else None,
+        "vmname": vm.name if vm else None,
+        "vmstate": vm.state if vm else None,
+        "size": volume.size,
+        "physicalsize": volume.physical_size or None,
+        "storageid": pool.uuid if pool else None,
+        "storage": pool.name if pool else None,
+        "storagetype": "local" if pool is not None and pool.scope.value == "HOST" else "shared",
+        "state": volume.state,
+        "path": volume.path,
+        "format": volume.format,
+        "hypervisor": "KVM",
+        "templateid": template.uuid if template else None,
+        "diskofferingid": offering.uuid if offering else None,
+        "diskofferingname": offering.name if offering else None,
+        "created": format_date(volume.created),
+    }
+    return without_none(item)
+
+
+def _own_vm(
+    session: Session, ctx: ApiContext, vm_uuid: str, param_name: str = "id"
+) -> VirtualMachine:
+    vm = get_by_uuid(session, VirtualMachine, vm_uuid, command=ctx.command, param=param_name)
+    if not ctx.caller.is_admin and vm.account_id != ctx.caller.account_id:
+        raise NotFoundError(ctx.command, param_name, vm_uuid)
+    return vm
+
+
+# --- deploy -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeployVirtualMachineParams:
+    """Parameters of deployVirtualMachine."""
+
+    zone_id: Uuid = param("availability zone for the virtual machine")
+    service_offering_id: Uuid = param("the ID of the service offering for the virtual machine")
+    template_id: Uuid = param("the ID of the template (or ISO) for the virtual machine")
+    disk_offering_id: Uuid | None = param(
+        "the ID of the disk offering; required for the root disk of a VM deployed from an ISO",
+        default=None,
+    )
+    name: str | None = param("host name for the virtual machine", default=None)
+    display_name: str | None = param(
+        "an optional user generated name for the virtual machine", default=None
+    )
+    start_vm: bool | None = param(
+        "true by default; false only creates the VM (Stopped)", default=None
+    )
+    host_id: Uuid | None = param("destination Host ID to deploy the VM to (admins)", default=None)
+    root_disk_size: int | None = param(
+        "the size of the ROOT disk in GB, at least the template's", default=None
+    )
+    hypervisor: str | None = param(
+        "the hypervisor on which to deploy the virtual machine: KVM", default=None
+    )
+    network_ids: list[Uuid] | None = param(
+        "list of network ids (accepted; guest networks come later)", default=None
+    )
+    details: dict[str, str] | None = param("details (accepted and ignored for now)", default=None)
+    keypair: str | None = param(
+        "name of the ssh key pair (accepted and ignored for now)", default=None
+    )
+    user_data: str | None = param(
+        "user data (accepted and ignored for now)", length=1048576, default=None
+    )
+    group: str | None = param("an optional group for the virtual machine", default=None)
+
+
+@commands.command(
+    "deployVirtualMachine",
+    DeployVirtualMachineParams,
+    description="Creates and automatically starts a virtual machine based on a service offering, "
+    "disk offering, and template.",
+    response_key="virtualmachine",
+    is_async=True,
+)
+def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) -> AsyncResult:
+    """Create the VM and queue the job that places, downloads, creates the disk and starts it."""
+    if params.hypervisor and params.hypervisor.upper() != "KVM":
+        raise InvalidParameterError("hypervisor", "kvmcloud runs VMs on KVM only")
+    if params.host_id and not ctx.caller.is_admin:
+        raise InvalidParameterError("hostid", "Only root administrators may choose the host")
+    with ctx.db.transaction() as session:
+        get = get_by_uuid
+        zone = get(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
+        template = get(
+            session, Template, params.template_id, command=ctx.command, param="templateid"
+        )
+        if (
+            not ctx.caller.is_admin
+            and template.account_id != ctx.caller.account_id
+            and not (template.public or template.featured)
+        ):
+            raise NotFoundError(ctx.command, "templateid", params.template_id)
+        offering = get(
+            session,
+            ServiceOffering,
+            params.service_offering_id,
+            command=ctx.command,
+            param="serviceofferingid",
+        )
+        disk_offering = (
+            get(
+                session,
+                DiskOffering,
+                params.disk_offering_id,
+                command=ctx.command,
+                param="diskofferingid",
+            )
+            if params.disk_offering_id
+            else None
+        )
+        host = (
+            get(session, Host, params.host_id, command=ctx.command, param="hostid")
+            if params.host_id
+            else None
+        )
+        if params.root_disk_size is not None and params.root_disk_size < 1:
+            raise InvalidParameterError(
+                "rootdisksize", "rootdisksize must be a positive number of GB"
+            )
+        request = service.DeployRequest(
+            zone=zone,
+            template=template,
+            offering=offering,
+            disk_offering=disk_offering,
+            name=params.name,
+            display_name=params.display_name,
+            start=params.start_vm is not False,
+            host=host,
+            root_disk_bytes=params.root_disk_size * GIB if params.root_disk_size else None,
+        )
+        vm, job_id = service.create_vm(
+            session,
+            request,
+            account_id=ctx.caller.account_id,
+            user_id=ctx.caller.user_id,
+            rng=ctx.rng,
+            now=ctx.clock(),
+        )
+        return AsyncResult(job_id, object_id=vm.uuid)
+
+
+# --- list -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListVirtualMachinesParams(ListParams):
+    """Parameters of listVirtualMachines."""
+
+    id: Uuid | None = param("the ID of the virtual machine", default=None)
+    ids: list[Uuid] | None = param("the IDs of the virtual machines", default=None)
+    name: str | None = param("name of the virtual machine", default=None)
+    state: str | None = param("state of the virtual machine", default=None)
+    zone_id: Uuid | None = param("the availability zone ID", default=None)
+    host_id: Uuid | None = param("the host ID", default=None)
+    template_id: Uuid | None = param("list vms by template", default=None)
+    iso_id: Uuid | None = param("list vms by iso", default=None)
+
+
+@commands.command(
+    "listVirtualMachines",
+    ListVirtualMachinesParams,
+    description="List the virtual machines owned by the account.",
+    response_key="virtualmachine",
+)
+def list_virtual_machines(ctx: ApiContext, params: ListVirtualMachinesParams) -> ListResult:
+    """List VMs (removed ones are not shown; Destroyed ones are, until expunged)."""
+    with ctx.db.transaction() as session:
+        query = (
+            select(VirtualMachine)
+            .where(VirtualMachine.removed.is_(None))
+            .order_by(VirtualMachine.id)
+        )
+        # As CloudStack: without listall=true even admins see only their own VMs.
+        if not (ctx.caller.is_admin and params.list_all):
+            query = query.where(VirtualMachine.account_id == ctx.caller.account_id)
+        if params.id:
+            query = query.where(VirtualMachine.uuid == params.id)
+        if params.ids:
+            query = query.where(VirtualMachine.uuid.in_(params.ids))
+        if params.name:
+            query = query.where(VirtualMachine.name == params.name)
+        if params.state:
+            query = query.where(VirtualMachine.state == params.state.capitalize())
+        if params.keyword:
+            query = query.where(VirtualMachine.name.contains(params.keyword))
+        for value, model, column in (
+            (params.zone_id, Zone, VirtualMachine.data_center_id),
+            (params.host_id, Host, VirtualMachine.host_id),
+            (params.template_id, Template, VirtualMachine.template_id),
+            (params.iso_id, Template, VirtualMachine.iso_id),
+        ):
+            if value:
+                query = query.where(
+                    column == select(model.id).where(model.uuid == value).scalar_subquery()
+                )
+        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        vms, total = paged(session, query, window)
+        return ListResult("virtualmachine", [vm_response(session, vm) for vm in vms], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListVolumesParams(ListParams):
+    """Parameters of listVolumes."""
+
+    id: Uuid | None = param("the ID of the disk volume", default=None)
+    virtual_machine_id: Uuid | None = param("the ID of the virtual machine", default=None)
+    type: str | None = param("the type of disk volume: ROOT or DATADISK", default=None)
+    zone_id: Uuid | None = param("the ID of the availability zone", default=None)
+    storage_id: Uuid | None = param("the ID of the storage pool", default=None)
+
+
+@commands.command(
+    "listVolumes", ListVolumesParams, description="Lists all volumes.", response_key="volume"
+)
+def list_volumes(ctx: ApiContext, params: ListVolumesParams) -> ListResult:
+    """List volumes of the caller's VMs (all VMs for admins)."""
+    with ctx.db.transaction() as session:
+        query = (
+            select(Volume)
+            .join(VirtualMachine, Volume.instance_id == VirtualMachine.id)
+            .where(Volume.removed.is_(None))
+            .order_by(Volume.id)
+        )
+        if not ctx.caller.is_admin:
+            query = query.where(VirtualMachine.account_id == ctx.caller.account_id)
+        if params.id:
+            query = query.where(Volume.uuid == params.id)
+        if params.virtual_machine_id:
+            query = query.where(VirtualMachine.uuid == params.virtual_machine_id)
+        if params.type:
+            query = query.where(Volume.volume_type == params.type.upper())
+        if params.keyword:
+            query = query.where(Volume.name.contains(params.keyword))
+        if params.zone_id:
+            query = query.join(Zone, Volume.data_center_id == Zone.id).where(
+                Zone.uuid == params.zone_id
+            )
+        if params.storage_id:
+            query = query.join(StoragePool, Volume.pool_id == StoragePool.id).where(
+                StoragePool.uuid == params.storage_id
+            )
+        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        volumes, total = paged(session, query, window)
+        return ListResult("volume", [volume_response(session, v) for v in volumes], total)
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VmIdParams:
+    """The VM a lifecycle command acts on."""
+
+    id: Uuid = param("The ID of the virtual machine")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopVirtualMachineParams:
+    """Parameters of stopVirtualMachine."""
+
+    id: Uuid = param("The ID of the virtual machine")
+    forced: bool | None = param("Force stop the VM (power off at once)", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DestroyVirtualMachineParams:
+    """Parameters of destroyVirtualMachine."""
+
+    id: Uuid = param("The ID of the virtual machine")
+    expunge: bool | None = param("If true, expunge the VM and its volumes at once", default=None)
+
+
+def _lifecycle(
+    ctx: ApiContext,
+    vm_uuid: str,
+    *,
+    allowed: tuple[VmState, ...],
+    action: str,
+    kind: str,
+    cmd: str,
+    payload: dict[str, object],
+    transition: VmState | None = None,
+) -> AsyncResult:
+    with ctx.db.transaction() as session:
+        vm = _own_vm(session, ctx, vm_uuid)
+        service.require_state(vm, allowed, action)
+        if transition is not None:
+            vm.state = transition
+        job_id = service.queue_vm_job(
+            session,
+            vm,
+            kind=kind,
+            cmd=cmd,
+            payload=payload,
+            account_id=ctx.caller.account_id,
+            user_id=ctx.caller.user_id,
+            now=ctx.clock(),
+        )
+        return AsyncResult(job_id)
+
+
+@commands.command(
+    "startVirtualMachine",
+    VmIdParams,
+    description="Starts a virtual machine.",
+    response_key="virtualmachine",
+    is_async=True,
+)
+def start_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
+    """Queue a start of a Stopped (or Error) VM."""
+    return _lifecycle(
+        ctx,
+        params.id,
+        allowed=(VmState.STOPPED, VmState.ERROR),
+        action="start",
+        kind=service.START_JOB,
+        cmd="StartVMCmd",
+        payload={},
+        transition=VmState.STARTING,
+    )
+
+
+@commands.command(
+    "stopVirtualMachine",
+    StopVirtualMachineParams,
+    description="Stops a virtual machine.",
+    response_key="virtualmachine",
+    is_async=True,
+)
+def stop_virtual_machine(ctx: ApiContext, params: StopVirtualMachineParams) -> AsyncResult:
+    """Queue a stop (ACPI shutdown, then power off; or power off at once with forced=true)."""
+    return _lifecycle(
+        ctx,
+        params.id,
+        allowed=(VmState.RUNNING,),
+        action="stop",
+        kind=service.STOP_JOB,
+        cmd="StopVMCmd",
+        payload={"forced": bool(params.forced)},
+    )
+
+
+@commands.command(
+    "rebootVirtualMachine",
+    VmIdParams,
+    description="Reboots a virtual machine.",
+    response_key="virtualmachine",
+    is_async=True,
+)
+def reboot_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
+    """Queue a reboot (a reset of the domain) of a Running VM."""
+    return _lifecycle(
+        ctx,
+        params.id,
+        allowed=(VmState.RUNNING,),
+        action="reboot",
+        kind=service.REBOOT_JOB,
+        cmd="RebootVMCmd",
+        payload={},
+    )
+
+
+@commands.command(
+    "destroyVirtualMachine",
+    DestroyVirtualMachineParams,
+    description="Destroys a virtual machine.",
+    response_key="virtualmachine",
+    is_async=True,
+)
+def destroy_virtual_machine(ctx: ApiContext, params: DestroyVirtualMachineParams) -> AsyncResult:
+    """Queue the destruction of a VM; expunge=true also deletes its volumes."""
+    allowed: tuple[VmState, ...] = (VmState.RUNNING, VmState.STOPPED, VmState.ERROR)
+    if params.expunge:
+        allowed = (*allowed, VmState.DESTROYED)
+    return _lifecycle(
+        ctx,
+        params.id,
+        allowed=allowed,
+        action="destroy",
+        kind=service.DESTROY_JOB,
+        cmd="DestroyVMCmd",
+        payload={"expunge": bool(params.expunge)},
+    )
+
+
+@commands.command(
+    "expungeVirtualMachine",
+    VmIdParams,
+    description="Expunge a virtual machine. Once expunged, it cannot be recoverd.",
+    response_key="success",
+    is_async=True,
+    admin_only=True,
+)
+def expunge_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
+    """Queue the expunge of a Destroyed VM."""
+    return _lifecycle(
+        ctx,
+        params.id,
+        allowed=(VmState.DESTROYED,),
+        action="expunge",
+        kind=service.DESTROY_JOB,
+        cmd="ExpungeVMCmd",
+        payload={"expunge": True},
+    )
+
+
+@commands.command(
+    "recoverVirtualMachine",
+    VmIdParams,
+    description="Recovers a virtual machine.",
+    response_key="virtualmachine",
+)
+def recover_virtual_machine(ctx: ApiContext, params: VmIdParams) -> ObjectResult:
+    """Bring a Destroyed (not expunged) VM back as Stopped; its disks were kept."""
+    with ctx.db.transaction() as session:
+        vm = _own_vm(session, ctx, params.id)
+        service.require_state(vm, (VmState.DESTROYED,), "recover")
+        vm.state = VmState.STOPPED
+        vm.error_text = None
+        return ObjectResult("virtualmachine", vm_response(session, vm))
+
+
+# --- ISOs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachIsoParams:
+    """Parameters of attachIso."""
+
+    id: Uuid = param("the ID of the ISO file")
+    virtual_machine_id: Uuid = param("the ID of the virtual machine")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetachIsoParams:
+    """Parameters of detachIso."""
+
+    virtual_machine_id: Uuid = param("The ID of the virtual machine")
+
+
+@commands.command(
+    "attachIso",
+    AttachIsoParams,
+    description="Attaches an ISO to a virtual machine.",
+    response_key="virtualmachine",
+    is_async=True,
+)
+def attach_iso(ctx: ApiContext, params: AttachIsoParams) -> AsyncResult:
+    """Queue inserting a direct-download ISO (downloaded to the VM's pool first)."""
+    with ctx.db.transaction() as session:
+        iso = get_by_uuid(session, Template, params.id, command=ctx.command, param="id")
+        if iso.format != ImageFormat.ISO:
+            raise InvalidParameterError("id", f"{iso.name} is a template, not an ISO")
+        vm = _own_vm(session, ctx, params.virtual_machine_id, "virtualmachineid")
+        service.require_state(vm, (VmState.RUNNING, VmState.STOPPED), "attach an ISO to")
+        job_id = service.queue_vm_job(
+            session,
+            vm,
+            kind=service.ATTACH_ISO_JOB,
+            cmd="AttachIsoCmd",
+            payload={"iso_id": iso.id},
+            account_id=ctx.caller.account_id,
+            user_id=ctx.caller.user_id,
+            now=ctx.clock(),
+        )
+        return AsyncResult(job_id)
+
+
+@commands.command(
+    "detachIso",
+    DetachIsoParams,
+    description="Detaches any ISO file (if any) currently attached to a virtual machine.",
+    response_key="virtualmachine",
+    is_async=True,
+)
+def detach_iso(ctx: ApiContext, params: DetachIsoParams) -> AsyncResult:
+    """Queue ejecting the VM's ISO."""
+    with ctx.db.transaction() as session:
+        vm = _own_vm(session, ctx, params.virtual_machine_id, "virtualmachineid")
+        service.require_state(vm, (VmState.RUNNING, VmState.STOPPED), "detach an ISO from")
+        if vm.iso_id is None:
+            raise InvalidParameterError("virtualmachineid", f"VM {vm.name} has no ISO attached")
+        job_id = service.queue_vm_job(
+            session,
+            vm,
+            kind=service.ATTACH_ISO_JOB,
+            cmd="DetachIsoCmd",
+            payload={"iso_id": None},
+            account_id=ctx.caller.account_id,
+            user_id=ctx.caller.user_id,
+            now=ctx.clock(),
+        )
+        return AsyncResult(job_id)

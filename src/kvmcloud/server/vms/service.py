@@ -1,0 +1,455 @@
+"""Create VMs, gather placement inputs, build agent specs, reconcile states with hosts."""
+
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import PurePosixPath
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.agent_client import AgentEndpoint
+from kvmcloud.server.errors import (
+    InvalidParameterError,
+    ResourceUnavailableError,
+    UnsupportedActionError,
+)
+from kvmcloud.server.infrastructure.host_states import HostStatus
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
+from kvmcloud.server.jobs import queue
+from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
+from kvmcloud.server.templates.models import (
+    ImageFormat,
+    RefState,
+    Template,
+    TemplatePoolRef,
+)
+from kvmcloud.server.vms.addressing import choose_address, new_mac
+from kvmcloud.server.vms.models import (
+    Nic,
+    VirtualMachine,
+    VmState,
+    Volume,
+    VolumeState,
+    VolumeType,
+)
+from kvmcloud.server.vms.placement import HostCandidate, Needs, PoolCandidate
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+# States in which a VM holds memory on its host (placement counts it as used).
+ACTIVE_STATES = (VmState.STARTING, VmState.RUNNING, VmState.STOPPING)
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
+
+DEPLOY_JOB = "deploy_vm"
+START_JOB = "start_vm"
+STOP_JOB = "stop_vm"
+REBOOT_JOB = "reboot_vm"
+DESTROY_JOB = "destroy_vm"
+ATTACH_ISO_JOB = "attach_iso"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeployRequest:
+    """A validated deployVirtualMachine."""
+
+    zone: Zone
+    template: Template
+    offering: ServiceOffering
+    disk_offering: DiskOffering | None
+    name: str | None
+    display_name: str | None
+    start: bool
+    host: Host | None
+    root_disk_bytes: int | None
+
+
+def validate_deploy(request: DeployRequest) -> None:
+    """Check the combination of template, offerings and sizes before anything is written."""
+    template = request.template
+    if request.name is not None and not _NAME.match(request.name):
+        raise InvalidParameterError(
+            "name",
+            "Invalid name: up to 63 letters, digits and hyphens, starting with a letter",
+        )
+    if template.format == ImageFormat.ISO:
+        if request.disk_offering is None:
+            raise InvalidParameterError(
+                "diskofferingid", "A VM deployed from an ISO needs diskofferingid for its root disk"
+            )
+        if not template.bootable:
+            raise InvalidParameterError("templateid", f"ISO {template.name} is not bootable")
+    elif (
+        request.root_disk_bytes is not None
+        and template.size
+        and request.root_disk_bytes < template.size
+    ):
+        raise InvalidParameterError(
+            "rootdisksize",
+            f"rootdisksize must be at least the template's size ({template.size // GIB} GB)",
+        )
+    if request.host is not None and request.host.data_center_id != request.zone.id:
+        raise InvalidParameterError(
+            "hostid", f"Host {request.host.name} is not in zone {request.zone.name}"
+        )
+
+
+def create_vm(
+    session: Session,
+    request: DeployRequest,
+    *,
+    account_id: int,
+    user_id: int,
+    rng: random.Random,
+    now: datetime,
+) -> tuple[VirtualMachine, str]:
+    """Write the VM, its NIC and its (not yet created) root volume; queue the deploy job."""
+    validate_deploy(request)
+    template = request.template
+    vm = VirtualMachine(
+        name=request.name or "pending",
+        display_name=request.display_name,
+        instance_name=f"pending-{rng.getrandbits(64):x}",
+        state=VmState.STARTING if request.start else VmState.STOPPED,
+        data_center_id=request.zone.id,
+        host_id=request.host.id if request.host else None,
+        template_id=template.id,
+        iso_id=template.id if template.format == ImageFormat.ISO else None,
+        service_offering_id=request.offering.id,
+        guest_os_id=template.guest_os_id,
+        account_id=account_id,
+        created=now,
+    )
+    session.add(vm)
+    session.flush()
+    # CloudStack's internal name: what libvirt calls the domain.
+    vm.instance_name = f"i-{account_id}-{vm.id}-VM"
+    if request.name is None:
+        vm.name = f"VM-{vm.uuid}"
+    vm.display_name = vm.display_name or vm.name
+    used = set(
+        session.scalars(select(Nic.ip4_address).where(Nic.data_center_id == request.zone.id))
+    )
+    address = choose_address(request.zone.guest_network_cidr, used)
+    session.add(
+        Nic(
+            instance_id=vm.id,
+            data_center_id=request.zone.id,
+            mac_address=_unused_mac(session, rng),
+            ip4_address=address.ip,
+            netmask=address.netmask,
+            gateway=address.gateway,
+            created=now,
+        )
+    )
+    iso = template.format == ImageFormat.ISO
+    size = (
+        request.disk_offering.disk_size
+        if iso and request.disk_offering is not None
+        else request.root_disk_bytes or template.size or 0
+    )
+    volume = Volume(
+        name=f"ROOT-{vm.id}",
+        instance_id=vm.id,
+        data_center_id=request.zone.id,
+        volume_type=VolumeType.ROOT,
+        path="",
+        size=size,
+        template_id=None if iso else template.id,
+        disk_offering_id=request.disk_offering.id if request.disk_offering else None,
+        state=VolumeState.ALLOCATED,
+        created=now,
+    )
+    session.add(volume)
+    session.flush()
+    volume.path = volume.uuid
+    job = queue.enqueue(
+        session,
+        kind=DEPLOY_JOB,
+        cmd="org.apache.cloudstack.api.command.user.vm.DeployVMCmd",
+        payload={"vm_id": vm.id, "start": request.start},
+        now=now,
+        account_id=account_id,
+        user_id=user_id,
+        instance_type="VirtualMachine",
+        instance_uuid=vm.uuid,
+    )
+    return vm, job.uuid
+
+
+def _unused_mac(session: Session, rng: random.Random) -> str:
+    for _ in range(32):
+        mac = new_mac(rng)
+        if session.scalar(select(Nic.id).where(Nic.mac_address == mac)) is None:
+            return mac
+    raise ResourceUnavailableError("Could not find an unused MAC address")
+
+
+def queue_vm_job(
+    session: Session,
+    vm: VirtualMachine,
+    *,
+    kind: str,
+    cmd: str,
+    payload: dict[str, object],
+    account_id: int,
+    user_id: int,
+    now: datetime,
+) -> str:
+    """Queue a lifecycle job for ``vm`` in the caller's transaction; return its id."""
+    job = queue.enqueue(
+        session,
+        kind=kind,
+        cmd=f"org.apache.cloudstack.api.command.user.vm.{cmd}",
+        payload={"vm_id": vm.id, **payload},
+        now=now,
+        account_id=account_id,
+        user_id=user_id,
+        instance_type="VirtualMachine",
+        instance_uuid=vm.uuid,
+    )
+    return job.uuid
+
+
+def require_state(vm: VirtualMachine, allowed: tuple[VmState, ...], action: str) -> None:
+    """Refuse an action the VM's state does not allow, saying which states would."""
+    if vm.state not in allowed:
+        names = ", ".join(s.value for s in allowed)
+        raise UnsupportedActionError(
+            f"Cannot {action} VM {vm.name} in state {vm.state.value}; it must be {names}"
+        )
+
+
+# --- placement inputs -----------------------------------------------------------------------
+
+
+def root_volume(session: Session, vm: VirtualMachine) -> Volume:
+    """Return the VM's root volume row."""
+    volume = session.scalars(
+        select(Volume).where(
+            Volume.instance_id == vm.id,
+            Volume.volume_type == VolumeType.ROOT,
+            Volume.removed.is_(None),
+        )
+    ).first()
+    if volume is None:
+        raise ResourceUnavailableError(f"VM {vm.name} has no root volume")
+    return volume
+
+
+def host_candidates(session: Session, vm: VirtualMachine) -> list[HostCandidate]:
+    """Up hosts of the VM's zone with the memory other active VMs already take."""
+    used = dict(
+        session.execute(
+            select(VirtualMachine.host_id, func.sum(ServiceOffering.ram_size))
+            .join(ServiceOffering, VirtualMachine.service_offering_id == ServiceOffering.id)
+            .where(
+                VirtualMachine.state.in_(ACTIVE_STATES),
+                VirtualMachine.id != vm.id,
+                VirtualMachine.host_id.is_not(None),
+            )
+            .group_by(VirtualMachine.host_id)
+        ).all()
+    )
+    hosts = session.scalars(
+        select(Host).where(
+            Host.data_center_id == vm.data_center_id,
+            Host.status == HostStatus.UP,
+            Host.removed.is_(None),
+            Host.resource_state == "Enabled",
+        )
+    )
+    return [
+        HostCandidate(
+            host_id=h.id,
+            name=h.name,
+            cluster_id=h.cluster_id,
+            cpus=h.cpus,
+            memory_bytes=h.ram,
+            used_memory_bytes=int(used.get(h.id) or 0) * MIB,
+        )
+        for h in hosts
+    ]
+
+
+def pool_candidates(session: Session, vm: VirtualMachine, template_id: int) -> list[PoolCandidate]:
+    """Up pools of the zone, and whether each already holds the image Ready."""
+    ready = set(
+        session.scalars(
+            select(TemplatePoolRef.pool_id).where(
+                TemplatePoolRef.template_id == template_id, TemplatePoolRef.state == RefState.READY
+            )
+        )
+    )
+    pools = session.scalars(
+        select(StoragePool).where(
+            StoragePool.data_center_id == vm.data_center_id,
+            StoragePool.removed.is_(None),
+            StoragePool.status == "Up",
+        )
+    )
+    return [
+        PoolCandidate(
+            pool_id=p.id,
+            name=p.name,
+            scope=p.scope.value,
+            cluster_id=p.cluster_id,
+            host_id=p.host_id,
+            available_bytes=p.available_bytes,
+            has_image=p.id in ready,
+        )
+        for p in pools
+    ]
+
+
+def needs_of(session: Session, vm: VirtualMachine, template: Template) -> Needs:
+    """What the VM's offering and image ask of a host and a pool."""
+    offering = session.get(ServiceOffering, vm.service_offering_id)
+    assert offering is not None
+    return Needs(
+        cpus=offering.cpu,
+        memory_bytes=offering.ram_size * MIB,
+        download_bytes=template.physical_size or template.size or 0,
+        local_storage=offering.storage_type == "local",
+        host_id=vm.host_id,
+    )
+
+
+def endpoints_for_pool(
+    session: Session, pool: StoragePool, preferred_host_id: int | None
+) -> list[tuple[int, AgentEndpoint]]:
+    """Up hosts reaching ``pool`` (the preferred one first), for volume commands."""
+    hosts = sorted(
+        hosts_reaching_pool(session, pool), key=lambda h: (h.id != preferred_host_id, h.id)
+    )
+    if not hosts:
+        raise ResourceUnavailableError(f"No Up KVM host can reach pool {pool.name}")
+    return [(h.id, endpoint_for(h)) for h in hosts]
+
+
+# --- specs for the agent ----------------------------------------------------------------
+
+
+def pool_path(pool: StoragePool, name: str) -> str:
+    """The absolute path of a file in a pool."""
+    return str(PurePosixPath(pool.path) / name)
+
+
+def vm_spec(session: Session, vm: VirtualMachine, iso_path: str | None) -> msg.VmSpec:
+    """Describe the VM to the agent: CPUs, memory, root disk, CD-ROM, NIC, boot order."""
+    offering = session.get(ServiceOffering, vm.service_offering_id)
+    assert offering is not None
+    root = root_volume(session, vm)
+    pool = session.get(StoragePool, root.pool_id) if root.pool_id else None
+    if pool is None:
+        raise ResourceUnavailableError(f"The root volume of VM {vm.name} is on no pool")
+    disks = [msg.DiskSpec(path=pool_path(pool, root.path), format="qcow2")]
+    disks.append(msg.DiskSpec(path=iso_path or "", format="raw", device="cdrom"))
+    nic = session.scalars(select(Nic).where(Nic.instance_id == vm.id)).first()
+    template = session.get(Template, vm.template_id)
+    # A VM deployed from an ISO boots from it until its disk is installed; others from disk.
+    boot = (
+        ["cdrom", "hd"]
+        if template is not None and template.format == ImageFormat.ISO
+        else ["hd", "cdrom"]
+    )
+    return msg.VmSpec(
+        name=vm.instance_name,
+        uuid=vm.uuid,
+        vcpus=offering.cpu,
+        memory_mib=offering.ram_size,
+        disks=disks,
+        mac_address=nic.mac_address if nic else None,
+        boot_devices=boot,
+    )
+
+
+# --- reconciling with what hosts report -------------------------------------------------
+
+
+def reconcile_vm_states(
+    session: Session, host: Host, vm_states: dict[str, msg.VmPowerState], now: datetime
+) -> list[tuple[str, VmState, VmState]]:
+    """Align VM states with the domains a host reports; return the changes.
+
+    VMs in a transition (Starting, Stopping) belong to a running job and are left alone.
+    """
+    changes: list[tuple[str, VmState, VmState]] = []
+    vms = session.scalars(
+        select(VirtualMachine).where(
+            VirtualMachine.removed.is_(None),
+            VirtualMachine.state.in_((VmState.RUNNING, VmState.STOPPED)),
+            (VirtualMachine.host_id == host.id) | (VirtualMachine.last_host_id == host.id),
+        )
+    )
+    for vm in vms:
+        power = vm_states.get(vm.instance_name, msg.VmPowerState.MISSING)
+        if (
+            vm.state == VmState.RUNNING
+            and vm.host_id == host.id
+            and power != msg.VmPowerState.RUNNING
+        ):
+            changes.append((vm.name, vm.state, VmState.STOPPED))
+            vm.state = VmState.STOPPED
+            vm.last_host_id, vm.host_id = host.id, None
+            vm.error_text = f"found {power.value} on host {host.name} (stopped outside kvmcloud)"
+        elif vm.state == VmState.STOPPED and power == msg.VmPowerState.RUNNING:
+            changes.append((vm.name, vm.state, VmState.RUNNING))
+            vm.state = VmState.RUNNING
+            vm.host_id = vm.last_host_id = host.id
+    return changes
+
+
+def volumes_of(session: Session, vm: VirtualMachine) -> list[Volume]:
+    """Return the VM's volumes that still exist."""
+    return list(
+        session.scalars(select(Volume).where(Volume.instance_id == vm.id, Volume.removed.is_(None)))
+    )
+
+
+def remove_vm(session: Session, vm: VirtualMachine, now: datetime) -> None:
+    """Mark the VM expunged: volumes gone, NIC address freed, the row removed from listings."""
+    for volume in volumes_of(session, vm):
+        volume.state = VolumeState.EXPUNGED
+        volume.removed = now
+    for nic in session.scalars(select(Nic).where(Nic.instance_id == vm.id)):
+        session.delete(nic)
+    vm.state = VmState.EXPUNGING
+    vm.removed = now
+
+
+def count_users(session: Session, template_id: int) -> int:
+    """How many VMs that still exist were deployed from, or have inserted, this template/ISO."""
+    return (
+        session.scalar(
+            select(func.count(VirtualMachine.id)).where(
+                VirtualMachine.removed.is_(None),
+                (VirtualMachine.template_id == template_id)
+                | (VirtualMachine.iso_id == template_id),
+            )
+        )
+        or 0
+    )
+
+
+def pools_in_use(session: Session, template_id: int) -> set[int]:
+    """Pools where a live volume is backed by the template, or a live VM's ISO is inserted."""
+    backing = set(
+        session.scalars(
+            select(Volume.pool_id).where(
+                Volume.template_id == template_id,
+                Volume.removed.is_(None),
+                Volume.pool_id.is_not(None),
+            )
+        )
+    )
+    iso_vms = session.scalars(
+        select(VirtualMachine).where(
+            VirtualMachine.removed.is_(None), VirtualMachine.iso_id == template_id
+        )
+    )
+    iso_pools = {v.pool_id for vm in iso_vms for v in volumes_of(session, vm)}
+    return {p for p in backing | iso_pools if p is not None}
