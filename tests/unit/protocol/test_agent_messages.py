@@ -7,6 +7,7 @@ from kvmcloud.protocol.agent_messages import (
     COMMAND_TYPES,
     RESULT_TYPES,
     Answer,
+    AttachIsoCommand,
     CheckPoolCommand,
     CheckUrlCommand,
     CheckUrlResult,
@@ -14,19 +15,31 @@ from kvmcloud.protocol.agent_messages import (
     CommandEnvelope,
     CommandState,
     CommandStatus,
+    CreateVolumeCommand,
+    DeletePoolFileCommand,
+    DestroyVmCommand,
     DirectDownloadCommand,
     DirectDownloadResult,
+    DiskSpec,
     EnrollRequest,
     ErrorInfo,
     Heartbeat,
     HeartbeatReply,
     HostReport,
     MessageFormatError,
+    PoolFileDeleted,
     PoolReport,
     PoolSpec,
     PoolType,
+    RebootVmCommand,
     Result,
+    StartVmCommand,
+    StopVmCommand,
     Timeouts,
+    VmPowerState,
+    VmSpec,
+    VmStateResult,
+    VolumeResult,
     command_from_json,
     command_to_json,
     from_json,
@@ -36,6 +49,19 @@ from kvmcloud.protocol.error_codes import ErrorCode
 
 POOL = PoolSpec(uuid="pool-1", type=PoolType.SHARED_MOUNT_POINT, path="/mnt/pool one")
 TIMEOUTS = Timeouts(connect_s=1.5, read_s=2.0, total_s=60.0)
+VM_SPEC = VmSpec(
+    name="i-2-7-VM",
+    uuid="vm-7",
+    vcpus=2,
+    memory_mib=2048,
+    disks=[
+        DiskSpec(path="/mnt/pool one/root-7.qcow2", format="qcow2"),
+        DiskSpec(path="/mnt/pool one/data-7.raw", format="raw", device="disk"),
+        DiskSpec(path="/mnt/pool one/debian.iso", format="raw", device="cdrom"),
+    ],
+    mac_address="02:00:1a:2b:3c:4d",
+    boot_devices=["cdrom", "hd", "network"],
+)
 
 COMMANDS: list[Command] = [
     CheckUrlCommand(url="http://origin/img.qcow2", format="QCOW2"),
@@ -65,6 +91,29 @@ COMMANDS: list[Command] = [
         follow_redirects=True,
     ),
     CheckPoolCommand(pool=POOL),
+    CreateVolumeCommand(pool=POOL, name="vol-1.qcow2", size_bytes=20 * 2**30),
+    CreateVolumeCommand(
+        pool=POOL,
+        name="root-7.qcow2",
+        backing_name="t-2.qcow2",
+        backing_format="qcow2",
+    ),
+    CreateVolumeCommand(
+        pool=POOL,
+        name="root-8.qcow2",
+        size_bytes=50 * 2**30,
+        backing_name="t-1.raw",
+        backing_format="raw",
+    ),
+    DeletePoolFileCommand(pool=POOL, name="root-7.qcow2"),
+    StartVmCommand(spec=VM_SPEC),
+    StartVmCommand(spec=VmSpec(name="i-2-9-VM", uuid="vm-9", vcpus=1, memory_mib=512)),
+    StopVmCommand(name="i-2-7-VM"),
+    StopVmCommand(name="i-2-7-VM", forced=True, graceful_timeout_s=2.5),
+    RebootVmCommand(name="i-2-7-VM"),
+    DestroyVmCommand(name="i-2-7-VM"),
+    AttachIsoCommand(name="i-2-7-VM", iso_path="/mnt/pool one/debian.iso"),
+    AttachIsoCommand(name="i-2-7-VM"),
 ]
 
 RESULTS: list[Result] = [
@@ -77,6 +126,21 @@ RESULTS: list[Result] = [
         format="QCOW2",
     ),
     PoolReport(uuid="pool-1", capacity_bytes=2**40, available_bytes=2**39),
+    VolumeResult(
+        path="/mnt/pool one/root-7.qcow2",
+        virtual_size_bytes=20 * 2**30,
+        physical_size_bytes=196_608,
+    ),
+    PoolFileDeleted(existed=True),
+    PoolFileDeleted(existed=False),
+    VmStateResult(name="i-2-7-VM", state=VmPowerState.RUNNING),
+    VmStateResult(
+        name="i-2-7-VM",
+        state=VmPowerState.STOPPED,
+        accelerator="kvm",
+        console_log="Booting from Hard Disk...\nü\n",
+    ),
+    VmStateResult(name="i-2-7-VM", state=VmPowerState.MISSING, accelerator="tcg"),
 ]
 
 REPORT = HostReport(
@@ -239,7 +303,19 @@ def test_status_decoded_from_hand_written_json():
         REPORT,
         Heartbeat(host_uuid="h-1", report=REPORT),
         Heartbeat(host_uuid="h-1", report=REPORT, shutting_down=True),
+        Heartbeat(
+            host_uuid="h-1",
+            report=REPORT,
+            vm_states={
+                "i-2-7-VM": VmPowerState.RUNNING,
+                "i-2-8-VM": VmPowerState.STOPPED,
+                "i-2-9-VM": VmPowerState.PAUSED,
+                "i-2-10-VM": VmPowerState.MISSING,
+            },
+        ),
         HeartbeatReply(interval_s=60.0),
+        VM_SPEC,
+        DiskSpec(path="/p/x.iso", format="raw", device="cdrom"),
         EnrollRequest(token="t", host_uuid="h-1", host_key="k", server_url="http://ms:8080"),
         POOL,
         TIMEOUTS,
@@ -249,6 +325,175 @@ def test_status_decoded_from_hand_written_json():
 )
 def test_other_messages_round_trip(message):
     assert from_json(type(message), to_json(message)) == message
+
+
+# --- VM and volume commands --------------------------------------------------------------
+
+
+def test_start_vm_wire_shape():
+    wire = json.loads(
+        command_to_json(CommandEnvelope(id="c", command=StartVmCommand(spec=VM_SPEC)))
+    )
+
+    spec = wire["payload"]["spec"]
+    assert spec["disks"] == [
+        {"path": "/mnt/pool one/root-7.qcow2", "format": "qcow2", "device": "disk"},
+        {"path": "/mnt/pool one/data-7.raw", "format": "raw", "device": "disk"},
+        {"path": "/mnt/pool one/debian.iso", "format": "raw", "device": "cdrom"},
+    ]
+    assert spec["boot_devices"] == ["cdrom", "hd", "network"]
+    assert spec["mac_address"] == "02:00:1a:2b:3c:4d"
+
+
+def test_start_vm_keeps_disk_and_boot_order():
+    envelope = command_from_json(
+        command_to_json(CommandEnvelope(id="c", command=StartVmCommand(spec=VM_SPEC)))
+    )
+
+    assert isinstance(envelope.command, StartVmCommand)
+    spec = envelope.command.spec
+    assert [d.path for d in spec.disks] == [
+        "/mnt/pool one/root-7.qcow2",
+        "/mnt/pool one/data-7.raw",
+        "/mnt/pool one/debian.iso",
+    ]
+    assert all(isinstance(d, DiskSpec) for d in spec.disks)
+    assert spec.boot_devices == ["cdrom", "hd", "network"]
+
+
+def test_start_vm_decoded_from_hand_written_json_gets_defaults():
+    envelope = command_from_json(
+        '{"id": "c1", "type": "StartVm", "payload": {"spec": {"name": "i-1-1-VM",'
+        ' "uuid": "u", "vcpus": 1, "memory_mib": 256,'
+        ' "disks": [{"path": "/p/root.qcow2", "format": "qcow2"}]}}}'
+    )
+
+    assert envelope.command == StartVmCommand(
+        spec=VmSpec(
+            name="i-1-1-VM",
+            uuid="u",
+            vcpus=1,
+            memory_mib=256,
+            disks=[DiskSpec(path="/p/root.qcow2", format="qcow2", device="disk")],
+            mac_address=None,
+            boot_devices=["hd"],
+        )
+    )
+
+
+def test_vm_spec_defaults_are_not_shared():
+    first = VmSpec(name="a", uuid="a", vcpus=1, memory_mib=1)
+    second = VmSpec(name="b", uuid="b", vcpus=1, memory_mib=1)
+
+    first.disks.append(DiskSpec(path="/x", format="raw"))
+    first.boot_devices.append("cdrom")
+
+    assert second.disks == []
+    assert second.boot_devices == ["hd"]
+
+
+def test_stop_vm_decoded_from_hand_written_json_gets_defaults():
+    envelope = command_from_json('{"id": "c1", "type": "StopVm", "payload": {"name": "i-1-1-VM"}}')
+
+    assert envelope.command == StopVmCommand(name="i-1-1-VM", forced=False, graceful_timeout_s=30.0)
+
+
+def test_stop_vm_integer_timeout_becomes_float():
+    envelope = command_from_json(
+        '{"id": "c1", "type": "StopVm", "payload": {"name": "v", "graceful_timeout_s": 5}}'
+    )
+
+    assert isinstance(envelope.command, StopVmCommand)
+    assert envelope.command.graceful_timeout_s == 5.0
+    assert isinstance(envelope.command.graceful_timeout_s, float)
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ('{"name": "v", "iso_path": "/p/a.iso"}', "/p/a.iso"),
+        ('{"name": "v", "iso_path": null}', None),
+        ('{"name": "v"}', None),
+    ],
+    ids=["insert", "eject-null", "eject-absent"],
+)
+def test_attach_iso_path_or_eject(payload, expected):
+    envelope = command_from_json(f'{{"id": "c1", "type": "AttachIso", "payload": {payload}}}')
+
+    assert envelope.command == AttachIsoCommand(name="v", iso_path=expected)
+
+
+def test_attach_iso_eject_sends_null_path():
+    wire = json.loads(command_to_json(CommandEnvelope(id="c", command=AttachIsoCommand(name="v"))))
+
+    assert wire["payload"] == {"name": "v", "iso_path": None}
+
+
+def test_create_volume_blank_disk_sends_null_backing():
+    command = CreateVolumeCommand(pool=POOL, name="data.qcow2", size_bytes=2**30)
+
+    wire = json.loads(command_to_json(CommandEnvelope(id="c", command=command)))
+
+    assert wire["type"] == "CreateVolume"
+    assert wire["payload"]["size_bytes"] == 2**30
+    assert wire["payload"]["backing_name"] is None
+    assert wire["payload"]["backing_format"] is None
+
+
+def test_vm_state_result_decoded_from_hand_written_json():
+    text = (
+        '{"id": "c", "state": "done", "answer": {"ok": true, "result":'
+        ' {"type": "VmStateResult", "name": "i-1-1-VM", "state": "paused"}}}'
+    )
+
+    status = from_json(CommandStatus, text)
+
+    assert status.answer == Answer(
+        ok=True, result=VmStateResult(name="i-1-1-VM", state=VmPowerState.PAUSED)
+    )
+
+
+def test_pool_file_deleted_keeps_false():
+    status = CommandStatus(
+        id="c",
+        state=CommandState.DONE,
+        answer=Answer(ok=True, result=PoolFileDeleted(existed=False)),
+    )
+
+    decoded = from_json(CommandStatus, to_json(status))
+
+    assert decoded.answer is not None
+    assert decoded.answer.result == PoolFileDeleted(existed=False)
+
+
+def test_heartbeat_vm_states_default_empty():
+    decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=REPORT)))
+
+    assert decoded.vm_states == {}
+
+
+def test_heartbeat_without_vm_states_field_decodes_empty():
+    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=REPORT)))
+    del plain["vm_states"]
+
+    decoded = from_json(Heartbeat, json.dumps(plain))
+
+    assert decoded.vm_states == {}
+
+
+def test_heartbeat_vm_states_wire_shape_and_types():
+    heartbeat = Heartbeat(
+        host_uuid="h",
+        report=REPORT,
+        vm_states={"i-1-1-VM": VmPowerState.RUNNING, "i-1-2-VM": VmPowerState.STOPPED},
+    )
+
+    wire = json.loads(to_json(heartbeat))
+    decoded = from_json(Heartbeat, to_json(heartbeat))
+
+    assert wire["vm_states"] == {"i-1-1-VM": "running", "i-1-2-VM": "stopped"}
+    assert decoded.vm_states == heartbeat.vm_states
+    assert all(type(v) is VmPowerState for v in decoded.vm_states.values())
 
 
 # --- unknown fields are ignored -------------------------------------------------------------
@@ -310,6 +555,10 @@ def test_unknown_field_named_type_ignored(text):
 # --- malformed messages ---------------------------------------------------------------------
 
 
+DISK_PLAIN = {"path": "/p/root.qcow2", "format": "qcow2"}
+SPEC_PLAIN = {"name": "i-1-1-VM", "uuid": "u", "vcpus": 1, "memory_mib": 256}
+
+
 def envelope_text(payload: object, *, type_: object = "CheckUrl", id_: object = "c1") -> str:
     return json.dumps({"id": id_, "type": type_, "payload": payload})
 
@@ -358,6 +607,72 @@ def envelope_text(payload: object, *, type_: object = "CheckUrl", id_: object = 
             envelope_text({"pool": {"uuid": "p", "type": 3, "path": "/p"}}, type_="CheckPool"),
             "CheckPoolCommand.pool.type has unknown value 3",
         ),
+        (
+            envelope_text({"spec": {**SPEC_PLAIN, "disks": {"path": "/p"}}}, type_="StartVm"),
+            "StartVmCommand.spec.disks must be a list",
+        ),
+        (
+            envelope_text({"spec": {**SPEC_PLAIN, "disks": "/p/root.qcow2"}}, type_="StartVm"),
+            "StartVmCommand.spec.disks must be a list",
+        ),
+        (
+            envelope_text(
+                {"spec": {**SPEC_PLAIN, "disks": [DISK_PLAIN, "/p/data.raw"]}}, type_="StartVm"
+            ),
+            "StartVmCommand.spec.disks[1] must be an object",
+        ),
+        (
+            envelope_text(
+                {"spec": {**SPEC_PLAIN, "disks": [DISK_PLAIN, DISK_PLAIN, {"path": "/p"}]}},
+                type_="StartVm",
+            ),
+            "StartVmCommand.spec.disks[2].format is missing",
+        ),
+        (
+            envelope_text(
+                {"spec": {**SPEC_PLAIN, "disks": [{**DISK_PLAIN, "device": 1}]}}, type_="StartVm"
+            ),
+            "StartVmCommand.spec.disks[0].device must be of type str",
+        ),
+        (
+            envelope_text({"spec": {**SPEC_PLAIN, "boot_devices": "hd"}}, type_="StartVm"),
+            "StartVmCommand.spec.boot_devices must be a list",
+        ),
+        (
+            envelope_text({"spec": {**SPEC_PLAIN, "boot_devices": ["hd", None]}}, type_="StartVm"),
+            "StartVmCommand.spec.boot_devices[1] must be of type str",
+        ),
+        (
+            envelope_text({"spec": {**SPEC_PLAIN, "vcpus": "2"}}, type_="StartVm"),
+            "StartVmCommand.spec.vcpus must be of type int",
+        ),
+        (envelope_text({}, type_="StartVm"), "StartVmCommand.spec is missing"),
+        (envelope_text({}, type_="StopVm"), "StopVmCommand.name is missing"),
+        (
+            envelope_text({"name": "v", "forced": 1}, type_="StopVm"),
+            "StopVmCommand.forced must be of type bool",
+        ),
+        (
+            envelope_text({"name": "v", "iso_path": 5}, type_="AttachIso"),
+            "AttachIsoCommand.iso_path must be of type str",
+        ),
+        (
+            envelope_text(
+                {"pool": {"uuid": "p", "type": "Filesystem", "path": "/p"}}, type_="DeletePoolFile"
+            ),
+            "DeletePoolFileCommand.name is missing",
+        ),
+        (
+            envelope_text(
+                {
+                    "pool": {"uuid": "p", "type": "Filesystem", "path": "/p"},
+                    "name": "v",
+                    "size_bytes": 1.5,
+                },
+                type_="CreateVolume",
+            ),
+            "CreateVolumeCommand.size_bytes must be of type int",
+        ),
         (envelope_text({}, type_="Reboot"), "unknown command type 'Reboot'"),
         (json.dumps({"id": "c1", "payload": {}}), "unknown command type None"),
         (json.dumps({"id": "c1", "type": 7, "payload": {}}), "unknown command type 7"),
@@ -377,6 +692,9 @@ def test_command_from_json_errors(text, fragment):
         command_from_json(text)
 
     assert fragment in str(info.value)
+
+
+HEARTBEAT_PREFIX = '{"host_uuid": "h", "report": ' + to_json(REPORT) + ", "
 
 
 @pytest.mark.parametrize(
@@ -436,6 +754,47 @@ def test_command_from_json_errors(text, fragment):
             CommandStatus,
             '{"id": "c", "state": "done", "answer": {"ok": false, "error": {"code": "timeout"}}}',
             "CommandStatus.answer.error.message is missing",
+        ),
+        (
+            CommandStatus,
+            '{"id": "c", "state": "done", "answer": {"ok": true,'
+            ' "result": {"type": "VmStateResult", "name": "v", "state": "exploded"}}}',
+            "CommandStatus.answer.result.state has unknown value 'exploded'",
+        ),
+        (
+            CommandStatus,
+            '{"id": "c", "state": "done", "answer": {"ok": true,'
+            ' "result": {"type": "VmStateResult", "name": "v", "state": "Running"}}}',
+            "CommandStatus.answer.result.state has unknown value 'Running'",
+        ),
+        (
+            CommandStatus,
+            '{"id": "c", "state": "done", "answer": {"ok": true,'
+            ' "result": {"type": "PoolFileDeleted", "existed": "no"}}}',
+            "CommandStatus.answer.result.existed must be of type bool",
+        ),
+        (
+            CommandStatus,
+            '{"id": "c", "state": "done", "answer": {"ok": true,'
+            ' "result": {"type": "VolumeResult", "path": "/p", "virtual_size_bytes": 1}}}',
+            "CommandStatus.answer.result.physical_size_bytes is missing",
+        ),
+        (VmStateResult, '{"name": "v", "state": 1}', "VmStateResult.state has unknown value 1"),
+        (VmStateResult, '{"name": "v"}', "VmStateResult.state is missing"),
+        (
+            Heartbeat,
+            HEARTBEAT_PREFIX + '"vm_states": {"i-1-1-VM": "running", "i-1-2-VM": "exploded"}}',
+            "Heartbeat.vm_states.i-1-2-VM has unknown value 'exploded'",
+        ),
+        (
+            Heartbeat,
+            HEARTBEAT_PREFIX + '"vm_states": ["i-1-1-VM"]}',
+            "Heartbeat.vm_states must be an object",
+        ),
+        (
+            Heartbeat,
+            HEARTBEAT_PREFIX + '"vm_states": {"i-1-1-VM": null}}',
+            "Heartbeat.vm_states.i-1-1-VM has unknown value None",
         ),
         (Heartbeat, '{"host_uuid": "h"}', "Heartbeat.report is missing"),
         (
