@@ -8,7 +8,8 @@ import hashlib
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ class Stack:
     pool_id: str
     host_id: str
     workdir: Path
+    agent_port: int = 0
+    agent_env: dict[str, str] = field(default_factory=dict)
 
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
@@ -76,9 +79,11 @@ def database_url(
         yield server.url
 
 
-@pytest.fixture(scope="module")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def running_stack(
+    database_url: str, workdir: Path, agent_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Start a server and an agent, build a zone with one host and one cluster-wide pool."""
     pool_path = workdir / "pool"
     pool_path.mkdir()
     images = workdir / "images"
@@ -89,7 +94,9 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     server_port, agent_port = free_port(), free_port()
     token = secrets.token_urlsafe(16)
     server = start_server(database_url, server_port, workdir / "server.log")
-    agent = start_agent(agent_port, workdir / "agent-state", token, workdir / "agent.log")
+    agent = start_agent(
+        agent_port, workdir / "agent-state", token, workdir / "agent.log", agent_env
+    )
     endpoint = f"http://127.0.0.1:{server_port}/client/api"
     api = CloudStack(
         endpoint=endpoint,
@@ -97,7 +104,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         secret=keys.secret_key,
         fetch_result=True,
         poll_interval=0.2,
-        job_timeout=120,
+        job_timeout=180,
     )
     db = create_engine(database_url)
     with Origin(directory=images, require_header=HEADER) as origin:
@@ -140,10 +147,19 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 pool_id=pool["id"],
                 host_id=host["id"],
                 workdir=workdir,
+                agent_port=agent_port,
+                agent_env=dict(agent_env or {}),
             )
         finally:
-            agent.stop()
-            server.stop()
+            # The agent may have been replaced by a test (restart); stop whichever runs now.
+            for process in (agent, server):
+                process.stop()
             db.dispose()
             if os.environ.get("KVMCLOUD_E2E_SHOW_LOGS"):
                 print(server.log_tail(200), agent.log_tail(200))
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(database_url, tmp_path_factory.mktemp("e2e")) as running:
+        yield running

@@ -141,14 +141,24 @@ def start_server(database_url: str, port: int, log_path: Path) -> ManagedProcess
     return server
 
 
-def start_agent(port: int, state_dir: Path, token: str, log_path: Path) -> ManagedProcess:
+def start_agent(
+    port: int,
+    state_dir: Path,
+    token: str,
+    log_path: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> ManagedProcess:
     """Start ``kvmcloud-agent`` on 127.0.0.1:``port`` and wait until it answers."""
-    env = base_env() | {
-        "KVMCLOUD_AGENT_LISTEN_HOST": "127.0.0.1",
-        "KVMCLOUD_AGENT_LISTEN_PORT": str(port),
-        "KVMCLOUD_AGENT_STATE_DIR": str(state_dir),
-        "KVMCLOUD_AGENT_ENROLL_TOKEN": token,
-    }
+    env = (
+        base_env()
+        | dict(extra_env or {})
+        | {
+            "KVMCLOUD_AGENT_LISTEN_HOST": "127.0.0.1",
+            "KVMCLOUD_AGENT_LISTEN_PORT": str(port),
+            "KVMCLOUD_AGENT_STATE_DIR": str(state_dir),
+            "KVMCLOUD_AGENT_ENROLL_TOKEN": token,
+        }
+    )
     agent = ManagedProcess(
         "kvmcloud-agent", [sys.executable, "-m", "kvmcloud.agent"], env, log_path
     )
