@@ -21,10 +21,11 @@ Messages are meant for operators: they name the URL, the HTTP status and reason,
 path, the sizes involved. They never contain request header values, which may be secrets.
 """
 
+from kvmcloud.agent.errors import AgentError
 from kvmcloud.protocol.error_codes import ErrorCode
 
 
-class DownloadError(Exception):
+class DownloadError(AgentError):
     """Base of every download failure; ``code`` is what goes on the wire."""
 
     code: ErrorCode = ErrorCode.INTERNAL

@@ -1,0 +1,1 @@
+"""VMs on this host: domain XML, their volumes, and the lifecycle commands."""
