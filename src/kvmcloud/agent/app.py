@@ -8,6 +8,8 @@ Routes (protocol in ``protocol/agent_messages.py``):
 * ``GET /commands/{id}?wait_s=N``: the command's status, long-polling up to N seconds.
 
 Everything the agent constructs is constructed here; other modules receive collaborators.
+VMs belong to libvirtd, not to this process: stopping or restarting the agent leaves them
+running, and the next heartbeat reports them again.
 """
 
 import hmac
@@ -31,7 +33,6 @@ from kvmcloud.agent.command_registry import (
     RegistryFullError,
 )
 from kvmcloud.agent.downloads.base import Downloader
-from kvmcloud.agent.downloads.engine import ImageInspector
 from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.enrollment import (
     Enrollment,
@@ -42,9 +43,12 @@ from kvmcloud.agent.enrollment import (
 )
 from kvmcloud.agent.handlers import CommandHandlers
 from kvmcloud.agent.heartbeat import HeartbeatLoop
+from kvmcloud.agent.host.libvirt import LibvirtHost
 from kvmcloud.agent.host.qemu_img import QemuImg
-from kvmcloud.agent.host.report import HostReporter
+from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
 from kvmcloud.agent.settings import AgentSettings
+from kvmcloud.agent.vms.lifecycle import Hypervisor, VmLifecycle
+from kvmcloud.agent.vms.volumes import VolumeImages
 from kvmcloud.protocol.agent_messages import (
     AUTHORIZATION_SCHEME,
     CommandState,
@@ -52,6 +56,7 @@ from kvmcloud.protocol.agent_messages import (
     EnrollRequest,
     HostReport,
     MessageFormatError,
+    VmPowerState,
     command_from_json,
     from_json,
     to_json,
@@ -79,6 +84,7 @@ class AgentRuntime:
         enroll_token: str,
         registry: CommandRegistry,
         report: Callable[[], HostReport],
+        vm_states: Callable[[], dict[str, VmPowerState]],
         http_client: httpx.Client,
         owns_http_client: bool,
     ) -> None:
@@ -86,6 +92,7 @@ class AgentRuntime:
         self.registry = registry
         self._enroll_token = enroll_token.encode("utf-8")
         self._report = report
+        self._vm_states = vm_states
         self._http_client = http_client
         self._owns_http_client = owns_http_client
         self._lock = threading.Lock()
@@ -136,7 +143,10 @@ class AgentRuntime:
         self.registry.close()
 
     def shutdown(self) -> None:
-        """Drain: cancel and await downloads, send a final heartbeat, release clients."""
+        """Drain: cancel and await downloads, send a final heartbeat, release clients.
+
+        VMs are not touched: they are libvirtd's and keep running.
+        """
         self.begin_shutdown()
         if not self.registry.join(SHUTDOWN_DRAIN_S):
             logger.warning("some commands did not stop within %g s", SHUTDOWN_DRAIN_S)
@@ -149,7 +159,10 @@ class AgentRuntime:
 
     def _adopt(self, enrollment: Enrollment) -> None:
         heartbeat = HeartbeatLoop(
-            enrollment=enrollment, client=self._http_client, report=self._report
+            enrollment=enrollment,
+            client=self._http_client,
+            report=self._report,
+            vm_states=self._vm_states,
         )
         with self._lock:
             if self._shutdown_started:
@@ -166,7 +179,9 @@ def create_app(
     settings: AgentSettings,
     *,
     downloaders: Mapping[str, Downloader] | None = None,
-    qemu_img: ImageInspector | None = None,
+    qemu_img: VolumeImages | None = None,
+    hypervisor: Hypervisor | None = None,
+    kvm_usable: Callable[[], bool] = is_kvm_usable,
     host_report: Callable[[], HostReport] | None = None,
     http_client: httpx.Client | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -178,14 +193,23 @@ def create_app(
     if downloaders is None:
         http = HttpDownloader(buffer_size_bytes=settings.buffer_size_bytes, clock=clock)
         downloaders = {"http": http, "https": http}
+    libvirt_host: LibvirtHost | None = None
+    if hypervisor is None:
+        # Connects lazily: the agent starts, and heartbeats, while libvirtd is still down.
+        libvirt_host = hypervisor = LibvirtHost(settings.libvirt_uri)
     handlers = CommandHandlers(
-        downloaders=downloaders, qemu_img=qemu_img if qemu_img is not None else QemuImg()
+        downloaders=downloaders,
+        qemu_img=qemu_img if qemu_img is not None else QemuImg(),
+        vms=VmLifecycle(
+            hypervisor=hypervisor, console_dir=settings.console_dir, kvm_usable=kvm_usable
+        ),
     )
     runtime = AgentRuntime(
         settings=settings,
         enroll_token=enroll_token,
         registry=CommandRegistry(handlers.execute, clock=clock),
         report=host_report if host_report is not None else HostReporter().report,
+        vm_states=hypervisor.states,
         http_client=http_client or httpx.Client(timeout=HEARTBEAT_HTTP_TIMEOUT_S),
         owns_http_client=http_client is None,
     )
@@ -197,6 +221,9 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(runtime.shutdown)
+            if libvirt_host is not None:
+                # Closing the connection leaves every domain running.
+                await run_in_threadpool(libvirt_host.close)
 
     routes = _Routes(runtime)
     app = Starlette(

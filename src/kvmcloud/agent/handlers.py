@@ -5,20 +5,31 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import assert_never
 
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
-from kvmcloud.agent.downloads.engine import ImageInspector, download_template, pick_downloader
-from kvmcloud.agent.downloads.errors import BadCommandError, DownloadError
+from kvmcloud.agent.downloads.engine import download_template, pick_downloader
+from kvmcloud.agent.errors import AgentError
 from kvmcloud.agent.pools import StoragePool
+from kvmcloud.agent.vms.lifecycle import VmLifecycle
+from kvmcloud.agent.vms.volumes import VolumeImages, create_volume
 from kvmcloud.protocol.agent_messages import (
     Answer,
+    AttachIsoCommand,
     CheckPoolCommand,
     CheckUrlCommand,
     CheckUrlResult,
     Command,
+    CreateVolumeCommand,
+    DeletePoolFileCommand,
+    DestroyVmCommand,
     DirectDownloadCommand,
     ErrorInfo,
+    PoolFileDeleted,
+    RebootVmCommand,
     Result,
+    StartVmCommand,
+    StopVmCommand,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
 
@@ -37,15 +48,22 @@ class Execution:
 class CommandHandlers:
     """Runs commands against the host; ``execute`` is the agent's one catch-all."""
 
-    def __init__(self, *, downloaders: Mapping[str, Downloader], qemu_img: ImageInspector) -> None:
+    def __init__(
+        self,
+        *,
+        downloaders: Mapping[str, Downloader],
+        qemu_img: VolumeImages,
+        vms: VmLifecycle,
+    ) -> None:
         self._downloaders = downloaders
         self._qemu_img = qemu_img
+        self._vms = vms
 
     def execute(self, command: Command, execution: Execution) -> Answer:
         """Run ``command`` and turn its outcome, whatever it is, into an Answer."""
         try:
             result = self._dispatch(command, execution)
-        except DownloadError as exc:
+        except AgentError as exc:
             logger.warning(
                 "command %s (%s) failed: %s: %s",
                 execution.command_id,
@@ -70,8 +88,23 @@ class CommandHandlers:
                 return StoragePool(command.pool).check()
             case DirectDownloadCommand():
                 return self.direct_download(command, execution)
+            case CreateVolumeCommand():
+                # Unique per run, like downloads: two attempts never share a temp file.
+                return create_volume(command, qemu_img=self._qemu_img, attempt_id=uuid.uuid4().hex)
+            case DeletePoolFileCommand():
+                return PoolFileDeleted(existed=StoragePool(command.pool).delete_file(command.name))
+            case StartVmCommand():
+                return self._vms.start(command)
+            case StopVmCommand():
+                return self._vms.stop(command)
+            case RebootVmCommand():
+                return self._vms.reboot(command)
+            case DestroyVmCommand():
+                return self._vms.destroy(command)
+            case AttachIsoCommand():
+                return self._vms.attach_iso(command)
             case _:
-                raise BadCommandError(f"this agent cannot run {command.TYPE} commands yet")
+                assert_never(command)
 
     def check_url(self, command: CheckUrlCommand, execution: Execution) -> CheckUrlResult:
         """Probe the URL from this host: reachable, and how big."""

@@ -7,12 +7,14 @@ from collections.abc import Callable
 import httpx
 
 from kvmcloud.agent.enrollment import Enrollment
+from kvmcloud.agent.vms.errors import VmError
 from kvmcloud.protocol.agent_messages import (
     AUTHORIZATION_SCHEME,
     Heartbeat,
     HeartbeatReply,
     HostReport,
     MessageFormatError,
+    VmPowerState,
     from_json,
     to_json,
 )
@@ -31,6 +33,11 @@ def clamp_interval_s(interval_s: float) -> float:
     return min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, interval_s))
 
 
+def no_vm_states() -> dict[str, VmPowerState]:
+    """Report no VMs: for agents built without a hypervisor."""
+    return {}
+
+
 class HeartbeatError(Exception):
     """A heartbeat was not accepted; the loop logs it and tries again next interval."""
 
@@ -41,6 +48,10 @@ class HeartbeatLoop:
     Failures are logged and retried at the next interval: a server restart must not
     require restarting agents. ``stop()`` ends the thread; with ``final=True`` it then
     sends one last heartbeat saying the agent is shutting down.
+
+    Each heartbeat carries the state of every kvmcloud VM (``vm_states``). When libvirt
+    cannot answer, the heartbeat still goes out, with no VMs: the host being alive matters
+    more; the problem is logged when it starts, changes and ends, not at every beat.
     """
 
     def __init__(
@@ -49,11 +60,14 @@ class HeartbeatLoop:
         enrollment: Enrollment,
         client: httpx.Client,
         report: Callable[[], HostReport],
+        vm_states: Callable[[], dict[str, VmPowerState]] = no_vm_states,
         initial_interval_s: float = INITIAL_INTERVAL_S,
     ) -> None:
         self.enrollment = enrollment
         self._client = client
         self._report = report
+        self._vm_states = vm_states
+        self._vm_states_problem: str | None = None
         self._interval_s = clamp_interval_s(initial_interval_s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
@@ -86,6 +100,7 @@ class HeartbeatLoop:
             host_uuid=self.enrollment.host_uuid,
             report=self._report(),
             shutting_down=shutting_down,
+            vm_states=self._collect_vm_states(),
         )
         url = self.enrollment.server_url.rstrip("/") + HEARTBEAT_PATH
         try:
@@ -109,6 +124,20 @@ class HeartbeatLoop:
         except MessageFormatError as exc:
             raise HeartbeatError(f"unexpected heartbeat reply from {url}: {exc}") from exc
         return clamp_interval_s(reply.interval_s)
+
+    def _collect_vm_states(self) -> dict[str, VmPowerState]:
+        try:
+            states = self._vm_states()
+        except VmError as exc:
+            problem = str(exc)
+            if problem != self._vm_states_problem:
+                logger.warning("cannot read VM states, reporting none: %s", problem)
+            self._vm_states_problem = problem
+            return {}
+        if self._vm_states_problem is not None:
+            logger.info("VM states readable again")
+            self._vm_states_problem = None
+        return states
 
     def _loop(self) -> None:
         # Bounded by the stop event: every pass waits at least MIN_INTERVAL_S for it.

@@ -1,4 +1,4 @@
-"""StoragePool: a pool directory's checks, free space, temp files and atomic install."""
+"""StoragePool: a pool directory's checks, free space, temp files, atomic install, deletion."""
 
 import logging
 import os
@@ -101,11 +101,12 @@ class StoragePool:
             ) from exc
         return partial_dir / f"{install_name}.{attempt_id}{PARTIAL_SUFFIX}"
 
-    def install(self, temp: Path, install_name: str) -> Path:
+    def install(self, temp: Path, install_name: str, *, overwrite: bool = True) -> Path:
         """Publish ``temp`` as ``<pool>/<install_name>`` atomically and durably.
 
         The data is flushed before the rename and the directory after it, so after a crash
-        the final name holds either nothing or the complete file.
+        the final name holds either nothing or the complete file. With ``overwrite=False``
+        an existing file is kept and FileExistsError raised (``temp`` is left in place).
         """
         final = self.final_path(install_name)
         fd = os.open(temp, os.O_RDONLY)
@@ -113,10 +114,41 @@ class StoragePool:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, final)
+        if overwrite:
+            os.replace(temp, final)
+        else:
+            # link() fails if the name exists, where rename() would silently replace it.
+            os.link(temp, final)
+            os.unlink(temp)
         _fsync_directory(self.path)
         logger.info("installed %s in pool %s", final, self.spec.uuid)
         return final
+
+    def delete_file(self, name: str) -> bool:
+        """Delete ``<pool>/<name>``; return whether there was such a file.
+
+        The pool itself is checked first, so an unmounted pool is reported as unavailable
+        rather than as a file that was already gone.
+
+        Raises:
+            BadCommandError: ``name`` is not a safe file name, or names a directory.
+            PoolUnavailableError: the pool is unusable or the file cannot be removed.
+        """
+        path = self.path / validate_file_name(name, what="file name")
+        self.check()
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except IsADirectoryError:
+            raise BadCommandError(f"{path} is a directory, not a pool file") from None
+        except OSError as exc:
+            raise PoolUnavailableError(
+                f"cannot delete {path} from pool {self.spec.uuid}: {exc.strerror}"
+            ) from exc
+        _fsync_directory(self.path)
+        logger.info("deleted %s from pool %s", path, self.spec.uuid)
+        return True
 
     def _statvfs(self) -> tuple[int, int]:
         try:

@@ -1,6 +1,7 @@
-"""AgentSettings: listen address, state dir, enrolment token, buffer size; from_env(environ)."""
+"""AgentSettings: listen address, state, token, buffers, libvirt, consoles; from_env(environ)."""
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,10 @@ DEFAULT_STATE_DIR = Path("/var/lib/kvmcloud-agent")
 DEFAULT_BUFFER_SIZE_BYTES = 4 * 1024 * 1024
 MIN_BUFFER_SIZE_BYTES = 4096
 MAX_BUFFER_SIZE_BYTES = 256 * 1024 * 1024
+DEFAULT_LIBVIRT_URI = "qemu:///system"
+DEFAULT_CONSOLE_DIR = Path("/var/log/kvmcloud-agent/consoles")
+# driver[+transport]://[host]/path[?query]: what libvirt accepts, without whitespace.
+_LIBVIRT_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -27,8 +32,21 @@ class SettingsError(ValueError):
 class AgentSettings:
     """Everything the agent is configured with; built once in ``__main__``.
 
-    ``enroll_token`` is None when none is configured: the agent then generates one into
-    ``state_dir`` (see ``enrollment.load_or_create_enroll_token``).
+    Environment variables (all optional):
+
+    * ``KVMCLOUD_AGENT_LISTEN_HOST`` / ``_LISTEN_PORT``: where the server reaches the agent
+      (0.0.0.0:8252).
+    * ``KVMCLOUD_AGENT_STATE_DIR``: enrolment token and state, absolute
+      (/var/lib/kvmcloud-agent).
+    * ``KVMCLOUD_AGENT_ENROLL_TOKEN`` or ``_ENROLL_TOKEN_FILE``: the enrolment token. None
+      when unset: the agent then generates one into ``state_dir`` (see
+      ``enrollment.load_or_create_enroll_token``).
+    * ``KVMCLOUD_AGENT_BUFFER_SIZE_BYTES``: download buffer, 4 KiB to 256 MiB (4 MiB).
+    * ``KVMCLOUD_AGENT_LOG_LEVEL``: DEBUG, INFO, WARNING or ERROR (INFO).
+    * ``KVMCLOUD_AGENT_LIBVIRT_URI``: the libvirt connection VMs run on (qemu:///system).
+    * ``KVMCLOUD_AGENT_CONSOLE_DIR``: where each VM's serial console is written, as
+      ``<dir>/<domain name>.log``; absolute, created when the first VM starts
+      (/var/log/kvmcloud-agent/consoles).
     """
 
     listen_host: str = DEFAULT_LISTEN_HOST
@@ -37,13 +55,16 @@ class AgentSettings:
     enroll_token: str | None = None
     buffer_size_bytes: int = DEFAULT_BUFFER_SIZE_BYTES
     log_level: str = "INFO"
+    libvirt_uri: str = DEFAULT_LIBVIRT_URI
+    console_dir: Path = DEFAULT_CONSOLE_DIR
 
     def __repr__(self) -> str:
         token = None if self.enroll_token is None else "***"
         return (
             f"AgentSettings(listen_host={self.listen_host!r}, listen_port={self.listen_port}, "
             f"state_dir={str(self.state_dir)!r}, enroll_token={token!r}, "
-            f"buffer_size_bytes={self.buffer_size_bytes}, log_level={self.log_level!r})"
+            f"buffer_size_bytes={self.buffer_size_bytes}, log_level={self.log_level!r}, "
+            f"libvirt_uri={self.libvirt_uri!r}, console_dir={str(self.console_dir)!r})"
         )
 
     @classmethod
@@ -64,6 +85,17 @@ class AgentSettings:
             raise SettingsError(
                 PREFIX + "STATE_DIR", f"must be an absolute path, not {str(state_dir)!r}"
             )
+        console_dir = Path(get("CONSOLE_DIR") or DEFAULT_CONSOLE_DIR)
+        if not console_dir.is_absolute():
+            raise SettingsError(
+                PREFIX + "CONSOLE_DIR", f"must be an absolute path, not {str(console_dir)!r}"
+            )
+        libvirt_uri = get("LIBVIRT_URI") or DEFAULT_LIBVIRT_URI
+        if not _LIBVIRT_URI.fullmatch(libvirt_uri):
+            raise SettingsError(
+                PREFIX + "LIBVIRT_URI",
+                f"must be a libvirt URI such as {DEFAULT_LIBVIRT_URI}, not {libvirt_uri!r}",
+            )
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in _LOG_LEVELS:
             raise SettingsError(PREFIX + "LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
@@ -82,6 +114,8 @@ class AgentSettings:
                 MAX_BUFFER_SIZE_BYTES,
             ),
             log_level=log_level,
+            libvirt_uri=libvirt_uri,
+            console_dir=console_dir,
         )
 
     @property

@@ -77,7 +77,14 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 def make_client(state_dir: Path, recorder: HeartbeatRecorder) -> TestClient:
-    settings = AgentSettings(state_dir=state_dir, enroll_token=TOKEN, buffer_size_bytes=64 * 1024)
+    settings = AgentSettings(
+        state_dir=state_dir,
+        enroll_token=TOKEN,
+        buffer_size_bytes=64 * 1024,
+        # A libvirt that is not there: heartbeats must go out anyway, with no VMs.
+        libvirt_uri=f"qemu+unix:///system?socket={state_dir}/no-libvirt-sock",
+        console_dir=state_dir / "consoles",
+    )
     app = create_app(
         settings,
         host_report=lambda: REPORT,
@@ -154,6 +161,7 @@ def test_enrol_saves_key_privately_reports_host_and_starts_heartbeats(
     assert authorization == f"Bearer {KEY}"
     assert beat["host_uuid"] == "h1"
     assert beat["shutting_down"] is False
+    assert beat["vm_states"] == {}
 
 
 def test_commands_need_the_host_key(agent: TestClient, pool_dir: Path) -> None:

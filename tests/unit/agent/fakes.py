@@ -1,5 +1,7 @@
-"""Fakes for the agent's seams: a Downloader serving bytes from memory, a fake qemu-img."""
+"""Fakes for the agent's seams: a Downloader from memory, qemu-img, and a libvirt host."""
 
+import dataclasses
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -7,6 +9,8 @@ from pathlib import Path
 from kvmcloud.agent.downloads.base import DownloadRequest, Fetched, SourceInfo
 from kvmcloud.agent.downloads.errors import DownloadCancelledError, DownloadError
 from kvmcloud.agent.host.qemu_img import ImageInfo
+from kvmcloud.agent.vms.errors import VmFailureError, VmNotFoundError
+from kvmcloud.protocol.agent_messages import VmPowerState
 from kvmcloud.protocol.checksums import ChecksumVerifier
 
 
@@ -82,3 +86,109 @@ class FakeQemuImg:
         if self.error is not None:
             raise self.error
         return self.image
+
+
+@dataclass
+class FakeVolumeImages:
+    """Plays qemu-img for volumes: files it creates hold their ImageInfo as JSON.
+
+    ``images`` describes files it did not create (template copies), by file name.
+    ``create_error`` is raised by ``create()`` instead of writing anything.
+    """
+
+    images: dict[str, ImageInfo] = field(default_factory=dict)
+    create_error: Exception | None = None
+    created: list[dict[str, object]] = field(default_factory=list)
+
+    def info(self, path: Path) -> ImageInfo:
+        if path.name in self.images:
+            return self.images[path.name]
+        data = json.loads(path.read_text())
+        return ImageInfo(**data)
+
+    def create(
+        self,
+        path: Path,
+        *,
+        size_bytes: int | None,
+        backing: Path | None = None,
+        backing_format: str | None = None,
+    ) -> None:
+        self.created.append(
+            {"path": path, "size_bytes": size_bytes, "backing": backing, "format": backing_format}
+        )
+        if self.create_error is not None:
+            path.write_text("half-written")
+            raise self.create_error
+        virtual_size = size_bytes
+        if virtual_size is None:
+            assert backing is not None
+            virtual_size = self.info(backing).virtual_size_bytes
+        info = ImageInfo(
+            format="qcow2",
+            virtual_size_bytes=virtual_size,
+            actual_size_bytes=196608,
+            backing_file=str(backing) if backing is not None else None,
+            backing_format=backing_format,
+        )
+        path.write_text(json.dumps(dataclasses.asdict(info)))
+
+
+@dataclass
+class FakeDomain:
+    xml: str
+    state: VmPowerState = VmPowerState.STOPPED
+    cdrom: str | None = None
+
+
+@dataclass
+class FakeHypervisor:
+    """Plays LibvirtHost in memory; ``error`` is raised by every call when set."""
+
+    domains: dict[str, FakeDomain] = field(default_factory=dict)
+    error: Exception | None = None
+    calls: list[tuple[object, ...]] = field(default_factory=list)
+
+    def start(self, name: str, xml: str) -> VmPowerState:
+        self._call("start", name)
+        domain = self.domains.setdefault(name, FakeDomain(xml))
+        domain.xml = xml
+        domain.state = VmPowerState.RUNNING
+        return domain.state
+
+    def stop(self, name: str, *, forced: bool, graceful_timeout_s: float) -> VmPowerState:
+        self._call("stop", name, forced, graceful_timeout_s)
+        domain = self._domain(name)
+        domain.state = VmPowerState.STOPPED
+        return domain.state
+
+    def reset(self, name: str) -> VmPowerState:
+        self._call("reset", name)
+        domain = self._domain(name)
+        if domain.state is not VmPowerState.RUNNING:
+            raise VmFailureError(f"cannot reset domain {name!r}: domain is not running")
+        return domain.state
+
+    def destroy_and_undefine(self, name: str) -> bool:
+        self._call("destroy_and_undefine", name)
+        return self.domains.pop(name, None) is not None
+
+    def set_cdrom(self, name: str, iso_path: str | None) -> VmPowerState:
+        self._call("set_cdrom", name, iso_path)
+        domain = self._domain(name)
+        domain.cdrom = iso_path
+        return domain.state
+
+    def states(self) -> dict[str, VmPowerState]:
+        self._call("states")
+        return {name: domain.state for name, domain in self.domains.items()}
+
+    def _call(self, *call: object) -> None:
+        self.calls.append(call)
+        if self.error is not None:
+            raise self.error
+
+    def _domain(self, name: str) -> FakeDomain:
+        if name not in self.domains:
+            raise VmNotFoundError(f"there is no kvmcloud domain named {name!r} on this host")
+        return self.domains[name]

@@ -1,7 +1,9 @@
 import threading
+from pathlib import Path
 
 from kvmcloud.agent.downloads.errors import SourceNotFoundError
 from kvmcloud.agent.handlers import CommandHandlers, Execution
+from kvmcloud.agent.vms.lifecycle import VmLifecycle
 from kvmcloud.protocol.agent_messages import (
     CheckPoolCommand,
     CheckUrlCommand,
@@ -11,7 +13,7 @@ from kvmcloud.protocol.agent_messages import (
     PoolType,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
-from tests.unit.agent.fakes import FakeDownloader, FakeQemuImg
+from tests.unit.agent.fakes import FakeDownloader, FakeHypervisor, FakeVolumeImages
 
 URL = "http://origin.test/t.qcow2"
 
@@ -21,7 +23,10 @@ def execution() -> Execution:
 
 
 def handlers_with(downloader: FakeDownloader) -> CommandHandlers:
-    return CommandHandlers(downloaders={"http": downloader}, qemu_img=FakeQemuImg())
+    vms = VmLifecycle(
+        hypervisor=FakeHypervisor(), console_dir=Path("/nonexistent"), kvm_usable=lambda: True
+    )
+    return CommandHandlers(downloaders={"http": downloader}, qemu_img=FakeVolumeImages(), vms=vms)
 
 
 def test_check_url_reports_sizes():

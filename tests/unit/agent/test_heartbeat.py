@@ -1,4 +1,5 @@
 import json
+import logging
 import threading
 from collections.abc import Callable
 
@@ -7,7 +8,8 @@ import pytest
 
 from kvmcloud.agent.enrollment import Enrollment
 from kvmcloud.agent.heartbeat import HeartbeatError, HeartbeatLoop, clamp_interval_s
-from kvmcloud.protocol.agent_messages import HostReport
+from kvmcloud.agent.vms.errors import HypervisorUnavailableError
+from kvmcloud.protocol.agent_messages import HostReport, VmPowerState
 
 REPORT = HostReport(
     hostname="kvm1",
@@ -91,3 +93,64 @@ def test_interval_is_clamped():
     assert clamp_interval_s(0) == 1
     assert clamp_interval_s(30) == 30
     assert clamp_interval_s(10_000) == 300
+
+
+def test_heartbeat_carries_vm_states():
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"interval_s": 10})
+
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        report=lambda: REPORT,
+        vm_states=lambda: {"i-2-10-VM": VmPowerState.RUNNING, "i-2-11-VM": VmPowerState.STOPPED},
+    )
+
+    loop.send()
+
+    assert bodies[0]["vm_states"] == {"i-2-10-VM": "running", "i-2-11-VM": "stopped"}
+
+
+def test_libvirt_unavailable_sends_no_vm_states_and_logs_once_per_change(caplog):
+    bodies: list[dict[str, object]] = []
+    problems = iter(
+        [
+            HypervisorUnavailableError("cannot connect to libvirt: socket missing"),
+            HypervisorUnavailableError("cannot connect to libvirt: socket missing"),
+            HypervisorUnavailableError("cannot connect to libvirt: permission denied"),
+            None,
+            None,
+        ]
+    )
+
+    def vm_states() -> dict[str, VmPowerState]:
+        problem = next(problems)
+        if problem is not None:
+            raise problem
+        return {"i-2-10-VM": VmPowerState.RUNNING}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"interval_s": 10})
+
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        report=lambda: REPORT,
+        vm_states=vm_states,
+    )
+
+    with caplog.at_level(logging.INFO, logger="kvmcloud.agent.heartbeat"):
+        for _ in range(5):
+            loop.send()
+
+    assert [body["vm_states"] for body in bodies] == [{}, {}, {}, *[{"i-2-10-VM": "running"}] * 2]
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "cannot read VM states, reporting none: cannot connect to libvirt: socket missing",
+        "cannot read VM states, reporting none: cannot connect to libvirt: permission denied",
+        "VM states readable again",
+    ]

@@ -80,6 +80,28 @@ def test_install_replaces_an_existing_file(tmp_path):
     assert pool.install(temp, "t.qcow2").read_bytes() == b"new"
 
 
+def test_install_without_overwrite_keeps_an_existing_file(tmp_path):
+    pool = pool_at(tmp_path)
+    (tmp_path / "v.qcow2").write_bytes(b"old")
+    temp = pool.temp_path("v.qcow2", "a1")
+    temp.write_bytes(b"new")
+
+    with pytest.raises(FileExistsError):
+        pool.install(temp, "v.qcow2", overwrite=False)
+
+    assert (tmp_path / "v.qcow2").read_bytes() == b"old"
+    assert temp.read_bytes() == b"new"
+
+
+def test_install_without_overwrite_publishes_a_new_file(tmp_path):
+    pool = pool_at(tmp_path)
+    temp = pool.temp_path("v.qcow2", "a1")
+    temp.write_bytes(b"new")
+
+    assert pool.install(temp, "v.qcow2", overwrite=False).read_bytes() == b"new"
+    assert not temp.exists()
+
+
 @pytest.mark.parametrize(
     "name", ["", ".hidden", "..", "a/../b", "a/b", "a..b", "a b", "é.qcow2", "x" * 201]
 )

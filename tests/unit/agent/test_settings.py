@@ -75,3 +75,38 @@ def test_repr_masks_the_token():
     settings = AgentSettings(enroll_token="very-secret-token")
     assert "very-secret-token" not in repr(settings)
     assert "***" in repr(settings)
+
+
+def test_libvirt_and_console_defaults():
+    settings = AgentSettings.from_env({})
+
+    assert settings.libvirt_uri == "qemu:///system"
+    assert settings.console_dir == Path("/var/log/kvmcloud-agent/consoles")
+
+
+def test_reads_libvirt_uri_and_console_dir():
+    settings = AgentSettings.from_env(
+        {
+            "KVMCLOUD_AGENT_LIBVIRT_URI": "qemu+unix:///system?socket=/run/x/libvirt-sock",
+            "KVMCLOUD_AGENT_CONSOLE_DIR": "/srv/consoles",
+        }
+    )
+
+    assert settings.libvirt_uri == "qemu+unix:///system?socket=/run/x/libvirt-sock"
+    assert settings.console_dir == Path("/srv/consoles")
+    assert "qemu+unix:///system" in repr(settings)
+    assert "/srv/consoles" in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"KVMCLOUD_AGENT_CONSOLE_DIR": "consoles"}, "KVMCLOUD_AGENT_CONSOLE_DIR"),
+        ({"KVMCLOUD_AGENT_LIBVIRT_URI": "system"}, "KVMCLOUD_AGENT_LIBVIRT_URI"),
+        ({"KVMCLOUD_AGENT_LIBVIRT_URI": "qemu:///sys tem"}, "KVMCLOUD_AGENT_LIBVIRT_URI"),
+    ],
+)
+def test_invalid_libvirt_settings_name_their_variable(environ, variable):
+    with pytest.raises(SettingsError) as caught:
+        AgentSettings.from_env(environ)
+    assert caught.value.variable == variable

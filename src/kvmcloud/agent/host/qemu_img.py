@@ -1,4 +1,4 @@
-"""QemuImg: ``qemu-img info`` → ImageInfo; the JSON is parsed by a pure function."""
+"""QemuImg: ``qemu-img info`` → ImageInfo (parsed by a pure function) and ``qemu-img create``."""
 
 import json
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ class ImageInfo:
     backing_file: str | None
     data_file: str | None = None
     corrupt: bool = False
+    backing_format: str | None = None
 
 
 def parse_image_info(text: str | bytes) -> ImageInfo:
@@ -50,6 +51,7 @@ def parse_image_info(text: str | bytes) -> ImageInfo:
         raise QemuImgOutputError("qemu-img info output has no valid 'virtual-size'")
     actual_size = data.get("actual-size")
     backing = data.get("full-backing-filename") or data.get("backing-filename")
+    backing_format = data.get("backing-filename-format")
     specific = data.get("format-specific")
     specific_data = specific.get("data") if isinstance(specific, dict) else None
     if not isinstance(specific_data, dict):
@@ -62,6 +64,7 @@ def parse_image_info(text: str | bytes) -> ImageInfo:
         backing_file=str(backing) if backing else None,
         data_file=str(data_file) if data_file else None,
         corrupt=specific_data.get("corrupt") is True,
+        backing_format=backing_format if isinstance(backing_format, str) else None,
     )
 
 
@@ -100,3 +103,33 @@ class QemuImg:
             timeout_s=self._timeout_s,
         )
         return parse_image_info(result.stdout)
+
+    def create(
+        self,
+        path: Path,
+        *,
+        size_bytes: int | None,
+        backing: Path | None = None,
+        backing_format: str | None = None,
+    ) -> None:
+        """Create a qcow2 image at ``path``: an overlay on ``backing``, or blank.
+
+        An overlay without ``size_bytes`` takes its backing file's virtual size. The
+        backing format is always given (``-F``) so qemu-img never probes it: a raw image
+        whose bytes look like qcow2 must stay raw.
+
+        Raises:
+            ValueError: a blank image without a size, or a backing file without a format.
+            commands.CommandError: qemu-img failed, timed out or is missing.
+        """
+        argv = [self._program, "create", "-q", "-f", "qcow2"]
+        if backing is not None:
+            if backing_format is None:
+                raise ValueError("an overlay needs the backing file's format")
+            argv += ["-b", str(backing), "-F", backing_format]
+        elif size_bytes is None:
+            raise ValueError("a blank image needs a size")
+        argv.append(str(path))
+        if size_bytes is not None:
+            argv.append(str(size_bytes))
+        self._run(argv, timeout_s=self._timeout_s)

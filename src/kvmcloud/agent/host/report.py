@@ -16,7 +16,17 @@ from kvmcloud.protocol.agent_messages import HostReport
 logger = logging.getLogger(__name__)
 
 UNKNOWN_VERSION = "unknown"
+KVM_DEVICE = Path("/dev/kvm")
 _QEMU_VERSION = re.compile(r"version\s+([0-9][^\s(,]*)")
+
+
+def is_kvm_usable(kvm_device: Path = KVM_DEVICE) -> bool:
+    """Tell whether this process may open ``/dev/kvm`` for reading and writing.
+
+    On kvmcloud hosts the agent and QEMU (as libvirt is configured) both run as root, so
+    the agent's access stands for QEMU's.
+    """
+    return os.access(kvm_device, os.R_OK | os.W_OK)
 
 
 def parse_cpu_mhz(cpuinfo: str) -> int:
@@ -61,7 +71,7 @@ class HostReporter:
         run: RunCommand | None = None,
         *,
         proc_dir: Path = Path("/proc"),
-        kvm_device: Path = Path("/dev/kvm"),
+        kvm_device: Path = KVM_DEVICE,
         qemu_program: str = "qemu-system-x86_64",
         hostname: Callable[[], str] = socket.gethostname,
     ) -> None:
@@ -82,7 +92,7 @@ class HostReporter:
             cpu_mhz=parse_cpu_mhz(self._read_proc("cpuinfo")),
             memory_bytes=parse_memory_bytes(self._read_proc("meminfo")),
             hypervisor_version=self.hypervisor_version(),
-            kvm_available=os.access(self._kvm_device, os.R_OK | os.W_OK),
+            kvm_available=is_kvm_usable(self._kvm_device),
         )
 
     def hypervisor_version(self) -> str:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmcloud.agent.host.commands import CommandResult
+from kvmcloud.agent.host.commands import CommandResult, RunCommand
 from kvmcloud.agent.host.qemu_img import QemuImg, QemuImgOutputError, parse_image_info
 
 QCOW2_WITH_BACKING = {
@@ -80,3 +80,60 @@ def test_info_runs_qemu_img_with_an_argument_list():
 
     assert calls == [(["qemu-img", "info", "--output=json", "-U", "/pool/x.part"], 60.0)]
     assert info.format == "qcow2"
+
+
+def test_parses_backing_format():
+    assert parse_image_info(json.dumps(QCOW2_WITH_BACKING)).backing_format == "qcow2"
+
+
+def recording_runner(calls: list[list[str]]) -> RunCommand:
+    def fake_run(argv, *, timeout_s, input=None):
+        calls.append(list(argv))
+        return CommandResult(0, b"", b"")
+
+    return fake_run
+
+
+def test_create_overlay_names_the_backing_format_so_nothing_is_probed():
+    calls: list[list[str]] = []
+
+    QemuImg(recording_runner(calls)).create(
+        Path("/pool/root.qcow2"), size_bytes=None, backing=Path("/pool/t1"), backing_format="raw"
+    )
+
+    assert calls == [
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "/pool/t1",
+            "-F",
+            "raw",
+            "/pool/root.qcow2",
+        ]
+    ]
+
+
+def test_create_overlay_with_size_and_blank_image():
+    calls: list[list[str]] = []
+    qemu_img = QemuImg(recording_runner(calls))
+
+    qemu_img.create(
+        Path("/pool/r.qcow2"), size_bytes=2048, backing=Path("/pool/t1"), backing_format="qcow2"
+    )
+    qemu_img.create(Path("/pool/d.qcow2"), size_bytes=1048576)
+
+    assert calls[0][-2:] == ["/pool/r.qcow2", "2048"]
+    assert calls[1] == ["qemu-img", "create", "-q", "-f", "qcow2", "/pool/d.qcow2", "1048576"]
+
+
+def test_create_refuses_incomplete_requests():
+    qemu_img = QemuImg(recording_runner([]))
+
+    with pytest.raises(ValueError, match="needs a size"):
+        qemu_img.create(Path("/pool/d.qcow2"), size_bytes=None)
+    with pytest.raises(ValueError, match="format"):
+        qemu_img.create(Path("/pool/r.qcow2"), size_bytes=None, backing=Path("/pool/t1"))

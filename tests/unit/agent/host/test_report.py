@@ -2,6 +2,7 @@ import kvmcloud
 from kvmcloud.agent.host.commands import CommandNotFoundError, CommandResult
 from kvmcloud.agent.host.report import (
     HostReporter,
+    is_kvm_usable,
     parse_cpu_mhz,
     parse_memory_bytes,
     parse_qemu_version,
@@ -69,3 +70,11 @@ def test_missing_qemu_and_proc_files_give_unknowns(tmp_path):
     assert report.hypervisor_version == "unknown"
     assert report.cpu_mhz == 0
     assert report.memory_bytes == 0
+
+
+def test_kvm_is_usable_only_when_readable_and_writable(tmp_path):
+    device = tmp_path / "kvm"
+    assert not is_kvm_usable(device)
+    device.write_bytes(b"")
+    device.chmod(0o600)
+    assert is_kvm_usable(device)

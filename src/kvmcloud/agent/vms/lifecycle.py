@@ -1,0 +1,175 @@
+"""VmLifecycle: the VM commands (start, stop, reboot, destroy, CD-ROM) on a Hypervisor."""
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from kvmcloud.agent.vms.domain import (
+    Accelerator,
+    console_log_path,
+    domain_xml,
+    validate_image_path,
+    validate_vm_name,
+)
+from kvmcloud.agent.vms.errors import InvalidVmCommandError, VmFailureError
+from kvmcloud.protocol.agent_messages import (
+    AttachIsoCommand,
+    DestroyVmCommand,
+    RebootVmCommand,
+    StartVmCommand,
+    StopVmCommand,
+    VmPowerState,
+    VmStateResult,
+)
+
+logger = logging.getLogger(__name__)
+
+# StopVm is answered inline: the server's request waits for the whole graceful period.
+MAX_GRACEFUL_TIMEOUT_S = 300.0
+
+
+class Hypervisor(Protocol):
+    """What VM commands need from libvirt (``host.libvirt.LibvirtHost`` in production)."""
+
+    def start(self, name: str, xml: str) -> VmPowerState:
+        """Define the domain from ``xml`` and start it unless it runs."""
+        ...
+
+    def stop(self, name: str, *, forced: bool, graceful_timeout_s: float) -> VmPowerState:
+        """Shut the domain down, powering it off after the timeout (or at once)."""
+        ...
+
+    def reset(self, name: str) -> VmPowerState:
+        """Reset a running domain."""
+        ...
+
+    def destroy_and_undefine(self, name: str) -> bool:
+        """Power off and forget the domain; tell whether there was one."""
+        ...
+
+    def set_cdrom(self, name: str, iso_path: str | None) -> VmPowerState:
+        """Insert an ISO into the domain's CD-ROM drive, or eject it."""
+        ...
+
+    def states(self) -> dict[str, VmPowerState]:
+        """Return the state of every kvmcloud domain by name."""
+        ...
+
+
+class VmLifecycle:
+    """Turns VM commands into domain XML and hypervisor calls, and answers VmStateResult.
+
+    The accelerator is chosen at every start: KVM when ``/dev/kvm`` is usable now, TCG
+    otherwise, so a host whose KVM comes or goes needs no agent restart.
+    """
+
+    def __init__(
+        self,
+        *,
+        hypervisor: Hypervisor,
+        console_dir: Path,
+        kvm_usable: Callable[[], bool],
+    ) -> None:
+        self._hypervisor = hypervisor
+        self._console_dir = console_dir
+        self._kvm_usable = kvm_usable
+
+    def start(self, command: StartVmCommand) -> VmStateResult:
+        """Define the VM's domain from its spec and start it (a running one is kept).
+
+        Raises:
+            InvalidVmCommandError: the spec cannot become a domain.
+            VmFailureError: the console directory cannot be created, or libvirt refused.
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        spec = command.spec
+        accelerator = Accelerator.KVM if self._kvm_usable() else Accelerator.TCG
+        console_log = console_log_path(self._console_dir, spec.name)
+        xml = domain_xml(spec, accelerator=accelerator, console_log=console_log)
+        self._ensure_console_dir()
+        state = self._hypervisor.start(spec.name, xml)
+        logger.info("VM %s is %s on %s", spec.name, state, accelerator)
+        return VmStateResult(
+            name=spec.name,
+            state=state,
+            accelerator=accelerator.value,
+            console_log=str(console_log),
+        )
+
+    def stop(self, command: StopVmCommand) -> VmStateResult:
+        """Shut the VM down (or power it off when forced); a stopped VM stays stopped.
+
+        Raises:
+            InvalidVmCommandError: bad name or timeout.
+            VmNotFoundError: no such kvmcloud domain.
+            VmFailureError: libvirt refused.
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        name = validate_vm_name(command.name)
+        timeout_s = command.graceful_timeout_s
+        if not 0 <= timeout_s <= MAX_GRACEFUL_TIMEOUT_S:
+            raise InvalidVmCommandError(
+                f"graceful_timeout_s must be between 0 and {MAX_GRACEFUL_TIMEOUT_S:g}, "
+                f"not {timeout_s:g}"
+            )
+        state = self._hypervisor.stop(name, forced=command.forced, graceful_timeout_s=timeout_s)
+        return self._result(name, state)
+
+    def reboot(self, command: RebootVmCommand) -> VmStateResult:
+        """Reset the running VM.
+
+        Raises:
+            InvalidVmCommandError: bad name.
+            VmNotFoundError: no such kvmcloud domain.
+            VmFailureError: libvirt refused, e.g. the VM is not running.
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        name = validate_vm_name(command.name)
+        return self._result(name, self._hypervisor.reset(name))
+
+    def destroy(self, command: DestroyVmCommand) -> VmStateResult:
+        """Power the VM off and undefine its domain; a missing VM is already destroyed.
+
+        The console log and the volumes stay: the server deletes volumes itself, and the
+        log is the operator's record of what the VM did.
+
+        Raises:
+            InvalidVmCommandError: bad name.
+            VmFailureError: libvirt refused.
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        name = validate_vm_name(command.name)
+        self._hypervisor.destroy_and_undefine(name)
+        return self._result(name, VmPowerState.MISSING)
+
+    def attach_iso(self, command: AttachIsoCommand) -> VmStateResult:
+        """Insert the ISO into the VM's CD-ROM drive, or eject it when ``iso_path`` is None.
+
+        Raises:
+            InvalidVmCommandError: bad name or path.
+            VmNotFoundError: no such kvmcloud domain.
+            VmFailureError: the ISO is not on this host, or libvirt refused.
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        name = validate_vm_name(command.name)
+        iso_path = command.iso_path
+        if iso_path is not None:
+            validate_image_path(iso_path, what="ISO path")
+            # A stopped VM would accept a missing file and fail only at its next start.
+            if not Path(iso_path).is_file():
+                raise VmFailureError(f"ISO {iso_path} is not a file on this host")
+        return self._result(name, self._hypervisor.set_cdrom(name, iso_path))
+
+    def _result(self, name: str, state: VmPowerState) -> VmStateResult:
+        return VmStateResult(
+            name=name, state=state, console_log=str(console_log_path(self._console_dir, name))
+        )
+
+    def _ensure_console_dir(self) -> None:
+        try:
+            self._console_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VmFailureError(
+                f"cannot create the console log directory {self._console_dir}: {exc.strerror}"
+            ) from exc

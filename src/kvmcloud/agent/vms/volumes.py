@@ -1,0 +1,183 @@
+"""create_volume(): a qcow2 volume in a pool, an overlay on a template copy or blank."""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from kvmcloud.agent.downloads.errors import BadCommandError
+from kvmcloud.agent.host.commands import CommandError
+from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
+from kvmcloud.agent.pools import StoragePool, validate_file_name
+from kvmcloud.agent.vms.errors import VolumeFailureError
+from kvmcloud.protocol.agent_messages import CreateVolumeCommand, VolumeResult
+
+logger = logging.getLogger(__name__)
+
+BACKING_FORMATS = ("qcow2", "raw")
+SIZE_ALIGNMENT_BYTES = 512
+MAX_VOLUME_BYTES = 64 * 1024**4
+_STAT_BLOCK_BYTES = 512
+
+
+class VolumeImages(Protocol):
+    """The qemu-img operations volumes need (``host.qemu_img.QemuImg`` in production)."""
+
+    def info(self, path: Path) -> ImageInfo:
+        """Inspect an image without opening its backing chain."""
+        ...
+
+    def create(
+        self,
+        path: Path,
+        *,
+        size_bytes: int | None,
+        backing: Path | None = None,
+        backing_format: str | None = None,
+    ) -> None:
+        """Create a qcow2 image, an overlay when ``backing`` is given."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Backing:
+    """The template copy an overlay will read from."""
+
+    path: Path
+    format: str
+    virtual_size_bytes: int
+
+
+def create_volume(
+    command: CreateVolumeCommand, *, qemu_img: VolumeImages, attempt_id: str
+) -> VolumeResult:
+    """Create ``<pool>/<name>`` as qcow2 and report its sizes.
+
+    With ``backing_name`` the volume is an overlay on that file of the same pool (``size_bytes``
+    may grow it, never shrink it); without, a blank disk of ``size_bytes``. The image is made
+    under the pool's partial directory and published without replacing anything. Repeating
+    a request whose volume already exists with the same backing file and size returns it.
+
+    Raises:
+        BadCommandError: a name is unsafe, a size or format is invalid.
+        PoolUnavailableError: the pool is unusable.
+        VolumeFailureError: the backing file is missing or unfit, qemu-img failed, or a
+            different volume already has this name.
+    """
+    pool = StoragePool(command.pool)
+    name = validate_file_name(command.name, what="volume name")
+    size_bytes = _checked_size(command.size_bytes)
+    pool.check()
+    backing = _inspect_backing(pool, command, qemu_img)
+    if size_bytes is not None:
+        wanted_size = size_bytes
+    elif backing is not None:
+        wanted_size = backing.virtual_size_bytes
+    else:
+        raise BadCommandError(f"volume {name!r}: a blank volume needs size_bytes")
+    if backing is not None and wanted_size < backing.virtual_size_bytes:
+        raise BadCommandError(
+            f"volume {name!r}: size_bytes {wanted_size} is smaller than the "
+            f"{backing.virtual_size_bytes} bytes of its backing file {backing.path.name}"
+        )
+    path = pool.path / name
+    if path.exists() or path.is_symlink():
+        return _existing_volume(path, backing, wanted_size, qemu_img)
+
+    temp = pool.temp_path(name, attempt_id)
+    try:
+        qemu_img.create(
+            temp,
+            size_bytes=size_bytes,
+            backing=backing.path if backing is not None else None,
+            backing_format=backing.format if backing is not None else None,
+        )
+        pool.install(temp, name, overwrite=False)
+    except FileExistsError:
+        # The same volume was published by a concurrent request while we made ours.
+        return _existing_volume(path, backing, wanted_size, qemu_img)
+    except CommandError as exc:
+        raise VolumeFailureError(f"cannot create volume {path}: {exc}") from exc
+    finally:
+        temp.unlink(missing_ok=True)
+    logger.info(
+        "created volume %s (%s)",
+        path,
+        f"overlay on {backing.path.name}" if backing is not None else "blank",
+    )
+    return _volume_result(path, qemu_img)
+
+
+def _checked_size(size_bytes: int | None) -> int | None:
+    if size_bytes is None:
+        return None
+    if not 0 < size_bytes <= MAX_VOLUME_BYTES or size_bytes % SIZE_ALIGNMENT_BYTES:
+        raise BadCommandError(
+            f"size_bytes must be a positive multiple of {SIZE_ALIGNMENT_BYTES} up to "
+            f"{MAX_VOLUME_BYTES}, not {size_bytes}"
+        )
+    return size_bytes
+
+
+def _inspect_backing(
+    pool: StoragePool, command: CreateVolumeCommand, qemu_img: VolumeImages
+) -> _Backing | None:
+    if command.backing_name is None:
+        if command.backing_format is not None:
+            raise BadCommandError("backing_format is given without backing_name")
+        return None
+    path = pool.path / validate_file_name(command.backing_name, what="backing name")
+    backing_format = (command.backing_format or "").lower()
+    if backing_format not in BACKING_FORMATS:
+        raise BadCommandError(
+            f"backing_format must be one of {', '.join(BACKING_FORMATS)}, "
+            f"not {command.backing_format!r}"
+        )
+    if not path.is_file():
+        raise VolumeFailureError(f"backing file {path} is not in pool {pool.spec.uuid}")
+    info = _info(path, qemu_img)
+    # The download engine checked all this when it installed the template; a file that
+    # changed since must not become the base of a VM's disk.
+    if info.format != backing_format:
+        raise VolumeFailureError(f"backing file {path} is {info.format}, not {backing_format}")
+    if info.backing_file is not None or info.data_file is not None:
+        raise VolumeFailureError(f"backing file {path} refers to another file; refusing it")
+    return _Backing(path=path, format=backing_format, virtual_size_bytes=info.virtual_size_bytes)
+
+
+def _existing_volume(
+    path: Path, backing: _Backing | None, size_bytes: int, qemu_img: VolumeImages
+) -> VolumeResult:
+    if path.is_symlink():
+        raise VolumeFailureError(f"{path} is a symbolic link; refusing to use it as a volume")
+    info = _info(path, qemu_img)
+    wanted_backing = str(backing.path) if backing is not None else None
+    if (
+        info.format != "qcow2"
+        or info.backing_file != wanted_backing
+        or info.virtual_size_bytes != size_bytes
+    ):
+        raise VolumeFailureError(
+            f"volume {path} already exists ({info.format}, {info.virtual_size_bytes} bytes, "
+            f"backing file {info.backing_file or 'none'}) and differs from the request "
+            f"(qcow2, {size_bytes} bytes, backing file {wanted_backing or 'none'})"
+        )
+    logger.info("volume %s already exists as requested", path)
+    return _volume_result(path, qemu_img)
+
+
+def _volume_result(path: Path, qemu_img: VolumeImages) -> VolumeResult:
+    info = _info(path, qemu_img)
+    physical = info.actual_size_bytes
+    if physical is None:
+        physical = path.stat().st_blocks * _STAT_BLOCK_BYTES
+    return VolumeResult(
+        path=str(path), virtual_size_bytes=info.virtual_size_bytes, physical_size_bytes=physical
+    )
+
+
+def _info(path: Path, qemu_img: VolumeImages) -> ImageInfo:
+    try:
+        return qemu_img.info(path)
+    except (CommandError, QemuImgOutputError) as exc:
+        raise VolumeFailureError(f"cannot inspect {path}: {exc}") from exc
