@@ -1,9 +1,13 @@
-"""Test images: a tiny bootable disk that prints KVMCLOUD-BOOT-OK on COM1, as qcow2.
+"""Test images: a tiny bootable disk that prints KVMCLOUD-BOOT-OK on COM1, as qcow2 or ISO.
 
 ``make_qcow2(path)`` builds it with the real ``qemu-img`` and returns its sha256, ready to
-register as ``{SHA-256}<digest>``. Booted with ``-serial file:LOG``, the guest should write
-``KVMCLOUD-BOOT-OK`` to LOG and halt (the code below was checked with objdump; booting it
-under QEMU is left to the suite that has QEMU).
+register as ``{SHA-256}<digest>``. Booted with ``-serial file:LOG``, the guest writes
+``KVMCLOUD-BOOT-OK`` to LOG and halts (the code below was checked with objdump, and boots
+under KVM and TCG: tests/integration/agent/test_vms.py).
+
+``make_boot_iso(path)`` wraps the same boot sector in an El Torito CD image ("no emulation"
+boot, made by ``genisoimage`` from Debian's package of that name), for VMs booted from a
+CD-ROM.
 """
 
 import hashlib
@@ -14,6 +18,7 @@ from pathlib import Path
 
 BOOT_MESSAGE = b"KVMCLOUD-BOOT-OK"
 SECTOR_BYTES = 512
+ISO_SECTOR_BYTES = 2048
 DEFAULT_IMAGE_BYTES = 1024 * 1024
 _LOAD_ADDRESS = 0x7C00
 
@@ -73,6 +78,44 @@ def make_qcow2(path: Path, size_bytes: int = DEFAULT_IMAGE_BYTES) -> str:
         make_raw(raw, size_bytes)
         subprocess.run(
             [qemu_img, "convert", "-f", "raw", "-O", "qcow2", str(raw), str(path)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    return sha256_of(path)
+
+
+def make_boot_iso(path: Path) -> str:
+    """Write a bootable ISO 9660 image whose El Torito entry is the boot sector; return sha256.
+
+    "No emulation" boot: the BIOS loads ``-boot-load-size`` 512-byte sectors at 0000:7C00 and
+    jumps there, exactly where the boot sector expects to run.
+    """
+    genisoimage = shutil.which("genisoimage")
+    if genisoimage is None:
+        raise RuntimeError("genisoimage is not installed (Debian package genisoimage)")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch) / "iso"
+        root.mkdir()
+        # One 2048-byte CD sector: the four 512-byte sectors -boot-load-size 4 reads.
+        (root / "boot.img").write_bytes(boot_sector().ljust(ISO_SECTOR_BYTES, b"\x00"))
+        subprocess.run(
+            [
+                genisoimage,
+                "-quiet",
+                "-output",
+                str(path),
+                "-volid",
+                "KVMCLOUD_BOOT",
+                "-eltorito-boot",
+                "boot.img",
+                "-eltorito-catalog",
+                "boot.cat",
+                "-no-emul-boot",
+                "-boot-load-size",
+                "4",
+                str(root),
+            ],
             check=True,
             capture_output=True,
             timeout=60,

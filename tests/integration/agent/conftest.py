@@ -1,4 +1,4 @@
-"""Fixtures for the agent's integration tests: a loopback origin and real test images."""
+"""Fixtures for the agent's integration tests: a loopback origin, real test images, libvirt."""
 
 import socket
 import subprocess
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.images import make_qcow2, sha256_of
+from tests.support.libvirt import LibvirtDaemons, libvirt_or_skip
 from tests.support.origin import Origin
 
 
@@ -74,3 +75,10 @@ def closed_port() -> int:
 def pool_files(pool: Path) -> list[str]:
     """Every file under the pool, relative, sorted (partial files included)."""
     return sorted(str(p.relative_to(pool)) for p in pool.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def libvirt_daemons() -> Iterator[LibvirtDaemons]:
+    """A working qemu:///system: running daemons reused, or ours started (skip/fail in CI)."""
+    with libvirt_or_skip() as daemons:
+        yield daemons
