@@ -2,6 +2,8 @@
 
 SIGTERM (or SIGINT) drains the agent: it stops taking commands, cancels running downloads
 (their temp files are removed), sends a final heartbeat marked ``shutting_down`` and exits 0.
+VMs are not touched: they are libvirtd's, keep running, and are reported again by the
+next agent's heartbeats.
 """
 
 import argparse
