@@ -129,7 +129,7 @@ def running_stack(
                 clusterid=cluster["id"],
                 url=f"SharedMountPoint://localhost{pool_path}",
             )["storagepool"]
-            yield Stack(
+            running = Stack(
                 api=api,
                 endpoint=endpoint,
                 keys=keys,
@@ -150,10 +150,17 @@ def running_stack(
                 agent_port=agent_port,
                 agent_env=dict(agent_env or {}),
             )
+            yield running
         finally:
-            # The agent may have been replaced by a test (restart); stop whichever runs now.
-            for process in (agent, server):
-                process.stop()
+            # A test may have replaced the agent (restart): stop whichever runs now, and the
+            # first one too; a failing stop must not leave the others running.
+            current = locals().get("running")
+            processes = [agent, server] + ([current.agent] if current is not None else [])
+            for process in processes:
+                try:
+                    process.stop()
+                except Exception as exc:
+                    print(f"could not stop {process.name}: {exc}")
             db.dispose()
             if os.environ.get("KVMCLOUD_E2E_SHOW_LOGS"):
                 print(server.log_tail(200), agent.log_tail(200))

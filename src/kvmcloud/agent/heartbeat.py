@@ -125,15 +125,15 @@ class HeartbeatLoop:
             raise HeartbeatError(f"unexpected heartbeat reply from {url}: {exc}") from exc
         return clamp_interval_s(reply.interval_s)
 
-    def _collect_vm_states(self) -> dict[str, VmPowerState]:
+    def _collect_vm_states(self) -> dict[str, VmPowerState] | None:
         try:
             states = self._vm_states()
         except VmError as exc:
             problem = str(exc)
             if problem != self._vm_states_problem:
-                logger.warning("cannot read VM states, reporting none: %s", problem)
+                logger.warning("cannot read VM states, reporting them unknown: %s", problem)
             self._vm_states_problem = problem
-            return {}
+            return None
         if self._vm_states_problem is not None:
             logger.info("VM states readable again")
             self._vm_states_problem = None

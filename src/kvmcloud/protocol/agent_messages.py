@@ -324,8 +324,9 @@ class Heartbeat:
     host_uuid: str
     report: HostReport
     shutting_down: bool = False
-    # Every kvmcloud domain libvirt knows on this host, so the server can reconcile.
-    vm_states: dict[str, VmPowerState] = field(default_factory=dict)
+    # Every kvmcloud domain libvirt knows on this host, so the server can reconcile; None
+    # when the agent could not ask libvirt (nothing can be concluded then).
+    vm_states: dict[str, VmPowerState] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -222,7 +222,7 @@ def test_heartbeat_reconciles_vm_states(server: ServerHarness, cloud: Cloud) -> 
     ]
     fake = agent(server)
 
-    def beat(states: dict[str, msg.VmPowerState]) -> None:
+    def beat(states: dict[str, msg.VmPowerState] | None) -> None:
         body = msg.to_json(
             msg.Heartbeat(host_uuid=cloud.host_id, report=fake.report, vm_states=states)
         )
@@ -236,8 +236,20 @@ def test_heartbeat_reconciles_vm_states(server: ServerHarness, cloud: Cloud) -> 
 
     beat({vm["instancename"]: msg.VmPowerState.RUNNING})
     assert state()["state"] == "Running"
+    # One report that disagrees may predate a job's change: nothing happens yet.
+    beat({})
+    assert state()["state"] == "Running"
+    beat({vm["instancename"]: msg.VmPowerState.RUNNING})
+    beat({})
+    assert state()["state"] == "Running"
+    # A report that libvirt could not be asked changes nothing either.
+    beat(None)
+    beat(None)
+    assert state()["state"] == "Running"
     beat({})
     assert state()["state"] == "Stopped" and "stopped outside kvmcloud" in state()["lasterror"]
+    beat({vm["instancename"]: msg.VmPowerState.RUNNING})
+    assert state()["state"] == "Stopped"
     beat({vm["instancename"]: msg.VmPowerState.RUNNING})
     assert state()["state"] == "Running" and state()["hostname"] == "kvm1"
 

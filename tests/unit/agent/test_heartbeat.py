@@ -114,7 +114,7 @@ def test_heartbeat_carries_vm_states():
     assert bodies[0]["vm_states"] == {"i-2-10-VM": "running", "i-2-11-VM": "stopped"}
 
 
-def test_libvirt_unavailable_sends_no_vm_states_and_logs_once_per_change(caplog):
+def test_libvirt_unavailable_sends_unknown_vm_states_and_logs_once_per_change(caplog):
     bodies: list[dict[str, object]] = []
     problems = iter(
         [
@@ -147,10 +147,10 @@ def test_libvirt_unavailable_sends_no_vm_states_and_logs_once_per_change(caplog)
         for _ in range(5):
             loop.send()
 
-    assert [body["vm_states"] for body in bodies] == [{}, {}, {}, *[{"i-2-10-VM": "running"}] * 2]
+    assert [body["vm_states"] for body in bodies] == [None, None, None, *[{"i-2-10-VM": "running"}] * 2]
     messages = [r.getMessage() for r in caplog.records]
     assert messages == [
-        "cannot read VM states, reporting none: cannot connect to libvirt: socket missing",
-        "cannot read VM states, reporting none: cannot connect to libvirt: permission denied",
+        "cannot read VM states, reporting them unknown: cannot connect to libvirt: socket missing",
+        "cannot read VM states, reporting them unknown: cannot connect to libvirt: permission denied",
         "VM states readable again",
     ]

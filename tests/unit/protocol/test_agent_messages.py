@@ -466,19 +466,25 @@ def test_pool_file_deleted_keeps_false():
     assert decoded.answer.result == PoolFileDeleted(existed=False)
 
 
-def test_heartbeat_vm_states_default_empty():
+def test_heartbeat_vm_states_default_unknown():
     decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=REPORT)))
+
+    assert decoded.vm_states is None
+
+
+def test_heartbeat_with_no_vms_is_not_unknown():
+    decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=REPORT, vm_states={})))
 
     assert decoded.vm_states == {}
 
 
-def test_heartbeat_without_vm_states_field_decodes_empty():
+def test_heartbeat_without_vm_states_field_decodes_unknown():
     plain = json.loads(to_json(Heartbeat(host_uuid="h", report=REPORT)))
     del plain["vm_states"]
 
     decoded = from_json(Heartbeat, json.dumps(plain))
 
-    assert decoded.vm_states == {}
+    assert decoded.vm_states is None
 
 
 def test_heartbeat_vm_states_wire_shape_and_types():

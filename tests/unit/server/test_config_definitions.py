@@ -51,11 +51,23 @@ def keys_of_type(type_name: str) -> list[ConfigKey[Any]]:
     return [key for key in DEFINITIONS if key.type_name == type_name]
 
 
+NUMERIC_OR_BOOLEAN = [k for k in DEFINITIONS if k.type_name != "String"]
+
+
 def test_every_key_has_a_known_type():
-    assert {key.type_name for key in DEFINITIONS} <= {"Integer", "Long", "Float", "Boolean"}
+    assert {key.type_name for key in DEFINITIONS} <= {"Integer", "Long", "Float", "Boolean", "String"}
 
 
-@pytest.mark.parametrize("key", DEFINITIONS, ids=lambda k: k.name)
+def test_instance_name_takes_a_short_dns_label_only():
+    from kvmcloud.server.configuration.definitions import INSTANCE_NAME
+
+    assert INSTANCE_NAME.parse(" e2e-7f ") == "e2e-7f"
+    for bad in ("", "a b", "x/y", "a" * 33, "i_1"):
+        with pytest.raises(ConfigValueError):
+            INSTANCE_NAME.parse(bad)
+
+
+@pytest.mark.parametrize("key", NUMERIC_OR_BOOLEAN, ids=lambda k: k.name)
 @pytest.mark.parametrize("text", ["abc", "", "1e3x"])
 def test_parsers_reject_garbage(key, text):
     with pytest.raises(ConfigValueError):

@@ -134,6 +134,25 @@ DEFAULT_PAGE_SIZE = ConfigKey(
     _parse_int(1, 100_000),
 )
 
+
+def _parse_instance_name(text: str) -> str:
+    value = text.strip()
+    if not value or not value.replace("-", "").isalnum() or len(value) > 32:
+        raise ConfigValueError("must be 1 to 32 letters, digits or hyphens")
+    return value
+
+
+INSTANCE_NAME = ConfigKey(
+    "instance.name",
+    "Advanced",
+    "String",
+    "VM",
+    "Suffix of internal VM names (i-<account>-<vm>-<instance.name>), the libvirt domain "
+    "names; distinct per cloud when several clouds share hosts",
+    _parse_instance_name,
+    is_dynamic=False,
+)
+
 DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     CERTIFICATE_SYNC_INTERVAL_H,
     CONNECT_TIMEOUT_MS,
@@ -144,5 +163,6 @@ DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     PING_INTERVAL_S,
     PING_TIMEOUT,
     DEFAULT_PAGE_SIZE,
+    INSTANCE_NAME,
 )
 BY_NAME: dict[str, ConfigKey[Any]] = {key.name: key for key in DEFINITIONS}

@@ -55,6 +55,7 @@ def _mark(ctx: JobContext, vm_id: int, state: VmState, error: str | None) -> Non
         if vm is not None:
             vm.state = state
             vm.error_text = error
+            vm.power_state_mismatches = 0
             if state != VmState.RUNNING and vm.host_id is not None:
                 vm.last_host_id, vm.host_id = vm.host_id, None
 
@@ -100,8 +101,10 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
         placement = choose_host_and_pool(
             service.host_candidates(session, vm), pools, service.needs_of(session, vm, template)
         )
+        moved = vm.last_host_id is not None and vm.last_host_id != placement.host_id
         vm.host_id = placement.host_id
         vm.state = VmState.STARTING
+        vm.power_state_mismatches = 0
         vm.error_text = None
         root.pool_id = placement.pool_id
         root_ready, template_id, iso_id = root.state == VolumeState.READY, template.id, vm.iso_id
@@ -110,6 +113,8 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
         assert host is not None
         endpoint = endpoint_for(host)
     host_id, pool_id = placement.host_id, placement.pool_id
+    if moved:
+        _undefine_on_last_host(ctx, vm_id)
 
     def progress(percent: int) -> None:
         ctx.report_progress(percent * 9 // 10)
@@ -223,12 +228,29 @@ def run_destroy_vm(ctx: JobContext) -> dict[str, Any]:
             f"Destroying VM {name}",
             GRACEFUL_STOP_S + 60,
         )
+    else:
+        # A stopped VM's domain stays defined on its last host: remove that definition too.
+        _undefine_on_last_host(ctx, vm_id)
     _mark(ctx, vm_id, VmState.DESTROYED, None)
     result = _result(ctx, vm_id)
     if ctx.payload.get("expunge"):
         expunge_vm(ctx, vm_id, ctx.clock)
         result["virtualmachine"]["state"] = VmState.EXPUNGING.value
     return result
+
+
+def _undefine_on_last_host(ctx: JobContext, vm_id: int) -> None:
+    """Best effort: a host that is down keeps a stale definition, which nothing will start."""
+    with ctx.db.transaction() as session:
+        vm = _vm(session, vm_id)
+        host = session.get(Host, vm.last_host_id) if vm.last_host_id else None
+        name, endpoint = vm.instance_name, endpoint_for(host) if host is not None else None
+    if endpoint is None:
+        return
+    try:
+        _call(endpoint, ctx, msg.DestroyVmCommand(name=name), f"Undefining VM {name}", 60.0)
+    except ApiError as exc:
+        logger.warning("left the definition of VM %s on its last host: %s", name, exc.message)
 
 
 def expunge_vm(ctx: JobContext, vm_id: int, clock: Callable[[], datetime]) -> None:

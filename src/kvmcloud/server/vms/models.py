@@ -57,6 +57,9 @@ class VirtualMachine(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     accelerator: Mapped[str | None] = mapped_column(String(16))
     console_log: Mapped[str | None] = mapped_column(String(1024))
+    # Consecutive heartbeats whose report disagreed with ``state``: one report may predate a
+    # job's change, so the state is only synced from repeated, consistent reports.
+    power_state_mismatches: Mapped[int] = mapped_column(Integer, default=0)
     # The last failure, shown in the job result and kept for operators.
     error_text: Mapped[str | None] = mapped_column(String(1024))
     ha_enabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import AgentEndpoint
+from kvmcloud.server.configuration.definitions import INSTANCE_NAME
+from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.errors import (
     InvalidParameterError,
     ResourceUnavailableError,
@@ -125,8 +127,8 @@ def create_vm(
     )
     session.add(vm)
     session.flush()
-    # CloudStack's internal name: what libvirt calls the domain.
-    vm.instance_name = f"i-{account_id}-{vm.id}-VM"
+    # CloudStack's internal name, what libvirt calls the domain: i-<account>-<vm>-<instance.name>.
+    vm.instance_name = f"i-{account_id}-{vm.id}-{get_value(session, INSTANCE_NAME)}"
     if request.name is None:
         vm.name = f"VM-{vm.uuid}"
     vm.display_name = vm.display_name or vm.name
@@ -370,14 +372,23 @@ def vm_spec(session: Session, vm: VirtualMachine, iso_path: str | None) -> msg.V
 # --- reconciling with what hosts report -------------------------------------------------
 
 
+# Consecutive disagreeing heartbeats before a VM's state follows the host's report.
+POWER_STATE_REPORTS_TO_ACT = 2
+
+
 def reconcile_vm_states(
-    session: Session, host: Host, vm_states: dict[str, msg.VmPowerState], now: datetime
+    session: Session, host: Host, vm_states: dict[str, msg.VmPowerState] | None, now: datetime
 ) -> list[tuple[str, VmState, VmState]]:
     """Align VM states with the domains a host reports; return the changes.
 
-    VMs in a transition (Starting, Stopping) belong to a running job and are left alone.
+    VMs in a transition (Starting, Stopping) belong to a running job and are left alone. A
+    heartbeat's snapshot may be older than a job that just changed a VM, so a state follows
+    the report only after POWER_STATE_REPORTS_TO_ACT consecutive reports disagree with it.
+    ``vm_states`` None means the host could not ask libvirt: nothing is concluded.
     """
     changes: list[tuple[str, VmState, VmState]] = []
+    if vm_states is None:
+        return changes
     vms = session.scalars(
         select(VirtualMachine).where(
             VirtualMachine.removed.is_(None),
@@ -387,16 +398,22 @@ def reconcile_vm_states(
     )
     for vm in vms:
         power = vm_states.get(vm.instance_name, msg.VmPowerState.MISSING)
-        if (
-            vm.state == VmState.RUNNING
-            and vm.host_id == host.id
-            and power != msg.VmPowerState.RUNNING
-        ):
+        running_here = vm.state == VmState.RUNNING and vm.host_id == host.id
+        went_away = running_here and power != msg.VmPowerState.RUNNING
+        came_up = vm.state == VmState.STOPPED and power == msg.VmPowerState.RUNNING
+        if not (went_away or came_up):
+            vm.power_state_mismatches = 0
+            continue
+        vm.power_state_mismatches += 1
+        if vm.power_state_mismatches < POWER_STATE_REPORTS_TO_ACT:
+            continue
+        vm.power_state_mismatches = 0
+        if went_away:
             changes.append((vm.name, vm.state, VmState.STOPPED))
             vm.state = VmState.STOPPED
             vm.last_host_id, vm.host_id = host.id, None
             vm.error_text = f"found {power.value} on host {host.name} (stopped outside kvmcloud)"
-        elif vm.state == VmState.STOPPED and power == msg.VmPowerState.RUNNING:
+        else:
             changes.append((vm.name, vm.state, VmState.RUNNING))
             vm.state = VmState.RUNNING
             vm.host_id = vm.last_host_id = host.id

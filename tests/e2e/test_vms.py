@@ -1,0 +1,208 @@
+"""VMs boot under real libvirt/QEMU from direct-download templates and ISOs, end to end."""
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cs import CloudStackApiException
+from libcloud.compute.providers import get_driver
+from libcloud.compute.types import NodeState, Provider
+
+from tests.e2e.conftest import HEADER, Stack, running_stack
+from tests.support.images import BOOT_MESSAGE, make_boot_iso
+from tests.support.libvirt import domain_state, libvirt_or_skip
+from tests.support.processes import start_agent
+
+pytestmark = pytest.mark.e2e
+
+MARKER = BOOT_MESSAGE.decode()
+
+
+@pytest.fixture(scope="module")
+def vm_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with libvirt_or_skip():
+        workdir = tmp_path_factory.mktemp("e2e-vms")
+        consoles = workdir / "consoles"
+        make_boot_iso(workdir / "boot.iso")
+        env = {"KVMCLOUD_AGENT_CONSOLE_DIR": str(consoles)}
+        with running_stack(f"sqlite:///{workdir}/kvmcloud.db", workdir, env) as stack:
+            # Domain names must not collide with another run's on this host's libvirt.
+            stack.api.updateConfiguration(name="instance.name", value=f"e2e-{secrets.token_hex(3)}")
+            (workdir / "images" / "boot.iso").write_bytes((workdir / "boot.iso").read_bytes())
+            stack.api.createServiceOffering(
+                name="tiny", displaytext="tiny", cpunumber=1, cpuspeed=500, memory=64
+            )
+            stack.api.createDiskOffering(name="small", displaytext="small", disksize=1)
+            yield stack
+
+
+def offering_id(stack: Stack) -> str:
+    return stack.api.listServiceOfferings(name="tiny")["serviceoffering"][0]["id"]
+
+
+def register(stack: Stack, name: str) -> str:
+    return stack.api.registerTemplate(
+        name=name,
+        displaytext=name,
+        url=stack.origin.url(stack.image_path),
+        format="QCOW2",
+        hypervisor="KVM",
+        zoneid=stack.zone_id,
+        directdownload=True,
+        checksum=f"{{SHA-256}}{stack.image_sha256}",
+        details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
+    )["template"][0]["id"]
+
+
+def wait_for_marker(vm: dict, after: int = 0, timeout_s: float = 30.0) -> str:
+    """Read the VM's serial console log until the boot marker appears (bounded)."""
+    path = Path(vm["details"]["consolelog"])
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if MARKER in text[after:]:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{MARKER} not on the console of {vm['name']} within {timeout_s} s")
+
+
+def deploy(stack: Stack, template_id: str, **extra: object) -> dict:
+    return stack.api.deployVirtualMachine(
+        zoneid=stack.zone_id, templateid=template_id, serviceofferingid=offering_id(stack), **extra
+    )["virtualmachine"]
+
+
+def destroy(stack: Stack, vm: dict) -> None:
+    stack.api.destroyVirtualMachine(id=vm["id"], expunge=True)
+    assert domain_state(vm["instancename"]) is None
+
+
+def test_vm_boots_from_a_direct_download_template(vm_stack: Stack) -> None:
+    template_id = register(vm_stack, "boot-template")
+    before = vm_stack.origin.get_count(vm_stack.image_path)
+    vm = deploy(vm_stack, template_id, name="first")
+    assert vm["state"] == "Running" and vm["details"]["accelerator"] in ("kvm", "tcg")
+    assert vm["nic"][0]["ipaddress"] and vm["nic"][0]["macaddress"]
+    wait_for_marker(vm)
+    assert domain_state(vm["instancename"]) == "running"
+    assert vm_stack.origin.get_count(vm_stack.image_path) == before + 1
+    refs = vm_stack.rows(
+        "select r.install_path from template_spool_ref r "
+        "join vm_template t on t.id = r.template_id where t.uuid = :id",
+        id=template_id,
+    )
+    template_file = Path(refs[0]["install_path"])
+    assert hashlib.sha256(template_file.read_bytes()).hexdigest() == vm_stack.image_sha256
+    # A second VM from the same template on the same pool transfers nothing.
+    second = deploy(vm_stack, template_id, name="second")
+    wait_for_marker(second)
+    assert vm_stack.origin.get_count(vm_stack.image_path) == before + 1
+    volumes = vm_stack.api.listVolumes(virtualmachineid=second["id"])["volume"]
+    root_file = vm_stack.pool_path / volumes[0]["path"]
+    assert root_file.exists()
+    for each in (vm, second):
+        destroy(vm_stack, each)
+    assert not root_file.exists()
+    assert template_file.exists()  # the template stays on the pool for the next deploy
+
+
+def test_stop_start_and_reboot_on_real_libvirt(vm_stack: Stack) -> None:
+    vm = deploy(vm_stack, register(vm_stack, "lifecycle"))
+    console = wait_for_marker(vm)
+    stopped = vm_stack.api.stopVirtualMachine(id=vm["id"], forced=True)["virtualmachine"]
+    assert stopped["state"] == "Stopped" and domain_state(vm["instancename"]) == "stopped"
+    started = vm_stack.api.startVirtualMachine(id=vm["id"])["virtualmachine"]
+    assert started["state"] == "Running"
+    console = wait_for_marker(started, after=len(console))
+    vm_stack.api.rebootVirtualMachine(id=vm["id"])
+    wait_for_marker(started, after=len(console))
+    destroy(vm_stack, vm)
+    assert vm_stack.api.listVirtualMachines(id=vm["id"]) == {}
+
+
+def test_vm_boots_from_a_direct_download_iso(vm_stack: Stack) -> None:
+    iso = vm_stack.api.registerIso(
+        name="boot-iso",
+        displaytext="boot-iso",
+        zoneid=vm_stack.zone_id,
+        url=vm_stack.origin.url("/boot.iso"),
+        directdownload=True,
+        details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
+    )["iso"][0]
+    disk = vm_stack.api.listDiskOfferings(name="small")["diskoffering"][0]
+    vm = deploy(vm_stack, iso["id"], diskofferingid=disk["id"])
+    assert vm["isoid"] == iso["id"]
+    wait_for_marker(vm)
+    root = vm_stack.api.listVolumes(virtualmachineid=vm["id"])["volume"][0]
+    assert root["size"] == 1024**3
+    destroy(vm_stack, vm)
+
+
+def test_restarting_the_agent_keeps_running_vms_running(vm_stack: Stack) -> None:
+    vm = deploy(vm_stack, register(vm_stack, "survivor"))
+    wait_for_marker(vm)
+    assert vm_stack.agent.stop() == 0
+    vm_stack.agent = start_agent(
+        vm_stack.agent_port,
+        vm_stack.workdir / "agent-state",
+        vm_stack.agent_token,
+        vm_stack.workdir / "agent.log",
+        vm_stack.agent_env,
+    )
+    assert domain_state(vm["instancename"]) == "running"
+    deadline = time.monotonic() + 30
+    while vm_stack.api.listHosts(id=vm_stack.host_id)["host"][0]["state"] != "Up":
+        assert time.monotonic() < deadline, "host did not come back Up"
+        time.sleep(0.5)
+    assert vm_stack.api.listVirtualMachines(id=vm["id"])["virtualmachine"][0]["state"] == "Running"
+    destroy(vm_stack, vm)
+
+
+def test_errors_reach_the_caller(vm_stack: Stack) -> None:
+    iso = vm_stack.api.registerIso(
+        name="no-disk-iso",
+        displaytext="x",
+        zoneid=vm_stack.zone_id,
+        url=vm_stack.origin.url("/boot.iso"),
+        directdownload=True,
+        details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
+    )["iso"][0]
+    with pytest.raises(CloudStackApiException) as no_disk:
+        deploy(vm_stack, iso["id"])
+    assert no_disk.value.error["errorcode"] == 431
+    assert "diskofferingid" in no_disk.value.error["errortext"]
+    huge = vm_stack.api.createServiceOffering(
+        name="huge", displaytext="huge", cpunumber=1, cpuspeed=500, memory=1024 * 1024
+    )["serviceoffering"]
+    with pytest.raises(CloudStackApiException) as no_room:
+        vm_stack.api.deployVirtualMachine(
+            zoneid=vm_stack.zone_id,
+            serviceofferingid=huge["id"],
+            templateid=register(vm_stack, "too-big"),
+        )
+    assert "free memory" in no_room.value.error["errortext"]
+
+
+def test_apache_libcloud_creates_and_destroys_a_node(vm_stack: Stack) -> None:
+    template_id = register(vm_stack, "libcloud")
+    port = int(vm_stack.endpoint.split(":")[2].split("/")[0])
+    driver = get_driver(Provider.CLOUDSTACK)(
+        vm_stack.keys.api_key,
+        vm_stack.keys.secret_key,
+        host="127.0.0.1",
+        port=port,
+        path="/client/api",
+        secure=False,
+    )
+    image = next(i for i in driver.list_images() if i.id == template_id)
+    size = next(s for s in driver.list_sizes() if s.name == "tiny")
+    location = driver.list_locations()[0]
+    node = driver.create_node(name="libcloud-node", size=size, image=image, location=location)
+    assert node.state == NodeState.STOPPED  # libcloud sends startvm=false
+    assert node.private_ips or node.public_ips
+    assert driver.destroy_node(node) is True
+    listed = vm_stack.api.listVirtualMachines(id=node.id)
+    assert listed == {} or listed["virtualmachine"][0]["state"] == "Destroyed"
