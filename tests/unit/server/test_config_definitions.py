@@ -55,7 +55,13 @@ NUMERIC_OR_BOOLEAN = [k for k in DEFINITIONS if k.type_name != "String"]
 
 
 def test_every_key_has_a_known_type():
-    assert {key.type_name for key in DEFINITIONS} <= {"Integer", "Long", "Float", "Boolean", "String"}
+    assert {key.type_name for key in DEFINITIONS} <= {
+        "Integer",
+        "Long",
+        "Float",
+        "Boolean",
+        "String",
+    }
 
 
 def test_instance_name_takes_a_short_dns_label_only():
