@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-deps
 PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 CODE := $(wildcard src tests bench scripts)
 
 .DEFAULT_GOAL := help
@@ -14,9 +15,10 @@ CODE := $(wildcard src tests bench scripts)
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(SYSTEM_STAMP): scripts/install-system-deps
+$(SYSTEM_STAMP): scripts/install-system-deps scripts/configure-libvirt-for-tests
 	@mkdir -p $(VENV)
 	scripts/install-system-deps
+	$(SUDO) scripts/configure-libvirt-for-tests
 	@touch $@
 
 $(STAMP): pyproject.toml requirements.lock $(SYSTEM_STAMP)
