@@ -161,7 +161,7 @@ def test_enrol_saves_key_privately_reports_host_and_starts_heartbeats(
     assert authorization == f"Bearer {KEY}"
     assert beat["host_uuid"] == "h1"
     assert beat["shutting_down"] is False
-    assert beat["vm_states"] == {}
+    assert beat["vm_states"] is None  # libvirt is unreachable here: states unknown
 
 
 def test_commands_need_the_host_key(agent: TestClient, pool_dir: Path) -> None:
