@@ -63,6 +63,9 @@ class Timeouts:
 
     connect_s: float = 5.0
     read_s: float = 5.0
+    # Longest wait for a response's status and headers once connected
+    # (direct.download.connection.request.timeout).
+    request_s: float = 5.0
     total_s: float = 10800.0
 
 
@@ -89,12 +92,34 @@ class CheckUrlCommand:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorInfo:
+    """Why a command failed: a stable wire code and a message for people."""
+
+    code: ErrorCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MirrorCheck:
+    """The URL check of one mirror of a metalink (credentials in the URL masked)."""
+
+    url: str
+    ok: bool
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CheckUrlResult:
-    """What the URL check learned; sizes are None when the source does not say."""
+    """What the URL check learned; sizes are None when the source does not say.
+
+    For a metalink, ``mirrors`` lists every mirror's own check; the check as a whole
+    passes when at least one mirror does.
+    """
 
     TYPE: ClassVar[str] = "CheckUrlResult"
     physical_size_bytes: int | None = None
     virtual_size_bytes: int | None = None
+    mirrors: list[MirrorCheck] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,14 +289,6 @@ class VmStateResult:
     state: VmPowerState
     accelerator: str | None = None
     console_log: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ErrorInfo:
-    """Why a command failed: a stable wire code and a message for people."""
-
-    code: ErrorCode
-    message: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

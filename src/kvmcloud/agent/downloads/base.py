@@ -109,3 +109,37 @@ class Downloader(Protocol):
             OSError: writing the destination file failed.
         """
         ...
+
+
+class ImageSink(Protocol):
+    """Where a downloader puts the source's bytes, exactly as the source serves them.
+
+    The sink is the single pass over the bytes: it feeds the checksum verifier (the checksum
+    is of the bytes as published at the URL), detects compression by magic bytes (gzip,
+    bzip2, xz, zstd) and decompresses while streaming, and writes the image into the pool's
+    temporary file. Downloaders never touch the file or the verifier themselves.
+
+    A downloader that loses its connection may continue where it stopped (HTTP ``Range``
+    from :attr:`received_bytes`): the sink keeps its hash and decompression state, so
+    nothing is read back. When the source cannot continue (no ranges, or the object
+    changed), the downloader calls :meth:`restart` and sends the source again from byte 0.
+    A sink is used by one transfer, from one thread.
+    """
+
+    @property
+    def received_bytes(self) -> int:
+        """How many bytes of the source the sink has accepted: where to resume from."""
+        ...
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Accept the next bytes of the source.
+
+        Raises:
+            OSError: writing the image failed (ENOSPC…); the engine classifies it.
+            ImageRejectedError: the bytes are not a valid compressed stream.
+        """
+        ...
+
+    def restart(self) -> None:
+        """Forget everything written; the next write is byte 0 of the source again."""
+        ...
