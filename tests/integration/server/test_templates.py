@@ -237,3 +237,36 @@ def test_delete_template_is_async_and_hides_it(server: ServerHarness, cloud: Clo
     with server.db.transaction() as session:
         job_row = session.scalars(select(AsyncJob)).one()
         assert json.loads(job_row.job_result or "{}") == {"success": True}
+
+
+def test_nfs_urls_register_directly_and_bad_ones_are_refused(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    status, body = register(server, cloud, url="nfs://127.0.0.1/export/templates/tiny.qcow2")
+    assert status == 200, body
+    check = server.agents.agents[AGENT_URL].received[-1]
+    assert isinstance(check, msg.CheckUrlCommand) and check.url.startswith("nfs://")
+    assert check.timeouts.request_s == 5.0
+    status, body = register(server, cloud, url="nfs://127.0.0.1/export/../etc/shadow")
+    assert status == 431 and "'..'" in body["errortext"]
+
+
+def test_metalink_registration_reports_each_mirror(server: ServerHarness, cloud: Cloud) -> None:
+    dead = msg.ErrorInfo(code=ErrorCode.SOURCE_UNAVAILABLE, message="connection refused")
+    server.agents.agents[AGENT_URL].check_url = lambda _c: msg.Answer(
+        ok=True,
+        result=msg.CheckUrlResult(
+            physical_size_bytes=1000,
+            virtual_size_bytes=4096,
+            mirrors=[
+                msg.MirrorCheck(url="http://a/t.qcow2", ok=True),
+                msg.MirrorCheck(url="http://b/t.qcow2", ok=False, error=dead),
+            ],
+        ),
+    )
+    status, body = register(server, cloud, url="http://127.0.0.1:9/t.meta4", checksum="")
+    assert status == 200, body
+    assert body["template"][0]["mirrors"] == [
+        {"url": "http://a/t.qcow2", "ok": True},
+        {"url": "http://b/t.qcow2", "ok": False, "errortext": "connection refused"},
+    ]

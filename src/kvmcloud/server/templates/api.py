@@ -29,10 +29,12 @@ from kvmcloud.server.templates.models import (
     TemplatePoolRef,
     TemplateZoneRef,
 )
+from kvmcloud.server.templates.urls import is_metalink, validate_source_url
 from kvmcloud.server.vms.service import count_users
 
 commands = CommandSet()
 URL_CHECK_TIMEOUT_MARGIN_S = 30.0
+METALINK_CHECK_ROUNDS = 8
 BYPASSED_STATUS = "Bypassed Secondary Storage"
 DELETE_TEMPLATE_JOB = "delete_template"
 DELETE_TEMPLATE_CMD = "org.apache.cloudstack.api.command.user.template.DeleteTemplateCmd"
@@ -297,12 +299,12 @@ def _register(
         plan = service.plan_url_check(session, request, zones, ctx.rng)
     # The URL is checked from a host, as the hosts are what will download it; no
     # transaction is open while the agent works.
+    timeouts = plan.command.timeouts
+    one_check_s = timeouts.connect_s + timeouts.request_s + timeouts.read_s * 4
+    # A Metalink's check probes every mirror in turn: allow for several.
+    rounds = METALINK_CHECK_ROUNDS if is_metalink(request.url) else 1
     answer = ctx.agents.call(
-        plan.endpoint,
-        plan.command,
-        timeout_s=plan.command.timeouts.connect_s
-        + plan.command.timeouts.read_s * 4
-        + URL_CHECK_TIMEOUT_MARGIN_S,
+        plan.endpoint, plan.command, timeout_s=one_check_s * rounds + URL_CHECK_TIMEOUT_MARGIN_S
     )
     if not answer.ok or not isinstance(answer.result, msg.CheckUrlResult):
         raise error_from_answer(
@@ -310,7 +312,16 @@ def _register(
         )
     with ctx.db.transaction() as session:
         template = service.record_template(session, request, answer.result, ctx.clock())
-        return _zone_responses(session, template, key)
+        registered = _zone_responses(session, template, key)
+    if not answer.result.mirrors:
+        return registered
+    # kvmcloud extension: a Metalink's registration says how each mirror checked out.
+    mirrors = [
+        without_none({"url": m.url, "ok": m.ok, "errortext": m.error.message if m.error else None})
+        for m in answer.result.mirrors
+    ]
+    items = [{**item, "mirrors": mirrors} for item in registered.items]
+    return ListResult(registered.item_key, items, registered.count)
 
 
 @commands.command(
@@ -344,7 +355,7 @@ def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListRe
     fields = {
         "name": params.name,
         "display_text": params.display_text or params.name,
-        "url": service.validate_url(params.url),
+        "url": validate_source_url(params.url),
         "format": image_format,
         "checksum": params.checksum,
         "public": bool(params.is_public),
@@ -381,7 +392,7 @@ def register_iso(ctx: ApiContext, params: RegisterIsoParams) -> ListResult:
     fields = {
         "name": params.name,
         "display_text": params.display_text or params.name,
-        "url": service.validate_url(params.url),
+        "url": validate_source_url(params.url),
         "format": ImageFormat.ISO,
         "checksum": params.checksum,
         "public": bool(params.is_public),

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
@@ -48,7 +47,6 @@ from kvmcloud.server.templates.models import (
 
 HTTP_HEADER_PREFIX = "HTTP_HEADER:"
 DIRECT_DOWNLOAD_JOB = "direct_download"
-SUPPORTED_SCHEMES = ("http", "https")
 DEFAULT_OS_TYPE = "Other Linux (64-bit)"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -98,20 +96,6 @@ def parse_details(details: dict[str, str]) -> tuple[dict[str, str], dict[str, st
             )
         headers[name] = value
     return headers, others
-
-
-def validate_url(url: str) -> str:
-    """Check the URL scheme and host; return it stripped."""
-    text = url.strip()
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in SUPPORTED_SCHEMES:
-        raise InvalidParameterError(
-            "url",
-            f"URL scheme {parts.scheme or '(none)'!r} is not supported; use http:// or https://",
-        )
-    if not parts.hostname:
-        raise InvalidParameterError("url", f"URL {url!r} has no host")
-    return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,6 +152,7 @@ def download_timeouts(session: Session) -> msg.Timeouts:
     return msg.Timeouts(
         connect_s=get_value(session, config.CONNECT_TIMEOUT_MS) / 1000,
         read_s=get_value(session, config.SOCKET_TIMEOUT_MS) / 1000,
+        request_s=get_value(session, config.CONNECTION_REQUEST_TIMEOUT_MS) / 1000,
         total_s=float(get_value(session, config.DOWNLOAD_WAIT_S)),
     )
 
