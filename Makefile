@@ -68,7 +68,7 @@ db-revision: install ## autogenerate a migration: make db-revision MESSAGE="what
 check: lint typecheck db-check test ## everything CI runs
 
 .PHONY: demo
-demo: install ## the main job on the embedded default: register + prepare a direct-download template
+demo: install ## the main job: register + prepare a direct-download template, boot a VM from it
 	$(BIN)/python scripts/demo.py
 
 .PHONY: clean

@@ -20,6 +20,11 @@ from kvmcloud.server.api.dispatch import Dispatcher
 from kvmcloud.server.api.registry import Registry
 from kvmcloud.server.api.routes import api_routes
 from kvmcloud.server.configuration import api as configuration_api
+from kvmcloud.server.configuration.definitions import (
+    STORAGE_CLEANUP_ENABLED,
+    STORAGE_CLEANUP_INTERVAL_S,
+)
+from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.infrastructure import api as infrastructure_api
 from kvmcloud.server.infrastructure.jobs import update_host_states
@@ -64,6 +69,7 @@ def build_registry() -> Registry:
 JOB_HANDLERS: dict[str, JobHandler] = {
     templates_service.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
     templates_api.DELETE_TEMPLATE_JOB: templates_jobs.run_delete_template,
+    templates_service.STORAGE_CLEANUP_JOB: templates_jobs.run_storage_cleanup,
     vms_service.DEPLOY_JOB: vms_jobs.run_deploy_vm,
     vms_service.START_JOB: vms_jobs.run_start_vm,
     vms_service.STOP_JOB: vms_jobs.run_stop_vm,
@@ -129,10 +135,22 @@ def build_services(
         )
         for index in range(settings.job_workers)
     ]
+
+    def storage_cleanup_interval_s() -> float:
+        with db.transaction() as session:
+            if not get_value(session, STORAGE_CLEANUP_ENABLED):
+                return 0.0
+            return float(get_value(session, STORAGE_CLEANUP_INTERVAL_S))
+
+    def queue_storage_cleanup() -> None:
+        with db.transaction() as session:
+            templates_service.queue_storage_cleanup(session, clock())
+
     tasks = [
         PeriodicTask(
             "host-states", lambda: HOST_STATE_INTERVAL_S, lambda: update_host_states(db, clock)
         ),
+        PeriodicTask("storage-cleanup", storage_cleanup_interval_s, queue_storage_cleanup),
     ]
     services.scheduler = Scheduler(tasks, tick_s=settings.periodic_tick_s)
     return services
@@ -144,9 +162,13 @@ def recover_after_restart(services: Services) -> None:
     with services.db.transaction() as session:
         orphans = queue.fail_orphans(session, services.clock(), reason)
         refs = templates_service.fail_interrupted_downloads(session, services.clock())
-    if orphans or refs:
+        vms = vms_service.recover_interrupted_vms(session, services.clock())
+    if orphans or refs or vms:
         logger.warning(
-            "failed %d interrupted jobs and %d interrupted downloads", len(orphans), refs
+            "failed %d interrupted jobs and %d interrupted downloads; settled %d VMs",
+            len(orphans),
+            refs,
+            vms,
         )
 
 

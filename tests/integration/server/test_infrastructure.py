@@ -116,3 +116,17 @@ def test_storage_pool_validation(server: ServerHarness, cloud: Cloud) -> None:
         url="Filesystem:///other",
     )
     assert status == 431 and "already exists" in body["errortext"]
+
+
+def test_zone_guest_cidr_is_validated(server: ServerHarness) -> None:
+    status, body = server.call(
+        "createZone", name="z", networktype="Advanced", guestcidraddress="10.1.1.0/33"
+    )
+    assert status == 431 and "guestcidraddress" in body["errortext"]
+    status, body = server.call(
+        "createZone", name="z", networktype="Advanced", guestcidraddress="fd00::/64"
+    )
+    assert status == 431 and "IPv4" in body["errortext"]
+    assert server.ok(
+        "createZone", name="z", networktype="Advanced", guestcidraddress="192.168.50.0/24"
+    )

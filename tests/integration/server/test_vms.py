@@ -287,3 +287,99 @@ def test_deleting_an_unused_template_removes_its_copies(
         "success": True,
         "details": "removed from pool(s) pool1",
     }
+
+
+def test_paused_domains_count_as_running(server: ServerHarness, cloud: Cloud) -> None:
+    vm = deploy(server, cloud, register(server, cloud), offering(server))["jobresult"][
+        "virtualmachine"
+    ]
+    fake = agent(server)
+    body = msg.to_json(
+        msg.Heartbeat(
+            host_uuid=cloud.host_id,
+            report=fake.report,
+            vm_states={vm["instancename"]: msg.VmPowerState.PAUSED},
+        )
+    )
+    for _ in range(3):
+        server.client.post(
+            "/agent/v1/heartbeat", content=body, headers={"Authorization": f"Bearer {fake.key}"}
+        )
+    assert server.ok("listVirtualMachines", id=vm["id"])["virtualmachine"][0]["state"] == "Running"
+
+
+def test_a_restart_settles_vms_left_in_a_transition(server: ServerHarness, cloud: Cloud) -> None:
+    from kvmcloud.server.app import recover_after_restart
+
+    template_id, offering_id = register(server, cloud), offering(server)
+    reply = server.ok(
+        "deployVirtualMachine",
+        zoneid=cloud.zone_id,
+        templateid=template_id,
+        serviceofferingid=offering_id,
+    )
+    # The server "dies" with the deploy job claimed: nothing ran it to the end.
+    with server.db.transaction() as session:
+        from kvmcloud.server.jobs.queue import claim_next
+
+        assert claim_next(session, "dead-server", server.clock()) is not None
+    recover_after_restart(server.services)
+    vm = server.ok("listVirtualMachines", id=reply["id"])["virtualmachine"][0]
+    assert vm["state"] == "Stopped" and "restart" in vm["lasterror"]
+    job = server.ok("queryAsyncJobResult", jobid=reply["jobid"])
+    assert job["jobstatus"] == 2 and "restart" in job["jobresult"]["errortext"]
+    server.ok("startVirtualMachine", id=reply["id"])
+    server.run_jobs()
+    assert (
+        server.ok("listVirtualMachines", id=reply["id"])["virtualmachine"][0]["state"] == "Running"
+    )
+
+
+def test_others_private_isos_cannot_be_inserted(server: ServerHarness, cloud: Cloud) -> None:
+    iso_id = server.ok(
+        "registerIso",
+        name="private",
+        url="http://127.0.0.1:9/p.iso",
+        zoneid=cloud.zone_id,
+        directdownload="true",
+    )["iso"][0]["id"]
+    user = server.user("bob")
+    status, body = server.call("attachIso", user, id=iso_id, virtualmachineid=iso_id)
+    assert status == 431 and "id value=" in body["errortext"]
+
+
+def test_failed_copy_deletes_are_retried_by_the_storage_cleanup(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    from kvmcloud.server.templates.service import queue_storage_cleanup
+
+    template_id = register(server, cloud)
+    server.ok("prepareTemplate", templateid=template_id, zoneid=cloud.zone_id)
+    server.run_jobs()
+    fake = agent(server)
+    real_call = server.agents.call
+
+    def failing_delete(endpoint, command, *, timeout_s):
+        if isinstance(command, msg.DeletePoolFileCommand):
+            return msg.Answer(
+                ok=False, error=msg.ErrorInfo(code=ErrorCode.POOL_UNAVAILABLE, message="busy")
+            )
+        return real_call(endpoint, command, timeout_s=timeout_s)
+
+    server.agents.call = failing_delete  # type: ignore[method-assign]
+    job = server.ok("deleteTemplate", id=template_id)
+    server.run_jobs()
+    assert (
+        "kept on pool(s) pool1"
+        in server.ok("queryAsyncJobResult", jobid=job["jobid"])["jobresult"]["details"]
+    )
+    with server.db.transaction() as session:
+        assert session.scalars(select(TemplatePoolRef)).one().marked_for_gc is True
+    server.agents.call = real_call  # type: ignore[method-assign]
+    with server.db.transaction() as session:
+        assert queue_storage_cleanup(session, server.clock()) is True
+        assert queue_storage_cleanup(session, server.clock()) is False  # one pending is enough
+    server.run_jobs()
+    with server.db.transaction() as session:
+        assert session.scalars(select(TemplatePoolRef)).all() == []
+    assert fake.sent(msg.DeletePoolFileCommand)

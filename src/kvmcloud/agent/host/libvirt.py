@@ -126,6 +126,9 @@ class LibvirtHost:
         with self._errors("start", name):
             if not domain.isActive():
                 self._unless_state(domain, lambda: domain.create(), active=True)
+            elif self._power_state(domain) == VmPowerState.PAUSED:
+                # Someone paused it outside kvmcloud: starting the VM means running it.
+                domain.resume()
             return self._power_state(domain)
 
     def stop(self, name: str, *, forced: bool, graceful_timeout_s: float) -> VmPowerState:

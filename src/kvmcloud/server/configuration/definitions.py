@@ -153,6 +153,23 @@ INSTANCE_NAME = ConfigKey(
     is_dynamic=False,
 )
 
+STORAGE_CLEANUP_ENABLED = ConfigKey(
+    "storage.cleanup.enabled",
+    "Advanced",
+    "Boolean",
+    "true",
+    "Remove copies of deleted templates from primary storage pools once nothing uses them",
+    _parse_bool,
+)
+STORAGE_CLEANUP_INTERVAL_S = ConfigKey(
+    "storage.cleanup.interval",
+    "Advanced",
+    "Integer",
+    "86400",
+    "Seconds between runs of the primary storage cleanup task",
+    _parse_int(10, 7 * 86400),
+)
+
 DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     CERTIFICATE_SYNC_INTERVAL_H,
     CONNECT_TIMEOUT_MS,
@@ -164,5 +181,7 @@ DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     PING_TIMEOUT,
     DEFAULT_PAGE_SIZE,
     INSTANCE_NAME,
+    STORAGE_CLEANUP_ENABLED,
+    STORAGE_CLEANUP_INTERVAL_S,
 )
 BY_NAME: dict[str, ConfigKey[Any]] = {key.name: key for key in DEFINITIONS}

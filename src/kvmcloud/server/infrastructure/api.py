@@ -1,5 +1,6 @@
 """Zones, pods, clusters, hosts, storage pools and hypervisors: create/add and list commands."""
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,18 @@ def zone_response(zone: Zone) -> dict[str, Any]:
 )
 def create_zone(ctx: ApiContext, params: CreateZoneParams) -> ObjectResult:
     """Create a zone."""
+    if params.guest_cidr_address:
+        try:
+            network = ipaddress.ip_network(params.guest_cidr_address, strict=False)
+        except ValueError:
+            raise InvalidParameterError(
+                "guestcidraddress", f"guestcidraddress {params.guest_cidr_address!r} is not a CIDR"
+            ) from None
+        if network.version != 4 or network.num_addresses < 4:
+            raise InvalidParameterError(
+                "guestcidraddress",
+                "guestcidraddress must be an IPv4 network of at least 4 addresses",
+            )
     network_type = params.network_type.capitalize()
     if network_type not in ("Basic", "Advanced"):
         raise InvalidParameterError("networktype", "networktype must be Basic or Advanced")

@@ -168,9 +168,23 @@ def remove_unused_copies(ctx: JobContext, template_id: int) -> tuple[list[str], 
         )
         if not answer.ok:
             logger.warning("could not delete %s from pool %s: %s", path, name, answer.error)
+            with ctx.db.transaction() as session:
+                service.mark_for_cleanup(session, ref_id)
             kept.append(name)
             continue
         with ctx.db.transaction() as session:
             service.forget_pool_copy(session, ref_id)
         removed.append(name)
     return removed, kept
+
+
+def run_storage_cleanup(ctx: JobContext) -> dict[str, Any]:
+    """Remove deleted templates' copies that nothing uses any more (the periodic cleanup)."""
+    with ctx.db.transaction() as session:
+        template_ids = service.deleted_templates_with_copies(session)
+    removed: list[str] = []
+    for template_id in template_ids:
+        gone, _kept = remove_unused_copies(ctx, template_id)
+        removed.extend(gone)
+    details = f"removed {len(removed)} unused template copies" if removed else "nothing to remove"
+    return {"success": True, "details": details}

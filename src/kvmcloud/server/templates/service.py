@@ -550,6 +550,13 @@ def begin_download(
     )
 
 
+def mark_for_cleanup(session: Session, ref_id: int) -> None:
+    """Flag a pool copy the periodic cleanup should try to remove again."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None:
+        ref.marked_for_gc = True
+
+
 def forget_pool_copy(session: Session, ref_id: int) -> None:
     """Drop the row of a pool copy whose file was deleted."""
     ref = session.get(TemplatePoolRef, ref_id)
@@ -639,3 +646,34 @@ def redacted_details(details: Sequence[TemplateDetail]) -> dict[str, Any]:
         d.name: ("******" if d.name.upper().startswith(HTTP_HEADER_PREFIX) else d.value)
         for d in details
     }
+
+
+STORAGE_CLEANUP_JOB = "storage_cleanup"
+
+
+def queue_storage_cleanup(session: Session, now: datetime) -> bool:
+    """Queue one cleanup of deleted templates' pool copies unless one is already pending."""
+    pending = select(AsyncJob.id).where(
+        AsyncJob.kind == STORAGE_CLEANUP_JOB, AsyncJob.job_status == JobStatus.PENDING
+    )
+    if session.scalar(pending) is not None:
+        return False
+    queue.enqueue(
+        session,
+        kind=STORAGE_CLEANUP_JOB,
+        cmd="com.cloud.storage.StorageManagerImpl.StorageGarbageCollector",
+        payload={},
+        now=now,
+    )
+    return True
+
+
+def deleted_templates_with_copies(session: Session) -> list[int]:
+    """Ids of deleted templates that still have copies on pools."""
+    query = (
+        select(Template.id)
+        .join(TemplatePoolRef, TemplatePoolRef.template_id == Template.id)
+        .where(Template.removed.is_not(None))
+        .distinct()
+    )
+    return list(session.scalars(query))

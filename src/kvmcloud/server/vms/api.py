@@ -145,6 +145,12 @@ def _own_vm(
     return vm
 
 
+def _may_use(ctx: ApiContext, template: Template) -> bool:
+    """Admins use any image; others their own, public or featured ones."""
+    own = template.account_id == ctx.caller.account_id
+    return ctx.caller.is_admin or own or template.public or template.featured
+
+
 # --- deploy -----------------------------------------------------------------------------
 
 
@@ -206,11 +212,7 @@ def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) 
         template = get(
             session, Template, params.template_id, command=ctx.command, param="templateid"
         )
-        if (
-            not ctx.caller.is_admin
-            and template.account_id != ctx.caller.account_id
-            and not (template.public or template.featured)
-        ):
+        if not _may_use(ctx, template):
             raise NotFoundError(ctx.command, "templateid", params.template_id)
         offering = get(
             session,
@@ -343,7 +345,7 @@ def list_volumes(ctx: ApiContext, params: ListVolumesParams) -> ListResult:
             .where(Volume.removed.is_(None))
             .order_by(Volume.id)
         )
-        if not ctx.caller.is_admin:
+        if not (ctx.caller.is_admin and params.list_all):
             query = query.where(VirtualMachine.account_id == ctx.caller.account_id)
         if params.id:
             query = query.where(Volume.uuid == params.id)
@@ -571,6 +573,8 @@ def attach_iso(ctx: ApiContext, params: AttachIsoParams) -> AsyncResult:
     """Queue inserting a direct-download ISO (downloaded to the VM's pool first)."""
     with ctx.db.transaction() as session:
         iso = get_by_uuid(session, Template, params.id, command=ctx.command, param="id")
+        if not _may_use(ctx, iso):
+            raise NotFoundError(ctx.command, "id", params.id)
         if iso.format != ImageFormat.ISO:
             raise InvalidParameterError("id", f"{iso.name} is a template, not an ISO")
         vm = _own_vm(session, ctx, params.virtual_machine_id, "virtualmachineid")

@@ -85,6 +85,10 @@ def _start_or_mark(ctx: JobContext, vm_id: int, *, on_failure: VmState) -> None:
     except ApiError as exc:
         _mark(ctx, vm_id, on_failure, exc.message[:1024])
         raise
+    except Exception:
+        # The runner logs it; the VM must not stay Starting with no job behind it.
+        _mark(ctx, vm_id, on_failure, "internal error while starting; see the server log")
+        raise
 
 
 def start_vm(ctx: JobContext, vm_id: int) -> None:
@@ -199,8 +203,9 @@ def run_stop_vm(ctx: JobContext) -> dict[str, Any]:
         command = msg.StopVmCommand(name=name, forced=forced, graceful_timeout_s=GRACEFUL_STOP_S)
         try:
             _call(endpoint, ctx, command, f"Stopping VM {name}", GRACEFUL_STOP_S + 60)
-        except ApiError as exc:
-            _mark(ctx, vm_id, VmState.RUNNING, exc.message[:1024])
+        except Exception as exc:
+            text = exc.message if isinstance(exc, ApiError) else "internal error while stopping"
+            _mark(ctx, vm_id, VmState.RUNNING, text[:1024])
             raise
     _mark(ctx, vm_id, VmState.STOPPED, None)
     return _result(ctx, vm_id)

@@ -398,6 +398,9 @@ def reconcile_vm_states(
     )
     for vm in vms:
         power = vm_states.get(vm.instance_name, msg.VmPowerState.MISSING)
+        # A paused guest still holds its host's memory and resumes on start: still Running.
+        if power == msg.VmPowerState.PAUSED:
+            power = msg.VmPowerState.RUNNING
         running_here = vm.state == VmState.RUNNING and vm.host_id == host.id
         went_away = running_here and power != msg.VmPowerState.RUNNING
         came_up = vm.state == VmState.STOPPED and power == msg.VmPowerState.RUNNING
@@ -470,3 +473,28 @@ def pools_in_use(session: Session, template_id: int) -> set[int]:
     )
     iso_pools = {v.pool_id for vm in iso_vms for v in volumes_of(session, vm)}
     return {p for p in backing | iso_pools if p is not None}
+
+
+def recover_interrupted_vms(session: Session, now: datetime) -> int:
+    """After a server restart, settle VMs whose job was lost mid-way; return how many.
+
+    Starting becomes Stopped and Stopping becomes Running, each with the reason; the next
+    heartbeats correct the state from what the host really runs (reconcile_vm_states).
+    """
+    interrupted = list(
+        session.scalars(
+            select(VirtualMachine).where(
+                VirtualMachine.removed.is_(None),
+                VirtualMachine.state.in_((VmState.STARTING, VmState.STOPPING)),
+            )
+        )
+    )
+    for vm in interrupted:
+        vm.error_text = "interrupted by a management server restart"
+        vm.power_state_mismatches = 0
+        if vm.state == VmState.STARTING:
+            vm.state = VmState.STOPPED
+            vm.last_host_id, vm.host_id = vm.host_id or vm.last_host_id, None
+        else:
+            vm.state = VmState.RUNNING
+    return len(interrupted)
