@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import pytest
 
@@ -14,20 +15,31 @@ class CommandNotAllowedError(AssertionError):
 
 @pytest.fixture(autouse=True)
 def _guard_commands(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``commands.run`` refuse programs not named in ``@pytest.mark.allow_commands``."""
+    """Make ``commands.run`` and ``commands.stream`` refuse programs not in allow_commands."""
     marker = request.node.get_closest_marker("allow_commands")
     allowed = frozenset(marker.args) if marker is not None else frozenset()
     real_run = commands.run
+    real_stream = commands.stream
 
-    def guarded_run(
-        argv: Sequence[str], *, timeout_s: float, input: bytes | None = None
-    ) -> commands.CommandResult:
+    def check(argv: Sequence[str]) -> None:
         program = os.path.basename(argv[0]) if argv else ""
         if program not in allowed:
             raise CommandNotAllowedError(
                 f"test tried to run {program!r}; mark it "
                 f"@pytest.mark.allow_commands({program!r}) or pass a fake runner"
             )
+
+    def guarded_run(
+        argv: Sequence[str], *, timeout_s: float, input: bytes | None = None
+    ) -> commands.CommandResult:
+        check(argv)
         return real_run(argv, timeout_s=timeout_s, input=input)
 
+    def guarded_stream(
+        argv: Sequence[str], *, timeout_s: float
+    ) -> AbstractContextManager[commands.ProcessStream]:
+        check(argv)
+        return real_stream(argv, timeout_s=timeout_s)
+
     monkeypatch.setattr(commands, "run", guarded_run)
+    monkeypatch.setattr(commands, "stream", guarded_stream)

@@ -1,19 +1,32 @@
-"""run(argv, timeout_s): the only place the agent starts a process.
+"""run(argv, timeout_s) and stream(argv, timeout_s): the only place the agent starts a process.
 
 Argument lists only, never a shell: image paths and URLs come from the network and must
 never be interpreted by one (CloudStack's shell strings are a known weakness). Keeping the
-one call here also lets tests forbid real processes with a single fixture.
+calls here also lets tests forbid real processes with a single fixture.
 """
 
+import contextlib
+import fcntl
 import logging
+import math
+import os
+import select
 import subprocess
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 logger = logging.getLogger(__name__)
 
 _STDERR_EXCERPT_CHARS = 2000
+# A killed process is reaped at once unless it is stuck in the kernel; never hang on one.
+_KILL_WAIT_S = 5.0
+# Linux's default pipe holds 64 KiB; 1 MiB (the unprivileged maximum) lets one read take a
+# whole block of a bulk producer such as nfs-cat, which writes 1 MiB at a time.
+_PIPE_SIZE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +61,21 @@ class CommandNotFoundError(CommandError):
 
 
 class CommandFailedError(CommandError):
-    """The process exited non-zero; ``stderr`` says why."""
+    """The process exited non-zero; ``stderr`` (or, for some programs, ``stdout``) says why.
 
-    def __init__(self, argv: Sequence[str], returncode: int, stderr: bytes) -> None:
+    ``stdout`` is what :func:`run` captured; :func:`stream` hands stdout to its caller and
+    leaves it empty here.
+    """
+
+    def __init__(
+        self, argv: Sequence[str], returncode: int, stderr: bytes, stdout: bytes = b""
+    ) -> None:
         self.returncode = returncode
         self.stderr = stderr
-        text = stderr.decode("utf-8", "replace").strip()[-_STDERR_EXCERPT_CHARS:]
+        self.stdout = stdout
+        # Some programs (nfs-ls among them) print their errors on stdout.
+        reason = stderr if stderr.strip() else stdout
+        text = reason.decode("utf-8", "replace").strip()[-_STDERR_EXCERPT_CHARS:]
         super().__init__(f"{argv[0]} exited with status {returncode}: {text}", argv)
 
 
@@ -91,5 +113,155 @@ def run(argv: Sequence[str], *, timeout_s: float, input: bytes | None = None) ->
     except subprocess.TimeoutExpired as exc:
         raise CommandTimeoutError(args, timeout_s) from exc
     if completed.returncode != 0:
-        raise CommandFailedError(args, completed.returncode, completed.stderr)
+        raise CommandFailedError(args, completed.returncode, completed.stderr, completed.stdout)
     return CommandResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+class ProcessStream:
+    """A running process whose stdout is read while it is produced; made by :func:`stream`.
+
+    Only :meth:`readinto` reads stdout, so every read honours the process's time limit.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        process: "subprocess.Popen[bytes]",
+        stdout: IO[bytes],
+        deadline: float,
+        timeout_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.argv = tuple(argv)
+        self._process = process
+        self._stdout = stdout
+        self._deadline = deadline
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._poll = select.poll()
+        self._poll.register(stdout.fileno(), select.POLLIN)
+        self.at_eof = False
+
+    @property
+    def pid(self) -> int:
+        """The process ID (the process is reaped before :func:`stream` returns)."""
+        return self._process.pid
+
+    def readinto(
+        self, buffer: bytearray | memoryview, *, wait_s: float | None = None
+    ) -> int | None:
+        """Read what stdout has, up to ``len(buffer)`` bytes.
+
+        Waits at most ``wait_s`` (default: until the time limit) for the first byte, then
+        takes whatever else is already in the pipe without waiting again.
+
+        Returns:
+            The number of bytes read; 0 once stdout is at its end; None when nothing came
+            within ``wait_s`` (the process is still running: a stall the caller judges).
+
+        Raises:
+            CommandTimeoutError: the time limit of :func:`stream` has passed (the process
+                has been killed).
+        """
+        view = memoryview(buffer).cast("B")
+        if self.at_eof or not len(view):
+            return 0
+        remaining_s = self._deadline - self._clock()
+        limit_s = remaining_s if wait_s is None else min(wait_s, remaining_s)
+        if not self._readable(limit_s):
+            if limit_s >= remaining_s:
+                self.kill()
+                raise CommandTimeoutError(self.argv, self._timeout_s)
+            return None
+        filled = 0
+        # Bounded: each pass fills more of the buffer, or stops at its end or an empty pipe.
+        while filled < len(view):
+            count = os.readv(self._stdout.fileno(), [view[filled:]])
+            if not count:
+                self.at_eof = True
+                break
+            filled += count
+            if not self._readable(0):
+                break
+        return filled
+
+    def kill(self) -> None:
+        """Kill the process (SIGKILL to its PID) unless it has already exited, and reap it."""
+        # Popen.kill() checks the child has not been reaped first, so it never signals a
+        # PID the kernel has since given to another process.
+        self._process.kill()
+        try:
+            self._process.wait(timeout=_KILL_WAIT_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s (pid %d) did not exit after SIGKILL", self.argv[0], self.pid)
+
+    def _readable(self, wait_s: float) -> bool:
+        # Rounded up: a wait that ends a little early would be taken for a stall.
+        events = self._poll.poll(max(0, math.ceil(wait_s * 1000)))
+        return bool(events)
+
+    def _finish(self, stderr: IO[bytes]) -> None:
+        """Wait for a process whose output was read to the end; raise if it failed."""
+        try:
+            returncode = self._process.wait(timeout=max(0.0, self._deadline - self._clock()))
+        except subprocess.TimeoutExpired as exc:
+            self.kill()
+            raise CommandTimeoutError(self.argv, self._timeout_s) from exc
+        if returncode != 0:
+            stderr.seek(0)
+            raise CommandFailedError(self.argv, returncode, stderr.read())
+
+
+class StreamCommand(Protocol):
+    """The signature of :func:`stream`, for collaborators that take it as an argument."""
+
+    def __call__(
+        self, argv: Sequence[str], *, timeout_s: float
+    ) -> AbstractContextManager[ProcessStream]:
+        """Start ``argv`` with its stdout to be read as a stream."""
+        ...
+
+
+@contextlib.contextmanager
+def stream(argv: Sequence[str], *, timeout_s: float) -> Iterator[ProcessStream]:
+    """Start ``argv`` and yield its stdout as a :class:`ProcessStream`; stop it on exit.
+
+    The process gets no stdin; its stderr goes to an anonymous temporary file, so a chatty
+    program cannot fill a pipe and block. On leaving the block:
+
+    * after stdout reached its end, the process is waited for (within the time limit) and a
+      non-zero exit raises :class:`CommandFailedError` with its stderr;
+    * before that (the caller stopped early, or an exception is propagating), the process
+      is killed by its PID and reaped; its exit status is not checked.
+
+    Raises:
+        CommandNotFoundError: the program does not exist.
+        CommandFailedError: it exited non-zero after its output was read to the end.
+        CommandTimeoutError: ``timeout_s`` passed while reading or waiting (it was killed).
+    """
+    args = list(argv)
+    if not args:
+        raise ValueError("argv must name a program")
+    logger.debug("streaming %s", args)
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            process = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, bufsize=0
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise CommandNotFoundError(f"{args[0]} cannot be started: {exc}", args) from exc
+        stdout = process.stdout
+        assert stdout is not None  # stdout=PIPE always sets it
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE_BYTES)
+        running = ProcessStream(
+            args, process, stdout, time.monotonic() + timeout_s, timeout_s, time.monotonic
+        )
+        try:
+            yield running
+            if running.at_eof:
+                running._finish(stderr)
+        finally:
+            # Stopped early, failed, or already exited: kill() is a no-op on a reaped child.
+            running.kill()
+            stdout.close()

@@ -1,0 +1,617 @@
+"""NfsDownloader: nfs:// probe and fetch with libnfs's nfs-ls and nfs-cat; nothing is mounted.
+
+CloudStack 4.19 mounts the URL's path with shell strings built from it and reports success
+whatever happens (reference §4.6, §9 item 10). Here the URL is validated strictly first and
+rebuilt from its checked parts; the userspace client of Debian's ``libnfs-utils`` then runs
+through :mod:`kvmcloud.agent.host.commands` with argument lists: no shell, no mount point to
+leave stale, no kernel NFS client needed.
+
+What libnfs-utils 4.0 offers, and how it is used:
+
+* ``nfs-ls <dir-url>`` lists a directory as ``-rw-r--r--  1  uid  gid  size name``: the
+  probe's stat (there is no ``nfs-stat`` in Debian's package).
+* ``nfs-cat <file-url>`` writes the whole file to stdout, 1 MiB per NFS read. It takes no
+  offset, so a broken transfer cannot resume: it restarts once from byte 0.
+* Neither takes options before the URL that could be injected; libnfs reads options from
+  the URL's query string (``?uid=0``…), which is why a ``?`` in a template URL is refused
+  and the port is passed as libnfs's own ``?nfsport=`` (libnfs 4.0 cannot parse
+  ``host:port``; IPv6 literals go without brackets, which it can).
+* libnfs authenticates with AUTH_SYS as the agent's uid (root): exports that squash root
+  serve only world-readable files.
+"""
+
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
+from kvmcloud.agent.downloads.errors import (
+    DnsFailureError,
+    DownloadCancelledError,
+    DownloadError,
+    DownloadTimeoutError,
+    SourceDeniedError,
+    SourceNotFoundError,
+    SourceUnavailableError,
+    UnsupportedUrlError,
+)
+from kvmcloud.agent.downloads.http import describe_url
+from kvmcloud.agent.downloads.image_header import (
+    QCOW2_HEADER_PROBE_BYTES,
+    parse_qcow2_virtual_size,
+)
+from kvmcloud.agent.host import commands
+from kvmcloud.agent.host.commands import (
+    CommandError,
+    CommandFailedError,
+    CommandNotFoundError,
+    CommandTimeoutError,
+    ProcessStream,
+    RunCommand,
+    StreamCommand,
+)
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "nfs"
+DEFAULT_BUFFER_SIZE_BYTES = 4 * 1024 * 1024
+MAX_URL_CHARS = 1024
+MAX_HOST_CHARS = 253
+MAX_SEGMENT_CHARS = 255
+# One restart after a broken stream: nfs-cat cannot resume, and a source that breaks twice
+# is better reported than retried (the engine may try another host).
+MAX_ATTEMPTS = 2
+# A server that just dropped a transfer gets a moment before it is asked again.
+RETRY_PAUSE_S = 1.0
+# How often a silent transfer looks at the cancel flag while it waits for data.
+CANCEL_CHECK_S = 0.25
+_MESSAGE_CHARS = 500
+
+# Path segments after percent-decoding: no shell or libnfs metacharacters, no whitespace.
+SEGMENT_CHARACTERS = "A-Z a-z 0-9 . _ - ~ + = , @"
+_SEGMENT = re.compile(r"[A-Za-z0-9._~+=,@-]+")
+_RAW_PATH = re.compile(r"[A-Za-z0-9._~+=,@%/-]*")
+_PERCENT = re.compile(r"%(?P<hex>[0-9A-Fa-f]{2})?")
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_IPV4_LIKE = re.compile(r"[0-9.]+")
+_PORT = re.compile(r"[0-9]{1,5}")
+# `nfs-ls` prints "<type><rwx×3> nlink uid gid size name"; the type letter is missing for
+# sockets and FIFOs.
+_LS_LINE = re.compile(
+    r"(?P<type>[-dlcbps]?)[-r][-w][-xsStT][-r][-w][-xsStT][-r][-w][-xsStT]"
+    r"\s+\d+\s+-?\d+\s+-?\d+\s+(?P<size>-?\d+) (?P<name>.+)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NfsLocation:
+    """A validated ``nfs://`` URL, split into the parts libnfs needs.
+
+    ``host`` is IPv6 without brackets; ``directory`` is the file's directory as an absolute
+    path on the server and ``file_name`` its name, both percent-decoded.
+    """
+
+    url: str
+    host: str
+    port: int | None
+    directory: str
+    file_name: str
+
+    @property
+    def path(self) -> str:
+        """The file's absolute path on the server."""
+        return f"{self.directory}/{self.file_name}"
+
+    @property
+    def is_dns_name(self) -> bool:
+        """True when ``host`` is a name to resolve rather than an address."""
+        return not _is_ip_address(self.host)
+
+    def libnfs_url(self, path: str) -> str:
+        """The URL handed to libnfs for ``path``, rebuilt from validated parts only."""
+        query = f"?nfsport={self.port}" if self.port is not None else ""
+        return f"nfs://{self.host}{path}{query}"
+
+    @property
+    def server(self) -> str:
+        """``host`` or ``host:port`` (``[v6]:port``), for messages."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+def parse_nfs_url(url: str) -> NfsLocation:
+    """Validate ``nfs://server[:port]/export/path/file`` and split it.
+
+    The rules (the management server's URL check should apply the same):
+
+    * scheme ``nfs`` (any case); at most :data:`MAX_URL_CHARS` characters, printable ASCII
+      only (no whitespace or control characters);
+    * no user info (``user@``), no query string (``?``), no fragment (``#``);
+    * host: a DNS name (letters, digits, inner hyphens; labels of 1–63, 253 in all), a
+      dotted IPv4 address, or an IPv6 address in brackets (no zone); never starting with
+      ``-``; optional port 1–65535;
+    * path: at least two segments (export and file); no empty segment (``//``, trailing
+      ``/``), none equal to ``.`` or ``..``; each segment, after decoding ``%XX``, made of
+      :data:`SEGMENT_CHARACTERS` and at most 255 characters (so ``%2F``, ``%00``, ``%0A``
+      and ``%20`` are refused).
+
+    Raises:
+        UnsupportedUrlError: the URL breaks a rule; the message names which.
+    """
+    shown = repr(describe_url(url))
+    if len(url) > MAX_URL_CHARS:
+        raise UnsupportedUrlError(f"NFS URL longer than {MAX_URL_CHARS} characters: {shown}")
+    bad = next((ch for ch in url if not "\x21" <= ch <= "\x7e"), None)
+    if bad is not None:
+        raise UnsupportedUrlError(
+            f"NFS URL contains whitespace, control or non-ASCII character {bad!r}: {shown}"
+        )
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.lower() != SCHEME:
+        raise UnsupportedUrlError(f"not an nfs:// URL: {shown}")
+    for mark, what in (("?", "a query string"), ("#", "a fragment")):
+        if mark in rest:
+            raise UnsupportedUrlError(
+                f"NFS URL has {what} ({mark!r}), which libnfs would read as options: {shown}"
+            )
+    authority, slash, raw_path = rest.partition("/")
+    if not slash:
+        raise UnsupportedUrlError(f"NFS URL has no path after the server: {shown}")
+    host, port = _parse_authority(authority, shown)
+    segments = _parse_path(raw_path, shown)
+    return NfsLocation(
+        url=url,
+        host=host,
+        port=port,
+        directory="/" + "/".join(segments[:-1]),
+        file_name=segments[-1],
+    )
+
+
+def _parse_authority(authority: str, shown: str) -> tuple[str, int | None]:
+    if "@" in authority:
+        raise UnsupportedUrlError(f"NFS URL must not carry user information (@): {shown}")
+    if authority.startswith("["):
+        inside, bracket, after = authority[1:].partition("]")
+        if not bracket:
+            raise UnsupportedUrlError(f"NFS URL has an unclosed '[' in its host: {shown}")
+        try:
+            if "%" in inside:
+                # libnfs cannot take a zone, and ipaddress would accept one.
+                raise ValueError("zone given")
+            host = str(ipaddress.IPv6Address(inside))
+        except ValueError as exc:
+            raise UnsupportedUrlError(
+                f"NFS URL host [{inside}] is not an IPv6 address (zones are not accepted): {shown}"
+            ) from exc
+        if after and not after.startswith(":"):
+            raise UnsupportedUrlError(f"NFS URL has text after its IPv6 host: {shown}")
+        return host, _parse_port(after[1:], shown) if after else None
+    host, colon, port_text = authority.partition(":")
+    _check_host(host, shown)
+    return host, _parse_port(port_text, shown) if colon else None
+
+
+def _check_host(host: str, shown: str) -> None:
+    if not host:
+        raise UnsupportedUrlError(f"NFS URL has no server: {shown}")
+    if host.startswith("-"):
+        raise UnsupportedUrlError(f"NFS URL host {host!r} starts with '-': {shown}")
+    if _IPV4_LIKE.fullmatch(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError as exc:
+            raise UnsupportedUrlError(
+                f"NFS URL host {host!r} is not a valid IPv4 address: {shown}"
+            ) from exc
+        return
+    labels = host.split(".")
+    if len(host) > MAX_HOST_CHARS or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise UnsupportedUrlError(
+            f"NFS URL host {host!r} is not a DNS name or IP address (letters, digits, "
+            f"inner '-' and '.' only): {shown}"
+        )
+
+
+def _parse_port(text: str, shown: str) -> int:
+    if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
+        raise UnsupportedUrlError(f"NFS URL port {text!r} is not a number 1-65535: {shown}")
+    return int(text)
+
+
+def _parse_path(raw_path: str, shown: str) -> list[str]:
+    bad = next((ch for ch in raw_path if not _RAW_PATH.fullmatch(ch)), None)
+    if bad is not None:
+        raise UnsupportedUrlError(f"NFS URL path contains the character {bad!r}: {shown}")
+    raw_segments = raw_path.split("/")
+    if len(raw_segments) < 2:
+        raise UnsupportedUrlError(
+            f"NFS URL needs an export and a file (nfs://server/export/file): {shown}"
+        )
+    segments = []
+    for raw in raw_segments:
+        if not raw:
+            raise UnsupportedUrlError(
+                f"NFS URL path has an empty segment ('//' or a trailing '/'): {shown}"
+            )
+        segment = _decode_segment(raw, shown)
+        if segment in (".", ".."):
+            raise UnsupportedUrlError(f"NFS URL path has a {segment!r} segment: {shown}")
+        if len(segment) > MAX_SEGMENT_CHARS:
+            raise UnsupportedUrlError(
+                f"NFS URL path segment longer than {MAX_SEGMENT_CHARS} characters: {shown}"
+            )
+        segments.append(segment)
+    return segments
+
+
+def _decode_segment(raw: str, shown: str) -> str:
+    def decode(match: re.Match[str]) -> str:
+        if match.group("hex") is None:
+            raise UnsupportedUrlError(f"NFS URL has a '%' not followed by two hex digits: {shown}")
+        char = chr(int(match.group("hex"), 16))
+        if not _SEGMENT.fullmatch(char):
+            kind = "control character" if ord(char) < 0x20 or ord(char) == 0x7F else "character"
+            raise UnsupportedUrlError(
+                f"NFS URL path has a percent-encoded {kind} {char!r}: {shown}"
+            )
+        return char
+
+    return _PERCENT.sub(decode, raw)
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """One line of ``nfs-ls``: the entry's type letter (``-`` file, ``d``, ``l``…) and size."""
+
+    kind: str
+    size_bytes: int
+    name: str
+
+
+def parse_nfs_ls(text: str) -> list[DirectoryEntry]:
+    """Parse ``nfs-ls`` output; lines that are not entries are skipped."""
+    entries = []
+    for line in text.splitlines():
+        match = _LS_LINE.fullmatch(line)
+        if match:
+            entries.append(
+                DirectoryEntry(match.group("type") or "?", int(match.group("size")), match["name"])
+            )
+    return entries
+
+
+def error_from_libnfs(text: str, location: NfsLocation, action: str) -> DownloadError:
+    """Map what nfs-ls / nfs-cat printed on failure to the DownloadError it means.
+
+    ``action`` says what was attempted ("listing /export", "reading …"). The samples these
+    patterns come from were recorded against nfs-ganesha 4.3 with libnfs 4.0
+    (tests/unit/agent/downloads/test_nfs.py).
+    """
+    detail = " ".join(text.split())[:_MESSAGE_CHARS] or "no message"
+    server = f"NFS server {location.server}"
+    where = f"{action} on {server} for {describe_url(location.url)}"
+    if "Can not resolv" in detail and location.is_dns_name:
+        return DnsFailureError(f"cannot resolve host {location.host!r} ({where}): {detail}")
+    if "nfs_service failed" in detail or "Failed to start connection" in detail:
+        return SourceUnavailableError(
+            f"cannot reach {server} (rpcbind on port 111, or its NFS/MOUNT service, did not "
+            f"answer) while {where}: {detail}"
+        )
+    if "MNT3ERR_ACCES" in detail or "MNT3ERR_PERM" in detail:
+        # ganesha (and Linux's nfsd) answer ACCES for a directory that is not exported or
+        # does not exist as well as for a host the export does not allow.
+        return SourceDeniedError(
+            f"{server} refused to mount {location.directory}: no such export or directory, "
+            f"or this host is not allowed to mount it ({where}): {detail}"
+        )
+    if any(code in detail for code in ("MNT3ERR_NOENT", "MNT3ERR_NOTDIR")):
+        return SourceNotFoundError(
+            f"{server} has no directory {location.directory} ({where}): {detail}"
+        )
+    if any(code in detail for code in ("ERR_NOENT", "ERR_NOTDIR")):
+        return SourceNotFoundError(f"{location.path} does not exist ({where}): {detail}")
+    if "points outside export" in detail:
+        # libnfs itself refuses symbolic links that leave the mounted export.
+        return SourceDeniedError(
+            f"{location.path} is a symbolic link out of the export ({where}): {detail}"
+        )
+    if any(code in detail for code in ("ERR_ACCES", "ERR_PERM", "ACCESS denied")):
+        return SourceDeniedError(
+            f"permission denied reading {location.path} ({where}; libnfs uses the agent's "
+            f"uid, so an export that squashes root serves only world-readable files): {detail}"
+        )
+    return SourceUnavailableError(f"{action} failed on {server}: {detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Stat:
+    size_bytes: int | None
+
+
+class _BrokenStreamError(Exception):
+    """The stream ended early or failed after bytes arrived: worth one clean restart."""
+
+    def __init__(self, error: DownloadError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class NfsDownloader:
+    """Downloads ``nfs://`` URLs with libnfs-utils; one instance serves many threads.
+
+    ``run`` and ``stream`` default to :func:`commands.run` and :func:`commands.stream`
+    (looked up at construction, so the test suite's guard covers them).
+    """
+
+    def __init__(
+        self,
+        *,
+        buffer_size_bytes: int = DEFAULT_BUFFER_SIZE_BYTES,
+        run: RunCommand | None = None,
+        stream: StreamCommand | None = None,
+        nfs_ls: str = "nfs-ls",
+        nfs_cat: str = "nfs-cat",
+        retry_pause_s: float = RETRY_PAUSE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if buffer_size_bytes <= 0:
+            raise ValueError("buffer_size_bytes must be positive")
+        self._retry_pause_s = retry_pause_s
+        self._buffer_size_bytes = buffer_size_bytes
+        self._run: RunCommand = run if run is not None else commands.run
+        self._stream: StreamCommand = stream if stream is not None else commands.stream
+        self._nfs_ls = nfs_ls
+        self._nfs_cat = nfs_cat
+        self._clock = clock
+
+    def probe(self, request: DownloadRequest) -> SourceInfo:
+        """Stat the file with ``nfs-ls`` and read its first bytes with ``nfs-cat``.
+
+        The read proves the agent may open the file (permissions are only checked on
+        open) and gives the qcow2 header. nfs-cat fetches up to 1 MiB before it is stopped.
+        """
+        location = parse_nfs_url(request.url)
+        deadline = self._clock() + request.timeouts.total_s
+        stat = self._stat(location, request, deadline)
+        header = self._read_prefix(location, request, deadline)
+        virtual_size = stat.size_bytes
+        if request.image_format.upper() == "QCOW2":
+            virtual_size = parse_qcow2_virtual_size(header)
+            if virtual_size is None:
+                # Not fatal here: the image may be compressed; qemu-img has the last word.
+                logger.info("no qcow2 header at %s", describe_url(request.url))
+        return SourceInfo(physical_size_bytes=stat.size_bytes, virtual_size_bytes=virtual_size)
+
+    def fetch(self, request: DownloadRequest, sink: ImageSink) -> None:
+        """Stream the file with ``nfs-cat`` into ``sink``; restart once if it breaks.
+
+        nfs-cat takes no offset, so neither a sink that already holds bytes nor a broken
+        stream (failed, short, or silent for ``read_s`` after data arrived) can continue
+        from ``sink.received_bytes``: the sink is restarted and the file sent from byte 0.
+        """
+        location = parse_nfs_url(request.url)
+        deadline = self._clock() + request.timeouts.total_s
+        if sink.received_bytes:
+            sink.restart()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if attempt > 1:
+                self._pause(request, location, deadline)
+                sink.restart()
+            # Stat on every attempt: a file replaced since has a new size.
+            stat = self._stat(location, request, deadline)
+            request.progress(sink.received_bytes, stat.size_bytes)
+            try:
+                done = self._stream_once(location, request, sink, stat.size_bytes, deadline)
+            except _BrokenStreamError as broken:
+                if attempt == MAX_ATTEMPTS:
+                    raise broken.error from broken
+                logger.warning(
+                    "NFS transfer of %s broke (%s); restarting from byte 0",
+                    describe_url(request.url),
+                    broken.error,
+                )
+                continue
+            logger.info("fetched %d bytes from %s", done, describe_url(request.url))
+            return
+
+    def _pause(self, request: DownloadRequest, location: NfsLocation, deadline: float) -> None:
+        """Wait a moment before reconnecting, unless cancelled meanwhile."""
+        pause_s = min(self._retry_pause_s, max(0.0, deadline - self._clock()))
+        if request.cancel.wait(pause_s):
+            raise DownloadCancelledError(
+                f"download of {describe_url(location.url)} cancelled before restarting"
+            )
+
+    def _stat(self, location: NfsLocation, request: DownloadRequest, deadline: float) -> _Stat:
+        action = f"listing {location.directory}"
+        timeouts = request.timeouts
+        timeout_s, limit = self._limit(
+            timeouts.connect_s + timeouts.request_s,
+            "connect and response timeouts",
+            deadline,
+            location,
+        )
+        argv = [self._nfs_ls, location.libnfs_url(location.directory)]
+        try:
+            result = self._run(argv, timeout_s=timeout_s)
+        except CommandError as exc:
+            raise self._command_error(exc, location, action, timeout_s, limit) from exc
+        listing = result.stdout.decode("utf-8", "replace")
+        entry = next((e for e in parse_nfs_ls(listing) if e.name == location.file_name), None)
+        if entry is None:
+            raise SourceNotFoundError(
+                f"{location.path} does not exist on NFS server {location.server} "
+                f"({describe_url(location.url)})"
+            )
+        if entry.kind == "d":
+            raise SourceNotFoundError(
+                f"{location.path} on NFS server {location.server} is a directory, not a file"
+            )
+        if entry.kind == "l":
+            # nfs-ls shows the link itself; nfs-cat follows it. The size is the target's,
+            # unknown until it is read.
+            return _Stat(size_bytes=None)
+        if entry.kind != "-":
+            raise SourceNotFoundError(
+                f"{location.path} on NFS server {location.server} is not a regular file"
+            )
+        return _Stat(size_bytes=entry.size_bytes)
+
+    def _read_prefix(
+        self, location: NfsLocation, request: DownloadRequest, deadline: float
+    ) -> bytes:
+        action = f"reading {location.path}"
+        timeouts = request.timeouts
+        timeout_s, limit = self._limit(
+            timeouts.connect_s + timeouts.request_s + timeouts.read_s,
+            "connect, response and read timeouts",
+            deadline,
+            location,
+        )
+        buffer = bytearray(QCOW2_HEADER_PROBE_BYTES)
+        view = memoryview(buffer)
+        filled = 0
+        argv = [self._nfs_cat, location.libnfs_url(location.path)]
+        try:
+            with self._stream(argv, timeout_s=timeout_s) as running:
+                # Bounded: each pass reads > 0 bytes or ends; `timeout_s` bounds the waits.
+                while filled < len(buffer):
+                    count = running.readinto(view[filled:])
+                    if not count:
+                        break
+                    filled += count
+        except CommandError as exc:
+            raise self._command_error(exc, location, action, timeout_s, limit) from exc
+        return bytes(view[:filled])
+
+    def _stream_once(
+        self,
+        location: NfsLocation,
+        request: DownloadRequest,
+        sink: ImageSink,
+        total: int | None,
+        deadline: float,
+    ) -> int:
+        """One nfs-cat run into ``sink``; returns the byte count.
+
+        Raises:
+            _BrokenStreamError: the stream failed or ended short after bytes arrived.
+        """
+        url = describe_url(request.url)
+        action = f"reading {location.path}"
+        timeouts = request.timeouts
+        timeout_s, limit = self._limit(timeouts.total_s, "total time limit", deadline, location)
+        argv = [self._nfs_cat, location.libnfs_url(location.path)]
+        done = 0
+        try:
+            with self._stream(argv, timeout_s=timeout_s) as running:
+                done = self._copy(running, location, request, sink, total)
+        except CommandError as exc:
+            error = self._command_error(exc, location, action, timeout_s, limit)
+            if done and isinstance(error, SourceUnavailableError):
+                raise _BrokenStreamError(error) from exc
+            raise error from exc
+        if total is not None and done != total:
+            raise _BrokenStreamError(
+                SourceUnavailableError(
+                    f"NFS read of {url} ended after {done} of {total} bytes "
+                    "(the file changed or the server failed)"
+                )
+            )
+        return done
+
+    def _copy(
+        self,
+        running: ProcessStream,
+        location: NfsLocation,
+        request: DownloadRequest,
+        sink: ImageSink,
+        total: int | None,
+    ) -> int:
+        url = describe_url(request.url)
+        timeouts = request.timeouts
+        buffer = bytearray(self._buffer_size_bytes)
+        view = memoryview(buffer)
+        done = 0
+        # Mounting and opening come before the first byte: they get the connect and
+        # response limits on top of the read limit.
+        stall_s = timeouts.connect_s + timeouts.request_s + timeouts.read_s
+        last_data = self._clock()
+        # Bounded: each pass reads bytes, ends, or waits at most CANCEL_CHECK_S; the stall
+        # limit and the stream's total limit end a silent stream.
+        while True:
+            if request.cancel.is_set():
+                # Raising inside the stream's block kills nfs-cat by its PID.
+                raise DownloadCancelledError(f"download of {url} cancelled after {done} bytes")
+            count = running.readinto(buffer, wait_s=CANCEL_CHECK_S)
+            if count == 0:
+                return done
+            if count is None:
+                if self._clock() - last_data >= stall_s:
+                    stalled = DownloadTimeoutError(
+                        f"no data from NFS server {location.server} for {stall_s:g} s "
+                        f"while reading {url} ({done} bytes received; "
+                        f"{'read timeout' if done else 'connect, response and read timeouts'})"
+                    )
+                    if done:
+                        raise _BrokenStreamError(stalled)
+                    raise stalled
+                continue
+            last_data = self._clock()
+            stall_s = timeouts.read_s
+            sink.write(view[:count])
+            done += count
+            if total is not None and done > total:
+                raise _BrokenStreamError(
+                    SourceUnavailableError(
+                        f"{url} grew while it was read (more than {total} bytes)"
+                    )
+                )
+            request.progress(done, total)
+
+    def _limit(
+        self, limit_s: float, name: str, deadline: float, location: NfsLocation
+    ) -> tuple[float, str]:
+        """Return the time an operation may take, and the name of the limit that binds."""
+        remaining_s = deadline - self._clock()
+        if remaining_s <= 0:
+            raise DownloadTimeoutError(
+                f"transfer from {describe_url(location.url)} exceeded its total time limit"
+            )
+        if remaining_s < limit_s:
+            return remaining_s, "total time limit"
+        return limit_s, name
+
+    def _command_error(
+        self,
+        exc: CommandError,
+        location: NfsLocation,
+        action: str,
+        timeout_s: float,
+        limit: str,
+    ) -> DownloadError:
+        if isinstance(exc, CommandTimeoutError):
+            return DownloadTimeoutError(
+                f"{action} on NFS server {location.server} took longer than {timeout_s:g} s "
+                f"({limit}) for {describe_url(location.url)}"
+            )
+        if isinstance(exc, CommandNotFoundError):
+            return SourceUnavailableError(
+                f"{exc.argv[0]} cannot run on this host (Debian package libnfs-utils): {exc}"
+            )
+        if isinstance(exc, CommandFailedError):
+            text = (exc.stderr + b"\n" + exc.stdout).decode("utf-8", "replace")
+            return error_from_libnfs(text, location, action)
+        return SourceUnavailableError(f"{action} failed: {exc}")
