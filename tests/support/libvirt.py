@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import pytest
+from tests.support.required import required
 
 URI = "qemu:///system"
 READY_TIMEOUT_S = 30.0
@@ -229,17 +229,10 @@ def libvirt_or_skip(daemons: LibvirtDaemons | None = None) -> Iterator[LibvirtDa
     CI is recognised by ``CI=true``, where a missing libvirt is a broken setup, not a
     reason to skip.
     """
-    daemons = daemons or LibvirtDaemons()
-    try:
-        daemons.start()
-    except LibvirtUnavailableError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"libvirt is required in CI: {exc}")
-        pytest.skip(f"libvirt unavailable: {exc}")
-    try:
-        yield daemons
-    finally:
-        daemons.stop()
+    with required(
+        daemons or LibvirtDaemons(), unavailable=LibvirtUnavailableError, what="libvirt"
+    ) as running:
+        yield running
 
 
 def domain_state(name: str, uri: str = URI) -> str | None:

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.support.required import required
 
 POSTGRES_OS_USER = "postgres"
 # Debian installs each major version side by side as /usr/lib/postgresql/<version>/bin.
@@ -286,17 +286,10 @@ def postgres_or_skip(server: PostgresServer | None = None) -> Iterator[PostgresS
     CI is recognised by ``CI=true``, where a missing PostgreSQL is a broken setup, not a
     reason to skip.
     """
-    server = server or PostgresServer()
-    try:
-        server.start()
-    except PostgresUnavailableError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    with required(
+        server or PostgresServer(), unavailable=PostgresUnavailableError, what="PostgreSQL"
+    ) as running:
+        yield running
 
 
 def find_bindir() -> Path:
