@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-import pytest
+from tests.support.required import required
 
 HOST = "127.0.0.1"
 RPCBIND_PORT = 111
@@ -311,14 +311,9 @@ def nfs_or_skip(server: GaneshaServer | None = None) -> Iterator[GaneshaServer]:
     CI is recognised by ``CI=true``, where missing packages or root are a broken setup,
     not a reason to skip.
     """
-    server = server or GaneshaServer()
-    try:
-        server.start()
-    except NfsUnavailableError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"NFS (ganesha, rpcbind, libnfs-utils) is required in CI: {exc}")
-        pytest.skip(f"NFS unavailable: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    with required(
+        server or GaneshaServer(),
+        unavailable=NfsUnavailableError,
+        what="NFS (ganesha, rpcbind, libnfs-utils)",
+    ) as running:
+        yield running

@@ -38,6 +38,7 @@ def test_accepted(url: str) -> None:
         ("nfs://-o/export/file", "host name"),
         ("nfs://10.0.0.1/file.qcow2", "export and a file"),
         ("nfs://10.0.0.1/export/file?x=1", "query"),
+        ("nfs://root@10.0.0.1/export/file", "user name"),
         ("nfs://10.0.0.1/export/list.metalink", "http or https"),
         ("http://host:99999/x", "malformed"),
     ],

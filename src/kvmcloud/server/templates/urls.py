@@ -41,6 +41,8 @@ def validate_source_url(url: str) -> str:
         raise InvalidParameterError("url", f"URL {text!r} has no host")
     _check_host(host)
     if scheme == "nfs":
+        if parts.username is not None:
+            raise InvalidParameterError("url", "an nfs:// url cannot carry a user name")
         _check_nfs(parts.path, parts.query, parts.fragment, port)
         if is_metalink(text):
             raise InvalidParameterError("url", "A Metalink must be fetched over http or https")
