@@ -1,6 +1,4 @@
-import hashlib
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +14,9 @@ from kvmcloud.agent.downloads.errors import (
 )
 from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.protocol.agent_messages import Timeouts
-from kvmcloud.protocol.checksums import Checksum
 from tests.integration.agent.conftest import Image
 from tests.support.origin import Origin
+from tests.unit.agent.fakes import MemorySink
 
 RAW = bytes(range(256)) * 4096  # 1 MiB
 FAST = Timeouts(connect_s=2, read_s=2, total_s=10)
@@ -147,61 +145,53 @@ def test_redirect_to_another_scheme_is_refused(origin: Origin, downloader: HttpD
 # fetch ------------------------------------------------------------------------------------
 
 
-def test_fetch_streams_body_hashes_and_reports_progress(
-    origin: Origin, downloader: HttpDownloader, tmp_path: Path
+def test_fetch_streams_body_into_the_sink_and_reports_progress(
+    origin: Origin, downloader: HttpDownloader
 ) -> None:
     origin.files["/t.raw"] = RAW
-    verifier = Checksum.parse(hashlib.sha256(RAW).hexdigest()).new_verifier()
     progress: list[tuple[int, int | None]] = []
-    into = tmp_path / "t.part"
+    sink = MemorySink()
 
-    fetched = downloader.fetch(
-        request(origin.url("/t.raw"), progress=lambda d, t: progress.append((d, t))),
-        into,
-        verifier,
+    downloader.fetch(
+        request(origin.url("/t.raw"), progress=lambda d, t: progress.append((d, t))), sink
     )
 
-    verifier.verify()
-    assert fetched.size_bytes == len(RAW)
-    assert into.read_bytes() == RAW
+    assert sink.data == RAW
+    assert sink.writes > 1
     assert progress[0] == (0, len(RAW))
     assert progress[-1] == (len(RAW), len(RAW))
     assert len(progress) > 2
     assert origin.get_count("/t.raw") == 1
 
 
-def test_fetch_short_body_is_an_error(
-    origin: Origin, downloader: HttpDownloader, tmp_path: Path
-) -> None:
+def test_fetch_short_body_is_an_error(origin: Origin, downloader: HttpDownloader) -> None:
     origin.files["/t.raw"] = RAW
     origin.truncate["/t.raw"] = 1000
 
     with pytest.raises(SourceUnavailableError, match=f"after 1000 of {len(RAW)} bytes"):
-        downloader.fetch(request(origin.url("/t.raw")), tmp_path / "t.part", None)
+        downloader.fetch(request(origin.url("/t.raw")), MemorySink())
 
 
-def test_fetch_read_timeout(origin: Origin, downloader: HttpDownloader, tmp_path: Path) -> None:
+def test_fetch_read_timeout(origin: Origin, downloader: HttpDownloader) -> None:
     origin.files["/t.raw"] = RAW
     origin.delay_s = 1.0
     timeouts = Timeouts(connect_s=2, read_s=0.2, total_s=10)
 
     with pytest.raises(DownloadTimeoutError, match="timed out"):
-        downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts), tmp_path / "p", None)
+        downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts), MemorySink())
 
 
-def test_fetch_total_timeout(origin: Origin, downloader: HttpDownloader, tmp_path: Path) -> None:
+def test_fetch_total_timeout(origin: Origin, downloader: HttpDownloader) -> None:
     origin.files["/t.raw"] = RAW
     origin.delay_s = 0.05
     origin.chunk_size_bytes = 16 * 1024
     timeouts = Timeouts(connect_s=2, read_s=2, total_s=0.3)
 
     with pytest.raises(DownloadTimeoutError):
-        downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts), tmp_path / "p", None)
+        downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts), MemorySink())
 
 
-def test_fetch_honours_cancel_between_chunks(
-    origin: Origin, downloader: HttpDownloader, tmp_path: Path
-) -> None:
+def test_fetch_honours_cancel_between_chunks(origin: Origin, downloader: HttpDownloader) -> None:
     origin.files["/t.raw"] = RAW
     origin.delay_s = 0.02
     origin.chunk_size_bytes = 16 * 1024
@@ -214,7 +204,6 @@ def test_fetch_honours_cancel_between_chunks(
     with pytest.raises(DownloadCancelledError):
         downloader.fetch(
             request(origin.url("/t.raw"), cancel=cancel, progress=cancel_after_first_bytes),
-            tmp_path / "p",
-            None,
+            MemorySink(),
         )
     assert origin.bytes_sent("/t.raw") < len(RAW)

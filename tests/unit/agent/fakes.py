@@ -1,4 +1,4 @@
-"""Fakes for the agent's seams: a Downloader from memory, qemu-img, and a libvirt host."""
+"""Fakes for the agent's seams: a Downloader and an ImageSink in memory, qemu-img, libvirt."""
 
 import dataclasses
 import json
@@ -6,12 +6,32 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kvmcloud.agent.downloads.base import DownloadRequest, Fetched, SourceInfo
+from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
 from kvmcloud.agent.downloads.errors import DownloadCancelledError, DownloadError
 from kvmcloud.agent.host.qemu_img import ImageInfo
 from kvmcloud.agent.vms.errors import VmFailureError, VmNotFoundError
 from kvmcloud.protocol.agent_messages import VmPowerState
-from kvmcloud.protocol.checksums import ChecksumVerifier
+
+
+@dataclass
+class MemorySink:
+    """An ImageSink keeping the bytes in memory; counts writes and restarts."""
+
+    data: bytearray = field(default_factory=bytearray)
+    writes: int = 0
+    restarts: int = 0
+
+    @property
+    def received_bytes(self) -> int:
+        return len(self.data)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.data += data
+        self.writes += 1
+
+    def restart(self) -> None:
+        self.data.clear()
+        self.restarts += 1
 
 
 @dataclass
@@ -34,35 +54,25 @@ class FakeDownloader:
         size = len(self.bodies[request.url])
         return SourceInfo(size, size)
 
-    def fetch(
-        self, request: DownloadRequest, into: Path, verifier: ChecksumVerifier | None
-    ) -> Fetched:
+    def fetch(self, request: DownloadRequest, sink: ImageSink) -> None:
         self.fetches.append(request.url)
         if request.url in self.errors:
             raise self.errors[request.url]
         body = self.bodies[request.url]
         total = len(body) if self.announce_size else None
-        request.progress(0, total)
-        done = 0
-        with into.open("wb") as out:
-            for offset in range(0, len(body), self.chunk_size_bytes):
-                if request.cancel.is_set():
-                    raise DownloadCancelledError(f"cancelled after {done} bytes")
-                chunk = body[offset : offset + self.chunk_size_bytes]
-                out.write(chunk)
-                out.flush()
-                if verifier is not None:
-                    verifier.update(chunk)
-                done += len(chunk)
-                request.progress(done, total)
-                self.first_chunk_written.set()
-                if self.hold is not None:
-                    # Bounded: returns when released or cancelled, at most 10 s.
-                    for _ in range(1000):
-                        if self.hold.is_set() or request.cancel.is_set():
-                            break
-                        self.hold.wait(0.01)
-        return Fetched(into, done)
+        request.progress(sink.received_bytes, total)
+        for offset in range(sink.received_bytes, len(body), self.chunk_size_bytes):
+            if request.cancel.is_set():
+                raise DownloadCancelledError(f"cancelled after {sink.received_bytes} bytes")
+            sink.write(body[offset : offset + self.chunk_size_bytes])
+            request.progress(sink.received_bytes, total)
+            self.first_chunk_written.set()
+            if self.hold is not None:
+                # Bounded: returns when released or cancelled, at most 10 s.
+                for _ in range(1000):
+                    if self.hold.is_set() or request.cancel.is_set():
+                        break
+                    self.hold.wait(0.01)
 
 
 @dataclass

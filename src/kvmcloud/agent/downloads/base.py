@@ -1,13 +1,11 @@
-"""Downloader Protocol, DownloadRequest, SourceInfo and Fetched: the downloader seam."""
+"""Downloader and ImageSink Protocols, DownloadRequest, SourceInfo: the downloader seam."""
 
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from kvmcloud.protocol.agent_messages import Timeouts
-from kvmcloud.protocol.checksums import ChecksumVerifier
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(bytes_done, bytes_total)``; ``bytes_total`` is None when unknown."""
@@ -38,77 +36,15 @@ class DownloadRequest:
 
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
-    """What the source says about the image before it is downloaded; None = not said."""
+    """What the source says about the image before it is downloaded; None = not said.
+
+    ``content_type`` is the media type the source declares (HTTP ``Content-Type``),
+    lower-case and without parameters, e.g. ``application/metalink4+xml``.
+    """
 
     physical_size_bytes: int | None
     virtual_size_bytes: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """A completed transfer: the file written and how many bytes it holds."""
-
-    path: Path
-    size_bytes: int
-
-
-class Downloader(Protocol):
-    """Gets an image from one kind of URL (one or more schemes) onto local disk.
-
-    A downloader holds no per-transfer state: the engine calls it from several threads at
-    once, each call with its own :class:`DownloadRequest`. It must be safe for that.
-
-    Every method raises only :class:`~kvmcloud.agent.downloads.errors.DownloadError`
-    subclasses for source-side problems, translating its library's exceptions at the
-    boundary (``raise … from exc``); the one exception is writing the destination file (see
-    :meth:`fetch`). Messages name the URL and, for HTTP, the status and reason; they never
-    include header values. Connections, sockets and file handles are released before the
-    method returns or raises, whatever happens.
-    """
-
-    def probe(self, request: DownloadRequest) -> SourceInfo:
-        """Check the URL is reachable and learn its sizes, transferring (almost) nothing.
-
-        This is CloudStack's URL check. It reads at most the first few hundred bytes of the
-        body (to parse a qcow2 header when ``request.image_format`` is QCOW2); otherwise
-        ``virtual_size_bytes`` equals ``physical_size_bytes``. Sizes the source does not
-        state are None.
-
-        Raises:
-            DownloadError: the appropriate subclass: ``SourceNotFoundError``,
-                ``SourceDeniedError``, ``SourceUnavailableError``, ``DnsFailureError``,
-                ``TlsFailureError``, ``DownloadTimeoutError`` or ``UnsupportedUrlError``.
-        """
-        ...
-
-    def fetch(
-        self, request: DownloadRequest, into: Path, verifier: ChecksumVerifier | None
-    ) -> Fetched:
-        """Stream the whole body into the file ``into`` (created or truncated).
-
-        In the same single pass over the bytes it must:
-
-        * feed every chunk to ``verifier`` (when given), so the checksum needs no re-read;
-          the caller calls ``verifier.verify()`` afterwards;
-        * call ``request.progress(0, total)`` once the size is known from the response and
-          **before writing the first byte**, then ``progress(done, total)`` after each chunk.
-          An exception raised by the callback aborts the transfer and propagates unchanged
-          (the engine uses this to refuse an image that cannot fit in the pool);
-        * check ``request.cancel`` between chunks and raise ``DownloadCancelledError``;
-        * enforce ``timeouts.connect_s`` and ``timeouts.read_s`` per operation and
-          ``timeouts.total_s`` for the whole call (``DownloadTimeoutError``).
-
-        A body shorter than the size the source announced is an error
-        (``SourceUnavailableError``). Errors writing ``into`` (ENOSPC, EIO…) propagate as
-        ``OSError`` so the caller, who owns the file system, can classify them. The caller
-        also owns ``into``: it removes the file on failure.
-
-        Raises:
-            DownloadError: as for :meth:`probe`, plus ``DownloadCancelledError`` and
-                ``SourceUnavailableError`` for a short body.
-            OSError: writing the destination file failed.
-        """
-        ...
+    content_type: str | None = None
 
 
 class ImageSink(Protocol):
@@ -132,7 +68,7 @@ class ImageSink(Protocol):
         ...
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Accept the next bytes of the source.
+        """Accept the next bytes of the source; ``data`` is not kept after the call.
 
         Raises:
             OSError: writing the image failed (ENOSPC…); the engine classifies it.
@@ -142,4 +78,75 @@ class ImageSink(Protocol):
 
     def restart(self) -> None:
         """Forget everything written; the next write is byte 0 of the source again."""
+        ...
+
+
+class Downloader(Protocol):
+    """Gets an image from one kind of URL (one or more schemes) into an :class:`ImageSink`.
+
+    A downloader holds no per-transfer state: the engine calls it from several threads at
+    once, each call with its own :class:`DownloadRequest`. It must be safe for that.
+
+    Every method raises only :class:`~kvmcloud.agent.downloads.errors.DownloadError`
+    subclasses for source-side problems, translating its library's exceptions at the
+    boundary (``raise … from exc``); the one exception is what the sink raises (see
+    :meth:`fetch`). Messages name the URL and, for HTTP, the status and reason; they never
+    include header values. Connections, sockets and file handles are released before the
+    method returns or raises, whatever happens.
+    """
+
+    def probe(self, request: DownloadRequest) -> SourceInfo:
+        """Check the URL is reachable and learn its sizes, transferring (almost) nothing.
+
+        This is CloudStack's URL check. It reads at most the first few hundred bytes of the
+        body (to parse a qcow2 header when ``request.image_format`` is QCOW2); otherwise
+        ``virtual_size_bytes`` equals ``physical_size_bytes``. Sizes the source does not
+        state are None, and so is ``content_type`` when the source has no such notion.
+
+        Raises:
+            DownloadError: the appropriate subclass: ``SourceNotFoundError``,
+                ``SourceDeniedError``, ``SourceUnavailableError``, ``DnsFailureError``,
+                ``TlsFailureError``, ``DownloadTimeoutError`` or ``UnsupportedUrlError``.
+        """
+        ...
+
+    def fetch(self, request: DownloadRequest, sink: ImageSink) -> None:
+        """Send the source's bytes, exactly as served, into ``sink`` up to the end.
+
+        * **Where to start.** Normally the sink is empty. A caller that hands over a sink
+          already holding bytes vouches that they are the start of this same file (the
+          metalink downloader does, for pieces it verified); the downloader continues from
+          ``sink.received_bytes`` if the source can (HTTP ``Range``), and otherwise calls
+          ``sink.restart()`` and sends from byte 0.
+        * **Resume.** When the connection breaks mid-body (reset, short body, no data for
+          ``read_s``), the downloader reconnects, a bounded number of times with a short
+          pause, and continues from ``sink.received_bytes`` when the source proves the
+          object is unchanged (HTTP ``If-Range`` with the first response's ``ETag`` or
+          ``Last-Modified``); otherwise it calls ``sink.restart()`` and sends it all again.
+          When the attempts run out, the last error is raised.
+        * **Progress.** ``request.progress(sink.received_bytes, total)`` once the size is
+          known and **before writing the first byte** (``bytes_done`` is 0 for a fresh or
+          restarted transfer), then after every write; ``total`` is the whole source's
+          size, None when unknown. An exception raised by the callback aborts the transfer
+          and propagates unchanged (the engine refuses an image that cannot fit this way).
+        * **Cancel.** ``request.cancel`` is checked between writes:
+          ``DownloadCancelledError``.
+        * **Timeouts.** ``connect_s`` bounds the connection (TCP and TLS handshake),
+          ``request_s`` the wait for the response's status and headers, ``read_s`` the wait
+          for each next byte of the body (a stall), ``total_s`` the whole call including
+          reconnects (``DownloadTimeoutError``, whose message says which).
+        * **Sink errors.** Whatever ``sink.write``/``sink.restart`` raise (``OSError``
+          writing the pool, ``ImageRejectedError`` for a bad compressed stream,
+          ``PoolFullError``) propagates unchanged and is never retried. The sink must not
+          keep ``data`` after ``write`` returns: downloaders reuse their buffers.
+
+        The downloader never calls ``finish``-like methods: the caller checks the stream's
+        end, verifies the checksum and owns the file. A body shorter than the size the
+        source announced, once reconnecting gave up, is ``SourceUnavailableError``.
+
+        Raises:
+            DownloadError: as for :meth:`probe`, plus ``DownloadCancelledError`` and
+                ``SourceUnavailableError`` for a short body.
+            OSError: raised by ``sink``.
+        """
         ...

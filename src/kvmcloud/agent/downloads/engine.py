@@ -1,4 +1,4 @@
-"""download_template(): pick downloader → fetch into the pool → verify → inspect → install."""
+"""download_template(): pick downloader → stream into the pool → verify → inspect → install."""
 
 import errno
 import logging
@@ -19,6 +19,7 @@ from kvmcloud.agent.downloads.errors import (
     UnsupportedUrlError,
 )
 from kvmcloud.agent.downloads.http import describe_url
+from kvmcloud.agent.downloads.sink import PoolFileSink
 from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
 from kvmcloud.agent.pools import StoragePool
@@ -120,10 +121,7 @@ def download_template(
     )
     try:
         logger.info("downloading %s into %s", describe_url(command.url), temp)
-        try:
-            downloader.fetch(request, temp, verifier)
-        except OSError as exc:
-            raise _pool_write_error(pool, temp, exc) from exc
+        verifier = _fetch(downloader, request, pool, temp, verifier)
         if verifier is not None:
             try:
                 verifier.verify()
@@ -144,6 +142,32 @@ def download_template(
         # After a successful install the temp name is gone; on any failure (including
         # cancellation) this is what keeps the pool clean.
         _remove_quietly(temp)
+
+
+def _fetch(
+    downloader: Downloader,
+    request: DownloadRequest,
+    pool: StoragePool,
+    temp: Path,
+    verifier: ChecksumVerifier | None,
+) -> ChecksumVerifier | None:
+    """Stream the source into ``temp`` through a PoolFileSink; return its final verifier."""
+    try:
+        # The free space bounds what a compressed source may expand to (a bomb, or an
+        # image that simply does not fit): refused before the pool fills up.
+        with PoolFileSink(temp, verifier, max_output_bytes=pool.available_bytes()) as sink:
+            downloader.fetch(request, sink)
+            sink.finish()
+            logger.info(
+                "received %d bytes from %s (%s); image is %d bytes",
+                sink.received_bytes,
+                describe_url(request.url),
+                sink.compression or "not compressed",
+                sink.output_bytes,
+            )
+            return sink.verifier
+    except OSError as exc:
+        raise _pool_write_error(pool, temp, exc) from exc
 
 
 def _remove_quietly(path: Path) -> None:

@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import kvmcloud
-from kvmcloud.agent.downloads.base import DownloadRequest, Fetched, SourceInfo
+from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
 from kvmcloud.agent.downloads.errors import (
     BadCommandError,
     DnsFailureError,
@@ -35,7 +34,6 @@ from kvmcloud.agent.downloads.image_header import (
     QCOW2_HEADER_PROBE_BYTES,
     parse_qcow2_virtual_size,
 )
-from kvmcloud.protocol.checksums import ChecksumVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -211,63 +209,56 @@ class HttpDownloader:
                 logger.info("no qcow2 header at %s", describe_url(request.url))
         return SourceInfo(physical_size_bytes=physical_size, virtual_size_bytes=virtual_size)
 
-    def fetch(
-        self, request: DownloadRequest, into: Path, verifier: ChecksumVerifier | None
-    ) -> Fetched:
-        """Stream the body into ``into``, hashing and reporting progress in the same pass."""
+    def fetch(self, request: DownloadRequest, sink: ImageSink) -> None:
+        """Stream the body into ``sink``, reporting progress in the same pass."""
         deadline = self._clock() + request.timeouts.total_s
         exchange = self._open(request, "GET", {}, deadline)
         try:
             _raise_for_status(exchange)
             total = parse_content_length(exchange.response.getheader("Content-Length"))
             request.progress(0, total)
-            done = self._copy_body(exchange, request, into, verifier, total, deadline)
+            self._copy_body(exchange, request, sink, total, deadline)
         finally:
             exchange.close()
+        done = sink.received_bytes
         if total is not None and done < total:
             raise SourceUnavailableError(
                 f"short body from {describe_url(exchange.target.url)}: the connection closed "
                 f"after {done} of {total} bytes"
             )
         logger.info("fetched %d bytes from %s", done, describe_url(exchange.target.url))
-        return Fetched(path=into, size_bytes=done)
 
     def _copy_body(
         self,
         exchange: _Exchange,
         request: DownloadRequest,
-        into: Path,
-        verifier: ChecksumVerifier | None,
+        sink: ImageSink,
         total: int | None,
         deadline: float,
-    ) -> int:
+    ) -> None:
         buffer = bytearray(self._buffer_size_bytes)
         view = memoryview(buffer)
-        done = 0
         url = describe_url(exchange.target.url)
-        # Errors opening or writing `into` are deliberately outside _network_errors: they
-        # are the pool's problem (ENOSPC → pool_full) and the engine classifies them.
-        with open(into, "wb") as out:
-            # Bounded: every pass reads > 0 bytes or ends; the deadline bounds the total.
-            while True:
-                if request.cancel.is_set():
-                    raise DownloadCancelledError(f"download of {url} cancelled after {done} bytes")
-                if exchange.response.isclosed():
-                    # http.client closes the socket itself once Content-Length bytes are in.
-                    return done
-                exchange.sock.settimeout(
-                    self._operation_timeout_s(request.timeouts.read_s, deadline, exchange.target)
+        # Bounded: every pass reads > 0 bytes or ends; the deadline bounds the total.
+        while True:
+            if request.cancel.is_set():
+                raise DownloadCancelledError(
+                    f"download of {url} cancelled after {sink.received_bytes} bytes"
                 )
-                with _network_errors(exchange.target):
-                    count = exchange.response.readinto(buffer)
-                if count == 0:
-                    return done
-                chunk = view[:count]
-                out.write(chunk)
-                if verifier is not None:
-                    verifier.update(chunk)
-                done += count
-                request.progress(done, total)
+            if exchange.response.isclosed():
+                # http.client closes the socket itself once Content-Length bytes are in.
+                return
+            exchange.sock.settimeout(
+                self._operation_timeout_s(request.timeouts.read_s, deadline, exchange.target)
+            )
+            with _network_errors(exchange.target):
+                count = exchange.response.readinto(buffer)
+            if count == 0:
+                return
+            # Outside _network_errors: the sink's errors (the pool's ENOSPC, a corrupt
+            # compressed stream) are not network errors and the engine classifies them.
+            sink.write(view[:count])
+            request.progress(sink.received_bytes, total)
 
     def _read_prefix(
         self, request: DownloadRequest, size_bytes: int, deadline: float

@@ -191,8 +191,8 @@ def test_image_larger_than_free_space_is_refused_before_writing(tmp_path, downlo
 
 def test_enospc_while_writing_is_pool_full(tmp_path):
     class FullDisk(FakeDownloader):
-        def fetch(self, request, into, verifier):
-            into.write_bytes(b"partial")
+        def fetch(self, request, sink):
+            sink.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(PoolFullError, match="ran out of space"):
@@ -202,7 +202,7 @@ def test_enospc_while_writing_is_pool_full(tmp_path):
 
 def test_other_write_errors_are_pool_unavailable(tmp_path):
     class BrokenDisk(FakeDownloader):
-        def fetch(self, request, into, verifier):
+        def fetch(self, request, sink):
             raise OSError(errno.EIO, "Input/output error")
 
     with pytest.raises(PoolUnavailableError, match="Input/output error"):
