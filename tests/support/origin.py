@@ -18,29 +18,55 @@ Behaviour switches (all may also be changed while the origin runs):
 * ``redirects[path] = "/other"`` (absolute URL or path): answer 302 with that Location;
 * ``reject_head=True``: HEAD gets 405 (as S3 presigned URLs and some CDNs do);
 * ``delay_s`` / ``chunk_size_bytes``: send the body in chunks with a pause before each;
-* ``truncate[path] = n``: announce the full Content-Length but send only n bytes.
+* ``truncate[path] = n``: announce the full Content-Length but send only n bytes;
+* ``break_after[path] = n``: once, send n body bytes and close the connection (the next
+  request for the path is served normally);
+* ``no_ranges=True``: ignore ``Range`` and always answer 200 with the whole file;
+* ``send_etag`` / ``send_last_modified`` (both True): a strong ``ETag`` and a
+  ``Last-Modified``, both derived from the content, so they change when it changes;
+* ``content_types[path] = "application/metalink4+xml"``: the Content-Type to send
+  (``application/octet-stream`` otherwise).
 
-``Range: bytes=a-b`` is honoured (206 with Content-Range). As a script, for demos and the
-end-to-end suite; it prints ``serving <dir> at http://127.0.0.1:<port>/`` once listening::
+``Range: bytes=a-b`` is honoured (206 with Content-Range) unless ``If-Range`` names another
+version (then 200 with the whole file). ``stats(path).ranges`` lists each GET's
+``(Range, If-Range)`` headers.
+
+HTTPS: ``Origin(https=True)`` serves TLS with a certificate for 127.0.0.1 and localhost
+from its own private CA (trustme); ``origin.ca_pem`` is that CA, to put in a trust store.
+``origin.use_certificate("wrong.example")`` or ``origin.use_certificate(expired=True)``
+switch what later connections are served.
+
+As a script, for demos and the end-to-end suite; it prints
+``serving <dir> at http://127.0.0.1:<port>/`` once listening::
 
     python -m tests.support.origin --dir D --port P --require-header 'X-Auth-Token: secret'
 """
 
 import argparse
+import contextlib
+import datetime
+import hashlib
 import re
 import signal
+import socket
+import ssl
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import trustme
+
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_EPOCH_2020 = 1577836800
 
 
 @dataclass
@@ -50,6 +76,55 @@ class PathStats:
     get_count: int = 0  # GET requests answered 2xx with a body
     head_count: int = 0
     bytes_sent: int = 0
+    ranges: list[tuple[str | None, str | None]] = field(default_factory=list)
+
+
+class OriginTls:
+    """An HTTPS origin's private CA (trustme) and the certificate it currently serves."""
+
+    DEFAULT_NAMES = ("127.0.0.1", "localhost")
+
+    def __init__(self) -> None:
+        self.ca = trustme.CA()
+        self._context = self._server_context(self.DEFAULT_NAMES)
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The CA certificate, PEM: what a client must trust."""
+        return self.ca.cert_pem.bytes()
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The server context new connections are wrapped with."""
+        return self._context
+
+    def use_certificate(
+        self, *names: str, expired: bool = False, not_yet_valid: bool = False
+    ) -> None:
+        """Serve a new certificate from the same CA for ``names`` (default: the loopback ones).
+
+        ``expired``: valid for a day a year ago; ``not_yet_valid``: from next year on.
+        """
+        now = datetime.datetime.now(datetime.UTC)
+        not_before = not_after = None
+        if expired:
+            not_before, not_after = (
+                now - datetime.timedelta(days=366),
+                now - datetime.timedelta(days=365),
+            )
+        elif not_yet_valid:
+            not_before, not_after = (
+                now + datetime.timedelta(days=365),
+                now + datetime.timedelta(days=366),
+            )
+        self._context = self._server_context(
+            names or self.DEFAULT_NAMES, not_before=not_before, not_after=not_after
+        )
+
+    def _server_context(self, names: tuple[str, ...], **validity: Any) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert(*names, **validity).configure_cert(context)
+        return context
 
 
 class Origin:
@@ -67,6 +142,7 @@ class Origin:
         delay_s: float = 0.0,
         chunk_size_bytes: int = 64 * 1024,
         quiet: bool = True,
+        https: bool = False,
     ) -> None:
         self.files: dict[str, bytes] = dict(files or {})
         self.directory = directory
@@ -77,6 +153,12 @@ class Origin:
         self.statuses: dict[str, int] = {}
         self.redirects: dict[str, str] = {}
         self.truncate: dict[str, int] = {}
+        self.break_after: dict[str, int] = {}
+        self.content_types: dict[str, str] = {}
+        self.no_ranges = False
+        self.send_etag = True
+        self.send_last_modified = True
+        self.tls = OriginTls() if https else None
         self.quiet = quiet
         self._stats: dict[str, PathStats] = {}
         self._lock = threading.Condition()
@@ -90,14 +172,34 @@ class Origin:
         return int(self._server.server_address[1])
 
     @property
-    def base_url(self) -> str:
-        """``http://host:port`` without a trailing slash."""
-        host = str(self._server.server_address[0])
-        return f"http://{host}:{self.port}"
+    def scheme(self) -> str:
+        """``https`` for an HTTPS origin, else ``http``."""
+        return "https" if self.tls is not None else "http"
 
-    def url(self, path: str) -> str:
-        """Return the full URL of ``path`` (which starts with ``/``)."""
-        return self.base_url + path
+    @property
+    def base_url(self) -> str:
+        """``http(s)://host:port`` without a trailing slash."""
+        host = str(self._server.server_address[0])
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def url(self, path: str, *, host: str | None = None) -> str:
+        """Return the full URL of ``path`` (which starts with ``/``), optionally via ``host``."""
+        if host is None:
+            return self.base_url + path
+        return f"{self.scheme}://{host}:{self.port}{path}"
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The private CA of an HTTPS origin, PEM."""
+        assert self.tls is not None, "not an HTTPS origin: Origin(https=True)"
+        return self.tls.ca_pem
+
+    def use_certificate(
+        self, *names: str, expired: bool = False, not_yet_valid: bool = False
+    ) -> None:
+        """Serve another certificate from the same CA (see :meth:`OriginTls.use_certificate`)."""
+        assert self.tls is not None, "not an HTTPS origin: Origin(https=True)"
+        self.tls.use_certificate(*names, expired=expired, not_yet_valid=not_yet_valid)
 
     def start(self) -> "Origin":
         """Start serving in a background thread."""
@@ -135,7 +237,9 @@ class Origin:
         with self._lock:
             self._lock.wait_for(lambda: self._in_flight == 0, settle_s)
             stats = self._stats.get(path, PathStats())
-            return PathStats(stats.get_count, stats.head_count, stats.bytes_sent)
+            return PathStats(
+                stats.get_count, stats.head_count, stats.bytes_sent, list(stats.ranges)
+            )
 
     def get_count(self, path: str) -> int:
         """Return how many GET bodies ``path`` has served."""
@@ -154,12 +258,26 @@ class Origin:
             self._in_flight -= 1
             self._lock.notify_all()
 
-    def _record(self, path: str, *, get: bool = False, head: bool = False, sent: int = 0) -> None:
+    def _record(
+        self,
+        path: str,
+        *,
+        get: bool = False,
+        head: bool = False,
+        sent: int = 0,
+        ranges: tuple[str | None, str | None] | None = None,
+    ) -> None:
         with self._lock:
             stats = self._stats.setdefault(path, PathStats())
             stats.get_count += int(get)
             stats.head_count += int(head)
             stats.bytes_sent += sent
+            if ranges is not None:
+                stats.ranges.append(ranges)
+
+    def _take_break(self, path: str) -> int | None:
+        with self._lock:
+            return self.break_after.pop(path, None)
 
     def _content(self, path: str) -> bytes | None:
         if path in self.files:
@@ -179,6 +297,22 @@ class _OriginServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], origin: Origin) -> None:
         super().__init__(address, _Handler)
         self.origin = origin
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # In the request's own thread, so a slow or failing handshake holds up no one.
+        tls = self.origin.tls
+        if tls is None:
+            super().finish_request(request, client_address)
+            return
+        # wrap_socket() takes the connection over: the SSL socket is the one to close.
+        with tls.context.wrap_socket(request, server_side=True) as tls_socket:
+            super().finish_request(tls_socket, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Refused handshakes and clients hanging up are what the tests provoke.
+        if self.origin.quiet and isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 def parse_range(header: str, length: int) -> tuple[int, int] | None:
@@ -248,8 +382,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _file(self, path: str, content: bytes, send_body: bool) -> None:
         origin = self.server.origin
+        etag, last_modified = _validators(content)
+        range_header = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if send_body:
+            origin._record(path, ranges=(range_header, if_range))
+        honour_range = not origin.no_ranges and (
+            if_range is None
+            or (origin.send_etag and if_range == etag)
+            or (origin.send_last_modified and if_range == last_modified)
+        )
         try:
-            byte_range = parse_range(self.headers.get("Range", ""), len(content))
+            byte_range = parse_range(range_header or "", len(content)) if honour_range else None
         except ValueError:
             self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
             self.send_header("Content-Range", f"bytes */{len(content)}")
@@ -262,8 +406,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(content)}")
         else:
             self.send_response(HTTPStatus.OK)
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Type", "application/octet-stream")
+        if not origin.no_ranges:
+            self.send_header("Accept-Ranges", "bytes")
+        if origin.send_etag:
+            self.send_header("ETag", etag)
+        if origin.send_last_modified:
+            self.send_header("Last-Modified", last_modified)
+        self.send_header("Content-Type", origin.content_types.get(path, "application/octet-stream"))
         self.send_header("Content-Length", str(end - start))
         self.end_headers()
         if not send_body:
@@ -271,8 +420,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = content[start:end]
         if path in origin.truncate:
             body = body[: origin.truncate[path]]
+        break_after = origin._take_break(path)
+        if break_after is not None:
+            body = body[:break_after]
         origin._record(path, get=True)
         self._send_chunks(path, body)
+        if break_after is not None:
+            self._break_connection()
 
     def _send_chunks(self, path: str, body: bytes) -> None:
         origin = self.server.origin
@@ -288,6 +442,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return  # the client went away (cancelled, or read only a prefix)
             origin._record(path, sent=len(chunk))
 
+    def _break_connection(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may already be gone
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def _plain(self, status: HTTPStatus, send_body: bool) -> None:
         body = f"{status.value} {status.phrase}\n".encode()
         self.send_response(status)
@@ -296,6 +455,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body:
             self.wfile.write(body)
+
+
+def _validators(content: bytes) -> tuple[str, str]:
+    """A strong ETag and a Last-Modified date, both changing whenever the content does."""
+    digest = hashlib.sha256(content).hexdigest()
+    modified = _EPOCH_2020 + int(digest[:8], 16) % 100_000_000
+    return f'"{digest[:32]}"', formatdate(modified, usegmt=True)
 
 
 def main(argv: list[str] | None = None) -> int:

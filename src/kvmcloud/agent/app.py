@@ -34,6 +34,7 @@ from kvmcloud.agent.command_registry import (
 )
 from kvmcloud.agent.downloads.base import Downloader
 from kvmcloud.agent.downloads.http import HttpDownloader
+from kvmcloud.agent.downloads.tls import TrustStore
 from kvmcloud.agent.enrollment import (
     Enrollment,
     EnrollmentStateError,
@@ -191,7 +192,11 @@ def create_app(
     if enroll_token is None:
         enroll_token, _ = load_or_create_enroll_token(settings.state_dir)
     if downloaders is None:
-        http = HttpDownloader(buffer_size_bytes=settings.buffer_size_bytes, clock=clock)
+        http = HttpDownloader(
+            buffer_size_bytes=settings.buffer_size_bytes,
+            trust=TrustStore(settings.cert_dir),
+            clock=clock,
+        )
         downloaders = {"http": http, "https": http}
     libvirt_host: LibvirtHost | None = None
     if hypervisor is None:

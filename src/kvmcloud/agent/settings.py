@@ -1,4 +1,4 @@
-"""AgentSettings: listen address, state, token, buffers, libvirt, consoles; from_env(environ)."""
+"""AgentSettings: listen address, state, token, buffers, certs, libvirt, consoles; from_env()."""
 
 import logging
 import re
@@ -15,6 +15,7 @@ MIN_BUFFER_SIZE_BYTES = 4096
 MAX_BUFFER_SIZE_BYTES = 256 * 1024 * 1024
 DEFAULT_LIBVIRT_URI = "qemu:///system"
 DEFAULT_CONSOLE_DIR = Path("/var/log/kvmcloud-agent/consoles")
+DEFAULT_CERT_DIR = Path("/etc/kvmcloud-agent/certs")
 # driver[+transport]://[host]/path[?query]: what libvirt accepts, without whitespace.
 _LIBVIRT_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -42,6 +43,10 @@ class AgentSettings:
       when unset: the agent then generates one into ``state_dir`` (see
       ``enrollment.load_or_create_enroll_token``).
     * ``KVMCLOUD_AGENT_BUFFER_SIZE_BYTES``: download buffer, 4 KiB to 256 MiB (4 MiB).
+    * ``KVMCLOUD_AGENT_CERT_DIR``: the direct-download certificate store, absolute: one
+      PEM file per alias (``<alias>.pem``) that HTTPS downloads trust besides the system
+      CAs, read afresh for every transfer; a missing directory means none
+      (/etc/kvmcloud-agent/certs).
     * ``KVMCLOUD_AGENT_LOG_LEVEL``: DEBUG, INFO, WARNING or ERROR (INFO).
     * ``KVMCLOUD_AGENT_LIBVIRT_URI``: the libvirt connection VMs run on (qemu:///system).
     * ``KVMCLOUD_AGENT_CONSOLE_DIR``: where each VM's serial console is written, as
@@ -57,6 +62,7 @@ class AgentSettings:
     log_level: str = "INFO"
     libvirt_uri: str = DEFAULT_LIBVIRT_URI
     console_dir: Path = DEFAULT_CONSOLE_DIR
+    cert_dir: Path = DEFAULT_CERT_DIR
 
     def __repr__(self) -> str:
         token = None if self.enroll_token is None else "***"
@@ -64,7 +70,8 @@ class AgentSettings:
             f"AgentSettings(listen_host={self.listen_host!r}, listen_port={self.listen_port}, "
             f"state_dir={str(self.state_dir)!r}, enroll_token={token!r}, "
             f"buffer_size_bytes={self.buffer_size_bytes}, log_level={self.log_level!r}, "
-            f"libvirt_uri={self.libvirt_uri!r}, console_dir={str(self.console_dir)!r})"
+            f"libvirt_uri={self.libvirt_uri!r}, console_dir={str(self.console_dir)!r}, "
+            f"cert_dir={str(self.cert_dir)!r})"
         )
 
     @classmethod
@@ -89,6 +96,11 @@ class AgentSettings:
         if not console_dir.is_absolute():
             raise SettingsError(
                 PREFIX + "CONSOLE_DIR", f"must be an absolute path, not {str(console_dir)!r}"
+            )
+        cert_dir = Path(get("CERT_DIR") or DEFAULT_CERT_DIR)
+        if not cert_dir.is_absolute():
+            raise SettingsError(
+                PREFIX + "CERT_DIR", f"must be an absolute path, not {str(cert_dir)!r}"
             )
         libvirt_uri = get("LIBVIRT_URI") or DEFAULT_LIBVIRT_URI
         if not _LIBVIRT_URI.fullmatch(libvirt_uri):
@@ -116,6 +128,7 @@ class AgentSettings:
             log_level=log_level,
             libvirt_uri=libvirt_uri,
             console_dir=console_dir,
+            cert_dir=cert_dir,
         )
 
     @property

@@ -24,7 +24,7 @@ FAST = Timeouts(connect_s=2, read_s=2, total_s=10)
 
 @pytest.fixture
 def downloader() -> HttpDownloader:
-    return HttpDownloader(buffer_size_bytes=64 * 1024)
+    return HttpDownloader(buffer_size_bytes=64 * 1024, reconnect_pause_s=0.01)
 
 
 def request(url: str, **kwargs: object) -> DownloadRequest:
@@ -136,10 +136,74 @@ def test_redirect_is_refused_unless_allowed(origin: Origin, downloader: HttpDown
     assert info.physical_size_bytes == len(RAW)
 
 
-def test_redirect_to_another_scheme_is_refused(origin: Origin, downloader: HttpDownloader) -> None:
-    origin.redirects["/moved.raw"] = "ftp://127.0.0.1/real.raw"
-    with pytest.raises(SourceUnavailableError, match="another scheme"):
-        downloader.probe(request(origin.url("/moved.raw"), follow_redirects=True))
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [
+        ("ftp://127.0.0.1/real.raw", "'ftp' is not 'http'"),
+        ("https://127.0.0.1/real.raw", "register the https:// URL itself"),
+    ],
+)
+def test_redirect_to_another_scheme_is_refused(
+    origin: Origin, downloader: HttpDownloader, location: str, why: str
+) -> None:
+    origin.files["/moved.raw"] = RAW
+    origin.redirects["/moved.raw"] = location
+    url = origin.url("/moved.raw")
+
+    with pytest.raises(SourceUnavailableError, match="another scheme") as probed:
+        downloader.probe(request(url, follow_redirects=True))
+    with pytest.raises(SourceUnavailableError, match="another scheme") as fetched:
+        downloader.fetch(request(url, follow_redirects=True), MemorySink())
+
+    assert why in str(probed.value)
+    assert why in str(fetched.value)
+
+
+def test_fetch_follows_redirects_only_when_allowed(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
+    origin.files["/real.raw"] = RAW
+    origin.redirects["/moved.raw"] = "/real.raw"
+    url = origin.url("/moved.raw")
+
+    with pytest.raises(SourceUnavailableError, match=r"follow\.redirects is false"):
+        downloader.fetch(request(url), MemorySink())
+    sink = MemorySink()
+    downloader.fetch(request(url, follow_redirects=True), sink)
+
+    assert sink.data == RAW
+    assert origin.get_count("/real.raw") == 1
+
+
+def test_redirect_loops_are_bounded(origin: Origin, downloader: HttpDownloader) -> None:
+    origin.redirects["/a"] = "/b"
+    origin.redirects["/b"] = "/a"
+    with pytest.raises(SourceUnavailableError, match="more than 5 redirects"):
+        downloader.probe(request(origin.url("/a"), follow_redirects=True))
+
+
+def test_probe_reports_the_content_type(origin: Origin, downloader: HttpDownloader) -> None:
+    origin.files["/t.meta4"] = b"<metalink/>"
+    origin.content_types["/t.meta4"] = "Application/Metalink4+XML; charset=utf-8"
+    origin.files["/t.raw"] = RAW
+
+    metalink = downloader.probe(request(origin.url("/t.meta4")))
+    raw = downloader.probe(request(origin.url("/t.raw")))
+
+    assert metalink.content_type == "application/metalink4+xml"
+    assert raw.content_type == "application/octet-stream"
+
+
+def test_probe_reports_the_content_type_when_head_is_refused(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
+    origin.reject_head = True
+    origin.files["/t.meta4"] = b"<metalink/>"
+    origin.content_types["/t.meta4"] = "application/metalink4+xml"
+
+    info = downloader.probe(request(origin.url("/t.meta4")))
+
+    assert info.content_type == "application/metalink4+xml"
 
 
 # fetch ------------------------------------------------------------------------------------
@@ -164,21 +228,63 @@ def test_fetch_streams_body_into_the_sink_and_reports_progress(
     assert origin.get_count("/t.raw") == 1
 
 
-def test_fetch_short_body_is_an_error(origin: Origin, downloader: HttpDownloader) -> None:
+def test_fetch_short_body_every_time_gives_up_after_fruitless_reconnects(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
     origin.files["/t.raw"] = RAW
     origin.truncate["/t.raw"] = 1000
+    # Without ETag or Last-Modified every reconnect starts over: no progress, ever.
+    origin.send_etag = origin.send_last_modified = False
+    sink = MemorySink()
 
-    with pytest.raises(SourceUnavailableError, match=f"after 1000 of {len(RAW)} bytes"):
+    with pytest.raises(
+        SourceUnavailableError, match=f"after 1000 of {len(RAW)} bytes; gave up after 6 reconnects"
+    ):
+        downloader.fetch(request(origin.url("/t.raw")), sink)
+    assert sink.restarts == 6
+
+
+def test_fetch_reconnects_are_bounded_even_with_progress(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
+    origin.files["/t.raw"] = RAW
+    origin.truncate["/t.raw"] = 1000  # every response, full or ranged, stops after 1000
+
+    with pytest.raises(SourceUnavailableError, match="gave up after 50 reconnects"):
         downloader.fetch(request(origin.url("/t.raw")), MemorySink())
+    assert origin.get_count("/t.raw") == 51
 
 
-def test_fetch_read_timeout(origin: Origin, downloader: HttpDownloader) -> None:
+def test_fetch_stall_is_a_timeout_naming_the_read_timeout(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
     origin.files["/t.raw"] = RAW
     origin.delay_s = 1.0
     timeouts = Timeouts(connect_s=2, read_s=0.2, total_s=10)
 
-    with pytest.raises(DownloadTimeoutError, match="timed out"):
+    with pytest.raises(DownloadTimeoutError, match=r"no data for 0\.2 s from 127\.0\.0\.1"):
         downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts), MemorySink())
+
+
+def test_fetch_stall_after_some_data_resumes_then_completes(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
+    origin.files["/t.raw"] = RAW
+    stalled = threading.Event()
+
+    def stall_once(done: int, total: int | None) -> None:
+        # The first time bytes arrive, make the origin slow for one stall period.
+        if done and not stalled.is_set():
+            stalled.set()
+            origin.delay_s = 0.5
+            threading.Timer(0.3, lambda: setattr(origin, "delay_s", 0.0)).start()
+
+    sink = MemorySink()
+    timeouts = Timeouts(connect_s=2, read_s=0.2, total_s=10)
+    downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts, progress=stall_once), sink)
+
+    assert sink.data == RAW
+    assert sink.restarts == 0
 
 
 def test_fetch_total_timeout(origin: Origin, downloader: HttpDownloader) -> None:
@@ -187,7 +293,7 @@ def test_fetch_total_timeout(origin: Origin, downloader: HttpDownloader) -> None
     origin.chunk_size_bytes = 16 * 1024
     timeouts = Timeouts(connect_s=2, read_s=2, total_s=0.3)
 
-    with pytest.raises(DownloadTimeoutError):
+    with pytest.raises(DownloadTimeoutError, match=r"exceeded its total time limit of 0\.3 s"):
         downloader.fetch(request(origin.url("/t.raw"), timeouts=timeouts), MemorySink())
 
 

@@ -110,3 +110,18 @@ def test_invalid_libvirt_settings_name_their_variable(environ, variable):
     with pytest.raises(SettingsError) as caught:
         AgentSettings.from_env(environ)
     assert caught.value.variable == variable
+
+
+def test_certificate_store_directory():
+    assert AgentSettings.from_env({}).cert_dir == Path("/etc/kvmcloud-agent/certs")
+
+    settings = AgentSettings.from_env({"KVMCLOUD_AGENT_CERT_DIR": "/srv/agent-certs"})
+
+    assert settings.cert_dir == Path("/srv/agent-certs")
+    assert "/srv/agent-certs" in repr(settings)
+
+
+def test_relative_certificate_store_is_refused():
+    with pytest.raises(SettingsError) as caught:
+        AgentSettings.from_env({"KVMCLOUD_AGENT_CERT_DIR": "certs"})
+    assert caught.value.variable == "KVMCLOUD_AGENT_CERT_DIR"
