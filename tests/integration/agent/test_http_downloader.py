@@ -1,4 +1,6 @@
+import socket
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -313,3 +315,32 @@ def test_fetch_honours_cancel_between_chunks(origin: Origin, downloader: HttpDow
             MemorySink(),
         )
     assert origin.bytes_sent("/t.raw") < len(RAW)
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A loopback port that accepts TCP connections (the kernel does) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])
+
+
+def test_no_response_headers_within_the_request_timeout(
+    downloader: HttpDownloader, silent_listener: int
+) -> None:
+    timeouts = Timeouts(connect_s=2, request_s=0.3, read_s=5, total_s=10)
+    url = f"http://127.0.0.1:{silent_listener}/t.raw"
+
+    with pytest.raises(DownloadTimeoutError, match=r"no response from 127\.0\.0\.1:\d+ .* 0\.3 s"):
+        downloader.fetch(request(url, timeouts=timeouts), MemorySink())
+
+
+def test_tls_handshake_counts_against_the_connect_timeout(
+    downloader: HttpDownloader, silent_listener: int
+) -> None:
+    timeouts = Timeouts(connect_s=0.3, request_s=5, read_s=5, total_s=10)
+    url = f"https://127.0.0.1:{silent_listener}/t.raw"
+
+    with pytest.raises(DownloadTimeoutError, match=r"connecting to 127\.0\.0\.1:\d+ .*0\.3 s"):
+        downloader.probe(request(url, timeouts=timeouts))

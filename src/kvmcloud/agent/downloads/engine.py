@@ -46,19 +46,31 @@ class ImageInspector(Protocol):
         ...
 
 
+METALINK = "metalink"
+METALINK_SUFFIXES = (".metalink", ".meta4")
+
+
 def pick_downloader(url: str, downloaders: Mapping[str, Downloader]) -> Downloader:
-    """Return the downloader for the URL's scheme.
+    """Return the downloader for ``url``: by its path for metalinks, else by its scheme.
+
+    A path ending in ``.metalink`` (v3) or ``.meta4`` (v4) goes to the ``"metalink"``
+    downloader when one is registered, whatever the scheme the document is served over;
+    every other URL goes to the downloader registered under its scheme (``http``,
+    ``https``, ``nfs``).
 
     Raises:
-        UnsupportedUrlError: no downloader is registered for the scheme.
+        UnsupportedUrlError: the URL is malformed, or nothing handles its scheme.
     """
     try:
-        scheme = urlsplit(url).scheme.lower()
+        parts = urlsplit(url)
     except ValueError as exc:
         raise UnsupportedUrlError(f"malformed URL {describe_url(url)}: {exc}") from exc
-    downloader = downloaders.get(scheme)
+    if parts.path.lower().endswith(METALINK_SUFFIXES) and METALINK in downloaders:
+        return downloaders[METALINK]
+    scheme = parts.scheme.lower()
+    downloader = downloaders.get(scheme) if scheme != METALINK else None
     if downloader is None:
-        supported = ", ".join(sorted(downloaders)) or "none"
+        supported = ", ".join(sorted(name for name in downloaders if name != METALINK)) or "none"
         raise UnsupportedUrlError(
             f"no downloader for scheme {scheme!r} of {describe_url(url)} (supported: {supported})"
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kvmcloud.agent.downloads.base import Downloader, ProgressCallback
-from kvmcloud.agent.downloads.engine import ImageInspector, download_template
+from kvmcloud.agent.downloads.engine import ImageInspector, download_template, pick_downloader
 from kvmcloud.agent.downloads.errors import (
     BadCommandError,
     ChecksumMismatchError,
@@ -250,3 +250,39 @@ def test_unsafe_install_name_is_a_bad_command(tmp_path, downloader):
         run(make_command(tmp_path, install_name="../escape.qcow2"), downloader, FakeQemuImg())
     assert downloader.fetches == []
     assert not (tmp_path.parent / "escape.qcow2").exists()
+
+
+# pick_downloader ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def registry() -> dict[str, FakeDownloader]:
+    return {name: FakeDownloader() for name in ("http", "https", "nfs", "metalink")}
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("http://origin.test/t.qcow2", "http"),
+        ("HTTPS://origin.test/t.qcow2", "https"),
+        ("nfs://filer/export/t.qcow2", "nfs"),
+        ("http://origin.test/t.metalink", "metalink"),
+        ("https://origin.test/images/t.META4", "metalink"),
+        ("nfs://filer/export/t.meta4", "metalink"),
+        ("http://origin.test/t.meta4?sig=abc", "metalink"),
+        ("http://origin.test/t.qcow2?name=x.meta4", "http"),  # the path decides, not the query
+        ("http://origin.test/metalink/t.qcow2", "http"),
+    ],
+)
+def test_pick_downloader_by_metalink_suffix_then_scheme(registry, url, name):
+    assert pick_downloader(url, registry) is registry[name]
+
+
+def test_metalink_suffix_without_a_metalink_downloader_goes_by_scheme(registry):
+    del registry["metalink"]
+    assert pick_downloader("http://origin.test/t.meta4", registry) is registry["http"]
+
+
+def test_metalink_is_not_a_scheme(registry):
+    with pytest.raises(UnsupportedUrlError, match=r"supported: http, https, nfs\)"):
+        pick_downloader("metalink://origin.test/t.qcow2", registry)
