@@ -33,7 +33,10 @@ from kvmcloud.agent.command_registry import (
     RegistryFullError,
 )
 from kvmcloud.agent.downloads.base import Downloader
+from kvmcloud.agent.downloads.engine import METALINK
 from kvmcloud.agent.downloads.http import HttpDownloader
+from kvmcloud.agent.downloads.metalink import MetalinkDownloader
+from kvmcloud.agent.downloads.nfs import NfsDownloader
 from kvmcloud.agent.downloads.tls import TrustStore
 from kvmcloud.agent.enrollment import (
     Enrollment,
@@ -192,12 +195,7 @@ def create_app(
     if enroll_token is None:
         enroll_token, _ = load_or_create_enroll_token(settings.state_dir)
     if downloaders is None:
-        http = HttpDownloader(
-            buffer_size_bytes=settings.buffer_size_bytes,
-            trust=TrustStore(settings.cert_dir),
-            clock=clock,
-        )
-        downloaders = {"http": http, "https": http}
+        downloaders = default_downloaders(settings, clock=clock)
     libvirt_host: LibvirtHost | None = None
     if hypervisor is None:
         # Connects lazily: the agent starts, and heartbeats, while libvirtd is still down.
@@ -241,6 +239,21 @@ def create_app(
     )
     app.state.agent = runtime
     return app
+
+
+def default_downloaders(
+    settings: AgentSettings, *, clock: Callable[[], float] = time.monotonic
+) -> dict[str, Downloader]:
+    """Return the downloaders by scheme, plus ``"metalink"`` for metalink documents."""
+    http = HttpDownloader(
+        buffer_size_bytes=settings.buffer_size_bytes,
+        trust=TrustStore(settings.cert_dir),
+        clock=clock,
+    )
+    nfs = NfsDownloader(buffer_size_bytes=settings.buffer_size_bytes, clock=clock)
+    by_scheme: dict[str, Downloader] = {"http": http, "https": http, "nfs": nfs}
+    # Mirrors are fetched with the same downloaders, so they share the trust store.
+    return {**by_scheme, METALINK: MetalinkDownloader(inner=by_scheme, clock=clock)}
 
 
 def agent_runtime(app: Starlette) -> AgentRuntime:

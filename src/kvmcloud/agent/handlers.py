@@ -122,6 +122,7 @@ class CommandHandlers:
         return CheckUrlResult(
             physical_size_bytes=info.physical_size_bytes,
             virtual_size_bytes=info.virtual_size_bytes,
+            mirrors=list(info.mirrors),
         )
 
     def direct_download(self, command: DirectDownloadCommand, execution: Execution) -> Result:

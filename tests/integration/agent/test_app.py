@@ -10,7 +10,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from kvmcloud.agent.app import create_app
+from kvmcloud.agent.app import create_app, default_downloaders
+from kvmcloud.agent.downloads.http import HttpDownloader
+from kvmcloud.agent.downloads.metalink import MetalinkDownloader
+from kvmcloud.agent.downloads.nfs import NfsDownloader
 from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.protocol.agent_messages import (
     CheckPoolCommand,
@@ -296,3 +299,17 @@ def test_shutdown_cancels_downloads_cleans_up_and_says_goodbye(
     assert pool_files(pool_dir) == []
     assert origin.bytes_sent("/t.raw") < 2 * 1024 * 1024
     assert recorder.beats[-1][1]["shutting_down"] is True
+
+
+def test_default_downloaders_cover_every_source_and_share_the_cert_store(tmp_path: Path) -> None:
+    settings = AgentSettings(state_dir=tmp_path, cert_dir=tmp_path / "certs")
+
+    downloaders = default_downloaders(settings)
+
+    https = downloaders["https"]
+    assert set(downloaders) == {"http", "https", "nfs", "metalink"}
+    assert isinstance(https, HttpDownloader)
+    assert downloaders["http"] is https
+    assert https.trust.cert_dir == tmp_path / "certs"
+    assert isinstance(downloaders["nfs"], NfsDownloader)
+    assert isinstance(downloaders["metalink"], MetalinkDownloader)

@@ -1,6 +1,7 @@
 import threading
 from pathlib import Path
 
+from kvmcloud.agent.downloads.base import DownloadRequest, SourceInfo
 from kvmcloud.agent.downloads.errors import SourceNotFoundError
 from kvmcloud.agent.handlers import CommandHandlers, Execution
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
@@ -8,6 +9,8 @@ from kvmcloud.protocol.agent_messages import (
     CheckPoolCommand,
     CheckUrlCommand,
     CheckUrlResult,
+    ErrorInfo,
+    MirrorCheck,
     PoolReport,
     PoolSpec,
     PoolType,
@@ -36,6 +39,27 @@ def test_check_url_reports_sizes():
 
     assert answer.ok
     assert answer.result == CheckUrlResult(physical_size_bytes=10, virtual_size_bytes=10)
+
+
+def test_check_url_reports_each_mirror_of_a_metalink():
+    mirrors = (
+        MirrorCheck(url="http://a.test/t.qcow2", ok=True),
+        MirrorCheck(
+            url="http://b.test/t.qcow2",
+            ok=False,
+            error=ErrorInfo(code=ErrorCode.SOURCE_NOT_FOUND, message="HTTP 404"),
+        ),
+    )
+
+    class Mirrored(FakeDownloader):
+        def probe(self, request: DownloadRequest) -> SourceInfo:
+            return SourceInfo(10, 10, mirrors=mirrors)
+
+    answer = handlers_with(Mirrored()).execute(CheckUrlCommand(url=URL, format="RAW"), execution())
+
+    assert answer.result == CheckUrlResult(
+        physical_size_bytes=10, virtual_size_bytes=10, mirrors=list(mirrors)
+    )
 
 
 def test_download_errors_become_answers_with_their_code():

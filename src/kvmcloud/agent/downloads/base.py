@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kvmcloud.protocol.agent_messages import Timeouts
+from kvmcloud.protocol.agent_messages import MirrorCheck, Timeouts
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(bytes_done, bytes_total)``; ``bytes_total`` is None when unknown."""
@@ -39,12 +39,14 @@ class SourceInfo:
     """What the source says about the image before it is downloaded; None = not said.
 
     ``content_type`` is the media type the source declares (HTTP ``Content-Type``),
-    lower-case and without parameters, e.g. ``application/metalink4+xml``.
+    lower-case and without parameters, e.g. ``application/metalink4+xml``. ``mirrors``
+    is each mirror's own check, for a source that has mirrors (a metalink).
     """
 
     physical_size_bytes: int | None
     virtual_size_bytes: int | None
     content_type: str | None = None
+    mirrors: tuple[MirrorCheck, ...] = ()
 
 
 class ImageSink(Protocol):

@@ -293,6 +293,11 @@ class HttpDownloader:
         self._reconnect_pause_s = reconnect_pause_s
         self._user_agent = f"kvmcloud-agent/{kvmcloud.__version__}"
 
+    @property
+    def trust(self) -> TrustStore:
+        """What HTTPS transfers trust."""
+        return self._trust
+
     def probe(self, request: DownloadRequest) -> SourceInfo:
         """Check the URL with HEAD (ranged GET if HEAD is refused) and learn its sizes."""
         transfer = self._transfer(request)
