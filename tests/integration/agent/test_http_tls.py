@@ -1,6 +1,7 @@
 """HTTPS against an origin with its own private CA: trust from the store, fail closed."""
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ FAST = Timeouts(connect_s=2, read_s=2, request_s=2, total_s=10)
 
 
 @pytest.fixture
-def https_origin() -> Origin:
+def https_origin() -> Iterator[Origin]:
     with Origin(https=True) as origin:
         origin.files["/t.raw"] = IMAGE
         yield origin

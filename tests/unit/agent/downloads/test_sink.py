@@ -11,12 +11,12 @@ import zstandard
 from kvmcloud.agent.downloads.decompress import CompressionFormat
 from kvmcloud.agent.downloads.errors import ImageRejectedError, PoolFullError
 from kvmcloud.agent.downloads.sink import WRITE_CHUNK_BYTES, PoolFileSink
-from kvmcloud.protocol.checksums import Checksum, ChecksumMismatch
+from kvmcloud.protocol.checksums import Checksum, ChecksumMismatch, ChecksumVerifier
 
 IMAGE = b"QFI\xfb" + (hashlib.sha256(b"image").digest() * 4096 + bytes(200_000)) * 3
 
 
-def verifier_for(data: bytes):
+def verifier_for(data: bytes) -> ChecksumVerifier:
     return Checksum.parse(hashlib.sha256(data).hexdigest()).new_verifier()
 
 

@@ -82,14 +82,14 @@ def test_handshake_failures_that_are_not_about_the_certificate():
 # TrustStore --------------------------------------------------------------------------------
 
 
-def test_context_always_verifies_and_checks_host_names(tmp_path: Path):
+def test_context_always_verifies_and_checks_host_names(tmp_path: Path) -> None:
     context = TrustStore(tmp_path).ssl_context()
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname is True
     assert context.verify_flags & ssl.VERIFY_X509_PARTIAL_CHAIN
 
 
-def test_store_certificates_are_added_to_the_system_ones(tmp_path: Path):
+def test_store_certificates_are_added_to_the_system_ones(tmp_path: Path) -> None:
     baseline = len(TrustStore(None).ssl_context().get_ca_certs())
     for alias in ("one", "two"):
         (tmp_path / f"{alias}.pem").write_bytes(trustme.CA().cert_pem.bytes())
@@ -99,7 +99,7 @@ def test_store_certificates_are_added_to_the_system_ones(tmp_path: Path):
     assert len(context.get_ca_certs()) == baseline + 2
 
 
-def test_store_is_read_afresh_for_each_context(tmp_path: Path):
+def test_store_is_read_afresh_for_each_context(tmp_path: Path) -> None:
     store = TrustStore(tmp_path)
     before = len(store.ssl_context().get_ca_certs())
     (tmp_path / "new.pem").write_bytes(trustme.CA().cert_pem.bytes())
@@ -107,12 +107,12 @@ def test_store_is_read_afresh_for_each_context(tmp_path: Path):
     assert len(store.ssl_context().get_ca_certs()) == before + 1
 
 
-def test_missing_directory_means_system_cas_only(tmp_path: Path):
+def test_missing_directory_means_system_cas_only(tmp_path: Path) -> None:
     assert TrustStore(tmp_path / "absent").certificate_files() == []
     TrustStore(tmp_path / "absent").ssl_context()
 
 
-def test_only_regular_pem_files_are_candidates(tmp_path: Path):
+def test_only_regular_pem_files_are_candidates(tmp_path: Path) -> None:
     (tmp_path / "a.pem").write_bytes(b"x")
     (tmp_path / "b.crt").write_bytes(b"x")
     (tmp_path / "dir.pem").mkdir()
