@@ -21,8 +21,9 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int | None], None]
 
-# How long one long-poll may wait on the agent; the HTTP timeout adds a margin to it.
-POLL_WAIT_S = 30.0
+# How long one poll may wait on the agent (it answers at once when the command ends). Short,
+# because each answer carries bytes done: that is how download progress reaches the API.
+POLL_WAIT_S = 2.0
 _POLL_MARGIN_S = 15.0
 # Consecutive failed polls tolerated before the agent counts as lost.
 _MAX_POLL_FAILURES = 5
