@@ -382,7 +382,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _file(self, path: str, content: bytes, send_body: bool) -> None:
         origin = self.server.origin
-        etag, last_modified = _validators(content)
+        # Hashing the content costs time on large files: only when validators are sent.
+        validated = origin.send_etag or origin.send_last_modified
+        etag, last_modified = _validators(content) if validated else ("", "")
         range_header = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
         if send_body:
