@@ -344,3 +344,21 @@ def test_tls_handshake_counts_against_the_connect_timeout(
 
     with pytest.raises(DownloadTimeoutError, match=r"connecting to 127\.0\.0\.1:\d+ .*0\.3 s"):
         downloader.probe(request(url, timeouts=timeouts))
+
+
+def test_command_headers_are_not_sent_to_another_host_after_a_redirect(
+    origin: Origin, downloader: HttpDownloader
+) -> None:
+    with Origin(files={"/t.raw": RAW}, require_header=("X-Auth-Token", "secret")) as other:
+        origin.redirects["/moved.raw"] = other.url("/t.raw", host="localhost")
+        headers = {"X-Auth-Token": "secret"}
+
+        with pytest.raises(SourceDeniedError, match="HTTP 403"):
+            downloader.fetch(
+                request(origin.url("/moved.raw"), headers=headers, follow_redirects=True),
+                MemorySink(),
+            )
+        sink = MemorySink()
+        downloader.fetch(request(other.url("/t.raw"), headers=headers), sink)
+
+    assert sink.data == RAW

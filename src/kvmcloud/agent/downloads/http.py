@@ -403,7 +403,11 @@ class HttpDownloader:
                 return self._body(transfer, exchange, offset, content_range.complete_length)
             if status == 200:
                 logger.info("%s sent the whole object again; starting over", transfer.url)
-                sink.restart()
+                try:
+                    sink.restart()
+                except BaseException:
+                    exchange.close()
+                    raise
                 return self._body(transfer, exchange, 0, None)
             exchange.close()
             if 200 <= status < 300 or status == 416:
