@@ -51,7 +51,8 @@ class HashingSink:
 
 @pytest.fixture
 def metalink() -> MetalinkDownloader:
-    http = HttpDownloader(buffer_size_bytes=64 * 1024)
+    # Short reconnect pauses: a dead or slow mirror must not make the suite wait seconds.
+    http = HttpDownloader(buffer_size_bytes=64 * 1024, reconnect_pause_s=0.01)
     return MetalinkDownloader(inner={"http": http, "https": http})
 
 
