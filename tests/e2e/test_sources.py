@@ -15,7 +15,7 @@ import zstandard
 from cs import CloudStackApiException
 
 from tests.e2e.conftest import HEADER, Stack, running_stack
-from tests.support.metalink import meta4
+from tests.support.metalink import meta4, pieces_of
 from tests.support.nfs import GaneshaServer, nfs_or_skip
 from tests.support.origin import Origin
 from tests.support.processes import free_port
@@ -154,18 +154,22 @@ def test_nfs_urls_register_and_download(src_stack: Stack) -> None:
 def test_metalink_skips_a_dead_mirror_and_reports_it(src_stack: Stack) -> None:
     data = qcow2(src_stack)
     dead_port = free_port()
-    with Origin(files={"/tiny.qcow2": data}) as good, Origin(files={}) as site:
-        document = meta4(
-            [(f"http://127.0.0.1:{dead_port}/tiny.qcow2", 1), (good.url("/tiny.qcow2"), 2)],
+    dead_url = f"http://127.0.0.1:{dead_port}/tiny.qcow2"
+    with (
+        Origin(files={"/tiny.qcow2": data}) as good,
+        Origin(files={"/tiny.qcow2": data}, delay_s=0.05, chunk_size_bytes=64 * 1024) as slow,
+        Origin(files={}) as site,
+    ):
+        site.files["/tiny.meta4"] = meta4(
+            [(dead_url, 1), (good.url("/tiny.qcow2"), 2), (slow.url("/tiny.qcow2"), 3)],
             size=len(data),
             hashes={"sha-256": hashlib.sha256(data).hexdigest()},
         )
-        site.files["/tiny.meta4"] = document.encode() if isinstance(document, str) else document
         template = register(src_stack, "from-metalink", site.url("/tiny.meta4"))
         mirrors = {m["url"]: m for m in template["mirrors"]}
         assert mirrors[good.url("/tiny.qcow2")]["ok"] is True
-        dead = mirrors[f"http://127.0.0.1:{dead_port}/tiny.qcow2"]
-        assert dead["ok"] is False and dead["errortext"]
+        assert mirrors[slow.url("/tiny.qcow2")]["ok"] is True
+        assert mirrors[dead_url]["ok"] is False and mirrors[dead_url]["errortext"]
         assert prepare(src_stack, template["id"])["jobstatus"] == 1
         assert (
             hashlib.sha256(published(src_stack, template["id"]).read_bytes()).digest()
@@ -175,6 +179,32 @@ def test_metalink_skips_a_dead_mirror_and_reports_it(src_stack: Stack) -> None:
         with pytest.raises(CloudStackApiException) as nothing_works:
             register(src_stack, "metalink-dead", site.url("/none.meta4"))
         assert str(dead_port) in nothing_works.value.error["errortext"]
+
+
+def test_metalink_refetches_a_corrupted_piece_from_another_mirror(src_stack: Stack) -> None:
+    data = qcow2(src_stack)
+    piece = 64 * 1024
+    corrupted = bytearray(data)
+    corrupted[piece + 10] ^= 0xFF  # the second piece is wrong on the first mirror
+    with (
+        Origin(files={"/tiny.qcow2": bytes(corrupted)}) as bad,
+        Origin(files={"/tiny.qcow2": data}) as good,
+        Origin(files={}) as site,
+    ):
+        site.files["/pieces.meta4"] = meta4(
+            [(bad.url("/tiny.qcow2"), 1), (good.url("/tiny.qcow2"), 2)],
+            size=len(data),
+            hashes={"sha-256": hashlib.sha256(data).hexdigest()},
+            pieces=pieces_of(data, piece),
+        )
+        template = register(src_stack, "metalink-pieces", site.url("/pieces.meta4"))
+        assert prepare(src_stack, template["id"])["jobstatus"] == 1
+        assert (
+            hashlib.sha256(published(src_stack, template["id"]).read_bytes()).digest()
+            == hashlib.sha256(data).digest()
+        )
+        # Only the bad piece (and what followed it) came from the second mirror.
+        assert good.bytes_sent("/tiny.qcow2") < len(data)
 
 
 @pytest.mark.parametrize(
