@@ -88,7 +88,7 @@ CONNECTION_REQUEST_TIMEOUT_MS = ConfigKey(
     "Hidden",
     "Integer",
     "5000",
-    "Wait (milliseconds) for a connection to become available for a direct download",
+    "Longest wait (milliseconds) for a source's response status and headers once connected",
     _parse_int(1, 3_600_000),
 )
 FOLLOW_REDIRECTS = ConfigKey(

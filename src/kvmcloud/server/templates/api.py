@@ -162,7 +162,11 @@ class RegisterTemplateParams:
     """Parameters of registerTemplate."""
 
     name: str = param("the name of the template")
-    url: str = param("the URL of where the template is hosted (http or https)", length=2048)
+    url: str = param(
+        "the URL of the template: http(s)://…, nfs://server/export/path, or a Metalink "
+        "(http(s)://….metalink or ….meta4)",
+        length=2048,
+    )
     format: str = param("the format for the template: QCOW2 or RAW")
     hypervisor: str = param("the target hypervisor for the template: KVM")
     display_text: str | None = param("the display text of the template", length=4096, default=None)

@@ -8,6 +8,8 @@ from kvmcloud.server.errors import InvalidParameterError
 
 SCHEMES = ("http", "https", "nfs")
 METALINK_SUFFIXES = (".metalink", ".meta4")
+# What the hosts' NFS client accepts (agent/downloads/nfs.py).
+NFS_MAX_URL_CHARS = 1024
 _DNS_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 # NFS paths are handed to a client program: keep them to a conservative character class
 # (reference section 9, item 10: CloudStack built shell strings from them).
@@ -41,6 +43,10 @@ def validate_source_url(url: str) -> str:
         raise InvalidParameterError("url", f"URL {text!r} has no host")
     _check_host(host)
     if scheme == "nfs":
+        if len(text) > NFS_MAX_URL_CHARS:
+            raise InvalidParameterError(
+                "url", f"an nfs:// url is at most {NFS_MAX_URL_CHARS} characters"
+            )
         if parts.username is not None:
             raise InvalidParameterError("url", "an nfs:// url cannot carry a user name")
         _check_nfs(parts.path, parts.query, parts.fragment, port)
