@@ -181,6 +181,26 @@ def test_metalink_skips_a_dead_mirror_and_reports_it(src_stack: Stack) -> None:
         assert str(dead_port) in nothing_works.value.error["errortext"]
 
 
+def test_a_metalink_is_also_known_by_its_media_type(src_stack: Stack) -> None:
+    data = qcow2(src_stack)
+    with Origin(files={"/tiny.qcow2": data}) as good, Origin(files={}) as site:
+        # No .meta4 in the name: only the RFC 5854 media type says what this is.
+        site.files["/images/latest"] = meta4(
+            [(good.url("/tiny.qcow2"), 1)],
+            size=len(data),
+            hashes={"sha-256": hashlib.sha256(data).hexdigest()},
+        )
+        site.content_types["/images/latest"] = "application/metalink4+xml"
+        template = register(src_stack, "metalink-by-type", site.url("/images/latest"))
+        assert [m["ok"] for m in template["mirrors"]] == [True]
+        assert "kvmcloud.metalink" not in template.get("details", {})
+        assert prepare(src_stack, template["id"])["jobstatus"] == 1
+        assert (
+            hashlib.sha256(published(src_stack, template["id"]).read_bytes()).digest()
+            == hashlib.sha256(data).digest()
+        )
+
+
 def test_metalink_refetches_a_corrupted_piece_from_another_mirror(src_stack: Stack) -> None:
     data = qcow2(src_stack)
     piece = 64 * 1024

@@ -35,6 +35,9 @@ from kvmcloud.protocol.error_codes import ErrorCode
 
 logger = logging.getLogger(__name__)
 
+# Media types of Metalink documents: RFC 5854 (v4) and the older v3 one.
+METALINK_MEDIA_TYPES = frozenset({"application/metalink4+xml", "application/metalink+xml"})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Execution:
@@ -108,21 +111,27 @@ class CommandHandlers:
 
     def check_url(self, command: CheckUrlCommand, execution: Execution) -> CheckUrlResult:
         """Probe the URL from this host: reachable, and how big."""
-        downloader = pick_downloader(command.url, self._downloaders)
-        info = downloader.probe(
-            DownloadRequest(
-                url=command.url,
-                image_format=command.format,
-                headers=command.headers,
-                timeouts=command.timeouts,
-                follow_redirects=command.follow_redirects,
-                cancel=execution.cancel,
-            )
+        request = DownloadRequest(
+            url=command.url,
+            image_format=command.format,
+            headers=command.headers,
+            timeouts=command.timeouts,
+            follow_redirects=command.follow_redirects,
+            cancel=execution.cancel,
         )
+        downloader = pick_downloader(command.url, self._downloaders)
+        info = downloader.probe(request)
+        metalink = bool(info.mirrors)
+        if not metalink and info.content_type in METALINK_MEDIA_TYPES:
+            # A Metalink served under another name (RFC 5854 media type): check its mirrors.
+            downloader = pick_downloader(command.url, self._downloaders, metalink=True)
+            info = downloader.probe(request)
+            metalink = True
         return CheckUrlResult(
             physical_size_bytes=info.physical_size_bytes,
             virtual_size_bytes=info.virtual_size_bytes,
             mirrors=list(info.mirrors),
+            metalink=metalink,
         )
 
     def direct_download(self, command: DirectDownloadCommand, execution: Execution) -> Result:

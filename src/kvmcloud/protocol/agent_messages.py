@@ -120,6 +120,8 @@ class CheckUrlResult:
     physical_size_bytes: int | None = None
     virtual_size_bytes: int | None = None
     mirrors: list[MirrorCheck] = field(default_factory=list)
+    # The URL serves a Metalink document (told by its media type, whatever its name).
+    metalink: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,6 +139,8 @@ class DirectDownloadCommand:
     headers: dict[str, str] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     follow_redirects: bool = False
+    # The URL check found a Metalink document here (served as application/metalink4+xml).
+    metalink: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -58,7 +58,7 @@ def test_check_url_reports_each_mirror_of_a_metalink():
     answer = handlers_with(Mirrored()).execute(CheckUrlCommand(url=URL, format="RAW"), execution())
 
     assert answer.result == CheckUrlResult(
-        physical_size_bytes=10, virtual_size_bytes=10, mirrors=list(mirrors)
+        physical_size_bytes=10, virtual_size_bytes=10, mirrors=list(mirrors), metalink=True
     )
 
 

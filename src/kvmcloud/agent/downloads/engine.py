@@ -50,13 +50,15 @@ METALINK = "metalink"
 METALINK_SUFFIXES = (".metalink", ".meta4")
 
 
-def pick_downloader(url: str, downloaders: Mapping[str, Downloader]) -> Downloader:
+def pick_downloader(
+    url: str, downloaders: Mapping[str, Downloader], *, metalink: bool = False
+) -> Downloader:
     """Return the downloader for ``url``: by its path for metalinks, else by its scheme.
 
-    A path ending in ``.metalink`` (v3) or ``.meta4`` (v4) goes to the ``"metalink"``
-    downloader when one is registered, whatever the scheme the document is served over;
-    every other URL goes to the downloader registered under its scheme (``http``,
-    ``https``, ``nfs``).
+    A path ending in ``.metalink`` (v3) or ``.meta4`` (v4), or ``metalink=True`` (the URL
+    check saw a Metalink media type), goes to the ``"metalink"`` downloader when one is
+    registered; every other URL goes to the downloader registered under its scheme
+    (``http``, ``https``, ``nfs``).
 
     Raises:
         UnsupportedUrlError: the URL is malformed, or nothing handles its scheme.
@@ -65,7 +67,7 @@ def pick_downloader(url: str, downloaders: Mapping[str, Downloader]) -> Download
         parts = urlsplit(url)
     except ValueError as exc:
         raise UnsupportedUrlError(f"malformed URL {describe_url(url)}: {exc}") from exc
-    if parts.path.lower().endswith(METALINK_SUFFIXES) and METALINK in downloaders:
+    if (metalink or parts.path.lower().endswith(METALINK_SUFFIXES)) and METALINK in downloaders:
         return downloaders[METALINK]
     scheme = parts.scheme.lower()
     downloader = downloaders.get(scheme) if scheme != METALINK else None
@@ -106,7 +108,7 @@ def download_template(
     Raises:
         DownloadError: the subclass says what failed.
     """
-    downloader = pick_downloader(command.url, downloaders)
+    downloader = pick_downloader(command.url, downloaders, metalink=command.metalink)
     qemu_format = expected_qemu_format(command.format)
     verifier = _new_verifier(command.checksum)
     pool = StoragePool(command.pool)

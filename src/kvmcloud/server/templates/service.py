@@ -46,6 +46,7 @@ from kvmcloud.server.templates.models import (
 )
 
 HTTP_HEADER_PREFIX = "HTTP_HEADER:"
+METALINK_DETAIL = "kvmcloud.metalink"
 DIRECT_DOWNLOAD_JOB = "direct_download"
 DEFAULT_OS_TYPE = "Other Linux (64-bit)"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -218,6 +219,13 @@ def record_template(
         )
     for name, value in request.other_details.items():
         session.add(TemplateDetail(template_id=template.id, name=name, value=value))
+    if check.metalink:
+        # Found by the URL check (a Metalink media type): downloads must parse the document.
+        session.add(
+            TemplateDetail(
+                template_id=template.id, name=METALINK_DETAIL, value="true", display=False
+            )
+        )
     for zone_id in request.zone_ids:
         session.add(TemplateZoneRef(template_id=template.id, zone_id=zone_id, created=now))
     # The direct-download marker CloudStack writes instead of a secondary-storage copy.
@@ -531,6 +539,7 @@ def begin_download(
         headers=template_headers(session, template.id),
         timeouts=timeouts,
         follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
+        metalink=is_metalink_template(session, template.id),
     )
     ref.download_state = DownloadState.DOWNLOAD_IN_PROGRESS
     ref.state = RefState.CREATING
@@ -640,11 +649,20 @@ def detail_rows(session: Session, template_id: int) -> list[TemplateDetail]:
     )
 
 
+def is_metalink_template(session: Session, template_id: int) -> bool:
+    """Tell whether the URL check found a Metalink document at the template's URL."""
+    query = select(TemplateDetail.id).where(
+        TemplateDetail.template_id == template_id, TemplateDetail.name == METALINK_DETAIL
+    )
+    return session.scalar(query) is not None
+
+
 def redacted_details(details: Sequence[TemplateDetail]) -> dict[str, Any]:
     """Details for API responses: header values are secrets (tokens) and never shown."""
     return {
         d.name: ("******" if d.name.upper().startswith(HTTP_HEADER_PREFIX) else d.value)
         for d in details
+        if d.display
     }
 
 
