@@ -9,6 +9,7 @@ from typing import assert_never
 
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
+from kvmcloud.agent.downloads.errors import BadCommandError
 from kvmcloud.agent.errors import AgentError
 from kvmcloud.agent.pools import StoragePool
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
@@ -28,6 +29,8 @@ from kvmcloud.protocol.agent_messages import (
     PoolFileDeleted,
     RebootVmCommand,
     Result,
+    RevokeCertificateCommand,
+    SetupCertificateCommand,
     StartVmCommand,
     StopVmCommand,
 )
@@ -106,6 +109,8 @@ class CommandHandlers:
                 return self._vms.destroy(command)
             case AttachIsoCommand():
                 return self._vms.attach_iso(command)
+            case SetupCertificateCommand() | RevokeCertificateCommand():
+                raise BadCommandError(f"this agent cannot run {command.TYPE} commands yet")
             case _:
                 assert_never(command)
 

@@ -285,6 +285,36 @@ class AttachIsoCommand:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SetupCertificateCommand:
+    """Trust ``pem`` for HTTPS sources under ``alias`` (replacing one of the same alias)."""
+
+    TYPE: ClassVar[str] = "SetupCertificate"
+    LONG: ClassVar[bool] = False
+    alias: str
+    pem: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeCertificateCommand:
+    """Stop trusting the certificate stored under ``alias`` (a missing alias is fine)."""
+
+    TYPE: ClassVar[str] = "RevokeCertificate"
+    LONG: ClassVar[bool] = False
+    alias: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateResult:
+    """The host's store after a setup or revoke: whether it changed, what it now holds."""
+
+    TYPE: ClassVar[str] = "CertificateResult"
+    alias: str
+    changed: bool
+    # Every alias the store holds, with the SHA-256 fingerprint of its certificate.
+    held: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VmStateResult:
     """A domain's state after a command, the accelerator it runs on, and its console log."""
 
@@ -348,6 +378,9 @@ class Heartbeat:
     # Every kvmcloud domain libvirt knows on this host, so the server can reconcile; None
     # when the agent could not ask libvirt (nothing can be concluded then).
     vm_states: dict[str, VmPowerState] | None = None
+    # The direct-download certificates the host trusts: alias → SHA-256 fingerprint of the
+    # certificate; None when the store could not be read.
+    certificates: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -368,6 +401,8 @@ Command = (
     | RebootVmCommand
     | DestroyVmCommand
     | AttachIsoCommand
+    | SetupCertificateCommand
+    | RevokeCertificateCommand
 )
 Result = (
     CheckUrlResult
@@ -376,6 +411,7 @@ Result = (
     | VolumeResult
     | PoolFileDeleted
     | VmStateResult
+    | CertificateResult
 )
 
 COMMAND_TYPES: dict[str, type[Command]] = {
@@ -391,6 +427,8 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         RebootVmCommand,
         DestroyVmCommand,
         AttachIsoCommand,
+        SetupCertificateCommand,
+        RevokeCertificateCommand,
     )
 }
 RESULT_TYPES: dict[str, type[Result]] = {
@@ -402,6 +440,7 @@ RESULT_TYPES: dict[str, type[Result]] = {
         VolumeResult,
         PoolFileDeleted,
         VmStateResult,
+        CertificateResult,
     )
 }
 

@@ -190,6 +190,8 @@ def test_command_types_cover_every_command():
         "RebootVm",
         "DestroyVm",
         "AttachIso",
+        "SetupCertificate",
+        "RevokeCertificate",
     }
     assert set(RESULT_TYPES) == {
         "CheckUrlResult",
@@ -198,6 +200,7 @@ def test_command_types_cover_every_command():
         "VolumeResult",
         "PoolFileDeleted",
         "VmStateResult",
+        "CertificateResult",
     }
 
 
