@@ -1,0 +1,1 @@
+"""Direct-download certificates: upload, revoke, list, provision, and sync to hosts."""
