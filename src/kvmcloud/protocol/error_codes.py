@@ -22,5 +22,6 @@ class ErrorCode(StrEnum):
     VM_NOT_FOUND = "vm_not_found"
     VM_FAILURE = "vm_failure"
     VOLUME_FAILURE = "volume_failure"
+    CERTIFICATE_REJECTED = "certificate_rejected"
     BAD_COMMAND = "bad_command"
     INTERNAL = "internal"
