@@ -4,7 +4,10 @@
 AgentError                        .code (protocol/error_codes.py)
 ├── DownloadError                 downloads/errors.py: transfers, pools, malformed commands
 ├── VmError                       vms/errors.py: libvirt and the domains it runs
-└── VolumeFailureError            vms/errors.py: qemu-img could not make a volume
+├── VolumeFailureError            vms/errors.py: qemu-img could not make a volume
+└── CertificateError              certificates.py: the HTTPS trust store
+    ├── CertificateRejectedError  certificate_rejected: bad alias or not one certificate
+    └── CertificateStoreError     internal: the store's directory cannot be read or written
 ```
 
 ``handlers.CommandHandlers.execute`` turns an AgentError into ``Answer(ok=False)`` with its
