@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
+from kvmcloud.agent.certificates import CertificateStoreError
 from kvmcloud.agent.enrollment import Enrollment
 from kvmcloud.agent.vms.errors import VmError
 from kvmcloud.protocol.agent_messages import (
@@ -38,6 +39,11 @@ def no_vm_states() -> dict[str, VmPowerState]:
     return {}
 
 
+def no_certificates() -> dict[str, str]:
+    """Report no certificates: for agents built without a certificate store."""
+    return {}
+
+
 class HeartbeatError(Exception):
     """A heartbeat was not accepted; the loop logs it and tries again next interval."""
 
@@ -51,7 +57,9 @@ class HeartbeatLoop:
 
     Each heartbeat carries the state of every kvmcloud VM (``vm_states``). When libvirt
     cannot answer, the heartbeat still goes out, with no VMs: the host being alive matters
-    more; the problem is logged when it starts, changes and ends, not at every beat.
+    more; the problem is logged when it starts, changes and ends, not at every beat. The
+    certificates of the HTTPS trust store (``certificates``: alias → SHA-256) are reported
+    the same way, None when the store cannot be read.
     """
 
     def __init__(
@@ -61,6 +69,7 @@ class HeartbeatLoop:
         client: httpx.Client,
         report: Callable[[], HostReport],
         vm_states: Callable[[], dict[str, VmPowerState]] = no_vm_states,
+        certificates: Callable[[], dict[str, str]] = no_certificates,
         initial_interval_s: float = INITIAL_INTERVAL_S,
     ) -> None:
         self.enrollment = enrollment
@@ -68,6 +77,8 @@ class HeartbeatLoop:
         self._report = report
         self._vm_states = vm_states
         self._vm_states_problem: str | None = None
+        self._certificates = certificates
+        self._certificates_problem: str | None = None
         self._interval_s = clamp_interval_s(initial_interval_s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
@@ -101,6 +112,7 @@ class HeartbeatLoop:
             report=self._report(),
             shutting_down=shutting_down,
             vm_states=self._collect_vm_states(),
+            certificates=self._collect_certificates(),
         )
         url = self.enrollment.server_url.rstrip("/") + HEARTBEAT_PATH
         try:
@@ -138,6 +150,20 @@ class HeartbeatLoop:
             logger.info("VM states readable again")
             self._vm_states_problem = None
         return states
+
+    def _collect_certificates(self) -> dict[str, str] | None:
+        try:
+            certificates = self._certificates()
+        except CertificateStoreError as exc:
+            problem = str(exc)
+            if problem != self._certificates_problem:
+                logger.warning("cannot read certificates, reporting them unknown: %s", problem)
+            self._certificates_problem = problem
+            return None
+        if self._certificates_problem is not None:
+            logger.info("certificates readable again")
+            self._certificates_problem = None
+        return certificates
 
     def _loop(self) -> None:
         # Bounded by the stop event: every pass waits at least MIN_INTERVAL_S for it.

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from kvmcloud.agent.certificates import CertificateStoreError
 from kvmcloud.agent.enrollment import Enrollment
 from kvmcloud.agent.heartbeat import HeartbeatError, HeartbeatLoop, clamp_interval_s
 from kvmcloud.agent.vms.errors import HypervisorUnavailableError
@@ -159,4 +160,83 @@ def test_libvirt_unavailable_sends_unknown_vm_states_and_logs_once_per_change(ca
         unknown + "socket missing",
         unknown + "permission denied",
         "VM states readable again",
+    ]
+
+
+def test_heartbeat_carries_certificates():
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"interval_s": 10})
+
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        report=lambda: REPORT,
+        certificates=lambda: {"zone-ca": "ab" * 32},
+    )
+
+    loop.send()
+
+    assert bodies[0]["certificates"] == {"zone-ca": "ab" * 32}
+
+
+def test_no_certificate_store_reports_none_held():
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"interval_s": 10})
+
+    loop_with(handler).send()
+
+    assert bodies[0]["certificates"] == {}
+
+
+def test_unreadable_certificate_store_sends_unknown_and_logs_once_per_change(caplog):
+    bodies: list[dict[str, object]] = []
+    problems = iter(
+        [
+            CertificateStoreError("cannot list certificate store /c: Permission denied"),
+            CertificateStoreError("cannot list certificate store /c: Permission denied"),
+            CertificateStoreError("cannot list certificate store /c: Not a directory"),
+            None,
+            None,
+        ]
+    )
+
+    def held() -> dict[str, str]:
+        problem = next(problems)
+        if problem is not None:
+            raise problem
+        return {"zone-ca": "ab" * 32}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"interval_s": 10})
+
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        report=lambda: REPORT,
+        certificates=held,
+    )
+
+    with caplog.at_level(logging.INFO, logger="kvmcloud.agent.heartbeat"):
+        for _ in range(5):
+            loop.send()
+
+    assert [body["certificates"] for body in bodies] == [
+        None,
+        None,
+        None,
+        *[{"zone-ca": "ab" * 32}] * 2,
+    ]
+    messages = [r.getMessage() for r in caplog.records]
+    unknown = "cannot read certificates, reporting them unknown: cannot list certificate store /c: "
+    assert messages == [
+        unknown + "Permission denied",
+        unknown + "Not a directory",
+        "certificates readable again",
     ]
