@@ -19,8 +19,12 @@ from kvmcloud.server.api.agent_routes import agent_routes
 from kvmcloud.server.api.dispatch import Dispatcher
 from kvmcloud.server.api.registry import Registry
 from kvmcloud.server.api.routes import api_routes
+from kvmcloud.server.certificates import api as certificates_api
+from kvmcloud.server.certificates import jobs as certificates_jobs
+from kvmcloud.server.certificates import service as certificates_service
 from kvmcloud.server.configuration import api as configuration_api
 from kvmcloud.server.configuration.definitions import (
+    CERTIFICATE_SYNC_INTERVAL_H,
     STORAGE_CLEANUP_ENABLED,
     STORAGE_CLEANUP_INTERVAL_S,
 )
@@ -62,6 +66,7 @@ def build_registry() -> Registry:
             offerings_api.commands,
             configuration_api.commands,
             jobs_api.commands,
+            certificates_api.commands,
         ]
     )
 
@@ -76,6 +81,7 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     vms_service.REBOOT_JOB: vms_jobs.run_reboot_vm,
     vms_service.DESTROY_JOB: vms_jobs.run_destroy_vm,
     vms_service.ATTACH_ISO_JOB: vms_jobs.run_attach_iso,
+    certificates_service.CERTIFICATE_SYNC_JOB: certificates_jobs.run_certificate_sync,
 }
 
 
@@ -146,11 +152,21 @@ def build_services(
         with db.transaction() as session:
             templates_service.queue_storage_cleanup(session, clock())
 
+    def certificate_sync_interval_s() -> float:
+        with db.transaction() as session:
+            return float(get_value(session, CERTIFICATE_SYNC_INTERVAL_H)) * 3600.0
+
+    def queue_certificate_sync() -> None:
+        # A job row: whichever runner claims it (compare-and-set) is the one that pushes.
+        with db.transaction() as session:
+            certificates_service.queue_sync_all(session, clock())
+
     tasks = [
         PeriodicTask(
             "host-states", lambda: HOST_STATE_INTERVAL_S, lambda: update_host_states(db, clock)
         ),
         PeriodicTask("storage-cleanup", storage_cleanup_interval_s, queue_storage_cleanup),
+        PeriodicTask("certificate-sync", certificate_sync_interval_s, queue_certificate_sync),
     ]
     services.scheduler = Scheduler(tasks, tick_s=settings.periodic_tick_s)
     return services
