@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.certificates import service as certificates
 from kvmcloud.server.configuration.definitions import PING_INTERVAL_S
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
@@ -27,10 +28,17 @@ def agent_routes(db: Database, clock: Callable[[], datetime]) -> list[Route]:
     def heartbeat(body: bytes, key: str) -> msg.HeartbeatReply:
         beat = msg.from_json(msg.Heartbeat, body)
         with db.transaction() as session:
+            previous = service.status_of(session, beat.host_uuid)
             host = service.record_heartbeat(session, beat, key, clock())
             for name, old, new in reconcile_vm_states(session, host, beat.vm_states, clock()):
                 logger.warning("VM %s on host %s: %s -> %s", name, host.name, old, new)
-            return msg.HeartbeatReply(interval_s=float(get_value(session, PING_INTERVAL_S)))
+            interval_s = float(get_value(session, PING_INTERVAL_S))
+            # Back Up after Disconnected/Down → sync its certificates; and correct the
+            # certificate rows by what the host says it holds.
+            certificates.after_heartbeat(
+                session, host, previous, beat.certificates, clock(), grace_s=2 * interval_s
+            )
+            return msg.HeartbeatReply(interval_s=interval_s)
 
     async def heartbeat_route(request: Request) -> Response:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")

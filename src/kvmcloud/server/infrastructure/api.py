@@ -12,6 +12,7 @@ from kvmcloud.server.agent_client import error_from_answer
 from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult, format_date, without_none
+from kvmcloud.server.certificates.service import queue_host_sync
 from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import new_uuid
@@ -441,6 +442,8 @@ def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
     )
     with ctx.db.transaction() as session:
         host = service.record_host(session, plan, report, ctx.clock())
+        # The new host gets the zone's direct-download certificates from a job.
+        queue_host_sync(session, host, ctx.clock())
         return ListResult("host", [host_response(host, service.placement_names(session))], 1)
 
 

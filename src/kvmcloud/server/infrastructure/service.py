@@ -280,6 +280,14 @@ def _apply_report(host: Host, report: msg.HostReport) -> None:
     host.kvm_available = report.kvm_available
 
 
+def status_of(session: Session, host_uuid: str) -> HostStatus | None:
+    """Return a live host's recorded state (before a heartbeat changes it), if it exists."""
+    status = session.scalar(
+        select(Host.status).where(Host.uuid == host_uuid, Host.removed.is_(None))
+    )
+    return HostStatus(status) if status is not None else None
+
+
 def record_heartbeat(
     session: Session, heartbeat: msg.Heartbeat, presented_key: str, now: datetime
 ) -> Host:
