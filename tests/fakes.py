@@ -1,5 +1,8 @@
 """Fakes of our own Protocols for tests: FakeAgentClient, FakeClock."""
 
+import hashlib
+import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,10 +49,22 @@ class FakeAgent:
     key: str | None = None
     domains: dict[str, msg.VmPowerState] = field(default_factory=dict)
     start_vm: Callable[[msg.StartVmCommand], msg.Answer] | None = None
+    # The certificate store: alias → PEM. certificate_error makes setup and revoke fail
+    # with that message; certificate_delay_s makes them slow.
+    certificates: dict[str, str] = field(default_factory=dict)
+    certificate_error: str | None = None
+    certificate_delay_s: float = 0.0
 
     def sent(self, kind: type) -> list:
         """The commands of one type this agent received, oldest first."""
         return [c for c in self.received if isinstance(c, kind)]
+
+    def fingerprints(self) -> dict[str, str]:
+        """What the agent reports in its heartbeat: alias → SHA-256 of the DER."""
+        return {
+            alias: hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+            for alias, pem in self.certificates.items()
+        }
 
 
 class FakeAgentClient:
@@ -83,6 +98,8 @@ class FakeAgentClient:
                 ok=True,
                 result=msg.CheckUrlResult(physical_size_bytes=1000, virtual_size_bytes=4096),
             )
+        if isinstance(command, msg.SetupCertificateCommand | msg.RevokeCertificateCommand):
+            return self._certificate_command(agent, command)
         if isinstance(command, msg.CheckPoolCommand):
             return msg.Answer(
                 ok=True,
@@ -91,6 +108,28 @@ class FakeAgentClient:
                 ),
             )
         return self._vm_command(agent, command)
+
+    def _certificate_command(
+        self, agent: FakeAgent, command: msg.SetupCertificateCommand | msg.RevokeCertificateCommand
+    ) -> msg.Answer:
+        if agent.certificate_delay_s:
+            time.sleep(agent.certificate_delay_s)
+        if agent.certificate_error is not None:
+            return msg.Answer(
+                ok=False,
+                error=msg.ErrorInfo(code=ErrorCode.INTERNAL, message=agent.certificate_error),
+            )
+        if isinstance(command, msg.SetupCertificateCommand):
+            changed = agent.certificates.get(command.alias) != command.pem
+            agent.certificates[command.alias] = command.pem
+        else:
+            changed = agent.certificates.pop(command.alias, None) is not None
+        return msg.Answer(
+            ok=True,
+            result=msg.CertificateResult(
+                alias=command.alias, changed=changed, held=agent.fingerprints()
+            ),
+        )
 
     def _vm_command(self, agent: FakeAgent, command: msg.Command) -> msg.Answer:
         def state(name: str) -> msg.Answer:
