@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.command_registry import (
     CommandRegistry,
     RegistryClosedError,
@@ -89,6 +90,7 @@ class AgentRuntime:
         registry: CommandRegistry,
         report: Callable[[], HostReport],
         vm_states: Callable[[], dict[str, VmPowerState]],
+        certificates: Callable[[], dict[str, str]],
         http_client: httpx.Client,
         owns_http_client: bool,
     ) -> None:
@@ -97,6 +99,7 @@ class AgentRuntime:
         self._enroll_token = enroll_token.encode("utf-8")
         self._report = report
         self._vm_states = vm_states
+        self._certificates = certificates
         self._http_client = http_client
         self._owns_http_client = owns_http_client
         self._lock = threading.Lock()
@@ -167,6 +170,7 @@ class AgentRuntime:
             client=self._http_client,
             report=self._report,
             vm_states=self._vm_states,
+            certificates=self._certificates,
         )
         with self._lock:
             if self._shutdown_started:
@@ -200,12 +204,15 @@ def create_app(
     if hypervisor is None:
         # Connects lazily: the agent starts, and heartbeats, while libvirtd is still down.
         libvirt_host = hypervisor = LibvirtHost(settings.libvirt_uri)
+    # The directory the HTTPS downloaders' TrustStore reads at every transfer.
+    certificates = CertificateStore(settings.cert_dir)
     handlers = CommandHandlers(
         downloaders=downloaders,
         qemu_img=qemu_img if qemu_img is not None else QemuImg(),
         vms=VmLifecycle(
             hypervisor=hypervisor, console_dir=settings.console_dir, kvm_usable=kvm_usable
         ),
+        certificates=certificates,
     )
     runtime = AgentRuntime(
         settings=settings,
@@ -213,6 +220,7 @@ def create_app(
         registry=CommandRegistry(handlers.execute, clock=clock),
         report=host_report if host_report is not None else HostReporter().report,
         vm_states=hypervisor.states,
+        certificates=certificates.held,
         http_client=http_client or httpx.Client(timeout=HEARTBEAT_HTTP_TIMEOUT_S),
         owns_http_client=http_client is None,
     )

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import assert_never
 
+from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
-from kvmcloud.agent.downloads.errors import BadCommandError
 from kvmcloud.agent.errors import AgentError
 from kvmcloud.agent.pools import StoragePool
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
@@ -17,6 +17,7 @@ from kvmcloud.agent.vms.volumes import VolumeImages, create_volume
 from kvmcloud.protocol.agent_messages import (
     Answer,
     AttachIsoCommand,
+    CertificateResult,
     CheckPoolCommand,
     CheckUrlCommand,
     CheckUrlResult,
@@ -60,10 +61,12 @@ class CommandHandlers:
         downloaders: Mapping[str, Downloader],
         qemu_img: VolumeImages,
         vms: VmLifecycle,
+        certificates: CertificateStore,
     ) -> None:
         self._downloaders = downloaders
         self._qemu_img = qemu_img
         self._vms = vms
+        self._certificates = certificates
 
     def execute(self, command: Command, execution: Execution) -> Answer:
         """Run ``command`` and turn its outcome, whatever it is, into an Answer."""
@@ -110,7 +113,7 @@ class CommandHandlers:
             case AttachIsoCommand():
                 return self._vms.attach_iso(command)
             case SetupCertificateCommand() | RevokeCertificateCommand():
-                raise BadCommandError(f"this agent cannot run {command.TYPE} commands yet")
+                return self.certificate(command)
             case _:
                 assert_never(command)
 
@@ -138,6 +141,14 @@ class CommandHandlers:
             mirrors=list(info.mirrors),
             metalink=metalink,
         )
+
+    def certificate(
+        self, command: SetupCertificateCommand | RevokeCertificateCommand
+    ) -> CertificateResult:
+        """Trust or stop trusting a certificate for HTTPS sources (see ``certificates``)."""
+        if isinstance(command, SetupCertificateCommand):
+            return self._certificates.setup(command.alias, command.pem)
+        return self._certificates.revoke(command.alias)
 
     def direct_download(self, command: DirectDownloadCommand, execution: Execution) -> Result:
         """Download the template into its pool (see ``downloads.engine``)."""

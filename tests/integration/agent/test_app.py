@@ -1,4 +1,6 @@
+import hashlib
 import json
+import ssl
 import stat
 import threading
 import time
@@ -8,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 from starlette.testclient import TestClient
 
 from kvmcloud.agent.app import create_app, default_downloaders
@@ -16,6 +19,7 @@ from kvmcloud.agent.downloads.metalink import MetalinkDownloader
 from kvmcloud.agent.downloads.nfs import NfsDownloader
 from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.protocol.agent_messages import (
+    CertificateResult,
     CheckPoolCommand,
     CommandEnvelope,
     CommandState,
@@ -27,6 +31,8 @@ from kvmcloud.protocol.agent_messages import (
     PoolReport,
     PoolSpec,
     PoolType,
+    RevokeCertificateCommand,
+    SetupCertificateCommand,
     Timeouts,
     command_to_json,
     from_json,
@@ -87,6 +93,7 @@ def make_client(state_dir: Path, recorder: HeartbeatRecorder) -> TestClient:
         # A libvirt that is not there: heartbeats must go out anyway, with no VMs.
         libvirt_uri=f"qemu+unix:///system?socket={state_dir}/no-libvirt-sock",
         console_dir=state_dir / "consoles",
+        cert_dir=state_dir / "certs",
     )
     app = create_app(
         settings,
@@ -165,6 +172,7 @@ def test_enrol_saves_key_privately_reports_host_and_starts_heartbeats(
     assert beat["host_uuid"] == "h1"
     assert beat["shutting_down"] is False
     assert beat["vm_states"] is None  # libvirt is unreachable here: states unknown
+    assert beat["certificates"] == {}  # the store's directory does not exist yet
 
 
 def test_commands_need_the_host_key(agent: TestClient, pool_dir: Path) -> None:
@@ -189,6 +197,46 @@ def test_short_command_answers_inline(agent: TestClient, pool_dir: Path) -> None
     assert status.answer is not None
     assert status.answer.ok
     assert isinstance(status.answer.result, PoolReport)
+
+
+def certificates_beat(recorder: HeartbeatRecorder, expected: dict[str, str]) -> bool:
+    """Wait for a heartbeat reporting ``expected`` (one in flight may predate the change)."""
+    for _ in range(3):
+        if recorder.beats and recorder.beats[-1][1]["certificates"] == expected:
+            return True
+        recorder.wait_for(len(recorder.beats) + 1)
+    return bool(recorder.beats) and recorder.beats[-1][1]["certificates"] == expected
+
+
+def test_certificates_are_set_up_revoked_and_reported_in_heartbeats(
+    agent: TestClient, state_dir: Path, recorder: HeartbeatRecorder
+) -> None:
+    pem = trustme.CA().cert_pem.bytes().decode("ascii")
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    enroll(agent)
+
+    setup = post_command(
+        agent, CommandEnvelope(id="c1", command=SetupCertificateCommand(alias="zone-ca", pem=pem))
+    )
+
+    assert setup.status_code == 200  # short: answered inline
+    answer = status_of(setup).answer
+    assert answer is not None
+    assert answer.result == CertificateResult(
+        alias="zone-ca", changed=True, held={"zone-ca": fingerprint}
+    )
+    assert (state_dir / "certs" / "zone-ca.pem").is_file()
+    assert certificates_beat(recorder, {"zone-ca": fingerprint})
+
+    revoke = post_command(
+        agent, CommandEnvelope(id="c2", command=RevokeCertificateCommand(alias="zone-ca"))
+    )
+
+    answer = status_of(revoke).answer
+    assert answer is not None
+    assert answer.result == CertificateResult(alias="zone-ca", changed=True, held={})
+    assert not (state_dir / "certs" / "zone-ca.pem").exists()
+    assert certificates_beat(recorder, {})
 
 
 def test_failed_command_carries_code_and_message(agent: TestClient, tmp_path: Path) -> None:

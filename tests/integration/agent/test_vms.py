@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.handlers import CommandHandlers, Execution
 from kvmcloud.agent.host.libvirt import LibvirtHost
 from kvmcloud.agent.host.qemu_img import QemuImg
@@ -97,6 +98,7 @@ def agent(libvirt_daemons: LibvirtDaemons, tmp_path: Path) -> Iterator[Agent]:
         downloaders={},
         qemu_img=QemuImg(),
         vms=VmLifecycle(hypervisor=host, console_dir=console_dir, kvm_usable=is_kvm_usable),
+        certificates=CertificateStore(tmp_path / "certs"),
     )
     pool = PoolSpec(uuid="p1", type=PoolType.FILESYSTEM, path=str(pool_dir))
     names: list[str] = []

@@ -1,11 +1,17 @@
+import hashlib
+import ssl
 import threading
 from pathlib import Path
 
+import trustme
+
+from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.downloads.base import DownloadRequest, SourceInfo
 from kvmcloud.agent.downloads.errors import SourceNotFoundError
 from kvmcloud.agent.handlers import CommandHandlers, Execution
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
 from kvmcloud.protocol.agent_messages import (
+    CertificateResult,
     CheckPoolCommand,
     CheckUrlCommand,
     CheckUrlResult,
@@ -14,6 +20,8 @@ from kvmcloud.protocol.agent_messages import (
     PoolReport,
     PoolSpec,
     PoolType,
+    RevokeCertificateCommand,
+    SetupCertificateCommand,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
 from tests.unit.agent.fakes import FakeDownloader, FakeHypervisor, FakeVolumeImages
@@ -25,11 +33,18 @@ def execution() -> Execution:
     return Execution(command_id="c1", cancel=threading.Event(), progress=lambda d, t: None)
 
 
-def handlers_with(downloader: FakeDownloader) -> CommandHandlers:
+def handlers_with(
+    downloader: FakeDownloader, *, cert_dir: Path = Path("/nonexistent")
+) -> CommandHandlers:
     vms = VmLifecycle(
         hypervisor=FakeHypervisor(), console_dir=Path("/nonexistent"), kvm_usable=lambda: True
     )
-    return CommandHandlers(downloaders={"http": downloader}, qemu_img=FakeVolumeImages(), vms=vms)
+    return CommandHandlers(
+        downloaders={"http": downloader},
+        qemu_img=FakeVolumeImages(),
+        vms=vms,
+        certificates=CertificateStore(cert_dir),
+    )
 
 
 def test_check_url_reports_sizes():
@@ -109,3 +124,51 @@ def test_check_pool_failure_is_pool_unavailable(tmp_path):
     assert answer.error is not None
     assert answer.error.code is ErrorCode.POOL_UNAVAILABLE
     assert "does not exist" in answer.error.message
+
+
+def test_setup_and_revoke_certificate(tmp_path):
+    pem = trustme.CA().cert_pem.bytes().decode("ascii")
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    handlers = handlers_with(FakeDownloader(), cert_dir=tmp_path / "certs")
+
+    setup = handlers.execute(SetupCertificateCommand(alias="zone-ca", pem=pem), execution())
+    again = handlers.execute(SetupCertificateCommand(alias="zone-ca", pem=pem), execution())
+    revoke = handlers.execute(RevokeCertificateCommand(alias="zone-ca"), execution())
+    revoke_again = handlers.execute(RevokeCertificateCommand(alias="zone-ca"), execution())
+
+    assert setup.ok
+    assert setup.result == CertificateResult(
+        alias="zone-ca", changed=True, held={"zone-ca": fingerprint}
+    )
+    assert again.result == CertificateResult(
+        alias="zone-ca", changed=False, held={"zone-ca": fingerprint}
+    )
+    assert revoke.result == CertificateResult(alias="zone-ca", changed=True, held={})
+    assert revoke_again.result == CertificateResult(alias="zone-ca", changed=False, held={})
+    assert list((tmp_path / "certs").iterdir()) == []
+
+
+def test_rejected_certificate_is_certificate_rejected(tmp_path):
+    handlers = handlers_with(FakeDownloader(), cert_dir=tmp_path / "certs")
+
+    bad_pem = handlers.execute(SetupCertificateCommand(alias="zone-ca", pem="junk"), execution())
+    bad_alias = handlers.execute(RevokeCertificateCommand(alias="../etc/x"), execution())
+
+    for answer, message in ((bad_pem, "not a PEM certificate"), (bad_alias, "is not valid")):
+        assert not answer.ok
+        assert answer.error is not None
+        assert answer.error.code is ErrorCode.CERTIFICATE_REJECTED
+        assert message in answer.error.message
+    assert not (tmp_path / "certs").exists()
+
+
+def test_unwritable_certificate_store_is_an_internal_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    pem = trustme.CA().cert_pem.bytes().decode("ascii")
+    handlers = handlers_with(FakeDownloader(), cert_dir=tmp_path / "file" / "certs")
+
+    answer = handlers.execute(SetupCertificateCommand(alias="zone-ca", pem=pem), execution())
+
+    assert answer.error is not None
+    assert answer.error.code is ErrorCode.INTERNAL
+    assert "cannot create certificate store" in answer.error.message

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.handlers import CommandHandlers, Execution
 from kvmcloud.agent.vms.errors import HypervisorUnavailableError
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
@@ -46,6 +47,7 @@ class Agent:
             vms=VmLifecycle(
                 hypervisor=self.hypervisor, console_dir=self.console_dir, kvm_usable=lambda: kvm
             ),
+            certificates=CertificateStore(tmp_path / "certs"),
         )
 
     def run(self, command: Command) -> Answer:

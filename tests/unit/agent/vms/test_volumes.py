@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.handlers import CommandHandlers, Execution
 from kvmcloud.agent.host.commands import CommandFailedError
 from kvmcloud.agent.host.qemu_img import ImageInfo
@@ -69,6 +70,7 @@ def run(command: Command, images: FakeVolumeImages) -> Answer:
         vms=VmLifecycle(
             hypervisor=FakeHypervisor(), console_dir=Path("/nonexistent"), kvm_usable=lambda: True
         ),
+        certificates=CertificateStore(Path("/nonexistent")),
     )
     execution = Execution(command_id="c1", cancel=threading.Event(), progress=lambda d, t: None)
     return handlers.execute(command, execution)
