@@ -121,3 +121,10 @@ def test_validity_text_is_javas() -> None:
         datetime(2026, 1, 1, tzinfo=UTC), datetime(2098, 12, 31, 23, 59, tzinfo=UTC)
     )
     assert text == "From: [Thu Jan 01 00:00:00 UTC 2026] - To: [Wed Dec 31 23:59:00 UTC 2098]"
+
+
+def test_an_alias_with_a_trailing_newline_is_refused() -> None:
+    from kvmcloud.server.certificates.parsing import check_alias
+
+    with pytest.raises(InvalidParameterError):
+        check_alias("abc\n")

@@ -13,7 +13,7 @@ from kvmcloud.server.errors import InvalidParameterError
 
 HYPERVISOR_KVM = "KVM"
 MAX_ALIAS_LENGTH = 64
-_ALIAS = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+_ALIAS = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 _PEM_END = "-----END CERTIFICATE-----"
@@ -111,7 +111,7 @@ def check_alias(alias: str) -> str:
     Raises:
         InvalidParameterError: naming ``name``.
     """
-    if not 1 <= len(alias) <= MAX_ALIAS_LENGTH or not _ALIAS.match(alias):
+    if not 1 <= len(alias) <= MAX_ALIAS_LENGTH or not _ALIAS.fullmatch(alias):
         raise InvalidParameterError(
             "name",
             f"Invalid parameter name value={alias[:80]}: a certificate alias is 1 to "
