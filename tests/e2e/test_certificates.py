@@ -219,6 +219,50 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
     assert provisioned["directdownloadcertificatehoststatus"]["status"] == "UPLOADED"
     assert prepare_on(env, second["id"], two)["jobstatus"] == 1
 
+    # A host added after the upload gets the certificate from the sync addHost queues.
+    workdir = env.stack.workdir
+    third_port = free_port()
+    third = start_agent(
+        third_port,
+        workdir / "agent3-state",
+        "third-token",
+        workdir / "agent3.log",
+        {"KVMCLOUD_AGENT_CERT_DIR": str(workdir / "certs-3")},
+    )
+    try:
+        cluster = api.listClusters()["cluster"][0]
+        host3 = api.addHost(
+            zoneid=env.stack.zone_id,
+            podid=cluster["podid"],
+            clusterid=cluster["id"],
+            hypervisor="KVM",
+            url=f"http://127.0.0.1:{third_port}",
+            username="root",
+            password="third-token",
+        )["host"][0]["id"]
+        wait_until(
+            lambda: status_by_host(api, cert_id).get(host3) == "UPLOADED", "sync to a new host"
+        )
+        held = workdir / "certs-3" / "origin-ca.pem"
+        assert held.exists()
+        # The host loses the file: its heartbeats show it, and the periodic task puts it back.
+        held.unlink()
+        wait_until(
+            lambda: status_by_host(api, cert_id)[host3] == "FAILED", "heartbeat reconciliation"
+        )
+        api.updateConfiguration(
+            name="direct.download.certificate.background.task.interval", value="0.0005"
+        )  # 1.8 s
+        wait_until(lambda: status_by_host(api, cert_id)[host3] == "UPLOADED", "periodic sync", 60)
+        assert held.exists()
+        api.updateConfiguration(
+            name="direct.download.certificate.background.task.interval", value="0"
+        )
+        # Revoked stays revoked: the periodic task did not push to host 2 again.
+        assert status_by_host(api, cert_id)[env.hosts[two]] == "UPLOADED"  # provisioned above
+    finally:
+        third.stop()
+
     # A non-admin account gets an error, not data.
     created = subprocess.run(
         [sys.executable, "-m", "kvmcloud.server", "create-account", "bob"],

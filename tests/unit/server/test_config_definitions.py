@@ -22,7 +22,8 @@ def test_names_are_unique_and_indexed():
 
 # CloudStack reference (direct download), section 5: name → (default, category, dynamic, value).
 CLOUDSTACK_DEFAULTS = {
-    "direct.download.certificate.background.task.interval": ("0", "Advanced", False, 0),
+    # Read at every tick of the scheduler, so it is dynamic here (CloudStack reads it at start).
+    "direct.download.certificate.background.task.interval": ("0", "Advanced", True, 0.0),
     "direct.download.connect.timeout": ("5000", "Advanced", True, 5000),
     "direct.download.socket.timeout": ("5000", "Advanced", True, 5000),
     "direct.download.connection.request.timeout": ("5000", "Hidden", True, 5000),
@@ -96,7 +97,6 @@ def test_boolean_rejects(key, text):
 @pytest.mark.parametrize(
     ("name", "low", "high"),
     [
-        ("direct.download.certificate.background.task.interval", 0, 24 * 365),
         ("direct.download.connect.timeout", 1, 3_600_000),
         ("direct.download.socket.timeout", 1, 3_600_000),
         ("direct.download.connection.request.timeout", 1, 3_600_000),
@@ -137,3 +137,14 @@ def test_float_range():
 
 def test_config_value_error_is_a_value_error():
     assert issubclass(ConfigValueError, ValueError)
+
+
+def test_certificate_sync_interval_takes_fractions_of_hours():
+    parse = BY_NAME["direct.download.certificate.background.task.interval"].parse
+
+    assert parse("0") == 0
+    assert parse("0.25") == 0.25
+    assert parse("8760") == 8760
+    for bad in ("-1", "8761", "soon"):
+        with pytest.raises(ConfigValueError):
+            parse(bad)

@@ -63,9 +63,10 @@ CERTIFICATE_SYNC_INTERVAL_H = ConfigKey(
     "Long",
     "0",
     "Hours between runs of the task that pushes direct-download certificates to hosts "
-    "lacking them; 0 disables it",
-    _parse_int(0, 24 * 365),
-    is_dynamic=False,
+    "lacking them (or whose last push failed); 0 disables it; fractions are allowed",
+    # CloudStack takes whole hours; a fraction (0.25 = 15 minutes) costs nothing to accept.
+    _parse_float(0.0, 24.0 * 365),
+    is_dynamic=True,
 )
 CONNECT_TIMEOUT_MS = ConfigKey(
     "direct.download.connect.timeout",
