@@ -54,6 +54,8 @@ class FakeAgent:
     certificates: dict[str, str] = field(default_factory=dict)
     certificate_error: str | None = None
     certificate_delay_s: float = 0.0
+    # False: setups answer ok but the store does not keep the certificate.
+    keeps_certificates: bool = True
 
     def sent(self, kind: type) -> list:
         """The commands of one type this agent received, oldest first."""
@@ -121,7 +123,8 @@ class FakeAgentClient:
             )
         if isinstance(command, msg.SetupCertificateCommand):
             changed = agent.certificates.get(command.alias) != command.pem
-            agent.certificates[command.alias] = command.pem
+            if agent.keeps_certificates:
+                agent.certificates[command.alias] = command.pem
         else:
             changed = agent.certificates.pop(command.alias, None) is not None
         return msg.Answer(

@@ -390,3 +390,23 @@ def test_pushes_run_in_parallel(server: ServerHarness, cloud: Cloud, ca_pem: str
     elapsed = time.monotonic() - started
     assert elapsed < 2.5, f"4 hosts × 1 s took {elapsed:.1f} s"
     assert [h["status"] for h in certificate["hostsmap"]] == ["UPLOADED"] * 4
+
+
+def test_a_certificate_revoked_zone_wide_is_not_pushed_to_new_hosts(
+    server: ServerHarness, cloud: Cloud, ca_pem: str
+) -> None:
+    certificate = upload(server, cloud, ca_pem)
+    server.ok(REVOKE, id=certificate["id"], zoneid=cloud.zone_id)
+    _, agent2 = add_host(server, cloud, 2)
+    server.run_jobs()
+    assert "private-ca" not in agent2.certificates
+    assert "kvm2" not in hostsmap(server, certificate["id"])
+
+
+def test_a_push_the_host_did_not_keep_is_failed(
+    server: ServerHarness, cloud: Cloud, ca_pem: str
+) -> None:
+    first_agent(server).keeps_certificates = False
+    certificate = upload(server, cloud, ca_pem)
+    status, details = hostsmap(server, certificate["id"])["kvm1"]
+    assert status == "FAILED" and "does not hold private-ca" in (details or "")

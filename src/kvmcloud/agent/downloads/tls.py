@@ -96,8 +96,7 @@ def describe_tls_error(exc: ssl.SSLError, *, host: str, port: int, url: str) -> 
     if code in _UNKNOWN_ISSUER:
         return (
             f"the TLS certificate of {where} is signed by an unknown authority ({detail}); "
-            f"add its CA to the hosts' certificate store (a PEM file in KVMCLOUD_AGENT_CERT_DIR; "
-            f"{UPLOAD_API} will do this for a zone) so that they trust it"
+            f"upload its CA with {UPLOAD_API} so that the hosts trust it"
         )
     if code in _EXPIRED:
         return f"the TLS certificate of {where} has expired ({detail}); the server must renew it"

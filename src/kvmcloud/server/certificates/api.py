@@ -273,6 +273,8 @@ def list_certificates(ctx: ApiContext, params: ListCertificatesParams) -> ListRe
             query = query.where(DirectDownloadCertificate.zone_id == zone.id)
         if params.id:
             query = query.where(DirectDownloadCertificate.uuid == params.id)
+        if params.keyword:
+            query = query.where(DirectDownloadCertificate.alias.contains(params.keyword))
         window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
         rows, total = paged(session, query, window)
         items = [

@@ -103,7 +103,7 @@ def _duplicate(alias: str, zone: Zone) -> InvalidParameterError:
     return InvalidParameterError(
         "name",
         f"Certificate alias {alias} has been already created in zone {zone.name}; "
-        "revoke it and upload the new certificate under another alias to rotate it",
+        "to rotate it, upload the new certificate under another alias, then revoke this one",
     )
 
 
@@ -254,7 +254,8 @@ def plan_sync(session: Session, host_id: int | None = None) -> list[Push]:
     """Plan what Up hosts (one, or all) miss: certificates they lack or whose push FAILED.
 
     A certificate revoked on a host is not pushed again (provision does that); a revoke
-    that FAILED is tried again.
+    that FAILED is tried again. A certificate revoked on every host that had it (a zone-wide
+    revoke) is retired: hosts added later do not get it either.
     """
     query = select(Host).where(
         Host.removed.is_(None),
@@ -274,6 +275,7 @@ def plan_sync(session: Session, host_id: int | None = None) -> list[Push]:
                 .order_by(DirectDownloadCertificate.id)
             )
         )
+    retired = _retired_certificates(session, [c.id for cs in certificates.values() for c in cs])
     pushes = []
     for host in hosts:
         rows = {
@@ -284,11 +286,28 @@ def plan_sync(session: Session, host_id: int | None = None) -> list[Push]:
         }
         for certificate in certificates[host.data_center_id]:
             row = rows.get(certificate.id)
+            if row is None and certificate.id in retired:
+                continue
             if row is None or (row.status == CertificateHostStatus.FAILED and not row.revoked):
                 pushes.append(plan_push(certificate, host))
             elif row.status == CertificateHostStatus.FAILED and row.revoked:
                 pushes.append(plan_push(certificate, host, Action.REVOKE))
     return pushes
+
+
+def _retired_certificates(session: Session, certificate_ids: list[int]) -> set[int]:
+    """Certificates that have host rows and every one of them is revoked."""
+    if not certificate_ids:
+        return set()
+    rows = session.execute(
+        select(CertificateHostMap.certificate_id, CertificateHostMap.revoked).where(
+            CertificateHostMap.certificate_id.in_(certificate_ids)
+        )
+    ).all()
+    seen: dict[int, bool] = {}
+    for certificate_id, revoked in rows:
+        seen[certificate_id] = seen.get(certificate_id, True) and bool(revoked)
+    return {certificate_id for certificate_id, all_revoked in seen.items() if all_revoked}
 
 
 # --- pushing (never inside a transaction) --------------------------------------------------
@@ -357,7 +376,13 @@ def _push_one(agents: AgentClient, push: Push, timeout_s: float) -> Outcome:
         if held is not None:
             return Outcome(push, CertificateHostStatus.FAILED, STILL_HELD)
         return Outcome(push, CertificateHostStatus.REVOKED, None)
-    if held is not None and normalise_fingerprint(held) != push.fingerprint:
+    if held is None:
+        # The host says it did not keep it (e.g. its store is too full to read it all):
+        # not UPLOADED, so the listing tells the truth and the next sync tries again.
+        return Outcome(
+            push, CertificateHostStatus.FAILED, f"host does not hold {push.alias} after the push"
+        )
+    if normalise_fingerprint(held) != push.fingerprint:
         return Outcome(
             push,
             CertificateHostStatus.FAILED,

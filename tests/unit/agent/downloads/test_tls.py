@@ -37,8 +37,7 @@ def test_unknown_issuer_says_to_upload_the_ca(code, message):
 
     assert text == (
         f"the TLS certificate of {WHERE} is signed by an unknown authority ({message}); "
-        "add its CA to the hosts' certificate store (a PEM file in KVMCLOUD_AGENT_CERT_DIR; "
-        "uploadTemplateDirectDownloadCertificate will do this for a zone) so that they trust it"
+        "upload its CA with uploadTemplateDirectDownloadCertificate so that the hosts trust it"
     )
 
 
