@@ -171,6 +171,16 @@ STORAGE_CLEANUP_INTERVAL_S = ConfigKey(
     _parse_int(10, 7 * 86400),
 )
 
+DOWNLOAD_MAX_ATTEMPTS = ConfigKey(
+    "direct.download.max.attempts",
+    "Advanced",
+    "Integer",
+    "3",
+    "Distinct hosts a direct download to a pool is tried on before it fails (CloudStack "
+    "tries 3 and, by a bug, not distinct ones)",
+    _parse_int(1, 32),
+)
+
 DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     CERTIFICATE_SYNC_INTERVAL_H,
     CONNECT_TIMEOUT_MS,
@@ -184,5 +194,6 @@ DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     INSTANCE_NAME,
     STORAGE_CLEANUP_ENABLED,
     STORAGE_CLEANUP_INTERVAL_S,
+    DOWNLOAD_MAX_ATTEMPTS,
 )
 BY_NAME: dict[str, ConfigKey[Any]] = {key.name: key for key in DEFINITIONS}

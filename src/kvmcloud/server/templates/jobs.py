@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvmcloud.protocol import agent_messages as msg
-from kvmcloud.server.agent_client import error_from_answer
+from kvmcloud.server.agent_client import AgentUnreachableError, error_from_answer
 from kvmcloud.server.errors import ApiError
 from kvmcloud.server.infrastructure.models import StoragePool
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
@@ -13,6 +13,7 @@ from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import service
 from kvmcloud.server.templates.api import template_response_for_ref
 from kvmcloud.server.templates.models import Template
+from kvmcloud.server.templates.retries import is_worth_another_host
 from kvmcloud.server.vms.service import pools_in_use
 
 logger = logging.getLogger(__name__)
@@ -76,9 +77,6 @@ def download_to_pool(
         )
         if plan is None:
             return service.install_path_of(session, ref_id)
-    # One attempt on the first candidate for now; distinct-host retries come with the
-    # fault-handling work (reference section 9, item 2), and plug in here.
-    host_id, endpoint = plan.candidates[0]
     last_percent = -1
 
     def on_progress(done: int, total: int | None) -> None:
@@ -90,30 +88,55 @@ def download_to_pool(
                 service.record_progress(session, ref_id, percent, ctx.clock())
             on_percent(percent)
 
-    context = (
-        f"Template {plan.template_name} could not be downloaded to pool {plan.pool_name} "
-        f"by host {endpoint.name}"
-    )
-    command_id = f"{ctx.job_uuid}-{ref_id}"
-    try:
-        answer = ctx.agents.run(
-            endpoint, command_id, plan.command, deadline_s=plan.deadline_s, on_progress=on_progress
+    # Distinct hosts in turn (the destination host first), not CloudStack's host0, host1,
+    # host1 (reference section 9, item 2); stop as soon as another host could not help.
+    failures: list[str] = []
+    result: msg.DirectDownloadResult | None = None
+    done_by = 0
+    last_error: ApiError | None = None
+    for attempt, (host_id, endpoint) in enumerate(plan.candidates[: plan.max_attempts], 1):
+        context = (
+            f"Template {plan.template_name} could not be downloaded to pool {plan.pool_name} "
+            f"by host {endpoint.name}"
         )
-        if not answer.ok or not isinstance(answer.result, msg.DirectDownloadResult):
-            raise error_from_answer(answer, context)
-    except ApiError as exc:
+        code = None
+        try:
+            answer = ctx.agents.run(
+                endpoint,
+                f"{ctx.job_uuid}-{ref_id}-{attempt}",
+                plan.command,
+                deadline_s=plan.deadline_s,
+                on_progress=on_progress,
+            )
+            if answer.ok and isinstance(answer.result, msg.DirectDownloadResult):
+                result, done_by = answer.result, host_id
+                break
+            code = answer.error.code if answer.error else None
+            last_error = error_from_answer(answer, context)
+        except AgentUnreachableError as exc:
+            last_error = exc
+        failures.append(f"{endpoint.name}: {last_error.message}")
+        logger.warning(
+            "attempt %d of %s failed: %s", attempt, plan.template_name, last_error.message
+        )
+        if not is_worth_another_host(code):
+            break
+    if result is None:
+        assert last_error is not None
+        if len(failures) > 1:
+            last_error.message = (
+                f"{last_error.message} (tried {len(failures)} hosts: {'; '.join(failures)})"
+            )
+            last_error.args = (last_error.message,)
         with ctx.db.transaction() as session:
-            service.fail_download(session, ref_id, exc.message, ctx.clock())
-        raise
+            service.fail_download(session, ref_id, last_error.message, ctx.clock())
+        raise last_error
     with ctx.db.transaction() as session:
-        service.finish_download(session, ref_id, host_id, answer.result, ctx.clock())
+        service.finish_download(session, ref_id, done_by, result, ctx.clock())
     logger.info(
-        "template %s is on pool %s at %s",
-        plan.template_name,
-        plan.pool_name,
-        answer.result.install_path,
+        "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path
     )
-    return answer.result.install_path
+    return result.install_path
 
 
 def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:

@@ -499,6 +499,7 @@ class DownloadPlan:
     command: msg.DirectDownloadCommand
     candidates: Sequence[tuple[int, AgentEndpoint]]
     deadline_s: float
+    max_attempts: int
 
 
 def begin_download(
@@ -556,6 +557,7 @@ def begin_download(
             for h in sorted(hosts, key=lambda h: (h.id != preferred_host_id, h.id))
         ],
         deadline_s=timeouts.total_s,
+        max_attempts=get_value(session, config.DOWNLOAD_MAX_ATTEMPTS),
     )
 
 
