@@ -12,6 +12,8 @@ ApiError                          base; .error_code, .cs_error_code
 (anything else)                   530  logged with traceback; generic text to the caller
 """
 
+import copy
+
 # CloudStack's CSExceptionErrorCode for InvalidParameterValueException; clients ignore it,
 # but Marvin-era tooling prints it, so we keep the values CloudStack uses.
 CS_SERVER_API_EXCEPTION = 9999
@@ -27,6 +29,13 @@ class ApiError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def extended(self, detail: str) -> "ApiError":
+        """Return a copy of this error (same class and code) whose message ends with ``detail``."""
+        clone = copy.copy(self)
+        clone.message = f"{self.message} {detail}"
+        clone.args = (clone.message,)
+        return clone
 
 
 class AuthenticationError(ApiError):

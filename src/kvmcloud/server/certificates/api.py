@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
+from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult, without_none
 from kvmcloud.server.certificates import service
@@ -20,8 +20,7 @@ from kvmcloud.server.certificates.parsing import (
     parse_certificate,
     validity_text,
 )
-from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.infrastructure.models import Host, Zone
 from kvmcloud.server.infrastructure.service import get_by_uuid, paged
@@ -275,7 +274,7 @@ def list_certificates(ctx: ApiContext, params: ListCertificatesParams) -> ListRe
             query = query.where(DirectDownloadCertificate.uuid == params.id)
         if params.keyword:
             query = query.where(DirectDownloadCertificate.alias.contains(params.keyword))
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         rows, total = paged(session, query, window)
         items = [
             certificate_response(

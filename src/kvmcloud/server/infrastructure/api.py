@@ -5,16 +5,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import error_from_answer
-from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
+from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult, format_date, without_none
 from kvmcloud.server.certificates.service import queue_host_sync
-from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.db import new_uuid
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.infrastructure import service
@@ -22,10 +20,6 @@ from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, StoragePoo
 
 commands = CommandSet()
 CHECK_POOL_TIMEOUT_S = 30.0
-
-
-def _window(session: Session, params: ListParams) -> Any:
-    return page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
 
 
 def _keyword(query: Select[Any], column: Any, keyword: str | None) -> Select[Any]:
@@ -143,7 +137,7 @@ def list_zones(ctx: ApiContext, params: ListZonesParams) -> ListResult:
         if params.network_type:
             query = query.where(Zone.networktype == params.network_type.capitalize())
         query = _keyword(query, Zone.name, params.keyword)
-        zones, total = service.paged(session, query, _window(session, params))
+        zones, total = service.paged(session, query, list_window(session, params))
         return ListResult("zone", [zone_response(z) for z in zones], total)
 
 
@@ -231,7 +225,7 @@ def list_pods(ctx: ApiContext, params: ListPodsParams) -> ListResult:
                 Zone.uuid == params.zone_id
             )
         query = _keyword(query, Pod.name, params.keyword)
-        pods, total = service.paged(session, query, _window(session, params))
+        pods, total = service.paged(session, query, list_window(session, params))
         zones = service.names_by_id(session, Zone)
         return ListResult("pod", [pod_response(p, zones) for p in pods], total)
 
@@ -328,7 +322,7 @@ def list_clusters(ctx: ApiContext, params: ListClustersParams) -> ListResult:
         if params.hypervisor:
             query = query.where(Cluster.hypervisor_type == params.hypervisor.upper())
         query = _keyword(query, Cluster.name, params.keyword)
-        clusters, total = service.paged(session, query, _window(session, params))
+        clusters, total = service.paged(session, query, list_window(session, params))
         names = service.placement_names(session)
         return ListResult("cluster", [cluster_response(c, names) for c in clusters], total)
 
@@ -475,7 +469,7 @@ def list_hosts(ctx: ApiContext, params: ListHostsParams) -> ListResult:
         if params.hypervisor:
             query = query.where(Host.hypervisor_type == params.hypervisor.upper())
         query = _keyword(query, Host.name, params.keyword)
-        hosts, total = service.paged(session, query, _window(session, params))
+        hosts, total = service.paged(session, query, list_window(session, params))
         names = service.placement_names(session)
         return ListResult("host", [host_response(h, names) for h in hosts], total)
 
@@ -634,7 +628,7 @@ def list_storage_pools(ctx: ApiContext, params: ListStoragePoolsParams) -> ListR
         if params.path:
             query = query.where(StoragePool.path == params.path)
         query = _keyword(query, StoragePool.name, params.keyword)
-        pools, total = service.paged(session, query, _window(session, params))
+        pools, total = service.paged(session, query, list_window(session, params))
         names = service.placement_names(session)
         return ListResult("storagepool", [pool_response(p, names) for p in pools], total)
 

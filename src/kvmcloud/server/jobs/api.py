@@ -4,11 +4,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
+from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult, format_date, without_none
-from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import NotFoundError
 from kvmcloud.server.jobs import service
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
@@ -77,7 +76,7 @@ def query_async_job_result(ctx: ApiContext, params: QueryAsyncJobResultParams) -
 def list_async_jobs(ctx: ApiContext, params: ListAsyncJobsParams) -> ListResult:
     """List the caller's jobs (every account's with listall=true for admins), newest first."""
     with ctx.db.transaction() as session:
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         rows, total = service.list_jobs(
             session,
             account_id=ctx.caller.account_id,

@@ -5,11 +5,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
+from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult, format_date, without_none
-from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.infrastructure.service import paged
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
@@ -127,7 +126,7 @@ def list_service_offerings(ctx: ApiContext, params: ListServiceOfferingsParams) 
             query = query.where(ServiceOffering.name == params.name)
         if params.keyword:
             query = query.where(ServiceOffering.name.contains(params.keyword))
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         offerings, total = paged(session, query, window)
         return ListResult("serviceoffering", [offering_response(o) for o in offerings], total)
 
@@ -215,6 +214,6 @@ def list_disk_offerings(ctx: ApiContext, params: ListDiskOfferingsParams) -> Lis
             query = query.where(DiskOffering.name == params.name)
         if params.keyword:
             query = query.where(DiskOffering.name.contains(params.keyword))
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         offerings, total = paged(session, query, window)
         return ListResult("diskoffering", [disk_offering_response(o) for o in offerings], total)

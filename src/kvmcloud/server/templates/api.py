@@ -11,11 +11,10 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.checksums import Checksum
 from kvmcloud.server.accounts.models import Account, Domain
 from kvmcloud.server.agent_client import error_from_answer
-from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
+from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, format_date, without_none
-from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError, NotFoundError, ResourceInUseError
 from kvmcloud.server.infrastructure.models import StoragePool, Zone
 from kvmcloud.server.infrastructure.service import get_by_uuid, paged
@@ -472,7 +471,7 @@ def _list(
             keyword=params.keyword,
             zone_id=zone_id,
         )
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         total = len(session.execute(query).all())
         rows = session.execute(query.offset(window.offset).limit(window.limit)).all()
         items = []
@@ -698,7 +697,7 @@ def list_os_types(ctx: ApiContext, params: ListOsTypesParams) -> ListResult:
             query = query.where(GuestOs.display_name == params.description)
         if params.keyword:
             query = query.where(GuestOs.display_name.contains(params.keyword))
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         rows = list(session.execute(query))
         page = rows[window.offset : None if window.limit is None else window.offset + window.limit]
         items = [
@@ -730,6 +729,6 @@ def list_os_categories(ctx: ApiContext, params: ListOsCategoriesParams) -> ListR
             query = query.where(GuestOsCategory.uuid == params.id)
         if params.name:
             query = query.where(GuestOsCategory.name == params.name)
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         categories, total = paged(session, query, window)
         return ListResult("oscategory", [{"id": c.uuid, "name": c.name} for c in categories], total)

@@ -124,10 +124,9 @@ def download_to_pool(
     if result is None:
         assert last_error is not None
         if len(failures) > 1:
-            last_error.message = (
-                f"{last_error.message} (tried {len(failures)} hosts: {'; '.join(failures)})"
+            last_error = last_error.extended(
+                f"(tried {len(failures)} hosts: {'; '.join(failures)})"
             )
-            last_error.args = (last_error.message,)
         with ctx.db.transaction() as session:
             service.fail_download(session, ref_id, last_error.message, ctx.clock())
         raise last_error

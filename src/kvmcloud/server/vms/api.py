@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.models import Account, Domain
-from kvmcloud.server.api.params import ListParams, Uuid, page_window, param
+from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import (
     AsyncResult,
@@ -16,8 +16,7 @@ from kvmcloud.server.api.responses import (
     format_date,
     without_none,
 )
-from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError, NotFoundError
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.infrastructure.service import get_by_uuid, paged
@@ -317,7 +316,7 @@ def list_virtual_machines(ctx: ApiContext, params: ListVirtualMachinesParams) ->
                 query = query.where(
                     column == select(model.id).where(model.uuid == value).scalar_subquery()
                 )
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         vms, total = paged(session, query, window)
         return ListResult("virtualmachine", [vm_response(session, vm) for vm in vms], total)
 
@@ -363,7 +362,7 @@ def list_volumes(ctx: ApiContext, params: ListVolumesParams) -> ListResult:
             query = query.join(StoragePool, Volume.pool_id == StoragePool.id).where(
                 StoragePool.uuid == params.storage_id
             )
-        window = page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        window = list_window(session, params)
         volumes, total = paged(session, query, window)
         return ListResult("volume", [volume_response(session, v) for v in volumes], total)
 
