@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
@@ -472,7 +472,7 @@ def _list(
             zone_id=zone_id,
         )
         window = list_window(session, params)
-        total = len(session.execute(query).all())
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
         rows = session.execute(query.offset(window.offset).limit(window.limit)).all()
         items = []
         for template, zone_ref in rows:
@@ -480,7 +480,7 @@ def _list(
             assert zone is not None
             owner = ctx.caller.is_admin or template.account_id == ctx.caller.account_id
             items.append(template_response(session, template, zone, show_private=owner))
-        return ListResult(key, items, total)
+        return ListResult(key, items, total or 0)
 
 
 @commands.command(
