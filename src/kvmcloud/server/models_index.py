@@ -6,6 +6,7 @@ def load_all() -> None:
     from kvmcloud.server.accounts import models as accounts  # noqa: F401
     from kvmcloud.server.certificates import models as certificates  # noqa: F401
     from kvmcloud.server.configuration import models as configuration  # noqa: F401
+    from kvmcloud.server.events import models as events  # noqa: F401
     from kvmcloud.server.infrastructure import models as infrastructure  # noqa: F401
     from kvmcloud.server.jobs import models as jobs  # noqa: F401
     from kvmcloud.server.offerings import models as offerings  # noqa: F401

@@ -1,12 +1,12 @@
-"""AsyncJob table (CloudStack's async_job): kind, payload, status, result, owner, timestamps."""
+"""Job tables: async_job, mshost (management servers and their leases), periodic_task_run."""
 
 from datetime import datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kvmcloud.server.db import Base, UtcDateTime, new_uuid
+from kvmcloud.server.db import Base, StrEnumType, UtcDateTime, new_uuid
 
 
 class JobStatus(IntEnum):
@@ -37,8 +37,44 @@ class AsyncJob(Base):
     job_result_code: Mapped[int] = mapped_column(Integer, default=0)
     job_result: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(64))
+    # The management server (mshost.msid) running the job; its lease decides takeover.
+    executing_msid: Mapped[str | None] = mapped_column(String(40), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(UtcDateTime())
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     last_updated: Mapped[datetime] = mapped_column(UtcDateTime())
     completed: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ManagementServerState(StrEnum):
+    """mshost.state values (CloudStack spelling)."""
+
+    UP = "Up"
+    DOWN = "Down"
+
+
+class ManagementServer(Base):
+    """One run of a management server process (CloudStack's mshost).
+
+    Every process start gets a new ``msid``; the process renews ``last_seen`` while it
+    lives, and a server whose lease ran out is Down: its jobs are taken over.
+    """
+
+    __tablename__ = "mshost"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    msid: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[ManagementServerState] = mapped_column(StrEnumType(ManagementServerState, 16))
+    started: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    stopped: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PeriodicTaskRun(Base):
+    """When a periodic task last ran cluster-wide: the row several servers race to advance."""
+
+    __tablename__ = "periodic_task_run"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run: Mapped[datetime] = mapped_column(UtcDateTime())
+    msid: Mapped[str] = mapped_column(String(40))

@@ -1,0 +1,1 @@
+"""Events: what happened, for operators (CloudStack's event table and listEvents)."""
