@@ -4,15 +4,21 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import AgentUnreachableError, error_from_answer
 from kvmcloud.server.errors import ApiError
+from kvmcloud.server.events import catalog
+from kvmcloud.server.events.models import EventLevel
+from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import StoragePool
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
+from kvmcloud.server.jobs.models import AsyncJob
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import service
 from kvmcloud.server.templates.api import template_response_for_ref
-from kvmcloud.server.templates.models import Template
+from kvmcloud.server.templates.models import ImageFormat, Template
 from kvmcloud.server.templates.retries import is_worth_another_host
 from kvmcloud.server.vms.service import pools_in_use
 
@@ -91,6 +97,7 @@ def download_to_pool(
     # Distinct hosts in turn (the destination host first), not CloudStack's host0, host1,
     # host1 (reference section 9, item 2); stop as soon as another host could not help.
     failures: list[str] = []
+    attempts: list[catalog.Attempt] = []
     result: msg.DirectDownloadResult | None = None
     done_by = 0
     last_error: ApiError | None = None
@@ -116,6 +123,9 @@ def download_to_pool(
         except AgentUnreachableError as exc:
             last_error = exc
         failures.append(f"{endpoint.name}: {last_error.message}")
+        attempts.append(
+            catalog.Attempt(endpoint.name, last_error.message.removeprefix(f"{context}: "))
+        )
         logger.warning(
             "attempt %d of %s failed: %s", attempt, plan.template_name, last_error.message
         )
@@ -129,6 +139,7 @@ def download_to_pool(
             )
         with ctx.db.transaction() as session:
             service.fail_download(session, ref_id, last_error.message, ctx.clock())
+            _record_failure_event(ctx, session, plan, attempts)
         raise last_error
     with ctx.db.transaction() as session:
         service.finish_download(session, ref_id, done_by, result, ctx.clock())
@@ -136,6 +147,39 @@ def download_to_pool(
         "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path
     )
     return result.install_path
+
+
+def _record_failure_event(
+    ctx: JobContext,
+    session: Session,
+    plan: service.DownloadPlan,
+    attempts: list[catalog.Attempt],
+) -> None:
+    """Record *.DIRECT.DOWNLOAD.FAILURE with every attempt, for the job's account.
+
+    Level ERROR with the hosts' reasons, where CloudStack records INFO and hides the
+    details from non-admins (reference section 9, item 13).
+    """
+    job = session.get(AsyncJob, ctx.job_id)
+    is_iso = plan.command.format == ImageFormat.ISO.value
+    event_type, resource_type = catalog.download_failure_event(is_iso)
+    record_event(
+        session,
+        type=event_type,
+        level=EventLevel.ERROR,
+        description=catalog.download_failure_description(
+            is_iso=is_iso,
+            name=plan.template_name,
+            uuid=plan.command.template_uuid,
+            pool=plan.pool_name,
+            attempts=attempts,
+        ),
+        account_id=job.account_id if job is not None else None,
+        user_id=job.user_id if job is not None else None,
+        resource_type=resource_type,
+        resource_uuid=plan.command.template_uuid,
+        now=ctx.clock(),
+    )
 
 
 def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:

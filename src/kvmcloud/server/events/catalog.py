@@ -1,0 +1,90 @@
+"""Event types and resource types kvmcloud records, and listEvents' date parsing (pure)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from kvmcloud.server.errors import InvalidParameterError
+
+# CloudStack's two input forms for listEvents' dates (ParamProcessWorker's date-only
+# INPUT_FORMAT and "new" format), read here as UTC.
+DATE_FORMAT = "%Y-%m-%d"
+DATE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Longest reason kept per attempt: an agent's text can be long, the hosts must all fit.
+MAX_REASON_CHARS = 1000
+
+
+class EventType(StrEnum):
+    """The event types kvmcloud records (CloudStack's EventTypes names); listEventTypes."""
+
+    TEMPLATE_DIRECT_DOWNLOAD_FAILURE = "TEMPLATE.DIRECT.DOWNLOAD.FAILURE"
+    ISO_DIRECT_DOWNLOAD_FAILURE = "ISO.DIRECT.DOWNLOAD.FAILURE"
+
+
+class ResourceType(StrEnum):
+    """listEvents' resourcetype values for what kvmcloud's events are about."""
+
+    TEMPLATE = "Template"
+    ISO = "Iso"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One failed try of a download: which host, and why it failed there."""
+
+    host: str
+    reason: str
+
+
+def download_failure_event(is_iso: bool) -> tuple[EventType, ResourceType]:
+    """Return the event type and resource type of a failed download of a template or ISO."""
+    if is_iso:
+        return EventType.ISO_DIRECT_DOWNLOAD_FAILURE, ResourceType.ISO
+    return EventType.TEMPLATE_DIRECT_DOWNLOAD_FAILURE, ResourceType.TEMPLATE
+
+
+def download_failure_description(
+    *, is_iso: bool, name: str, uuid: str, pool: str, attempts: Sequence[Attempt]
+) -> str:
+    """Describe a failed download: what, where, and every attempt as ``host X: reason``."""
+    what = "ISO" if is_iso else "Template"
+    tried = "; ".join(f"host {a.host}: {_clip(a.reason)}" for a in attempts)
+    count = len(attempts)
+    return (
+        f"{what} {name} ({uuid}) could not be downloaded to pool {pool} after "
+        f"{count} attempt{'' if count == 1 else 's'}: {tried}"
+    )
+
+
+def _clip(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
+
+
+def parse_start_date(text: str, name: str = "startdate") -> datetime:
+    """Parse listEvents' startdate: the first moment it covers (UTC), inclusive."""
+    moment, _whole_day = _parse(text, name)
+    return moment
+
+
+def parse_end_date(text: str, name: str = "enddate") -> datetime:
+    """Parse listEvents' enddate: the first moment after it (UTC), exclusive.
+
+    A date alone covers that whole day (CloudStack reads it as 23:59:59); a time covers
+    that whole second, so events recorded with fractions of a second are not lost.
+    """
+    moment, whole_day = _parse(text, name)
+    return moment + (timedelta(days=1) if whole_day else timedelta(seconds=1))
+
+
+def _parse(text: str, name: str) -> tuple[datetime, bool]:
+    value = text.strip()
+    for form, whole_day in ((DATE_TIME_FORMAT, False), (DATE_FORMAT, True)):
+        try:
+            return datetime.strptime(value, form).replace(tzinfo=UTC), whole_day
+        except ValueError:
+            continue
+    raise InvalidParameterError(
+        name,
+        f"Invalid parameter {name} value={text}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss (UTC)",
+    )

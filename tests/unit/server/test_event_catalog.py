@@ -1,0 +1,81 @@
+"""Event types, failure descriptions and listEvents' dates (pure)."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.events.catalog import (
+    MAX_REASON_CHARS,
+    Attempt,
+    EventType,
+    ResourceType,
+    download_failure_description,
+    download_failure_event,
+    parse_end_date,
+    parse_start_date,
+)
+
+
+def test_failure_event_type_follows_the_format() -> None:
+    assert download_failure_event(is_iso=False) == (
+        EventType.TEMPLATE_DIRECT_DOWNLOAD_FAILURE,
+        ResourceType.TEMPLATE,
+    )
+    assert download_failure_event(is_iso=True) == (
+        EventType.ISO_DIRECT_DOWNLOAD_FAILURE,
+        ResourceType.ISO,
+    )
+    assert EventType.TEMPLATE_DIRECT_DOWNLOAD_FAILURE == "TEMPLATE.DIRECT.DOWNLOAD.FAILURE"
+    assert EventType.ISO_DIRECT_DOWNLOAD_FAILURE == "ISO.DIRECT.DOWNLOAD.FAILURE"
+
+
+def test_description_names_what_where_and_every_attempt() -> None:
+    text = download_failure_description(
+        is_iso=False,
+        name="debian",
+        uuid="u-1",
+        pool="pool1",
+        attempts=[Attempt("kvm1", "no data for 5 s"), Attempt("kvm2", "HTTP 503")],
+    )
+    assert text == (
+        "Template debian (u-1) could not be downloaded to pool pool1 after 2 attempts: "
+        "host kvm1: no data for 5 s; host kvm2: HTTP 503"
+    )
+    one = download_failure_description(
+        is_iso=True, name="netinst", uuid="u-2", pool="p", attempts=[Attempt("kvm1", "404")]
+    )
+    assert one.startswith("ISO netinst (u-2) could not be downloaded to pool p after 1 attempt:")
+
+
+def test_a_long_reason_is_clipped_but_every_host_stays() -> None:
+    text = download_failure_description(
+        is_iso=False,
+        name="t",
+        uuid="u",
+        pool="p",
+        attempts=[Attempt("kvm1", "x" * 5000), Attempt("kvm2", "short")],
+    )
+    assert "x" * (MAX_REASON_CHARS - 1) + "…; host kvm2: short" in text
+    assert "x" * MAX_REASON_CHARS not in text
+
+
+def test_dates_take_both_cloudstack_forms_in_utc() -> None:
+    assert parse_start_date("2026-03-04") == datetime(2026, 3, 4, tzinfo=UTC)
+    assert parse_start_date(" 2026-03-04 10:20:30 ") == datetime(2026, 3, 4, 10, 20, 30, tzinfo=UTC)
+    # End bounds are exclusive: a day covers all of it, a time its whole second.
+    assert parse_end_date("2026-03-04") == datetime(2026, 3, 5, tzinfo=UTC)
+    assert parse_end_date("2026-03-04 10:20:30") == datetime(2026, 3, 4, 10, 20, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text", ["yesterday", "2026-13-01", "2026-03-04T10:20:30", "04/03/2026", "2026-03-04 25:00:00"]
+)
+def test_bad_dates_are_431_naming_the_parameter(text: str) -> None:
+    with pytest.raises(InvalidParameterError) as start:
+        parse_start_date(text)
+    assert start.value.param == "startdate" and "startdate" in start.value.message
+    assert f"value={text}" in start.value.message
+    with pytest.raises(InvalidParameterError) as end:
+        parse_end_date(text)
+    assert end.value.param == "enddate" and "enddate" in end.value.message
