@@ -46,6 +46,8 @@ class FakeAgent:
     download: Callable[[msg.DirectDownloadCommand], msg.Answer] | None = None
     reachable: bool = True
     received: list[msg.Command] = field(default_factory=list)
+    # The ids long commands were run under (a resumed job must re-send the same id).
+    run_ids: list[str] = field(default_factory=list)
     key: str | None = None
     domains: dict[str, msg.VmPowerState] = field(default_factory=dict)
     start_vm: Callable[[msg.StartVmCommand], msg.Answer] | None = None
@@ -183,6 +185,7 @@ class FakeAgentClient:
     ) -> msg.Answer:
         agent = self._authorised(endpoint)
         agent.received.append(command)
+        agent.run_ids.append(command_id)
         assert isinstance(command, msg.DirectDownloadCommand)
         on_progress(50, 100)
         if agent.download is not None:

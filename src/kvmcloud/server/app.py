@@ -5,6 +5,7 @@ import logging
 import random
 import socket
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from functools import partial
 import httpx
 from starlette.applications import Starlette
 
+from kvmcloud import __version__
 from kvmcloud.server.agent_client import AgentClient, HttpAgentClient
 from kvmcloud.server.api import discovery
 from kvmcloud.server.api.agent_routes import agent_routes
@@ -33,7 +35,8 @@ from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.infrastructure import api as infrastructure_api
 from kvmcloud.server.infrastructure.jobs import update_host_states
 from kvmcloud.server.jobs import api as jobs_api
-from kvmcloud.server.jobs import queue
+from kvmcloud.server.jobs import servers
+from kvmcloud.server.jobs.leases import renew_interval_s
 from kvmcloud.server.jobs.periodic import PeriodicTask, Scheduler
 from kvmcloud.server.jobs.runner import JobHandler, JobRunner
 from kvmcloud.server.offerings import api as offerings_api
@@ -84,6 +87,24 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     certificates_service.CERTIFICATE_SYNC_JOB: certificates_jobs.run_certificate_sync,
 }
 
+# Jobs a live management server resumes when the server running them died: each picks up
+# from what the database and the agents say (a download re-sends its command id, which
+# the agent answers with the transfer already under way or done). Stop, reboot and
+# destroy are not repeated behind the operator's back: they fail with the reason.
+RESUMABLE_JOBS = frozenset(
+    {
+        templates_service.DIRECT_DOWNLOAD_JOB,
+        templates_api.DELETE_TEMPLATE_JOB,
+        templates_service.STORAGE_CLEANUP_JOB,
+        vms_service.DEPLOY_JOB,
+        vms_service.START_JOB,
+        vms_service.ATTACH_ISO_JOB,
+        certificates_service.CERTIFICATE_SYNC_JOB,
+    }
+)
+# A job resumed this often is failed instead: something about it kills servers.
+MAX_TAKEOVERS = 3
+
 
 @dataclass
 class Services:
@@ -93,13 +114,16 @@ class Services:
     db: Database
     agents: AgentClient
     clock: Callable[[], datetime]
+    msid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    name: str = ""
     runners: list[JobRunner] = field(default_factory=list)
     scheduler: Scheduler | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
     def start_background(self) -> None:
-        """Start the job runner threads and the periodic scheduler."""
+        """Start the lease keeper, the job runner threads and the periodic scheduler."""
+        self._spawn("lease-keeper", self._keep_lease)
         for index, runner in enumerate(self.runners):
             self._spawn(f"job-runner-{index}", partial(runner.run_forever, self.stop))
         if self.scheduler is not None:
@@ -110,6 +134,29 @@ class Services:
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=timeout_s)
+        if self.threads:
+            try:
+                with self.db.transaction() as session:
+                    servers.mark_stopped(session, self.msid, self.clock())
+            except Exception:
+                # Then the lease simply runs out and the others take over a little later.
+                logger.exception("could not record this management server's shutdown")
+
+    def _keep_lease(self) -> None:
+        interval_s = renew_interval_s(self.settings.lease_s)
+        while not self.stop.wait(interval_s):
+            try:
+                with self.db.transaction() as session:
+                    was_up = servers.renew(session, self.msid, self.clock())
+                if not was_up:
+                    logger.error(
+                        "management server %s lost its lease (database unreachable for over "
+                        "%d s?); other servers may have taken over its jobs",
+                        self.name,
+                        self.settings.lease_s,
+                    )
+            except Exception:
+                logger.exception("could not renew the lease of management server %s", self.name)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -128,8 +175,8 @@ def build_services(
     agent_client = agents or HttpAgentClient(
         httpx.Client(headers={"User-Agent": "kvmcloud-server"})
     )
-    owner_base = f"{socket.gethostname()}:{settings.listen_port}"
-    services = Services(settings=settings, db=db, agents=agent_client, clock=clock)
+    name = f"{socket.gethostname()}:{settings.listen_port}"
+    services = Services(settings=settings, db=db, agents=agent_client, clock=clock, name=name)
     services.runners = [
         JobRunner(
             db=db,
@@ -137,7 +184,8 @@ def build_services(
             clock=clock,
             settings=settings,
             handlers=JOB_HANDLERS,
-            owner=f"{owner_base}/{index}",
+            owner=f"{name}/{index}",
+            msid=services.msid,
         )
         for index in range(settings.job_workers)
     ]
@@ -161,28 +209,67 @@ def build_services(
         with db.transaction() as session:
             certificates_service.queue_sync_all(session, clock())
 
+    def may_run(task_name: str, interval_s: float) -> bool:
+        return servers.claim_periodic_run(
+            db, name=task_name, interval_s=interval_s, msid=services.msid, now=clock()
+        )
+
     tasks = [
         PeriodicTask(
             "host-states", lambda: HOST_STATE_INTERVAL_S, lambda: update_host_states(db, clock)
         ),
+        PeriodicTask(
+            "job-takeover",
+            lambda: renew_interval_s(settings.lease_s),
+            lambda: take_over_lost_work(services),
+        ),
         PeriodicTask("storage-cleanup", storage_cleanup_interval_s, queue_storage_cleanup),
         PeriodicTask("certificate-sync", certificate_sync_interval_s, queue_certificate_sync),
     ]
-    services.scheduler = Scheduler(tasks, tick_s=settings.periodic_tick_s)
+    services.scheduler = Scheduler(tasks, tick_s=settings.periodic_tick_s, gate=may_run)
     return services
 
 
 def recover_after_restart(services: Services) -> None:
-    """Fail work a previous run of this server left half done, with a reason people can read."""
-    reason = "interrupted by a management server restart; run it again"
+    """Register this server run, then take over what an earlier run of it left half done."""
     with services.db.transaction() as session:
-        orphans = queue.fail_orphans(session, services.clock(), reason)
-        refs = templates_service.fail_interrupted_downloads(session, services.clock())
-        vms = vms_service.recover_interrupted_vms(session, services.clock())
-    if orphans or refs or vms:
+        retired = servers.register(
+            session,
+            msid=services.msid,
+            name=services.name,
+            version=__version__,
+            now=services.clock(),
+        )
+    if retired:
+        logger.warning("an earlier run of %s did not stop cleanly", services.name)
+    take_over_lost_work(services)
+
+
+def take_over_lost_work(services: Services) -> None:
+    """Declare servers whose lease ran out Down; resume or fail their jobs; settle leftovers.
+
+    Runs at start and periodically (on one server at a time). Download claims and VM
+    transitions belong to jobs: those whose job ended without finishing are settled with
+    a reason, those whose job was resumed are left to it.
+    """
+    now = services.clock()
+    with services.db.transaction() as session:
+        lost = servers.declare_lost(
+            session, self_msid=services.msid, now=now, lease_s=services.settings.lease_s
+        )
+        done = servers.take_over_orphans(
+            session, now=now, resumable=RESUMABLE_JOBS, max_takeovers=MAX_TAKEOVERS
+        )
+        refs = templates_service.fail_abandoned_downloads(session, now)
+        vms = vms_service.settle_vms_without_jobs(session, now)
+    if lost:
+        logger.warning("management server(s) %s lost their lease", ", ".join(lost))
+    if done.resumed or done.failed or refs or vms:
         logger.warning(
-            "failed %d interrupted jobs and %d interrupted downloads; settled %d VMs",
-            len(orphans),
+            "took over jobs of stopped management servers: resumed %d, failed %d; "
+            "failed %d abandoned downloads; settled %d VMs",
+            len(done.resumed),
+            len(done.failed),
             refs,
             vms,
         )

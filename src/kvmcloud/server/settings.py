@@ -21,6 +21,9 @@ class ServerSettings:
     public_url: str = ""
     job_workers: int = 4
     periodic_tick_s: float = 1.0
+    # A management server that has not renewed its lease for this long is Down and its
+    # jobs are taken over by the others (several servers on one database).
+    lease_s: int = 30
     log_level: str = "INFO"
 
     @property
@@ -44,6 +47,7 @@ class ServerSettings:
             listen_port=_int(environ, "KVMCLOUD_LISTEN_PORT", 8080, 1, 65535),
             public_url=environ.get("KVMCLOUD_PUBLIC_URL", ""),
             job_workers=_int(environ, "KVMCLOUD_JOB_WORKERS", 4, 1, 64),
+            lease_s=_int(environ, "KVMCLOUD_LEASE_S", 30, 3, 3600),
             log_level=_log_level(environ),
         )
 

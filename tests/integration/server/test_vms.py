@@ -308,8 +308,12 @@ def test_paused_domains_count_as_running(server: ServerHarness, cloud: Cloud) ->
     assert server.ok("listVirtualMachines", id=vm["id"])["virtualmachine"][0]["state"] == "Running"
 
 
-def test_a_restart_settles_vms_left_in_a_transition(server: ServerHarness, cloud: Cloud) -> None:
-    from kvmcloud.server.app import recover_after_restart
+def test_a_restart_settles_vms_whose_job_cannot_be_resumed(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    from kvmcloud.server.app import MAX_TAKEOVERS, recover_after_restart
+    from kvmcloud.server.jobs.models import AsyncJob
+    from kvmcloud.server.jobs.queue import claim_next
 
     template_id, offering_id = register(server, cloud), offering(server)
     reply = server.ok(
@@ -318,16 +322,17 @@ def test_a_restart_settles_vms_left_in_a_transition(server: ServerHarness, cloud
         templateid=template_id,
         serviceofferingid=offering_id,
     )
-    # The server "dies" with the deploy job claimed: nothing ran it to the end.
+    # The server "dies" with the deploy job claimed, and not for the first time: the job
+    # has been taken over as often as allowed, so this time it fails instead of resuming.
     with server.db.transaction() as session:
-        from kvmcloud.server.jobs.queue import claim_next
-
-        assert claim_next(session, "dead-server", server.clock()) is not None
+        job = claim_next(session, "dead-server", server.clock())
+        assert job is not None
+        session.get_one(AsyncJob, job.id).takeovers = MAX_TAKEOVERS
     recover_after_restart(server.services)
     vm = server.ok("listVirtualMachines", id=reply["id"])["virtualmachine"][0]
     assert vm["state"] == "Stopped" and "restart" in vm["lasterror"]
-    job = server.ok("queryAsyncJobResult", jobid=reply["jobid"])
-    assert job["jobstatus"] == 2 and "restart" in job["jobresult"]["errortext"]
+    job_reply = server.ok("queryAsyncJobResult", jobid=reply["jobid"])
+    assert job_reply["jobstatus"] == 2 and "giving up" in job_reply["jobresult"]["errortext"]
     server.ok("startVirtualMachine", id=reply["id"])
     server.run_jobs()
     assert (

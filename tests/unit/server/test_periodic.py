@@ -149,3 +149,55 @@ def test_tick_survives_a_failing_interval(caplog):
 
     assert runs == ["ok"]
     assert "periodic task bad: could not read its interval" in caplog.text
+
+
+# --- the gate (several management servers) -----------------------------------------------
+
+
+def test_gate_refusal_skips_the_task_until_its_next_interval():
+    ran: list[str] = []
+    asked: list[tuple[str, float]] = []
+    now = [0.0]
+
+    def gate(name: str, interval_s: float) -> bool:
+        asked.append((name, interval_s))
+        return False
+
+    scheduler = Scheduler(
+        [task("a", 10.0, lambda: ran.append("a"))], tick_s=1.0, clock=lambda: now[0], gate=gate
+    )
+    scheduler.tick()
+    now[0] = 5.0
+    scheduler.tick()
+    assert ran == [] and asked == [("a", 10.0)]
+    now[0] = 10.0
+    scheduler.tick()
+    assert asked == [("a", 10.0), ("a", 10.0)]
+
+
+def test_gate_acceptance_runs_shared_tasks_and_local_tasks_skip_it():
+    ran: list[str] = []
+    asked: list[str] = []
+
+    def gate(name: str, interval_s: float) -> bool:
+        asked.append(name)
+        return True
+
+    shared = task("shared", 10.0, lambda: ran.append("shared"))
+    local = PeriodicTask("local", lambda: 10.0, lambda: ran.append("local"), shared=False)
+    Scheduler([shared, local], tick_s=1.0, clock=lambda: 0.0, gate=gate).tick()
+    assert sorted(ran) == ["local", "shared"] and asked == ["shared"]
+
+
+def test_a_failing_gate_does_not_stop_other_tasks(caplog):
+    ran: list[str] = []
+
+    def gate(name: str, interval_s: float) -> bool:
+        if name == "a":
+            raise RuntimeError("database gone")
+        return True
+
+    tasks = [task("a", 10.0, lambda: ran.append("a")), task("b", 10.0, lambda: ran.append("b"))]
+    with caplog.at_level(logging.ERROR):
+        Scheduler(tasks, tick_s=1.0, clock=lambda: 0.0, gate=gate).tick()
+    assert ran == ["b"] and "database gone" in caplog.text

@@ -39,6 +39,8 @@ class AsyncJob(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     # The management server (mshost.msid) running the job; its lease decides takeover.
     executing_msid: Mapped[str | None] = mapped_column(String(40), index=True)
+    # How often a live server took the job over from one that died while running it.
+    takeovers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(UtcDateTime())
     created: Mapped[datetime] = mapped_column(UtcDateTime())

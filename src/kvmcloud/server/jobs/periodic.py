@@ -1,4 +1,4 @@
-"""PeriodicTask and due_tasks(tasks, last_runs, now) — pure; the Scheduler thread loop."""
+"""PeriodicTask and due_tasks(tasks, last_runs, now) — pure; the Scheduler loop with its gate."""
 
 import logging
 import threading
@@ -6,16 +6,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+# Asked before a due task runs: (task name, interval in s) → whether this server runs it.
+# Several management servers share one schedule through it (a row per task in the
+# database); without one, every due task runs here.
+Gate = Callable[[str, float], bool]
+
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class PeriodicTask:
-    """Work to run every ``interval_s`` seconds; ``interval_s`` is read anew each tick."""
+    """Work to run every ``interval_s`` seconds; ``interval_s`` is read anew each tick.
+
+    ``shared`` tasks run on one management server at a time (through the Scheduler's
+    gate); the others run on every server.
+    """
 
     name: str
     interval_s: Callable[[], float]
     run: Callable[[], None]
+    shared: bool = True
 
 
 def due_tasks(
@@ -45,10 +55,12 @@ class Scheduler:
         *,
         tick_s: float,
         clock: Callable[[], float] = time.monotonic,
+        gate: Gate | None = None,
     ) -> None:
         self._tasks = tasks
         self._tick_s = tick_s
         self._clock = clock
+        self._gate = gate
         self._last_runs: dict[str, float] = {}
 
     def tick(self) -> None:
@@ -63,6 +75,9 @@ class Scheduler:
         for task in due_tasks(self._tasks, intervals, self._last_runs, now):
             self._last_runs[task.name] = now
             try:
+                gate = self._gate if task.shared else None
+                if gate is not None and not gate(task.name, intervals[task.name]):
+                    continue  # another server runs it this time
                 task.run()
             except Exception:
                 logger.exception("periodic task %s failed", task.name)

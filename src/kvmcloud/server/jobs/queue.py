@@ -41,11 +41,14 @@ def enqueue(
     return job
 
 
-def claim_next(session: Session, owner: str, now: datetime) -> AsyncJob | None:
-    """Claim the oldest runnable job for ``owner``, or return None when there is none.
+def claim_next(
+    session: Session, owner: str, now: datetime, *, msid: str | None = None
+) -> AsyncJob | None:
+    """Claim the oldest runnable job for ``owner`` (a runner of server ``msid``), or None.
 
     The UPDATE only succeeds if nobody owns the row yet, so two runners (or two
-    management servers sharing a database) can race for it and exactly one wins.
+    management servers sharing a database) can race for it and exactly one wins. The
+    server's lease (``mshost``) is what lets others take the job over if it dies.
     """
     candidates = session.scalars(
         select(AsyncJob.id)
@@ -61,7 +64,12 @@ def claim_next(session: Session, owner: str, now: datetime) -> AsyncJob | None:
         result = session.execute(
             update(AsyncJob)
             .where(AsyncJob.id == job_id, AsyncJob.owner.is_(None))
-            .values(owner=owner, attempts=AsyncJob.attempts + 1, last_updated=now)
+            .values(
+                owner=owner,
+                executing_msid=msid,
+                attempts=AsyncJob.attempts + 1,
+                last_updated=now,
+            )
         )
         if getattr(result, "rowcount", 0) == 1:
             return session.get(AsyncJob, job_id)
@@ -76,11 +84,18 @@ def finish(
     code: int,
     result: dict[str, Any],
     now: datetime,
-) -> None:
-    """Record a job's outcome."""
+    msid: str | None = None,
+) -> bool:
+    """Record a job's outcome; False if ``msid`` no longer holds it (nothing is written).
+
+    Pass ``msid`` from a runner: a job taken over by another server while this one was
+    cut off from the database must not get two outcomes.
+    """
     job = session.get(AsyncJob, job_id)
-    if job is None:
-        return
+    if job is None or job.job_status != JobStatus.PENDING:
+        return False
+    if msid is not None and job.executing_msid != msid:
+        return False
     job.job_status = status
     job.job_result_code = code
     job.job_result = json.dumps(result)
@@ -89,15 +104,21 @@ def finish(
     job.completed = now
     job.last_updated = now
     job.owner = None
+    job.executing_msid = None
+    return True
 
 
-def release(session: Session, job_id: int, *, delay_s: float, now: datetime) -> None:
+def release(
+    session: Session, job_id: int, *, delay_s: float, now: datetime, msid: str | None = None
+) -> None:
     """Give a claimed job back to the queue, runnable again after ``delay_s``."""
     job = session.get(AsyncJob, job_id)
-    if job is not None:
-        job.owner = None
-        job.run_after = now + timedelta(seconds=delay_s)
-        job.last_updated = now
+    if job is None or (msid is not None and job.executing_msid != msid):
+        return
+    job.owner = None
+    job.executing_msid = None
+    job.run_after = now + timedelta(seconds=delay_s)
+    job.last_updated = now
 
 
 def set_progress(session: Session, job_uuid: str, percent: int, now: datetime) -> None:
@@ -107,24 +128,3 @@ def set_progress(session: Session, job_uuid: str, percent: int, now: datetime) -
         .where(AsyncJob.uuid == job_uuid)
         .values(job_process_status=max(0, min(100, percent)), last_updated=now)
     )
-
-
-def fail_orphans(session: Session, now: datetime, reason: str) -> list[AsyncJob]:
-    """Fail jobs still claimed when this (single) management server starts again."""
-    orphans = list(
-        session.scalars(
-            select(AsyncJob).where(
-                AsyncJob.job_status == JobStatus.PENDING, AsyncJob.owner.is_not(None)
-            )
-        )
-    )
-    for job in orphans:
-        finish(
-            session,
-            job.id,
-            status=JobStatus.FAILED,
-            code=530,
-            result={"errorcode": 530, "errortext": reason},
-            now=now,
-        )
-    return orphans

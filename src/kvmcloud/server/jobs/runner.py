@@ -61,6 +61,7 @@ class JobRunner:
         settings: ServerSettings,
         handlers: Mapping[str, JobHandler],
         owner: str,
+        msid: str | None = None,
     ) -> None:
         self._db = db
         self._agents = agents
@@ -68,11 +69,12 @@ class JobRunner:
         self._settings = settings
         self._handlers = handlers
         self._owner = owner
+        self._msid = msid
 
     def run_once(self) -> bool:
         """Run one runnable job if there is one; return whether one ran."""
         with self._db.transaction() as session:
-            job = queue.claim_next(session, self._owner, self._clock())
+            job = queue.claim_next(session, self._owner, self._clock(), msid=self._msid)
             if job is None:
                 return False
             job_id, job_uuid, kind, payload = job.id, job.uuid, job.kind, json.loads(job.payload)
@@ -103,7 +105,13 @@ class JobRunner:
         except RetryLater as retry:
             logger.info("job %s deferred %.0f s: %s", context.job_uuid, retry.delay_s, retry)
             with self._db.transaction() as session:
-                queue.release(session, context.job_id, delay_s=retry.delay_s, now=self._clock())
+                queue.release(
+                    session,
+                    context.job_id,
+                    delay_s=retry.delay_s,
+                    now=self._clock(),
+                    msid=self._msid,
+                )
             return
         except ApiError as exc:
             logger.info("job %s (%s) failed: %s", context.job_uuid, kind, exc.message)
@@ -112,8 +120,21 @@ class JobRunner:
         except Exception:
             logger.exception("job %s (%s) failed unexpectedly", context.job_uuid, kind)
         with self._db.transaction() as session:
-            queue.finish(
-                session, context.job_id, status=status, code=code, result=result, now=self._clock()
+            recorded = queue.finish(
+                session,
+                context.job_id,
+                status=status,
+                code=code,
+                result=result,
+                now=self._clock(),
+                msid=self._msid,
+            )
+        if not recorded:
+            logger.warning(
+                "job %s was taken over by another management server; its outcome here "
+                "(%s) is not recorded",
+                context.job_uuid,
+                status.name,
             )
 
     def run_until_idle(self, max_jobs: int = 1000) -> int:

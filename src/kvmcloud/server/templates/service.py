@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
@@ -620,17 +620,30 @@ def fail_download(session: Session, ref_id: int, message: str, now: datetime) ->
         ref.last_updated = now
 
 
-def fail_interrupted_downloads(session: Session, now: datetime) -> int:
-    """Mark copies left DOWNLOAD_IN_PROGRESS by a stopped server as failed; return how many."""
+def fail_abandoned_downloads(session: Session, now: datetime) -> int:
+    """Fail copies left DOWNLOAD_IN_PROGRESS with no pending job behind them; return how many.
+
+    The job holding a copy is its claim: while that job is pending (running, waiting, or
+    taken over by another management server) the copy stays in progress; once it ended
+    without recording a result, nothing will, so the copy must not stay in progress.
+    """
+    pending = select(AsyncJob.uuid).where(AsyncJob.job_status == JobStatus.PENDING)
     refs = list(
         session.scalars(
             select(TemplatePoolRef).where(
-                TemplatePoolRef.download_state == DownloadState.DOWNLOAD_IN_PROGRESS
+                TemplatePoolRef.download_state == DownloadState.DOWNLOAD_IN_PROGRESS,
+                or_(TemplatePoolRef.job_id.is_(None), TemplatePoolRef.job_id.not_in(pending)),
             )
         )
     )
     for ref in refs:
-        fail_download(session, ref.id, "interrupted by a management server restart", now)
+        fail_download(
+            session,
+            ref.id,
+            f"the job downloading it ({ref.job_id}) ended before the copy was ready "
+            "(a management server stopped while it ran); deploy or prepare again",
+            now,
+        )
     return len(refs)
 
 
@@ -697,3 +710,4 @@ def deleted_templates_with_copies(session: Session) -> list[int]:
         .distinct()
     )
     return list(session.scalars(query))
+

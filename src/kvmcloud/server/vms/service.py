@@ -22,6 +22,7 @@ from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
 from kvmcloud.server.jobs import queue
+from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.templates.models import (
     ImageFormat,
@@ -475,17 +476,24 @@ def pools_in_use(session: Session, template_id: int) -> set[int]:
     return {p for p in backing | iso_pools if p is not None}
 
 
-def recover_interrupted_vms(session: Session, now: datetime) -> int:
-    """After a server restart, settle VMs whose job was lost mid-way; return how many.
+def settle_vms_without_jobs(session: Session, now: datetime) -> int:
+    """Settle VMs left Starting or Stopping with no pending job behind them; return how many.
 
-    Starting becomes Stopped and Stopping becomes Running, each with the reason; the next
-    heartbeats correct the state from what the host really runs (reconcile_vm_states).
+    That happens when a management server stopped mid-way and its job could not be
+    resumed. Starting becomes Stopped and Stopping becomes Running, each with the reason;
+    the next heartbeats correct the state from what the host really runs
+    (reconcile_vm_states). VMs whose job is still pending (running here, on another
+    management server, or resumed after a takeover) are left to that job.
     """
+    pending = select(AsyncJob.instance_uuid).where(
+        AsyncJob.job_status == JobStatus.PENDING, AsyncJob.instance_uuid.is_not(None)
+    )
     interrupted = list(
         session.scalars(
             select(VirtualMachine).where(
                 VirtualMachine.removed.is_(None),
                 VirtualMachine.state.in_((VmState.STARTING, VmState.STOPPING)),
+                VirtualMachine.uuid.not_in(pending),
             )
         )
     )
