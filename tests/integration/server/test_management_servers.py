@@ -262,3 +262,26 @@ def test_a_clean_shutdown_marks_the_server_down(server: ServerHarness) -> None:
     server.services.start_background()
     server.services.stop_background()
     assert server_states(server)[server.services.msid] == "Down"
+
+
+def test_list_management_servers_shows_runs_and_states(server: ServerHarness) -> None:
+    add_server(server, "earlier-run", server.services.name, server.clock())
+    recover_after_restart(server.services)
+
+    listed = server.ok("listManagementServers")
+    assert listed["count"] == 2
+    first, second = listed["managementserver"]
+    assert (first["id"], first["state"], first["name"]) == (
+        server.services.msid,
+        "Up",
+        server.services.name,
+    )
+    assert (second["id"], second["state"]) == ("earlier-run", "Down")
+    assert "lastserverstop" in second and "lastserverstop" not in first
+    only = server.ok("listManagementServers", id=server.services.msid)
+    assert [s["id"] for s in only["managementserver"]] == [server.services.msid]
+
+
+def test_list_management_servers_is_for_admins(server: ServerHarness) -> None:
+    status, body = server.call("listManagementServers", server.user("alice"))
+    assert status == 531 and body["errorcode"] == 531

@@ -1,8 +1,10 @@
-"""queryAsyncJobResult, listAsyncJobs."""
+"""queryAsyncJobResult, listAsyncJobs, listManagementServers."""
 
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import func, select
 
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
@@ -10,7 +12,7 @@ from kvmcloud.server.api.responses import FlatResult, ListResult, format_date, w
 from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import NotFoundError
 from kvmcloud.server.jobs import service
-from kvmcloud.server.jobs.models import AsyncJob, JobStatus
+from kvmcloud.server.jobs.models import AsyncJob, JobStatus, ManagementServer
 
 commands = CommandSet()
 
@@ -86,3 +88,56 @@ def list_async_jobs(ctx: ApiContext, params: ListAsyncJobsParams) -> ListResult:
             limit=window.limit,
         )
     return ListResult("asyncjobs", [job_response(*row) for row in rows], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListManagementServersParams(ListParams):
+    """Parameters of listManagementServers."""
+
+    id: Uuid | None = param("the id of the management server", default=None)
+    name: str | None = param("the name (host:port) of the management server", default=None)
+
+
+def management_server_response(server: ManagementServer) -> dict[str, Any]:
+    """Map an mshost row to CloudStack's management server object."""
+    return without_none(
+        {
+            "id": server.msid,
+            "name": server.name,
+            "state": server.state.value,
+            "version": server.version,
+            "lastserverstart": format_date(server.started),
+            "lastserverstop": format_date(server.stopped),
+            # kvmcloud addition: when the server last renewed its lease.
+            "lastseen": format_date(server.last_seen),
+        }
+    )
+
+
+@commands.command(
+    "listManagementServers",
+    ListManagementServersParams,
+    description="Lists management servers: every run of a server process, its state and lease.",
+    response_key="managementserver",
+    admin_only=True,
+    since="4.0.0",
+)
+def list_management_servers(ctx: ApiContext, params: ListManagementServersParams) -> ListResult:
+    """List management server runs, the live ones first, newest first."""
+    query = select(ManagementServer)
+    if params.id is not None:
+        query = query.where(ManagementServer.msid == params.id)
+    if params.name is not None:
+        query = query.where(ManagementServer.name == params.name)
+    if params.keyword:
+        query = query.where(ManagementServer.name.contains(params.keyword, autoescape=True))
+    with ctx.db.transaction() as session:
+        window = list_window(session, params)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(ManagementServer.state.desc(), ManagementServer.id.desc())
+            .offset(window.offset)
+            .limit(window.limit)
+        ).all()
+        items = [management_server_response(row) for row in rows]
+    return ListResult("managementserver", items, total)
