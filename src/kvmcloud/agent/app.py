@@ -8,6 +8,9 @@ Routes (protocol in ``protocol/agent_messages.py``):
 * ``GET /commands/{id}?wait_s=N``: the command's status, long-polling up to N seconds.
 
 Everything the agent constructs is constructed here; other modules receive collaborators.
+Before it serves anything, the agent removes its own partial files left in the pools it
+remembers by a run that was killed (``recovery.PoolKeeper``); its first heartbeat then
+lists what those pools hold.
 VMs belong to libvirtd, not to this process: stopping or restarting the agent leaves them
 running, and the next heartbeat reports them again.
 """
@@ -51,6 +54,7 @@ from kvmcloud.agent.heartbeat import HeartbeatLoop
 from kvmcloud.agent.host.libvirt import LibvirtHost
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
+from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.agent.vms.lifecycle import Hypervisor, VmLifecycle
 from kvmcloud.agent.vms.volumes import VolumeImages
@@ -61,6 +65,7 @@ from kvmcloud.protocol.agent_messages import (
     EnrollRequest,
     HostReport,
     MessageFormatError,
+    PoolInventory,
     VmPowerState,
     command_from_json,
     from_json,
@@ -93,6 +98,7 @@ class AgentRuntime:
         certificates: Callable[[], dict[str, str]],
         http_client: httpx.Client,
         owns_http_client: bool,
+        keeper: PoolKeeper | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -102,13 +108,20 @@ class AgentRuntime:
         self._certificates = certificates
         self._http_client = http_client
         self._owns_http_client = owns_http_client
+        self.keeper = keeper
         self._lock = threading.Lock()
         self._enrollment: Enrollment | None = None
         self._heartbeat: HeartbeatLoop | None = None
         self._shutdown_started = False
 
     def start(self) -> None:
-        """Resume heartbeating if this agent was enrolled before a restart."""
+        """Remove this agent's stale partial files; resume heartbeating if enrolled before.
+
+        Runs before the first command is taken, so no partial file of this agent can be
+        in use yet.
+        """
+        if self.keeper is not None:
+            self.keeper.remove_stale_partials()
         enrollment = load_enrollment(self.settings.state_dir)
         if enrollment is not None:
             logger.info("resuming as host %s of %s", enrollment.host_uuid, enrollment.server_url)
@@ -171,6 +184,7 @@ class AgentRuntime:
             report=self._report,
             vm_states=self._vm_states,
             certificates=self._certificates,
+            pool_inventory=self._pool_inventory,
         )
         with self._lock:
             if self._shutdown_started:
@@ -181,6 +195,9 @@ class AgentRuntime:
             # Do not wait: the old loop may be stuck talking to an unreachable server.
             previous.stop(wait=False)
         heartbeat.start()
+
+    def _pool_inventory(self) -> list[PoolInventory]:
+        return self.keeper.inventory() if self.keeper is not None else []
 
 
 def create_app(
@@ -206,6 +223,7 @@ def create_app(
         libvirt_host = hypervisor = LibvirtHost(settings.libvirt_uri)
     # The directory the HTTPS downloaders' TrustStore reads at every transfer.
     certificates = CertificateStore(settings.cert_dir)
+    keeper = PoolKeeper.open(settings.state_dir)
     handlers = CommandHandlers(
         downloaders=downloaders,
         qemu_img=qemu_img if qemu_img is not None else QemuImg(),
@@ -213,6 +231,7 @@ def create_app(
             hypervisor=hypervisor, console_dir=settings.console_dir, kvm_usable=kvm_usable
         ),
         certificates=certificates,
+        keeper=keeper,
     )
     runtime = AgentRuntime(
         settings=settings,
@@ -223,6 +242,7 @@ def create_app(
         certificates=certificates.held,
         http_client=http_client or httpx.Client(timeout=HEARTBEAT_HTTP_TIMEOUT_S),
         owns_http_client=http_client is None,
+        keeper=keeper,
     )
 
     @asynccontextmanager

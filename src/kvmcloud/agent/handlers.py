@@ -12,6 +12,7 @@ from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressC
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
 from kvmcloud.agent.errors import AgentError
 from kvmcloud.agent.pools import StoragePool
+from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
 from kvmcloud.agent.vms.volumes import VolumeImages, create_volume
 from kvmcloud.protocol.agent_messages import (
@@ -28,6 +29,7 @@ from kvmcloud.protocol.agent_messages import (
     DirectDownloadCommand,
     ErrorInfo,
     PoolFileDeleted,
+    PoolSpec,
     RebootVmCommand,
     Result,
     RevokeCertificateCommand,
@@ -62,15 +64,23 @@ class CommandHandlers:
         qemu_img: VolumeImages,
         vms: VmLifecycle,
         certificates: CertificateStore,
+        keeper: PoolKeeper | None = None,
     ) -> None:
+        """Build the handlers; without ``keeper`` pools are not remembered across restarts."""
         self._downloaders = downloaders
         self._qemu_img = qemu_img
         self._vms = vms
         self._certificates = certificates
+        self._keeper = keeper
 
     def execute(self, command: Command, execution: Execution) -> Answer:
         """Run ``command`` and turn its outcome, whatever it is, into an Answer."""
         try:
+            pool = getattr(command, "pool", None)
+            if isinstance(pool, PoolSpec) and self._keeper is not None:
+                # Before the work starts: if this process dies half-way, the next start
+                # must know which pool to clean.
+                self._keeper.remember(pool)
             result = self._dispatch(command, execution)
         except AgentError as exc:
             logger.warning(
@@ -99,7 +109,9 @@ class CommandHandlers:
                 return self.direct_download(command, execution)
             case CreateVolumeCommand():
                 # Unique per run, like downloads: two attempts never share a temp file.
-                return create_volume(command, qemu_img=self._qemu_img, attempt_id=uuid.uuid4().hex)
+                return create_volume(
+                    command, qemu_img=self._qemu_img, attempt_id=self._new_attempt_id()
+                )
             case DeletePoolFileCommand():
                 return PoolFileDeleted(existed=StoragePool(command.pool).delete_file(command.name))
             case StartVmCommand():
@@ -155,9 +167,16 @@ class CommandHandlers:
         return download_template(
             command,
             # Unique per run, so two attempts never share a temp file (CloudStack's did).
-            attempt_id=uuid.uuid4().hex,
+            attempt_id=self._new_attempt_id(),
             downloaders=self._downloaders,
             qemu_img=self._qemu_img,
             cancel=execution.cancel,
             progress=execution.progress,
         )
+
+    def _new_attempt_id(self) -> str:
+        # Tagged with this host, so a restarted agent finds its own leftovers on a pool
+        # other hosts share (see pool_files); untagged only in tests built without a keeper.
+        if self._keeper is None:
+            return uuid.uuid4().hex
+        return self._keeper.new_attempt_id()

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import httpx
@@ -15,6 +16,7 @@ from kvmcloud.protocol.agent_messages import (
     HeartbeatReply,
     HostReport,
     MessageFormatError,
+    PoolInventory,
     VmPowerState,
     from_json,
     to_json,
@@ -27,6 +29,9 @@ INITIAL_INTERVAL_S = 10.0
 MIN_INTERVAL_S = 1.0
 MAX_INTERVAL_S = 300.0
 STOP_TIMEOUT_S = 10.0
+# Pool listings go out with the first heartbeat and then this often: a directory listing
+# per pool is cheap, but not at every beat, and a missing file is rare news.
+INVENTORY_INTERVAL_S = 600.0
 
 
 def clamp_interval_s(interval_s: float) -> float:
@@ -42,6 +47,11 @@ def no_vm_states() -> dict[str, VmPowerState]:
 def no_certificates() -> dict[str, str]:
     """Report no certificates: for agents built without a certificate store."""
     return {}
+
+
+def no_pool_inventory() -> list[PoolInventory]:
+    """Report no pools: for agents built without a PoolKeeper."""
+    return []
 
 
 class HeartbeatError(Exception):
@@ -60,6 +70,10 @@ class HeartbeatLoop:
     more; the problem is logged when it starts, changes and ends, not at every beat. The
     certificates of the HTTPS trust store (``certificates``: alias → SHA-256) are reported
     the same way, None when the store cannot be read.
+
+    The first heartbeat that reaches the server, and then one every
+    ``inventory_interval_s``, also lists the pools (``pool_inventory``); a refused or
+    unsent one is listed afresh at the next beat. The final heartbeat never carries it.
     """
 
     def __init__(
@@ -70,7 +84,10 @@ class HeartbeatLoop:
         report: Callable[[], HostReport],
         vm_states: Callable[[], dict[str, VmPowerState]] = no_vm_states,
         certificates: Callable[[], dict[str, str]] = no_certificates,
+        pool_inventory: Callable[[], list[PoolInventory]] = no_pool_inventory,
         initial_interval_s: float = INITIAL_INTERVAL_S,
+        inventory_interval_s: float = INVENTORY_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.enrollment = enrollment
         self._client = client
@@ -79,6 +96,10 @@ class HeartbeatLoop:
         self._vm_states_problem: str | None = None
         self._certificates = certificates
         self._certificates_problem: str | None = None
+        self._pool_inventory = pool_inventory
+        self._inventory_interval_s = inventory_interval_s
+        self._inventory_sent_at: float | None = None
+        self._clock = clock
         self._interval_s = clamp_interval_s(initial_interval_s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
@@ -107,12 +128,14 @@ class HeartbeatLoop:
         Raises:
             HeartbeatError: the server could not be reached or refused the heartbeat.
         """
+        with_inventory = not shutting_down and self._inventory_due()
         heartbeat = Heartbeat(
             host_uuid=self.enrollment.host_uuid,
             report=self._report(),
             shutting_down=shutting_down,
             vm_states=self._collect_vm_states(),
             certificates=self._collect_certificates(),
+            pool_inventory=self._pool_inventory() if with_inventory else [],
         )
         url = self.enrollment.server_url.rstrip("/") + HEARTBEAT_PATH
         try:
@@ -135,7 +158,13 @@ class HeartbeatLoop:
             reply = from_json(HeartbeatReply, response.content)
         except MessageFormatError as exc:
             raise HeartbeatError(f"unexpected heartbeat reply from {url}: {exc}") from exc
+        if with_inventory:
+            self._inventory_sent_at = self._clock()
         return clamp_interval_s(reply.interval_s)
+
+    def _inventory_due(self) -> bool:
+        sent_at = self._inventory_sent_at
+        return sent_at is None or self._clock() - sent_at >= self._inventory_interval_s
 
     def _collect_vm_states(self) -> dict[str, VmPowerState] | None:
         try:

@@ -1,18 +1,26 @@
-"""StoragePool: a pool directory's checks, free space, temp files, atomic install, deletion."""
+"""StoragePool: a pool directory's checks, free space, temp files, install, deletion, listing."""
 
+import itertools
 import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from kvmcloud.agent.downloads.errors import BadCommandError, PoolUnavailableError
+from kvmcloud.agent.pool_files import (
+    PARTIAL_SUFFIX,
+    PublishedNames,
+    is_own_partial,
+    select_published,
+)
 from kvmcloud.protocol.agent_messages import PoolReport, PoolSpec
 
 logger = logging.getLogger(__name__)
 
 PARTIAL_DIR_NAME = ".kvmcloud-partial"
-PARTIAL_SUFFIX = ".part"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_NAME_CHARS = 200
 
@@ -150,6 +158,86 @@ class StoragePool:
         logger.info("deleted %s from pool %s", path, self.spec.uuid)
         return True
 
+    def remove_own_partials(self, host_tag: str, *, max_entries: int) -> "PartialCleanup":
+        """Remove the partial files the agent tagged ``host_tag`` left in this pool.
+
+        Only names carrying ``host_tag`` are touched: on a shared pool the other partial
+        files may be another host's transfers, still running. At most ``max_entries``
+        entries of the partial directory are looked at. A file that cannot be removed is
+        logged and counted in ``failed``; the others are still removed.
+
+        Raises:
+            PoolUnavailableError: the partial directory exists but cannot be listed.
+        """
+        partial_dir = self.path / PARTIAL_DIR_NAME
+        removed = foreign = failed = 0
+        try:
+            with os.scandir(partial_dir) as listing:
+                for entry in itertools.islice(listing, max_entries):
+                    if not entry.name.endswith(PARTIAL_SUFFIX):
+                        continue
+                    if not is_own_partial(entry.name, host_tag):
+                        foreign += 1
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    try:
+                        os.unlink(entry.path)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as exc:
+                        failed += 1
+                        logger.error("could not remove stale partial file %s: %s", entry.path, exc)
+                        continue
+                    removed += 1
+                    logger.info(
+                        "removed stale partial file %s of pool %s", entry.path, self.spec.uuid
+                    )
+        except FileNotFoundError:
+            return PartialCleanup(removed=0, foreign=0, failed=0)
+        except OSError as exc:
+            raise PoolUnavailableError(
+                f"cannot list {partial_dir} of pool {self.spec.uuid}: {exc.strerror}"
+            ) from exc
+        return PartialCleanup(removed=removed, foreign=foreign, failed=failed)
+
+    def published_files(self, *, limit: int, max_entries: int) -> PublishedNames:
+        """List the published files at the pool's top level (see ``select_published``).
+
+        Only a directory holding the partial directory is listed: every pool a template was
+        downloaded to has one, while an empty mount point (the shared file system is not
+        mounted) has none, and listing it would claim every file gone. At most
+        ``max_entries`` entries are looked at; stopping there counts as truncated.
+
+        Raises:
+            PoolUnavailableError: the pool is missing, not a kvmcloud pool, or unreadable.
+        """
+        where = f"pool {self.spec.uuid} at {str(self.path)!r}"
+        if not self.path.is_absolute():
+            raise PoolUnavailableError(f"{where} is not an absolute path")
+        if not (self.path / PARTIAL_DIR_NAME).is_dir():
+            raise PoolUnavailableError(
+                f"{where} has no {PARTIAL_DIR_NAME} directory: not mounted, or nothing was "
+                "ever downloaded to it"
+            )
+        seen = 0
+
+        def entries(listing: Iterator[os.DirEntry[str]]) -> Iterator[tuple[str, bool]]:
+            nonlocal seen
+            for entry in itertools.islice(listing, max_entries):
+                seen += 1
+                yield entry.name, _is_regular_file(entry)
+
+        try:
+            with os.scandir(self.path) as listing:
+                published = select_published(entries(listing), limit=limit)
+        except OSError as exc:
+            raise PoolUnavailableError(f"cannot list {where}: {exc.strerror}") from exc
+        if seen >= max_entries and not published.truncated:
+            # The scan stopped before the end of the directory: later names are unknown.
+            return PublishedNames(published.names, truncated=True)
+        return published
+
     def _statvfs(self) -> tuple[int, int]:
         try:
             stats = os.statvfs(self.path)
@@ -158,6 +246,24 @@ class StoragePool:
                 f"cannot read the capacity of pool {self.spec.uuid} at {self.path}: {exc.strerror}"
             ) from exc
         return stats.f_blocks * stats.f_frsize, stats.f_bavail * stats.f_frsize
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartialCleanup:
+    """What one pass over a partial directory did."""
+
+    removed: int
+    # Partial files of other hosts (or of untagged, older attempts): left alone.
+    foreign: int
+    failed: int
+
+
+def _is_regular_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        # A file that cannot even be stat'ed is not one a VM could use.
+        return False
 
 
 def _fsync_directory(path: Path) -> None:

@@ -369,6 +369,24 @@ class EnrollRequest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PoolInventory:
+    """What one pool directory holds, as one host lists it (see ``Heartbeat.pool_inventory``).
+
+    ``files`` names the published files at the pool's top level (templates and volumes;
+    never hidden names such as the partial directory), at most a bounded number of them:
+    ``truncated`` says the list stopped early, and then a name missing from it proves
+    nothing. ``stale_partials_removed`` counts this host's own temporary files of
+    interrupted transfers that it removed from the pool when it started.
+    """
+
+    uuid: str
+    path: str
+    files: list[str] = field(default_factory=list)
+    truncated: bool = False
+    stale_partials_removed: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Heartbeat:
     """Agent → server: still alive (or shutting down), with a fresh report."""
 
@@ -381,6 +399,10 @@ class Heartbeat:
     # The direct-download certificates the host trusts: alias → SHA-256 fingerprint of the
     # certificate; None when the store could not be read.
     certificates: dict[str, str] | None = None
+    # The pools this host was asked to use and found readable, with the files they hold:
+    # sent in the first heartbeat after the agent starts, then every few minutes; empty
+    # in the others (an empty list says nothing about any pool).
+    pool_inventory: list[PoolInventory] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
