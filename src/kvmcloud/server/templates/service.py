@@ -711,3 +711,73 @@ def deleted_templates_with_copies(session: Session) -> list[int]:
     )
     return list(session.scalars(query))
 
+
+
+# --- pool inventories from heartbeats ----------------------------------------------------
+
+# A copy recorded Ready this recently may have been published after the host listed the
+# pool (the listing travels in a heartbeat): its absence proves nothing yet.
+INVENTORY_GRACE_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MissingCopy:
+    """A Ready pool copy whose file a host did not find: reset so it is downloaded again."""
+
+    template_name: str
+    pool_name: str
+    file_name: str
+
+
+def reconcile_pool_inventory(
+    session: Session, host: Host, inventory: msg.PoolInventory, now: datetime
+) -> list[MissingCopy]:
+    """Reset the Ready copies on a pool whose files ``host`` reports missing; return them.
+
+    A reset copy is NOT_DOWNLOADED / Allocated with an ``error_str`` saying who missed the
+    file, so the next deploy downloads it again instead of failing on a missing backing
+    file. Files are never deleted here. Nothing is concluded when the listing was
+    truncated, names another path than the pool's, comes from a host that does not reach
+    the pool (by scope, Up and Enabled), or when the copy was updated within
+    ``INVENTORY_GRACE_S``.
+    """
+    if inventory.truncated:
+        return []
+    pool = session.scalars(
+        select(StoragePool).where(StoragePool.uuid == inventory.uuid, StoragePool.removed.is_(None))
+    ).first()
+    if pool is None or pool.path.rstrip("/") != inventory.path.rstrip("/"):
+        return []
+    if host.id not in {h.id for h in hosts_reaching_pool(session, pool)}:
+        return []
+    present = set(inventory.files)
+    rows = session.execute(
+        select(TemplatePoolRef, Template)
+        .join(Template, TemplatePoolRef.template_id == Template.id)
+        .where(
+            TemplatePoolRef.pool_id == pool.id,
+            TemplatePoolRef.state == RefState.READY,
+            Template.removed.is_(None),
+        )
+        .order_by(TemplatePoolRef.id)
+    )
+    missing: list[MissingCopy] = []
+    for ref, template in rows:
+        name = ref.local_path
+        if not name or name in present:
+            continue
+        if ref.last_updated is not None and (
+            (now - ref.last_updated).total_seconds() <= INVENTORY_GRACE_S
+        ):
+            continue
+        ref.download_state = DownloadState.NOT_DOWNLOADED
+        ref.state = RefState.ALLOCATED
+        ref.download_pct = 0
+        ref.install_path = None
+        ref.error_str = (
+            f"The file {name} was missing on pool {pool.name} per host {host.name} at "
+            f"{now.isoformat(timespec='seconds')}; it is downloaded again when next needed"
+        )[:1024]
+        ref.last_updated = now
+        missing.append(MissingCopy(template.name, pool.name, name))
+    return missing
