@@ -712,7 +712,6 @@ def deleted_templates_with_copies(session: Session) -> list[int]:
     return list(session.scalars(query))
 
 
-
 # --- pool inventories from heartbeats ----------------------------------------------------
 
 # A copy recorded Ready this recently may have been published after the host listed the
