@@ -124,6 +124,15 @@ def test_wrong_checksum_fails_the_job_and_leaves_nothing(stack: Stack) -> None:
         id=template["id"],
     )[0]
     assert ref["download_state"] == "DOWNLOAD_ERROR" and "checksum" in ref["error_str"].lower()
+    # The failure is an ERROR event naming the host and the reason, listed through cs.
+    found = stack.api.listEvents(
+        type="TEMPLATE.DIRECT.DOWNLOAD.FAILURE", resourcetype="Template", resourceid=template["id"]
+    )
+    assert found["count"] == 1, found
+    event = found["event"][0]
+    assert event["level"] == "ERROR" and "e2e-bad-sum" in event["description"]
+    assert "after 1 attempt: host " in event["description"]
+    assert "checksum" in event["description"].lower()
 
 
 def test_url_404_and_missing_header_are_refused_at_registration(stack: Stack) -> None:

@@ -32,6 +32,7 @@ from kvmcloud.server.configuration.definitions import (
 )
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.events import api as events_api
 from kvmcloud.server.infrastructure import api as infrastructure_api
 from kvmcloud.server.infrastructure.jobs import update_host_states
 from kvmcloud.server.jobs import api as jobs_api
@@ -70,6 +71,7 @@ def build_registry() -> Registry:
             configuration_api.commands,
             jobs_api.commands,
             certificates_api.commands,
+            events_api.commands,
         ]
     )
 
