@@ -9,6 +9,7 @@ from kvmcloud.protocol.error_codes import ErrorCode
 from kvmcloud.server.accounts.models import Account, User
 from kvmcloud.server.events.models import EventLevel
 from kvmcloud.server.events.service import record_event
+from kvmcloud.server.templates.models import DownloadState, TemplatePoolRef
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 from tests.integration.server.test_download_retries import failing, prepare, register, second_host
 
@@ -286,3 +287,46 @@ def test_a_download_failure_event_is_written_with_the_pool_state(
     (event,) = events(server, type=FAILURE)
     assert "host kvm1: pool is full" in event["description"]
     assert len(server.agents.agents[AGENT_URL].sent(msg.DirectDownloadCommand)) == 1
+
+
+def test_deleting_a_template_or_an_iso_is_an_info_event(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    template_id = register(server, cloud)
+    iso_id = server.ok(
+        "registerIso",
+        name="netinst",
+        url="http://127.0.0.1:9/n.iso",
+        zoneid=cloud.zone_id,
+        directdownload="true",
+    )["iso"][0]["id"]
+    server.ok("deleteTemplate", id=template_id)
+    server.ok("deleteIso", id=iso_id)
+    server.run_jobs()
+
+    (deleted,) = events(server, type="TEMPLATE.DELETE")
+    assert (deleted["level"], deleted["resourcetype"], deleted["resourceid"]) == (
+        "INFO",
+        "Template",
+        template_id,
+    )
+    assert deleted["description"] == f"Template t ({template_id}) deleted"
+    assert (deleted["account"], deleted["state"]) == ("admin", "Completed")
+    (iso,) = events(server, type="ISO.DELETE")
+    assert (iso["resourcetype"], iso["resourceid"]) == ("Iso", iso_id)
+    assert iso["description"] == f"ISO netinst ({iso_id}) deleted"
+    names = [item["name"] for item in server.ok("listEventTypes")["eventtype"]]
+    assert "TEMPLATE.DELETE" in names and "ISO.DELETE" in names
+
+
+def test_a_refused_delete_records_nothing(server: ServerHarness, cloud: Cloud) -> None:
+    template_id = register(server, cloud)
+    assert prepare(server, cloud, template_id)["jobstatus"] == 1
+    with server.db.transaction() as session:
+        ref = session.scalars(select(TemplatePoolRef)).one()
+        ref.download_state = DownloadState.DOWNLOAD_IN_PROGRESS
+    job_id = server.ok("deleteTemplate", id=template_id)["jobid"]
+    server.run_jobs()
+    result = server.ok("queryAsyncJobResult", jobid=job_id)
+    assert result["jobstatus"] == 2 and result["jobresult"]["errorcode"] == 536
+    assert events(server, type="TEMPLATE.DELETE") == []

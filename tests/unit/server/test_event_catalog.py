@@ -10,6 +10,7 @@ from kvmcloud.server.events.catalog import (
     Attempt,
     EventType,
     ResourceType,
+    delete_event,
     download_failure_description,
     download_failure_event,
     parse_end_date,
@@ -28,6 +29,11 @@ def test_failure_event_type_follows_the_format() -> None:
     )
     assert EventType.TEMPLATE_DIRECT_DOWNLOAD_FAILURE == "TEMPLATE.DIRECT.DOWNLOAD.FAILURE"
     assert EventType.ISO_DIRECT_DOWNLOAD_FAILURE == "ISO.DIRECT.DOWNLOAD.FAILURE"
+
+
+def test_delete_event_type_follows_the_format() -> None:
+    assert delete_event(is_iso=False) == ("TEMPLATE.DELETE", ResourceType.TEMPLATE)
+    assert delete_event(is_iso=True) == ("ISO.DELETE", ResourceType.ISO)
 
 
 def test_description_names_what_where_and_every_attempt() -> None:

@@ -20,6 +20,8 @@ class EventType(StrEnum):
 
     TEMPLATE_DIRECT_DOWNLOAD_FAILURE = "TEMPLATE.DIRECT.DOWNLOAD.FAILURE"
     ISO_DIRECT_DOWNLOAD_FAILURE = "ISO.DIRECT.DOWNLOAD.FAILURE"
+    TEMPLATE_DELETE = "TEMPLATE.DELETE"
+    ISO_DELETE = "ISO.DELETE"
 
 
 class ResourceType(StrEnum):
@@ -42,6 +44,13 @@ def download_failure_event(is_iso: bool) -> tuple[EventType, ResourceType]:
     if is_iso:
         return EventType.ISO_DIRECT_DOWNLOAD_FAILURE, ResourceType.ISO
     return EventType.TEMPLATE_DIRECT_DOWNLOAD_FAILURE, ResourceType.TEMPLATE
+
+
+def delete_event(is_iso: bool) -> tuple[EventType, ResourceType]:
+    """Return the event type and resource type of deleting a template or ISO."""
+    if is_iso:
+        return EventType.ISO_DELETE, ResourceType.ISO
+    return EventType.TEMPLATE_DELETE, ResourceType.TEMPLATE
 
 
 def download_failure_description(

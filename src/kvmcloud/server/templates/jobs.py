@@ -182,6 +182,24 @@ def _record_failure_event(
     )
 
 
+def _record_delete_event(ctx: JobContext, session: Session, template: Template) -> None:
+    """Record TEMPLATE.DELETE or ISO.DELETE, once: only the run that removes it gets here."""
+    job = session.get(AsyncJob, ctx.job_id)
+    is_iso = template.format == ImageFormat.ISO
+    event_type, resource_type = catalog.delete_event(is_iso)
+    record_event(
+        session,
+        type=event_type,
+        level=EventLevel.INFO,
+        description=f"{'ISO' if is_iso else 'Template'} {template.name} ({template.uuid}) deleted",
+        account_id=job.account_id if job is not None else None,
+        user_id=job.user_id if job is not None else None,
+        resource_type=resource_type,
+        resource_uuid=template.uuid,
+        now=ctx.clock(),
+    )
+
+
 def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:
     with ctx.db.transaction() as session:
         return {"template": template_response_for_ref(session, ref_id)}
@@ -194,6 +212,7 @@ def run_delete_template(ctx: JobContext) -> dict[str, Any]:
         template = session.get(Template, template_id)
         if template is not None and template.removed is None:
             service.delete_template(session, template, ctx.clock())
+            _record_delete_event(ctx, session, template)
     removed, kept = remove_unused_copies(ctx, template_id)
     details = []
     if removed:
