@@ -3,7 +3,7 @@
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from kvmcloud.protocol.agent_messages import MirrorCheck, Timeouts
 
@@ -80,6 +80,25 @@ class ImageSink(Protocol):
 
     def restart(self) -> None:
         """Forget everything written; the next write is byte 0 of the source again."""
+        ...
+
+
+@runtime_checkable
+class BufferedImageSink(ImageSink, Protocol):
+    """An ImageSink that lends its own buffers, so a downloader reads into them (no copy).
+
+    The engine's sink is one. A downloader that sees it (``isinstance``) reads with
+    ``readinto(sink.buffer())`` and then calls ``sink.commit(count)`` instead of
+    ``write``; the two forms may be mixed. The sink processes the bytes on other threads,
+    so what ``write`` would raise may come from ``buffer``, ``commit`` or a later call.
+    """
+
+    def buffer(self) -> memoryview:
+        """Return free space for the next bytes of the source (valid until ``commit``)."""
+        ...
+
+    def commit(self, count: int) -> None:
+        """Accept the first ``count`` bytes of the last ``buffer()`` as the next bytes."""
         ...
 
 

@@ -1,8 +1,9 @@
 """HttpDownloader: http(s) probe and fetch with TLS trust, timeouts and resume (readinto).
 
-The bulk path deliberately uses :mod:`http.client` and ``readinto`` into one reused buffer:
-httpx was measured 3-4x slower per GiB (architecture.md). Control calls elsewhere in the
-agent use httpx; nothing here does.
+The bulk path deliberately uses :mod:`http.client` and ``readinto`` into large reused
+buffers (the engine sink's own ring when it lends it): httpx was measured 3-4x slower per
+GiB (architecture.md, docs/performance.md). Control calls elsewhere in the agent use httpx;
+nothing here does.
 """
 
 import http.client
@@ -18,7 +19,12 @@ from enum import Enum
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import kvmcloud
-from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
+from kvmcloud.agent.downloads.base import (
+    BufferedImageSink,
+    DownloadRequest,
+    ImageSink,
+    SourceInfo,
+)
 from kvmcloud.agent.downloads.errors import (
     BadCommandError,
     DnsFailureError,
@@ -340,7 +346,9 @@ class HttpDownloader:
     def fetch(self, request: DownloadRequest, sink: ImageSink) -> None:
         """Stream the body into ``sink``; reconnect and continue if it breaks (see Downloader)."""
         transfer = self._transfer(request)
-        buffer = bytearray(self._buffer_size_bytes)
+        # A sink that lends its buffers needs none of ours.
+        lends = isinstance(sink, BufferedImageSink)
+        buffer = bytearray(0 if lends else self._buffer_size_bytes)
         # The caller vouches for bytes already in the sink: continue without If-Range.
         first = self._start(transfer, sink, validator=None, total=None)
         validator, total = first.validator, first.total
@@ -463,6 +471,7 @@ class HttpDownloader:
         """Copy the body into the sink until it ends; raise _InterruptedError if it breaks."""
         request, exchange = transfer.request, body.exchange
         view = memoryview(buffer)
+        lender = sink if isinstance(sink, BufferedImageSink) else None
         # Bounded: every pass reads > 0 bytes or ends; the deadline bounds the total.
         while True:
             if request.cancel.is_set():
@@ -473,18 +482,25 @@ class HttpDownloader:
                 # http.client closes the socket itself once Content-Length bytes are in.
                 break
             exchange.sock.settimeout(transfer.timeout_s(request.timeouts.read_s))
+            # The engine's sink lends its ring buffers: the body lands where it is hashed
+            # and written from, with no copy. Its errors (the pool's ENOSPC, a corrupt
+            # compressed stream) are not network errors and are never retried: they stay
+            # outside _network_errors.
+            # At most buffer_size_bytes per read either way: how often cancel is checked.
+            target = view if lender is None else lender.buffer()[: self._buffer_size_bytes]
             try:
                 with _network_errors(exchange.target, transfer, _Phase.BODY):
-                    count = exchange.response.readinto(buffer)
+                    count = exchange.response.readinto(target)
             except (SourceUnavailableError, DownloadTimeoutError) as exc:
                 if transfer.expired():
                     raise
                 raise _InterruptedError(exc) from exc
             if count == 0:
                 break
-            # Outside _network_errors: the sink's errors (the pool's ENOSPC, a corrupt
-            # compressed stream) are not network errors and are never retried.
-            sink.write(view[:count])
+            if lender is None:
+                sink.write(view[:count])
+            else:
+                lender.commit(count)
             request.progress(sink.received_bytes, body.total)
         if body.total is not None and sink.received_bytes < body.total:
             raise _InterruptedError(
