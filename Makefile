@@ -71,6 +71,11 @@ check: lint typecheck db-check test ## everything CI runs
 demo: install ## the main job: register + prepare a direct-download template, boot a VM from it
 	$(BIN)/python scripts/demo.py
 
+.PHONY: bench
+bench: install ## download engine vs curl, aria2c, dd, hashlib (BENCH_ARGS="--size 512M --reps 3")
+	bench/install-deps
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache var
