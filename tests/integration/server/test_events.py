@@ -330,3 +330,25 @@ def test_a_refused_delete_records_nothing(server: ServerHarness, cloud: Cloud) -
     result = server.ok("queryAsyncJobResult", jobid=job_id)
     assert result["jobstatus"] == 2 and result["jobresult"]["errorcode"] == 536
     assert events(server, type="TEMPLATE.DELETE") == []
+
+
+def test_a_download_no_host_can_attempt_is_an_error_event_too(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    from kvmcloud.server.infrastructure.host_states import HostStatus
+    from kvmcloud.server.infrastructure.models import Host
+
+    template_id = register(server, cloud)
+    prepared = server.ok("prepareTemplate", templateid=template_id, zoneid=cloud.zone_id)
+    with server.db.transaction() as session:
+        for host in session.scalars(select(Host)):
+            host.status = HostStatus.DOWN
+    server.run_jobs()
+    job_id = prepared["template"][0]["downloaddetails"][0]["jobid"]
+    job = server.ok("queryAsyncJobResult", jobid=job_id)
+    assert job["jobstatus"] == 2 and "No Up KVM host" in job["jobresult"]["errortext"]
+    (event,) = events(server, type=FAILURE)
+    assert event["level"] == "ERROR" and event["resourceid"] == template_id
+    assert (
+        "could not be downloaded to pool pool1: No Up KVM host can reach" in (event["description"])
+    )

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import AgentUnreachableError, error_from_answer
-from kvmcloud.server.errors import ApiError
+from kvmcloud.server.errors import ApiError, ResourceUnavailableError
 from kvmcloud.server.events import catalog
 from kvmcloud.server.events.models import EventLevel
 from kvmcloud.server.events.service import record_event
@@ -18,7 +18,7 @@ from kvmcloud.server.jobs.models import AsyncJob
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import service
 from kvmcloud.server.templates.api import template_response_for_ref
-from kvmcloud.server.templates.models import ImageFormat, Template
+from kvmcloud.server.templates.models import ImageFormat, Template, TemplatePoolRef
 from kvmcloud.server.templates.retries import is_worth_another_host
 from kvmcloud.server.vms.service import pools_in_use
 
@@ -77,12 +77,19 @@ def download_to_pool(
 
     Never inside a transaction: the agent may work for hours.
     """
-    with ctx.db.transaction() as session:
-        plan = service.begin_download(
-            session, ref_id, ctx.clock(), preferred_host_id=preferred_host_id
-        )
-        if plan is None:
-            return service.install_path_of(session, ref_id)
+    try:
+        with ctx.db.transaction() as session:
+            plan = service.begin_download(
+                session, ref_id, ctx.clock(), preferred_host_id=preferred_host_id
+            )
+            if plan is None:
+                return service.install_path_of(session, ref_id)
+    except ResourceUnavailableError as exc:
+        # No attempt could even start (no Up host reaches the pool, or the template or
+        # pool went away): still a failed download the operator must be able to find.
+        with ctx.db.transaction() as session:
+            _record_unstarted_failure_event(ctx, session, ref_id, exc.message)
+        raise
     last_percent = -1
 
     def on_progress(done: int, total: int | None) -> None:
@@ -178,6 +185,35 @@ def _record_failure_event(
         user_id=job.user_id if job is not None else None,
         resource_type=resource_type,
         resource_uuid=plan.command.template_uuid,
+        now=ctx.clock(),
+    )
+
+
+def _record_unstarted_failure_event(
+    ctx: JobContext, session: Session, ref_id: int, reason: str
+) -> None:
+    """Record *.DIRECT.DOWNLOAD.FAILURE for a download that no host could attempt."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    template = session.get(Template, ref.template_id) if ref is not None else None
+    pool = session.get(StoragePool, ref.pool_id) if ref is not None else None
+    if template is None or pool is None:
+        return
+    job = session.get(AsyncJob, ctx.job_id)
+    is_iso = template.format == ImageFormat.ISO
+    event_type, resource_type = catalog.download_failure_event(is_iso)
+    what = "ISO" if is_iso else "Template"
+    record_event(
+        session,
+        type=event_type,
+        level=EventLevel.ERROR,
+        description=(
+            f"{what} {template.name} ({template.uuid}) could not be downloaded to pool "
+            f"{pool.name}: {reason}"
+        ),
+        account_id=job.account_id if job is not None else None,
+        user_id=job.user_id if job is not None else None,
+        resource_type=resource_type,
+        resource_uuid=template.uuid,
         now=ctx.clock(),
     )
 
