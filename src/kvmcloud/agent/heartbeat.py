@@ -32,6 +32,9 @@ STOP_TIMEOUT_S = 10.0
 # Pool listings go out with the first heartbeat and then this often: a directory listing
 # per pool is cheap, but not at every beat, and a missing file is rare news.
 INVENTORY_INTERVAL_S = 600.0
+# Longest a heartbeat waits for the pool listing: a hung shared mount must delay the
+# inventory, never the heartbeat (a host without heartbeats is marked Down).
+INVENTORY_TIMEOUT_S = 5.0
 
 
 def clamp_interval_s(interval_s: float) -> float:
@@ -74,6 +77,8 @@ class HeartbeatLoop:
     The first heartbeat that reaches the server, and then one every
     ``inventory_interval_s``, also lists the pools (``pool_inventory``); a refused or
     unsent one is listed afresh at the next beat. The final heartbeat never carries it.
+    The listing runs on its own thread, waited for at most ``inventory_timeout_s``: past
+    that the beat goes without it, and no new listing starts until the stuck one ends.
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class HeartbeatLoop:
         pool_inventory: Callable[[], list[PoolInventory]] = no_pool_inventory,
         initial_interval_s: float = INITIAL_INTERVAL_S,
         inventory_interval_s: float = INVENTORY_INTERVAL_S,
+        inventory_timeout_s: float = INVENTORY_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.enrollment = enrollment
@@ -98,7 +104,9 @@ class HeartbeatLoop:
         self._certificates_problem: str | None = None
         self._pool_inventory = pool_inventory
         self._inventory_interval_s = inventory_interval_s
+        self._inventory_timeout_s = inventory_timeout_s
         self._inventory_sent_at: float | None = None
+        self._inventory_thread: threading.Thread | None = None
         self._clock = clock
         self._interval_s = clamp_interval_s(initial_interval_s)
         self._stop = threading.Event()
@@ -128,14 +136,16 @@ class HeartbeatLoop:
         Raises:
             HeartbeatError: the server could not be reached or refused the heartbeat.
         """
-        with_inventory = not shutting_down and self._inventory_due()
+        inventory = None
+        if not shutting_down and self._inventory_due():
+            inventory = self._collect_inventory()
         heartbeat = Heartbeat(
             host_uuid=self.enrollment.host_uuid,
             report=self._report(),
             shutting_down=shutting_down,
             vm_states=self._collect_vm_states(),
             certificates=self._collect_certificates(),
-            pool_inventory=self._pool_inventory() if with_inventory else [],
+            pool_inventory=inventory or [],
         )
         url = self.enrollment.server_url.rstrip("/") + HEARTBEAT_PATH
         try:
@@ -158,9 +168,36 @@ class HeartbeatLoop:
             reply = from_json(HeartbeatReply, response.content)
         except MessageFormatError as exc:
             raise HeartbeatError(f"unexpected heartbeat reply from {url}: {exc}") from exc
-        if with_inventory:
+        if inventory is not None:
             self._inventory_sent_at = self._clock()
         return clamp_interval_s(reply.interval_s)
+
+    def _collect_inventory(self) -> list[PoolInventory] | None:
+        """Return the pool listing, or None if it is not ready in time (or failed)."""
+        previous = self._inventory_thread
+        if previous is not None and previous.is_alive():
+            return None  # still stuck since an earlier beat: never pile up threads
+        result: list[list[PoolInventory]] = []
+
+        def collect() -> None:
+            try:
+                result.append(self._pool_inventory())
+            except Exception:
+                # The thread's own catch-all: a bug here must cost the inventory only.
+                logger.exception("listing the pools failed unexpectedly")
+
+        thread = threading.Thread(target=collect, name="pool-inventory", daemon=True)
+        self._inventory_thread = thread
+        thread.start()
+        thread.join(self._inventory_timeout_s)
+        if result:
+            return result[0]
+        if thread.is_alive():
+            logger.warning(
+                "listing the pools takes over %g s (a hung mount?): heartbeat sent without it",
+                self._inventory_timeout_s,
+            )
+        return None
 
     def _inventory_due(self) -> bool:
         sent_at = self._inventory_sent_at

@@ -1,4 +1,6 @@
 import json
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -90,3 +92,35 @@ def test_a_refused_inventory_is_sent_again_and_the_goodbye_carries_none():
     loop.send(shutting_down=True)
 
     assert [len(body["pool_inventory"]) for body in server.bodies] == [1, 1, 0]
+
+
+def test_a_hung_pool_listing_delays_the_inventory_never_the_heartbeat():
+    server, clock = Server(), Clock()
+    release = threading.Event()
+    calls: list[int] = []
+
+    def hung_inventory() -> list[PoolInventory]:
+        calls.append(1)
+        release.wait(10)
+        return INVENTORY
+
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT,
+        client=httpx.Client(transport=httpx.MockTransport(server.handle)),
+        report=lambda: REPORT,
+        pool_inventory=hung_inventory,
+        inventory_timeout_s=0.05,
+        clock=clock,
+    )
+
+    loop.send()
+    loop.send()  # the first listing is still stuck: no second one is started
+    release.set()
+    for _ in range(100):  # bounded: until the stuck listing has ended
+        if loop._inventory_thread is None or not loop._inventory_thread.is_alive():
+            break
+        time.sleep(0.01)
+    loop.send()
+
+    assert [len(body["pool_inventory"]) for body in server.bodies] == [0, 0, 1]
+    assert len(calls) == 2

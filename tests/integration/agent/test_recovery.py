@@ -1,0 +1,311 @@
+"""Agent killed mid-download: on restart only its own partial files go, heartbeats list pools."""
+
+import json
+import os
+import queue
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from kvmcloud.agent.app import create_app
+from kvmcloud.agent.pools import PARTIAL_DIR_NAME
+from kvmcloud.agent.settings import AgentSettings
+from kvmcloud.protocol.agent_messages import (
+    CheckPoolCommand,
+    CommandEnvelope,
+    CommandState,
+    CommandStatus,
+    CreateVolumeCommand,
+    DirectDownloadCommand,
+    EnrollRequest,
+    HostReport,
+    PoolSpec,
+    PoolType,
+    Timeouts,
+    command_to_json,
+    from_json,
+    to_json,
+)
+from tests.integration.agent.conftest import Image, pool_files
+from tests.support.origin import Origin
+from tests.support.processes import ManagedProcess, free_port, start_agent
+
+pytestmark = pytest.mark.allow_commands("qemu-img")
+
+TOKEN = "enrol-token-for-recovery-tests"
+KEY = "host-key-recovery"
+OTHER_HOST_PARTIAL = "t1.raw.fedcba9876543210-" + "c" * 32 + ".part"
+UNTAGGED_PARTIAL = "t1.raw." + "d" * 32 + ".part"
+REPORT = HostReport(
+    hostname="kvm1",
+    agent_version="0.1.0",
+    cpu_count=2,
+    cpu_mhz=2400,
+    memory_bytes=2**33,
+    hypervisor_version="7.2.22",
+    kvm_available=True,
+)
+
+
+class _BeatServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _BeatHandler)
+        self.beats: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def next_inventory(self, timeout_s: float) -> list[dict[str, Any]]:
+        """Return the pool_inventory of the next heartbeat that carries one."""
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                beat = self.beats.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if beat.get("pool_inventory"):
+                return list(beat["pool_inventory"])
+        raise AssertionError(f"no heartbeat with a pool inventory within {timeout_s} s")
+
+
+class _BeatHandler(BaseHTTPRequestHandler):
+    server: _BeatServer
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self.server.beats.put(json.loads(self.rfile.read(length)))
+        body = b'{"interval_s": 1}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def beat_server() -> Iterator[_BeatServer]:
+    server = _BeatServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEY}"}
+
+
+def shared_pool(path: Path, uuid: str = "pool-shared") -> PoolSpec:
+    return PoolSpec(uuid=uuid, type=PoolType.SHARED_MOUNT_POINT, path=str(path))
+
+
+def raw_download(origin: Origin, pool: Path) -> DirectDownloadCommand:
+    return DirectDownloadCommand(
+        template_uuid="t1",
+        url=origin.url("/t.raw"),
+        format="RAW",
+        pool=shared_pool(pool),
+        install_name="t1.raw",
+        timeouts=Timeouts(connect_s=2, read_s=5, total_s=60),
+    )
+
+
+def wait_until_done(base_url: str, command_id: str, timeout_s: float = 30) -> CommandStatus:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{base_url}/commands/{command_id}", params={"wait_s": 5}, headers=auth(), timeout=10
+        )
+        status = from_json(CommandStatus, response.content)
+        if status.state is CommandState.DONE:
+            return status
+    raise AssertionError(f"command {command_id} not done within {timeout_s} s")
+
+
+def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_pool(
+    tmp_path: Path, beat_server: _BeatServer, pool_dir: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    log = tmp_path / "agent.log"
+    image = b"\xfa\x31\xc0" + os.urandom(4 * 1024 * 1024 - 3)
+    with Origin(files={"/t.raw": image}, delay_s=0.05, chunk_size_bytes=16 * 1024) as origin:
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        agent: ManagedProcess | None = start_agent(port, state_dir, TOKEN, log)
+        try:
+            assert agent is not None
+            enrol = EnrollRequest(
+                token=TOKEN, host_uuid="h1", host_key=KEY, server_url=beat_server.url
+            )
+            assert httpx.post(f"{base_url}/enroll", content=to_json(enrol)).status_code == 200
+            body = command_to_json(CommandEnvelope(id="d1", command=raw_download(origin, pool_dir)))
+            response = httpx.post(f"{base_url}/commands", content=body, headers=auth())
+            assert response.status_code == 202, response.text
+            # Bounded wait until the transfer is writing (the origin sends ~320 KiB/s).
+            partial_dir = pool_dir / PARTIAL_DIR_NAME
+            for _ in range(100):
+                if any(p.stat().st_size > 0 for p in partial_dir.glob("*.part")):
+                    break
+                time.sleep(0.05)
+            (partial,) = partial_dir.glob("*.part")
+            tag = (state_dir / "host-tag").read_text().strip()
+            assert re.fullmatch(rf"t1\.raw\.{tag}-[0-9a-f]{{32}}\.part", partial.name)
+            # Another host's transfer on the shared pool, and one from an older agent.
+            (partial_dir / OTHER_HOST_PARTIAL).write_bytes(b"another host is writing this")
+            (partial_dir / UNTAGGED_PARTIAL).write_bytes(b"whose? nobody can tell")
+
+            agent.stop(signal.SIGKILL)
+            assert partial.exists()  # killed: nothing cleaned up
+
+            agent = start_agent(port, state_dir, TOKEN, log)
+            assert not partial.exists()
+            assert sorted(p.name for p in partial_dir.iterdir()) == sorted(
+                [OTHER_HOST_PARTIAL, UNTAGGED_PARTIAL]
+            )
+            assert f"removed stale partial file {partial}" in log.read_text()
+            # Its first heartbeat (enrolment survived the kill) lists the pool.
+            assert beat_server.next_inventory(10) == [
+                {
+                    "uuid": "pool-shared",
+                    "path": str(pool_dir),
+                    "files": [],
+                    "truncated": False,
+                    "stale_partials_removed": 1,
+                }
+            ]
+
+            # The download tried again (here by the same host) completes.
+            origin.delay_s = 0
+            body = command_to_json(CommandEnvelope(id="d2", command=raw_download(origin, pool_dir)))
+            assert httpx.post(f"{base_url}/commands", content=body, headers=auth()).is_success
+            status = wait_until_done(base_url, "d2")
+            assert status.answer is not None and status.answer.ok, status.answer
+        finally:
+            if agent is not None:
+                agent.stop()
+
+    assert (pool_dir / "t1.raw").read_bytes() == image
+    # Only verified files, and the other host's partial that this agent must not touch.
+    assert pool_files(pool_dir) == sorted(
+        [
+            f"{PARTIAL_DIR_NAME}/{OTHER_HOST_PARTIAL}",
+            f"{PARTIAL_DIR_NAME}/{UNTAGGED_PARTIAL}",
+            "t1.raw",
+        ]
+    )
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.beats: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        with self._changed:
+            self.beats.append(json.loads(request.content))
+            self._changed.notify_all()
+        return httpx.Response(200, json={"interval_s": 1})
+
+    def wait_for(self, count: int, timeout_s: float = 5) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.beats) >= count, timeout_s)
+
+
+def make_client(state_dir: Path, recorder: _Recorder) -> TestClient:
+    settings = AgentSettings(
+        state_dir=state_dir,
+        enroll_token=TOKEN,
+        libvirt_uri=f"qemu+unix:///system?socket={state_dir}/no-libvirt-sock",
+        console_dir=state_dir / "consoles",
+        cert_dir=state_dir / "certs",
+    )
+    app = create_app(
+        settings,
+        host_report=lambda: REPORT,
+        http_client=httpx.Client(transport=httpx.MockTransport(recorder.handle)),
+    )
+    return TestClient(app)
+
+
+def run(client: TestClient, command_id: str, command: Any) -> CommandStatus:
+    response = client.post(
+        "/commands",
+        content=command_to_json(CommandEnvelope(id=command_id, command=command)),
+        headers=auth(),
+    )
+    status = from_json(CommandStatus, response.content)
+    if status.state is CommandState.RUNNING:
+        response = client.get(f"/commands/{command_id}", params={"wait_s": 30}, headers=auth())
+        status = from_json(CommandStatus, response.content)
+    assert status.state is CommandState.DONE
+    return status
+
+
+def test_heartbeat_inventory_lists_published_files_of_remembered_pools(
+    tmp_path: Path, origin: Origin, qcow2_image: Image
+) -> None:
+    state_dir = tmp_path / "state"
+    pool = tmp_path / "pool"
+    checked_only = tmp_path / "checked-only"
+    pool.mkdir()
+    checked_only.mkdir()
+    origin.files["/t.qcow2"] = qcow2_image.data
+    recorder = _Recorder()
+    with make_client(state_dir, recorder) as client:
+        enrol = EnrollRequest(token=TOKEN, host_uuid="h1", host_key=KEY, server_url="http://m.test")
+        assert client.post("/enroll", content=to_json(enrol)).status_code == 200
+        download = DirectDownloadCommand(
+            template_uuid="t1",
+            url=origin.url("/t.qcow2"),
+            format="QCOW2",
+            pool=shared_pool(pool, "p1"),
+            install_name="t1.qcow2",
+            timeouts=Timeouts(connect_s=2, read_s=2, total_s=30),
+        )
+        assert run(client, "d1", download).answer.ok  # type: ignore[union-attr]
+        volume = CreateVolumeCommand(
+            pool=shared_pool(pool, "p1"),
+            name="vol-1",
+            backing_name="t1.qcow2",
+            backing_format="qcow2",
+        )
+        assert run(client, "v1", volume).answer.ok  # type: ignore[union-attr]
+        check = CheckPoolCommand(pool=shared_pool(checked_only, "p2"))
+        assert run(client, "c1", check).answer.ok  # type: ignore[union-attr]
+    saved = json.loads((state_dir / "pools.json").read_text())
+    assert [p["uuid"] for p in saved] == ["p1", "p2"]
+
+    recorder.beats.clear()
+    with make_client(state_dir, recorder) as client:
+        assert recorder.wait_for(2)
+    first, second = recorder.beats[:2]
+    # p2 was only checked: no partial directory, so it is not listed (it could be an
+    # unmounted mount point, whose emptiness would wrongly say every file is gone).
+    assert first["pool_inventory"] == [
+        {
+            "uuid": "p1",
+            "path": str(pool),
+            "files": ["t1.qcow2", "vol-1"],
+            "truncated": False,
+            "stale_partials_removed": 0,
+        }
+    ]
+    assert second["pool_inventory"] == []  # not at every beat
+    assert pool_files(pool) == ["t1.qcow2", "vol-1"]
