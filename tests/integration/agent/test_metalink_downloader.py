@@ -173,3 +173,32 @@ def test_fetch_fails_when_every_mirror_is_dead(
 
     with pytest.raises(SourceUnavailableError, match="connection refused"):
         metalink.fetch(DownloadRequest(url=home.url("/t.meta4"), timeouts=FAST), HashingSink())
+
+
+def test_fetch_moves_from_a_slow_first_mirror_to_a_much_faster_one(closed_port: int) -> None:
+    data = bytes(range(256)) * 4096 * 4  # 4 MiB
+    http = HttpDownloader(buffer_size_bytes=64 * 1024, reconnect_pause_s=0.01)
+    downloader = MetalinkDownloader(
+        inner={"http": http}, sample_bytes=256 * 1024, sample_min_file_bytes=0
+    )
+    with (
+        Origin() as home,
+        Origin(files={"/t.raw": data}) as fast,
+        # About 1 MB/s: the whole file would take 4 s from here.
+        Origin(files={"/t.raw": data}, delay_s=0.016, chunk_size_bytes=16 * 1024) as slow,
+    ):
+        dead = f"http://127.0.0.1:{closed_port}/t.raw"
+        home.files["/t.meta4"] = meta4(
+            [(dead, 1), (slow.url("/t.raw"), 2), (fast.url("/t.raw"), 3)],
+            size=len(data),
+            hashes={"sha-256": hashlib.sha256(data).hexdigest()},
+        )
+        sink = HashingSink()
+
+        downloader.fetch(DownloadRequest(url=home.url("/t.meta4"), timeouts=FAST), sink)
+
+        assert sink.hexdigest() == hashlib.sha256(data).hexdigest() and sink.restarts == 0
+        # The fast mirror sent its sample, then the rest from where the slow one stopped.
+        assert fast.get_count("/t.raw") == 2
+        assert slow.bytes_sent("/t.raw") < len(data) // 2
+        assert fast.bytes_sent("/t.raw") >= len(data) // 2

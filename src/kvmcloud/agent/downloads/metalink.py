@@ -4,13 +4,19 @@ import dataclasses
 import hashlib
 import hmac
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
+from kvmcloud.agent.downloads.base import (
+    BufferedImageSink,
+    DownloadRequest,
+    ImageSink,
+    SourceInfo,
+)
 from kvmcloud.agent.downloads.errors import (
     DnsFailureError,
     DownloadCancelledError,
@@ -44,6 +50,15 @@ MAX_PIECE_BYTES = 32 * 1024 * 1024
 # Each mirror gets this many attempts at most (a mirror that served a bad piece may come
 # back for a later piece): the attempt loop is bounded by mirrors x this.
 ATTEMPTS_PER_MIRROR = 3
+# Mirror speeds differ by orders of magnitude (a slow mirror listed first is common): once
+# the transfer runs, every live mirror is sampled once, in parallel, for this many bytes or
+# this long, and the transfer moves to one that is this many times faster than the mirror
+# in use. Files below SAMPLE_MIN_FILE_BYTES (or of unknown size) are not worth it. Measured
+# with a dead, a 50 MB/s and a fast mirror listed in that order (docs/performance.md).
+SAMPLE_BYTES = 8 * 1024 * 1024
+SAMPLE_S = 1.0
+SAMPLE_MIN_FILE_BYTES = 128 * 1024 * 1024
+SWITCH_FACTOR = 2.0
 
 
 def _ignore_progress(bytes_done: int, bytes_total: int | None) -> None:
@@ -90,6 +105,21 @@ class WholeFileChecksumError(MetalinkChecksumError):
 
 class _WrongContentError(SourceUnavailableError):
     """A mirror served another file (more bytes than the Metalink describes)."""
+
+
+class _SwitchMirrorError(Exception):
+    """Raised through the mirror's downloader: another mirror is much faster; move there."""
+
+
+class _SampleDoneError(Exception):
+    """Raised through a mirror's downloader when its sample is complete."""
+
+
+@runtime_checkable
+class _DigestTracking(Protocol):
+    """An outer sink that can compute a whole-stream digest on its own hasher thread."""
+
+    def track_digest(self, hashlib_name: str) -> Callable[[], str]: ...
 
 
 # When no mirror works, the error's class (so its wire code) is the first of these that
@@ -171,7 +201,14 @@ class PieceVerifyingSink:
         self._pending = bytearray()
         self._passed_on = 0
         self._pieces_done = 0
+        # The engine's sink hashes on its own thread: let it compute the whole-file hash
+        # too (free when it is the template's checksum) rather than hash here a second time.
+        self._tracked: Callable[[], str] | None = None
+        if checksum is not None and isinstance(outer, _DigestTracking) and not outer.received_bytes:
+            self._tracked = outer.track_digest(checksum.algorithm.hashlib_name)
         self._whole = self._new_whole_hash()
+        # Set by another thread to move the transfer to a faster mirror at the next write.
+        self.switch = threading.Event()
         self.mirror_url = ""
         # Mirrors whose bytes were passed on since byte 0: the suspects if the whole file
         # does not match.
@@ -209,6 +246,7 @@ class PieceVerifyingSink:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Accept the next bytes from the current mirror."""
+        self._check_switch()
         if self._limit is not None and self.received_bytes + len(data) > self._limit:
             self._pending.clear()
             raise _WrongContentError(
@@ -260,13 +298,23 @@ class PieceVerifyingSink:
                 f"{self._passed_on} verified bytes; the Metalink describes more"
                 + (f" ({self._size_bytes} bytes)" if self._size_bytes is not None else "")
             )
-        if self._checksum is not None and self._whole is not None:
-            actual = self._whole.hexdigest()
+        if self._checksum is not None:
+            actual = self._tracked() if self._tracked is not None else self._hexdigest()
             if not hmac.compare_digest(actual, self._checksum.hex_digest):
                 raise WholeFileChecksumError(
                     f"the file from {_listing(sorted(self.contributors))} does not match "
                     f"the Metalink's hash: expected {self._checksum}, got {actual}"
                 )
+
+    def _hexdigest(self) -> str:
+        assert self._whole is not None
+        return self._whole.hexdigest()
+
+    def _check_switch(self) -> None:
+        if self.switch.is_set():
+            self.switch.clear()
+            self._pending.clear()
+            raise _SwitchMirrorError(f"leaving mirror {describe_url(self.mirror_url)}")
 
     def _piece_length(self) -> int:
         assert self._pieces is not None
@@ -303,7 +351,65 @@ class PieceVerifyingSink:
         self.contributors.add(self.mirror_url)
 
     def _new_whole_hash(self) -> "hashlib._Hash | None":
-        return hashlib.new(self._checksum.algorithm.hashlib_name) if self._checksum else None
+        if self._checksum is None or self._tracked is not None:
+            return None
+        return hashlib.new(self._checksum.algorithm.hashlib_name)
+
+
+class LendingVerifyingSink(PieceVerifyingSink):
+    """A PieceVerifyingSink without piece hashes over a sink that lends its buffers.
+
+    Nothing has to be held back, so the mirror's bytes go straight into the engine's
+    buffers (no copy) and the whole-file hash is the engine sink's (see ``track_digest``).
+    """
+
+    def __init__(
+        self,
+        outer: BufferedImageSink,
+        *,
+        checksum: Checksum | None,
+        size_bytes: int | None,
+    ) -> None:
+        super().__init__(outer, pieces=None, checksum=checksum, size_bytes=size_bytes)
+        if self._whole is not None:
+            raise ValueError("the outer sink must compute the whole-file hash (track_digest)")
+        self._lender = outer
+
+    def buffer(self) -> memoryview:
+        """Return the engine sink's free space for the next bytes."""
+        self._check_switch()
+        return self._lender.buffer()
+
+    def commit(self, count: int) -> None:
+        """Accept ``count`` bytes read into the last :meth:`buffer`."""
+        if self._limit is not None and self.received_bytes + count > self._limit:
+            raise _WrongContentError(
+                f"mirror {describe_url(self.mirror_url)} sends more than the {self._limit} "
+                "bytes the Metalink describes: it serves another file"
+            )
+        self._lender.commit(count)
+        self._passed_on += count
+        self.contributors.add(self.mirror_url)
+
+
+class _SampleSink:
+    """Takes a mirror's first bytes and stops it once it has sent enough to time it."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self._limit_bytes = limit_bytes
+        self._received = 0
+
+    @property
+    def received_bytes(self) -> int:
+        return self._received
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._received += len(data)
+        if self._received >= self._limit_bytes:
+            raise _SampleDoneError
+
+    def restart(self) -> None:
+        self._received = 0
 
 
 def _covered_bytes(pieces: Pieces | None, size_bytes: int | None) -> int | None:
@@ -338,13 +444,19 @@ class MetalinkDownloader:
         clock: Callable[[], float] = time.monotonic,
         max_parallel_probes: int = MAX_PARALLEL_PROBES,
         max_piece_bytes: int = MAX_PIECE_BYTES,
+        sample_bytes: int = SAMPLE_BYTES,
+        sample_min_file_bytes: int = SAMPLE_MIN_FILE_BYTES,
     ) -> None:
-        if max_parallel_probes <= 0 or max_piece_bytes <= 0:
-            raise ValueError("max_parallel_probes and max_piece_bytes must be positive")
+        if max_parallel_probes <= 0 or max_piece_bytes <= 0 or sample_bytes <= 0:
+            raise ValueError(
+                "max_parallel_probes, max_piece_bytes and sample_bytes must be positive"
+            )
         self._inner = dict(inner)
         self._clock = clock
         self._max_parallel_probes = max_parallel_probes
         self._max_piece_bytes = max_piece_bytes
+        self.sample_bytes = sample_bytes
+        self.sample_min_file_bytes = sample_min_file_bytes
 
     def probe(self, request: DownloadRequest) -> MetalinkSourceInfo:
         """Fetch the Metalink, probe every mirror (in parallel), report each mirror's result.
@@ -442,12 +554,21 @@ class MetalinkDownloader:
                 self._max_piece_bytes,
             )
             pieces = None
-        verifying = PieceVerifyingSink(
-            sink,
-            pieces=pieces,
-            checksum=metalink.strongest_checksum(),
-            size_bytes=metalink.size_bytes,
-        )
+        checksum = metalink.strongest_checksum()
+        verifying: PieceVerifyingSink
+        if (
+            pieces is None
+            and isinstance(sink, BufferedImageSink)
+            and (checksum is None or isinstance(sink, _DigestTracking))
+            and not sink.received_bytes
+        ):
+            verifying = LendingVerifyingSink(
+                sink, checksum=checksum, size_bytes=metalink.size_bytes
+            )
+        else:
+            verifying = PieceVerifyingSink(
+                sink, pieces=pieces, checksum=checksum, size_bytes=metalink.size_bytes
+            )
         _FailoverTransfer(self, request, metalink, verifying, deadline).run()
 
     def _load(self, request: DownloadRequest, deadline: float) -> Metalink:
@@ -474,6 +595,11 @@ class MetalinkDownloader:
                 skipped.reason,
             )
         return metalink
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock deadlines are measured with."""
+        return self._clock
 
     def inner_for(self, url: str) -> SinkDownloader:
         """Return the downloader for a mirror's scheme.
@@ -536,32 +662,125 @@ class _FailoverTransfer:
         # (mirror, piece) pairs that went wrong: each mirror is asked for a piece once.
         self._tried: set[tuple[str, int]] = set()
         self._failures: list[tuple[str, DownloadError]] = []
+        # The mirror the sampler found much faster than the one in use; tried next.
+        self._preferred: str | None = None
+        self._current = ""
+        self._sampler: threading.Thread | None = None
+        self._over = threading.Event()
 
     def run(self) -> None:
         mirrors = self._metalink.mirrors
-        for _ in range(len(mirrors) * ATTEMPTS_PER_MIRROR):
-            if self._request.cancel.is_set():
-                raise DownloadCancelledError(
-                    f"download of Metalink {describe_url(self._request.url)} cancelled"
-                )
-            url = self._next_mirror()
-            if url is None:
-                break
-            if self._attempt(url):
-                return
+        try:
+            # A move to a faster mirror costs no attempt: at most one per mirror sampled.
+            for _ in range(len(mirrors) * (ATTEMPTS_PER_MIRROR + 1)):
+                if self._request.cancel.is_set():
+                    raise DownloadCancelledError(
+                        f"download of Metalink {describe_url(self._request.url)} cancelled"
+                    )
+                url = self._next_mirror()
+                if url is None:
+                    break
+                if self._attempt(url):
+                    return
+        finally:
+            self._over.set()
+            if self._sampler is not None:
+                self._sampler.join(SAMPLE_S + self._request.timeouts.connect_s)
         raise _no_mirror_works(self._request.url, self._failures)
 
     def _next_mirror(self) -> str | None:
         piece = self._sink.piece_index
-        for url in self._metalink.mirrors:
+        preferred, self._preferred = self._preferred, None
+        candidates = ((preferred,) if preferred else ()) + self._metalink.mirrors
+        for url in candidates:
             if url not in self._dead and (url, piece) not in self._tried:
                 return url
         return None
+
+    def _start_sampler(self) -> None:
+        """Time every live mirror once, in the background, while the transfer runs."""
+        size = self._metalink.size_bytes
+        live = [url for url in self._metalink.mirrors if url not in self._dead]
+        if (
+            self._sampler is not None
+            or len(live) < 2
+            or not self._sink.vouched
+            or size is None
+            or size < self._downloader.sample_min_file_bytes
+        ):
+            return
+        self._sampler = threading.Thread(
+            target=self._sample_all, args=(live,), name="metalink-sampler", daemon=True
+        )
+        self._sampler.start()
+
+    def _sample_all(self, urls: list[str]) -> None:
+        clock = self._downloader.clock
+        sinks = {url: _SampleSink(self._downloader.sample_bytes) for url in urls}
+        began = clock()
+        give_up = began + SAMPLE_S + self._request.timeouts.connect_s
+        with ThreadPoolExecutor(min(len(urls), MAX_PARALLEL_PROBES)) as executor:
+            futures = {url: executor.submit(self._sample, url, sinks[url]) for url in urls}
+            # Bounded: every sample ends within SAMPLE_S of connecting, and so does this.
+            while not self._over.is_set() and clock() < give_up:
+                rates = {url: future.result() for url, future in futures.items() if future.done()}
+                current = self._current
+                # A sample still running has delivered at most this much so far: a mirror
+                # far faster than that is worth moving to without waiting for the end.
+                elapsed = max(clock() - began, 1e-6)
+                current_rate = rates.get(current, sinks[current].received_bytes / elapsed)
+                if rates and self._decide(rates, current, current_rate):
+                    return
+                if len(rates) == len(urls):
+                    return
+                wait(list(futures.values()), timeout=0.01, return_when=FIRST_COMPLETED)
+
+    def _decide(self, rates: dict[str, float], current: str, current_rate: float) -> bool:
+        """Move to the fastest sampled mirror if it beats ``current``; True once decided."""
+        best = max(rates, key=lambda url: rates[url])
+        if best == current or rates[best] <= SWITCH_FACTOR * current_rate:
+            # Once the mirror in use has finished its sample, a sample still running is
+            # slower than it: nothing left to decide.
+            return current in rates
+        logger.info(
+            "Metalink %s: moving from mirror %s (%.0f MB/s) to %s (%.0f MB/s)",
+            describe_url(self._request.url),
+            describe_url(current),
+            current_rate / 1e6,
+            describe_url(best),
+            rates[best] / 1e6,
+        )
+        self._preferred = best
+        self._sink.switch.set()
+        return True
+
+    def _sample(self, url: str, sink: "_SampleSink") -> float:
+        """Return the bytes per second ``url`` delivers its first sample at (0: none)."""
+        clock = self._downloader.clock
+        began = clock()
+        try:
+            request = self._downloader.mirror_request(self._request, url, self._deadline)
+            request = dataclasses.replace(
+                request,
+                progress=_ignore_progress,
+                timeouts=dataclasses.replace(
+                    request.timeouts, total_s=min(SAMPLE_S, request.timeouts.total_s)
+                ),
+            )
+            self._downloader.inner_for(url).fetch(request, sink)
+        except _SampleDoneError:
+            pass
+        except DownloadError as exc:
+            if not isinstance(exc, DownloadTimeoutError):
+                return 0.0
+        return sink.received_bytes / max(clock() - began, 1e-6)
 
     def _attempt(self, url: str) -> bool:
         """Fetch from ``url`` onwards; True when the file is complete and verified."""
         sink = self._sink
         sink.begin(url)
+        sink.switch.clear()
+        self._current = url
         if sink.received_bytes and not sink.vouched:
             # Mirrors have no common validator (If-Range is per URL): joining one's bytes
             # to another's is safe only when a Metalink hash would catch a bad join.
@@ -578,8 +797,11 @@ class _FailoverTransfer:
                     describe_url(url),
                     sink.received_bytes,
                 )
+                self._start_sampler()
                 self._downloader.inner_for(url).fetch(request, sink)
             sink.finish()
+        except _SwitchMirrorError:
+            return False
         except PieceChecksumError as exc:
             self._fail(url, exc)
             self._tried.add((url, sink.piece_index))

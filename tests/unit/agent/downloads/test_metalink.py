@@ -5,7 +5,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
+from kvmcloud.agent.downloads.base import (
+    BufferedImageSink,
+    DownloadRequest,
+    ImageSink,
+    SourceInfo,
+)
 from kvmcloud.agent.downloads.errors import (
     DownloadCancelledError,
     DownloadError,
@@ -18,12 +23,14 @@ from kvmcloud.agent.downloads.errors import (
     UnsupportedUrlError,
 )
 from kvmcloud.agent.downloads.metalink import (
+    LendingVerifyingSink,
     MetalinkChecksumError,
     MetalinkDownloader,
     MetalinkSourceInfo,
     PieceVerifyingSink,
 )
 from kvmcloud.agent.downloads.metalink_format import MAX_DOCUMENT_BYTES, MetalinkError, Pieces
+from kvmcloud.agent.downloads.sink import PoolFileSink
 from kvmcloud.protocol.agent_messages import ErrorInfo, MirrorCheck, Timeouts
 from kvmcloud.protocol.checksums import Checksum, ChecksumAlgorithm
 from kvmcloud.protocol.error_codes import ErrorCode
@@ -597,3 +604,51 @@ def test_the_verifying_sink_restart_restarts_the_engines_sink():
     sink.restart()
 
     assert (sink.received_bytes, outer.received_bytes, outer.restarts) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("template_algorithm", ["sha256", "md5", None])
+def test_the_engines_sink_computes_the_whole_file_hash(tmp_path, template_algorithm):
+    template = (
+        None
+        if template_algorithm is None
+        else Checksum.parse(hashlib.new(template_algorithm, DATA).hexdigest()).new_verifier()
+    )
+    with PoolFileSink(tmp_path / "t.part", template) as outer:
+        sink = LendingVerifyingSink(
+            outer, checksum=Checksum(ChecksumAlgorithm.SHA256, SHA256), size_bytes=len(DATA)
+        )
+        assert isinstance(sink, BufferedImageSink)
+        sink.begin(A)
+        space = sink.buffer()
+        space[:1000] = DATA[:1000]
+        sink.commit(1000)
+        sink.write(DATA[1000:])
+        sink.finish()
+        outer.finish()
+    assert (tmp_path / "t.part").read_bytes() == DATA
+
+
+def test_a_whole_file_mismatch_is_found_through_the_engines_sink(tmp_path):
+    with PoolFileSink(tmp_path / "t.part", None) as outer:
+        sink = PieceVerifyingSink(
+            outer,
+            pieces=None,
+            checksum=Checksum(ChecksumAlgorithm.SHA256, SHA256),
+            size_bytes=len(DATA),
+        )
+        sink.begin(A)
+        sink.write(bytes(len(DATA)))
+        with pytest.raises(MetalinkChecksumError, match="does not match"):
+            sink.finish()
+
+
+def test_a_switch_request_stops_the_mirror_at_its_next_write():
+    outer = FakeSink()
+    sink = PieceVerifyingSink(outer, pieces=None, checksum=None, size_bytes=None)
+    sink.begin(A)
+    sink.write(b"abc")
+    sink.switch.set()
+
+    with pytest.raises(Exception, match="leaving mirror"):
+        sink.write(b"def")
+    assert sink.received_bytes == 3 and not sink.switch.is_set()
