@@ -81,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         settings = dataclasses.replace(settings, enroll_token=token)
     logger.info("starting with %r", settings)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except EnrollmentStateError as exc:
+        # A damaged state file (host tag, enrolment): a person must look, not a traceback.
+        print(f"kvmcloud-agent: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
         app,
         host=settings.listen_host,

@@ -151,3 +151,24 @@ def test_bad_setting_fails_at_startup_naming_the_variable(tmp_path: Path) -> Non
 
     assert result.returncode == 2
     assert "KVMCLOUD_AGENT_LISTEN_PORT" in result.stderr
+
+
+def test_a_damaged_host_tag_file_stops_the_agent_with_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "host-tag").write_text("not a tag\n")
+    env = {
+        **os.environ,
+        "KVMCLOUD_AGENT_STATE_DIR": str(tmp_path),
+        "KVMCLOUD_AGENT_ENROLL_TOKEN": "t" * 32,
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "kvmcloud.agent"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    assert "host-tag must hold 16 lowercase hex digits" in result.stderr
+    assert "Traceback" not in result.stderr
