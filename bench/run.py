@@ -143,11 +143,11 @@ class Bench:
             ("curl -o f https", lambda: self.shell(f"curl -sS --cacert {ca} -o f {https}")),
             (
                 "curl -o f && sha256sum f",
-                lambda: self.shell(f"curl -sS -o f {http} && sha256sum f"),
+                lambda: self.shell(f"curl -sS -o f {http} && sha256sum f >/dev/null"),
             ),
             (
                 "curl -o f && openssl dgst -sha256 f",
-                lambda: self.shell(f"curl -sS -o f {http} && openssl dgst -sha256 f"),
+                lambda: self.shell(f"curl -sS -o f {http} && openssl dgst -sha256 f >/dev/null"),
             ),
             (
                 "aria2c -x1 --checksum=sha-256",
