@@ -152,10 +152,12 @@ def running_stack(
             )
             yield running
         finally:
-            # A test may have replaced the agent (restart): stop whichever runs now, and the
-            # first one too; a failing stop must not leave the others running.
+            # A test may have replaced the agent or the server (restart): stop whichever runs
+            # now, and the first ones too; a failing stop must not leave the others running.
             current = locals().get("running")
-            processes = [agent, server] + ([current.agent] if current is not None else [])
+            processes = [agent, server] + (
+                [current.agent, current.server] if current is not None else []
+            )
             for process in processes:
                 try:
                     process.stop()

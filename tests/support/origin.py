@@ -8,6 +8,7 @@ In tests::
         url = origin.url("/t.qcow2")            # http://127.0.0.1:<port>/t.qcow2
         ...
         assert origin.get_count("/t.qcow2") == 1  # GET bodies served for that path
+        assert origin.get_requests("/t.qcow2") == 1  # GETs received, whatever the answer
         assert origin.bytes_sent("/t.qcow2") == len(data)
 
 Behaviour switches (all may also be changed while the origin runs):
@@ -15,9 +16,13 @@ Behaviour switches (all may also be changed while the origin runs):
 * ``files`` (path → bytes) and/or ``directory`` (served read-only, no listing);
 * ``require_header=(name, value)``: requests without it get 403;
 * ``statuses[path] = 404`` (or 500, 410, …): answer that status instead of the file;
+* ``fail_first[path] = (status, n)``: answer ``status`` to the next n GETs of the path
+  (HEADs are not affected), then serve it normally; the entry counts down and is removed;
 * ``redirects[path] = "/other"`` (absolute URL or path): answer 302 with that Location;
 * ``reject_head=True``: HEAD gets 405 (as S3 presigned URLs and some CDNs do);
 * ``delay_s`` / ``chunk_size_bytes``: send the body in chunks with a pause before each;
+* ``throttle_bps[path] = n``: send that path's bodies at about n bytes per second (in
+  pieces of at most a tenth of that), so a download lasts long enough to be interrupted;
 * ``truncate[path] = n``: announce the full Content-Length but send only n bytes;
 * ``break_after[path] = n``: once, send n body bytes and close the connection (the next
   request for the path is served normally);
@@ -30,6 +35,12 @@ Behaviour switches (all may also be changed while the origin runs):
 ``Range: bytes=a-b`` is honoured (206 with Content-Range) unless ``If-Range`` names another
 version (then 200 with the whole file). ``stats(path).ranges`` lists each GET's
 ``(Range, If-Range)`` headers.
+
+Counters: ``get_count(path)`` counts GET bodies started (2xx answers), ``get_requests(path)``
+every GET received whatever the answer (403, 404, ``fail_first``…), ``bytes_sent(path)`` the
+body bytes sent. ``wait_for_bytes(path, n, timeout_s)`` blocks until n body bytes of the
+path went out (for tests that interrupt a transfer in flight); it does not wait for
+transfers to end, unlike ``stats()``.
 
 HTTPS: ``Origin(https=True)`` serves TLS with a certificate for 127.0.0.1 and localhost
 from its own private CA (trustme); ``origin.ca_pem`` is that CA, to put in a trust store.
@@ -54,7 +65,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,6 +88,7 @@ class PathStats:
     head_count: int = 0
     bytes_sent: int = 0
     ranges: list[tuple[str | None, str | None]] = field(default_factory=list)
+    get_requests: int = 0  # GET requests received, whatever the answer
 
 
 class OriginTls:
@@ -151,6 +163,8 @@ class Origin:
         self.delay_s = delay_s
         self.chunk_size_bytes = chunk_size_bytes
         self.statuses: dict[str, int] = {}
+        self.fail_first: dict[str, tuple[int, int]] = {}
+        self.throttle_bps: dict[str, int] = {}
         self.redirects: dict[str, str] = {}
         self.truncate: dict[str, int] = {}
         self.break_after: dict[str, int] = {}
@@ -237,9 +251,7 @@ class Origin:
         with self._lock:
             self._lock.wait_for(lambda: self._in_flight == 0, settle_s)
             stats = self._stats.get(path, PathStats())
-            return PathStats(
-                stats.get_count, stats.head_count, stats.bytes_sent, list(stats.ranges)
-            )
+            return replace(stats, ranges=list(stats.ranges))
 
     def get_count(self, path: str) -> int:
         """Return how many GET bodies ``path`` has served."""
@@ -248,6 +260,27 @@ class Origin:
     def bytes_sent(self, path: str) -> int:
         """Return how many body bytes ``path`` has sent."""
         return self.stats(path).bytes_sent
+
+    def get_requests(self, path: str) -> int:
+        """Return how many GET requests ``path`` has received, whatever the answer."""
+        return self.stats(path).get_requests
+
+    def wait_for_bytes(self, path: str, count: int, timeout_s: float) -> None:
+        """Wait until ``path`` has sent at least ``count`` body bytes in all.
+
+        Raises:
+            AssertionError: not within ``timeout_s``.
+        """
+
+        def sent() -> int:
+            stats = self._stats.get(path)
+            return stats.bytes_sent if stats is not None else 0
+
+        with self._lock:
+            if not self._lock.wait_for(lambda: sent() >= count, timeout_s):
+                raise AssertionError(
+                    f"{path} sent {sent()} body bytes, not {count}, within {timeout_s} s"
+                )
 
     def _enter(self) -> None:
         with self._lock:
@@ -274,6 +307,24 @@ class Origin:
             stats.bytes_sent += sent
             if ranges is not None:
                 stats.ranges.append(ranges)
+            self._lock.notify_all()
+
+    def _count_get(self, path: str) -> None:
+        with self._lock:
+            self._stats.setdefault(path, PathStats()).get_requests += 1
+
+    def _take_failure(self, path: str) -> int | None:
+        """Use up one of ``fail_first[path]``; return the status to answer, if any."""
+        with self._lock:
+            entry = self.fail_first.get(path)
+            if entry is None:
+                return None
+            status, remaining = entry
+            if remaining <= 1:
+                del self.fail_first[path]
+            else:
+                self.fail_first[path] = (status, remaining - 1)
+            return status if remaining >= 1 else None
 
     def _take_break(self, path: str) -> int | None:
         with self._lock:
@@ -361,11 +412,15 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         if not send_body:
             origin._record(path, head=True)
+        else:
+            origin._count_get(path)
         required = origin.require_header
         if required is not None and self.headers.get(required[0]) != required[1]:
             self._plain(HTTPStatus.FORBIDDEN, send_body)
         elif not send_body and origin.reject_head:
             self._plain(HTTPStatus.METHOD_NOT_ALLOWED, send_body)
+        elif send_body and (injected := origin._take_failure(path)) is not None:
+            self._plain(HTTPStatus(injected), send_body)
         elif path in origin.statuses:
             self._plain(HTTPStatus(origin.statuses[path]), send_body)
         elif path in origin.redirects:
@@ -433,10 +488,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_chunks(self, path: str, body: bytes) -> None:
         origin = self.server.origin
         step = max(1, origin.chunk_size_bytes)
+        rate = origin.throttle_bps.get(path)
+        if rate:
+            step = max(1, min(step, rate // 10))
         for offset in range(0, len(body), step):
             if origin.delay_s:
                 time.sleep(origin.delay_s)
             chunk = body[offset : offset + step]
+            if rate:
+                time.sleep(len(chunk) / rate)
             try:
                 self.wfile.write(chunk)
                 self.wfile.flush()

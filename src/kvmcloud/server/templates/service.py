@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
@@ -423,23 +424,30 @@ def get_or_create_pool_ref(
     """Return the (template, pool) copy's row, creating it NOT_DOWNLOADED when missing."""
     if not template.direct_download:
         raise UnsupportedActionError(f"Template {template.name} is not a direct-download template")
-    ref = session.scalars(
-        select(TemplatePoolRef).where(
-            TemplatePoolRef.template_id == template.id, TemplatePoolRef.pool_id == pool.id
-        )
-    ).first()
+    query = select(TemplatePoolRef).where(
+        TemplatePoolRef.template_id == template.id, TemplatePoolRef.pool_id == pool.id
+    )
+    ref = session.scalars(query).first()
     if ref is None:
-        ref = TemplatePoolRef(
-            pool_id=pool.id,
-            template_id=template.id,
-            local_path=_install_name(template),
-            download_state=DownloadState.NOT_DOWNLOADED,
-            state=RefState.ALLOCATED,
-            created=now,
-            last_updated=now,
+        # Jobs deploying the same new template race here: a plain INSERT let all but one
+        # fail on the (pool_id, template_id) unique constraint. ON CONFLICT DO NOTHING
+        # waits for the winner's commit and adds nothing; everyone then reads its row.
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert(TemplatePoolRef)
+            .values(
+                pool_id=pool.id,
+                template_id=template.id,
+                local_path=_install_name(template),
+                download_state=DownloadState.NOT_DOWNLOADED,
+                state=RefState.ALLOCATED,
+                created=now,
+                last_updated=now,
+            )
+            .on_conflict_do_nothing(index_elements=["pool_id", "template_id"])
         )
-        session.add(ref)
-        session.flush()
+        ref = session.scalars(query).one()
     return ref
 
 
