@@ -1,9 +1,11 @@
 """VM and volume commands: deploy, list, start, stop, reboot, destroy, recover, ISOs, volumes."""
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.models import Account, Domain
@@ -26,7 +28,11 @@ from kvmcloud.server.vms import service
 from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume
 
 commands = CommandSet()
+logger = logging.getLogger(__name__)
+
 GIB = 1024**3
+# Bound on deploys lost to a concurrent one taking the same address (see deploy).
+MAX_ADDRESS_RACES = 64
 
 
 # --- responses --------------------------------------------------------------------------
@@ -205,6 +211,20 @@ def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) 
         raise InvalidParameterError("hypervisor", "kvmcloud runs VMs on KVM only")
     if params.host_id and not ctx.caller.is_admin:
         raise InvalidParameterError("hostid", "Only root administrators may choose the host")
+    # Deploys at the same moment read the same used addresses and pick the same lowest free
+    # one (or, rarely, the same MAC); the NIC's unique constraints refuse all but one, and
+    # the others read the addresses again. Every round commits at least one deploy.
+    for race in range(1, MAX_ADDRESS_RACES + 1):
+        try:
+            return _create_vm(ctx, params)
+        except IntegrityError as exc:
+            if "nics" not in str(exc.orig) or race == MAX_ADDRESS_RACES:
+                raise
+            logger.info("deploy lost an address race (%d), trying again", race)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _create_vm(ctx: ApiContext, params: DeployVirtualMachineParams) -> AsyncResult:
     with ctx.db.transaction() as session:
         get = get_by_uuid
         zone = get(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
