@@ -121,19 +121,24 @@ class Services:
     runners: list[JobRunner] = field(default_factory=list)
     scheduler: Scheduler | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    # Set when this server queues a job: idle runners start it at once.
+    wake: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
     def start_background(self) -> None:
         """Start the lease keeper, the job runner threads and the periodic scheduler."""
         self._spawn("lease-keeper", self._keep_lease)
         for index, runner in enumerate(self.runners):
-            self._spawn(f"job-runner-{index}", partial(runner.run_forever, self.stop))
+            self._spawn(
+                f"job-runner-{index}", partial(runner.run_forever, self.stop, wake=self.wake)
+            )
         if self.scheduler is not None:
             self._spawn("scheduler", partial(self.scheduler.run_forever, self.stop))
 
     def stop_background(self, timeout_s: float = 10.0) -> None:
         """Ask the threads to stop and wait for them (bounded)."""
         self.stop.set()
+        self.wake.set()
         for thread in self.threads:
             thread.join(timeout=timeout_s)
         if self.threads:
@@ -173,12 +178,15 @@ def build_services(
     clock: Callable[[], datetime] = utc_now,
 ) -> Services:
     """Construct the database, agent client, job runners and periodic tasks."""
-    db = Database(make_engine(settings.database_url))
+    wake = threading.Event()
+    db = Database(make_engine(settings.database_url), on_jobs_queued=wake.set)
     agent_client = agents or HttpAgentClient(
         httpx.Client(headers={"User-Agent": "kvmcloud-server"})
     )
     name = f"{socket.gethostname()}:{settings.listen_port}"
-    services = Services(settings=settings, db=db, agents=agent_client, clock=clock, name=name)
+    services = Services(
+        settings=settings, db=db, agents=agent_client, clock=clock, name=name, wake=wake
+    )
     services.runners = [
         JobRunner(
             db=db,

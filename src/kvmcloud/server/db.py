@@ -1,7 +1,7 @@
 """Base with naming convention, make_engine() (SQLite WAL, busy timeout), Database.transaction()."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -96,15 +96,32 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
+JOBS_QUEUED = "kvmcloud.jobs_queued"
+
+
+def mark_jobs_queued(session: Session) -> None:
+    """Note that this transaction queued jobs (see Database.transaction)."""
+    session.info[JOBS_QUEUED] = True
+
+
 class Database:
     """Hands out short transactions; callers never keep one open across an agent call."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, on_jobs_queued: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._on_jobs_queued = on_jobs_queued
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """Yield a session; commit when the block ends, roll back if it raises."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """Yield a session; commit when the block ends, roll back if it raises.
+
+        After a commit that queued jobs (``mark_jobs_queued``), ``on_jobs_queued`` is
+        called: this server's idle job runners start them at once instead of at their
+        next poll of the queue.
+        """
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+            if session.info.pop(JOBS_QUEUED, False) and self._on_jobs_queued is not None:
+                self._on_jobs_queued()

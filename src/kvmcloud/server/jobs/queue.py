@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from kvmcloud.server.db import mark_jobs_queued
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 
 
@@ -38,6 +39,7 @@ def enqueue(
     )
     session.add(job)
     session.flush()
+    mark_jobs_queued(session)
     return job
 
 

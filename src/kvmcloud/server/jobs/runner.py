@@ -144,8 +144,18 @@ class JobRunner:
             ran += 1
         return ran
 
-    def run_forever(self, stop: threading.Event, poll_interval_s: float = 0.5) -> None:
-        """Run jobs until ``stop`` is set, polling the queue when it is empty."""
+    def run_forever(
+        self,
+        stop: threading.Event,
+        poll_interval_s: float = 0.5,
+        wake: threading.Event | None = None,
+    ) -> None:
+        """Run jobs until ``stop`` is set, polling the queue when it is empty.
+
+        ``wake`` (set when this server queues a job, and on stop) ends the wait at once;
+        jobs queued by other management servers are found at the next poll.
+        """
+        pause = wake if wake is not None else stop
         while not stop.is_set():
             try:
                 if self.run_once():
@@ -153,4 +163,5 @@ class JobRunner:
             except Exception:
                 # A database hiccup must not kill the worker thread; try again shortly.
                 logger.exception("job runner %s failed to claim a job", self._owner)
-            stop.wait(poll_interval_s)
+            if pause.wait(poll_interval_s) and pause is wake:
+                wake.clear()
