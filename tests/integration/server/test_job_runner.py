@@ -1,4 +1,4 @@
-"""JobRunner.run_forever with a real SQLite database: a job queued here starts at once."""
+"""Job runners with a real SQLite database: queued jobs start at once, waiting ones go on."""
 
 import shutil
 import threading
@@ -6,12 +6,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select, update
+
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.jobs.runner import JobContext, JobRunner
 from kvmcloud.server.settings import ServerSettings
+from kvmcloud.server.templates.models import TemplatePoolRef
 from tests.fakes import FakeAgentClient
+from tests.integration.server.conftest import Cloud, ServerHarness
+from tests.integration.server.test_vms import offering, register
+
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def now() -> datetime:
@@ -94,3 +101,34 @@ def test_an_idle_runner_starts_a_job_queued_here_without_waiting_for_its_poll(
         job = session.get(AsyncJob, job_id)
         assert job is not None and job.job_status == JobStatus.SUCCEEDED
     db.engine.dispose()
+
+
+def test_a_deploy_waiting_for_a_download_goes_on_as_soon_as_it_ends(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    template_id, offering_id = register(server, cloud), offering(server)
+    server.ok("prepareTemplate", templateid=template_id, zoneid=cloud.zone_id)
+    deploy = server.ok(
+        "deployVirtualMachine",
+        zoneid=cloud.zone_id,
+        templateid=template_id,
+        serviceofferingid=offering_id,
+    )
+    # Run the deploy first: the prepare job holds the copy, so the deploy waits.
+    with server.db.transaction() as session:
+        prepare_job = session.scalars(select(TemplatePoolRef.job_id)).one()
+        session.execute(
+            update(AsyncJob).where(AsyncJob.uuid == prepare_job).values(run_after=FAR_FUTURE)
+        )
+    assert server.run_jobs() == 1
+    with server.db.transaction() as session:
+        session.execute(
+            update(AsyncJob).where(AsyncJob.uuid == prepare_job).values(run_after=server.clock())
+        )
+        deferred = session.scalars(select(AsyncJob).where(AsyncJob.uuid == deploy["jobid"])).one()
+        assert deferred.job_status == JobStatus.PENDING and deferred.run_after > server.clock()
+
+    # The clock does not move: only the end of the download can make the deploy runnable.
+    assert server.run_jobs() == 2
+    vm = server.ok("listVirtualMachines", id=deploy["id"])["virtualmachine"][0]
+    assert vm["state"] == "Running"

@@ -123,6 +123,28 @@ def release(
     job.last_updated = now
 
 
+def wake_waiting_jobs(session: Session, now: datetime) -> int:
+    """Make every job deferred with RetryLater runnable now; return how many.
+
+    Jobs defer only while another job downloads the copy they need, so the end of a
+    download is when they can go on: they find the copy Ready (or claim it) at once
+    instead of at the end of their delay.
+    """
+    result = session.execute(
+        update(AsyncJob)
+        .where(
+            AsyncJob.job_status == JobStatus.PENDING,
+            AsyncJob.owner.is_(None),
+            AsyncJob.run_after > now,
+        )
+        .values(run_after=now)
+    )
+    woken = int(getattr(result, "rowcount", 0) or 0)
+    if woken:
+        mark_jobs_queued(session)
+    return woken
+
+
 def set_progress(session: Session, job_uuid: str, percent: int, now: datetime) -> None:
     """Record how far a running job is (0–100)."""
     session.execute(

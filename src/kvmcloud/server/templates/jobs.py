@@ -14,6 +14,7 @@ from kvmcloud.server.events.models import EventLevel
 from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import StoragePool
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
+from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import service
@@ -146,10 +147,12 @@ def download_to_pool(
             )
         with ctx.db.transaction() as session:
             service.fail_download(session, ref_id, last_error.message, ctx.clock())
+            queue.wake_waiting_jobs(session, ctx.clock())
             _record_failure_event(ctx, session, plan, attempts)
         raise last_error
     with ctx.db.transaction() as session:
         service.finish_download(session, ref_id, done_by, result, ctx.clock())
+        queue.wake_waiting_jobs(session, ctx.clock())
     logger.info(
         "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path
     )
