@@ -202,3 +202,35 @@ def test_fetch_moves_from_a_slow_first_mirror_to_a_much_faster_one(closed_port: 
         assert fast.get_count("/t.raw") == 2
         assert slow.bytes_sent("/t.raw") < len(data) // 2
         assert fast.bytes_sent("/t.raw") >= len(data) // 2
+
+
+def test_an_unlucky_first_sample_does_not_pin_the_transfer_to_a_slow_mirror(
+    closed_port: int,
+) -> None:
+    data = bytes(range(256)) * 4096 * 4  # 4 MiB
+    http = HttpDownloader(buffer_size_bytes=64 * 1024, reconnect_pause_s=0.01)
+    downloader = MetalinkDownloader(
+        inner={"http": http}, sample_bytes=256 * 1024, sample_min_file_bytes=0
+    )
+    with (
+        Origin() as home,
+        Origin(files={"/t.raw": data}) as fast,
+        # About 1 MB/s: the whole file would take 4 s from here.
+        Origin(files={"/t.raw": data}, delay_s=0.016, chunk_size_bytes=16 * 1024) as slow,
+    ):
+        # The fast mirror's first sample fails: only a later round can find it fast.
+        fast.fail_first["/t.raw"] = (503, 1)
+        home.files["/t.meta4"] = meta4(
+            [(slow.url("/t.raw"), 1), (fast.url("/t.raw"), 2)],
+            size=len(data),
+            hashes={"sha-256": hashlib.sha256(data).hexdigest()},
+        )
+        sink = HashingSink()
+
+        downloader.fetch(DownloadRequest(url=home.url("/t.meta4"), timeouts=FAST), sink)
+
+        assert sink.hexdigest() == hashlib.sha256(data).hexdigest() and sink.restarts == 0
+        # A failed sample, a good one, then the rest from where the slow mirror stopped.
+        assert fast.get_count("/t.raw") >= 2
+        assert fast.bytes_sent("/t.raw") >= len(data) // 4
+        assert slow.bytes_sent("/t.raw") < len(data)

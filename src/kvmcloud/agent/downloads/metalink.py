@@ -4,6 +4,7 @@ import dataclasses
 import hashlib
 import hmac
 import logging
+import mmap
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -51,14 +52,21 @@ MAX_PIECE_BYTES = 32 * 1024 * 1024
 # back for a later piece): the attempt loop is bounded by mirrors x this.
 ATTEMPTS_PER_MIRROR = 3
 # Mirror speeds differ by orders of magnitude (a slow mirror listed first is common): once
-# the transfer runs, every live mirror is sampled once, in parallel, for this many bytes or
-# this long, and the transfer moves to one that is this many times faster than the mirror
-# in use. Files below SAMPLE_MIN_FILE_BYTES (or of unknown size) are not worth it. Measured
-# with a dead, a 50 MB/s and a fast mirror listed in that order (docs/performance.md).
-SAMPLE_BYTES = 8 * 1024 * 1024
+# the transfer runs, every live mirror is sampled, in parallel, for this many bytes or this
+# long, and the transfer moves to one that is this many times faster than the mirror in
+# use. A sample's rate leaves out its first read (connection, request, TCP slow start): on
+# loopback those made a fast mirror look barely faster than a 50 MB/s one, and one run in
+# five stayed on the slow mirror. Up to SAMPLE_ROUNDS rounds, SAMPLE_EVERY_S apart, so one
+# unlucky sample cannot pin a transfer to a slow mirror. Files below SAMPLE_MIN_FILE_BYTES
+# (or of unknown size) are not worth it. Measured with a dead, a 50 MB/s and a fast mirror
+# listed in that order (docs/performance.md).
+SAMPLE_BYTES = 16 * 1024 * 1024
 SAMPLE_S = 1.0
+SAMPLE_ROUNDS = 3
+SAMPLE_EVERY_S = 1.0
 SAMPLE_MIN_FILE_BYTES = 128 * 1024 * 1024
 SWITCH_FACTOR = 2.0
+SAMPLE_READ_BYTES = 256 * 1024
 
 
 def _ignore_progress(bytes_done: int, bytes_total: int | None) -> None:
@@ -393,23 +401,55 @@ class LendingVerifyingSink(PieceVerifyingSink):
 
 
 class _SampleSink:
-    """Takes a mirror's first bytes and stops it once it has sent enough to time it."""
+    """Takes a mirror's first bytes, timing them, and stops it once it has sent enough.
 
-    def __init__(self, limit_bytes: int) -> None:
+    It lends one small buffer of its own (see BufferedImageSink), so sampling does not make
+    the downloader allocate its large one per sample, per thread: measured, three rounds of
+    parallel samples otherwise grew the agent's peak RSS by about 17 MiB.
+    """
+
+    def __init__(self, limit_bytes: int, clock: Callable[[], float]) -> None:
         self._limit_bytes = limit_bytes
+        self._clock = clock
         self._received = 0
+        self._first_bytes = 0
+        self._first_at: float | None = None
+        self._last_at = 0.0
+        # Anonymous mmap: unmapped when the sink goes, never left in a malloc arena.
+        self._memory = mmap.mmap(-1, SAMPLE_READ_BYTES)
+
+    def buffer(self) -> memoryview:
+        return memoryview(self._memory)
+
+    def commit(self, count: int) -> None:
+        self._count(count)
 
     @property
     def received_bytes(self) -> int:
         return self._received
 
+    def rate(self) -> float:
+        """Bytes per second after the first read (0 until two reads arrived)."""
+        if self._first_at is None or self._last_at <= self._first_at:
+            return 0.0
+        return (self._received - self._first_bytes) / (self._last_at - self._first_at)
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._received += len(data)
+        self._count(len(data))
+
+    def _count(self, count: int) -> None:
+        self._received += count
+        now = self._clock()
+        if self._first_at is None:
+            self._first_at, self._first_bytes = now, self._received
+        self._last_at = now
         if self._received >= self._limit_bytes:
             raise _SampleDoneError
 
     def restart(self) -> None:
         self._received = 0
+        self._first_bytes = 0
+        self._first_at = None
 
 
 def _covered_bytes(pieces: Pieces | None, size_bytes: int | None) -> int | None:
@@ -697,6 +737,22 @@ class _FailoverTransfer:
                 return url
         return None
 
+    def _sampling_once_flowing(self, request: DownloadRequest) -> DownloadRequest:
+        """Start the sampler when this mirror's bytes flow, not before it even connected.
+
+        Started earlier, the first round raced a dead mirror's failure and the start of the
+        transfer, and timed every mirror far too slow.
+        """
+        start = self._sink.received_bytes
+        report = request.progress
+
+        def progress(bytes_done: int, bytes_total: int | None) -> None:
+            if self._sampler is None and bytes_done > start:
+                self._start_sampler()
+            report(bytes_done, bytes_total)
+
+        return dataclasses.replace(request, progress=progress)
+
     def _start_sampler(self) -> None:
         """Time every live mirror once, in the background, while the transfer runs."""
         size = self._metalink.size_bytes
@@ -710,13 +766,25 @@ class _FailoverTransfer:
         ):
             return
         self._sampler = threading.Thread(
-            target=self._sample_all, args=(live,), name="metalink-sampler", daemon=True
+            target=self._sample_rounds, name="metalink-sampler", daemon=True
         )
         self._sampler.start()
 
-    def _sample_all(self, urls: list[str]) -> None:
+    def _sample_rounds(self) -> None:
+        """Sample the live mirrors a few times while the transfer runs, until it moves."""
+        for round_number in range(SAMPLE_ROUNDS):
+            if round_number and self._over.wait(SAMPLE_EVERY_S):
+                return
+            live = [url for url in self._metalink.mirrors if url not in self._dead]
+            if len(live) < 2 or self._current not in live:
+                return
+            if self._sample_all(live):
+                return
+
+    def _sample_all(self, urls: list[str]) -> bool:
+        """Sample ``urls`` at once; True if the transfer is to move (or is over)."""
         clock = self._downloader.clock
-        sinks = {url: _SampleSink(self._downloader.sample_bytes) for url in urls}
+        sinks = {url: _SampleSink(self._downloader.sample_bytes, clock) for url in urls}
         began = clock()
         give_up = began + SAMPLE_S + self._request.timeouts.connect_s
         with ThreadPoolExecutor(min(len(urls), MAX_PARALLEL_PROBES)) as executor:
@@ -730,18 +798,18 @@ class _FailoverTransfer:
                 elapsed = max(clock() - began, 1e-6)
                 current_rate = rates.get(current, sinks[current].received_bytes / elapsed)
                 if rates and self._decide(rates, current, current_rate):
-                    return
+                    return True
                 if len(rates) == len(urls):
-                    return
+                    return False
                 wait(list(futures.values()), timeout=0.01, return_when=FIRST_COMPLETED)
+        return self._over.is_set()
 
     def _decide(self, rates: dict[str, float], current: str, current_rate: float) -> bool:
-        """Move to the fastest sampled mirror if it beats ``current``; True once decided."""
+        """Move to the fastest sampled mirror if it beats ``current``; True if it moves."""
         best = max(rates, key=lambda url: rates[url])
         if best == current or rates[best] <= SWITCH_FACTOR * current_rate:
-            # Once the mirror in use has finished its sample, a sample still running is
-            # slower than it: nothing left to decide.
-            return current in rates
+            # Not (yet) worth it: a sample still running may be the fast one.
+            return False
         logger.info(
             "Metalink %s: moving from mirror %s (%.0f MB/s) to %s (%.0f MB/s)",
             describe_url(self._request.url),
@@ -755,7 +823,7 @@ class _FailoverTransfer:
         return True
 
     def _sample(self, url: str, sink: "_SampleSink") -> float:
-        """Return the bytes per second ``url`` delivers its first sample at (0: none)."""
+        """Return the bytes per second ``url`` delivers a sample at (0: none)."""
         clock = self._downloader.clock
         began = clock()
         try:
@@ -773,7 +841,8 @@ class _FailoverTransfer:
         except DownloadError as exc:
             if not isinstance(exc, DownloadTimeoutError):
                 return 0.0
-        return sink.received_bytes / max(clock() - began, 1e-6)
+        # The steady rate once data flows; a sample that came in one read has only its total.
+        return sink.rate() or sink.received_bytes / max(clock() - began, 1e-6)
 
     def _attempt(self, url: str) -> bool:
         """Fetch from ``url`` onwards; True when the file is complete and verified."""
@@ -797,8 +866,7 @@ class _FailoverTransfer:
                     describe_url(url),
                     sink.received_bytes,
                 )
-                self._start_sampler()
-                self._downloader.inner_for(url).fetch(request, sink)
+                self._downloader.inner_for(url).fetch(self._sampling_once_flowing(request), sink)
             sink.finish()
         except _SwitchMirrorError:
             return False
