@@ -8,7 +8,6 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -332,9 +331,3 @@ class _Handler(BaseHTTPRequestHandler):
                     if ahead_s > 0:
                         time.sleep(ahead_s)
         return sent
-
-
-def iter_chunks(size: int, chunk: int) -> Iterator[int]:
-    """Sizes of the chunks that make up ``size`` bytes."""
-    for offset in range(0, size, chunk):
-        yield min(chunk, size - offset)

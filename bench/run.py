@@ -237,31 +237,67 @@ class Bench:
             finally:
                 engine.dispose()
 
-        single, many = register("bench-single"), register("bench-twenty")
-        before = len(self.origin.transfers())
-        began = time.perf_counter()
-        prepare(single)
-        wait_ready(single)
-        one = time.perf_counter() - began
-        after_single = self.origin.transfers()[before:]
-        began = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(CONCURRENT_PREPARES) as executor:
-            errors = [e for e in executor.map(prepare, [many] * CONCURRENT_PREPARES) if e]
-        wait_ready(many)
-        twenty = time.perf_counter() - began
-        gets = [
-            row
-            for row in self.origin.transfers()[before + len(after_single) :]
-            if "bench-twenty" in row.uri and row.body_bytes > 0
-        ]
-        for published in self.pool.glob("*"):
-            if published.is_file():
-                published.unlink()
+        def one_prepare(rep: int) -> float:
+            single = register(f"bench-single-{rep}")
+            began = time.perf_counter()
+            prepare(single)
+            wait_ready(single)
+            return time.perf_counter() - began
+
+        origin = self.origin
+
+        def twenty_prepares(rep: int) -> tuple[float, list[str], int, int]:
+            name = f"bench-twenty-{rep}"
+            many = register(name)
+            before = len(origin.transfers())
+            began = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(CONCURRENT_PREPARES) as executor:
+                errors = [e for e in executor.map(prepare, [many] * CONCURRENT_PREPARES) if e]
+            wait_ready(many)
+            elapsed = time.perf_counter() - began
+            gets = [
+                row
+                for row in origin.transfers()[before:]
+                if f"t={name}" in row.uri and row.body_bytes > 0
+            ]
+            return elapsed, errors, len(gets), sum(row.body_bytes for row in gets)
+
+        return self._prepare_rounds(one_prepare, twenty_prepares)
+
+    def _prepare_rounds(
+        self,
+        one_prepare: Callable[[int], float],
+        twenty_prepares: Callable[[int], tuple[float, list[str], int, int]],
+    ) -> dict[str, Any]:
+        # One round per repetition, each with templates not yet on the pool; the order of
+        # the two alternates so that drift of the machine spreads over both.
+        ones: list[float] = []
+        twenties: list[float] = []
+        errors: list[str] = []
+        transfers = sent = 0
+        for rep in range(self.reps):
+            if rep % 2:
+                twenty, failed, gets, size = twenty_prepares(rep)
+                one = one_prepare(rep)
+            else:
+                one = one_prepare(rep)
+                twenty, failed, gets, size = twenty_prepares(rep)
+            ones.append(one)
+            twenties.append(twenty)
+            errors += failed
+            transfers = max(transfers, gets)
+            sent = max(sent, size)
+            for published in self.pool.glob("*"):
+                if published.is_file():
+                    published.unlink()
         return {
-            "one": one,
-            "twenty": twenty,
-            "transfers": float(len(gets)),
-            "bytes": float(sum(row.body_bytes for row in gets)),
+            "one": statistics.median(ones),
+            "twenty": statistics.median(twenties),
+            "one_range": f"{min(ones):.2f}-{max(ones):.2f}",
+            "twenty_range": f"{min(twenties):.2f}-{max(twenties):.2f}",
+            "ratio": statistics.median(t / o for t, o in zip(twenties, ones, strict=True)),
+            "transfers": float(transfers),
+            "bytes": float(sent),
             "errors": float(len(errors)),
             "error": errors[0] if errors else "",
         }
@@ -396,10 +432,11 @@ class Bench:
     def print_prepares(self) -> None:
         prepares = self.concurrent_prepares()
         print(
-            f"  one prepare: {prepares['one']:.3f} s; {CONCURRENT_PREPARES} concurrent: "
-            f"{prepares['twenty']:.3f} s; ratio {prepares['twenty'] / prepares['one']:.2f} "
-            f"[<= 1.2]; transfers at the origin: {prepares['transfers']:.0f} [1], "
-            f"{prepares['bytes'] / self.size:.2f} x the file"
+            f"  one prepare: {prepares['one']:.3f} s ({prepares['one_range']}); "
+            f"{CONCURRENT_PREPARES} concurrent: {prepares['twenty']:.3f} s "
+            f"({prepares['twenty_range']}); ratio {prepares['ratio']:.2f} [<= 1.2] (medians "
+            f"of {self.reps} rounds); transfers at the origin per round: at most "
+            f"{prepares['transfers']:.0f} [1], {prepares['bytes'] / self.size:.2f} x the file"
         )
         if prepares["errors"]:
             print(

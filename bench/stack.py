@@ -128,7 +128,7 @@ def start_stack(work: Path, cert_dir: Path) -> Stack:
         secret=keys.secret_key,
         fetch_result=True,
         poll_interval=0.1,
-        job_timeout=COMMAND_TIMEOUT_S,
+        job_timeout=int(COMMAND_TIMEOUT_S),
     )
     try:
         zone = api.createZone(name="bench", networktype="Advanced", dns1="127.0.0.53")["zone"]
