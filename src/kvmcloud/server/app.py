@@ -33,6 +33,8 @@ from kvmcloud.server.configuration.definitions import (
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.events import api as events_api
+from kvmcloud.server.events.catalog import EventType, ResourceType
+from kvmcloud.server.events.jobs import with_event
 from kvmcloud.server.infrastructure import api as infrastructure_api
 from kvmcloud.server.infrastructure.jobs import update_host_states
 from kvmcloud.server.jobs import api as jobs_api
@@ -76,15 +78,16 @@ def build_registry() -> Registry:
     )
 
 
+VM = ResourceType.VIRTUAL_MACHINE
 JOB_HANDLERS: dict[str, JobHandler] = {
     templates_service.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
     templates_api.DELETE_TEMPLATE_JOB: templates_jobs.run_delete_template,
     templates_service.STORAGE_CLEANUP_JOB: templates_jobs.run_storage_cleanup,
-    vms_service.DEPLOY_JOB: vms_jobs.run_deploy_vm,
-    vms_service.START_JOB: vms_jobs.run_start_vm,
-    vms_service.STOP_JOB: vms_jobs.run_stop_vm,
-    vms_service.REBOOT_JOB: vms_jobs.run_reboot_vm,
-    vms_service.DESTROY_JOB: vms_jobs.run_destroy_vm,
+    vms_service.DEPLOY_JOB: with_event(EventType.VM_CREATE, VM, vms_jobs.run_deploy_vm),
+    vms_service.START_JOB: with_event(EventType.VM_START, VM, vms_jobs.run_start_vm),
+    vms_service.STOP_JOB: with_event(EventType.VM_STOP, VM, vms_jobs.run_stop_vm),
+    vms_service.REBOOT_JOB: with_event(EventType.VM_REBOOT, VM, vms_jobs.run_reboot_vm),
+    vms_service.DESTROY_JOB: with_event(EventType.VM_DESTROY, VM, vms_jobs.run_destroy_vm),
     vms_service.ATTACH_ISO_JOB: vms_jobs.run_attach_iso,
     certificates_service.CERTIFICATE_SYNC_JOB: certificates_jobs.run_certificate_sync,
 }

@@ -155,13 +155,19 @@ def test_a_users_failed_deploy_is_their_event(server: ServerHarness, cloud: Clou
     )
     assert status == 200, reply
     server.run_jobs()
-    (event,) = events(server, bob)
+    deploy_event, event = events(server, bob)  # newest first
     assert (event["type"], event["account"], event["username"]) == (FAILURE, "bob", "bob")
     assert "host kvm1: HTTP 403" in event["description"]
-    # The admin sees it only when asking for every account's (or bob's) events.
+    # The deploy job's own event says it failed, and why, about the VM.
+    assert (deploy_event["type"], deploy_event["level"]) == ("VM.CREATE", "ERROR")
+    assert deploy_event["resourcetype"] == "VirtualMachine"
+    assert deploy_event["resourceid"] == reply["id"]
+    assert deploy_event["description"].startswith(f"Error while deploying VM {reply['id']}: ")
+    assert "HTTP 403" in deploy_event["description"]
+    # The admin sees them only when asking for every account's (or bob's) events.
     assert events(server) == []
-    assert [e["id"] for e in events(server, listall=True)] == [event["id"]]
-    assert [e["id"] for e in events(server, account="bob")] == [event["id"]]
+    assert [e["id"] for e in events(server, listall=True)] == [deploy_event["id"], event["id"]]
+    assert [e["id"] for e in events(server, account="bob", type=FAILURE)] == [event["id"]]
 
 
 # --- listEvents ---------------------------------------------------------------------------
@@ -270,6 +276,7 @@ def test_list_event_types_names_what_kvmcloud_records(server: ServerHarness) -> 
     body = server.ok("listEventTypes")
     names = [item["name"] for item in body["eventtype"]]
     assert FAILURE in names and ISO_FAILURE in names
+    assert {"VM.CREATE", "VM.START", "VM.STOP", "VM.REBOOT", "VM.DESTROY"} <= set(names)
     assert body["count"] == len(names)
     user = server.user("dave")
     status, _ = server.call("listEventTypes", user)
@@ -352,3 +359,22 @@ def test_a_download_no_host_can_attempt_is_an_error_event_too(
     assert (
         "could not be downloaded to pool pool1: No Up KVM host can reach" in (event["description"])
     )
+
+
+def test_vm_jobs_record_completed_events_for_the_vm(server: ServerHarness, cloud: Cloud) -> None:
+    from tests.integration.server.test_vms import offering
+
+    template_id, offering_id = register(server, cloud), offering(server)
+    vm = server.ok(
+        "deployVirtualMachine",
+        zoneid=cloud.zone_id,
+        templateid=template_id,
+        serviceofferingid=offering_id,
+    )
+    server.run_jobs()
+    server.ok("stopVirtualMachine", id=vm["id"])
+    server.run_jobs()
+    found = events(server, resourcetype="VirtualMachine", resourceid=vm["id"])
+    assert [(e["type"], e["level"]) for e in found] == [("VM.STOP", "INFO"), ("VM.CREATE", "INFO")]
+    assert found[0]["description"] == f"Completed stopping VM {vm['id']}"
+    assert (found[1]["account"], found[1]["username"]) == ("admin", "admin")

@@ -22,6 +22,11 @@ class EventType(StrEnum):
     ISO_DIRECT_DOWNLOAD_FAILURE = "ISO.DIRECT.DOWNLOAD.FAILURE"
     TEMPLATE_DELETE = "TEMPLATE.DELETE"
     ISO_DELETE = "ISO.DELETE"
+    VM_CREATE = "VM.CREATE"
+    VM_START = "VM.START"
+    VM_STOP = "VM.STOP"
+    VM_REBOOT = "VM.REBOOT"
+    VM_DESTROY = "VM.DESTROY"
 
 
 class ResourceType(StrEnum):
@@ -29,6 +34,26 @@ class ResourceType(StrEnum):
 
     TEMPLATE = "Template"
     ISO = "Iso"
+    VIRTUAL_MACHINE = "VirtualMachine"
+
+
+# What a job-backed event's description says the job was doing (CloudStack's wording:
+# "Completed starting Vm", "Error while starting Vm").
+ACTIONS = {
+    EventType.VM_CREATE: "deploying VM",
+    EventType.VM_START: "starting VM",
+    EventType.VM_STOP: "stopping VM",
+    EventType.VM_REBOOT: "rebooting VM",
+    EventType.VM_DESTROY: "destroying VM",
+}
+
+
+def job_event_description(event_type: EventType, resource: str, error: str | None) -> str:
+    """Describe a job's outcome: ``Completed starting VM x`` or ``Error while … x: why``."""
+    action = ACTIONS.get(event_type, event_type.value)
+    if error is None:
+        return f"Completed {action} {resource}"
+    return f"Error while {action} {resource}: {_clip(error)}"
 
 
 @dataclass(frozen=True, slots=True)
