@@ -1,6 +1,5 @@
 """The agent as a real process: token on stderr, enrolment, heartbeats, SIGTERM → exit 0."""
 
-import json
 import os
 import queue
 import signal
@@ -10,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +16,13 @@ import httpx
 import pytest
 
 from kvmcloud.protocol.agent_messages import EnrollRequest, to_json
-
-
-class _HeartbeatServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _HeartbeatHandler)
-        self.beats: queue.Queue[dict[str, Any]] = queue.Queue()
-
-
-class _HeartbeatHandler(BaseHTTPRequestHandler):
-    server: _HeartbeatServer
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        self.server.beats.put(json.loads(self.rfile.read(length)))
-        body = b'{"interval_s": 1}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+from tests.support.heartbeat_server import HeartbeatServer
 
 
 @pytest.fixture
-def heartbeat_server() -> Iterator[_HeartbeatServer]:
-    server = _HeartbeatServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+def heartbeat_server() -> Iterator[HeartbeatServer]:
+    with HeartbeatServer.running() as server:
+        yield server
 
 
 def free_port() -> int:
@@ -82,7 +51,7 @@ def wait_for_line(lines: queue.Queue[str], needle: str, timeout_s: float) -> str
 
 
 def test_agent_process_enrols_heartbeats_and_stops_cleanly_on_sigterm(
-    tmp_path: Path, heartbeat_server: _HeartbeatServer
+    tmp_path: Path, heartbeat_server: HeartbeatServer
 ) -> None:
     port = free_port()
     env = {

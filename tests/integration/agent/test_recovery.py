@@ -2,13 +2,11 @@
 
 import json
 import os
-import queue
 import re
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ from kvmcloud.protocol.agent_messages import (
     to_json,
 )
 from tests.integration.agent.conftest import Image, pool_files
+from tests.support.heartbeat_server import HeartbeatServer
 from tests.support.origin import Origin
 from tests.support.processes import ManagedProcess, free_port, start_agent
 
@@ -56,56 +55,10 @@ REPORT = HostReport(
 )
 
 
-class _BeatServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _BeatHandler)
-        self.beats: queue.Queue[dict[str, Any]] = queue.Queue()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def next_inventory(self, timeout_s: float) -> list[dict[str, Any]]:
-        """Return the pool_inventory of the next heartbeat that carries one."""
-        deadline = time.monotonic() + timeout_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                beat = self.beats.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if beat.get("pool_inventory"):
-                return list(beat["pool_inventory"])
-        raise AssertionError(f"no heartbeat with a pool inventory within {timeout_s} s")
-
-
-class _BeatHandler(BaseHTTPRequestHandler):
-    server: _BeatServer
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        self.server.beats.put(json.loads(self.rfile.read(length)))
-        body = b'{"interval_s": 1}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def beat_server() -> Iterator[_BeatServer]:
-    server = _BeatServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+def beat_server() -> Iterator[HeartbeatServer]:
+    with HeartbeatServer.running() as server:
+        yield server
 
 
 def auth() -> dict[str, str]:
@@ -140,7 +93,7 @@ def wait_until_done(base_url: str, command_id: str, timeout_s: float = 30) -> Co
 
 
 def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_pool(
-    tmp_path: Path, beat_server: _BeatServer, pool_dir: Path
+    tmp_path: Path, beat_server: HeartbeatServer, pool_dir: Path
 ) -> None:
     state_dir = tmp_path / "state"
     log = tmp_path / "agent.log"
