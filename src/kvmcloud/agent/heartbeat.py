@@ -29,6 +29,12 @@ INITIAL_INTERVAL_S = 10.0
 MIN_INTERVAL_S = 1.0
 MAX_INTERVAL_S = 300.0
 STOP_TIMEOUT_S = 10.0
+# Until its first heartbeat is accepted, the loop retries this soon, this many times: addHost
+# records the host (and its key) only after the agent answered the enrolment, so a first
+# beat sent at once may be refused (401) for a few milliseconds. Waiting the full interval
+# then left a new host unreported for 10 s, long enough to be marked Disconnected.
+FIRST_RETRY_S = 0.5
+FIRST_RETRIES = 10
 # Pool listings go out with the first heartbeat and then this often: a directory listing
 # per pool is cheap, but not at every beat, and a missing file is rare news.
 INVENTORY_INTERVAL_S = 600.0
@@ -40,6 +46,13 @@ INVENTORY_TIMEOUT_S = 5.0
 def clamp_interval_s(interval_s: float) -> float:
     """Keep the server's requested interval within [1, 300] seconds."""
     return min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, interval_s))
+
+
+def retry_in_s(interval_s: float, *, accepted_once: bool, failures: int) -> float:
+    """How long to wait after a failed heartbeat (see FIRST_RETRY_S)."""
+    if not accepted_once and failures <= FIRST_RETRIES:
+        return min(interval_s, FIRST_RETRY_S)
+    return interval_s
 
 
 def no_vm_states() -> dict[str, VmPowerState]:
@@ -232,13 +245,21 @@ class HeartbeatLoop:
         return certificates
 
     def _loop(self) -> None:
-        # Bounded by the stop event: every pass waits at least MIN_INTERVAL_S for it.
+        # Bounded by the stop event: every pass waits for it, at least MIN_INTERVAL_S once
+        # the first FIRST_RETRIES quick retries are used up.
+        accepted_once, failures = False, 0
         while not self._stop.is_set():
+            wait_s = self._interval_s
             try:
-                self._interval_s = self.send()
+                self._interval_s = wait_s = self.send()
+                accepted_once, failures = True, 0
             except HeartbeatError as exc:
-                logger.warning("heartbeat failed (retrying in %g s): %s", self._interval_s, exc)
+                failures += 1
+                wait_s = retry_in_s(
+                    self._interval_s, accepted_once=accepted_once, failures=failures
+                )
+                logger.warning("heartbeat failed (retrying in %g s): %s", wait_s, exc)
             except Exception:
                 # A bug here must not silently end heartbeats: the host would go Down.
                 logger.exception("heartbeat failed unexpectedly")
-            self._stop.wait(self._interval_s)
+            self._stop.wait(wait_s)

@@ -8,7 +8,14 @@ import pytest
 
 from kvmcloud.agent.certificates import CertificateStoreError
 from kvmcloud.agent.enrollment import Enrollment
-from kvmcloud.agent.heartbeat import HeartbeatError, HeartbeatLoop, clamp_interval_s
+from kvmcloud.agent.heartbeat import (
+    FIRST_RETRIES,
+    FIRST_RETRY_S,
+    HeartbeatError,
+    HeartbeatLoop,
+    clamp_interval_s,
+    retry_in_s,
+)
 from kvmcloud.agent.vms.errors import HypervisorUnavailableError
 from kvmcloud.protocol.agent_messages import HostReport, VmPowerState
 
@@ -88,6 +95,41 @@ def test_loop_beats_at_once_keeps_going_after_failures_and_sends_final_beat():
 
     assert beats[:2] == [False, False]
     assert beats[-1] is True
+
+
+def test_a_new_enrolment_refused_at_first_is_retried_soon_not_after_the_interval():
+    # addHost records the host's key only after the agent answered: the first beat can
+    # get a 401. The next try must come well before the 10 s initial interval.
+    refusals = 0
+    accepted = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal refusals
+        if refusals < 2:
+            refusals += 1
+            return httpx.Response(401, json={"error": "unknown host or wrong key"})
+        accepted.set()
+        return httpx.Response(200, json={"interval_s": 60})
+
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        report=lambda: REPORT,
+        initial_interval_s=600,
+    )
+    loop.start()
+    try:
+        assert accepted.wait(30), "the refused first beats were not retried soon"
+    finally:
+        loop.stop()
+
+
+def test_quick_retries_only_before_the_first_accepted_beat_and_only_a_few():
+    assert retry_in_s(10, accepted_once=False, failures=1) == FIRST_RETRY_S
+    assert retry_in_s(10, accepted_once=False, failures=FIRST_RETRIES) == FIRST_RETRY_S
+    assert retry_in_s(10, accepted_once=False, failures=FIRST_RETRIES + 1) == 10
+    assert retry_in_s(10, accepted_once=True, failures=1) == 10
+    assert retry_in_s(0.2, accepted_once=False, failures=1) == 0.2
 
 
 def test_interval_is_clamped():
