@@ -82,13 +82,24 @@ def download_failure_description(
     *, is_iso: bool, name: str, uuid: str, pool: str, attempts: Sequence[Attempt]
 ) -> str:
     """Describe a failed download: what, where, and every attempt as ``host X: reason``."""
-    what = "ISO" if is_iso else "Template"
     tried = "; ".join(f"host {a.host}: {_clip(a.reason)}" for a in attempts)
     count = len(attempts)
     return (
-        f"{what} {name} ({uuid}) could not be downloaded to pool {pool} after "
+        f"{_not_downloaded(is_iso, name, uuid, pool)} after "
         f"{count} attempt{'' if count == 1 else 's'}: {tried}"
     )
+
+
+def unattempted_download_description(
+    *, is_iso: bool, name: str, uuid: str, pool: str, reason: str
+) -> str:
+    """Describe a download no host could even attempt, and why."""
+    return f"{_not_downloaded(is_iso, name, uuid, pool)}: {_clip(reason)}"
+
+
+def _not_downloaded(is_iso: bool, name: str, uuid: str, pool: str) -> str:
+    what = "ISO" if is_iso else "Template"
+    return f"{what} {name} ({uuid}) could not be downloaded to pool {pool}"
 
 
 def _clip(reason: str) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 from kvmcloud.server.errors import ApiError
 from kvmcloud.server.events.catalog import EventType, ResourceType, job_event_description
 from kvmcloud.server.events.models import EventLevel
-from kvmcloud.server.events.service import record_event
+from kvmcloud.server.events.service import record_job_event
 from kvmcloud.server.jobs.models import AsyncJob
 from kvmcloud.server.jobs.runner import GENERIC_FAILURE, JobContext, JobHandler, RetryLater
 
@@ -46,13 +46,12 @@ def _record(
         with ctx.db.transaction() as session:
             job = session.get(AsyncJob, ctx.job_id)
             resource = job.instance_uuid if job is not None else None
-            record_event(
+            record_job_event(
                 session,
+                ctx.job_id,
                 type=event_type.value,
                 level=EventLevel.INFO if error is None else EventLevel.ERROR,
                 description=job_event_description(event_type, resource or "?", error),
-                account_id=job.account_id if job is not None else None,
-                user_id=job.user_id if job is not None else None,
                 resource_type=resource_type.value,
                 resource_uuid=resource,
                 now=ctx.clock(),

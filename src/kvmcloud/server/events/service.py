@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, aliased
 from kvmcloud.server.accounts.models import Account, Domain, User
 from kvmcloud.server.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
 from kvmcloud.server.events.models import Event, EventLevel, EventState
+from kvmcloud.server.jobs.models import AsyncJob
 
 
 def record_event(
@@ -50,6 +51,32 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+def record_job_event(
+    session: Session,
+    job_id: int,
+    *,
+    type: str,
+    level: EventLevel,
+    description: str,
+    resource_type: str,
+    resource_uuid: str | None,
+    now: datetime,
+) -> Event:
+    """Record an event for the account and user that ran job ``job_id``."""
+    job = session.get(AsyncJob, job_id)
+    return record_event(
+        session,
+        type=type,
+        level=level,
+        description=description,
+        account_id=job.account_id if job is not None else None,
+        user_id=job.user_id if job is not None else None,
+        resource_type=resource_type,
+        resource_uuid=resource_uuid,
+        now=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)

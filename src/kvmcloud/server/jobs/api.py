@@ -4,13 +4,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult, format_date, without_none
 from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import NotFoundError
+from kvmcloud.server.infrastructure.service import paged
 from kvmcloud.server.jobs import service
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus, ManagementServer
 
@@ -131,13 +132,8 @@ def list_management_servers(ctx: ApiContext, params: ListManagementServersParams
         query = query.where(ManagementServer.name == params.name)
     if params.keyword:
         query = query.where(ManagementServer.name.contains(params.keyword, autoescape=True))
+    query = query.order_by(ManagementServer.state.desc(), ManagementServer.id.desc())
     with ctx.db.transaction() as session:
-        window = list_window(session, params)
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(
-            query.order_by(ManagementServer.state.desc(), ManagementServer.id.desc())
-            .offset(window.offset)
-            .limit(window.limit)
-        ).all()
+        rows, total = paged(session, query, list_window(session, params))
         items = [management_server_response(row) for row in rows]
     return ListResult("managementserver", items, total)

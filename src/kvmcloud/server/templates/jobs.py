@@ -11,11 +11,10 @@ from kvmcloud.server.agent_client import AgentUnreachableError, error_from_answe
 from kvmcloud.server.errors import ApiError, ResourceUnavailableError
 from kvmcloud.server.events import catalog
 from kvmcloud.server.events.models import EventLevel
-from kvmcloud.server.events.service import record_event
+from kvmcloud.server.events.service import record_job_event
 from kvmcloud.server.infrastructure.models import StoragePool
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs import queue
-from kvmcloud.server.jobs.models import AsyncJob
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import service
 from kvmcloud.server.templates.api import template_response_for_ref
@@ -170,11 +169,11 @@ def _record_failure_event(
     Level ERROR with the hosts' reasons, where CloudStack records INFO and hides the
     details from non-admins (reference section 9, item 13).
     """
-    job = session.get(AsyncJob, ctx.job_id)
     is_iso = plan.command.format == ImageFormat.ISO.value
     event_type, resource_type = catalog.download_failure_event(is_iso)
-    record_event(
+    record_job_event(
         session,
+        ctx.job_id,
         type=event_type,
         level=EventLevel.ERROR,
         description=catalog.download_failure_description(
@@ -184,8 +183,6 @@ def _record_failure_event(
             pool=plan.pool_name,
             attempts=attempts,
         ),
-        account_id=job.account_id if job is not None else None,
-        user_id=job.user_id if job is not None else None,
         resource_type=resource_type,
         resource_uuid=plan.command.template_uuid,
         now=ctx.clock(),
@@ -201,20 +198,16 @@ def _record_unstarted_failure_event(
     pool = session.get(StoragePool, ref.pool_id) if ref is not None else None
     if template is None or pool is None:
         return
-    job = session.get(AsyncJob, ctx.job_id)
     is_iso = template.format == ImageFormat.ISO
     event_type, resource_type = catalog.download_failure_event(is_iso)
-    what = "ISO" if is_iso else "Template"
-    record_event(
+    record_job_event(
         session,
+        ctx.job_id,
         type=event_type,
         level=EventLevel.ERROR,
-        description=(
-            f"{what} {template.name} ({template.uuid}) could not be downloaded to pool "
-            f"{pool.name}: {reason}"
+        description=catalog.unattempted_download_description(
+            is_iso=is_iso, name=template.name, uuid=template.uuid, pool=pool.name, reason=reason
         ),
-        account_id=job.account_id if job is not None else None,
-        user_id=job.user_id if job is not None else None,
         resource_type=resource_type,
         resource_uuid=template.uuid,
         now=ctx.clock(),
@@ -223,16 +216,14 @@ def _record_unstarted_failure_event(
 
 def _record_delete_event(ctx: JobContext, session: Session, template: Template) -> None:
     """Record TEMPLATE.DELETE or ISO.DELETE, once: only the run that removes it gets here."""
-    job = session.get(AsyncJob, ctx.job_id)
     is_iso = template.format == ImageFormat.ISO
     event_type, resource_type = catalog.delete_event(is_iso)
-    record_event(
+    record_job_event(
         session,
+        ctx.job_id,
         type=event_type,
         level=EventLevel.INFO,
         description=f"{'ISO' if is_iso else 'Template'} {template.name} ({template.uuid}) deleted",
-        account_id=job.account_id if job is not None else None,
-        user_id=job.user_id if job is not None else None,
         resource_type=resource_type,
         resource_uuid=template.uuid,
         now=ctx.clock(),
