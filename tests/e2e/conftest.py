@@ -25,6 +25,7 @@ from tests.support.processes import (
     ManagedProcess,
     free_port,
     init_server,
+    running_processes,
     start_agent,
     start_server,
 )
@@ -32,6 +33,26 @@ from tests.support.processes import (
 pytestmark = pytest.mark.e2e
 
 HEADER = ("X-Auth-Token", "e2e-secret")
+LOG_LINES_ON_FAILURE = 120
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the tails of the running servers' and agents' logs to a failing test's report.
+
+    CI keeps only the test output; without the processes' side a flaky failure cannot be
+    explained afterwards.
+    """
+    report = yield
+    if report.failed:
+        for process in running_processes():
+            report.sections.append(
+                (
+                    f"{process.name} log, last {LOG_LINES_ON_FAILURE} lines",
+                    process.log_tail(LOG_LINES_ON_FAILURE),
+                )
+            )
+    return report
 
 
 @dataclass

@@ -20,6 +20,14 @@ import httpx
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 
+# Processes started and not yet stopped, so a failing test's report can show their logs.
+_RUNNING: list["ManagedProcess"] = []
+
+
+def running_processes() -> list["ManagedProcess"]:
+    """Return the managed processes started and not stopped yet, oldest first."""
+    return list(_RUNNING)
+
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
@@ -48,6 +56,7 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+        _RUNNING.append(self)
         return self
 
     @property
@@ -77,6 +86,8 @@ class ManagedProcess:
         """Signal the process and wait for it; SIGKILL if it does not exit in time."""
         if self.process is None:
             return None
+        if self in _RUNNING:
+            _RUNNING.remove(self)
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:

@@ -132,3 +132,37 @@ def test_a_deploy_waiting_for_a_download_goes_on_as_soon_as_it_ends(
     assert server.run_jobs() == 2
     vm = server.ok("listVirtualMachines", id=deploy["id"])["virtualmachine"][0]
     assert vm["state"] == "Running"
+
+
+def test_a_job_read_as_runnable_is_not_claimed_once_another_runner_ended_or_deferred_it(
+    migrated_db_file: Path, tmp_path: Path
+) -> None:
+    # Two runners read the same candidates; the first claims the job and ends it (or
+    # defers it) before the second gets to its compare-and-set. Ending and deferring both
+    # clear the owner, so a claim that only checked the owner ran the job a second time
+    # (seen as two failure events for one prepareTemplate).
+    db = database(migrated_db_file, tmp_path)
+    with db.transaction() as session:
+        ended = queue.enqueue(session, kind="a", cmd="c", payload={}, now=now()).id
+        deferred = queue.enqueue(session, kind="b", cmd="c", payload={}, now=now()).id
+    for job_id in (ended, deferred):
+        with db.transaction() as session:
+            assert queue.try_claim(session, job_id, "runner-0", now()) is not None
+    with db.transaction() as session:
+        assert queue.finish(session, ended, status=JobStatus.FAILED, code=530, result={}, now=now())
+        queue.release(session, deferred, delay_s=60, now=now())
+    with db.transaction() as session:
+        assert queue.try_claim(session, ended, "runner-1", now()) is None
+        assert queue.try_claim(session, deferred, "runner-1", now()) is None
+        jobs = {j.id: j for j in session.scalars(select(AsyncJob))}
+    assert (jobs[ended].job_status, jobs[ended].attempts) == (JobStatus.FAILED, 1)
+    assert (jobs[deferred].job_status, jobs[deferred].owner, jobs[deferred].attempts) == (
+        JobStatus.PENDING,
+        None,
+        1,
+    )
+    # Once its delay is over the deferred job is claimed as usual.
+    with db.transaction() as session:
+        claimed = queue.try_claim(session, deferred, "runner-1", FAR_FUTURE)
+        assert claimed is not None and claimed.attempts == 2
+    db.engine.dispose()

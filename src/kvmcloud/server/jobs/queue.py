@@ -1,4 +1,4 @@
-"""enqueue(session, …) in the caller's transaction; claim_next() by portable compare-and-set."""
+"""enqueue(session, …) in the caller's transaction; claim_next()/try_claim() by compare-and-set."""
 
 import json
 from datetime import datetime, timedelta
@@ -48,9 +48,10 @@ def claim_next(
 ) -> AsyncJob | None:
     """Claim the oldest runnable job for ``owner`` (a runner of server ``msid``), or None.
 
-    The UPDATE only succeeds if nobody owns the row yet, so two runners (or two
-    management servers sharing a database) can race for it and exactly one wins. The
-    server's lease (``mshost``) is what lets others take the job over if it dies.
+    The candidates are read first and claimed one by one with a compare-and-set, so two
+    runners (or two management servers sharing a database) can race for a job and exactly
+    one wins. The server's lease (``mshost``) is what lets others take the job over if it
+    dies.
     """
     candidates = session.scalars(
         select(AsyncJob.id)
@@ -63,19 +64,40 @@ def claim_next(
         .limit(5)
     ).all()
     for job_id in candidates:
-        result = session.execute(
-            update(AsyncJob)
-            .where(AsyncJob.id == job_id, AsyncJob.owner.is_(None))
-            .values(
-                owner=owner,
-                executing_msid=msid,
-                attempts=AsyncJob.attempts + 1,
-                last_updated=now,
-            )
-        )
-        if getattr(result, "rowcount", 0) == 1:
-            return session.get(AsyncJob, job_id)
+        job = try_claim(session, job_id, owner, now, msid=msid)
+        if job is not None:
+            return job
     return None
+
+
+def try_claim(
+    session: Session, job_id: int, owner: str, now: datetime, *, msid: str | None = None
+) -> AsyncJob | None:
+    """Claim job ``job_id`` for ``owner`` if it is still runnable now; None if it is not.
+
+    The whole runnable condition is checked again in the UPDATE, not only "nobody owns it":
+    between reading the candidates and claiming one, another runner may have run the job
+    to its end or deferred it (both leave it without owner), and a claim that only looked
+    at the owner ran such a job a second time.
+    """
+    result = session.execute(
+        update(AsyncJob)
+        .where(
+            AsyncJob.id == job_id,
+            AsyncJob.owner.is_(None),
+            AsyncJob.job_status == JobStatus.PENDING,
+            AsyncJob.run_after <= now,
+        )
+        .values(
+            owner=owner,
+            executing_msid=msid,
+            attempts=AsyncJob.attempts + 1,
+            last_updated=now,
+        )
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    return session.get(AsyncJob, job_id)
 
 
 def finish(

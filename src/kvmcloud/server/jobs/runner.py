@@ -78,6 +78,16 @@ class JobRunner:
             if job is None:
                 return False
             job_id, job_uuid, kind, payload = job.id, job.uuid, job.kind, json.loads(job.payload)
+            attempt, takeovers = job.attempts, job.takeovers
+        # Which runner ran which job, and how often, is what explains a job run twice.
+        logger.info(
+            "job %s (%s) started by %s (run %d, taken over %d times)",
+            job_uuid,
+            kind,
+            self._owner,
+            attempt,
+            takeovers,
+        )
         context = JobContext(
             db=self._db,
             agents=self._agents,
@@ -102,6 +112,7 @@ class JobRunner:
                 raise ApiError(f"No handler for job kind {kind!r}")
             result = handler(context)
             status, code = JobStatus.SUCCEEDED, 0
+            logger.info("job %s (%s) succeeded", context.job_uuid, kind)
         except RetryLater as retry:
             logger.info("job %s deferred %.0f s: %s", context.job_uuid, retry.delay_s, retry)
             with self._db.transaction() as session:
