@@ -437,6 +437,11 @@ def check_burst(
     assert [(v["state"], v["pool_path"]) for v in volumes] == [
         ("Ready", str(stack.pool_path))
     ] * len(vms)
+    # No runner ran a job whose outcome was already recorded (nothing was taken over here,
+    # so that warning can only mean a job claimed twice).
+    for server in [stack.server, *cloud.second_servers]:
+        log = server.log_path.read_text(errors="replace")
+        assert "its outcome here" not in log, f"{server.log_path.name}: a job ran twice"
 
 
 def end_burst(cloud: Cloud, burst: Burst) -> None:
