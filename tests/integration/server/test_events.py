@@ -97,7 +97,8 @@ def test_a_retry_that_succeeds_records_no_failure(server: ServerHarness, cloud: 
     first, _second = server.agents.agents[AGENT_URL], second_host(server, cloud)
     first.download = failing(ErrorCode.SOURCE_UNAVAILABLE, "HTTP 500")
     assert prepare(server, cloud)["jobstatus"] == 1
-    assert events(server, listall=True) == []
+    # Only the registration was recorded.
+    assert [e["type"] for e in events(server, listall=True)] == ["TEMPLATE.CREATE"]
 
 
 def test_a_final_failure_stops_at_one_attempt_and_says_so(
@@ -126,7 +127,9 @@ def test_an_iso_failure_has_the_iso_type(server: ServerHarness, cloud: Cloud) ->
     assert (event["level"], event["resourcetype"], event["resourceid"]) == ("ERROR", "Iso", iso_id)
     assert event["description"].startswith(f"ISO netinst ({iso_id}) could not be downloaded")
     assert "host kvm1: bad sum" in event["description"]
-    assert events(server, resourceid=iso_id, resourcetype="iso") == [event]
+    about_iso = events(server, resourceid=iso_id, resourcetype="iso")  # newest first
+    assert about_iso[0] == event
+    assert [e["type"] for e in about_iso] == [ISO_FAILURE, "ISO.CREATE"]
 
 
 def test_a_users_failed_deploy_is_their_event(server: ServerHarness, cloud: Cloud) -> None:
@@ -155,8 +158,9 @@ def test_a_users_failed_deploy_is_their_event(server: ServerHarness, cloud: Clou
     )
     assert status == 200, reply
     server.run_jobs()
-    deploy_event, event = events(server, bob)  # newest first
+    deploy_event, event, registered_event = events(server, bob)  # newest first
     assert (event["type"], event["account"], event["username"]) == (FAILURE, "bob", "bob")
+    assert (registered_event["type"], registered_event["account"]) == ("TEMPLATE.CREATE", "bob")
     assert "host kvm1: HTTP 403" in event["description"]
     # The deploy job's own event says it failed, and why, about the VM.
     assert (deploy_event["type"], deploy_event["level"]) == ("VM.CREATE", "ERROR")
@@ -166,7 +170,11 @@ def test_a_users_failed_deploy_is_their_event(server: ServerHarness, cloud: Clou
     assert "HTTP 403" in deploy_event["description"]
     # The admin sees them only when asking for every account's (or bob's) events.
     assert events(server) == []
-    assert [e["id"] for e in events(server, listall=True)] == [deploy_event["id"], event["id"]]
+    assert [e["id"] for e in events(server, listall=True)] == [
+        deploy_event["id"],
+        event["id"],
+        registered_event["id"],
+    ]
     assert [e["id"] for e in events(server, account="bob", type=FAILURE)] == [event["id"]]
 
 
@@ -324,6 +332,49 @@ def test_deleting_a_template_or_an_iso_is_an_info_event(
     assert iso["description"] == f"ISO netinst ({iso_id}) deleted"
     names = [item["name"] for item in server.ok("listEventTypes")["eventtype"]]
     assert "TEMPLATE.DELETE" in names and "ISO.DELETE" in names
+
+
+def test_registering_a_template_or_an_iso_is_an_info_event_and_a_refused_one_is_none(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    template_id = register(server, cloud)
+    iso_id = server.ok(
+        "registerIso",
+        name="netinst",
+        url="http://127.0.0.1:9/n.iso?X-Amz-Signature=secret",
+        zoneid=cloud.zone_id,
+        directdownload="true",
+    )["iso"][0]["id"]
+    (created,) = events(server, type="TEMPLATE.CREATE")
+    assert (created["level"], created["resourcetype"], created["resourceid"]) == (
+        "INFO",
+        "Template",
+        template_id,
+    )
+    assert created["description"] == (f"Template t ({template_id}) registered for direct download")
+    assert (created["account"], created["username"]) == ("admin", "admin")
+    (iso,) = events(server, type="ISO.CREATE")
+    assert (iso["resourcetype"], iso["resourceid"]) == ("Iso", iso_id)
+    assert iso["description"] == f"ISO netinst ({iso_id}) registered for direct download"
+    assert "secret" not in iso["description"]
+    # A registration whose URL fails the host's check creates nothing and records nothing.
+    server.agents.agents[AGENT_URL].check_url = lambda _c: msg.Answer(
+        ok=False,
+        error=msg.ErrorInfo(code=ErrorCode.SOURCE_NOT_FOUND, message="HTTP 404 Not Found"),
+    )
+    status, _ = server.call(
+        "registerTemplate",
+        name="gone",
+        url="http://127.0.0.1:9/gone.qcow2",
+        format="QCOW2",
+        hypervisor="KVM",
+        zoneid=cloud.zone_id,
+        directdownload="true",
+    )
+    assert status == 431
+    assert len(events(server, type="TEMPLATE.CREATE")) == 1
+    names = [item["name"] for item in server.ok("listEventTypes")["eventtype"]]
+    assert "TEMPLATE.CREATE" in names and "ISO.CREATE" in names
 
 
 def test_a_refused_delete_records_nothing(server: ServerHarness, cloud: Cloud) -> None:

@@ -10,6 +10,7 @@ from kvmcloud.server.events.catalog import (
     Attempt,
     EventType,
     ResourceType,
+    create_event,
     delete_event,
     download_failure_description,
     download_failure_event,
@@ -29,6 +30,11 @@ def test_failure_event_type_follows_the_format() -> None:
     )
     assert EventType.TEMPLATE_DIRECT_DOWNLOAD_FAILURE == "TEMPLATE.DIRECT.DOWNLOAD.FAILURE"
     assert EventType.ISO_DIRECT_DOWNLOAD_FAILURE == "ISO.DIRECT.DOWNLOAD.FAILURE"
+
+
+def test_create_event_type_follows_the_format() -> None:
+    assert create_event(is_iso=False) == ("TEMPLATE.CREATE", ResourceType.TEMPLATE)
+    assert create_event(is_iso=True) == ("ISO.CREATE", ResourceType.ISO)
 
 
 def test_delete_event_type_follows_the_format() -> None:

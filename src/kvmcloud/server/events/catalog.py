@@ -20,6 +20,8 @@ class EventType(StrEnum):
 
     TEMPLATE_DIRECT_DOWNLOAD_FAILURE = "TEMPLATE.DIRECT.DOWNLOAD.FAILURE"
     ISO_DIRECT_DOWNLOAD_FAILURE = "ISO.DIRECT.DOWNLOAD.FAILURE"
+    TEMPLATE_CREATE = "TEMPLATE.CREATE"
+    ISO_CREATE = "ISO.CREATE"
     TEMPLATE_DELETE = "TEMPLATE.DELETE"
     ISO_DELETE = "ISO.DELETE"
     VM_CREATE = "VM.CREATE"
@@ -69,6 +71,13 @@ def download_failure_event(is_iso: bool) -> tuple[EventType, ResourceType]:
     if is_iso:
         return EventType.ISO_DIRECT_DOWNLOAD_FAILURE, ResourceType.ISO
     return EventType.TEMPLATE_DIRECT_DOWNLOAD_FAILURE, ResourceType.TEMPLATE
+
+
+def create_event(is_iso: bool) -> tuple[EventType, ResourceType]:
+    """Return the event type and resource type of registering a template or ISO."""
+    if is_iso:
+        return EventType.ISO_CREATE, ResourceType.ISO
+    return EventType.TEMPLATE_CREATE, ResourceType.TEMPLATE
 
 
 def delete_event(is_iso: bool) -> tuple[EventType, ResourceType]:

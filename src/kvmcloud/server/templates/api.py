@@ -16,6 +16,9 @@ from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, format_date, without_none
 from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError, NotFoundError, ResourceInUseError
+from kvmcloud.server.events import catalog
+from kvmcloud.server.events.models import EventLevel
+from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import StoragePool, Zone
 from kvmcloud.server.infrastructure.service import get_by_uuid, paged
 from kvmcloud.server.jobs import queue
@@ -315,6 +318,7 @@ def _register(
         )
     with ctx.db.transaction() as session:
         template = service.record_template(session, request, answer.result, ctx.clock())
+        _record_create_event(ctx, session, template)
         registered = _zone_responses(session, template, key)
     if not answer.result.mirrors:
         return registered
@@ -325,6 +329,25 @@ def _register(
     ]
     items = [{**item, "mirrors": mirrors} for item in registered.items]
     return ListResult(registered.item_key, items, registered.count)
+
+
+def _record_create_event(ctx: ApiContext, session: Session, template: Template) -> None:
+    """Record TEMPLATE.CREATE or ISO.CREATE for the caller, with the registration itself."""
+    is_iso = template.format == ImageFormat.ISO
+    event_type, resource_type = catalog.create_event(is_iso)
+    record_event(
+        session,
+        type=event_type,
+        level=EventLevel.INFO,
+        # Not the URL: a presigned query string is a credential.
+        description=f"{'ISO' if is_iso else 'Template'} {template.name} ({template.uuid}) "
+        "registered for direct download",
+        account_id=ctx.caller.account_id,
+        user_id=ctx.caller.user_id,
+        resource_type=resource_type,
+        resource_uuid=template.uuid,
+        now=ctx.clock(),
+    )
 
 
 @commands.command(
