@@ -2,11 +2,12 @@
 
 import dataclasses
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.error_codes import ErrorCode
 from kvmcloud.server.infrastructure.models import Host
+from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.templates.models import TemplatePoolRef
 from tests.fakes import FakeAgent
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
@@ -97,3 +98,76 @@ def test_every_attempt_is_reported_and_attempts_are_bounded(
     second.reachable = True
     retry = prepare(server, cloud, template_id)
     assert retry["jobstatus"] == 2 and "tried" not in retry["jobresult"]["errortext"]
+
+
+def test_jobs_queued_before_a_download_failed_share_its_failure_and_later_ones_try_again(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    from tests.integration.server.test_vms import offering
+
+    agent = server.agents.agents[AGENT_URL]
+    agent.download = failing(ErrorCode.SOURCE_UNAVAILABLE, "HTTP 503 from http://x")
+    template_id, offering_id = register(server, cloud), offering(server)
+    queued = [
+        server.ok(
+            "deployVirtualMachine",
+            zoneid=cloud.zone_id,
+            templateid=template_id,
+            serviceofferingid=offering_id,
+        )["jobid"]
+        for _ in range(3)
+    ]
+    server.clock.advance(1)
+    server.run_jobs()
+
+    results = [server.ok("queryAsyncJobResult", jobid=job_id) for job_id in queued]
+    assert [r["jobstatus"] for r in results] == [2, 2, 2]
+    for result in results:
+        assert "HTTP 503 from http://x" in result["jobresult"]["errortext"], result
+    # One transfer was tried and one failure recorded, not one per waiting deploy.
+    assert len(agent.sent(msg.DirectDownloadCommand)) == 1
+    failures = server.ok("listEvents", type="TEMPLATE.DIRECT.DOWNLOAD.FAILURE")["event"]
+    assert len(failures) == 1
+
+    # A deploy asked for after the failure tries again: the source may be back.
+    server.clock.advance(1)
+    agent.download = None
+    later = server.ok(
+        "deployVirtualMachine",
+        zoneid=cloud.zone_id,
+        templateid=template_id,
+        serviceofferingid=offering_id,
+    )["jobid"]
+    server.clock.advance(1)
+    server.run_jobs()
+    assert server.ok("queryAsyncJobResult", jobid=later)["jobstatus"] == 1
+    assert len(agent.sent(msg.DirectDownloadCommand)) == 2
+
+
+def test_a_download_job_resumed_after_its_failure_was_recorded_does_not_download_again(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    # The state a takeover resumes from when a server died between recording the failed
+    # download (copy DOWNLOAD_ERROR, event) and recording the job's outcome.
+    agent = server.agents.agents[AGENT_URL]
+    agent.download = failing(ErrorCode.SOURCE_UNAVAILABLE, "HTTP 503 from http://x")
+    template_id = register(server, cloud)
+    job_id = server.ok("prepareTemplate", templateid=template_id, zoneid=cloud.zone_id)["template"][
+        0
+    ]["downloaddetails"][0]["jobid"]
+    server.clock.advance(1)
+    server.run_jobs()
+    with server.db.transaction() as session:
+        session.execute(
+            update(AsyncJob)
+            .where(AsyncJob.uuid == job_id)
+            .values(job_status=JobStatus.PENDING, owner=None, completed=None, job_result=None)
+        )
+    server.clock.advance(1)
+    server.run_jobs()
+
+    result = server.ok("queryAsyncJobResult", jobid=job_id)
+    assert result["jobstatus"] == 2 and "HTTP 503 from http://x" in result["jobresult"]["errortext"]
+    assert len(agent.sent(msg.DirectDownloadCommand)) == 1
+    failures = server.ok("listEvents", type="TEMPLATE.DIRECT.DOWNLOAD.FAILURE")["event"]
+    assert len(failures) == 1

@@ -62,8 +62,13 @@ def ensure_on_pool(
 def _claim_or_wait(ctx: JobContext, ref_id: int) -> None:
     with ctx.db.transaction() as session:
         claim = service.claim_download(session, ref_id, ctx.job_uuid, ctx.clock())
+        failed = claim is service.DownloadClaim.FAILED
+        reason = service.download_error_of(session, ref_id) if failed else ""
     if claim is service.DownloadClaim.BUSY:
         raise RetryLater(BUSY_RETRY_S, f"another job is downloading pool copy {ref_id}")
+    if failed:
+        # Its failure event was recorded once, by the job that ran the download.
+        raise ResourceUnavailableError(reason)
 
 
 def download_to_pool(

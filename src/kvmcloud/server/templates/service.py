@@ -457,13 +457,18 @@ class DownloadClaim(StrEnum):
     READY = "ready"
     CLAIMED = "claimed"
     BUSY = "busy"
+    # The download failed after this job was queued: the job shares that outcome.
+    FAILED = "failed"
 
 
 def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) -> DownloadClaim:
     """Make ``job_uuid`` the one job downloading this copy, unless it is Ready or taken.
 
     The UPDATE only matches while no other pending job holds the copy, so two jobs racing
-    for the same (template, pool) cannot both start a transfer.
+    for the same (template, pool) cannot both start a transfer. A copy whose download
+    failed after this job was queued is FAILED for it: the jobs that waited for that
+    download (and the downloading job itself when it is resumed) share its outcome instead
+    of each trying again, one after the other; a job queued later tries afresh.
     """
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
@@ -473,6 +478,10 @@ def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) 
     holder = ref.job_id
     if holder and holder != job_uuid and _job_pending(session, holder):
         return DownloadClaim.BUSY
+    if ref.download_state == DownloadState.DOWNLOAD_ERROR and _queued_before(
+        session, job_uuid, ref.last_updated
+    ):
+        return DownloadClaim.FAILED
     result = session.execute(
         update(TemplatePoolRef)
         .where(
@@ -484,6 +493,11 @@ def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) 
     )
     session.expire(ref)
     return DownloadClaim.CLAIMED if getattr(result, "rowcount", 0) == 1 else DownloadClaim.BUSY
+
+
+def _queued_before(session: Session, job_uuid: str, moment: datetime | None) -> bool:
+    created = session.scalar(select(AsyncJob.created).where(AsyncJob.uuid == job_uuid))
+    return created is not None and moment is not None and created < moment
 
 
 def _job_pending(session: Session, job_uuid: str) -> bool:
@@ -581,6 +595,14 @@ def forget_pool_copy(session: Session, ref_id: int) -> None:
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is not None:
         session.delete(ref)
+
+
+def download_error_of(session: Session, ref_id: int) -> str:
+    """Return why the last download of a pool copy failed."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None or not ref.error_str:
+        return f"The download of pool copy {ref_id} failed"
+    return ref.error_str
 
 
 def install_path_of(session: Session, ref_id: int) -> str:
