@@ -23,6 +23,12 @@ def events(server: ServerHarness, keys=None, **params) -> list[dict]:
     return body.get("event", [])
 
 
+def register_iso(server: ServerHarness, cloud: Cloud, url: str = "http://127.0.0.1:9/n.iso") -> str:
+    return server.ok(
+        "registerIso", name="netinst", url=url, zoneid=cloud.zone_id, directdownload="true"
+    )["iso"][0]["id"]
+
+
 def add_event(
     server: ServerHarness,
     at: datetime,
@@ -113,13 +119,7 @@ def test_a_final_failure_stops_at_one_attempt_and_says_so(
 
 def test_an_iso_failure_has_the_iso_type(server: ServerHarness, cloud: Cloud) -> None:
     server.agents.agents[AGENT_URL].download = failing(ErrorCode.CHECKSUM_MISMATCH, "bad sum")
-    iso_id = server.ok(
-        "registerIso",
-        name="netinst",
-        url="http://127.0.0.1:9/n.iso",
-        zoneid=cloud.zone_id,
-        directdownload="true",
-    )["iso"][0]["id"]
+    iso_id = register_iso(server, cloud)
     job = prepare(server, cloud, iso_id)
     assert job["jobstatus"] == 2
     assert events(server, type=FAILURE) == []
@@ -308,13 +308,7 @@ def test_deleting_a_template_or_an_iso_is_an_info_event(
     server: ServerHarness, cloud: Cloud
 ) -> None:
     template_id = register(server, cloud)
-    iso_id = server.ok(
-        "registerIso",
-        name="netinst",
-        url="http://127.0.0.1:9/n.iso",
-        zoneid=cloud.zone_id,
-        directdownload="true",
-    )["iso"][0]["id"]
+    iso_id = register_iso(server, cloud)
     server.ok("deleteTemplate", id=template_id)
     server.ok("deleteIso", id=iso_id)
     server.run_jobs()
@@ -338,13 +332,7 @@ def test_registering_a_template_or_an_iso_is_an_info_event_and_a_refused_one_is_
     server: ServerHarness, cloud: Cloud
 ) -> None:
     template_id = register(server, cloud)
-    iso_id = server.ok(
-        "registerIso",
-        name="netinst",
-        url="http://127.0.0.1:9/n.iso?X-Amz-Signature=secret",
-        zoneid=cloud.zone_id,
-        directdownload="true",
-    )["iso"][0]["id"]
+    iso_id = register_iso(server, cloud, url="http://127.0.0.1:9/n.iso?X-Amz-Signature=secret")
     (created,) = events(server, type="TEMPLATE.CREATE")
     assert (created["level"], created["resourcetype"], created["resourceid"]) == (
         "INFO",
