@@ -35,7 +35,9 @@ from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.events import api as events_api
 from kvmcloud.server.events.catalog import EventType, ResourceType
 from kvmcloud.server.events.jobs import with_event
+from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.infrastructure import api as infrastructure_api
+from kvmcloud.server.infrastructure.heartbeats import HeartbeatListener, Heartbeats
 from kvmcloud.server.infrastructure.jobs import update_host_states
 from kvmcloud.server.jobs import api as jobs_api
 from kvmcloud.server.jobs import servers
@@ -81,8 +83,12 @@ def build_registry() -> Registry:
 VM = ResourceType.VIRTUAL_MACHINE
 JOB_HANDLERS: dict[str, JobHandler] = {
     templates_service.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
-    templates_api.DELETE_TEMPLATE_JOB: templates_jobs.run_delete_template,
-    templates_service.STORAGE_CLEANUP_JOB: templates_jobs.run_storage_cleanup,
+    templates_api.DELETE_TEMPLATE_JOB: partial(
+        templates_jobs.run_delete_template, pools_in_use=vms_service.pools_in_use
+    ),
+    templates_service.STORAGE_CLEANUP_JOB: partial(
+        templates_jobs.run_storage_cleanup, pools_in_use=vms_service.pools_in_use
+    ),
     vms_service.DEPLOY_JOB: with_event(EventType.VM_CREATE, VM, vms_jobs.run_deploy_vm),
     vms_service.START_JOB: with_event(EventType.VM_START, VM, vms_jobs.run_start_vm),
     vms_service.STOP_JOB: with_event(EventType.VM_STOP, VM, vms_jobs.run_stop_vm),
@@ -91,6 +97,18 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     vms_service.ATTACH_ISO_JOB: vms_jobs.run_attach_iso,
     certificates_service.CERTIFICATE_SYNC_JOB: certificates_jobs.run_certificate_sync,
 }
+
+# What API handlers of a feature need from the features built on it (see hooks.py).
+HOOKS = Hooks(
+    queue_new_host_sync=certificates_service.queue_new_host_sync,
+    count_template_users=vms_service.count_users,
+)
+# What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
+HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (
+    vms_service.after_heartbeat,
+    certificates_service.after_heartbeat,
+    templates_service.after_heartbeat,
+)
 
 # Jobs a live management server resumes when the server running them died: each picks up
 # from what the database and the agents say (a download re-sends its command id, which
@@ -297,7 +315,9 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         clock=services.clock,
         settings=services.settings,
         rng=random.SystemRandom(),
+        hooks=HOOKS,
     )
+    heartbeats = Heartbeats(services.db, services.clock, HEARTBEAT_LISTENERS)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -309,5 +329,5 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         finally:
             services.stop_background()
 
-    routes = [*api_routes(dispatcher), *agent_routes(services.db, services.clock)]
+    routes = [*api_routes(dispatcher), *agent_routes(heartbeats.receive)]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -19,6 +19,7 @@ from kvmcloud.server.errors import (
     PermissionDeniedError,
     UnsupportedActionError,
 )
+from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Dispatcher:
     clock: Callable[[], datetime]
     settings: ServerSettings
     rng: random.Random
+    hooks: Hooks
 
     def handle(self, params: Mapping[str, str]) -> Reply:
         """Run the command named in ``params`` and return the reply to send."""
@@ -82,6 +84,7 @@ class Dispatcher:
             caller=caller,
             command=command.name,
             registry=self.registry,
+            hooks=self.hooks,
         )
         result = command.handler(context, parsed)
         return Reply(status=200, body=render(command.name, result))

@@ -10,6 +10,7 @@ from kvmcloud.server.agent_client import AgentClient
 from kvmcloud.server.api.params import ParamSpec, describe
 from kvmcloud.server.api.responses import ApiResult
 from kvmcloud.server.db import Database
+from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.settings import ServerSettings
 
 P = TypeVar("P")
@@ -39,9 +40,7 @@ class ApiContext:
     caller: Caller
     command: str
     registry: "Registry"
-
-
-Handler = Callable[[ApiContext, Any], ApiResult]
+    hooks: Hooks
 
 
 @dataclass(frozen=True, slots=True)

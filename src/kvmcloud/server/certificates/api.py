@@ -20,10 +20,9 @@ from kvmcloud.server.certificates.parsing import (
     parse_certificate,
     validity_text,
 )
-from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.infrastructure.models import Host, Zone
-from kvmcloud.server.infrastructure.service import get_by_uuid, paged
+from kvmcloud.server.queries import get_by_uuid, list_window, paged
 
 commands = CommandSet()
 CERTIFICATE_KEY = "directdownloadcertificate"

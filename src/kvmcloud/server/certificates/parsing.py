@@ -38,13 +38,6 @@ def _refuse(why: str) -> InvalidParameterError:
     return InvalidParameterError("certificate", f"Invalid parameter certificate: {why}")
 
 
-def wrap_base64(text: str) -> str:
-    """Wrap bare base64 into a PEM block of 64-character lines, as CloudStack does."""
-    body = "".join(text.split())
-    lines = [body[i : i + _PEM_LINE] for i in range(0, len(body), _PEM_LINE)]
-    return "\n".join([_PEM_BEGIN, *lines, _PEM_END]) + "\n"
-
-
 def _load(text: str) -> x509.Certificate:
     stripped = text.strip()
     if not stripped:

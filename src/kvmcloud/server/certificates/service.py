@@ -31,6 +31,7 @@ from kvmcloud.server.certificates.parsing import (
     normalise_fingerprint,
 )
 from kvmcloud.server.errors import ApiError, InvalidParameterError
+from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, Zone
 from kvmcloud.server.infrastructure.service import endpoint_for
@@ -476,20 +477,24 @@ def queue_sync_all(session: Session, now: datetime) -> bool:
     return True
 
 
-def after_heartbeat(
-    session: Session,
-    host: Host,
-    previous: HostStatus | None,
-    held: Mapping[str, str] | None,
-    now: datetime,
-    *,
-    grace_s: float,
-) -> None:
-    """Queue a sync for a host back Up; reconcile the rows with what the host says it holds."""
-    if previous in (HostStatus.DISCONNECTED, HostStatus.DOWN) and host.status == HostStatus.UP:
-        queue_host_sync(session, host, now)
-    if held is not None:
-        reconcile(session, host, held, now, grace_s=grace_s)
+def queue_new_host_sync(session: Session, host_id: int, now: datetime) -> bool:
+    """Queue pushing the zone's certificates to a host addHost just recorded, if any."""
+    host = session.get(Host, host_id)
+    assert host is not None
+    return queue_host_sync(session, host, now)
+
+
+def after_heartbeat(session: Session, seen: HostSeen) -> None:
+    """Queue a sync for a host back Up; reconcile the rows with what the host says it holds.
+
+    Rows changed within two heartbeat intervals are left alone: the heartbeat may predate
+    the push.
+    """
+    host = seen.host
+    if seen.previous in (HostStatus.DISCONNECTED, HostStatus.DOWN) and host.status == HostStatus.UP:
+        queue_host_sync(session, host, seen.now)
+    if seen.beat.certificates is not None:
+        reconcile(session, host, seen.beat.certificates, seen.now, grace_s=2 * seen.interval_s)
 
 
 def reconcile(

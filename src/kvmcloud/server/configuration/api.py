@@ -7,8 +7,9 @@ from kvmcloud.server.api.params import ListParams, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult, without_none
 from kvmcloud.server.configuration import service
-from kvmcloud.server.configuration.definitions import BY_NAME
+from kvmcloud.server.configuration.definitions import BY_NAME, DEFAULT_PAGE_SIZE
 from kvmcloud.server.configuration.models import ConfigurationValue
+from kvmcloud.server.paging import page_window
 
 commands = CommandSet()
 
@@ -63,7 +64,9 @@ def list_configurations(ctx: ApiContext, params: ListConfigurationsParams) -> Li
         rows = service.list_values(
             session, name=params.name, category=params.category, keyword=params.keyword
         )
-        window = service.list_window(session, params)
+        window = page_window(
+            params.page, params.page_size, service.get_value(session, DEFAULT_PAGE_SIZE)
+        )
         page = rows[window.offset : None if window.limit is None else window.offset + window.limit]
         return ListResult("configuration", [configuration_response(r) for r in page], len(rows))
 

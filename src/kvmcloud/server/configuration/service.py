@@ -6,10 +6,8 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kvmcloud.server.api.params import ListParams, PageWindow, page_window
 from kvmcloud.server.configuration.definitions import (
     BY_NAME,
-    DEFAULT_PAGE_SIZE,
     DEFINITIONS,
     ConfigKey,
     ConfigValueError,
@@ -79,8 +77,3 @@ def update_value(session: Session, name: str, value: str, now: datetime) -> Conf
     row.value = value.strip()
     row.updated = now
     return row
-
-
-def list_window(session: Session, params: ListParams) -> PageWindow:
-    """Apply CloudStack's paging rules to a list command, bounded by default.page.size."""
-    return page_window(params.page, params.page_size, get_value(session, DEFAULT_PAGE_SIZE))

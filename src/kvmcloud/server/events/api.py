@@ -6,7 +6,6 @@ from typing import Any
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, format_date, without_none
-from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.events import service
 from kvmcloud.server.events.catalog import (
@@ -16,6 +15,7 @@ from kvmcloud.server.events.catalog import (
     parse_start_date,
 )
 from kvmcloud.server.events.models import EventLevel
+from kvmcloud.server.queries import list_window
 
 commands = CommandSet()
 EVENT_KEY = "event"

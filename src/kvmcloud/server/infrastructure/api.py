@@ -11,12 +11,11 @@ from kvmcloud.server.agent_client import error_from_answer
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult, format_date, without_none
-from kvmcloud.server.certificates.service import queue_host_sync
-from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.db import new_uuid
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.infrastructure import service
 from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, StoragePool, Zone
+from kvmcloud.server.queries import get_by_uuid, list_window, paged
 
 commands = CommandSet()
 CHECK_POOL_TIMEOUT_S = 30.0
@@ -137,7 +136,7 @@ def list_zones(ctx: ApiContext, params: ListZonesParams) -> ListResult:
         if params.network_type:
             query = query.where(Zone.networktype == params.network_type.capitalize())
         query = _keyword(query, Zone.name, params.keyword)
-        zones, total = service.paged(session, query, list_window(session, params))
+        zones, total = paged(session, query, list_window(session, params))
         return ListResult("zone", [zone_response(z) for z in zones], total)
 
 
@@ -193,9 +192,7 @@ def pod_response(pod: Pod, zones: dict[int, tuple[str, str]]) -> dict[str, Any]:
 def create_pod(ctx: ApiContext, params: CreatePodParams) -> ObjectResult:
     """Create a pod in a zone."""
     with ctx.db.transaction() as session:
-        zone = service.get_by_uuid(
-            session, Zone, params.zone_id, command=ctx.command, param="zoneid"
-        )
+        zone = get_by_uuid(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
         pod = service.create_pod(
             session,
             zone,
@@ -225,7 +222,7 @@ def list_pods(ctx: ApiContext, params: ListPodsParams) -> ListResult:
                 Zone.uuid == params.zone_id
             )
         query = _keyword(query, Pod.name, params.keyword)
-        pods, total = service.paged(session, query, list_window(session, params))
+        pods, total = paged(session, query, list_window(session, params))
         zones = service.names_by_id(session, Zone)
         return ListResult("pod", [pod_response(p, zones) for p in pods], total)
 
@@ -279,10 +276,8 @@ def cluster_response(cluster: Cluster, names: service.PlacementNames) -> dict[st
 def add_cluster(ctx: ApiContext, params: AddClusterParams) -> ListResult:
     """Add a cluster of KVM hosts."""
     with ctx.db.transaction() as session:
-        zone = service.get_by_uuid(
-            session, Zone, params.zone_id, command=ctx.command, param="zoneid"
-        )
-        pod = service.get_by_uuid(session, Pod, params.pod_id, command=ctx.command, param="podid")
+        zone = get_by_uuid(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
+        pod = get_by_uuid(session, Pod, params.pod_id, command=ctx.command, param="podid")
         if pod.data_center_id != zone.id:
             raise InvalidParameterError("podid", f"Pod {pod.name} is not in zone {zone.name}")
         cluster = service.add_cluster(
@@ -322,7 +317,7 @@ def list_clusters(ctx: ApiContext, params: ListClustersParams) -> ListResult:
         if params.hypervisor:
             query = query.where(Cluster.hypervisor_type == params.hypervisor.upper())
         query = _keyword(query, Cluster.name, params.keyword)
-        clusters, total = service.paged(session, query, list_window(session, params))
+        clusters, total = paged(session, query, list_window(session, params))
         names = service.placement_names(session)
         return ListResult("cluster", [cluster_response(c, names) for c in clusters], total)
 
@@ -401,14 +396,10 @@ def host_response(host: Host, names: service.PlacementNames) -> dict[str, Any]:
 def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
     """Enrol the agent at ``url`` with its token, then record the host."""
     with ctx.db.transaction() as session:
-        zone = service.get_by_uuid(
-            session, Zone, params.zone_id, command=ctx.command, param="zoneid"
-        )
-        pod = service.get_by_uuid(session, Pod, params.pod_id, command=ctx.command, param="podid")
+        zone = get_by_uuid(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
+        pod = get_by_uuid(session, Pod, params.pod_id, command=ctx.command, param="podid")
         cluster = (
-            service.get_by_uuid(
-                session, Cluster, params.cluster_id, command=ctx.command, param="clusterid"
-            )
+            get_by_uuid(session, Cluster, params.cluster_id, command=ctx.command, param="clusterid")
             if params.cluster_id
             else None
         )
@@ -437,7 +428,7 @@ def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
     with ctx.db.transaction() as session:
         host = service.record_host(session, plan, report, ctx.clock())
         # The new host gets the zone's direct-download certificates from a job.
-        queue_host_sync(session, host, ctx.clock())
+        ctx.hooks.queue_new_host_sync(session, host.id, ctx.clock())
         return ListResult("host", [host_response(host, service.placement_names(session))], 1)
 
 
@@ -469,7 +460,7 @@ def list_hosts(ctx: ApiContext, params: ListHostsParams) -> ListResult:
         if params.hypervisor:
             query = query.where(Host.hypervisor_type == params.hypervisor.upper())
         query = _keyword(query, Host.name, params.keyword)
-        hosts, total = service.paged(session, query, list_window(session, params))
+        hosts, total = paged(session, query, list_window(session, params))
         names = service.placement_names(session)
         return ListResult("host", [host_response(h, names) for h in hosts], total)
 
@@ -554,7 +545,7 @@ def pool_response(pool: StoragePool, names: service.PlacementNames) -> dict[str,
 def create_storage_pool(ctx: ApiContext, params: CreateStoragePoolParams) -> ObjectResult:
     """Create a file-based pool after every Up host of its scope confirms the path."""
     with ctx.db.transaction() as session:
-        command, get = ctx.command, service.get_by_uuid
+        command, get = ctx.command, get_by_uuid
         zone = get(session, Zone, params.zone_id, command=command, param="zoneid")
         pod = (
             get(session, Pod, params.pod_id, command=command, param="podid")
@@ -628,7 +619,7 @@ def list_storage_pools(ctx: ApiContext, params: ListStoragePoolsParams) -> ListR
         if params.path:
             query = query.where(StoragePool.path == params.path)
         query = _keyword(query, StoragePool.name, params.keyword)
-        pools, total = service.paged(session, query, list_window(session, params))
+        pools, total = paged(session, query, list_window(session, params))
         names = service.placement_names(session)
         return ListResult("storagepool", [pool_response(p, names) for p in pools], total)
 

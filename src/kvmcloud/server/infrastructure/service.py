@@ -8,16 +8,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import AgentEndpoint
-from kvmcloud.server.api.params import PageWindow
 from kvmcloud.server.errors import (
     AuthenticationError,
     InvalidParameterError,
-    NotFoundError,
     ResourceUnavailableError,
 )
 from kvmcloud.server.infrastructure.host_states import HostStatus, host_status
@@ -35,24 +33,6 @@ HYPERVISOR_KVM = "KVM"
 DEFAULT_AGENT_PORT = 8252
 
 M = TypeVar("M")
-
-
-def get_by_uuid(session: Session, model: type[M], uuid: str, *, command: str, param: str) -> M:
-    """Load a live object by uuid or raise CloudStack's 431 naming the parameter."""
-    query = select(model).where(model.uuid == uuid)  # type: ignore[attr-defined]
-    if hasattr(model, "removed"):
-        query = query.where(model.removed.is_(None))  # type: ignore[attr-defined]
-    row = session.scalars(query).first()
-    if row is None:
-        raise NotFoundError(command, param, uuid)
-    return row
-
-
-def paged(session: Session, query: Select[M], window: PageWindow) -> tuple[list[M], int]:
-    """Run ``query`` for one page and count every match."""
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = list(session.scalars(query.offset(window.offset).limit(window.limit)))
-    return rows, total
 
 
 # --- zones, pods, clusters -------------------------------------------------------------

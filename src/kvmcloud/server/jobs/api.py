@@ -9,11 +9,10 @@ from sqlalchemy import select
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult, format_date, without_none
-from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import NotFoundError
-from kvmcloud.server.infrastructure.service import paged
 from kvmcloud.server.jobs import service
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus, ManagementServer
+from kvmcloud.server.queries import list_window, paged
 
 commands = CommandSet()
 

@@ -8,10 +8,9 @@ from sqlalchemy import select
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult, format_date, without_none
-from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError
-from kvmcloud.server.infrastructure.service import paged
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
+from kvmcloud.server.queries import list_window, paged
 
 commands = CommandSet()
 GIB = 1024**3

@@ -14,14 +14,13 @@ from kvmcloud.server.agent_client import error_from_answer
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, format_date, without_none
-from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError, NotFoundError, ResourceInUseError
 from kvmcloud.server.events import catalog
 from kvmcloud.server.events.models import EventLevel
 from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import StoragePool, Zone
-from kvmcloud.server.infrastructure.service import get_by_uuid, paged
 from kvmcloud.server.jobs import queue
+from kvmcloud.server.queries import get_by_uuid, list_window, paged
 from kvmcloud.server.templates import service
 from kvmcloud.server.templates.models import (
     GuestOs,
@@ -32,7 +31,6 @@ from kvmcloud.server.templates.models import (
     TemplateZoneRef,
 )
 from kvmcloud.server.templates.urls import is_metalink, validate_source_url
-from kvmcloud.server.vms.service import count_users
 
 commands = CommandSet()
 URL_CHECK_TIMEOUT_MARGIN_S = 30.0
@@ -575,7 +573,7 @@ def _queue_delete(ctx: ApiContext, params: DeleteTemplateParams, *, iso: bool) -
             raise NotFoundError(ctx.command, "id", params.id)
         if not ctx.caller.is_admin and template.account_id != ctx.caller.account_id:
             raise NotFoundError(ctx.command, "id", params.id)
-        users = count_users(session, template.id)
+        users = ctx.hooks.count_template_users(session, template.id)
         if users and not params.forced:
             raise ResourceInUseError(
                 f"{template.name} is used by {users} VM(s); pass forced=true to delete it anyway "

@@ -20,12 +20,15 @@ from kvmcloud.server.templates import service
 from kvmcloud.server.templates.api import template_response_for_ref
 from kvmcloud.server.templates.models import ImageFormat, Template, TemplatePoolRef
 from kvmcloud.server.templates.retries import is_worth_another_host
-from kvmcloud.server.vms.service import pools_in_use
 
 logger = logging.getLogger(__name__)
 
 # How soon a job waiting for another job's download of the same copy looks again.
 BUSY_RETRY_S = 3.0
+
+# Pools where live volumes (or VMs' inserted ISOs) still use a template: VMs are built on
+# templates, so app.py passes vms.service.pools_in_use in rather than templates importing it.
+PoolsInUse = Callable[[Session, int], set[int]]
 
 
 def run_direct_download(ctx: JobContext) -> dict[str, Any]:
@@ -240,7 +243,7 @@ def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:
         return {"template": template_response_for_ref(session, ref_id)}
 
 
-def run_delete_template(ctx: JobContext) -> dict[str, Any]:
+def run_delete_template(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[str, Any]:
     """Delete a template or ISO and its unused copies on pools; say what happened to each."""
     template_id = int(ctx.payload["template_id"])
     with ctx.db.transaction() as session:
@@ -248,7 +251,7 @@ def run_delete_template(ctx: JobContext) -> dict[str, Any]:
         if template is not None and template.removed is None:
             service.delete_template(session, template, ctx.clock())
             _record_delete_event(ctx, session, template)
-    removed, kept = remove_unused_copies(ctx, template_id)
+    removed, kept = remove_unused_copies(ctx, template_id, pools_in_use)
     details = []
     if removed:
         details.append(f"removed from pool(s) {', '.join(removed)}")
@@ -259,7 +262,9 @@ def run_delete_template(ctx: JobContext) -> dict[str, Any]:
     return {"success": True, "details": "; ".join(details)} if details else {"success": True}
 
 
-def remove_unused_copies(ctx: JobContext, template_id: int) -> tuple[list[str], list[str]]:
+def remove_unused_copies(
+    ctx: JobContext, template_id: int, pools_in_use: PoolsInUse
+) -> tuple[list[str], list[str]]:
     """Delete a removed template's copies from pools no volume uses; return (removed, kept).
 
     Copies still backing a volume (or inserted as a VM's ISO) are marked for collection and
@@ -298,13 +303,13 @@ def remove_unused_copies(ctx: JobContext, template_id: int) -> tuple[list[str], 
     return removed, kept
 
 
-def run_storage_cleanup(ctx: JobContext) -> dict[str, Any]:
+def run_storage_cleanup(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[str, Any]:
     """Remove deleted templates' copies that nothing uses any more (the periodic cleanup)."""
     with ctx.db.transaction() as session:
         template_ids = service.deleted_templates_with_copies(session)
     removed: list[str] = []
     for template_id in template_ids:
-        gone, _kept = remove_unused_copies(ctx, template_id)
+        gone, _kept = remove_unused_copies(ctx, template_id, pools_in_use)
         removed.extend(gone)
     details = f"removed {len(removed)} unused template copies" if removed else "nothing to remove"
     return {"success": True, "details": details}

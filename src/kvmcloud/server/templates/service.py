@@ -1,5 +1,6 @@
 """register_template(), list/delete, ensure-on-pool steps of the direct download, guest OS types."""
 
+import logging
 import random
 import re
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from kvmcloud.server.errors import (
     ResourceUnavailableError,
     UnsupportedActionError,
 )
+from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.infrastructure.service import (
     endpoint_for,
@@ -33,6 +35,7 @@ from kvmcloud.server.infrastructure.service import (
 )
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
+from kvmcloud.server.queries import get_by_uuid
 from kvmcloud.server.templates.models import (
     DownloadState,
     GuestOs,
@@ -45,6 +48,8 @@ from kvmcloud.server.templates.models import (
     TemplateStoreRef,
     TemplateZoneRef,
 )
+
+logger = logging.getLogger(__name__)
 
 HTTP_HEADER_PREFIX = "HTTP_HEADER:"
 METALINK_DETAIL = "kvmcloud.metalink"
@@ -137,8 +142,6 @@ class UrlCheckPlan:
 
 def resolve_guest_os(session: Session, os_type_uuid: str | None, command: str) -> int:
     """Return the guest OS id for ``ostypeid``, defaulting to Other Linux (64-bit)."""
-    from kvmcloud.server.infrastructure.service import get_by_uuid
-
     if os_type_uuid:
         return get_by_uuid(session, GuestOs, os_type_uuid, command=command, param="ostypeid").id
     os_id = session.scalar(select(GuestOs.id).where(GuestOs.display_name == DEFAULT_OS_TYPE))
@@ -677,16 +680,6 @@ def fail_abandoned_downloads(session: Session, now: datetime) -> int:
     return len(refs)
 
 
-def zone_rows(session: Session, zone_ids: Sequence[int]) -> dict[int, Zone]:
-    """Load zones by id."""
-    return {z.id: z for z in session.scalars(select(Zone).where(Zone.id.in_(zone_ids)))}
-
-
-def hosts_by_id(session: Session, ids: Sequence[int]) -> dict[int, Host]:
-    """Load hosts by id."""
-    return {h.id: h for h in session.scalars(select(Host).where(Host.id.in_(ids)))}
-
-
 def detail_rows(session: Session, template_id: int) -> list[TemplateDetail]:
     """Return a template's details."""
     return list(
@@ -756,6 +749,40 @@ class MissingCopy:
     template_name: str
     pool_name: str
     file_name: str
+
+
+def after_heartbeat(session: Session, seen: HostSeen) -> None:
+    """Reset Ready template copies whose files the host's pool listings lack (never delete).
+
+    A host shutting down may list pools half unmounted: its listings are not used.
+    """
+    if seen.beat.shutting_down:
+        return
+    host = seen.host
+    for inventory in seen.beat.pool_inventory:
+        if inventory.stale_partials_removed:
+            logger.info(
+                "host %s removed %d stale partial files from pool %s when it started",
+                host.name,
+                inventory.stale_partials_removed,
+                inventory.uuid,
+            )
+        if inventory.truncated:
+            logger.info(
+                "host %s listed only part of pool %s: its copies are not checked",
+                host.name,
+                inventory.uuid,
+            )
+            continue
+        for copy in reconcile_pool_inventory(session, host, inventory, seen.now):
+            logger.warning(
+                "template %s: file %s is missing on pool %s per host %s; the copy is no "
+                "longer Ready and is downloaded again when next needed",
+                copy.template_name,
+                copy.file_name,
+                copy.pool_name,
+                host.name,
+            )
 
 
 def reconcile_pool_inventory(

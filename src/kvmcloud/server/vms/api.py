@@ -18,11 +18,10 @@ from kvmcloud.server.api.responses import (
     format_date,
     without_none,
 )
-from kvmcloud.server.configuration.service import list_window
 from kvmcloud.server.errors import InvalidParameterError, NotFoundError
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
-from kvmcloud.server.infrastructure.service import get_by_uuid, paged
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
+from kvmcloud.server.queries import get_by_uuid, list_window, paged
 from kvmcloud.server.templates.models import GuestOs, ImageFormat, Template
 from kvmcloud.server.vms import service
 from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume

@@ -275,7 +275,7 @@ def expunge_vm(ctx: JobContext, vm_id: int, clock: Callable[[], datetime]) -> No
     with ctx.db.transaction() as session:
         service.remove_vm(session, _vm(session, vm_id), clock())
     for template_id in template_ids:
-        template_jobs.remove_unused_copies(ctx, template_id)
+        template_jobs.remove_unused_copies(ctx, template_id, service.pools_in_use)
 
 
 # --- ISOs ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Create VMs, gather placement inputs, build agent specs, reconcile states with hosts."""
 
+import logging
 import random
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from kvmcloud.server.errors import (
     ResourceUnavailableError,
     UnsupportedActionError,
 )
+from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
@@ -40,6 +42,8 @@ from kvmcloud.server.vms.models import (
     VolumeType,
 )
 from kvmcloud.server.vms.placement import HostCandidate, Needs, PoolCandidate
+
+logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -375,6 +379,12 @@ def vm_spec(session: Session, vm: VirtualMachine, iso_path: str | None) -> msg.V
 
 # Consecutive disagreeing heartbeats before a VM's state follows the host's report.
 POWER_STATE_REPORTS_TO_ACT = 2
+
+
+def after_heartbeat(session: Session, seen: HostSeen) -> None:
+    """Align the host's VMs with the domains its heartbeat reports, logging each change."""
+    for name, old, new in reconcile_vm_states(session, seen.host, seen.beat.vm_states, seen.now):
+        logger.warning("VM %s on host %s: %s -> %s", name, seen.host.name, old, new)
 
 
 def reconcile_vm_states(

@@ -1,0 +1,22 @@
+"""Calls a feature makes into the features built on it, wired by app.py so imports point one way."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hooks:
+    """What API handlers of a lower feature need from a higher one.
+
+    Infrastructure knows nothing of certificates, and templates nothing of VMs; yet addHost
+    must queue the new host's certificate sync, and deleteTemplate must know whether VMs
+    still use the template. app.py fills these in with the higher features' functions.
+    """
+
+    # certificates: queue pushing the zone's certificates to a host addHost recorded.
+    queue_new_host_sync: Callable[[Session, int, datetime], bool]
+    # vms: how many live VMs were deployed from, or have inserted, a template or ISO.
+    count_template_users: Callable[[Session, int], int]

@@ -1,0 +1,36 @@
+"""Query helpers every feature uses: a live row by uuid, one page of a query, the page window."""
+
+from typing import TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
+from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.errors import NotFoundError
+from kvmcloud.server.paging import PageRequest, PageWindow, page_window
+
+M = TypeVar("M")
+
+
+def get_by_uuid(session: Session, model: type[M], uuid: str, *, command: str, param: str) -> M:
+    """Load a live object by uuid or raise CloudStack's 431 naming the parameter."""
+    query = select(model).where(model.uuid == uuid)  # type: ignore[attr-defined]
+    if hasattr(model, "removed"):
+        query = query.where(model.removed.is_(None))  # type: ignore[attr-defined]
+    row = session.scalars(query).first()
+    if row is None:
+        raise NotFoundError(command, param, uuid)
+    return row
+
+
+def paged(session: Session, query: Select[M], window: PageWindow) -> tuple[list[M], int]:
+    """Run ``query`` for one page and count every match."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = list(session.scalars(query.offset(window.offset).limit(window.limit)))
+    return rows, total
+
+
+def list_window(session: Session, request: PageRequest) -> PageWindow:
+    """Apply CloudStack's paging rules to a list command, bounded by default.page.size."""
+    return page_window(request.page, request.page_size, get_value(session, DEFAULT_PAGE_SIZE))
