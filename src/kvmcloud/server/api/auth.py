@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol.api_signing import is_valid_signature, parse_expires
+from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
-from kvmcloud.server.api.registry import Caller
 from kvmcloud.server.errors import AuthenticationError
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentClient
 from kvmcloud.server.api.params import ParamSpec, describe
 from kvmcloud.server.api.responses import ApiResult
@@ -14,18 +15,6 @@ from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.settings import ServerSettings
 
 P = TypeVar("P")
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: resolved from the API key."""
-
-    user_id: int
-    account_id: int
-    account_uuid: str
-    account_name: str
-    domain_uuid: str
-    is_admin: bool
 
 
 @dataclass(frozen=True, slots=True)
