@@ -1,18 +1,18 @@
-"""Zones, pods, clusters, hosts (enrolment, heartbeats, states) and storage pools."""
+"""Zones, pods, clusters, hosts (heartbeats, states) and storage pools: create and query."""
 
 import hmac
-import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
-from kvmcloud.server.agent_client import AgentEndpoint
+from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, error_from_answer
+from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.errors import (
     AuthenticationError,
     InvalidParameterError,
@@ -28,11 +28,16 @@ from kvmcloud.server.infrastructure.models import (
     StoragePool,
     Zone,
 )
+from kvmcloud.server.infrastructure.records import (
+    ClusterRecord,
+    PodRecord,
+    PoolRecord,
+    pool_records,
+)
+from kvmcloud.server.queries import get_by_uuid
 
 HYPERVISOR_KVM = "KVM"
-DEFAULT_AGENT_PORT = 8252
-
-M = TypeVar("M")
+CHECK_POOL_TIMEOUT_S = 30.0
 
 
 # --- zones, pods, clusters -------------------------------------------------------------
@@ -53,59 +58,97 @@ class ZoneSpec:
     local_storage_enabled: bool = False
 
 
-def create_zone(session: Session, spec: ZoneSpec, now: datetime) -> Zone:
+def create_zone(db: Database, spec: ZoneSpec, clock: Callable[[], datetime]) -> Zone:
     """Create a zone with a unique name."""
-    if session.scalar(select(Zone.id).where(Zone.name == spec.name)) is not None:
-        raise InvalidParameterError("name", f"A zone with name {spec.name!r} already exists")
-    zone = Zone(
-        name=spec.name,
-        description=spec.description,
-        dns1=spec.dns1,
-        dns2=spec.dns2,
-        internal_dns1=spec.internal_dns1,
-        internal_dns2=spec.internal_dns2,
-        guest_network_cidr=spec.guest_cidr,
-        networktype=spec.network_type,
-        local_storage_enabled=spec.local_storage_enabled,
-        created=now,
-    )
-    session.add(zone)
-    session.flush()
-    return zone
+    with db.transaction() as session:
+        if session.scalar(select(Zone.id).where(Zone.name == spec.name)) is not None:
+            raise InvalidParameterError("name", f"A zone with name {spec.name!r} already exists")
+        zone = Zone(
+            name=spec.name,
+            description=spec.description,
+            dns1=spec.dns1,
+            dns2=spec.dns2,
+            internal_dns1=spec.internal_dns1,
+            internal_dns2=spec.internal_dns2,
+            guest_network_cidr=spec.guest_cidr,
+            networktype=spec.network_type,
+            local_storage_enabled=spec.local_storage_enabled,
+            created=clock(),
+        )
+        session.add(zone)
+        session.flush()
+        return zone
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodSpec:
+    """What createPod asks for."""
+
+    name: str
+    zone_uuid: str
+    gateway: str | None
+    netmask: str | None
+    start_ip: str | None
+    end_ip: str | None
 
 
 def create_pod(
-    session: Session,
-    zone: Zone,
-    *,
-    name: str,
-    gateway: str | None,
-    netmask: str | None,
-    start_ip: str | None,
-    end_ip: str | None,
-    now: datetime,
-) -> Pod:
-    """Create a pod in ``zone``; names are unique within a zone."""
-    clash = select(Pod.id).where(Pod.data_center_id == zone.id, Pod.name == name)
-    if session.scalar(clash) is not None:
-        raise InvalidParameterError(
-            "name", f"A pod with name {name!r} already exists in zone {zone.name}"
+    db: Database, spec: PodSpec, clock: Callable[[], datetime], *, command: str
+) -> PodRecord:
+    """Create a pod in a zone; names are unique within a zone."""
+    with db.transaction() as session:
+        zone = get_by_uuid(session, Zone, spec.zone_uuid, command=command, param="zoneid")
+        clash = select(Pod.id).where(Pod.data_center_id == zone.id, Pod.name == spec.name)
+        if session.scalar(clash) is not None:
+            raise InvalidParameterError(
+                "name", f"A pod with name {spec.name!r} already exists in zone {zone.name}"
+            )
+        pod = Pod(
+            name=spec.name,
+            data_center_id=zone.id,
+            gateway=spec.gateway,
+            netmask=spec.netmask,
+            start_ip=spec.start_ip,
+            end_ip=spec.end_ip,
+            created=clock(),
         )
-    pod = Pod(
-        name=name,
-        data_center_id=zone.id,
-        gateway=gateway,
-        netmask=netmask,
-        start_ip=start_ip,
-        end_ip=end_ip,
-        created=now,
-    )
-    session.add(pod)
-    session.flush()
-    return pod
+        session.add(pod)
+        session.flush()
+        return PodRecord(pod=pod, zone=zone)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterSpec:
+    """What addCluster asks for."""
+
+    name: str
+    zone_uuid: str
+    pod_uuid: str
+    hypervisor: str
+    cluster_type: str
 
 
 def add_cluster(
+    db: Database, spec: ClusterSpec, clock: Callable[[], datetime], *, command: str
+) -> ClusterRecord:
+    """Add a cluster of KVM hosts to a pod of the zone."""
+    with db.transaction() as session:
+        zone = get_by_uuid(session, Zone, spec.zone_uuid, command=command, param="zoneid")
+        pod = get_by_uuid(session, Pod, spec.pod_uuid, command=command, param="podid")
+        if pod.data_center_id != zone.id:
+            raise InvalidParameterError("podid", f"Pod {pod.name} is not in zone {zone.name}")
+        cluster = insert_cluster(
+            session,
+            pod,
+            name=spec.name,
+            hypervisor=spec.hypervisor,
+            cluster_type=spec.cluster_type,
+            now=clock(),
+        )
+        return ClusterRecord(cluster=cluster, zone=zone, pod=pod)
+
+
+def insert_cluster(
     session: Session, pod: Pod, *, name: str, hypervisor: str, cluster_type: str, now: datetime
 ) -> Cluster:
     """Create a cluster of KVM hosts in ``pod``."""
@@ -134,123 +177,8 @@ def add_cluster(
 # --- hosts ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class HostPlan:
-    """A validated addHost request, ready for enrolment outside any transaction."""
-
-    zone_id: int
-    pod_id: int
-    cluster_id: int
-    agent_url: str
-    address: str
-    host_uuid: str
-    host_key: str
-    host_tags: str | None
-
-
-def normalise_agent_url(url: str) -> tuple[str, str]:
-    """Turn addHost's ``url`` into the agent's base URL and address.
-
-    CloudStack operators pass ``http://<host address>``; the agent listens on its own port
-    (8252 unless the URL names another).
-    """
-    text = url.strip()
-    if "://" not in text:
-        text = f"http://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidParameterError(
-            "url", f"url {url!r} must look like http://<host address>[:port]"
-        )
-    host = parts.hostname
-    try:
-        port = parts.port or DEFAULT_AGENT_PORT
-    except ValueError:
-        raise InvalidParameterError("url", f"url {url!r} has an invalid port") from None
-    shown = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{shown}:{port}", host
-
-
-def plan_host(
-    session: Session,
-    *,
-    zone: Zone,
-    pod: Pod,
-    cluster: Cluster | None,
-    cluster_name: str | None,
-    url: str,
-    hypervisor: str,
-    host_tags: str | None,
-    new_uuid: str,
-    now: datetime,
-) -> HostPlan:
-    """Validate addHost and pick the cluster; nothing is written yet but a new cluster."""
-    if hypervisor.upper() != HYPERVISOR_KVM:
-        raise InvalidParameterError(
-            "hypervisor", f"Hypervisor {hypervisor!r} is not supported; use KVM"
-        )
-    if pod.data_center_id != zone.id:
-        raise InvalidParameterError("podid", f"Pod {pod.name} is not in zone {zone.name}")
-    if cluster is None:
-        if not cluster_name:
-            raise InvalidParameterError(
-                "clusterid", "Either clusterid or clustername must be given"
-            )
-        cluster = session.scalars(
-            select(Cluster).where(Cluster.pod_id == pod.id, Cluster.name == cluster_name)
-        ).first() or add_cluster(
-            session,
-            pod,
-            name=cluster_name,
-            hypervisor=HYPERVISOR_KVM,
-            cluster_type="CloudManaged",
-            now=now,
-        )
-    if cluster.pod_id != pod.id:
-        raise InvalidParameterError("clusterid", f"Cluster {cluster.name} is not in pod {pod.name}")
-    agent_url, address = normalise_agent_url(url)
-    taken = select(Host.id).where(Host.url == agent_url, Host.removed.is_(None))
-    if session.scalar(taken) is not None:
-        raise InvalidParameterError("url", f"A host with url {agent_url} is already added")
-    return HostPlan(
-        zone_id=zone.id,
-        pod_id=pod.id,
-        cluster_id=cluster.id,
-        agent_url=agent_url,
-        address=address,
-        host_uuid=new_uuid,
-        host_key=secrets.token_urlsafe(32),
-        host_tags=host_tags,
-    )
-
-
-def record_host(session: Session, plan: HostPlan, report: msg.HostReport, now: datetime) -> Host:
-    """Store a host the agent accepted; it is Up since it just answered."""
-    # A host removed earlier under the same URL keeps its row (history) but frees the url.
-    for old in session.scalars(select(Host).where(Host.url == plan.agent_url)):
-        old.url = f"{old.url}#removed-{old.uuid}"
-    host = Host(
-        uuid=plan.host_uuid,
-        name=report.hostname,
-        status=HostStatus.UP,
-        url=plan.agent_url,
-        private_ip_address=plan.address,
-        data_center_id=plan.zone_id,
-        pod_id=plan.pod_id,
-        cluster_id=plan.cluster_id,
-        hypervisor_type=HYPERVISOR_KVM,
-        agent_key=plan.host_key,
-        host_tags=plan.host_tags,
-        last_ping=now,
-        created=now,
-    )
-    _apply_report(host, report)
-    session.add(host)
-    session.flush()
-    return host
-
-
-def _apply_report(host: Host, report: msg.HostReport) -> None:
+def apply_report(host: Host, report: msg.HostReport) -> None:
+    """Copy what the agent reported about its host onto the row."""
     host.name = report.hostname or host.name
     host.hypervisor_version = report.hypervisor_version
     host.agent_version = report.agent_version
@@ -281,7 +209,7 @@ def record_heartbeat(
     ).first()
     if host is None or not hmac.compare_digest(host.agent_key.encode(), presented_key.encode()):
         raise AuthenticationError()
-    _apply_report(host, heartbeat.report)
+    apply_report(host, heartbeat.report)
     host.last_ping = now
     host.status = HostStatus.DISCONNECTED if heartbeat.shutting_down else HostStatus.UP
     return host
@@ -481,6 +409,79 @@ def record_pool(
     session.add(pool)
     session.flush()
     return pool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolRequest:
+    """What createStoragePool asks for (uuids as given)."""
+
+    name: str
+    url: str
+    zone_uuid: str
+    pod_uuid: str | None
+    cluster_uuid: str | None
+    host_uuid: str | None
+    scope: str | None
+    tags: str | None
+
+
+def create_storage_pool(
+    db: Database,
+    agents: AgentClient,
+    request: PoolRequest,
+    clock: Callable[[], datetime],
+    *,
+    command: str,
+) -> PoolRecord:
+    """Create a file-based pool after every Up host of its scope confirms the path."""
+    with db.transaction() as session:
+        plan = _plan_pool_request(session, request, command)
+    # No transaction is open while the agents work.
+    report: msg.PoolReport | None = None
+    check = msg.CheckPoolCommand(pool=pool_spec(plan))
+    for endpoint in plan.check_hosts:
+        answer = agents.call(endpoint, check, timeout_s=CHECK_POOL_TIMEOUT_S)
+        if not answer.ok or not isinstance(answer.result, msg.PoolReport):
+            raise error_from_answer(
+                answer, f"Pool path {plan.path} is not usable on host {endpoint.name}"
+            )
+        report = answer.result
+    assert report is not None  # plan_pool guarantees at least one host
+    with db.transaction() as session:
+        pool = record_pool(session, plan, report, clock())
+        return pool_records(session, [pool])[0]
+
+
+def _plan_pool_request(session: Session, request: PoolRequest, command: str) -> PoolPlan:
+    get = get_by_uuid
+    zone = get(session, Zone, request.zone_uuid, command=command, param="zoneid")
+    pod = (
+        get(session, Pod, request.pod_uuid, command=command, param="podid")
+        if request.pod_uuid
+        else None
+    )
+    cluster = (
+        get(session, Cluster, request.cluster_uuid, command=command, param="clusterid")
+        if request.cluster_uuid
+        else None
+    )
+    host = (
+        get(session, Host, request.host_uuid, command=command, param="hostid")
+        if request.host_uuid
+        else None
+    )
+    return plan_pool(
+        session,
+        zone=zone,
+        pod=pod,
+        cluster=cluster,
+        host=host,
+        name=request.name,
+        url=request.url,
+        scope=request.scope,
+        tags=request.tags,
+        new_uuid=new_uuid(),
+    )
 
 
 def names_by_id(session: Session, model: Any) -> dict[int, tuple[str, str]]:
