@@ -1,98 +1,22 @@
 """Direct-download certificate commands: upload, revoke, list, provision (root admin only)."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
-from kvmcloud.server.api.responses import ListResult, ObjectResult, without_none
-from kvmcloud.server.certificates import service
-from kvmcloud.server.certificates.models import CertificateHostStatus, DirectDownloadCertificate
-from kvmcloud.server.certificates.parsing import (
-    HYPERVISOR_KVM,
-    check_alias,
-    check_hypervisor,
-    fingerprint_of,
-    parse_certificate,
-    validity_text,
+from kvmcloud.server.api.responses import ListResult, ObjectResult
+from kvmcloud.server.certificates import listing, service
+from kvmcloud.server.certificates.parsing import check_alias, check_hypervisor
+from kvmcloud.server.certificates.views import (
+    certificate_response,
+    host_status_response,
+    host_status_responses,
 )
-from kvmcloud.server.errors import InvalidParameterError
-from kvmcloud.server.infrastructure.models import Host, Zone
-from kvmcloud.server.queries import get_by_uuid, list_window, paged
 
 commands = CommandSet()
 CERTIFICATE_KEY = "directdownloadcertificate"
 HOST_STATUS_KEY = "directdownloadcertificatehoststatus"
 UPLOAD_KEY = "uploadtemplatedirectdownloadcertificate"
-
-
-# --- responses ------------------------------------------------------------------------------
-
-
-def host_status_response(
-    host_uuid: str, host_name: str, status: CertificateHostStatus, details: str | None
-) -> dict[str, Any]:
-    """Map one host's state to CloudStack's directdownloadcertificatehoststatus."""
-    return without_none(
-        {"hostid": host_uuid, "hostname": host_name, "status": status, "details": details}
-    )
-
-
-def _outcome_responses(outcomes: Sequence[service.Outcome]) -> list[dict[str, Any]]:
-    return [
-        host_status_response(o.push.host_uuid, o.push.host_name, o.status, o.details)
-        for o in outcomes
-    ]
-
-
-def certificate_response(
-    certificate: DirectDownloadCertificate,
-    zone: Zone,
-    hostsmap: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
-    """Map a certificate to CloudStack's directdownloadcertificate object."""
-    return without_none(
-        {
-            "id": certificate.uuid,
-            "alias": certificate.alias,
-            "zoneid": zone.uuid,
-            "zonename": zone.name,
-            "version": str(certificate.version),
-            "subject": certificate.subject,
-            "issuer": certificate.issuer,
-            "validity": validity_text(certificate.not_before, certificate.not_after),
-            "serialnum": certificate.serial,
-            "hypervisor": certificate.hypervisor_type,
-            "hostsmap": hostsmap,
-        }
-    )
-
-
-def _stored_hostsmap(session: Session, certificate_id: int) -> list[dict[str, Any]]:
-    return [
-        host_status_response(host.uuid, host.name, row.status, row.details)
-        for row, host in service.host_mappings(session, certificate_id)
-    ]
-
-
-def _zone_of(session: Session, certificate: DirectDownloadCertificate) -> Zone:
-    zone = session.get(Zone, certificate.zone_id)
-    assert zone is not None
-    return zone
-
-
-def _kvm_host_in_zone(host: Host, zone: Zone, param_name: str = "hostid") -> Host:
-    if host.hypervisor_type != HYPERVISOR_KVM:
-        raise InvalidParameterError(param_name, f"Host {host.name} is not a KVM host")
-    if host.data_center_id != zone.id:
-        raise InvalidParameterError(
-            param_name, f"Host {host.name} is not in zone {zone.name} of the certificate"
-        )
-    return host
 
 
 # --- upload -------------------------------------------------------------------------------
@@ -128,49 +52,14 @@ def upload_certificate(ctx: ApiContext, params: UploadCertificateParams) -> Obje
     """Store a certificate for a zone and push it to its hosts (or push it to one host)."""
     alias = check_alias(params.name)
     check_hypervisor(params.hypervisor)
-    if params.host_id is not None:
-        return _upload_to_host(ctx, params, alias, params.host_id)
-    parsed = parse_certificate(params.certificate, ctx.clock())
-    with ctx.db.transaction() as session:
-        zone = get_by_uuid(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
-        certificate = service.create_certificate(session, zone, alias, parsed, ctx.clock())
-        pushes = service.plan_zone_upload(session, certificate)
-    # No transaction is open while the agents work.
-    outcomes = service.push_all(ctx.agents, pushes)
-    with ctx.db.transaction() as session:
-        service.record(session, outcomes, ctx.clock())
-        item = certificate_response(certificate, zone, _outcome_responses(outcomes))
-    return ObjectResult(UPLOAD_KEY, item)
-
-
-def _upload_to_host(
-    ctx: ApiContext, params: UploadCertificateParams, alias: str, host_uuid: str
-) -> ObjectResult:
-    supplied = fingerprint_of(params.certificate)
-    with ctx.db.transaction() as session:
-        zone = get_by_uuid(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
-        host = get_by_uuid(session, Host, host_uuid, command=ctx.command, param="hostid")
-        _kvm_host_in_zone(host, zone)
-        certificate = service.find_by_alias(session, zone.id, alias)
-        if certificate is None:
-            raise InvalidParameterError(
-                "name",
-                f"Unable to upload certificate: there is no certificate {alias} in zone "
-                f"{zone.name}; upload it to the zone first (without hostid)",
-            )
-        if supplied != certificate.fingerprint:
-            raise InvalidParameterError(
-                "certificate",
-                f"Invalid parameter certificate: it differs from the certificate stored as "
-                f"{alias} in zone {zone.name}; to rotate, upload the new one under a new alias "
-                "and revoke the old one",
-            )
-        pushes = [service.plan_push(certificate, host)]
-    outcomes = service.push_all(ctx.agents, pushes)
-    with ctx.db.transaction() as session:
-        service.record(session, outcomes, ctx.clock())
-        item = certificate_response(certificate, zone, _outcome_responses(outcomes))
-    return ObjectResult(UPLOAD_KEY, item)
+    request = service.UploadRequest(
+        certificate=params.certificate,
+        alias=alias,
+        zone_uuid=params.zone_id,
+        host_uuid=params.host_id,
+    )
+    record = service.upload_certificate(ctx.db, ctx.agents, ctx.clock, request, command=ctx.command)
+    return ObjectResult(UPLOAD_KEY, certificate_response(record))
 
 
 # --- revoke -------------------------------------------------------------------------------
@@ -201,43 +90,16 @@ def revoke_certificate(ctx: ApiContext, params: RevokeCertificateParams) -> List
     """Revoke a certificate on one host or every host it is on; report each host."""
     if params.hypervisor is not None:
         check_hypervisor(params.hypervisor)
-    with ctx.db.transaction() as session:
-        zone = get_by_uuid(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
-        certificate = _certificate_to_revoke(ctx, session, params, zone)
-        host = None
-        if params.host_id is not None:
-            host = get_by_uuid(session, Host, params.host_id, command=ctx.command, param="hostid")
-        pushes = service.plan_revoke(session, certificate, host)
-    outcomes = service.push_all(ctx.agents, pushes)
-    with ctx.db.transaction() as session:
-        service.record(session, outcomes, ctx.clock())
-    items = _outcome_responses(outcomes)
+    request = service.RevokeRequest(
+        zone_uuid=params.zone_id,
+        certificate_uuid=params.id,
+        alias=params.name,
+        hypervisor=params.hypervisor,
+        host_uuid=params.host_id,
+    )
+    states = service.revoke_certificate(ctx.db, ctx.agents, ctx.clock, request, command=ctx.command)
+    items = host_status_responses(states)
     return ListResult(HOST_STATUS_KEY, items, len(items))
-
-
-def _certificate_to_revoke(
-    ctx: ApiContext, session: Session, params: RevokeCertificateParams, zone: Zone
-) -> DirectDownloadCertificate:
-    if params.id is not None:
-        certificate = get_by_uuid(
-            session, DirectDownloadCertificate, params.id, command=ctx.command, param="id"
-        )
-        if certificate.zone_id != zone.id:
-            home = _zone_of(session, certificate)
-            raise InvalidParameterError(
-                "zoneid",
-                f"Certificate {certificate.alias} belongs to zone {home.name}, "
-                f"not to zone {zone.name} given as zoneid",
-            )
-        return certificate
-    if not params.name or not params.hypervisor:
-        raise InvalidParameterError("id", "Give the certificate's id, or its name and hypervisor")
-    found = service.find_by_alias(session, zone.id, params.name)
-    if found is None:
-        raise InvalidParameterError(
-            "name", f"There is no certificate {params.name} in zone {zone.name}"
-        )
-    return found
 
 
 # --- list ---------------------------------------------------------------------------------
@@ -264,26 +126,14 @@ class ListCertificatesParams(ListParams):
 )
 def list_certificates(ctx: ApiContext, params: ListCertificatesParams) -> ListResult:
     """List certificates; with listhosts=true each host's real state from its last push."""
-    with ctx.db.transaction() as session:
-        query = select(DirectDownloadCertificate).order_by(DirectDownloadCertificate.id)
-        if params.zone_id:
-            zone = get_by_uuid(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
-            query = query.where(DirectDownloadCertificate.zone_id == zone.id)
-        if params.id:
-            query = query.where(DirectDownloadCertificate.uuid == params.id)
-        if params.keyword:
-            query = query.where(DirectDownloadCertificate.alias.contains(params.keyword))
-        window = list_window(session, params)
-        rows, total = paged(session, query, window)
-        items = [
-            certificate_response(
-                c,
-                _zone_of(session, c),
-                _stored_hostsmap(session, c.id) if params.list_hosts else None,
-            )
-            for c in rows
-        ]
-        return ListResult(CERTIFICATE_KEY, items, total)
+    where = listing.CertificateFilter(
+        uuid=params.id,
+        zone_uuid=params.zone_id,
+        keyword=params.keyword,
+        with_hosts=bool(params.list_hosts),
+    )
+    records, total = listing.list_certificates(ctx.db, where, params, command=ctx.command)
+    return ListResult(CERTIFICATE_KEY, [certificate_response(r) for r in records], total)
 
 
 # --- provision ----------------------------------------------------------------------------
@@ -307,14 +157,12 @@ class ProvisionCertificateParams:
 )
 def provision_certificate(ctx: ApiContext, params: ProvisionCertificateParams) -> ObjectResult:
     """Push a certificate to one host of its zone again (after a revoke, or a failure)."""
-    with ctx.db.transaction() as session:
-        certificate = get_by_uuid(
-            session, DirectDownloadCertificate, params.id, command=ctx.command, param="id"
-        )
-        host = get_by_uuid(session, Host, params.host_id, command=ctx.command, param="hostid")
-        _kvm_host_in_zone(host, _zone_of(session, certificate))
-        pushes = [service.plan_push(certificate, host)]
-    outcomes = service.push_all(ctx.agents, pushes)
-    with ctx.db.transaction() as session:
-        service.record(session, outcomes, ctx.clock())
-    return ObjectResult(HOST_STATUS_KEY, _outcome_responses(outcomes)[0])
+    state = service.provision_certificate(
+        ctx.db,
+        ctx.agents,
+        ctx.clock,
+        certificate_uuid=params.id,
+        host_uuid=params.host_id,
+        command=ctx.command,
+    )
+    return ObjectResult(HOST_STATUS_KEY, host_status_response(state))

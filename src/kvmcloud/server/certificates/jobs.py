@@ -14,11 +14,9 @@ def run_certificate_sync(ctx: JobContext) -> dict[str, Any]:
     (every host). Certificates revoked on a host stay revoked.
     """
     host_id = ctx.payload.get("host_id")
-    with ctx.db.transaction() as session:
-        pushes = service.plan_sync(session, int(host_id) if host_id is not None else None)
-    outcomes = service.push_all(ctx.agents, pushes)
-    with ctx.db.transaction() as session:
-        service.record(session, outcomes, ctx.clock())
+    outcomes = service.sync_certificates(
+        ctx.db, ctx.agents, ctx.clock, int(host_id) if host_id is not None else None
+    )
     failed = sum(1 for o in outcomes if o.status is CertificateHostStatus.FAILED)
     if not outcomes:
         details = "nothing to push"

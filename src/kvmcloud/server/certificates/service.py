@@ -1,25 +1,21 @@
-"""Certificates: store, plan pushes, push in parallel (no transaction), record, sync, reconcile.
+"""Certificates: upload, revoke, provision and sync as use cases; store, plan, record, reconcile.
 
-Every operation is plan (short transaction) → ``push_all`` (no transaction; a bounded pool
-of threads, each call with its own timeout) → ``record`` (short transaction). A mapping row
-says UPLOADED only when the agent answered ok; failures are FAILED with the reason.
+Every operation is plan (short transaction) → ``push_all`` (no transaction; see pushes.py)
+→ ``record`` (short transaction). A mapping row says UPLOADED only when the agent answered
+ok; failures are FAILED with the reason.
 """
 
 import logging
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kvmcloud.protocol import agent_messages as msg
-from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, AgentUnreachableError
+from kvmcloud.server.agent_client import AgentClient
 from kvmcloud.server.certificates.models import (
     CertificateHostMap,
     CertificateHostStatus,
@@ -28,15 +24,27 @@ from kvmcloud.server.certificates.models import (
 from kvmcloud.server.certificates.parsing import (
     HYPERVISOR_KVM,
     ParsedCertificate,
+    fingerprint_of,
     normalise_fingerprint,
+    parse_certificate,
 )
-from kvmcloud.server.errors import ApiError, InvalidParameterError
+from kvmcloud.server.certificates.pushes import (
+    STILL_HELD,
+    Action,
+    Outcome,
+    Push,
+    plan_push,
+    push_all,
+)
+from kvmcloud.server.certificates.records import CertificateRecord, HostState, host_mappings
+from kvmcloud.server.db import Database
+from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, Zone
-from kvmcloud.server.infrastructure.service import endpoint_for
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
+from kvmcloud.server.queries import get_by_uuid
 
 logger = logging.getLogger(__name__)
 
@@ -46,44 +54,7 @@ SYNC_ALL_CMD = (
     "org.apache.cloudstack.direct.download.DirectDownloadManagerImpl"
     ".DirectDownloadCertificateUploadBackgroundTask"
 )
-# One push is a file write on the host: an agent silent this long is treated as unreachable.
-PUSH_TIMEOUT_S = 30.0
-MAX_PARALLEL_PUSHES = 8
-_DEADLINE_MARGIN_S = 5.0
 NOT_HELD = "host no longer holds it"
-STILL_HELD = "host still holds the revoked certificate"
-
-
-class Action(StrEnum):
-    """What a push asks the host to do."""
-
-    SETUP = "setup"
-    REVOKE = "revoke"
-
-
-@dataclass(frozen=True, slots=True)
-class Push:
-    """One certificate to set up on (or revoke from) one host; no endpoint → not tried."""
-
-    certificate_id: int
-    alias: str
-    pem: str
-    fingerprint: str
-    host_id: int
-    host_uuid: str
-    host_name: str
-    action: Action
-    endpoint: AgentEndpoint | None
-    skipped_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one push."""
-
-    push: Push
-    status: CertificateHostStatus
-    details: str | None
 
 
 # --- certificates --------------------------------------------------------------------------
@@ -151,18 +122,6 @@ def mapping(session: Session, certificate_id: int, host_id: int) -> CertificateH
     ).first()
 
 
-def host_mappings(session: Session, certificate_id: int) -> list[tuple[CertificateHostMap, Host]]:
-    """Every live host's row for a certificate, by host id."""
-    return list(
-        session.execute(
-            select(CertificateHostMap, Host)
-            .join(Host, Host.id == CertificateHostMap.host_id)
-            .where(CertificateHostMap.certificate_id == certificate_id, Host.removed.is_(None))
-            .order_by(Host.id)
-        )
-    )
-
-
 def zone_has_certificates(session: Session, zone_id: int) -> bool:
     """Whether any certificate belongs to the zone."""
     return bool(
@@ -171,38 +130,6 @@ def zone_has_certificates(session: Session, zone_id: int) -> bool:
 
 
 # --- planning ------------------------------------------------------------------------------
-
-
-def _reachable(host: Host) -> bool:
-    return (
-        host.status == HostStatus.UP
-        and host.resource_state == "Enabled"
-        and host.removed is None
-        and host.hypervisor_type == HYPERVISOR_KVM
-    )
-
-
-def plan_push(
-    certificate: DirectDownloadCertificate, host: Host, action: Action = Action.SETUP
-) -> Push:
-    """Plan one push; a host that is not Up is not called and gets FAILED with the reason."""
-    reachable = _reachable(host)
-    reason = None
-    if not reachable:
-        state = host.status if host.resource_state == "Enabled" else host.resource_state
-        reason = f"host is {state}"
-    return Push(
-        certificate_id=certificate.id,
-        alias=certificate.alias,
-        pem=certificate.certificate,
-        fingerprint=certificate.fingerprint,
-        host_id=host.id,
-        host_uuid=host.uuid,
-        host_name=host.name,
-        action=action,
-        endpoint=endpoint_for(host) if reachable else None,
-        skipped_reason=reason,
-    )
 
 
 def zone_hosts(session: Session, zone_id: int) -> list[Host]:
@@ -243,7 +170,7 @@ def plan_revoke(
             )
         rows = [(row, host)]
     else:
-        rows = host_mappings(session, certificate.id)
+        rows = host_mappings(session, [certificate.id])
     return [
         plan_push(certificate, h, Action.REVOKE)
         for row, h in rows
@@ -309,87 +236,6 @@ def _retired_certificates(session: Session, certificate_ids: list[int]) -> set[i
     for certificate_id, revoked in rows:
         seen[certificate_id] = seen.get(certificate_id, True) and bool(revoked)
     return {certificate_id for certificate_id, all_revoked in seen.items() if all_revoked}
-
-
-# --- pushing (never inside a transaction) --------------------------------------------------
-
-
-def push_all(
-    agents: AgentClient,
-    pushes: Sequence[Push],
-    *,
-    timeout_s: float = PUSH_TIMEOUT_S,
-    max_workers: int = MAX_PARALLEL_PUSHES,
-) -> list[Outcome]:
-    """Send the pushes, at most ``max_workers`` at once; return one outcome per push, in order.
-
-    A slow or dead host only holds its own thread: each call has ``timeout_s``, and the
-    whole fan-out is bounded too, so the caller gets an answer for every host.
-    """
-    outcomes: dict[int, Outcome] = {}
-    calls = []
-    for index, push in enumerate(pushes):
-        if push.endpoint is None:
-            outcomes[index] = Outcome(push, CertificateHostStatus.FAILED, push.skipped_reason)
-        else:
-            calls.append((index, push))
-    if calls:
-        workers = max(1, min(max_workers, len(calls)))
-        deadline_s = timeout_s * math.ceil(len(calls) / workers) + _DEADLINE_MARGIN_S
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="certificate-push")
-        try:
-            futures = {pool.submit(_push_one, agents, p, timeout_s): (i, p) for i, p in calls}
-            done, _late = wait(futures, timeout=deadline_s)
-            for future, (index, push) in futures.items():
-                if future in done:
-                    outcomes[index] = future.result()
-                else:
-                    outcomes[index] = Outcome(
-                        push,
-                        CertificateHostStatus.FAILED,
-                        f"host unreachable: no answer within {deadline_s:.0f} s",
-                    )
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-    return [outcomes[i] for i in range(len(pushes))]
-
-
-def _push_one(agents: AgentClient, push: Push, timeout_s: float) -> Outcome:
-    assert push.endpoint is not None
-    command: msg.Command = (
-        msg.SetupCertificateCommand(alias=push.alias, pem=push.pem)
-        if push.action is Action.SETUP
-        else msg.RevokeCertificateCommand(alias=push.alias)
-    )
-    try:
-        answer = agents.call(push.endpoint, command, timeout_s=timeout_s)
-    except AgentUnreachableError as exc:
-        return Outcome(push, CertificateHostStatus.FAILED, f"host unreachable: {exc.message}")
-    except (ApiError, msg.MessageFormatError) as exc:
-        return Outcome(push, CertificateHostStatus.FAILED, f"host unreachable: {exc}")
-    if not answer.ok:
-        reason = answer.error.message if answer.error else "the host gave no reason"
-        return Outcome(push, CertificateHostStatus.FAILED, reason)
-    if not isinstance(answer.result, msg.CertificateResult):
-        return Outcome(push, CertificateHostStatus.FAILED, "the host gave an unexpected answer")
-    held = answer.result.held.get(push.alias)
-    if push.action is Action.REVOKE:
-        if held is not None:
-            return Outcome(push, CertificateHostStatus.FAILED, STILL_HELD)
-        return Outcome(push, CertificateHostStatus.REVOKED, None)
-    if held is None:
-        # The host says it did not keep it (e.g. its store is too full to read it all):
-        # not UPLOADED, so the listing tells the truth and the next sync tries again.
-        return Outcome(
-            push, CertificateHostStatus.FAILED, f"host does not hold {push.alias} after the push"
-        )
-    if normalise_fingerprint(held) != push.fingerprint:
-        return Outcome(
-            push,
-            CertificateHostStatus.FAILED,
-            f"host holds another certificate under {push.alias} (sha256 {held})",
-        )
-    return Outcome(push, CertificateHostStatus.UPLOADED, None)
 
 
 # --- recording -----------------------------------------------------------------------------
@@ -540,3 +386,190 @@ def reconcile(
             )
             row.status, row.details, row.updated = new, details, now
     return changes
+
+
+# --- use cases: plan, push with no transaction open, record ---------------------------------
+
+
+def _push_and_record(
+    db: Database, agents: AgentClient, clock: Callable[[], datetime], pushes: Sequence[Push]
+) -> list[Outcome]:
+    outcomes = push_all(agents, pushes)
+    with db.transaction() as session:
+        record(session, outcomes, clock())
+    return outcomes
+
+
+def _host_states(outcomes: Iterable[Outcome]) -> list[HostState]:
+    return [HostState(o.push.host_uuid, o.push.host_name, o.status, o.details) for o in outcomes]
+
+
+def _zone_of(session: Session, certificate: DirectDownloadCertificate) -> Zone:
+    zone = session.get(Zone, certificate.zone_id)
+    assert zone is not None
+    return zone
+
+
+def _kvm_host_in_zone(host: Host, zone: Zone) -> Host:
+    if host.hypervisor_type != HYPERVISOR_KVM:
+        raise InvalidParameterError("hostid", f"Host {host.name} is not a KVM host")
+    if host.data_center_id != zone.id:
+        raise InvalidParameterError(
+            "hostid", f"Host {host.name} is not in zone {zone.name} of the certificate"
+        )
+    return host
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadRequest:
+    """What an upload asks for: the certificate text, its alias, its zone, maybe one host."""
+
+    certificate: str
+    alias: str
+    zone_uuid: str
+    host_uuid: str | None
+
+
+def upload_certificate(
+    db: Database,
+    agents: AgentClient,
+    clock: Callable[[], datetime],
+    request: UploadRequest,
+    *,
+    command: str,
+) -> CertificateRecord:
+    """Store a certificate for a zone and push it to its hosts (or push it to one host).
+
+    Returns the certificate with each host's outcome.
+    """
+    if request.host_uuid is not None:
+        return _upload_to_host(db, agents, clock, request, request.host_uuid, command=command)
+    parsed = parse_certificate(request.certificate, clock())
+    with db.transaction() as session:
+        zone = get_by_uuid(session, Zone, request.zone_uuid, command=command, param="zoneid")
+        certificate = create_certificate(session, zone, request.alias, parsed, clock())
+        pushes = plan_zone_upload(session, certificate)
+    outcomes = _push_and_record(db, agents, clock, pushes)
+    return CertificateRecord(certificate=certificate, zone=zone, hosts=_host_states(outcomes))
+
+
+def _upload_to_host(
+    db: Database,
+    agents: AgentClient,
+    clock: Callable[[], datetime],
+    request: UploadRequest,
+    host_uuid: str,
+    *,
+    command: str,
+) -> CertificateRecord:
+    supplied = fingerprint_of(request.certificate)
+    alias = request.alias
+    with db.transaction() as session:
+        zone = get_by_uuid(session, Zone, request.zone_uuid, command=command, param="zoneid")
+        host = get_by_uuid(session, Host, host_uuid, command=command, param="hostid")
+        _kvm_host_in_zone(host, zone)
+        certificate = find_by_alias(session, zone.id, alias)
+        if certificate is None:
+            raise InvalidParameterError(
+                "name",
+                f"Unable to upload certificate: there is no certificate {alias} in zone "
+                f"{zone.name}; upload it to the zone first (without hostid)",
+            )
+        if supplied != certificate.fingerprint:
+            raise InvalidParameterError(
+                "certificate",
+                f"Invalid parameter certificate: it differs from the certificate stored as "
+                f"{alias} in zone {zone.name}; to rotate, upload the new one under a new alias "
+                "and revoke the old one",
+            )
+        pushes = [plan_push(certificate, host)]
+    outcomes = _push_and_record(db, agents, clock, pushes)
+    return CertificateRecord(certificate=certificate, zone=zone, hosts=_host_states(outcomes))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeRequest:
+    """Which certificate to revoke (by uuid, or by alias and hypervisor) and maybe where."""
+
+    zone_uuid: str
+    certificate_uuid: str | None
+    alias: str | None
+    hypervisor: str | None
+    host_uuid: str | None
+
+
+def revoke_certificate(
+    db: Database,
+    agents: AgentClient,
+    clock: Callable[[], datetime],
+    request: RevokeRequest,
+    *,
+    command: str,
+) -> list[HostState]:
+    """Revoke a certificate on one host or every host it is on; return each host's outcome."""
+    with db.transaction() as session:
+        zone = get_by_uuid(session, Zone, request.zone_uuid, command=command, param="zoneid")
+        certificate = _certificate_to_revoke(session, request, zone, command)
+        host = None
+        if request.host_uuid is not None:
+            host = get_by_uuid(session, Host, request.host_uuid, command=command, param="hostid")
+        pushes = plan_revoke(session, certificate, host)
+    return _host_states(_push_and_record(db, agents, clock, pushes))
+
+
+def _certificate_to_revoke(
+    session: Session, request: RevokeRequest, zone: Zone, command: str
+) -> DirectDownloadCertificate:
+    if request.certificate_uuid is not None:
+        certificate = get_by_uuid(
+            session,
+            DirectDownloadCertificate,
+            request.certificate_uuid,
+            command=command,
+            param="id",
+        )
+        if certificate.zone_id != zone.id:
+            home = _zone_of(session, certificate)
+            raise InvalidParameterError(
+                "zoneid",
+                f"Certificate {certificate.alias} belongs to zone {home.name}, "
+                f"not to zone {zone.name} given as zoneid",
+            )
+        return certificate
+    if not request.alias or not request.hypervisor:
+        raise InvalidParameterError("id", "Give the certificate's id, or its name and hypervisor")
+    found = find_by_alias(session, zone.id, request.alias)
+    if found is None:
+        raise InvalidParameterError(
+            "name", f"There is no certificate {request.alias} in zone {zone.name}"
+        )
+    return found
+
+
+def provision_certificate(
+    db: Database,
+    agents: AgentClient,
+    clock: Callable[[], datetime],
+    *,
+    certificate_uuid: str,
+    host_uuid: str,
+    command: str,
+) -> HostState:
+    """Push a certificate to one host of its zone again (after a revoke, or a failure)."""
+    with db.transaction() as session:
+        certificate = get_by_uuid(
+            session, DirectDownloadCertificate, certificate_uuid, command=command, param="id"
+        )
+        host = get_by_uuid(session, Host, host_uuid, command=command, param="hostid")
+        _kvm_host_in_zone(host, _zone_of(session, certificate))
+        pushes = [plan_push(certificate, host)]
+    return _host_states(_push_and_record(db, agents, clock, pushes))[0]
+
+
+def sync_certificates(
+    db: Database, agents: AgentClient, clock: Callable[[], datetime], host_id: int | None
+) -> list[Outcome]:
+    """Push the certificates one host (or every Up host) lacks; return each push's outcome."""
+    with db.transaction() as session:
+        pushes = plan_sync(session, host_id)
+    return _push_and_record(db, agents, clock, pushes)
