@@ -3,17 +3,20 @@
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.configuration.definitions import (
     BY_NAME,
+    DEFAULT_PAGE_SIZE,
     DEFINITIONS,
     ConfigKey,
     ConfigValueError,
 )
 from kvmcloud.server.configuration.models import ConfigurationValue
+from kvmcloud.server.db import Database
 from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.paging import PageRequest, page_window
 
 T = TypeVar("T")
 
@@ -46,18 +49,45 @@ def get_value(session: Session, key: ConfigKey[T]) -> T:
         return key.parse(key.default)
 
 
-def list_values(
-    session: Session, *, name: str | None, category: str | None, keyword: str | None
-) -> list[ConfigurationValue]:
-    """Return settings matching the filters, ordered by name."""
-    query = select(ConfigurationValue).order_by(ConfigurationValue.name)
+def list_configurations(
+    db: Database,
+    page: PageRequest,
+    *,
+    name: str | None,
+    category: str | None,
+    keyword: str | None,
+) -> tuple[list[ConfigurationValue], int]:
+    """Return one page of the settings matching the filters, ordered by name, and the total.
+
+    The page is bounded by default.page.size read here: server.queries builds on this
+    module, so it cannot serve it.
+    """
+    query = select(ConfigurationValue)
     if name:
         query = query.where(ConfigurationValue.name == name)
     if category:
         query = query.where(ConfigurationValue.category == category)
     if keyword:
         query = query.where(ConfigurationValue.name.contains(keyword))
-    return list(session.scalars(query))
+    with db.transaction() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        window = page_window(page.page, page.page_size, get_value(session, DEFAULT_PAGE_SIZE))
+        query = query.order_by(ConfigurationValue.name).offset(window.offset).limit(window.limit)
+        return list(session.scalars(query)), total
+
+
+def update_configuration(
+    db: Database, name: str, value: str | None, now: datetime
+) -> ConfigurationValue:
+    """Change a global setting; no value restores its default.
+
+    Raises:
+        InvalidParameterError: unknown name, or a value the setting cannot take.
+    """
+    key = BY_NAME.get(name)
+    text = value if value is not None else (key.default if key else "")
+    with db.transaction() as session:
+        return update_value(session, name, text, now)
 
 
 def update_value(session: Session, name: str, value: str, now: datetime) -> ConfigurationValue:
