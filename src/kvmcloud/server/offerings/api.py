@@ -1,19 +1,14 @@
 """createServiceOffering, listServiceOfferings, createDiskOffering, listDiskOfferings."""
 
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import select
 
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
-from kvmcloud.server.api.responses import ListResult, ObjectResult, format_date, without_none
-from kvmcloud.server.errors import InvalidParameterError
-from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
-from kvmcloud.server.queries import list_window, paged
+from kvmcloud.server.api.responses import ListResult, ObjectResult
+from kvmcloud.server.offerings import service
+from kvmcloud.server.offerings.views import disk_offering_response, offering_response
 
 commands = CommandSet()
-GIB = 1024**3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,29 +40,6 @@ class ListServiceOfferingsParams(ListParams):
     name: str | None = param("name of the service offering", default=None)
 
 
-def offering_response(offering: ServiceOffering) -> dict[str, Any]:
-    """Map an offering to CloudStack's serviceoffering object."""
-    return without_none(
-        {
-            "id": offering.uuid,
-            "name": offering.name,
-            "displaytext": offering.display_text,
-            "cpunumber": offering.cpu,
-            "cpuspeed": offering.speed,
-            "memory": offering.ram_size,
-            "storagetype": offering.storage_type,
-            "tags": offering.tags,
-            "offerha": offering.ha_enabled,
-            "limitcpuuse": offering.limit_cpu_use,
-            "isvolatile": False,
-            "iscustomized": False,
-            "issystem": False,
-            "defaultuse": False,
-            "created": format_date(offering.created),
-        }
-    )
-
-
 @commands.command(
     "createServiceOffering",
     CreateServiceOfferingParams,
@@ -77,32 +49,19 @@ def offering_response(offering: ServiceOffering) -> dict[str, Any]:
 )
 def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams) -> ObjectResult:
     """Create a service offering."""
-    for name, value, low in (
-        ("cpunumber", params.cpu_number, 1),
-        ("cpuspeed", params.cpu_speed, 1),
-        ("memory", params.memory, 32),
-    ):
-        if value < low:
-            raise InvalidParameterError(name, f"{name} must be at least {low}")
-    storage_type = (params.storage_type or "shared").lower()
-    if storage_type not in ("shared", "local"):
-        raise InvalidParameterError("storagetype", "storagetype must be local or shared")
-    with ctx.db.transaction() as session:
-        offering = ServiceOffering(
-            name=params.name,
-            display_text=params.display_text or params.name,
-            cpu=params.cpu_number,
-            speed=params.cpu_speed,
-            ram_size=params.memory,
-            storage_type=storage_type,
-            tags=params.tags,
-            ha_enabled=bool(params.offer_ha),
-            limit_cpu_use=bool(params.limit_cpu_use),
-            created=ctx.clock(),
-        )
-        session.add(offering)
-        session.flush()
-        return ObjectResult("serviceoffering", offering_response(offering))
+    request = service.NewServiceOffering(
+        name=params.name,
+        display_text=params.display_text,
+        cpu_number=params.cpu_number,
+        cpu_speed=params.cpu_speed,
+        memory_mb=params.memory,
+        storage_type=params.storage_type,
+        tags=params.tags,
+        offer_ha=bool(params.offer_ha),
+        limit_cpu_use=bool(params.limit_cpu_use),
+    )
+    offering = service.create_service_offering(ctx.db, request, ctx.clock())
+    return ObjectResult("serviceoffering", offering_response(offering))
 
 
 @commands.command(
@@ -113,21 +72,10 @@ def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams
 )
 def list_service_offerings(ctx: ApiContext, params: ListServiceOfferingsParams) -> ListResult:
     """List service offerings."""
-    with ctx.db.transaction() as session:
-        query = (
-            select(ServiceOffering)
-            .where(ServiceOffering.removed.is_(None))
-            .order_by(ServiceOffering.id)
-        )
-        if params.id:
-            query = query.where(ServiceOffering.uuid == params.id)
-        if params.name:
-            query = query.where(ServiceOffering.name == params.name)
-        if params.keyword:
-            query = query.where(ServiceOffering.name.contains(params.keyword))
-        window = list_window(session, params)
-        offerings, total = paged(session, query, window)
-        return ListResult("serviceoffering", [offering_response(o) for o in offerings], total)
+    offerings, total = service.list_service_offerings(
+        ctx.db, params, uuid=params.id, name=params.name, keyword=params.keyword
+    )
+    return ListResult("serviceoffering", [offering_response(o) for o in offerings], total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,22 +101,6 @@ class ListDiskOfferingsParams(ListParams):
     name: str | None = param("name of the disk offering", default=None)
 
 
-def disk_offering_response(offering: DiskOffering) -> dict[str, Any]:
-    """Map a disk offering to CloudStack's diskoffering object."""
-    return without_none(
-        {
-            "id": offering.uuid,
-            "name": offering.name,
-            "displaytext": offering.display_text,
-            "disksize": offering.disk_size // GIB,
-            "storagetype": offering.storage_type,
-            "tags": offering.tags,
-            "iscustomized": False,
-            "created": format_date(offering.created),
-        }
-    )
-
-
 @commands.command(
     "createDiskOffering",
     CreateDiskOfferingParams,
@@ -178,23 +110,15 @@ def disk_offering_response(offering: DiskOffering) -> dict[str, Any]:
 )
 def create_disk_offering(ctx: ApiContext, params: CreateDiskOfferingParams) -> ObjectResult:
     """Create a disk offering (the size of a blank disk)."""
-    if params.disk_size < 1:
-        raise InvalidParameterError("disksize", "disksize must be at least 1 (GB)")
-    storage_type = (params.storage_type or "shared").lower()
-    if storage_type not in ("shared", "local"):
-        raise InvalidParameterError("storagetype", "storagetype must be local or shared")
-    with ctx.db.transaction() as session:
-        offering = DiskOffering(
-            name=params.name,
-            display_text=params.display_text or params.name,
-            disk_size=params.disk_size * GIB,
-            storage_type=storage_type,
-            tags=params.tags,
-            created=ctx.clock(),
-        )
-        session.add(offering)
-        session.flush()
-        return ObjectResult("diskoffering", disk_offering_response(offering))
+    request = service.NewDiskOffering(
+        name=params.name,
+        display_text=params.display_text,
+        disk_size_gib=params.disk_size,
+        storage_type=params.storage_type,
+        tags=params.tags,
+    )
+    offering = service.create_disk_offering(ctx.db, request, ctx.clock())
+    return ObjectResult("diskoffering", disk_offering_response(offering))
 
 
 @commands.command(
@@ -205,14 +129,7 @@ def create_disk_offering(ctx: ApiContext, params: CreateDiskOfferingParams) -> O
 )
 def list_disk_offerings(ctx: ApiContext, params: ListDiskOfferingsParams) -> ListResult:
     """List disk offerings."""
-    with ctx.db.transaction() as session:
-        query = select(DiskOffering).where(DiskOffering.removed.is_(None)).order_by(DiskOffering.id)
-        if params.id:
-            query = query.where(DiskOffering.uuid == params.id)
-        if params.name:
-            query = query.where(DiskOffering.name == params.name)
-        if params.keyword:
-            query = query.where(DiskOffering.name.contains(params.keyword))
-        window = list_window(session, params)
-        offerings, total = paged(session, query, window)
-        return ListResult("diskoffering", [disk_offering_response(o) for o in offerings], total)
+    offerings, total = service.list_disk_offerings(
+        ctx.db, params, uuid=params.id, name=params.name, keyword=params.keyword
+    )
+    return ListResult("diskoffering", [disk_offering_response(o) for o in offerings], total)
