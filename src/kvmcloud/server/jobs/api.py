@@ -1,18 +1,12 @@
 """queryAsyncJobResult, listAsyncJobs, listManagementServers."""
 
-import json
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import select
 
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
-from kvmcloud.server.api.responses import FlatResult, ListResult, format_date, without_none
-from kvmcloud.server.errors import NotFoundError
+from kvmcloud.server.api.responses import FlatResult, ListResult
 from kvmcloud.server.jobs import service
-from kvmcloud.server.jobs.models import AsyncJob, JobStatus, ManagementServer
-from kvmcloud.server.queries import list_window, paged
+from kvmcloud.server.jobs.views import job_response, management_server_response
 
 commands = CommandSet()
 
@@ -29,27 +23,6 @@ class ListAsyncJobsParams(ListParams):
     """Parameters of listAsyncJobs."""
 
 
-def job_response(job: AsyncJob, account_uuid: str | None, user_uuid: str | None) -> dict[str, Any]:
-    """Map a job row to CloudStack's async job object."""
-    item: dict[str, Any] = {
-        "jobid": job.uuid,
-        "accountid": account_uuid,
-        "userid": user_uuid,
-        "cmd": job.job_cmd,
-        "jobstatus": job.job_status,
-        "jobprocstatus": job.job_process_status,
-        "jobresultcode": job.job_result_code,
-        "jobresulttype": "object",
-        "jobinstancetype": job.instance_type,
-        "jobinstanceid": job.instance_uuid,
-        "created": format_date(job.created),
-        "completed": format_date(job.completed),
-    }
-    if job.job_status != JobStatus.PENDING and job.job_result:
-        item["jobresult"] = json.loads(job.job_result)
-    return without_none(item)
-
-
 @commands.command(
     "queryAsyncJobResult",
     QueryAsyncJobResultParams,
@@ -59,13 +32,8 @@ def job_response(job: AsyncJob, account_uuid: str | None, user_uuid: str | None)
 )
 def query_async_job_result(ctx: ApiContext, params: QueryAsyncJobResultParams) -> FlatResult:
     """Return one job's status, progress and (when finished) result."""
-    with ctx.db.transaction() as session:
-        found = service.get_job(
-            session, params.job_id, account_id=ctx.caller.account_id, is_admin=ctx.caller.is_admin
-        )
-    if found is None:
-        raise NotFoundError(ctx.command, "jobid", params.job_id)
-    return FlatResult(job_response(*found))
+    record = service.get_job(ctx.db, params.job_id, ctx.caller, command=ctx.command)
+    return FlatResult(job_response(record))
 
 
 @commands.command(
@@ -77,17 +45,8 @@ def query_async_job_result(ctx: ApiContext, params: QueryAsyncJobResultParams) -
 )
 def list_async_jobs(ctx: ApiContext, params: ListAsyncJobsParams) -> ListResult:
     """List the caller's jobs (every account's with listall=true for admins), newest first."""
-    with ctx.db.transaction() as session:
-        window = list_window(session, params)
-        rows, total = service.list_jobs(
-            session,
-            account_id=ctx.caller.account_id,
-            is_admin=ctx.caller.is_admin,
-            list_all=bool(params.list_all),
-            offset=window.offset,
-            limit=window.limit,
-        )
-    return ListResult("asyncjobs", [job_response(*row) for row in rows], total)
+    records, total = service.list_jobs(ctx.db, params, ctx.caller, list_all=bool(params.list_all))
+    return ListResult("asyncjobs", [job_response(record) for record in records], total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,22 +55,6 @@ class ListManagementServersParams(ListParams):
 
     id: Uuid | None = param("the id of the management server", default=None)
     name: str | None = param("the name (host:port) of the management server", default=None)
-
-
-def management_server_response(server: ManagementServer) -> dict[str, Any]:
-    """Map an mshost row to CloudStack's management server object."""
-    return without_none(
-        {
-            "id": server.msid,
-            "name": server.name,
-            "state": server.state.value,
-            "version": server.version,
-            "lastserverstart": format_date(server.started),
-            "lastserverstop": format_date(server.stopped),
-            # kvmcloud addition: when the server last renewed its lease.
-            "lastseen": format_date(server.last_seen),
-        }
-    )
 
 
 @commands.command(
@@ -124,15 +67,7 @@ def management_server_response(server: ManagementServer) -> dict[str, Any]:
 )
 def list_management_servers(ctx: ApiContext, params: ListManagementServersParams) -> ListResult:
     """List management server runs, the live ones first, newest first."""
-    query = select(ManagementServer)
-    if params.id is not None:
-        query = query.where(ManagementServer.msid == params.id)
-    if params.name is not None:
-        query = query.where(ManagementServer.name == params.name)
-    if params.keyword:
-        query = query.where(ManagementServer.name.contains(params.keyword, autoescape=True))
-    query = query.order_by(ManagementServer.state.desc(), ManagementServer.id.desc())
-    with ctx.db.transaction() as session:
-        rows, total = paged(session, query, list_window(session, params))
-        items = [management_server_response(row) for row in rows]
-    return ListResult("managementserver", items, total)
+    rows, total = service.list_management_servers(
+        ctx.db, params, msid=params.id, name=params.name, keyword=params.keyword
+    )
+    return ListResult("managementserver", [management_server_response(r) for r in rows], total)

@@ -1,44 +1,103 @@
-"""Look up jobs for the API, limited to what the caller may see."""
+"""Look up jobs and management servers for the API, limited to what the caller may see."""
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, User
-from kvmcloud.server.jobs.models import AsyncJob
+from kvmcloud.server.db import Database
+from kvmcloud.server.errors import NotFoundError
+from kvmcloud.server.jobs.models import AsyncJob, ManagementServer
+from kvmcloud.server.paging import PageRequest
+from kvmcloud.server.queries import list_window, paged
 
 
-def get_job(
-    session: Session, job_uuid: str, *, account_id: int, is_admin: bool
-) -> tuple[AsyncJob, str | None, str | None] | None:
-    """Return the job with its account and user uuids, if the caller may see it."""
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job with the uuids of the account and user it runs for."""
+
+    job: AsyncJob
+    account_uuid: str | None
+    user_uuid: str | None
+
+
+def get_job(db: Database, job_uuid: str, caller: Caller, *, command: str) -> JobRecord:
+    """Return the job ``job_uuid`` with its account and user uuids.
+
+    Raises:
+        NotFoundError: no such job, or one of another account and the caller is no admin.
+    """
     query = (
         select(AsyncJob, Account.uuid, User.uuid)
         .outerjoin(Account, AsyncJob.account_id == Account.id)
         .outerjoin(User, AsyncJob.user_id == User.id)
         .where(AsyncJob.uuid == job_uuid)
     )
-    if not is_admin:
-        query = query.where(AsyncJob.account_id == account_id)
-    return session.execute(query).first()
+    if not caller.is_admin:
+        query = query.where(AsyncJob.account_id == caller.account_id)
+    with db.transaction() as session:
+        found = session.execute(query).first()
+    if found is None:
+        raise NotFoundError(command, "jobid", job_uuid)
+    return JobRecord(*found)
 
 
 def list_jobs(
-    session: Session,
+    db: Database, page: PageRequest, caller: Caller, *, list_all: bool
+) -> tuple[list[JobRecord], int]:
+    """Return a page of jobs, newest first, and the total count.
+
+    A caller sees their account's jobs; an admin with listall=true sees every account's.
+    """
+    query = select(AsyncJob)
+    if not (caller.is_admin and list_all):
+        query = query.where(AsyncJob.account_id == caller.account_id)
+    with db.transaction() as session:
+        window = list_window(session, page)
+        jobs, total = paged(session, query.order_by(AsyncJob.id.desc()), window)
+        return _records(session, jobs), total
+
+
+def _records(session: Session, jobs: Sequence[AsyncJob]) -> list[JobRecord]:
+    account_ids = {job.account_id for job in jobs if job.account_id is not None}
+    user_ids = {job.user_id for job in jobs if job.user_id is not None}
+    accounts: dict[int, str] = {}
+    users: dict[int, str] = {}
+    if account_ids:
+        rows = session.execute(select(Account.id, Account.uuid).where(Account.id.in_(account_ids)))
+        accounts = {account_id: uuid for account_id, uuid in rows}
+    if user_ids:
+        rows = session.execute(select(User.id, User.uuid).where(User.id.in_(user_ids)))
+        users = {user_id: uuid for user_id, uuid in rows}
+    return [
+        JobRecord(
+            job,
+            accounts.get(job.account_id) if job.account_id is not None else None,
+            users.get(job.user_id) if job.user_id is not None else None,
+        )
+        for job in jobs
+    ]
+
+
+def list_management_servers(
+    db: Database,
+    page: PageRequest,
     *,
-    account_id: int,
-    is_admin: bool,
-    list_all: bool,
-    offset: int,
-    limit: int | None,
-) -> tuple[list[tuple[AsyncJob, str | None, str | None]], int]:
-    """Return a page of jobs, newest first, and the total count."""
-    query = (
-        select(AsyncJob, Account.uuid, User.uuid)
-        .outerjoin(Account, AsyncJob.account_id == Account.id)
-        .outerjoin(User, AsyncJob.user_id == User.id)
-    )
-    if not (is_admin and list_all):
-        query = query.where(AsyncJob.account_id == account_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.order_by(AsyncJob.id.desc()).offset(offset).limit(limit))
-    return list(rows), total
+    msid: str | None,
+    name: str | None,
+    keyword: str | None,
+) -> tuple[list[ManagementServer], int]:
+    """Return a page of management server runs, the live ones first, newest first."""
+    query = select(ManagementServer)
+    if msid is not None:
+        query = query.where(ManagementServer.msid == msid)
+    if name is not None:
+        query = query.where(ManagementServer.name == name)
+    if keyword:
+        query = query.where(ManagementServer.name.contains(keyword, autoescape=True))
+    query = query.order_by(ManagementServer.state.desc(), ManagementServer.id.desc())
+    with db.transaction() as session:
+        return paged(session, query, list_window(session, page))

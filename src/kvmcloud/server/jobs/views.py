@@ -1,0 +1,46 @@
+"""CloudStack's async job and management server objects (pure)."""
+
+import json
+from typing import Any
+
+from kvmcloud.server.api.responses import format_date, without_none
+from kvmcloud.server.jobs.models import JobStatus, ManagementServer
+from kvmcloud.server.jobs.service import JobRecord
+
+
+def job_response(record: JobRecord) -> dict[str, Any]:
+    """Map a job to CloudStack's async job object (with its result once it has ended)."""
+    job = record.job
+    item: dict[str, Any] = {
+        "jobid": job.uuid,
+        "accountid": record.account_uuid,
+        "userid": record.user_uuid,
+        "cmd": job.job_cmd,
+        "jobstatus": job.job_status,
+        "jobprocstatus": job.job_process_status,
+        "jobresultcode": job.job_result_code,
+        "jobresulttype": "object",
+        "jobinstancetype": job.instance_type,
+        "jobinstanceid": job.instance_uuid,
+        "created": format_date(job.created),
+        "completed": format_date(job.completed),
+    }
+    if job.job_status != JobStatus.PENDING and job.job_result:
+        item["jobresult"] = json.loads(job.job_result)
+    return without_none(item)
+
+
+def management_server_response(server: ManagementServer) -> dict[str, Any]:
+    """Map an mshost row to CloudStack's management server object."""
+    return without_none(
+        {
+            "id": server.msid,
+            "name": server.name,
+            "state": server.state.value,
+            "version": server.version,
+            "lastserverstart": format_date(server.started),
+            "lastserverstop": format_date(server.stopped),
+            # kvmcloud addition: when the server last renewed its lease.
+            "lastseen": format_date(server.last_seen),
+        }
+    )
