@@ -50,6 +50,17 @@ ACTIONS = {
 }
 
 
+def parse_resource_type(text: str) -> ResourceType:
+    """Parse listEvents' resourcetype, without regard to case."""
+    for member in ResourceType:
+        if member.value.lower() == text.strip().lower():
+            return member
+    allowed = ", ".join(m.value for m in ResourceType)
+    raise InvalidParameterError(
+        "resourcetype", f"Invalid parameter resourcetype value={text}: must be one of {allowed}"
+    )
+
+
 def job_event_description(event_type: EventType, resource: str, error: str | None) -> str:
     """Describe a job's outcome: ``Completed starting VM x`` or ``Error while … x: why``."""
     action = ACTIONS.get(event_type, event_type.value)

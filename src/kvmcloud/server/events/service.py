@@ -6,10 +6,22 @@ from datetime import datetime
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, Domain, User
+from kvmcloud.server.db import Database
 from kvmcloud.server.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
+from kvmcloud.server.events.catalog import (
+    EventType,
+    ResourceType,
+    job_event_description,
+    parse_end_date,
+    parse_resource_type,
+    parse_start_date,
+)
 from kvmcloud.server.events.models import Event, EventLevel, EventState
 from kvmcloud.server.jobs.models import AsyncJob
+from kvmcloud.server.paging import PageRequest, PageWindow
+from kvmcloud.server.queries import list_window
 
 
 def record_event(
@@ -77,6 +89,31 @@ def record_job_event(
         resource_uuid=resource_uuid,
         now=now,
     )
+
+
+def record_job_outcome(
+    db: Database,
+    job_id: int,
+    *,
+    event_type: EventType,
+    resource_type: ResourceType,
+    error: str | None,
+    now: datetime,
+) -> None:
+    """Record how job ``job_id`` ended, about its instance: INFO, or ERROR with ``error``."""
+    with db.transaction() as session:
+        job = session.get(AsyncJob, job_id)
+        resource = job.instance_uuid if job is not None else None
+        record_job_event(
+            session,
+            job_id,
+            type=event_type.value,
+            level=EventLevel.INFO if error is None else EventLevel.ERROR,
+            description=job_event_description(event_type, resource or "?", error),
+            resource_type=resource_type.value,
+            resource_uuid=resource,
+            now=now,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,13 +257,81 @@ def _query(wanted: EventFilter) -> Select[Event, str, str, str, str, str, str]:
     return query
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventListRequest:
+    """What listEvents asks for, as given: dates and resource type not yet parsed."""
+
+    uuid: str | None = None
+    type: str | None = None
+    level: EventLevel | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    keyword: str | None = None
+    account_name: str | None = None
+    domain_uuid: str | None = None
+    list_all: bool = False
+    resource_uuid: str | None = None
+    resource_type: str | None = None
+
+
 def list_events(
-    session: Session, wanted: EventFilter, *, offset: int, limit: int | None
+    db: Database, page: PageRequest, caller: Caller, request: EventListRequest, *, command: str
 ) -> tuple[list[EventRow], int]:
-    """Return one page of matching events, newest first, and how many match in all."""
+    """Return one page of the events the caller may see, newest first, and the total.
+
+    Raises:
+        InvalidParameterError: a bad page, account, date range or resource type.
+        NotFoundError: an unknown domain.
+        PermissionDeniedError: a user naming another account or domain.
+    """
+    with db.transaction() as session:
+        window = list_window(session, page)
+        scope = resolve_scope(
+            session,
+            command=command,
+            caller_account_id=caller.account_id,
+            is_admin=caller.is_admin,
+            list_all=request.list_all,
+            account_name=request.account_name,
+            domain_uuid=request.domain_uuid,
+            by_id=request.uuid is not None,
+        )
+        return _page(session, _filter(request, scope), window)
+
+
+def _filter(request: EventListRequest, scope: Scope) -> EventFilter:
+    start = parse_start_date(request.start_date) if request.start_date else None
+    end = parse_end_date(request.end_date) if request.end_date else None
+    if start is not None and end is not None and start >= end:
+        raise InvalidParameterError(
+            "startdate",
+            f"Invalid parameter startdate value={request.start_date}: it is after enddate "
+            f"{request.end_date}",
+        )
+    if request.resource_uuid is not None and request.resource_type is None:
+        raise InvalidParameterError(
+            "resourcetype", "resourceid parameter must be used with resourcetype parameter"
+        )
+    resource_type = parse_resource_type(request.resource_type) if request.resource_type else None
+    return EventFilter(
+        scope=scope,
+        uuid=request.uuid,
+        type=request.type.strip() if request.type else None,
+        level=request.level,
+        start=start,
+        end=end,
+        keyword=request.keyword,
+        resource_type=resource_type,
+        resource_uuid=request.resource_uuid,
+    )
+
+
+def _page(session: Session, wanted: EventFilter, window: PageWindow) -> tuple[list[EventRow], int]:
     query = _query(wanted)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(
-        query.order_by(Event.created.desc(), Event.id.desc()).offset(offset).limit(limit)
+        query.order_by(Event.created.desc(), Event.id.desc())
+        .offset(window.offset)
+        .limit(window.limit)
     )
     return [EventRow(*row) for row in rows], total
