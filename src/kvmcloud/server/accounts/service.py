@@ -1,4 +1,4 @@
-"""Bootstrap the ROOT domain and admin account; mint API key pairs."""
+"""Bootstrap the ROOT domain and admin account; mint API key pairs; find a key's holder."""
 
 import secrets
 from dataclasses import dataclass
@@ -19,6 +19,26 @@ class ApiKeys:
     username: str
     api_key: str
     secret_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """The user an API key belongs to, with its account and domain."""
+
+    user: User
+    account: Account
+    domain: Domain
+
+
+def find_key_holder(session: Session, api_key: str) -> KeyHolder | None:
+    """Return who holds ``api_key``, or None when nobody does."""
+    row = session.execute(
+        select(User, Account, Domain)
+        .join(Account, User.account_id == Account.id)
+        .join(Domain, Account.domain_id == Domain.id)
+        .where(User.api_key == api_key)
+    ).first()
+    return None if row is None else KeyHolder(*row)
 
 
 def _new_key() -> str:

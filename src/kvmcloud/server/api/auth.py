@@ -3,12 +3,12 @@
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol.api_signing import is_valid_signature, parse_expires
 from kvmcloud.server.accounts.callers import Caller
-from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
+from kvmcloud.server.accounts.models import AccountType
+from kvmcloud.server.accounts.service import find_key_holder
 from kvmcloud.server.errors import AuthenticationError
 
 
@@ -23,15 +23,10 @@ def authenticate(session: Session, params: Mapping[str, str], now: datetime) -> 
     api_key, signature = special.get("apikey"), special.get("signature")
     if not api_key or not signature:
         raise AuthenticationError()
-    row = session.execute(
-        select(User, Account, Domain)
-        .join(Account, User.account_id == Account.id)
-        .join(Domain, Account.domain_id == Domain.id)
-        .where(User.api_key == api_key)
-    ).first()
-    if row is None:
+    holder = find_key_holder(session, api_key)
+    if holder is None:
         raise AuthenticationError()
-    user, account, domain = row
+    user, account, domain = holder.user, holder.account, holder.domain
     if user.state != "enabled" or account.state != "enabled" or not user.secret_key:
         raise AuthenticationError()
     if not is_valid_signature(params, user.secret_key, signature):

@@ -19,7 +19,7 @@ P = TypeVar("P")
 
 @dataclass(frozen=True, slots=True)
 class ApiContext:
-    """Collaborators a handler may use; handlers open their own short transactions."""
+    """Collaborators a handler passes to the use case it calls; use cases open the transactions."""
 
     db: Database
     agents: AgentClient
