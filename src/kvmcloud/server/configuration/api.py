@@ -51,5 +51,5 @@ def list_configurations(ctx: ApiContext, params: ListConfigurationsParams) -> Li
 )
 def update_configuration(ctx: ApiContext, params: UpdateConfigurationParams) -> ObjectResult:
     """Change a global setting (a missing value restores the default)."""
-    row = service.update_configuration(ctx.db, params.name, params.value, ctx.clock())
+    row = service.update_configuration(ctx.db, params.name, params.value, ctx.clock)
     return ObjectResult("configuration", configuration_response(row))

@@ -1,5 +1,6 @@
 """Read and change global settings; seed missing rows with their defaults."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -77,7 +78,7 @@ def list_configurations(
 
 
 def update_configuration(
-    db: Database, name: str, value: str | None, now: datetime
+    db: Database, name: str, value: str | None, clock: Callable[[], datetime]
 ) -> ConfigurationValue:
     """Change a global setting; no value restores its default.
 
@@ -87,7 +88,7 @@ def update_configuration(
     key = BY_NAME.get(name)
     text = value if value is not None else (key.default if key else "")
     with db.transaction() as session:
-        return update_value(session, name, text, now)
+        return update_value(session, name, text, clock())
 
 
 def update_value(session: Session, name: str, value: str, now: datetime) -> ConfigurationValue:

@@ -47,7 +47,7 @@ def _record(
             event_type=event_type,
             resource_type=resource_type,
             error=error,
-            now=ctx.clock(),
+            clock=ctx.clock,
         )
     except Exception:
         # The job's own outcome matters more than its event: never lose it over this.

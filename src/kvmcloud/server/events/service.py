@@ -1,5 +1,6 @@
 """Recording events in the caller's transaction; who may see which; the listEvents query."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -98,7 +99,7 @@ def record_job_outcome(
     event_type: EventType,
     resource_type: ResourceType,
     error: str | None,
-    now: datetime,
+    clock: Callable[[], datetime],
 ) -> None:
     """Record how job ``job_id`` ended, about its instance: INFO, or ERROR with ``error``."""
     with db.transaction() as session:
@@ -112,7 +113,7 @@ def record_job_outcome(
             description=job_event_description(event_type, resource or "?", error),
             resource_type=resource_type.value,
             resource_uuid=resource,
-            now=now,
+            now=clock(),
         )
 
 

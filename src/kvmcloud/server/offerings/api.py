@@ -49,7 +49,7 @@ class ListServiceOfferingsParams(ListParams):
 )
 def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams) -> ObjectResult:
     """Create a service offering."""
-    request = service.NewServiceOffering(
+    spec = service.ServiceOfferingSpec(
         name=params.name,
         display_text=params.display_text,
         cpu_number=params.cpu_number,
@@ -60,7 +60,7 @@ def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams
         offer_ha=bool(params.offer_ha),
         limit_cpu_use=bool(params.limit_cpu_use),
     )
-    offering = service.create_service_offering(ctx.db, request, ctx.clock())
+    offering = service.create_service_offering(ctx.db, spec, ctx.clock)
     return ObjectResult("serviceoffering", offering_response(offering))
 
 
@@ -110,14 +110,14 @@ class ListDiskOfferingsParams(ListParams):
 )
 def create_disk_offering(ctx: ApiContext, params: CreateDiskOfferingParams) -> ObjectResult:
     """Create a disk offering (the size of a blank disk)."""
-    request = service.NewDiskOffering(
+    spec = service.DiskOfferingSpec(
         name=params.name,
         display_text=params.display_text,
         disk_size_gib=params.disk_size,
         storage_type=params.storage_type,
         tags=params.tags,
     )
-    offering = service.create_disk_offering(ctx.db, request, ctx.clock())
+    offering = service.create_disk_offering(ctx.db, spec, ctx.clock)
     return ObjectResult("diskoffering", disk_offering_response(offering))
 
 

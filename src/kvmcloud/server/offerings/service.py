@@ -1,7 +1,9 @@
 """Create service and disk offerings, and list them one page at a time."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 
@@ -12,10 +14,11 @@ from kvmcloud.server.paging import PageRequest
 from kvmcloud.server.queries import list_window, paged
 
 GIB = 1024**3
+Offering = TypeVar("Offering", ServiceOffering, DiskOffering)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NewServiceOffering:
+class ServiceOfferingSpec:
     """What createServiceOffering asks for, as given."""
 
     name: str
@@ -30,7 +33,7 @@ class NewServiceOffering:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NewDiskOffering:
+class DiskOfferingSpec:
     """What createDiskOffering asks for, as given; the size is in GiB."""
 
     name: str
@@ -41,7 +44,7 @@ class NewDiskOffering:
 
 
 def create_service_offering(
-    db: Database, request: NewServiceOffering, now: datetime
+    db: Database, spec: ServiceOfferingSpec, clock: Callable[[], datetime]
 ) -> ServiceOffering:
     """Check and store a service offering.
 
@@ -49,25 +52,25 @@ def create_service_offering(
         InvalidParameterError: too few CPUs, MHz or MB, or an unknown storage type.
     """
     for name, value, low in (
-        ("cpunumber", request.cpu_number, 1),
-        ("cpuspeed", request.cpu_speed, 1),
-        ("memory", request.memory_mb, 32),
+        ("cpunumber", spec.cpu_number, 1),
+        ("cpuspeed", spec.cpu_speed, 1),
+        ("memory", spec.memory_mb, 32),
     ):
         if value < low:
             raise InvalidParameterError(name, f"{name} must be at least {low}")
-    storage_type = _storage_type(request.storage_type)
+    storage_type = _storage_type(spec.storage_type)
     with db.transaction() as session:
         offering = ServiceOffering(
-            name=request.name,
-            display_text=request.display_text or request.name,
-            cpu=request.cpu_number,
-            speed=request.cpu_speed,
-            ram_size=request.memory_mb,
+            name=spec.name,
+            display_text=spec.display_text or spec.name,
+            cpu=spec.cpu_number,
+            speed=spec.cpu_speed,
+            ram_size=spec.memory_mb,
             storage_type=storage_type,
-            tags=request.tags,
-            ha_enabled=request.offer_ha,
-            limit_cpu_use=request.limit_cpu_use,
-            created=now,
+            tags=spec.tags,
+            ha_enabled=spec.offer_ha,
+            limit_cpu_use=spec.limit_cpu_use,
+            created=clock(),
         )
         session.add(offering)
         session.flush()
@@ -83,34 +86,28 @@ def list_service_offerings(
     keyword: str | None,
 ) -> tuple[list[ServiceOffering], int]:
     """Return one page of live service offerings, oldest first, and the total."""
-    query = select(ServiceOffering).where(ServiceOffering.removed.is_(None))
-    if uuid:
-        query = query.where(ServiceOffering.uuid == uuid)
-    if name:
-        query = query.where(ServiceOffering.name == name)
-    if keyword:
-        query = query.where(ServiceOffering.name.contains(keyword))
-    with db.transaction() as session:
-        return paged(session, query.order_by(ServiceOffering.id), list_window(session, page))
+    return _list_live(db, ServiceOffering, page, uuid=uuid, name=name, keyword=keyword)
 
 
-def create_disk_offering(db: Database, request: NewDiskOffering, now: datetime) -> DiskOffering:
+def create_disk_offering(
+    db: Database, spec: DiskOfferingSpec, clock: Callable[[], datetime]
+) -> DiskOffering:
     """Check and store a disk offering (the size of a blank disk).
 
     Raises:
         InvalidParameterError: a size under 1 GiB, or an unknown storage type.
     """
-    if request.disk_size_gib < 1:
+    if spec.disk_size_gib < 1:
         raise InvalidParameterError("disksize", "disksize must be at least 1 (GB)")
-    storage_type = _storage_type(request.storage_type)
+    storage_type = _storage_type(spec.storage_type)
     with db.transaction() as session:
         offering = DiskOffering(
-            name=request.name,
-            display_text=request.display_text or request.name,
-            disk_size=request.disk_size_gib * GIB,
+            name=spec.name,
+            display_text=spec.display_text or spec.name,
+            disk_size=spec.disk_size_gib * GIB,
             storage_type=storage_type,
-            tags=request.tags,
-            created=now,
+            tags=spec.tags,
+            created=clock(),
         )
         session.add(offering)
         session.flush()
@@ -126,15 +123,27 @@ def list_disk_offerings(
     keyword: str | None,
 ) -> tuple[list[DiskOffering], int]:
     """Return one page of live disk offerings, oldest first, and the total."""
-    query = select(DiskOffering).where(DiskOffering.removed.is_(None))
+    return _list_live(db, DiskOffering, page, uuid=uuid, name=name, keyword=keyword)
+
+
+def _list_live(
+    db: Database,
+    model: type[Offering],
+    page: PageRequest,
+    *,
+    uuid: str | None,
+    name: str | None,
+    keyword: str | None,
+) -> tuple[list[Offering], int]:
+    query = select(model).where(model.removed.is_(None))
     if uuid:
-        query = query.where(DiskOffering.uuid == uuid)
+        query = query.where(model.uuid == uuid)
     if name:
-        query = query.where(DiskOffering.name == name)
+        query = query.where(model.name == name)
     if keyword:
-        query = query.where(DiskOffering.name.contains(keyword))
+        query = query.where(model.name.contains(keyword))
     with db.transaction() as session:
-        return paged(session, query.order_by(DiskOffering.id), list_window(session, page))
+        return paged(session, query.order_by(model.id), list_window(session, page))
 
 
 def _storage_type(text: str | None) -> str:
