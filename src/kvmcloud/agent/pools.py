@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvmcloud.agent.downloads.errors import BadCommandError, PoolUnavailableError
+from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.pool_files import (
     PARTIAL_SUFFIX,
     PublishedNames,

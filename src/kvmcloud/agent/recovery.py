@@ -20,8 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvmcloud.agent.downloads.errors import PoolUnavailableError
 from kvmcloud.agent.enrollment import EnrollmentStateError, ensure_state_dir, write_private_file
+from kvmcloud.agent.errors import PoolUnavailableError
 from kvmcloud.agent.pool_files import HOST_TAG, new_attempt_id, new_host_tag
 from kvmcloud.agent.pools import StoragePool
 from kvmcloud.protocol.agent_messages import (

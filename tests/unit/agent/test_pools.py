@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmcloud.agent.downloads.errors import BadCommandError, PoolUnavailableError
+from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.pools import PARTIAL_DIR_NAME, StoragePool, validate_file_name
 from kvmcloud.protocol.agent_messages import PoolSpec, PoolType
 from kvmcloud.protocol.error_codes import ErrorCode

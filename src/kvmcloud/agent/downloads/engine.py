@@ -10,16 +10,15 @@ from urllib.parse import urlsplit
 
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
 from kvmcloud.agent.downloads.errors import (
-    BadCommandError,
     ChecksumMismatchError,
     DownloadCancelledError,
     ImageRejectedError,
     PoolFullError,
-    PoolUnavailableError,
     UnsupportedUrlError,
 )
 from kvmcloud.agent.downloads.http import describe_url
 from kvmcloud.agent.downloads.sink import PoolFileSink
+from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
 from kvmcloud.agent.pools import StoragePool

@@ -11,11 +11,12 @@ DownloadError                     .code (protocol/error_codes.py)
 ├── DownloadTimeoutError          timeout              connect, read or overall deadline
 ├── ChecksumMismatchError         checksum_mismatch    .expected, .actual
 ├── PoolFullError                 pool_full            not enough space, or ENOSPC
-├── PoolUnavailableError          pool_unavailable     pool path missing, not a dir, read-only
 ├── ImageRejectedError            image_rejected       wrong format, backing file, unreadable
-├── DownloadCancelledError        cancelled            the agent is shutting down
-└── BadCommandError               bad_command          the command itself is invalid
+└── DownloadCancelledError        cancelled            the agent is shutting down
 ```
+
+``BadCommandError`` and ``PoolUnavailableError``, which pools and VM volumes raise too, are
+``AgentError`` subclasses in agent/errors.py.
 
 Messages are meant for operators: they name the URL, the HTTP status and reason, the pool
 path, the sizes involved. They never contain request header values, which may be secrets.
@@ -90,12 +91,6 @@ class PoolFullError(DownloadError):
     code = ErrorCode.POOL_FULL
 
 
-class PoolUnavailableError(DownloadError):
-    """The pool's directory is missing, not a directory, or not writable."""
-
-    code = ErrorCode.POOL_UNAVAILABLE
-
-
 class ImageRejectedError(DownloadError):
     """The image is not what was registered, has a backing file, or cannot be read."""
 
@@ -106,9 +101,3 @@ class DownloadCancelledError(DownloadError):
     """The download was cancelled, e.g. because the agent is shutting down."""
 
     code = ErrorCode.CANCELLED
-
-
-class BadCommandError(DownloadError):
-    """The command is invalid (bad install name, malformed checksum, …)."""
-
-    code = ErrorCode.BAD_COMMAND

@@ -26,7 +26,6 @@ from kvmcloud.agent.downloads.base import (
     SourceInfo,
 )
 from kvmcloud.agent.downloads.errors import (
-    BadCommandError,
     DnsFailureError,
     DownloadCancelledError,
     DownloadError,
@@ -48,6 +47,7 @@ from kvmcloud.agent.downloads.ranges import (
     resume_validator,
 )
 from kvmcloud.agent.downloads.tls import TrustStore, describe_tls_error
+from kvmcloud.agent.errors import BadCommandError
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from kvmcloud.agent.downloads.errors import BadCommandError
+from kvmcloud.agent.errors import BadCommandError
 from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
 from kvmcloud.agent.pools import StoragePool, validate_file_name

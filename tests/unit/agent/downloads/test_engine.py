@@ -9,15 +9,14 @@ import pytest
 from kvmcloud.agent.downloads.base import Downloader, ProgressCallback
 from kvmcloud.agent.downloads.engine import ImageInspector, download_template, pick_downloader
 from kvmcloud.agent.downloads.errors import (
-    BadCommandError,
     ChecksumMismatchError,
     DownloadCancelledError,
     ImageRejectedError,
     PoolFullError,
-    PoolUnavailableError,
     SourceNotFoundError,
     UnsupportedUrlError,
 )
+from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.host.commands import CommandFailedError
 from kvmcloud.agent.pools import PARTIAL_DIR_NAME, StoragePool
 from kvmcloud.protocol.agent_messages import (
