@@ -51,11 +51,11 @@ from kvmcloud.agent.enrollment import (
 )
 from kvmcloud.agent.handlers import CommandHandlers
 from kvmcloud.agent.heartbeat import HeartbeatLoop
-from kvmcloud.agent.host.libvirt import LibvirtHost
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.settings import AgentSettings
+from kvmcloud.agent.vms.libvirt import LibvirtHost
 from kvmcloud.agent.vms.lifecycle import Hypervisor, VmLifecycle
 from kvmcloud.agent.vms.volumes import VolumeImages
 from kvmcloud.protocol.agent_messages import (

@@ -13,9 +13,9 @@ import pytest
 
 from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.handlers import CommandHandlers, Execution
-from kvmcloud.agent.host.libvirt import LibvirtHost
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import is_kvm_usable
+from kvmcloud.agent.vms.libvirt import LibvirtHost
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
 from kvmcloud.protocol.agent_messages import (
     Answer,

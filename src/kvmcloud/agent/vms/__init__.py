@@ -1,1 +1,1 @@
-"""VMs on this host: domain XML, their volumes, and the lifecycle commands."""
+"""VMs on this host: domain XML, libvirt, their volumes, and the lifecycle commands."""

@@ -30,7 +30,7 @@ MAX_GRACEFUL_TIMEOUT_S = 300.0
 
 
 class Hypervisor(Protocol):
-    """What VM commands need from libvirt (``host.libvirt.LibvirtHost`` in production)."""
+    """What VM commands need from libvirt (``vms.libvirt.LibvirtHost`` in production)."""
 
     def start(self, name: str, xml: str) -> VmPowerState:
         """Define the domain from ``xml`` and start it unless it runs."""

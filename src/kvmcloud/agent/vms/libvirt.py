@@ -31,7 +31,9 @@ from kvmcloud.agent.vms.errors import (
 )
 from kvmcloud.protocol.agent_messages import VmPowerState
 
-logger = logging.getLogger(__name__)
+# The name it had before the module moved from host/ to vms/: the agent's log lines (and
+# operators' filters on them) stay as they were.
+logger = logging.getLogger("kvmcloud.agent.host.libvirt")
 
 DEFAULT_URI = "qemu:///system"
 POLL_INTERVAL_S = 0.25

@@ -5,12 +5,12 @@ from typing import Any
 
 import pytest
 
-from kvmcloud.agent.host.libvirt import LibvirtHost, power_state
 from kvmcloud.agent.vms.errors import (
     HypervisorUnavailableError,
     VmFailureError,
     VmNotFoundError,
 )
+from kvmcloud.agent.vms.libvirt import LibvirtHost, power_state
 from kvmcloud.protocol.agent_messages import VmPowerState
 
 NO_DOMAIN, NO_METADATA, OPERATION_INVALID, SYSTEM_ERROR = 42, 80, 55, 38
