@@ -16,8 +16,8 @@ from kvmcloud.agent.downloads.errors import (
     PoolFullError,
     UnsupportedUrlError,
 )
-from kvmcloud.agent.downloads.http import describe_url
 from kvmcloud.agent.downloads.sink import PoolFileSink
+from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError

@@ -47,6 +47,7 @@ from kvmcloud.agent.downloads.ranges import (
     resume_validator,
 )
 from kvmcloud.agent.downloads.tls import TrustStore, describe_tls_error
+from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.agent.errors import BadCommandError
 
 logger = logging.getLogger(__name__)
@@ -66,16 +67,7 @@ HEAD_REJECTED_STATUSES = frozenset({405, 501})
 REDIRECT_SETTING = "store.download.follow.redirects"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 _CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+(?:\d+-\d+|\*)/(\d+)\s*$", re.IGNORECASE)
-
-
-def describe_url(url: str) -> str:
-    """Return ``url`` fit for messages and logs: any ``user:password@`` is masked.
-
-    A regular expression rather than urlsplit(), so that it works on malformed URLs too.
-    """
-    return _USERINFO.sub(r"\1***@", url)
 
 
 def parse_content_range_total(value: str | None) -> int | None:

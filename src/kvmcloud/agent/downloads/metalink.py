@@ -29,7 +29,6 @@ from kvmcloud.agent.downloads.errors import (
     TlsFailureError,
     UnsupportedUrlError,
 )
-from kvmcloud.agent.downloads.http import describe_url
 from kvmcloud.agent.downloads.metalink_format import (
     MAX_DOCUMENT_BYTES,
     Metalink,
@@ -37,6 +36,7 @@ from kvmcloud.agent.downloads.metalink_format import (
     Pieces,
     parse_metalink,
 )
+from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.protocol.agent_messages import ErrorInfo, MirrorCheck, Timeouts
 from kvmcloud.protocol.checksums import Checksum
 from kvmcloud.protocol.error_codes import ErrorCode

@@ -1,10 +1,10 @@
 """NfsDownloader: nfs:// probe and fetch with libnfs's nfs-ls and nfs-cat; nothing is mounted.
 
 CloudStack 4.19 mounts the URL's path with shell strings built from it and reports success
-whatever happens (reference §4.6, §9 item 10). Here the URL is validated strictly first and
-rebuilt from its checked parts; the userspace client of Debian's ``libnfs-utils`` then runs
-through :mod:`kvmcloud.agent.host.commands` with argument lists: no shell, no mount point to
-leave stale, no kernel NFS client needed.
+whatever happens (reference §4.6, §9 item 10). Here the URL is validated strictly first
+(nfs_urls.py) and rebuilt from its checked parts; the userspace client of Debian's
+``libnfs-utils`` then runs through :mod:`kvmcloud.agent.host.commands` with argument lists:
+no shell, no mount point to leave stale, no kernel NFS client needed.
 
 What libnfs-utils 4.0 offers, and how it is used:
 
@@ -20,29 +20,26 @@ What libnfs-utils 4.0 offers, and how it is used:
   serve only world-readable files.
 """
 
-import ipaddress
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
 from kvmcloud.agent.downloads.errors import (
-    DnsFailureError,
     DownloadCancelledError,
     DownloadError,
     DownloadTimeoutError,
-    SourceDeniedError,
     SourceNotFoundError,
     SourceUnavailableError,
-    UnsupportedUrlError,
 )
-from kvmcloud.agent.downloads.http import describe_url
 from kvmcloud.agent.downloads.image_header import (
     QCOW2_HEADER_PROBE_BYTES,
     parse_qcow2_virtual_size,
 )
+from kvmcloud.agent.downloads.nfs_output import error_from_libnfs, parse_nfs_ls
+from kvmcloud.agent.downloads.nfs_urls import NfsLocation, parse_nfs_url
+from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.agent.host import commands
 from kvmcloud.agent.host.commands import (
     CommandError,
@@ -56,11 +53,7 @@ from kvmcloud.agent.host.commands import (
 
 logger = logging.getLogger(__name__)
 
-SCHEME = "nfs"
 DEFAULT_BUFFER_SIZE_BYTES = 4 * 1024 * 1024
-MAX_URL_CHARS = 1024
-MAX_HOST_CHARS = 253
-MAX_SEGMENT_CHARS = 255
 # One restart after a broken stream: nfs-cat cannot resume, and a source that breaks twice
 # is better reported than retried (the engine may try another host).
 MAX_ATTEMPTS = 2
@@ -68,271 +61,6 @@ MAX_ATTEMPTS = 2
 RETRY_PAUSE_S = 1.0
 # How often a silent transfer looks at the cancel flag while it waits for data.
 CANCEL_CHECK_S = 0.25
-_MESSAGE_CHARS = 500
-
-# Path segments after percent-decoding: no shell or libnfs metacharacters, no whitespace.
-SEGMENT_CHARACTERS = "A-Z a-z 0-9 . _ - ~ + = , @"
-_SEGMENT = re.compile(r"[A-Za-z0-9._~+=,@-]+")
-_RAW_PATH = re.compile(r"[A-Za-z0-9._~+=,@%/-]*")
-_PERCENT = re.compile(r"%(?P<hex>[0-9A-Fa-f]{2})?")
-_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_IPV4_LIKE = re.compile(r"[0-9.]+")
-_PORT = re.compile(r"[0-9]{1,5}")
-# `nfs-ls` prints "<type><rwx×3> nlink uid gid size name"; the type letter is missing for
-# sockets and FIFOs.
-_LS_LINE = re.compile(
-    r"(?P<type>[-dlcbps]?)[-r][-w][-xsStT][-r][-w][-xsStT][-r][-w][-xsStT]"
-    r"\s+\d+\s+-?\d+\s+-?\d+\s+(?P<size>-?\d+) (?P<name>.+)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class NfsLocation:
-    """A validated ``nfs://`` URL, split into the parts libnfs needs.
-
-    ``host`` is IPv6 without brackets; ``directory`` is the file's directory as an absolute
-    path on the server and ``file_name`` its name, both percent-decoded.
-    """
-
-    url: str
-    host: str
-    port: int | None
-    directory: str
-    file_name: str
-
-    @property
-    def path(self) -> str:
-        """The file's absolute path on the server."""
-        return f"{self.directory}/{self.file_name}"
-
-    @property
-    def is_dns_name(self) -> bool:
-        """True when ``host`` is a name to resolve rather than an address."""
-        return not _is_ip_address(self.host)
-
-    def libnfs_url(self, path: str) -> str:
-        """The URL handed to libnfs for ``path``, rebuilt from validated parts only."""
-        query = f"?nfsport={self.port}" if self.port is not None else ""
-        return f"nfs://{self.host}{path}{query}"
-
-    @property
-    def server(self) -> str:
-        """``host`` or ``host:port`` (``[v6]:port``), for messages."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port is None else f"{host}:{self.port}"
-
-
-def parse_nfs_url(url: str) -> NfsLocation:
-    """Validate ``nfs://server[:port]/export/path/file`` and split it.
-
-    The rules (the management server's URL check should apply the same):
-
-    * scheme ``nfs`` (any case); at most :data:`MAX_URL_CHARS` characters, printable ASCII
-      only (no whitespace or control characters);
-    * no user info (``user@``), no query string (``?``), no fragment (``#``);
-    * host: a DNS name (letters, digits, inner hyphens; labels of 1–63, 253 in all), a
-      dotted IPv4 address, or an IPv6 address in brackets (no zone); never starting with
-      ``-``; optional port 1–65535;
-    * path: at least two segments (export and file); no empty segment (``//``, trailing
-      ``/``), none equal to ``.`` or ``..``; each segment, after decoding ``%XX``, made of
-      :data:`SEGMENT_CHARACTERS` and at most 255 characters (so ``%2F``, ``%00``, ``%0A``
-      and ``%20`` are refused).
-
-    Raises:
-        UnsupportedUrlError: the URL breaks a rule; the message names which.
-    """
-    shown = repr(describe_url(url))
-    if len(url) > MAX_URL_CHARS:
-        raise UnsupportedUrlError(f"NFS URL longer than {MAX_URL_CHARS} characters: {shown}")
-    bad = next((ch for ch in url if not "\x21" <= ch <= "\x7e"), None)
-    if bad is not None:
-        raise UnsupportedUrlError(
-            f"NFS URL contains whitespace, control or non-ASCII character {bad!r}: {shown}"
-        )
-    scheme, separator, rest = url.partition("://")
-    if not separator or scheme.lower() != SCHEME:
-        raise UnsupportedUrlError(f"not an nfs:// URL: {shown}")
-    for mark, what in (("?", "a query string"), ("#", "a fragment")):
-        if mark in rest:
-            raise UnsupportedUrlError(
-                f"NFS URL has {what} ({mark!r}), which libnfs would read as options: {shown}"
-            )
-    authority, slash, raw_path = rest.partition("/")
-    if not slash:
-        raise UnsupportedUrlError(f"NFS URL has no path after the server: {shown}")
-    host, port = _parse_authority(authority, shown)
-    segments = _parse_path(raw_path, shown)
-    return NfsLocation(
-        url=url,
-        host=host,
-        port=port,
-        directory="/" + "/".join(segments[:-1]),
-        file_name=segments[-1],
-    )
-
-
-def _parse_authority(authority: str, shown: str) -> tuple[str, int | None]:
-    if "@" in authority:
-        raise UnsupportedUrlError(f"NFS URL must not carry user information (@): {shown}")
-    if authority.startswith("["):
-        inside, bracket, after = authority[1:].partition("]")
-        if not bracket:
-            raise UnsupportedUrlError(f"NFS URL has an unclosed '[' in its host: {shown}")
-        try:
-            if "%" in inside:
-                # libnfs cannot take a zone, and ipaddress would accept one.
-                raise ValueError("zone given")
-            host = str(ipaddress.IPv6Address(inside))
-        except ValueError as exc:
-            raise UnsupportedUrlError(
-                f"NFS URL host [{inside}] is not an IPv6 address (zones are not accepted): {shown}"
-            ) from exc
-        if after and not after.startswith(":"):
-            raise UnsupportedUrlError(f"NFS URL has text after its IPv6 host: {shown}")
-        return host, _parse_port(after[1:], shown) if after else None
-    host, colon, port_text = authority.partition(":")
-    _check_host(host, shown)
-    return host, _parse_port(port_text, shown) if colon else None
-
-
-def _check_host(host: str, shown: str) -> None:
-    if not host:
-        raise UnsupportedUrlError(f"NFS URL has no server: {shown}")
-    if host.startswith("-"):
-        raise UnsupportedUrlError(f"NFS URL host {host!r} starts with '-': {shown}")
-    if _IPV4_LIKE.fullmatch(host):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError as exc:
-            raise UnsupportedUrlError(
-                f"NFS URL host {host!r} is not a valid IPv4 address: {shown}"
-            ) from exc
-        return
-    labels = host.split(".")
-    if len(host) > MAX_HOST_CHARS or not all(_DNS_LABEL.fullmatch(label) for label in labels):
-        raise UnsupportedUrlError(
-            f"NFS URL host {host!r} is not a DNS name or IP address (letters, digits, "
-            f"inner '-' and '.' only): {shown}"
-        )
-
-
-def _parse_port(text: str, shown: str) -> int:
-    if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
-        raise UnsupportedUrlError(f"NFS URL port {text!r} is not a number 1-65535: {shown}")
-    return int(text)
-
-
-def _parse_path(raw_path: str, shown: str) -> list[str]:
-    bad = next((ch for ch in raw_path if not _RAW_PATH.fullmatch(ch)), None)
-    if bad is not None:
-        raise UnsupportedUrlError(f"NFS URL path contains the character {bad!r}: {shown}")
-    raw_segments = raw_path.split("/")
-    if len(raw_segments) < 2:
-        raise UnsupportedUrlError(
-            f"NFS URL needs an export and a file (nfs://server/export/file): {shown}"
-        )
-    segments = []
-    for raw in raw_segments:
-        if not raw:
-            raise UnsupportedUrlError(
-                f"NFS URL path has an empty segment ('//' or a trailing '/'): {shown}"
-            )
-        segment = _decode_segment(raw, shown)
-        if segment in (".", ".."):
-            raise UnsupportedUrlError(f"NFS URL path has a {segment!r} segment: {shown}")
-        if len(segment) > MAX_SEGMENT_CHARS:
-            raise UnsupportedUrlError(
-                f"NFS URL path segment longer than {MAX_SEGMENT_CHARS} characters: {shown}"
-            )
-        segments.append(segment)
-    return segments
-
-
-def _decode_segment(raw: str, shown: str) -> str:
-    def decode(match: re.Match[str]) -> str:
-        if match.group("hex") is None:
-            raise UnsupportedUrlError(f"NFS URL has a '%' not followed by two hex digits: {shown}")
-        char = chr(int(match.group("hex"), 16))
-        if not _SEGMENT.fullmatch(char):
-            kind = "control character" if ord(char) < 0x20 or ord(char) == 0x7F else "character"
-            raise UnsupportedUrlError(
-                f"NFS URL path has a percent-encoded {kind} {char!r}: {shown}"
-            )
-        return char
-
-    return _PERCENT.sub(decode, raw)
-
-
-def _is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class DirectoryEntry:
-    """One line of ``nfs-ls``: the entry's type letter (``-`` file, ``d``, ``l``…) and size."""
-
-    kind: str
-    size_bytes: int
-    name: str
-
-
-def parse_nfs_ls(text: str) -> list[DirectoryEntry]:
-    """Parse ``nfs-ls`` output; lines that are not entries are skipped."""
-    entries = []
-    for line in text.splitlines():
-        match = _LS_LINE.fullmatch(line)
-        if match:
-            entries.append(
-                DirectoryEntry(match.group("type") or "?", int(match.group("size")), match["name"])
-            )
-    return entries
-
-
-def error_from_libnfs(text: str, location: NfsLocation, action: str) -> DownloadError:
-    """Map what nfs-ls / nfs-cat printed on failure to the DownloadError it means.
-
-    ``action`` says what was attempted ("listing /export", "reading …"). The samples these
-    patterns come from were recorded against nfs-ganesha 4.3 with libnfs 4.0
-    (tests/unit/agent/downloads/test_nfs.py).
-    """
-    detail = " ".join(text.split())[:_MESSAGE_CHARS] or "no message"
-    server = f"NFS server {location.server}"
-    where = f"{action} on {server} for {describe_url(location.url)}"
-    if "Can not resolv" in detail and location.is_dns_name:
-        return DnsFailureError(f"cannot resolve host {location.host!r} ({where}): {detail}")
-    if "nfs_service failed" in detail or "Failed to start connection" in detail:
-        return SourceUnavailableError(
-            f"cannot reach {server} (rpcbind on port 111, or its NFS/MOUNT service, did not "
-            f"answer) while {where}: {detail}"
-        )
-    if "MNT3ERR_ACCES" in detail or "MNT3ERR_PERM" in detail:
-        # ganesha (and Linux's nfsd) answer ACCES for a directory that is not exported or
-        # does not exist as well as for a host the export does not allow.
-        return SourceDeniedError(
-            f"{server} refused to mount {location.directory}: no such export or directory, "
-            f"or this host is not allowed to mount it ({where}): {detail}"
-        )
-    if any(code in detail for code in ("MNT3ERR_NOENT", "MNT3ERR_NOTDIR")):
-        return SourceNotFoundError(
-            f"{server} has no directory {location.directory} ({where}): {detail}"
-        )
-    if any(code in detail for code in ("ERR_NOENT", "ERR_NOTDIR")):
-        return SourceNotFoundError(f"{location.path} does not exist ({where}): {detail}")
-    if "points outside export" in detail:
-        # libnfs itself refuses symbolic links that leave the mounted export.
-        return SourceDeniedError(
-            f"{location.path} is a symbolic link out of the export ({where}): {detail}"
-        )
-    if any(code in detail for code in ("ERR_ACCES", "ERR_PERM", "ACCESS denied")):
-        return SourceDeniedError(
-            f"permission denied reading {location.path} ({where}; libnfs uses the agent's "
-            f"uid, so an export that squashes root serves only world-readable files): {detail}"
-        )
-    return SourceUnavailableError(f"{action} failed on {server}: {detail}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
 import pytest
 
 from kvmcloud.agent.downloads.http import (
-    describe_url,
     parse_content_length,
     parse_content_range_total,
 )
+from kvmcloud.agent.downloads.urls import describe_url
 
 
 def test_describe_url_masks_credentials():

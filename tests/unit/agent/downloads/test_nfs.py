@@ -8,14 +8,9 @@ from kvmcloud.agent.downloads.errors import (
     SourceUnavailableError,
     UnsupportedUrlError,
 )
-from kvmcloud.agent.downloads.nfs import (
-    DirectoryEntry,
-    NfsDownloader,
-    NfsLocation,
-    error_from_libnfs,
-    parse_nfs_ls,
-    parse_nfs_url,
-)
+from kvmcloud.agent.downloads.nfs import NfsDownloader
+from kvmcloud.agent.downloads.nfs_output import DirectoryEntry, error_from_libnfs, parse_nfs_ls
+from kvmcloud.agent.downloads.nfs_urls import NfsLocation, parse_nfs_url
 from kvmcloud.protocol.error_codes import ErrorCode
 
 # URL validation -------------------------------------------------------------------------
