@@ -36,6 +36,15 @@ from kvmcloud.agent.downloads.metalink_format import (
     Pieces,
     parse_metalink,
 )
+from kvmcloud.agent.downloads.mirrors import (
+    another_mirror_may_help,
+    average_rate,
+    faster_mirror,
+    live_mirrors,
+    next_mirror,
+    steady_rate,
+    worth_sampling,
+)
 from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.protocol.agent_messages import ErrorInfo, MirrorCheck, Timeouts
 from kvmcloud.protocol.checksums import Checksum
@@ -53,19 +62,16 @@ MAX_PIECE_BYTES = 32 * 1024 * 1024
 ATTEMPTS_PER_MIRROR = 3
 # Mirror speeds differ by orders of magnitude (a slow mirror listed first is common): once
 # the transfer runs, every live mirror is sampled, in parallel, for this many bytes or this
-# long, and the transfer moves to one that is this many times faster than the mirror in
-# use. A sample's rate leaves out its first read (connection, request, TCP slow start): on
-# loopback those made a fast mirror look barely faster than a 50 MB/s one, and one run in
-# five stayed on the slow mirror. Up to SAMPLE_ROUNDS rounds, SAMPLE_EVERY_S apart, so one
-# unlucky sample cannot pin a transfer to a slow mirror. Files below SAMPLE_MIN_FILE_BYTES
-# (or of unknown size) are not worth it. Measured with a dead, a 50 MB/s and a fast mirror
-# listed in that order (docs/performance.md).
+# long, and the transfer moves to one that is much faster than the mirror in use (the rule,
+# and how a sample's rate is measured, are in mirrors.py). Up to SAMPLE_ROUNDS rounds,
+# SAMPLE_EVERY_S apart, so one unlucky sample cannot pin a transfer to a slow mirror. Files
+# below SAMPLE_MIN_FILE_BYTES (or of unknown size) are not worth it. Measured with a dead, a
+# 50 MB/s and a fast mirror listed in that order (docs/performance.md).
 SAMPLE_BYTES = 16 * 1024 * 1024
 SAMPLE_S = 1.0
 SAMPLE_ROUNDS = 3
 SAMPLE_EVERY_S = 1.0
 SAMPLE_MIN_FILE_BYTES = 128 * 1024 * 1024
-SWITCH_FACTOR = 2.0
 SAMPLE_READ_BYTES = 256 * 1024
 
 
@@ -141,17 +147,6 @@ _MOST_TELLING: tuple[type[DownloadError], ...] = (
     DownloadTimeoutError,
     SourceUnavailableError,
     UnsupportedUrlError,
-)
-# Errors that say something about the image, the pool or the command, not the mirror:
-# another mirror would not help.
-_NOT_THE_MIRRORS_FAULT = frozenset(
-    {
-        ErrorCode.CANCELLED,
-        ErrorCode.IMAGE_REJECTED,
-        ErrorCode.POOL_FULL,
-        ErrorCode.POOL_UNAVAILABLE,
-        ErrorCode.BAD_COMMAND,
-    }
 )
 
 
@@ -430,9 +425,12 @@ class _SampleSink:
 
     def rate(self) -> float:
         """Bytes per second after the first read (0 until two reads arrived)."""
-        if self._first_at is None or self._last_at <= self._first_at:
-            return 0.0
-        return (self._received - self._first_bytes) / (self._last_at - self._first_at)
+        return steady_rate(
+            first_at=self._first_at,
+            first_bytes=self._first_bytes,
+            last_at=self._last_at,
+            received_bytes=self._received,
+        )
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._count(len(data))
@@ -731,11 +729,13 @@ class _FailoverTransfer:
     def _next_mirror(self) -> str | None:
         piece = self._sink.piece_index
         preferred, self._preferred = self._preferred, None
-        candidates = ((preferred,) if preferred else ()) + self._metalink.mirrors
-        for url in candidates:
-            if url not in self._dead and (url, piece) not in self._tried:
-                return url
-        return None
+        return next_mirror(
+            self._metalink.mirrors,
+            preferred=preferred,
+            dead=self._dead,
+            tried=self._tried,
+            piece=piece,
+        )
 
     def _sampling_once_flowing(self, request: DownloadRequest) -> DownloadRequest:
         """Start the sampler when this mirror's bytes flow, not before it even connected.
@@ -755,14 +755,12 @@ class _FailoverTransfer:
 
     def _start_sampler(self) -> None:
         """Time every live mirror once, in the background, while the transfer runs."""
-        size = self._metalink.size_bytes
-        live = [url for url in self._metalink.mirrors if url not in self._dead]
-        if (
-            self._sampler is not None
-            or len(live) < 2
-            or not self._sink.vouched
-            or size is None
-            or size < self._downloader.sample_min_file_bytes
+        live = live_mirrors(self._metalink.mirrors, self._dead)
+        if self._sampler is not None or not worth_sampling(
+            live,
+            vouched=self._sink.vouched,
+            size_bytes=self._metalink.size_bytes,
+            min_file_bytes=self._downloader.sample_min_file_bytes,
         ):
             return
         self._sampler = threading.Thread(
@@ -775,7 +773,7 @@ class _FailoverTransfer:
         for round_number in range(SAMPLE_ROUNDS):
             if round_number and self._over.wait(SAMPLE_EVERY_S):
                 return
-            live = [url for url in self._metalink.mirrors if url not in self._dead]
+            live = live_mirrors(self._metalink.mirrors, self._dead)
             if len(live) < 2 or self._current not in live:
                 return
             if self._sample_all(live):
@@ -795,8 +793,10 @@ class _FailoverTransfer:
                 current = self._current
                 # A sample still running has delivered at most this much so far: a mirror
                 # far faster than that is worth moving to without waiting for the end.
-                elapsed = max(clock() - began, 1e-6)
-                current_rate = rates.get(current, sinks[current].received_bytes / elapsed)
+                elapsed_s = clock() - began
+                current_rate = rates.get(
+                    current, average_rate(sinks[current].received_bytes, elapsed_s)
+                )
                 if rates and self._decide(rates, current, current_rate):
                     return True
                 if len(rates) == len(urls):
@@ -806,8 +806,8 @@ class _FailoverTransfer:
 
     def _decide(self, rates: dict[str, float], current: str, current_rate: float) -> bool:
         """Move to the fastest sampled mirror if it beats ``current``; True if it moves."""
-        best = max(rates, key=lambda url: rates[url])
-        if best == current or rates[best] <= SWITCH_FACTOR * current_rate:
+        best = faster_mirror(rates, current, current_rate)
+        if best is None:
             # Not (yet) worth it: a sample still running may be the fast one.
             return False
         logger.info(
@@ -842,7 +842,7 @@ class _FailoverTransfer:
             if not isinstance(exc, DownloadTimeoutError):
                 return 0.0
         # The steady rate once data flows; a sample that came in one read has only its total.
-        return sink.rate() or sink.received_bytes / max(clock() - began, 1e-6)
+        return sink.rate() or average_rate(sink.received_bytes, clock() - began)
 
     def _attempt(self, url: str) -> bool:
         """Fetch from ``url`` onwards; True when the file is complete and verified."""
@@ -887,7 +887,7 @@ class _FailoverTransfer:
                 sink.restart()
             return False
         except DownloadError as exc:
-            if exc.code in _NOT_THE_MIRRORS_FAULT:
+            if not another_mirror_may_help(exc.code):
                 raise
             self._fail(url, exc, dead={url})
             return False
