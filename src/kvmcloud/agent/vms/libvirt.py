@@ -31,9 +31,7 @@ from kvmcloud.agent.vms.errors import (
 )
 from kvmcloud.protocol.agent_messages import VmPowerState
 
-# The name it had before the module moved from host/ to vms/: the agent's log lines (and
-# operators' filters on them) stay as they were.
-logger = logging.getLogger("kvmcloud.agent.host.libvirt")
+logger = logging.getLogger(__name__)
 
 DEFAULT_URI = "qemu:///system"
 POLL_INTERVAL_S = 0.25
