@@ -14,7 +14,7 @@ from kvmcloud.server.app import build_services, create_app, utc_now
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.settings import ServerSettings, SettingsError
-from kvmcloud.server.templates.service import seed_guest_os
+from kvmcloud.server.templates.guest_os import seed_guest_os
 
 logger = logging.getLogger("kvmcloud.server")
 

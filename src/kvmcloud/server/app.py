@@ -47,8 +47,10 @@ from kvmcloud.server.jobs.runner import JobHandler, JobRunner
 from kvmcloud.server.offerings import api as offerings_api
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates import api as templates_api
+from kvmcloud.server.templates import copies as templates_copies
+from kvmcloud.server.templates import deletion as templates_deletion
+from kvmcloud.server.templates import inventory as templates_inventory
 from kvmcloud.server.templates import jobs as templates_jobs
-from kvmcloud.server.templates import service as templates_service
 from kvmcloud.server.vms import api as vms_api
 from kvmcloud.server.vms import jobs as vms_jobs
 from kvmcloud.server.vms import service as vms_service
@@ -82,11 +84,11 @@ def build_registry() -> Registry:
 
 VM = ResourceType.VIRTUAL_MACHINE
 JOB_HANDLERS: dict[str, JobHandler] = {
-    templates_service.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
-    templates_api.DELETE_TEMPLATE_JOB: partial(
+    templates_copies.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
+    templates_deletion.DELETE_TEMPLATE_JOB: partial(
         templates_jobs.run_delete_template, pools_in_use=vms_service.pools_in_use
     ),
-    templates_service.STORAGE_CLEANUP_JOB: partial(
+    templates_deletion.STORAGE_CLEANUP_JOB: partial(
         templates_jobs.run_storage_cleanup, pools_in_use=vms_service.pools_in_use
     ),
     vms_service.DEPLOY_JOB: with_event(EventType.VM_CREATE, VM, vms_jobs.run_deploy_vm),
@@ -107,7 +109,7 @@ HOOKS = Hooks(
 HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (
     vms_service.after_heartbeat,
     certificates_service.after_heartbeat,
-    templates_service.after_heartbeat,
+    templates_inventory.after_heartbeat,
 )
 
 # Jobs a live management server resumes when the server running them died: each picks up
@@ -116,9 +118,9 @@ HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (
 # destroy are not repeated behind the operator's back: they fail with the reason.
 RESUMABLE_JOBS = frozenset(
     {
-        templates_service.DIRECT_DOWNLOAD_JOB,
-        templates_api.DELETE_TEMPLATE_JOB,
-        templates_service.STORAGE_CLEANUP_JOB,
+        templates_copies.DIRECT_DOWNLOAD_JOB,
+        templates_deletion.DELETE_TEMPLATE_JOB,
+        templates_deletion.STORAGE_CLEANUP_JOB,
         vms_service.DEPLOY_JOB,
         vms_service.START_JOB,
         vms_service.ATTACH_ISO_JOB,
@@ -229,7 +231,7 @@ def build_services(
 
     def queue_storage_cleanup() -> None:
         with db.transaction() as session:
-            templates_service.queue_storage_cleanup(session, clock())
+            templates_deletion.queue_storage_cleanup(session, clock())
 
     def certificate_sync_interval_s() -> float:
         with db.transaction() as session:
@@ -291,7 +293,7 @@ def take_over_lost_work(services: Services) -> None:
         done = servers.take_over_orphans(
             session, now=now, resumable=RESUMABLE_JOBS, max_takeovers=MAX_TAKEOVERS
         )
-        refs = templates_service.fail_abandoned_downloads(session, now)
+        refs = templates_copies.fail_abandoned_downloads(session, now)
         vms = vms_service.settle_vms_without_jobs(session, now)
     if lost:
         logger.warning("management server(s) %s lost their lease", ", ".join(lost))

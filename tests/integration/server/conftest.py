@@ -16,7 +16,7 @@ from kvmcloud.server.app import Services, build_services, create_app
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.settings import ServerSettings
-from kvmcloud.server.templates.service import seed_guest_os
+from kvmcloud.server.templates.guest_os import seed_guest_os
 from tests.fakes import FakeAgentClient, FakeClock
 
 

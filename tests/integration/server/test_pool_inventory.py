@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.templates.inventory import INVENTORY_GRACE_S
 from kvmcloud.server.templates.models import TemplatePoolRef
-from kvmcloud.server.templates.service import INVENTORY_GRACE_S
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 
 POOL_PATH = "/var/lib/kvmcloud/pool1"

@@ -356,7 +356,7 @@ def test_others_private_isos_cannot_be_inserted(server: ServerHarness, cloud: Cl
 def test_failed_copy_deletes_are_retried_by_the_storage_cleanup(
     server: ServerHarness, cloud: Cloud
 ) -> None:
-    from kvmcloud.server.templates.service import queue_storage_cleanup
+    from kvmcloud.server.templates.deletion import queue_storage_cleanup
 
     template_id = register(server, cloud)
     server.ok("prepareTemplate", templateid=template_id, zoneid=cloud.zone_id)

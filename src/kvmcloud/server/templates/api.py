@@ -2,43 +2,17 @@
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.checksums import Checksum
-from kvmcloud.server.accounts.models import Account, Domain
-from kvmcloud.server.agent_client import error_from_answer
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
-from kvmcloud.server.api.responses import AsyncResult, ListResult, format_date, without_none
-from kvmcloud.server.errors import InvalidParameterError, NotFoundError, ResourceInUseError
-from kvmcloud.server.events import catalog
-from kvmcloud.server.events.models import EventLevel
-from kvmcloud.server.events.service import record_event
-from kvmcloud.server.infrastructure.models import StoragePool, Zone
-from kvmcloud.server.jobs import queue
-from kvmcloud.server.queries import get_by_uuid, list_window, paged
-from kvmcloud.server.templates import service
-from kvmcloud.server.templates.models import (
-    GuestOs,
-    GuestOsCategory,
-    ImageFormat,
-    Template,
-    TemplatePoolRef,
-    TemplateZoneRef,
-)
-from kvmcloud.server.templates.urls import is_metalink, validate_source_url
+from kvmcloud.server.api.responses import AsyncResult, ListResult
+from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.templates import copies, deletion, guest_os, listing, registration, views
+from kvmcloud.server.templates.models import ImageFormat
+from kvmcloud.server.templates.urls import validate_source_url
 
 commands = CommandSet()
-URL_CHECK_TIMEOUT_MARGIN_S = 30.0
-METALINK_CHECK_ROUNDS = 8
-BYPASSED_STATUS = "Bypassed Secondary Storage"
-DELETE_TEMPLATE_JOB = "delete_template"
-DELETE_TEMPLATE_CMD = "org.apache.cloudstack.api.command.user.template.DeleteTemplateCmd"
-DELETE_ISO_CMD = "org.apache.cloudstack.api.command.user.iso.DeleteIsoCmd"
 
 
 class TemplateFormat(StrEnum):
@@ -58,100 +32,6 @@ class TemplateFilter(StrEnum):
     EXECUTABLE = "executable"
     COMMUNITY = "community"
     ALL = "all"
-
-
-# --- responses ------------------------------------------------------------------------------
-
-
-def template_response(
-    session: Session, template: Template, zone: Zone, *, show_private: bool = True
-) -> dict[str, Any]:
-    """Map a template (in one zone) to CloudStack's template/iso object."""
-    account = session.get(Account, template.account_id)
-    domain = session.get(Domain, account.domain_id) if account else None
-    guest_os = session.get(GuestOs, template.guest_os_id)
-    details = service.detail_rows(session, template.id)
-    download_details = [
-        {
-            "datastore": pool.name,
-            "datastoreid": pool.uuid,
-            "downloadPercent": ref.download_pct,
-            "downloadState": ref.download_state,
-            "jobid": ref.job_id,
-            "installpath": ref.install_path,
-            "errortext": ref.error_str,
-        }
-        for ref, pool in service.pool_refs(session, template.id)
-        if pool.data_center_id == zone.id
-    ]
-    checksum = Checksum.parse(template.checksum).hex_digest if template.checksum else None
-    item = {
-        "id": template.uuid,
-        "name": template.name,
-        "displaytext": template.display_text,
-        "ispublic": template.public,
-        "isfeatured": template.featured,
-        "isready": True,
-        "crossZones": template.cross_zones,
-        "isextractable": template.extractable,
-        "passwordenabled": template.enable_password,
-        "sshkeyenabled": template.sshkey_enabled,
-        "isdynamicallyscalable": template.dynamically_scalable,
-        "requireshvm": template.requires_hvm,
-        "directdownload": template.direct_download,
-        "deployasis": False,
-        "bootable": template.bootable,
-        "format": template.format,
-        "hypervisor": template.hypervisor_type,
-        "ostypeid": guest_os.uuid if guest_os else None,
-        "ostypename": guest_os.display_name if guest_os else None,
-        "templatetype": template.type,
-        "status": BYPASSED_STATUS if show_private else None,
-        "url": template.url if show_private else None,
-        "size": template.size if template.size else None,
-        "physicalsize": template.physical_size if template.physical_size else None,
-        "checksum": checksum,
-        "zoneid": zone.uuid,
-        "zonename": zone.name,
-        "account": account.account_name if account else None,
-        "accountid": account.uuid if account else None,
-        "domain": domain.name if domain else None,
-        "domainid": domain.uuid if domain else None,
-        "domainpath": domain.path if domain else None,
-        "created": format_date(template.created),
-        "removed": format_date(template.removed),
-        "details": service.redacted_details(details),
-        "downloaddetails": [without_none(d) for d in download_details],
-        "bits": template.bits,
-        "templatetag": template.template_tag,
-        "tags": [],
-    }
-    return without_none(item)
-
-
-def template_response_for_ref(session: Session, ref_id: int) -> dict[str, Any]:
-    """Map the template of a pool copy, in the pool's zone."""
-    ref = session.get(TemplatePoolRef, ref_id)
-    assert ref is not None
-    template, pool = session.get(Template, ref.template_id), session.get(StoragePool, ref.pool_id)
-    assert template is not None and pool is not None
-    zone = session.get(Zone, pool.data_center_id)
-    assert zone is not None
-    return template_response(session, template, zone)
-
-
-def _zone_responses(session: Session, template: Template, key: str) -> ListResult:
-    refs = session.scalars(
-        select(TemplateZoneRef)
-        .where(TemplateZoneRef.template_id == template.id)
-        .order_by(TemplateZoneRef.id)
-    )
-    items = []
-    for ref in refs:
-        zone = session.get(Zone, ref.zone_id)
-        assert zone is not None
-        items.append(template_response(session, template, zone))
-    return ListResult(key, items, len(items))
 
 
 # --- registration -----------------------------------------------------------------------
@@ -266,86 +146,18 @@ def _require_direct_download(direct_download: bool | None) -> None:
         )
 
 
-def _zones(
-    session: Session, ctx: ApiContext, zone_id: str | None, zone_ids: list[Uuid] | None
-) -> list[Zone]:
-    if zone_id and zone_ids:
-        raise InvalidParameterError("zoneids", "Give either zoneid or zoneids, not both")
-    wanted = [zone_id] if zone_id else list(zone_ids or [])
-    if not wanted:
-        raise InvalidParameterError("zoneid", "Either zoneid or zoneids is required")
-    if "-1" in wanted:
-        raise InvalidParameterError(
-            "zoneid", "Cross-zone registration (zoneid=-1) is not supported yet"
-        )
-    return [get_by_uuid(session, Zone, z, command=ctx.command, param="zoneid") for z in wanted]
-
-
-def _register(
-    ctx: ApiContext,
-    request_fields: dict[str, Any],
-    zone_uuids: tuple[str | None, list[Uuid] | None],
-    os_type: str | None,
-    details: dict[str, str] | None,
-    key: str,
-) -> ListResult:
-    headers, others = service.parse_details(details or {})
-    with ctx.db.transaction() as session:
-        zones = _zones(session, ctx, *zone_uuids)
-        request = service.TemplateRequest(
-            headers=headers,
-            other_details=others,
-            zone_ids=[z.id for z in zones],
-            guest_os_id=service.resolve_guest_os(session, os_type, ctx.command),
-            account_id=ctx.caller.account_id,
-            **request_fields,
-        )
-        plan = service.plan_url_check(session, request, zones, ctx.rng)
-    # The URL is checked from a host, as the hosts are what will download it; no
-    # transaction is open while the agent works.
-    timeouts = plan.command.timeouts
-    one_check_s = timeouts.connect_s + timeouts.request_s + timeouts.read_s * 4
-    # A Metalink's check probes every mirror in turn: allow for several.
-    rounds = METALINK_CHECK_ROUNDS if is_metalink(request.url) else 1
-    answer = ctx.agents.call(
-        plan.endpoint, plan.command, timeout_s=one_check_s * rounds + URL_CHECK_TIMEOUT_MARGIN_S
+def _register(ctx: ApiContext, request: registration.TemplateRequest, key: str) -> ListResult:
+    registered = registration.register_template(
+        ctx.db,
+        ctx.agents,
+        request,
+        caller=ctx.caller,
+        clock=ctx.clock,
+        rng=ctx.rng,
+        command=ctx.command,
     )
-    if not answer.ok or not isinstance(answer.result, msg.CheckUrlResult):
-        raise error_from_answer(
-            answer, f"URL {request.url} failed the check on host {plan.endpoint.name}"
-        )
-    with ctx.db.transaction() as session:
-        template = service.record_template(session, request, answer.result, ctx.clock())
-        _record_create_event(ctx, session, template)
-        registered = _zone_responses(session, template, key)
-    if not answer.result.mirrors:
-        return registered
-    # kvmcloud extension: a Metalink's registration says how each mirror checked out.
-    mirrors = [
-        without_none({"url": m.url, "ok": m.ok, "errortext": m.error.message if m.error else None})
-        for m in answer.result.mirrors
-    ]
-    items = [{**item, "mirrors": mirrors} for item in registered.items]
-    return ListResult(registered.item_key, items, registered.count)
-
-
-def _record_create_event(ctx: ApiContext, session: Session, template: Template) -> None:
-    """Record TEMPLATE.CREATE or ISO.CREATE for the caller, with the registration itself."""
-    is_iso = template.format == ImageFormat.ISO
-    event_type, resource_type = catalog.create_event(is_iso)
-    record_event(
-        session,
-        type=event_type,
-        level=EventLevel.INFO,
-        # Not the URL: a presigned query string is a credential.
-        description=f"{'ISO' if is_iso else 'Template'} {template.name} ({template.uuid}) "
-        "registered for direct download",
-        account_id=ctx.caller.account_id,
-        user_id=ctx.caller.user_id,
-        resource_type=resource_type,
-        resource_uuid=template.uuid,
-        now=ctx.clock(),
-    )
+    items = views.registration_response(registered)
+    return ListResult(key, items, len(items))
 
 
 @commands.command(
@@ -376,32 +188,29 @@ def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListRe
         raise InvalidParameterError(
             "templatetype", f"templatetype {params.template_type!r} is not known"
         )
-    fields = {
-        "name": params.name,
-        "display_text": params.display_text or params.name,
-        "url": validate_source_url(params.url),
-        "format": image_format,
-        "checksum": params.checksum,
-        "public": bool(params.is_public),
-        "featured": bool(params.is_featured),
-        "extractable": bool(params.is_extractable),
-        "bootable": True,
-        "requires_hvm": params.requires_hvm is not False,
-        "password_enabled": bool(params.password_enabled),
-        "sshkey_enabled": bool(params.sshkey_enabled),
-        "dynamically_scalable": bool(params.is_dynamically_scalable),
-        "bits": params.bits or 64,
-        "template_tag": params.template_tag,
-        "template_type": template_type,
-    }
-    return _register(
-        ctx,
-        fields,
-        (params.zone_id, params.zone_ids),
-        params.os_type_id,
-        params.details,
-        "template",
+    request = registration.TemplateRequest(
+        name=params.name,
+        display_text=params.display_text or params.name,
+        url=validate_source_url(params.url),
+        format=image_format,
+        checksum=params.checksum,
+        zone_id=params.zone_id,
+        zone_ids=tuple(params.zone_ids or ()),
+        os_type_id=params.os_type_id,
+        details=params.details or {},
+        public=bool(params.is_public),
+        featured=bool(params.is_featured),
+        extractable=bool(params.is_extractable),
+        bootable=True,
+        requires_hvm=params.requires_hvm is not False,
+        password_enabled=bool(params.password_enabled),
+        sshkey_enabled=bool(params.sshkey_enabled),
+        dynamically_scalable=bool(params.is_dynamically_scalable),
+        bits=params.bits or 64,
+        template_tag=params.template_tag,
+        template_type=template_type,
     )
+    return _register(ctx, request, "template")
 
 
 @commands.command(
@@ -413,20 +222,23 @@ def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListRe
 def register_iso(ctx: ApiContext, params: RegisterIsoParams) -> ListResult:
     """Register a direct-download ISO after a host has checked its URL."""
     _require_direct_download(params.direct_download)
-    fields = {
-        "name": params.name,
-        "display_text": params.display_text or params.name,
-        "url": validate_source_url(params.url),
-        "format": ImageFormat.ISO,
-        "checksum": params.checksum,
-        "public": bool(params.is_public),
-        "featured": bool(params.is_featured),
-        "extractable": bool(params.is_extractable),
-        "bootable": params.bootable is not False,
-        "password_enabled": bool(params.password_enabled),
-        "dynamically_scalable": bool(params.is_dynamically_scalable),
-    }
-    return _register(ctx, fields, (params.zone_id, None), params.os_type_id, params.details, "iso")
+    request = registration.TemplateRequest(
+        name=params.name,
+        display_text=params.display_text or params.name,
+        url=validate_source_url(params.url),
+        format=ImageFormat.ISO,
+        checksum=params.checksum,
+        zone_id=params.zone_id,
+        os_type_id=params.os_type_id,
+        details=params.details or {},
+        public=bool(params.is_public),
+        featured=bool(params.is_featured),
+        extractable=bool(params.is_extractable),
+        bootable=params.bootable is not False,
+        password_enabled=bool(params.password_enabled),
+        dynamically_scalable=bool(params.is_dynamically_scalable),
+    )
+    return _register(ctx, request, "iso")
 
 
 # --- listing ----------------------------------------------------------------------------------
@@ -465,43 +277,11 @@ class ListIsosParams(ListParams):
 
 
 def _list(
-    ctx: ApiContext,
-    params: ListParams,
-    *,
-    isos: bool,
-    filter_name: str,
-    uuid: str | None,
-    name: str | None,
-    zone_uuid: str | None,
-    key: str,
-    hypervisor: str | None,
+    ctx: ApiContext, params: ListParams, query: listing.TemplateQuery, key: str
 ) -> ListResult:
-    with ctx.db.transaction() as session:
-        if hypervisor and hypervisor.upper() != "KVM":
-            return ListResult(key, [], 0)
-        zone_id = None
-        if zone_uuid:
-            zone_id = get_by_uuid(session, Zone, zone_uuid, command=ctx.command, param="zoneid").id
-        query = service.filtered_templates(
-            isos=isos,
-            filter_name=filter_name,
-            account_id=ctx.caller.account_id,
-            is_admin=ctx.caller.is_admin,
-            template_uuid=uuid,
-            name=name,
-            keyword=params.keyword,
-            zone_id=zone_id,
-        )
-        window = list_window(session, params)
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-        rows = session.execute(query.offset(window.offset).limit(window.limit)).all()
-        items = []
-        for template, zone_ref in rows:
-            zone = session.get(Zone, zone_ref.zone_id)
-            assert zone is not None
-            owner = ctx.caller.is_admin or template.account_id == ctx.caller.account_id
-            items.append(template_response(session, template, zone, show_private=owner))
-        return ListResult(key, items, total or 0)
+    page = listing.list_templates(ctx.db, ctx.caller, params, query, command=ctx.command)
+    items = [views.listed_template_response(record, ctx.caller) for record in page.items]
+    return ListResult(key, items, page.total)
 
 
 @commands.command(
@@ -513,17 +293,16 @@ def _list(
 def list_templates(ctx: ApiContext, params: ListTemplatesParams) -> ListResult:
     """List templates, one entry per zone."""
     uuid = params.id or (params.ids[0] if params.ids and len(params.ids) == 1 else None)
-    return _list(
-        ctx,
-        params,
+    query = listing.TemplateQuery(
         isos=False,
         filter_name=params.template_filter.value,
         uuid=uuid,
         name=params.name,
+        keyword=params.keyword,
         zone_uuid=params.zone_id,
-        key="template",
         hypervisor=params.hypervisor,
     )
+    return _list(ctx, params, query, "template")
 
 
 @commands.command(
@@ -531,27 +310,18 @@ def list_templates(ctx: ApiContext, params: ListTemplatesParams) -> ListResult:
 )
 def list_isos(ctx: ApiContext, params: ListIsosParams) -> ListResult:
     """List ISOs, one entry per zone."""
-    filter_name = (params.iso_filter or TemplateFilter.EXECUTABLE).value
-    result = _list(
-        ctx,
-        params,
+    query = listing.TemplateQuery(
         isos=True,
-        filter_name=filter_name,
+        filter_name=(params.iso_filter or TemplateFilter.EXECUTABLE).value,
         uuid=params.id,
         name=params.name,
+        keyword=params.keyword,
         zone_uuid=params.zone_id,
-        key="iso",
         hypervisor=params.hypervisor,
+        bootable=params.bootable,
+        public=params.is_public,
     )
-    if params.bootable is None and params.is_public is None:
-        return result
-    items = [
-        i
-        for i in result.items
-        if (params.bootable is None or i.get("bootable") == params.bootable)
-        and (params.is_public is None or i.get("ispublic") == params.is_public)
-    ]
-    return ListResult(result.item_key, items, len(items))
+    return _list(ctx, params, query, "iso")
 
 
 # --- deletion ---------------------------------------------------------------------------------
@@ -567,30 +337,17 @@ class DeleteTemplateParams:
 
 
 def _queue_delete(ctx: ApiContext, params: DeleteTemplateParams, *, iso: bool) -> AsyncResult:
-    with ctx.db.transaction() as session:
-        template = get_by_uuid(session, Template, params.id, command=ctx.command, param="id")
-        if (template.format == ImageFormat.ISO) != iso:
-            raise NotFoundError(ctx.command, "id", params.id)
-        if not ctx.caller.is_admin and template.account_id != ctx.caller.account_id:
-            raise NotFoundError(ctx.command, "id", params.id)
-        users = ctx.hooks.count_template_users(session, template.id)
-        if users and not params.forced:
-            raise ResourceInUseError(
-                f"{template.name} is used by {users} VM(s); pass forced=true to delete it anyway "
-                "(copies in use stay on their pools until those VMs are expunged)"
-            )
-        job = queue.enqueue(
-            session,
-            kind=DELETE_TEMPLATE_JOB,
-            cmd=DELETE_ISO_CMD if iso else DELETE_TEMPLATE_CMD,
-            payload={"template_id": template.id},
-            now=ctx.clock(),
-            account_id=ctx.caller.account_id,
-            user_id=ctx.caller.user_id,
-            instance_type="Iso" if iso else "Template",
-            instance_uuid=template.uuid,
-        )
-        return AsyncResult(job.uuid)
+    job_uuid = deletion.queue_deletion(
+        ctx.db,
+        caller=ctx.caller,
+        clock=ctx.clock,
+        command=ctx.command,
+        count_users=ctx.hooks.count_template_users,
+        template_uuid=params.id,
+        forced=bool(params.forced),
+        iso=iso,
+    )
+    return AsyncResult(job_uuid)
 
 
 @commands.command(
@@ -642,38 +399,16 @@ class PrepareTemplateParams:
 )
 def prepare_template(ctx: ApiContext, params: PrepareTemplateParams) -> ListResult:
     """Start (or reuse) a direct download of the template to the pool(s); answer at once."""
-    with ctx.db.transaction() as session:
-        template = get_by_uuid(
-            session, Template, params.template_id, command=ctx.command, param="templateid"
-        )
-        zone = get_by_uuid(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
-        in_zone = select(TemplateZoneRef.id).where(
-            TemplateZoneRef.template_id == template.id,
-            TemplateZoneRef.zone_id == zone.id,
-            TemplateZoneRef.removed.is_(None),
-        )
-        if session.scalar(in_zone) is None:
-            raise InvalidParameterError(
-                "zoneid", f"Template {template.name} is not registered in zone {zone.name}"
-            )
-        pool = (
-            get_by_uuid(
-                session, StoragePool, params.storage_id, command=ctx.command, param="storageid"
-            )
-            if params.storage_id
-            else None
-        )
-        for target in service.pools_to_prepare(session, zone, pool):
-            service.request_on_pool(
-                session,
-                template,
-                target,
-                account_id=ctx.caller.account_id,
-                user_id=ctx.caller.user_id,
-                now=ctx.clock(),
-            )
-        session.flush()
-        return ListResult("template", [template_response(session, template, zone)], 1)
+    record = copies.prepare_template(
+        ctx.db,
+        caller=ctx.caller,
+        clock=ctx.clock,
+        command=ctx.command,
+        template_uuid=params.template_id,
+        zone_uuid=params.zone_id,
+        pool_uuid=params.storage_id,
+    )
+    return ListResult("template", [views.template_response(record)], 1)
 
 
 # --- OS types ----------------------------------------------------------------------------------
@@ -704,36 +439,15 @@ class ListOsCategoriesParams(ListParams):
 )
 def list_os_types(ctx: ApiContext, params: ListOsTypesParams) -> ListResult:
     """List guest OS types."""
-    with ctx.db.transaction() as session:
-        query = (
-            select(GuestOs, GuestOsCategory)
-            .join(GuestOsCategory, GuestOs.category_id == GuestOsCategory.id)
-            .order_by(GuestOs.id)
-        )
-        if params.id:
-            query = query.where(GuestOs.uuid == params.id)
-        if params.os_category_id:
-            query = query.where(GuestOsCategory.uuid == params.os_category_id)
-        if params.description:
-            query = query.where(GuestOs.display_name == params.description)
-        if params.keyword:
-            query = query.where(GuestOs.display_name.contains(params.keyword))
-        window = list_window(session, params)
-        rows = list(session.execute(query))
-        page = rows[window.offset : None if window.limit is None else window.offset + window.limit]
-        items = [
-            {
-                "id": os.uuid,
-                "description": os.display_name,
-                "name": os.display_name,
-                "oscategoryid": category.uuid,
-                "oscategoryname": category.name,
-                "isuserdefined": os.is_user_defined,
-                "fordisplay": True,
-            }
-            for os, category in page
-        ]
-        return ListResult("ostype", items, len(rows))
+    page = guest_os.list_os_types(
+        ctx.db,
+        params,
+        uuid=params.id,
+        category_uuid=params.os_category_id,
+        description=params.description,
+        keyword=params.keyword,
+    )
+    return ListResult("ostype", [views.os_type_response(r) for r in page.items], page.total)
 
 
 @commands.command(
@@ -744,12 +458,5 @@ def list_os_types(ctx: ApiContext, params: ListOsTypesParams) -> ListResult:
 )
 def list_os_categories(ctx: ApiContext, params: ListOsCategoriesParams) -> ListResult:
     """List guest OS categories."""
-    with ctx.db.transaction() as session:
-        query = select(GuestOsCategory).order_by(GuestOsCategory.id)
-        if params.id:
-            query = query.where(GuestOsCategory.uuid == params.id)
-        if params.name:
-            query = query.where(GuestOsCategory.name == params.name)
-        window = list_window(session, params)
-        categories, total = paged(session, query, window)
-        return ListResult("oscategory", [{"id": c.uuid, "name": c.name} for c in categories], total)
+    page = guest_os.list_os_categories(ctx.db, params, uuid=params.id, name=params.name)
+    return ListResult("oscategory", [views.os_category_response(c) for c in page.items], page.total)

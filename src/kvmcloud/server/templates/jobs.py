@@ -13,11 +13,10 @@ from kvmcloud.server.events import catalog
 from kvmcloud.server.events.models import EventLevel
 from kvmcloud.server.events.service import record_job_event
 from kvmcloud.server.infrastructure.models import StoragePool
-from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
-from kvmcloud.server.templates import service
-from kvmcloud.server.templates.api import template_response_for_ref
+from kvmcloud.server.templates import copies, deletion, listing, views
+from kvmcloud.server.templates.deletion import PoolsInUse
 from kvmcloud.server.templates.models import ImageFormat, Template, TemplatePoolRef
 from kvmcloud.server.templates.retries import is_worth_another_host
 
@@ -25,10 +24,6 @@ logger = logging.getLogger(__name__)
 
 # How soon a job waiting for another job's download of the same copy looks again.
 BUSY_RETRY_S = 3.0
-
-# Pools where live volumes (or VMs' inserted ISOs) still use a template: VMs are built on
-# templates, so app.py passes vms.service.pools_in_use in rather than templates importing it.
-PoolsInUse = Callable[[Session, int], set[int]]
 
 
 def run_direct_download(ctx: JobContext) -> dict[str, Any]:
@@ -57,17 +52,17 @@ def ensure_on_pool(
         pool = session.get(StoragePool, pool_id)
         if template is None or pool is None:
             raise ApiError(f"Template {template_id} or pool {pool_id} no longer exists")
-        ref_id = service.get_or_create_pool_ref(session, template, pool, ctx.clock()).id
+        ref_id = copies.get_or_create_pool_ref(session, template, pool, ctx.clock()).id
     _claim_or_wait(ctx, ref_id)
     return download_to_pool(ctx, ref_id, preferred_host_id=preferred_host_id, on_percent=on_percent)
 
 
 def _claim_or_wait(ctx: JobContext, ref_id: int) -> None:
     with ctx.db.transaction() as session:
-        claim = service.claim_download(session, ref_id, ctx.job_uuid, ctx.clock())
-        failed = claim is service.DownloadClaim.FAILED
-        reason = service.download_error_of(session, ref_id) if failed else ""
-    if claim is service.DownloadClaim.BUSY:
+        claim = copies.claim_download(session, ref_id, ctx.job_uuid, ctx.clock())
+        failed = claim is copies.DownloadClaim.FAILED
+        reason = copies.download_error_of(session, ref_id) if failed else ""
+    if claim is copies.DownloadClaim.BUSY:
         raise RetryLater(BUSY_RETRY_S, f"another job is downloading pool copy {ref_id}")
     if failed:
         # Its failure event was recorded once, by the job that ran the download.
@@ -87,11 +82,11 @@ def download_to_pool(
     """
     try:
         with ctx.db.transaction() as session:
-            plan = service.begin_download(
+            plan = copies.begin_download(
                 session, ref_id, ctx.clock(), preferred_host_id=preferred_host_id
             )
             if plan is None:
-                return service.install_path_of(session, ref_id)
+                return copies.install_path_of(session, ref_id)
     except ResourceUnavailableError as exc:
         # No attempt could even start (no Up host reaches the pool, or the template or
         # pool went away): still a failed download the operator must be able to find.
@@ -106,7 +101,7 @@ def download_to_pool(
         if percent != last_percent:
             last_percent = percent
             with ctx.db.transaction() as session:
-                service.record_progress(session, ref_id, percent, ctx.clock())
+                copies.record_progress(session, ref_id, percent, ctx.clock())
             on_percent(percent)
 
     # Distinct hosts in turn (the destination host first), not CloudStack's host0, host1,
@@ -153,12 +148,12 @@ def download_to_pool(
                 f"(tried {len(failures)} hosts: {'; '.join(failures)})"
             )
         with ctx.db.transaction() as session:
-            service.fail_download(session, ref_id, last_error.message, ctx.clock())
+            copies.fail_download(session, ref_id, last_error.message, ctx.clock())
             queue.wake_waiting_jobs(session, ctx.clock())
             _record_failure_event(ctx, session, plan, attempts)
         raise last_error
     with ctx.db.transaction() as session:
-        service.finish_download(session, ref_id, done_by, result, ctx.clock())
+        copies.finish_download(session, ref_id, done_by, result, ctx.clock())
         queue.wake_waiting_jobs(session, ctx.clock())
     logger.info(
         "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path
@@ -169,7 +164,7 @@ def download_to_pool(
 def _record_failure_event(
     ctx: JobContext,
     session: Session,
-    plan: service.DownloadPlan,
+    plan: copies.DownloadPlan,
     attempts: list[catalog.Attempt],
 ) -> None:
     """Record *.DIRECT.DOWNLOAD.FAILURE with every attempt, for the job's account.
@@ -222,35 +217,16 @@ def _record_unstarted_failure_event(
     )
 
 
-def _record_delete_event(ctx: JobContext, session: Session, template: Template) -> None:
-    """Record TEMPLATE.DELETE or ISO.DELETE, once: only the run that removes it gets here."""
-    is_iso = template.format == ImageFormat.ISO
-    event_type, resource_type = catalog.delete_event(is_iso)
-    record_job_event(
-        session,
-        ctx.job_id,
-        type=event_type,
-        level=EventLevel.INFO,
-        description=f"{'ISO' if is_iso else 'Template'} {template.name} ({template.uuid}) deleted",
-        resource_type=resource_type,
-        resource_uuid=template.uuid,
-        now=ctx.clock(),
-    )
-
-
 def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:
     with ctx.db.transaction() as session:
-        return {"template": template_response_for_ref(session, ref_id)}
+        return {"template": views.template_response(listing.copy_record(session, ref_id))}
 
 
 def run_delete_template(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[str, Any]:
     """Delete a template or ISO and its unused copies on pools; say what happened to each."""
     template_id = int(ctx.payload["template_id"])
     with ctx.db.transaction() as session:
-        template = session.get(Template, template_id)
-        if template is not None and template.removed is None:
-            service.delete_template(session, template, ctx.clock())
-            _record_delete_event(ctx, session, template)
+        deletion.retire_template(session, template_id, ctx.job_id, ctx.clock)
     removed, kept = remove_unused_copies(ctx, template_id, pools_in_use)
     details = []
     if removed:
@@ -271,42 +247,31 @@ def remove_unused_copies(
     removed when their last user is expunged; so are copies on pools no Up host reaches.
     """
     with ctx.db.transaction() as session:
-        template = session.get(Template, template_id)
-        if template is None or template.removed is None:
-            return [], []
-        in_use = pools_in_use(session, template_id)
-        work, kept = [], []
-        for ref, pool in service.pool_refs(session, template_id):
-            hosts = hosts_reaching_pool(session, pool)
-            if ref.pool_id in in_use or not hosts or ref.local_path is None:
-                ref.marked_for_gc = True
-                kept.append(pool.name)
-            else:
-                work.append((ref.id, pool.name, pool_spec(pool), ref.local_path, hosts[0]))
-        endpoints = [
-            (ref_id, name, spec, path, endpoint_for(h)) for ref_id, name, spec, path, h in work
-        ]
+        removals, kept = deletion.plan_copy_removals(session, template_id, pools_in_use)
     removed = []
-    for ref_id, name, spec, path, endpoint in endpoints:
-        answer = ctx.agents.call(
-            endpoint, msg.DeletePoolFileCommand(pool=spec, name=path), timeout_s=60.0
-        )
+    for removal in removals:
+        answer = ctx.agents.call(removal.endpoint, removal.command, timeout_s=60.0)
         if not answer.ok:
-            logger.warning("could not delete %s from pool %s: %s", path, name, answer.error)
+            logger.warning(
+                "could not delete %s from pool %s: %s",
+                removal.command.name,
+                removal.pool_name,
+                answer.error,
+            )
             with ctx.db.transaction() as session:
-                service.mark_for_cleanup(session, ref_id)
-            kept.append(name)
+                copies.mark_for_cleanup(session, removal.ref_id)
+            kept.append(removal.pool_name)
             continue
         with ctx.db.transaction() as session:
-            service.forget_pool_copy(session, ref_id)
-        removed.append(name)
+            copies.forget_pool_copy(session, removal.ref_id)
+        removed.append(removal.pool_name)
     return removed, kept
 
 
 def run_storage_cleanup(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[str, Any]:
     """Remove deleted templates' copies that nothing uses any more (the periodic cleanup)."""
     with ctx.db.transaction() as session:
-        template_ids = service.deleted_templates_with_copies(session)
+        template_ids = deletion.deleted_templates_with_copies(session)
     removed: list[str] = []
     for template_id in template_ids:
         gone, _kept = remove_unused_copies(ctx, template_id, pools_in_use)

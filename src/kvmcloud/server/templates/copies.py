@@ -1,0 +1,462 @@
+"""A template's copies on pools (template_spool_ref): request, claim, download, fail, forget."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.agent_client import AgentEndpoint
+from kvmcloud.server.configuration import definitions as config
+from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.db import Database, new_uuid
+from kvmcloud.server.errors import (
+    InvalidParameterError,
+    ResourceUnavailableError,
+    UnsupportedActionError,
+)
+from kvmcloud.server.infrastructure.models import StoragePool, Zone
+from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
+from kvmcloud.server.jobs import queue
+from kvmcloud.server.jobs.models import AsyncJob, JobStatus
+from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.templates.details import (
+    METALINK_DETAIL,
+    header_name,
+    is_header_detail,
+)
+from kvmcloud.server.templates.listing import template_records
+from kvmcloud.server.templates.models import (
+    DownloadState,
+    ImageFormat,
+    RefState,
+    Template,
+    TemplateDetail,
+    TemplatePoolRef,
+    TemplateZoneRef,
+)
+from kvmcloud.server.templates.records import PoolCopy, TemplateRecord
+
+DIRECT_DOWNLOAD_JOB = "direct_download"
+PREPARE_TEMPLATE_CMD = "org.apache.cloudstack.api.command.admin.template.PrepareTemplateCmd"
+
+
+# --- prepareTemplate ---------------------------------------------------------------------
+
+
+def prepare_template(
+    db: Database,
+    *,
+    caller: Caller,
+    clock: Callable[[], datetime],
+    command: str,
+    template_uuid: str,
+    zone_uuid: str,
+    pool_uuid: str | None,
+) -> TemplateRecord:
+    """Start (or reuse) a download of the template to the pool, or to every Up pool of the zone."""
+    with db.transaction() as session:
+        template = get_by_uuid(
+            session, Template, template_uuid, command=command, param="templateid"
+        )
+        zone = get_by_uuid(session, Zone, zone_uuid, command=command, param="zoneid")
+        in_zone = select(TemplateZoneRef.id).where(
+            TemplateZoneRef.template_id == template.id,
+            TemplateZoneRef.zone_id == zone.id,
+            TemplateZoneRef.removed.is_(None),
+        )
+        if session.scalar(in_zone) is None:
+            raise InvalidParameterError(
+                "zoneid", f"Template {template.name} is not registered in zone {zone.name}"
+            )
+        pool = (
+            get_by_uuid(session, StoragePool, pool_uuid, command=command, param="storageid")
+            if pool_uuid
+            else None
+        )
+        for target in pools_to_prepare(session, zone, pool):
+            request_on_pool(
+                session,
+                template,
+                target,
+                account_id=caller.account_id,
+                user_id=caller.user_id,
+                now=clock(),
+            )
+        session.flush()
+        (record,) = template_records(session, [(template, zone.id)])
+        return record
+
+
+def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> list[StoragePool]:
+    """Return the pool asked for, or every Up pool of the zone."""
+    if pool is not None:
+        if pool.data_center_id != zone.id:
+            raise InvalidParameterError(
+                "storageid", f"Storage pool {pool.name} is not in zone {zone.name}"
+            )
+        return [pool]
+    pools = list(
+        session.scalars(
+            select(StoragePool)
+            .where(
+                StoragePool.data_center_id == zone.id,
+                StoragePool.removed.is_(None),
+                StoragePool.status == "Up",
+            )
+            .order_by(StoragePool.id)
+        )
+    )
+    if not pools:
+        raise ResourceUnavailableError(
+            f"Zone {zone.name} has no primary storage pool to prepare on"
+        )
+    return pools
+
+
+def request_on_pool(
+    session: Session,
+    template: Template,
+    pool: StoragePool,
+    *,
+    account_id: int,
+    user_id: int,
+    now: datetime,
+) -> TemplatePoolRef:
+    """Make sure a download of ``template`` to ``pool`` is done or under way; never start two.
+
+    A Ready copy is reused (nothing is transferred). A download already queued or running
+    is reused too. Otherwise the pool reference is (re)set and one job is enqueued in this
+    transaction.
+    """
+    ref = get_or_create_pool_ref(session, template, pool, now)
+    if ref.state == RefState.READY:
+        return ref
+    if ref.job_id and _job_pending(session, ref.job_id):
+        return ref
+    ref.download_state = DownloadState.NOT_DOWNLOADED
+    ref.state = RefState.ALLOCATED
+    ref.download_pct = 0
+    ref.error_str = None
+    ref.last_updated = now
+    session.flush()
+    job = queue.enqueue(
+        session,
+        kind=DIRECT_DOWNLOAD_JOB,
+        cmd=PREPARE_TEMPLATE_CMD,
+        payload={"ref_id": ref.id},
+        now=now,
+        account_id=account_id,
+        user_id=user_id,
+        instance_type="Template",
+        instance_uuid=template.uuid,
+    )
+    ref.job_id = job.uuid
+    return ref
+
+
+# --- the copy's row -------------------------------------------------------------------------
+
+
+def get_or_create_pool_ref(
+    session: Session, template: Template, pool: StoragePool, now: datetime
+) -> TemplatePoolRef:
+    """Return the (template, pool) copy's row, creating it NOT_DOWNLOADED when missing."""
+    if not template.direct_download:
+        raise UnsupportedActionError(f"Template {template.name} is not a direct-download template")
+    query = select(TemplatePoolRef).where(
+        TemplatePoolRef.template_id == template.id, TemplatePoolRef.pool_id == pool.id
+    )
+    ref = session.scalars(query).first()
+    if ref is None:
+        # Jobs deploying the same new template race here: a plain INSERT let all but one
+        # fail on the (pool_id, template_id) unique constraint. ON CONFLICT DO NOTHING
+        # waits for the winner's commit and adds nothing; everyone then reads its row.
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert(TemplatePoolRef)
+            .values(
+                pool_id=pool.id,
+                template_id=template.id,
+                local_path=_install_name(template),
+                download_state=DownloadState.NOT_DOWNLOADED,
+                state=RefState.ALLOCATED,
+                created=now,
+                last_updated=now,
+            )
+            .on_conflict_do_nothing(index_elements=["pool_id", "template_id"])
+        )
+        ref = session.scalars(query).one()
+    return ref
+
+
+def _install_name(template: Template) -> str:
+    # A fresh name per pool copy, as CloudStack does; ISOs keep the .iso suffix.
+    name = new_uuid()
+    return f"{name}.iso" if template.format == ImageFormat.ISO else name
+
+
+def pool_refs(session: Session, template_id: int) -> list[PoolCopy]:
+    """Return the template's copies on pools, with the pools, oldest first."""
+    rows = session.execute(
+        select(TemplatePoolRef, StoragePool)
+        .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
+        .where(TemplatePoolRef.template_id == template_id)
+        .order_by(TemplatePoolRef.id)
+    )
+    return [PoolCopy(ref, pool) for ref, pool in rows]
+
+
+def mark_for_cleanup(session: Session, ref_id: int) -> None:
+    """Flag a pool copy the periodic cleanup should try to remove again."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None:
+        ref.marked_for_gc = True
+
+
+def forget_pool_copy(session: Session, ref_id: int) -> None:
+    """Drop the row of a pool copy whose file was deleted."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None:
+        session.delete(ref)
+
+
+# --- one job downloads a copy ------------------------------------------------------------
+
+
+class DownloadClaim(StrEnum):
+    """What claim_download() found."""
+
+    READY = "ready"
+    CLAIMED = "claimed"
+    BUSY = "busy"
+    # The download failed after this job was queued: the job shares that outcome.
+    FAILED = "failed"
+
+
+def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) -> DownloadClaim:
+    """Make ``job_uuid`` the one job downloading this copy, unless it is Ready or taken.
+
+    The UPDATE only matches while no other pending job holds the copy, so two jobs racing
+    for the same (template, pool) cannot both start a transfer. A copy whose download
+    failed after this job was queued is FAILED for it: the jobs that waited for that
+    download (and the downloading job itself when it is resumed) share its outcome instead
+    of each trying again, one after the other; a job queued later tries afresh.
+    """
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None:
+        raise ResourceUnavailableError(f"Pool reference {ref_id} vanished before its download")
+    if ref.state == RefState.READY:
+        return DownloadClaim.READY
+    holder = ref.job_id
+    if holder and holder != job_uuid and _job_pending(session, holder):
+        return DownloadClaim.BUSY
+    if ref.download_state == DownloadState.DOWNLOAD_ERROR and _queued_before(
+        session, job_uuid, ref.last_updated
+    ):
+        return DownloadClaim.FAILED
+    result = session.execute(
+        update(TemplatePoolRef)
+        .where(
+            TemplatePoolRef.id == ref_id,
+            TemplatePoolRef.state != RefState.READY,
+            (TemplatePoolRef.job_id == holder) if holder else TemplatePoolRef.job_id.is_(None),
+        )
+        .values(job_id=job_uuid, last_updated=now)
+    )
+    session.expire(ref)
+    return DownloadClaim.CLAIMED if getattr(result, "rowcount", 0) == 1 else DownloadClaim.BUSY
+
+
+def _queued_before(session: Session, job_uuid: str, moment: datetime | None) -> bool:
+    created = session.scalar(select(AsyncJob.created).where(AsyncJob.uuid == job_uuid))
+    return created is not None and moment is not None and created < moment
+
+
+def _job_pending(session: Session, job_uuid: str) -> bool:
+    status = session.scalar(select(AsyncJob.job_status).where(AsyncJob.uuid == job_uuid))
+    return status == JobStatus.PENDING
+
+
+def download_timeouts(session: Session) -> msg.Timeouts:
+    """Read the direct-download timeouts from the global settings."""
+    return msg.Timeouts(
+        connect_s=get_value(session, config.CONNECT_TIMEOUT_MS) / 1000,
+        read_s=get_value(session, config.SOCKET_TIMEOUT_MS) / 1000,
+        request_s=get_value(session, config.CONNECTION_REQUEST_TIMEOUT_MS) / 1000,
+        total_s=float(get_value(session, config.DOWNLOAD_WAIT_S)),
+    )
+
+
+def template_headers(session: Session, template_id: int) -> dict[str, str]:
+    """Return the HTTP request headers stored for a template."""
+    details = session.scalars(
+        select(TemplateDetail).where(TemplateDetail.template_id == template_id)
+    )
+    return {header_name(d.name): d.value for d in details if is_header_detail(d.name)}
+
+
+def is_metalink_template(session: Session, template_id: int) -> bool:
+    """Tell whether the URL check found a Metalink document at the template's URL."""
+    query = select(TemplateDetail.id).where(
+        TemplateDetail.template_id == template_id, TemplateDetail.name == METALINK_DETAIL
+    )
+    return session.scalar(query) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadPlan:
+    """Everything the job needs to send the download, gathered in one short transaction."""
+
+    ref_id: int
+    template_name: str
+    pool_name: str
+    command: msg.DirectDownloadCommand
+    candidates: Sequence[tuple[int, AgentEndpoint]]
+    deadline_s: float
+    max_attempts: int
+
+
+def begin_download(
+    session: Session, ref_id: int, now: datetime, *, preferred_host_id: int | None = None
+) -> DownloadPlan | None:
+    """Mark the pool copy as downloading and plan the command; None if it is Ready already.
+
+    Hosts that reach the pool are the candidates, ``preferred_host_id`` (the host a VM will
+    run on) first.
+    """
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None:
+        raise ResourceUnavailableError(
+            f"Pool reference {ref_id} vanished before its download started"
+        )
+    if ref.state == RefState.READY:
+        return None
+    template = session.get(Template, ref.template_id)
+    pool = session.get(StoragePool, ref.pool_id)
+    if template is None or pool is None or template.removed is not None or pool.removed is not None:
+        raise ResourceUnavailableError(
+            "The template or the pool was removed before the download started"
+        )
+    hosts = hosts_reaching_pool(session, pool)
+    if not hosts:
+        raise ResourceUnavailableError(
+            f"No Up KVM host can reach pool {pool.name} to download template {template.name}"
+        )
+    assert ref.local_path is not None
+    timeouts = download_timeouts(session)
+    command = msg.DirectDownloadCommand(
+        template_uuid=template.uuid,
+        url=template.url,
+        format=template.format.value,
+        pool=pool_spec(pool),
+        install_name=ref.local_path,
+        checksum=template.checksum,
+        headers=template_headers(session, template.id),
+        timeouts=timeouts,
+        follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
+        metalink=is_metalink_template(session, template.id),
+    )
+    ref.download_state = DownloadState.DOWNLOAD_IN_PROGRESS
+    ref.state = RefState.CREATING
+    ref.download_pct = 0
+    ref.error_str = None
+    ref.last_updated = now
+    return DownloadPlan(
+        ref_id=ref.id,
+        template_name=template.name,
+        pool_name=pool.name,
+        command=command,
+        candidates=[
+            (h.id, endpoint_for(h))
+            for h in sorted(hosts, key=lambda h: (h.id != preferred_host_id, h.id))
+        ],
+        deadline_s=timeouts.total_s,
+        max_attempts=get_value(session, config.DOWNLOAD_MAX_ATTEMPTS),
+    )
+
+
+def download_error_of(session: Session, ref_id: int) -> str:
+    """Return why the last download of a pool copy failed."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None or not ref.error_str:
+        return f"The download of pool copy {ref_id} failed"
+    return ref.error_str
+
+
+def install_path_of(session: Session, ref_id: int) -> str:
+    """Return where a Ready pool copy lives."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None or ref.install_path is None:
+        raise ResourceUnavailableError(f"Pool copy {ref_id} has no install path")
+    return ref.install_path
+
+
+def record_progress(session: Session, ref_id: int, percent: int, now: datetime) -> None:
+    """Store download progress on the pool copy."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None and ref.download_state == DownloadState.DOWNLOAD_IN_PROGRESS:
+        ref.download_pct = percent
+        ref.last_updated = now
+
+
+def finish_download(
+    session: Session, ref_id: int, host_id: int, result: msg.DirectDownloadResult, now: datetime
+) -> TemplatePoolRef:
+    """Record a verified copy on the pool: DOWNLOADED, Ready, install path and sizes."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None:
+        raise ResourceUnavailableError(f"Pool reference {ref_id} vanished during its download")
+    ref.download_state = DownloadState.DOWNLOADED
+    ref.state = RefState.READY
+    ref.download_pct = 100
+    ref.install_path = result.install_path
+    ref.template_size = result.virtual_size_bytes
+    ref.physical_size = result.physical_size_bytes
+    ref.host_id = host_id
+    ref.error_str = None
+    ref.last_updated = now
+    return ref
+
+
+def fail_download(session: Session, ref_id: int, message: str, now: datetime) -> None:
+    """Record why a download to a pool failed."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None and ref.state != RefState.READY:
+        ref.download_state = DownloadState.DOWNLOAD_ERROR
+        ref.state = RefState.ALLOCATED
+        ref.error_str = message[:1024]
+        ref.last_updated = now
+
+
+def fail_abandoned_downloads(session: Session, now: datetime) -> int:
+    """Fail copies left DOWNLOAD_IN_PROGRESS with no pending job behind them; return how many.
+
+    The job holding a copy is its claim: while that job is pending (running, waiting, or
+    taken over by another management server) the copy stays in progress; once it ended
+    without recording a result, nothing will, so the copy must not stay in progress.
+    """
+    pending = select(AsyncJob.uuid).where(AsyncJob.job_status == JobStatus.PENDING)
+    refs = list(
+        session.scalars(
+            select(TemplatePoolRef).where(
+                TemplatePoolRef.download_state == DownloadState.DOWNLOAD_IN_PROGRESS,
+                or_(TemplatePoolRef.job_id.is_(None), TemplatePoolRef.job_id.not_in(pending)),
+            )
+        )
+    )
+    for ref in refs:
+        fail_download(
+            session,
+            ref.id,
+            f"the job downloading it ({ref.job_id}) ended before the copy was ready "
+            "(a management server stopped while it ran); deploy or prepare again",
+            now,
+        )
+    return len(refs)

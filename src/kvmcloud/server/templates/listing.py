@@ -1,0 +1,197 @@
+"""Reading templates and ISOs for responses: listTemplates/listIsos pages and their records."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.models import Account, Domain
+from kvmcloud.server.db import Database
+from kvmcloud.server.infrastructure.models import StoragePool, Zone
+from kvmcloud.server.paging import PageRequest
+from kvmcloud.server.queries import get_by_uuid, list_window
+from kvmcloud.server.templates.models import (
+    GuestOs,
+    ImageFormat,
+    Template,
+    TemplateDetail,
+    TemplatePoolRef,
+    TemplateZoneRef,
+)
+from kvmcloud.server.templates.records import Page, PoolCopy, TemplateRecord
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateQuery:
+    """What a listTemplates or listIsos call asks for."""
+
+    isos: bool
+    filter_name: str
+    uuid: str | None = None
+    name: str | None = None
+    keyword: str | None = None
+    zone_uuid: str | None = None
+    hypervisor: str | None = None
+    # listIsos only: applied to the page, after paging.
+    bootable: bool | None = None
+    public: bool | None = None
+
+
+def list_templates(
+    db: Database, caller: Caller, page: PageRequest, query: TemplateQuery, *, command: str
+) -> Page[TemplateRecord]:
+    """List the templates or ISOs the caller may see: one record per (template, zone)."""
+    with db.transaction() as session:
+        if query.hypervisor and query.hypervisor.upper() != "KVM":
+            return Page([], 0)
+        zone_id = None
+        if query.zone_uuid:
+            zone = get_by_uuid(session, Zone, query.zone_uuid, command=command, param="zoneid")
+            zone_id = zone.id
+        select_rows = filtered_templates(
+            isos=query.isos,
+            filter_name=query.filter_name,
+            account_id=caller.account_id,
+            is_admin=caller.is_admin,
+            template_uuid=query.uuid,
+            name=query.name,
+            keyword=query.keyword,
+            zone_id=zone_id,
+        )
+        window = list_window(session, page)
+        count = select(func.count()).select_from(select_rows.order_by(None).subquery())
+        total = session.scalar(count)
+        rows = session.execute(select_rows.offset(window.offset).limit(window.limit)).all()
+        records = template_records(session, [(t, zone_ref.zone_id) for t, zone_ref in rows])
+    if query.bootable is None and query.public is None:
+        return Page(records, total or 0)
+    # CloudStack filters these after paging: the count is what is left of the page.
+    kept = [
+        r
+        for r in records
+        if (query.bootable is None or r.template.bootable == query.bootable)
+        and (query.public is None or r.template.public == query.public)
+    ]
+    return Page(kept, len(kept))
+
+
+def filtered_templates(
+    *,
+    isos: bool,
+    filter_name: str,
+    account_id: int,
+    is_admin: bool,
+    template_uuid: str | None,
+    name: str | None,
+    keyword: str | None,
+    zone_id: int | None,
+) -> Select[Template, TemplateZoneRef]:
+    """Build the query for listTemplates/listIsos: one row per (template, zone)."""
+    query = (
+        select(Template, TemplateZoneRef)
+        .join(TemplateZoneRef, TemplateZoneRef.template_id == Template.id)
+        .where(Template.removed.is_(None), TemplateZoneRef.removed.is_(None))
+        .order_by(Template.id, TemplateZoneRef.zone_id)
+    )
+    query = query.where(
+        Template.format == ImageFormat.ISO if isos else Template.format != ImageFormat.ISO
+    )
+    own = Template.account_id == account_id
+    if filter_name in ("self", "selfexecutable"):
+        query = query.where(own)
+    elif filter_name == "featured":
+        query = query.where(Template.featured.is_(True))
+    elif filter_name == "community":
+        query = query.where(Template.public.is_(True), Template.featured.is_(False))
+    elif filter_name == "sharedexecutable":
+        query = query.where(Template.public.is_(True), ~own)
+    elif filter_name == "executable" or not is_admin:
+        query = query.where(own | Template.public.is_(True) | Template.featured.is_(True))
+    if template_uuid:
+        query = query.where(Template.uuid == template_uuid)
+    if name:
+        query = query.where(Template.name == name)
+    if keyword:
+        query = query.where(
+            Template.name.contains(keyword) | Template.display_text.contains(keyword)
+        )
+    if zone_id is not None:
+        query = query.where(TemplateZoneRef.zone_id == zone_id)
+    return query
+
+
+def template_records(
+    session: Session, pairs: Sequence[tuple[Template, int]]
+) -> list[TemplateRecord]:
+    """Build the records of (template, zone id) pairs, loading related rows once per kind."""
+    templates = {t.id: t for t, _ in pairs}
+    zones = _rows_by_id(session, Zone, {zone_id for _, zone_id in pairs})
+    accounts = _rows_by_id(session, Account, {t.account_id for t in templates.values()})
+    domains = _rows_by_id(session, Domain, {a.domain_id for a in accounts.values()})
+    guest_os = _rows_by_id(session, GuestOs, {t.guest_os_id for t in templates.values()})
+    details: defaultdict[int, list[TemplateDetail]] = defaultdict(list)
+    copies: defaultdict[int, list[PoolCopy]] = defaultdict(list)
+    if templates:
+        for detail in session.scalars(
+            select(TemplateDetail)
+            .where(TemplateDetail.template_id.in_(templates))
+            .order_by(TemplateDetail.id)
+        ):
+            details[detail.template_id].append(detail)
+        for ref, pool in session.execute(
+            select(TemplatePoolRef, StoragePool)
+            .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
+            .where(TemplatePoolRef.template_id.in_(templates))
+            .order_by(TemplatePoolRef.id)
+        ):
+            copies[ref.template_id].append(PoolCopy(ref, pool))
+    records = []
+    for template, zone_id in pairs:
+        account = accounts.get(template.account_id)
+        records.append(
+            TemplateRecord(
+                template=template,
+                zone=zones[zone_id],
+                account=account,
+                domain=domains.get(account.domain_id) if account else None,
+                guest_os=guest_os.get(template.guest_os_id),
+                details=details[template.id],
+                copies=[c for c in copies[template.id] if c.pool.data_center_id == zone_id],
+            )
+        )
+    return records
+
+
+def zone_records(session: Session, template: Template) -> list[TemplateRecord]:
+    """Build a template's record in each zone it is registered in, oldest registration first."""
+    zone_ids = session.scalars(
+        select(TemplateZoneRef.zone_id)
+        .where(TemplateZoneRef.template_id == template.id)
+        .order_by(TemplateZoneRef.id)
+    )
+    return template_records(session, [(template, zone_id) for zone_id in zone_ids])
+
+
+def copy_record(session: Session, ref_id: int) -> TemplateRecord:
+    """Build the record of a pool copy's template, in the pool's zone."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    assert ref is not None
+    template, pool = session.get(Template, ref.template_id), session.get(StoragePool, ref.pool_id)
+    assert template is not None and pool is not None
+    (record,) = template_records(session, [(template, pool.data_center_id)])
+    return record
+
+
+def _rows_by_id(session: Session, model: type[M], ids: Iterable[int]) -> dict[int, M]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    id_column: Any = model.id  # type: ignore[attr-defined]
+    rows = session.execute(select(id_column, model).where(id_column.in_(wanted)))
+    return {row_id: row for row_id, row in rows}

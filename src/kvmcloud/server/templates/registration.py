@@ -1,0 +1,264 @@
+"""Registering templates and ISOs: the URL check from an Up host, then the rows and the event."""
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.checksums import Checksum
+from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, error_from_answer
+from kvmcloud.server.configuration import definitions as config
+from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.db import Database, new_uuid
+from kvmcloud.server.errors import InvalidParameterError, ResourceUnavailableError
+from kvmcloud.server.events import catalog
+from kvmcloud.server.events.models import EventLevel
+from kvmcloud.server.events.service import record_event
+from kvmcloud.server.infrastructure.models import Zone
+from kvmcloud.server.infrastructure.service import endpoint_for, up_hosts_in_zone
+from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.templates.copies import download_timeouts
+from kvmcloud.server.templates.details import METALINK_DETAIL, header_detail_name, parse_details
+from kvmcloud.server.templates.guest_os import resolve_guest_os
+from kvmcloud.server.templates.listing import zone_records
+from kvmcloud.server.templates.models import (
+    DownloadState,
+    ImageFormat,
+    RefState,
+    Template,
+    TemplateDetail,
+    TemplateStoreRef,
+    TemplateZoneRef,
+)
+from kvmcloud.server.templates.records import Registration
+from kvmcloud.server.templates.urls import is_metalink
+
+URL_CHECK_TIMEOUT_MARGIN_S = 30.0
+METALINK_CHECK_ROUNDS = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateRequest:
+    """A registerTemplate/registerIso request whose parameters were checked one by one."""
+
+    name: str
+    display_text: str
+    url: str
+    format: ImageFormat
+    checksum: Checksum | None
+    zone_id: str | None
+    zone_ids: Sequence[str] = ()
+    os_type_id: str | None = None
+    # details[0].*: HTTP_HEADER:<Name> entries become download request headers.
+    details: Mapping[str, str] = field(default_factory=dict)
+    public: bool = False
+    featured: bool = False
+    extractable: bool = False
+    bootable: bool = True
+    requires_hvm: bool = True
+    password_enabled: bool = False
+    sshkey_enabled: bool = False
+    dynamically_scalable: bool = False
+    bits: int = 64
+    template_tag: str | None = None
+    template_type: str = "USER"
+
+
+@dataclass(frozen=True, slots=True)
+class UrlCheckPlan:
+    """The host chosen to check a URL, the command to send it and how long to wait."""
+
+    endpoint: AgentEndpoint
+    command: msg.CheckUrlCommand
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Resolved:
+    """What a request's names and ids resolved to, and the URL check to run."""
+
+    zone_ids: Sequence[int]
+    guest_os_id: int
+    headers: Mapping[str, str]
+    other_details: Mapping[str, str]
+    check: UrlCheckPlan
+
+
+def register_template(
+    db: Database,
+    agents: AgentClient,
+    request: TemplateRequest,
+    *,
+    caller: Caller,
+    clock: Callable[[], datetime],
+    rng: random.Random,
+    command: str,
+) -> Registration:
+    """Check the URL from an Up host, then record the template and TEMPLATE/ISO.CREATE."""
+    headers, others = parse_details(request.details)
+    with db.transaction() as session:
+        zones = _zones(session, request, command)
+        resolved = _Resolved(
+            zone_ids=[z.id for z in zones],
+            guest_os_id=resolve_guest_os(session, request.os_type_id, command),
+            headers=headers,
+            other_details=others,
+            check=plan_url_check(session, request.url, request.format, headers, zones, rng),
+        )
+    # The URL is checked from a host, as the hosts are what will download it; no
+    # transaction is open while the agent works.
+    check = resolved.check
+    answer = agents.call(check.endpoint, check.command, timeout_s=check.timeout_s)
+    if not answer.ok or not isinstance(answer.result, msg.CheckUrlResult):
+        raise error_from_answer(
+            answer, f"URL {request.url} failed the check on host {check.endpoint.name}"
+        )
+    with db.transaction() as session:
+        template = record_template(
+            session, request, resolved, caller.account_id, answer.result, clock()
+        )
+        _record_create_event(session, template, caller, clock())
+        return Registration(zone_records(session, template), answer.result.mirrors)
+
+
+def _zones(session: Session, request: TemplateRequest, command: str) -> list[Zone]:
+    if request.zone_id and request.zone_ids:
+        raise InvalidParameterError("zoneids", "Give either zoneid or zoneids, not both")
+    wanted = [request.zone_id] if request.zone_id else list(request.zone_ids)
+    if not wanted:
+        raise InvalidParameterError("zoneid", "Either zoneid or zoneids is required")
+    if "-1" in wanted:
+        raise InvalidParameterError(
+            "zoneid", "Cross-zone registration (zoneid=-1) is not supported yet"
+        )
+    return [get_by_uuid(session, Zone, z, command=command, param="zoneid") for z in wanted]
+
+
+def plan_url_check(
+    session: Session,
+    url: str,
+    image_format: ImageFormat,
+    headers: Mapping[str, str],
+    zones: Sequence[Zone],
+    rng: random.Random,
+) -> UrlCheckPlan:
+    """Pick a random Up KVM host in the first zone that has one, as CloudStack does."""
+    for zone in zones:
+        hosts = up_hosts_in_zone(session, zone.id)
+        if hosts:
+            host = rng.choice(hosts)
+            timeouts = download_timeouts(session)
+            command = msg.CheckUrlCommand(
+                url=url,
+                format=image_format.value,
+                headers=dict(headers),
+                timeouts=timeouts,
+                follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
+            )
+            one_check_s = timeouts.connect_s + timeouts.request_s + timeouts.read_s * 4
+            # A Metalink's check probes every mirror in turn: allow for several.
+            rounds = METALINK_CHECK_ROUNDS if is_metalink(url) else 1
+            timeout_s = one_check_s * rounds + URL_CHECK_TIMEOUT_MARGIN_S
+            return UrlCheckPlan(endpoint_for(host), command, timeout_s)
+    names = ", ".join(z.name for z in zones)
+    raise ResourceUnavailableError(
+        f"Couldn't find an Up KVM host in zone {names} to validate the URL; add a host or wait "
+        "until one is Up"
+    )
+
+
+def record_template(
+    session: Session,
+    request: TemplateRequest,
+    resolved: _Resolved,
+    account_id: int,
+    check: msg.CheckUrlResult,
+    now: datetime,
+) -> Template:
+    """Write the template, its details, zone refs and the BYPASSED store ref."""
+    template = Template(
+        unique_name=new_uuid(),
+        name=request.name,
+        display_text=request.display_text,
+        format=request.format,
+        type=request.template_type,
+        hypervisor_type="KVM",
+        url=request.url,
+        checksum=str(request.checksum) if request.checksum else None,
+        direct_download=True,
+        public=request.public,
+        featured=request.featured,
+        extractable=request.extractable,
+        bootable=request.bootable,
+        requires_hvm=request.requires_hvm,
+        enable_password=request.password_enabled,
+        sshkey_enabled=request.sshkey_enabled,
+        dynamically_scalable=request.dynamically_scalable,
+        bits=request.bits,
+        template_tag=request.template_tag,
+        guest_os_id=resolved.guest_os_id,
+        account_id=account_id,
+        size=check.virtual_size_bytes,
+        physical_size=check.physical_size_bytes,
+        created=now,
+    )
+    session.add(template)
+    session.flush()
+    for name, value in resolved.headers.items():
+        session.add(
+            TemplateDetail(template_id=template.id, name=header_detail_name(name), value=value)
+        )
+    for name, value in resolved.other_details.items():
+        session.add(TemplateDetail(template_id=template.id, name=name, value=value))
+    if check.metalink:
+        # Found by the URL check (a Metalink media type): downloads must parse the document.
+        session.add(
+            TemplateDetail(
+                template_id=template.id, name=METALINK_DETAIL, value="true", display=False
+            )
+        )
+    for zone_id in resolved.zone_ids:
+        session.add(TemplateZoneRef(template_id=template.id, zone_id=zone_id, created=now))
+    # The direct-download marker CloudStack writes instead of a secondary-storage copy.
+    session.add(
+        TemplateStoreRef(
+            store_id=None,
+            template_id=template.id,
+            store_role="Image",
+            download_state=DownloadState.BYPASSED,
+            state=RefState.READY,
+            size=check.virtual_size_bytes or 0,
+            physical_size=check.physical_size_bytes or 0,
+            download_pct=0,
+            url=request.url,
+            created=now,
+            last_updated=now,
+        )
+    )
+    session.flush()
+    return template
+
+
+def _record_create_event(
+    session: Session, template: Template, caller: Caller, now: datetime
+) -> None:
+    """Record TEMPLATE.CREATE or ISO.CREATE for the caller, with the registration itself."""
+    is_iso = template.format == ImageFormat.ISO
+    event_type, resource_type = catalog.create_event(is_iso)
+    record_event(
+        session,
+        type=event_type,
+        level=EventLevel.INFO,
+        # Not the URL: a presigned query string is a credential.
+        description=f"{'ISO' if is_iso else 'Template'} {template.name} ({template.uuid}) "
+        "registered for direct download",
+        account_id=caller.account_id,
+        user_id=caller.user_id,
+        resource_type=resource_type,
+        resource_uuid=template.uuid,
+        now=now,
+    )

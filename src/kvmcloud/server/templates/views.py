@@ -1,0 +1,121 @@
+"""CloudStack response dicts for templates, ISOs, OS types and OS categories (pure)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from kvmcloud.protocol.checksums import Checksum
+from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.api.responses import format_date, without_none
+from kvmcloud.server.templates.details import is_header_detail
+from kvmcloud.server.templates.models import GuestOsCategory, TemplateDetail
+from kvmcloud.server.templates.records import OsTypeRecord, PoolCopy, Registration, TemplateRecord
+
+BYPASSED_STATUS = "Bypassed Secondary Storage"
+
+
+def template_response(record: TemplateRecord, *, show_private: bool = True) -> dict[str, Any]:
+    """Map a template (in one zone) to CloudStack's template/iso object."""
+    template, zone, account, domain = record.template, record.zone, record.account, record.domain
+    guest_os = record.guest_os
+    checksum = Checksum.parse(template.checksum).hex_digest if template.checksum else None
+    item = {
+        "id": template.uuid,
+        "name": template.name,
+        "displaytext": template.display_text,
+        "ispublic": template.public,
+        "isfeatured": template.featured,
+        "isready": True,
+        "crossZones": template.cross_zones,
+        "isextractable": template.extractable,
+        "passwordenabled": template.enable_password,
+        "sshkeyenabled": template.sshkey_enabled,
+        "isdynamicallyscalable": template.dynamically_scalable,
+        "requireshvm": template.requires_hvm,
+        "directdownload": template.direct_download,
+        "deployasis": False,
+        "bootable": template.bootable,
+        "format": template.format,
+        "hypervisor": template.hypervisor_type,
+        "ostypeid": guest_os.uuid if guest_os else None,
+        "ostypename": guest_os.display_name if guest_os else None,
+        "templatetype": template.type,
+        "status": BYPASSED_STATUS if show_private else None,
+        "url": template.url if show_private else None,
+        "size": template.size if template.size else None,
+        "physicalsize": template.physical_size if template.physical_size else None,
+        "checksum": checksum,
+        "zoneid": zone.uuid,
+        "zonename": zone.name,
+        "account": account.account_name if account else None,
+        "accountid": account.uuid if account else None,
+        "domain": domain.name if domain else None,
+        "domainid": domain.uuid if domain else None,
+        "domainpath": domain.path if domain else None,
+        "created": format_date(template.created),
+        "removed": format_date(template.removed),
+        "details": redacted_details(record.details),
+        "downloaddetails": [_download_details(copy) for copy in record.copies],
+        "bits": template.bits,
+        "templatetag": template.template_tag,
+        "tags": [],
+    }
+    return without_none(item)
+
+
+def listed_template_response(record: TemplateRecord, caller: Caller) -> dict[str, Any]:
+    """Map a listed template; its URL and status are shown to admins and its owner only."""
+    owner = caller.is_admin or record.template.account_id == caller.account_id
+    return template_response(record, show_private=owner)
+
+
+def registration_response(registration: Registration) -> list[dict[str, Any]]:
+    """Map a registered template, one object per zone, with its mirrors' checks if any."""
+    items = [template_response(record) for record in registration.records]
+    if not registration.mirrors:
+        return items
+    # kvmcloud extension: a Metalink's registration says how each mirror checked out.
+    mirrors = [
+        without_none({"url": m.url, "ok": m.ok, "errortext": m.error.message if m.error else None})
+        for m in registration.mirrors
+    ]
+    return [{**item, "mirrors": mirrors} for item in items]
+
+
+def redacted_details(details: Sequence[TemplateDetail]) -> dict[str, Any]:
+    """Map shown details; header values are secrets (tokens) and never shown."""
+    return {
+        d.name: ("******" if is_header_detail(d.name) else d.value) for d in details if d.display
+    }
+
+
+def os_type_response(record: OsTypeRecord) -> dict[str, Any]:
+    """Map a guest OS type to CloudStack's ostype object."""
+    return {
+        "id": record.guest_os.uuid,
+        "description": record.guest_os.display_name,
+        "name": record.guest_os.display_name,
+        "oscategoryid": record.category.uuid,
+        "oscategoryname": record.category.name,
+        "isuserdefined": record.guest_os.is_user_defined,
+        "fordisplay": True,
+    }
+
+
+def os_category_response(category: GuestOsCategory) -> dict[str, Any]:
+    """Map a guest OS category to CloudStack's oscategory object."""
+    return {"id": category.uuid, "name": category.name}
+
+
+def _download_details(copy: PoolCopy) -> dict[str, Any]:
+    ref, pool = copy.ref, copy.pool
+    return without_none(
+        {
+            "datastore": pool.name,
+            "datastoreid": pool.uuid,
+            "downloadPercent": ref.download_pct,
+            "downloadState": ref.download_state,
+            "jobid": ref.job_id,
+            "installpath": ref.install_path,
+            "errortext": ref.error_str,
+        }
+    )
