@@ -25,6 +25,8 @@ from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.templates import copy_states
+from kvmcloud.server.templates.copy_states import CopyEvent, CopyState, transition
 from kvmcloud.server.templates.details import (
     METALINK_DETAIL,
     header_name,
@@ -135,12 +137,12 @@ def request_on_pool(
     transaction.
     """
     ref = get_or_create_pool_ref(session, template, pool, now)
-    if ref.state == RefState.READY:
+    requested = transition(state_of(ref), CopyEvent.REQUESTED)
+    if requested is None:
         return ref
     if ref.job_id and _job_pending(session, ref.job_id):
         return ref
-    ref.download_state = DownloadState.NOT_DOWNLOADED
-    ref.state = RefState.ALLOCATED
+    set_state(ref, requested)
     ref.download_pct = 0
     ref.error_str = None
     ref.last_updated = now
@@ -177,16 +179,15 @@ def get_or_create_pool_ref(
         # Jobs deploying the same new template race here: a plain INSERT let all but one
         # fail on the (pool_id, template_id) unique constraint. ON CONFLICT DO NOTHING
         # waits for the winner's commit and adds nothing; everyone then reads its row.
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = insert_skipping_duplicates(session.get_bind().dialect.name)
         session.execute(
             insert(TemplatePoolRef)
             .values(
                 pool_id=pool.id,
                 template_id=template.id,
                 local_path=_install_name(template),
-                download_state=DownloadState.NOT_DOWNLOADED,
-                state=RefState.ALLOCATED,
+                download_state=copy_states.NOT_DOWNLOADED.download_state,
+                state=copy_states.NOT_DOWNLOADED.state,
                 created=now,
                 last_updated=now,
             )
@@ -194,6 +195,36 @@ def get_or_create_pool_ref(
         )
         ref = session.scalars(query).one()
     return ref
+
+
+def insert_skipping_duplicates(
+    dialect: str,
+) -> Callable[[type[TemplatePoolRef]], postgresql.Insert | sqlite.Insert]:
+    """Return the dialect's INSERT that can skip a duplicate row (ON CONFLICT DO NOTHING).
+
+    Raises:
+        NotImplementedError: a database other than PostgreSQL or SQLite; each needs its own
+            way to skip a duplicate (MariaDB: INSERT IGNORE or ON DUPLICATE KEY UPDATE).
+    """
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(
+        f"Creating a template's pool copy is not implemented for database dialect {dialect!r}: "
+        "only postgresql and sqlite are supported"
+    )
+
+
+def state_of(ref: TemplatePoolRef) -> CopyState:
+    """Return what the copy's state columns say."""
+    return CopyState(ref.state, ref.download_state)
+
+
+def set_state(ref: TemplatePoolRef, state: CopyState) -> None:
+    """Write a state ``copy_states.transition()`` returned to the copy's columns."""
+    ref.state = state.state
+    ref.download_state = state.download_state
 
 
 def _install_name(template: Template) -> str:
@@ -252,12 +283,12 @@ def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) 
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
         raise ResourceUnavailableError(f"Pool reference {ref_id} vanished before its download")
-    if ref.state == RefState.READY:
+    if copy_states.is_ready(state_of(ref)):
         return DownloadClaim.READY
     holder = ref.job_id
     if holder and holder != job_uuid and _job_pending(session, holder):
         return DownloadClaim.BUSY
-    if ref.download_state == DownloadState.DOWNLOAD_ERROR and _queued_before(
+    if copy_states.has_failed(state_of(ref)) and _queued_before(
         session, job_uuid, ref.last_updated
     ):
         return DownloadClaim.FAILED
@@ -336,7 +367,8 @@ def begin_download(
         raise ResourceUnavailableError(
             f"Pool reference {ref_id} vanished before its download started"
         )
-    if ref.state == RefState.READY:
+    started = transition(state_of(ref), CopyEvent.STARTED)
+    if started is None:
         return None
     template = session.get(Template, ref.template_id)
     pool = session.get(StoragePool, ref.pool_id)
@@ -363,8 +395,7 @@ def begin_download(
         follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
         metalink=is_metalink_template(session, template.id),
     )
-    ref.download_state = DownloadState.DOWNLOAD_IN_PROGRESS
-    ref.state = RefState.CREATING
+    set_state(ref, started)
     ref.download_pct = 0
     ref.error_str = None
     ref.last_updated = now
@@ -401,7 +432,7 @@ def install_path_of(session: Session, ref_id: int) -> str:
 def record_progress(session: Session, ref_id: int, percent: int, now: datetime) -> None:
     """Store download progress on the pool copy."""
     ref = session.get(TemplatePoolRef, ref_id)
-    if ref is not None and ref.download_state == DownloadState.DOWNLOAD_IN_PROGRESS:
+    if ref is not None and copy_states.is_downloading(state_of(ref)):
         ref.download_pct = percent
         ref.last_updated = now
 
@@ -413,8 +444,9 @@ def finish_download(
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
         raise ResourceUnavailableError(f"Pool reference {ref_id} vanished during its download")
-    ref.download_state = DownloadState.DOWNLOADED
-    ref.state = RefState.READY
+    downloaded = transition(state_of(ref), CopyEvent.DOWNLOADED)
+    assert downloaded is not None, "a finished download is always recorded"
+    set_state(ref, downloaded)
     ref.download_pct = 100
     ref.install_path = result.install_path
     ref.template_size = result.virtual_size_bytes
@@ -428,11 +460,14 @@ def finish_download(
 def fail_download(session: Session, ref_id: int, message: str, now: datetime) -> None:
     """Record why a download to a pool failed."""
     ref = session.get(TemplatePoolRef, ref_id)
-    if ref is not None and ref.state != RefState.READY:
-        ref.download_state = DownloadState.DOWNLOAD_ERROR
-        ref.state = RefState.ALLOCATED
-        ref.error_str = message[:1024]
-        ref.last_updated = now
+    if ref is None:
+        return
+    failed = transition(state_of(ref), CopyEvent.FAILED)
+    if failed is None:
+        return
+    set_state(ref, failed)
+    ref.error_str = message[:1024]
+    ref.last_updated = now
 
 
 def fail_abandoned_downloads(session: Session, now: datetime) -> int:

@@ -11,7 +11,9 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.models import Host, StoragePool
 from kvmcloud.server.infrastructure.service import hosts_reaching_pool
-from kvmcloud.server.templates.models import DownloadState, RefState, Template, TemplatePoolRef
+from kvmcloud.server.templates.copies import set_state, state_of
+from kvmcloud.server.templates.copy_states import CopyEvent, transition
+from kvmcloud.server.templates.models import RefState, Template, TemplatePoolRef
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +106,9 @@ def reconcile_pool_inventory(
             (now - ref.last_updated).total_seconds() <= INVENTORY_GRACE_S
         ):
             continue
-        ref.download_state = DownloadState.NOT_DOWNLOADED
-        ref.state = RefState.ALLOCATED
+        reset = transition(state_of(ref), CopyEvent.FILE_MISSING)
+        assert reset is not None, "a Ready copy whose file is missing is always reset"
+        set_state(ref, reset)
         ref.download_pct = 0
         ref.install_path = None
         ref.error_str = (
