@@ -16,6 +16,7 @@ from kvmcloud.server.configuration import definitions as config
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.errors import (
+    ApiError,
     InvalidParameterError,
     ResourceUnavailableError,
     UnsupportedActionError,
@@ -43,6 +44,7 @@ from kvmcloud.server.templates.models import (
     TemplateZoneRef,
 )
 from kvmcloud.server.templates.records import PoolCopy, TemplateRecord
+from kvmcloud.server.templates.retries import hosts_to_try
 
 DIRECT_DOWNLOAD_JOB = "direct_download"
 PREPARE_TEMPLATE_CMD = "org.apache.cloudstack.api.command.admin.template.PrepareTemplateCmd"
@@ -165,6 +167,15 @@ def request_on_pool(
 # --- the copy's row -------------------------------------------------------------------------
 
 
+def pool_copy_id(session: Session, template_id: int, pool_id: int, now: datetime) -> int:
+    """Return the id of the template's copy on the pool, creating its row when missing."""
+    template = session.get(Template, template_id)
+    pool = session.get(StoragePool, pool_id)
+    if template is None or pool is None:
+        raise ApiError(f"Template {template_id} or pool {pool_id} no longer exists")
+    return get_or_create_pool_ref(session, template, pool, now).id
+
+
 def get_or_create_pool_ref(
     session: Session, template: Template, pool: StoragePool, now: datetime
 ) -> TemplatePoolRef:
@@ -267,8 +278,6 @@ class DownloadClaim(StrEnum):
     READY = "ready"
     CLAIMED = "claimed"
     BUSY = "busy"
-    # The download failed after this job was queued: the job shares that outcome.
-    FAILED = "failed"
 
 
 def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) -> DownloadClaim:
@@ -276,9 +285,14 @@ def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) 
 
     The UPDATE only matches while no other pending job holds the copy, so two jobs racing
     for the same (template, pool) cannot both start a transfer. A copy whose download
-    failed after this job was queued is FAILED for it: the jobs that waited for that
-    download (and the downloading job itself when it is resumed) share its outcome instead
-    of each trying again, one after the other; a job queued later tries afresh.
+    failed after this job was queued fails this job with the same reason: the jobs that
+    waited for that download (and the downloading job itself when it is resumed) share its
+    outcome instead of each trying again, one after the other; a job queued later tries
+    afresh.
+
+    Raises:
+        ResourceUnavailableError: the copy vanished, or its download failed after this job
+            was queued (that failure's event was recorded once, by the job that ran it).
     """
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
@@ -291,7 +305,9 @@ def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) 
     if copy_states.has_failed(state_of(ref)) and _queued_before(
         session, job_uuid, ref.last_updated
     ):
-        return DownloadClaim.FAILED
+        raise ResourceUnavailableError(
+            ref.error_str or f"The download of pool copy {ref_id} failed"
+        )
     result = session.execute(
         update(TemplatePoolRef)
         .where(
@@ -349,18 +365,29 @@ class DownloadPlan:
     template_name: str
     pool_name: str
     command: msg.DirectDownloadCommand
-    candidates: Sequence[tuple[int, AgentEndpoint]]
+    # The hosts to ask in turn (retries.hosts_to_try), with how to reach each.
+    hosts: Sequence[tuple[int, AgentEndpoint]]
     deadline_s: float
-    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyCopy:
+    """A copy that is on the pool already: nothing to download."""
+
+    install_path: str
 
 
 def begin_download(
     session: Session, ref_id: int, now: datetime, *, preferred_host_id: int | None = None
-) -> DownloadPlan | None:
-    """Mark the pool copy as downloading and plan the command; None if it is Ready already.
+) -> DownloadPlan | ReadyCopy:
+    """Mark the pool copy as downloading and plan the attempts, unless it is Ready already.
 
-    Hosts that reach the pool are the candidates, ``preferred_host_id`` (the host a VM will
-    run on) first.
+    The hosts to ask are Up hosts that reach the pool, ``preferred_host_id`` (the host a
+    VM will run on) first.
+
+    Raises:
+        ResourceUnavailableError: no attempt can start (the copy, its template or its pool
+            is gone, or no Up host reaches the pool), or a Ready copy has no install path.
     """
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
@@ -369,14 +396,16 @@ def begin_download(
         )
     started = transition(state_of(ref), CopyEvent.STARTED)
     if started is None:
-        return None
+        if ref.install_path is None:
+            raise ResourceUnavailableError(f"Pool copy {ref_id} has no install path")
+        return ReadyCopy(ref.install_path)
     template = session.get(Template, ref.template_id)
     pool = session.get(StoragePool, ref.pool_id)
     if template is None or pool is None or template.removed is not None or pool.removed is not None:
         raise ResourceUnavailableError(
             "The template or the pool was removed before the download started"
         )
-    hosts = hosts_reaching_pool(session, pool)
+    hosts = {h.id: h for h in hosts_reaching_pool(session, pool)}
     if not hosts:
         raise ResourceUnavailableError(
             f"No Up KVM host can reach pool {pool.name} to download template {template.name}"
@@ -395,6 +424,11 @@ def begin_download(
         follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
         metalink=is_metalink_template(session, template.id),
     )
+    to_try = hosts_to_try(
+        hosts,
+        destination_host_id=preferred_host_id,
+        max_attempts=get_value(session, config.DOWNLOAD_MAX_ATTEMPTS),
+    )
     set_state(ref, started)
     ref.download_pct = 0
     ref.error_str = None
@@ -404,29 +438,9 @@ def begin_download(
         template_name=template.name,
         pool_name=pool.name,
         command=command,
-        candidates=[
-            (h.id, endpoint_for(h))
-            for h in sorted(hosts, key=lambda h: (h.id != preferred_host_id, h.id))
-        ],
+        hosts=[(host_id, endpoint_for(hosts[host_id])) for host_id in to_try],
         deadline_s=timeouts.total_s,
-        max_attempts=get_value(session, config.DOWNLOAD_MAX_ATTEMPTS),
     )
-
-
-def download_error_of(session: Session, ref_id: int) -> str:
-    """Return why the last download of a pool copy failed."""
-    ref = session.get(TemplatePoolRef, ref_id)
-    if ref is None or not ref.error_str:
-        return f"The download of pool copy {ref_id} failed"
-    return ref.error_str
-
-
-def install_path_of(session: Session, ref_id: int) -> str:
-    """Return where a Ready pool copy lives."""
-    ref = session.get(TemplatePoolRef, ref_id)
-    if ref is None or ref.install_path is None:
-        raise ResourceUnavailableError(f"Pool copy {ref_id} has no install path")
-    return ref.install_path
 
 
 def record_progress(session: Session, ref_id: int, percent: int, now: datetime) -> None:

@@ -2,12 +2,13 @@
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
-from kvmcloud.server.agent_client import AgentUnreachableError, error_from_answer
+from kvmcloud.server.agent_client import AgentUnreachableError, ProgressCallback, error_from_answer
 from kvmcloud.server.errors import ApiError, ResourceUnavailableError
 from kvmcloud.server.events import catalog
 from kvmcloud.server.events.models import EventLevel
@@ -48,11 +49,7 @@ def ensure_on_pool(
         RetryLater: another job is downloading the same copy; this job runs again later.
     """
     with ctx.db.transaction() as session:
-        template = session.get(Template, template_id)
-        pool = session.get(StoragePool, pool_id)
-        if template is None or pool is None:
-            raise ApiError(f"Template {template_id} or pool {pool_id} no longer exists")
-        ref_id = copies.get_or_create_pool_ref(session, template, pool, ctx.clock()).id
+        ref_id = copies.pool_copy_id(session, template_id, pool_id, ctx.clock())
     _claim_or_wait(ctx, ref_id)
     return download_to_pool(ctx, ref_id, preferred_host_id=preferred_host_id, on_percent=on_percent)
 
@@ -60,13 +57,8 @@ def ensure_on_pool(
 def _claim_or_wait(ctx: JobContext, ref_id: int) -> None:
     with ctx.db.transaction() as session:
         claim = copies.claim_download(session, ref_id, ctx.job_uuid, ctx.clock())
-        failed = claim is copies.DownloadClaim.FAILED
-        reason = copies.download_error_of(session, ref_id) if failed else ""
     if claim is copies.DownloadClaim.BUSY:
         raise RetryLater(BUSY_RETRY_S, f"another job is downloading pool copy {ref_id}")
-    if failed:
-        # Its failure event was recorded once, by the job that ran the download.
-        raise ResourceUnavailableError(reason)
 
 
 def download_to_pool(
@@ -78,21 +70,50 @@ def download_to_pool(
 ) -> str:
     """Send the DirectDownload for a claimed copy and record the outcome; return its path.
 
-    Never inside a transaction: the agent may work for hours.
+    Plan the attempts (one transaction), ask the planned hosts in turn with no transaction
+    open (the agent may work for hours), then record what they answered (one transaction).
     """
+    plan = _plan_download(ctx, ref_id, preferred_host_id)
+    if isinstance(plan, copies.ReadyCopy):
+        return plan.install_path
+    attempts = _ask_hosts(ctx, plan, _progress_recorder(ctx, ref_id, on_percent))
+    if attempts.downloaded is None:
+        error = attempts.error()
+        with ctx.db.transaction() as session:
+            copies.fail_download(session, ref_id, error.message, ctx.clock())
+            queue.wake_waiting_jobs(session, ctx.clock())
+            _record_failure_event(ctx, session, plan, attempts.failures)
+        raise error
+    host_id, result = attempts.downloaded
+    with ctx.db.transaction() as session:
+        copies.finish_download(session, ref_id, host_id, result, ctx.clock())
+        queue.wake_waiting_jobs(session, ctx.clock())
+    logger.info(
+        "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path
+    )
+    return result.install_path
+
+
+def _plan_download(
+    ctx: JobContext, ref_id: int, preferred_host_id: int | None
+) -> copies.DownloadPlan | copies.ReadyCopy:
     try:
         with ctx.db.transaction() as session:
-            plan = copies.begin_download(
+            return copies.begin_download(
                 session, ref_id, ctx.clock(), preferred_host_id=preferred_host_id
             )
-            if plan is None:
-                return copies.install_path_of(session, ref_id)
     except ResourceUnavailableError as exc:
         # No attempt could even start (no Up host reaches the pool, or the template or
         # pool went away): still a failed download the operator must be able to find.
         with ctx.db.transaction() as session:
             _record_unstarted_failure_event(ctx, session, ref_id, exc.message)
         raise
+
+
+def _progress_recorder(
+    ctx: JobContext, ref_id: int, on_percent: Callable[[int], None]
+) -> ProgressCallback:
+    """Return the callback that stores each new percentage on the copy and the job."""
     last_percent = -1
 
     def on_progress(done: int, total: int | None) -> None:
@@ -104,14 +125,41 @@ def download_to_pool(
                 copies.record_progress(session, ref_id, percent, ctx.clock())
             on_percent(percent)
 
-    # Distinct hosts in turn (the destination host first), not CloudStack's host0, host1,
-    # host1 (reference section 9, item 2); stop as soon as another host could not help.
-    failures: list[str] = []
-    attempts: list[catalog.Attempt] = []
-    result: msg.DirectDownloadResult | None = None
-    done_by = 0
-    last_error: ApiError | None = None
-    for attempt, (host_id, endpoint) in enumerate(plan.candidates[: plan.max_attempts], 1):
+    return on_progress
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """One host's failed attempt."""
+
+    host_name: str
+    error: ApiError
+    # The error without the context every attempt shares, for the failure event.
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempts:
+    """What the hosts answered: the copy one of them installed, and the failures before."""
+
+    downloaded: tuple[int, msg.DirectDownloadResult] | None
+    failures: list[_Failure]
+
+    def error(self) -> ApiError:
+        """Return the last failure, listing every host's when more than one was tried."""
+        last = self.failures[-1].error
+        if len(self.failures) == 1:
+            return last
+        tried = "; ".join(f"{f.host_name}: {f.error.message}" for f in self.failures)
+        return last.extended(f"(tried {len(self.failures)} hosts: {tried})")
+
+
+def _ask_hosts(
+    ctx: JobContext, plan: copies.DownloadPlan, on_progress: ProgressCallback
+) -> _Attempts:
+    """Ask the planned hosts in turn until one installs the copy or another could not help."""
+    failures: list[_Failure] = []
+    for attempt, (host_id, endpoint) in enumerate(plan.hosts, 1):
         context = (
             f"Template {plan.template_name} could not be downloaded to pool {plan.pool_name} "
             f"by host {endpoint.name}"
@@ -120,52 +168,29 @@ def download_to_pool(
         try:
             answer = ctx.agents.run(
                 endpoint,
-                f"{ctx.job_uuid}-{ref_id}-{attempt}",
+                f"{ctx.job_uuid}-{plan.ref_id}-{attempt}",
                 plan.command,
                 deadline_s=plan.deadline_s,
                 on_progress=on_progress,
             )
             if answer.ok and isinstance(answer.result, msg.DirectDownloadResult):
-                result, done_by = answer.result, host_id
-                break
+                return _Attempts((host_id, answer.result), failures)
             code = answer.error.code if answer.error else None
-            last_error = error_from_answer(answer, context)
+            error: ApiError = error_from_answer(answer, context)
         except AgentUnreachableError as exc:
-            last_error = exc
-        failures.append(f"{endpoint.name}: {last_error.message}")
-        attempts.append(
-            catalog.Attempt(endpoint.name, last_error.message.removeprefix(f"{context}: "))
-        )
-        logger.warning(
-            "attempt %d of %s failed: %s", attempt, plan.template_name, last_error.message
-        )
+            error = exc
+        failures.append(_Failure(endpoint.name, error, error.message.removeprefix(f"{context}: ")))
+        logger.warning("attempt %d of %s failed: %s", attempt, plan.template_name, error.message)
         if not is_worth_another_host(code):
             break
-    if result is None:
-        assert last_error is not None
-        if len(failures) > 1:
-            last_error = last_error.extended(
-                f"(tried {len(failures)} hosts: {'; '.join(failures)})"
-            )
-        with ctx.db.transaction() as session:
-            copies.fail_download(session, ref_id, last_error.message, ctx.clock())
-            queue.wake_waiting_jobs(session, ctx.clock())
-            _record_failure_event(ctx, session, plan, attempts)
-        raise last_error
-    with ctx.db.transaction() as session:
-        copies.finish_download(session, ref_id, done_by, result, ctx.clock())
-        queue.wake_waiting_jobs(session, ctx.clock())
-    logger.info(
-        "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path
-    )
-    return result.install_path
+    return _Attempts(None, failures)
 
 
 def _record_failure_event(
     ctx: JobContext,
     session: Session,
     plan: copies.DownloadPlan,
-    attempts: list[catalog.Attempt],
+    failures: list[_Failure],
 ) -> None:
     """Record *.DIRECT.DOWNLOAD.FAILURE with every attempt, for the job's account.
 
@@ -184,7 +209,7 @@ def _record_failure_event(
             name=plan.template_name,
             uuid=plan.command.template_uuid,
             pool=plan.pool_name,
-            attempts=attempts,
+            attempts=[catalog.Attempt(f.host_name, f.reason) for f in failures],
         ),
         resource_type=resource_type,
         resource_uuid=plan.command.template_uuid,

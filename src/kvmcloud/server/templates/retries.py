@@ -1,4 +1,6 @@
-"""is_worth_another_host(): which download failures another host could fix (pure)."""
+"""Which hosts a download to a pool is tried on, in which order, and when to stop (pure)."""
+
+from collections.abc import Iterable
 
 from kvmcloud.protocol.error_codes import ErrorCode
 
@@ -17,6 +19,19 @@ _FINAL = frozenset(
         ErrorCode.POOL_FULL,
     }
 )
+
+
+def hosts_to_try(
+    host_ids: Iterable[int], *, destination_host_id: int | None, max_attempts: int
+) -> list[int]:
+    """Return the hosts to ask in turn: each once, the destination host first, then by id.
+
+    ``host_ids`` are the Up hosts that reach the pool; the destination is the host a VM will
+    run on, if any. At most ``max_attempts`` (direct.download.max.attempts) are returned:
+    distinct hosts, not CloudStack's host0, host1, host1 (reference section 9, item 2).
+    """
+    ordered = sorted(set(host_ids), key=lambda host_id: (host_id != destination_host_id, host_id))
+    return ordered[:max_attempts]
 
 
 def is_worth_another_host(code: ErrorCode | None) -> bool:
