@@ -118,7 +118,7 @@ def register_template(
             answer, f"URL {request.url} failed the check on host {check.endpoint.name}"
         )
     with db.transaction() as session:
-        template = record_template(
+        template = _record_template(
             session, request, resolved, caller.account_id, answer.result, clock()
         )
         _record_create_event(session, template, caller, clock())
@@ -171,7 +171,7 @@ def plan_url_check(
     )
 
 
-def record_template(
+def _record_template(
     session: Session,
     request: TemplateRequest,
     resolved: _Resolved,

@@ -1,0 +1,219 @@
+"""Template, ISO, OS type and OS category responses from records (pure)."""
+
+from datetime import UTC, datetime
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.models import Account, Domain
+from kvmcloud.server.infrastructure.models import StoragePool, Zone
+from kvmcloud.server.templates.models import (
+    DownloadState,
+    GuestOs,
+    GuestOsCategory,
+    ImageFormat,
+    RefState,
+    Template,
+    TemplateDetail,
+    TemplatePoolRef,
+)
+from kvmcloud.server.templates.records import (
+    OsTypeRecord,
+    PoolCopy,
+    Registration,
+    TemplateRecord,
+)
+from kvmcloud.server.templates.views import (
+    listed_template_response,
+    os_category_response,
+    os_type_response,
+    registration_response,
+    template_response,
+)
+
+CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+SHA256 = "a" * 64
+
+
+def record(*, account_id: int = 7, copies: list[PoolCopy] | None = None) -> TemplateRecord:
+    template = Template(
+        id=1,
+        uuid="t-1",
+        name="debian",
+        display_text="Debian 12",
+        format=ImageFormat.QCOW2,
+        type="USER",
+        hypervisor_type="KVM",
+        url="https://example.org/debian.qcow2",
+        checksum=f"{{SHA-256}}{SHA256}",
+        direct_download=True,
+        public=True,
+        featured=False,
+        extractable=False,
+        bootable=True,
+        requires_hvm=True,
+        enable_password=False,
+        sshkey_enabled=False,
+        dynamically_scalable=False,
+        cross_zones=False,
+        bits=64,
+        template_tag=None,
+        guest_os_id=3,
+        account_id=account_id,
+        size=10 * 1024**3,
+        physical_size=0,
+        created=CREATED,
+        removed=None,
+    )
+    return TemplateRecord(
+        template=template,
+        zone=Zone(id=2, uuid="z-1", name="zone1"),
+        account=Account(id=7, uuid="a-1", account_name="admin", domain_id=1),
+        domain=Domain(id=1, uuid="d-1", name="ROOT", path="/"),
+        guest_os=GuestOs(id=3, uuid="os-1", display_name="Debian GNU/Linux 12 (64-bit)"),
+        details=[
+            TemplateDetail(name="HTTP_HEADER:Authorization", value="Bearer x", display=True),
+            TemplateDetail(name="rootDiskController", value="scsi", display=True),
+            TemplateDetail(name="kvmcloud.metalink", value="true", display=False),
+        ],
+        copies=copies or [],
+    )
+
+
+def test_template_response() -> None:
+    assert template_response(record()) == {
+        "id": "t-1",
+        "name": "debian",
+        "displaytext": "Debian 12",
+        "ispublic": True,
+        "isfeatured": False,
+        "isready": True,
+        "crossZones": False,
+        "isextractable": False,
+        "passwordenabled": False,
+        "sshkeyenabled": False,
+        "isdynamicallyscalable": False,
+        "requireshvm": True,
+        "directdownload": True,
+        "deployasis": False,
+        "bootable": True,
+        "format": ImageFormat.QCOW2,
+        "hypervisor": "KVM",
+        "ostypeid": "os-1",
+        "ostypename": "Debian GNU/Linux 12 (64-bit)",
+        "templatetype": "USER",
+        "status": "Bypassed Secondary Storage",
+        "url": "https://example.org/debian.qcow2",
+        "size": 10 * 1024**3,
+        "checksum": SHA256,
+        "zoneid": "z-1",
+        "zonename": "zone1",
+        "account": "admin",
+        "accountid": "a-1",
+        "domain": "ROOT",
+        "domainid": "d-1",
+        "domainpath": "/",
+        "created": "2026-01-02T03:04:05+0000",
+        "details": {"HTTP_HEADER:Authorization": "******", "rootDiskController": "scsi"},
+        "downloaddetails": [],
+        "bits": 64,
+        "tags": [],
+    }
+
+
+def test_each_copy_in_the_zone_is_a_download_detail_in_order() -> None:
+    pool = StoragePool(id=5, uuid="p-1", name="pool1", data_center_id=2)
+    copies = [
+        PoolCopy(
+            TemplatePoolRef(
+                download_pct=100,
+                download_state=DownloadState.DOWNLOADED,
+                state=RefState.READY,
+                job_id="j-1",
+                install_path="/pool1/abc",
+                error_str=None,
+            ),
+            pool,
+        ),
+        PoolCopy(
+            TemplatePoolRef(
+                download_pct=0,
+                download_state=DownloadState.DOWNLOAD_ERROR,
+                state=RefState.ALLOCATED,
+                job_id=None,
+                install_path=None,
+                error_str="checksum mismatch",
+            ),
+            pool,
+        ),
+    ]
+    assert template_response(record(copies=copies))["downloaddetails"] == [
+        {
+            "datastore": "pool1",
+            "datastoreid": "p-1",
+            "downloadPercent": 100,
+            "downloadState": DownloadState.DOWNLOADED,
+            "jobid": "j-1",
+            "installpath": "/pool1/abc",
+        },
+        {
+            "datastore": "pool1",
+            "datastoreid": "p-1",
+            "downloadPercent": 0,
+            "downloadState": DownloadState.DOWNLOAD_ERROR,
+            "errortext": "checksum mismatch",
+        },
+    ]
+
+
+def caller(account_id: int, *, is_admin: bool) -> Caller:
+    return Caller(
+        user_id=1,
+        account_id=account_id,
+        account_uuid="a",
+        account_name="a",
+        domain_uuid="d-1",
+        is_admin=is_admin,
+    )
+
+
+def test_a_listed_template_shows_its_url_to_its_owner_and_admins_only() -> None:
+    mine = listed_template_response(record(account_id=7), caller(7, is_admin=False))
+    admin = listed_template_response(record(account_id=7), caller(8, is_admin=True))
+    other = listed_template_response(record(account_id=7), caller(8, is_admin=False))
+    assert "url" in mine and "status" in mine
+    assert "url" in admin and "status" in admin
+    assert "url" not in other and "status" not in other
+
+
+def test_a_metalink_registration_says_how_each_mirror_checked_out() -> None:
+    mirrors = [
+        msg.MirrorCheck(url="https://a/x", ok=True),
+        msg.MirrorCheck(
+            url="https://b/x",
+            ok=False,
+            error=msg.ErrorInfo(code=ErrorCode.TIMEOUT, message="timed out"),
+        ),
+    ]
+    (item,) = registration_response(Registration([record()], mirrors))
+    assert item["mirrors"] == [
+        {"url": "https://a/x", "ok": True},
+        {"url": "https://b/x", "ok": False, "errortext": "timed out"},
+    ]
+    (plain,) = registration_response(Registration([record()], []))
+    assert "mirrors" not in plain
+
+
+def test_os_type_and_category_responses() -> None:
+    category = GuestOsCategory(uuid="c-1", name="Debian")
+    guest_os = GuestOs(uuid="os-1", display_name="Debian 12", is_user_defined=False)
+    assert os_type_response(OsTypeRecord(guest_os, category)) == {
+        "id": "os-1",
+        "description": "Debian 12",
+        "name": "Debian 12",
+        "oscategoryid": "c-1",
+        "oscategoryname": "Debian",
+        "isuserdefined": False,
+        "fordisplay": True,
+    }
+    assert os_category_response(category) == {"id": "c-1", "name": "Debian"}
