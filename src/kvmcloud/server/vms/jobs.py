@@ -16,7 +16,7 @@ from kvmcloud.server.infrastructure.service import endpoint_for, pool_spec
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import jobs as template_jobs
 from kvmcloud.server.templates.models import ImageFormat, Template
-from kvmcloud.server.vms import service
+from kvmcloud.server.vms import hosting, service
 from kvmcloud.server.vms.api import vm_response
 from kvmcloud.server.vms.models import VirtualMachine, VmState, Volume, VolumeState
 from kvmcloud.server.vms.placement import choose_host_and_pool
@@ -95,15 +95,15 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
     """Place the VM, put its image on the pool, create its root disk, start its domain."""
     with ctx.db.transaction() as session:
         vm = _vm(session, vm_id)
-        root = service.root_volume(session, vm)
+        root = hosting.root_volume(session, vm)
         template = session.get(Template, vm.template_id)
         assert template is not None
-        pools = service.pool_candidates(session, vm, template.id)
+        pools = hosting.pool_candidates(session, vm, template.id)
         if root.state == VolumeState.READY:
             # The disk exists: only hosts that reach its pool can run the VM.
             pools = [replace(p, has_image=True) for p in pools if p.pool_id == root.pool_id]
         placement = choose_host_and_pool(
-            service.host_candidates(session, vm), pools, service.needs_of(session, vm, template)
+            hosting.host_candidates(session, vm), pools, hosting.needs_of(session, vm, template)
         )
         moved = vm.last_host_id is not None and vm.last_host_id != placement.host_id
         vm.host_id = placement.host_id
@@ -136,7 +136,7 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
             ctx, iso_id, pool_id, preferred_host_id=host_id, on_percent=progress
         )
     with ctx.db.transaction() as session:
-        spec = service.vm_spec(session, _vm(session, vm_id), iso_path)
+        spec = hosting.vm_spec(session, _vm(session, vm_id), iso_path)
     answer = _call(
         endpoint, ctx, msg.StartVmCommand(spec=spec), f"Starting VM {spec.name}", START_TIMEOUT_S
     )
@@ -157,7 +157,7 @@ def _create_root_volume(
 ) -> None:
     with ctx.db.transaction() as session:
         vm = _vm(session, vm_id)
-        root = service.root_volume(session, vm)
+        root = hosting.root_volume(session, vm)
         pool = session.get(StoragePool, root.pool_id)
         assert pool is not None
         template = session.get(Template, root.template_id) if root.template_id else None
@@ -266,7 +266,7 @@ def expunge_vm(ctx: JobContext, vm_id: int, clock: Callable[[], datetime]) -> No
         for volume in service.volumes_of(session, vm):
             pool = session.get(StoragePool, volume.pool_id) if volume.pool_id else None
             if pool is not None and volume.state == VolumeState.READY:
-                endpoints = service.endpoints_for_pool(session, pool, vm.last_host_id)
+                endpoints = hosting.endpoints_for_pool(session, pool, vm.last_host_id)
                 work.append((volume.id, pool_spec(pool), volume.path, endpoints[0][1]))
         template_ids = {vm.template_id} | ({vm.iso_id} if vm.iso_id else set())
     for _volume_id, spec, path, endpoint in work:
@@ -288,7 +288,7 @@ def run_attach_iso(ctx: JobContext) -> dict[str, Any]:
     with ctx.db.transaction() as session:
         vm = _vm(session, vm_id)
         running = vm.state == VmState.RUNNING
-        pool_id = service.root_volume(session, vm).pool_id
+        pool_id = hosting.root_volume(session, vm).pool_id
         host_id = vm.host_id
     path = None
     if running and iso_id is not None and pool_id is not None:

@@ -1,0 +1,165 @@
+"""Hosting a VM: its root volume, host and pool candidates, needs, pool endpoints, VmSpec."""
+
+from pathlib import PurePosixPath
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.agent_client import AgentEndpoint
+from kvmcloud.server.errors import ResourceUnavailableError
+from kvmcloud.server.infrastructure.host_states import HostStatus
+from kvmcloud.server.infrastructure.models import Host, StoragePool
+from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
+from kvmcloud.server.offerings.models import ServiceOffering
+from kvmcloud.server.templates.models import ImageFormat, RefState, Template, TemplatePoolRef
+from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume, VolumeType
+from kvmcloud.server.vms.placement import HostCandidate, Needs, PoolCandidate
+
+MIB = 1024 * 1024
+# States in which a VM holds memory on its host (placement counts it as used).
+ACTIVE_STATES = (VmState.STARTING, VmState.RUNNING, VmState.STOPPING)
+
+
+# --- placement inputs -----------------------------------------------------------------------
+
+
+def root_volume(session: Session, vm: VirtualMachine) -> Volume:
+    """Return the VM's root volume row."""
+    volume = session.scalars(
+        select(Volume).where(
+            Volume.instance_id == vm.id,
+            Volume.volume_type == VolumeType.ROOT,
+            Volume.removed.is_(None),
+        )
+    ).first()
+    if volume is None:
+        raise ResourceUnavailableError(f"VM {vm.name} has no root volume")
+    return volume
+
+
+def host_candidates(session: Session, vm: VirtualMachine) -> list[HostCandidate]:
+    """Up hosts of the VM's zone with the memory other active VMs already take."""
+    used = dict(
+        session.execute(
+            select(VirtualMachine.host_id, func.sum(ServiceOffering.ram_size))
+            .join(ServiceOffering, VirtualMachine.service_offering_id == ServiceOffering.id)
+            .where(
+                VirtualMachine.state.in_(ACTIVE_STATES),
+                VirtualMachine.id != vm.id,
+                VirtualMachine.host_id.is_not(None),
+            )
+            .group_by(VirtualMachine.host_id)
+        ).all()
+    )
+    hosts = session.scalars(
+        select(Host).where(
+            Host.data_center_id == vm.data_center_id,
+            Host.status == HostStatus.UP,
+            Host.removed.is_(None),
+            Host.resource_state == "Enabled",
+        )
+    )
+    return [
+        HostCandidate(
+            host_id=h.id,
+            name=h.name,
+            cluster_id=h.cluster_id,
+            cpus=h.cpus,
+            memory_bytes=h.ram,
+            used_memory_bytes=int(used.get(h.id) or 0) * MIB,
+        )
+        for h in hosts
+    ]
+
+
+def pool_candidates(session: Session, vm: VirtualMachine, template_id: int) -> list[PoolCandidate]:
+    """Up pools of the zone, and whether each already holds the image Ready."""
+    ready = set(
+        session.scalars(
+            select(TemplatePoolRef.pool_id).where(
+                TemplatePoolRef.template_id == template_id, TemplatePoolRef.state == RefState.READY
+            )
+        )
+    )
+    pools = session.scalars(
+        select(StoragePool).where(
+            StoragePool.data_center_id == vm.data_center_id,
+            StoragePool.removed.is_(None),
+            StoragePool.status == "Up",
+        )
+    )
+    return [
+        PoolCandidate(
+            pool_id=p.id,
+            name=p.name,
+            scope=p.scope.value,
+            cluster_id=p.cluster_id,
+            host_id=p.host_id,
+            available_bytes=p.available_bytes,
+            has_image=p.id in ready,
+        )
+        for p in pools
+    ]
+
+
+def needs_of(session: Session, vm: VirtualMachine, template: Template) -> Needs:
+    """What the VM's offering and image ask of a host and a pool."""
+    offering = session.get(ServiceOffering, vm.service_offering_id)
+    assert offering is not None
+    return Needs(
+        cpus=offering.cpu,
+        memory_bytes=offering.ram_size * MIB,
+        download_bytes=template.physical_size or template.size or 0,
+        local_storage=offering.storage_type == "local",
+        host_id=vm.host_id,
+    )
+
+
+def endpoints_for_pool(
+    session: Session, pool: StoragePool, preferred_host_id: int | None
+) -> list[tuple[int, AgentEndpoint]]:
+    """Up hosts reaching ``pool`` (the preferred one first), for volume commands."""
+    hosts = sorted(
+        hosts_reaching_pool(session, pool), key=lambda h: (h.id != preferred_host_id, h.id)
+    )
+    if not hosts:
+        raise ResourceUnavailableError(f"No Up KVM host can reach pool {pool.name}")
+    return [(h.id, endpoint_for(h)) for h in hosts]
+
+
+# --- specs for the agent ----------------------------------------------------------------
+
+
+def pool_path(pool: StoragePool, name: str) -> str:
+    """The absolute path of a file in a pool."""
+    return str(PurePosixPath(pool.path) / name)
+
+
+def vm_spec(session: Session, vm: VirtualMachine, iso_path: str | None) -> msg.VmSpec:
+    """Describe the VM to the agent: CPUs, memory, root disk, CD-ROM, NIC, boot order."""
+    offering = session.get(ServiceOffering, vm.service_offering_id)
+    assert offering is not None
+    root = root_volume(session, vm)
+    pool = session.get(StoragePool, root.pool_id) if root.pool_id else None
+    if pool is None:
+        raise ResourceUnavailableError(f"The root volume of VM {vm.name} is on no pool")
+    disks = [msg.DiskSpec(path=pool_path(pool, root.path), format="qcow2")]
+    disks.append(msg.DiskSpec(path=iso_path or "", format="raw", device="cdrom"))
+    nic = session.scalars(select(Nic).where(Nic.instance_id == vm.id)).first()
+    template = session.get(Template, vm.template_id)
+    # A VM deployed from an ISO boots from it until its disk is installed; others from disk.
+    boot = (
+        ["cdrom", "hd"]
+        if template is not None and template.format == ImageFormat.ISO
+        else ["hd", "cdrom"]
+    )
+    return msg.VmSpec(
+        name=vm.instance_name,
+        uuid=vm.uuid,
+        vcpus=offering.cpu,
+        memory_mib=offering.ram_size,
+        disks=disks,
+        mac_address=nic.mac_address if nic else None,
+        boot_devices=boot,
+    )
