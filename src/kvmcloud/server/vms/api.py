@@ -2,29 +2,20 @@
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kvmcloud.server.accounts.models import Account, Domain
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
-from kvmcloud.server.api.responses import (
-    AsyncResult,
-    ListResult,
-    ObjectResult,
-    format_date,
-    without_none,
-)
+from kvmcloud.server.api.responses import AsyncResult, ListResult, ObjectResult
 from kvmcloud.server.errors import InvalidParameterError, NotFoundError
-from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.infrastructure.models import Host, Zone
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
-from kvmcloud.server.queries import get_by_uuid, list_window, paged
-from kvmcloud.server.templates.models import GuestOs, ImageFormat, Template
-from kvmcloud.server.vms import service
-from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume
+from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.templates.models import ImageFormat, Template
+from kvmcloud.server.vms import listing, service, views
+from kvmcloud.server.vms.models import VirtualMachine, VmState
 
 commands = CommandSet()
 logger = logging.getLogger(__name__)
@@ -32,112 +23,6 @@ logger = logging.getLogger(__name__)
 GIB = 1024**3
 # Bound on deploys lost to a concurrent one taking the same address (see deploy).
 MAX_ADDRESS_RACES = 64
-
-
-# --- responses --------------------------------------------------------------------------
-
-
-def vm_response(session: Session, vm: VirtualMachine) -> dict[str, Any]:
-    """Map a VM to CloudStack's virtualmachine object."""
-    zone = session.get(Zone, vm.data_center_id)
-    offering = session.get(ServiceOffering, vm.service_offering_id)
-    template = session.get(Template, vm.template_id)
-    iso = session.get(Template, vm.iso_id) if vm.iso_id else None
-    host = session.get(Host, vm.host_id) if vm.host_id else None
-    account = session.get(Account, vm.account_id)
-    domain = session.get(Domain, account.domain_id) if account else None
-    guest_os = session.get(GuestOs, vm.guest_os_id)
-    nics = session.scalars(select(Nic).where(Nic.instance_id == vm.id))
-    details = {"accelerator": vm.accelerator, "consolelog": vm.console_log}
-    item = {
-        "id": vm.uuid,
-        "name": vm.name,
-        "displayname": vm.display_name,
-        "instancename": vm.instance_name,
-        "state": vm.state,
-        "account": account.account_name if account else None,
-        "accountid": account.uuid if account else None,
-        "domain": domain.name if domain else None,
-        "domainid": domain.uuid if domain else None,
-        "created": format_date(vm.created),
-        "haenable": vm.ha_enabled,
-        "zoneid": zone.uuid if zone else None,
-        "zonename": zone.name if zone else None,
-        "hostid": host.uuid if host else None,
-        "hostname": host.name if host else None,
-        "templateid": template.uuid if template else None,
-        "templatename": template.name if template else None,
-        "templatedisplaytext": template.display_text if template else None,
-        "isoid": iso.uuid if iso else None,
-        "isoname": iso.name if iso else None,
-        "passwordenabled": bool(template and template.enable_password),
-        "serviceofferingid": offering.uuid if offering else None,
-        "serviceofferingname": offering.name if offering else None,
-        "cpunumber": offering.cpu if offering else None,
-        "cpuspeed": offering.speed if offering else None,
-        "memory": offering.ram_size if offering else None,
-        "guestosid": guest_os.uuid if guest_os else None,
-        "ostypeid": guest_os.uuid if guest_os else None,
-        "rootdeviceid": 0,
-        "rootdevicetype": "ROOT",
-        "hypervisor": "KVM",
-        "nic": [
-            {
-                "id": nic.uuid,
-                "ipaddress": nic.ip4_address,
-                "netmask": nic.netmask,
-                "gateway": nic.gateway,
-                "macaddress": nic.mac_address,
-                "isdefault": nic.is_default,
-                "traffictype": "Guest",
-                "type": "L2",
-                "networkname": "guest",
-            }
-            for nic in nics
-        ],
-        "securitygroup": [],
-        "affinitygroup": [],
-        "tags": [],
-        "details": {k: v for k, v in details.items() if v},
-        "lasterror": vm.error_text,
-    }
-    return without_none(item)
-
-
-def volume_response(session: Session, volume: Volume) -> dict[str, Any]:
-    """Map a volume to CloudStack's volume object."""
-    zone = session.get(Zone, volume.data_center_id)
-    pool = session.get(StoragePool, volume.pool_id) if volume.pool_id else None
-    vm = session.get(VirtualMachine, volume.instance_id) if volume.instance_id else None
-    template = session.get(Template, volume.template_id) if volume.template_id else None
-    offering = (
-        session.get(DiskOffering, volume.disk_offering_id) if volume.disk_offering_id else None
-    )
-    item = {
-        "id": volume.uuid,
-        "name": volume.name,
-        "zoneid": zone.uuid if zone else None,
-        "zonename": zone.name if zone else None,
-        "type": volume.volume_type,
-        "deviceid": volume.device_id,
-        "virtualmachineid": vm.uuid if vm else None,
-        "vmname": vm.name if vm else None,
-        "vmstate": vm.state if vm else None,
-        "size": volume.size,
-        "physicalsize": volume.physical_size or None,
-        "storageid": pool.uuid if pool else None,
-        "storage": pool.name if pool else None,
-        "storagetype": "local" if pool is not None and pool.scope.value == "HOST" else "shared",
-        "state": volume.state,
-        "path": volume.path,
-        "format": volume.format,
-        "hypervisor": "KVM",
-        "templateid": template.uuid if template else None,
-        "diskofferingid": offering.uuid if offering else None,
-        "diskofferingname": offering.name if offering else None,
-        "created": format_date(volume.created),
-    }
-    return without_none(item)
 
 
 def _own_vm(
@@ -306,38 +191,20 @@ class ListVirtualMachinesParams(ListParams):
 )
 def list_virtual_machines(ctx: ApiContext, params: ListVirtualMachinesParams) -> ListResult:
     """List VMs (removed ones are not shown; Destroyed ones are, until expunged)."""
-    with ctx.db.transaction() as session:
-        query = (
-            select(VirtualMachine)
-            .where(VirtualMachine.removed.is_(None))
-            .order_by(VirtualMachine.id)
-        )
-        # As CloudStack: without listall=true even admins see only their own VMs.
-        if not (ctx.caller.is_admin and params.list_all):
-            query = query.where(VirtualMachine.account_id == ctx.caller.account_id)
-        if params.id:
-            query = query.where(VirtualMachine.uuid == params.id)
-        if params.ids:
-            query = query.where(VirtualMachine.uuid.in_(params.ids))
-        if params.name:
-            query = query.where(VirtualMachine.name == params.name)
-        if params.state:
-            query = query.where(VirtualMachine.state == params.state.capitalize())
-        if params.keyword:
-            query = query.where(VirtualMachine.name.contains(params.keyword))
-        for value, model, column in (
-            (params.zone_id, Zone, VirtualMachine.data_center_id),
-            (params.host_id, Host, VirtualMachine.host_id),
-            (params.template_id, Template, VirtualMachine.template_id),
-            (params.iso_id, Template, VirtualMachine.iso_id),
-        ):
-            if value:
-                query = query.where(
-                    column == select(model.id).where(model.uuid == value).scalar_subquery()
-                )
-        window = list_window(session, params)
-        vms, total = paged(session, query, window)
-        return ListResult("virtualmachine", [vm_response(session, vm) for vm in vms], total)
+    wanted = listing.VmFilter(
+        list_all=bool(params.list_all),
+        keyword=params.keyword,
+        id=params.id,
+        ids=params.ids,
+        name=params.name,
+        state=params.state,
+        zone_id=params.zone_id,
+        host_id=params.host_id,
+        template_id=params.template_id,
+        iso_id=params.iso_id,
+    )
+    records, total = listing.list_vms(ctx.db, wanted, params, caller=ctx.caller)
+    return ListResult("virtualmachine", [views.vm_response(r) for r in records], total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -356,34 +223,17 @@ class ListVolumesParams(ListParams):
 )
 def list_volumes(ctx: ApiContext, params: ListVolumesParams) -> ListResult:
     """List volumes of the caller's VMs (all VMs for admins)."""
-    with ctx.db.transaction() as session:
-        query = (
-            select(Volume)
-            .join(VirtualMachine, Volume.instance_id == VirtualMachine.id)
-            .where(Volume.removed.is_(None))
-            .order_by(Volume.id)
-        )
-        if not (ctx.caller.is_admin and params.list_all):
-            query = query.where(VirtualMachine.account_id == ctx.caller.account_id)
-        if params.id:
-            query = query.where(Volume.uuid == params.id)
-        if params.virtual_machine_id:
-            query = query.where(VirtualMachine.uuid == params.virtual_machine_id)
-        if params.type:
-            query = query.where(Volume.volume_type == params.type.upper())
-        if params.keyword:
-            query = query.where(Volume.name.contains(params.keyword))
-        if params.zone_id:
-            query = query.join(Zone, Volume.data_center_id == Zone.id).where(
-                Zone.uuid == params.zone_id
-            )
-        if params.storage_id:
-            query = query.join(StoragePool, Volume.pool_id == StoragePool.id).where(
-                StoragePool.uuid == params.storage_id
-            )
-        window = list_window(session, params)
-        volumes, total = paged(session, query, window)
-        return ListResult("volume", [volume_response(session, v) for v in volumes], total)
+    wanted = listing.VolumeFilter(
+        list_all=bool(params.list_all),
+        keyword=params.keyword,
+        id=params.id,
+        vm_id=params.virtual_machine_id,
+        type=params.type,
+        zone_id=params.zone_id,
+        pool_id=params.storage_id,
+    )
+    records, total = listing.list_volumes(ctx.db, wanted, params, caller=ctx.caller)
+    return ListResult("volume", [views.volume_response(r) for r in records], total)
 
 
 # --- lifecycle ------------------------------------------------------------------------------
@@ -559,7 +409,8 @@ def recover_virtual_machine(ctx: ApiContext, params: VmIdParams) -> ObjectResult
         service.require_state(vm, (VmState.DESTROYED,), "recover")
         vm.state = VmState.STOPPED
         vm.error_text = None
-        return ObjectResult("virtualmachine", vm_response(session, vm))
+        record = listing.vm_record(session, vm)
+    return ObjectResult("virtualmachine", views.vm_response(record))
 
 
 # --- ISOs ---------------------------------------------------------------------------------

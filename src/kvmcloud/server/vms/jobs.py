@@ -16,8 +16,7 @@ from kvmcloud.server.infrastructure.service import endpoint_for, pool_spec
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
 from kvmcloud.server.templates import jobs as template_jobs
 from kvmcloud.server.templates.models import ImageFormat, Template
-from kvmcloud.server.vms import hosting, service
-from kvmcloud.server.vms.api import vm_response
+from kvmcloud.server.vms import hosting, listing, service, views
 from kvmcloud.server.vms.models import VirtualMachine, VmState, Volume, VolumeState
 from kvmcloud.server.vms.placement import choose_host_and_pool
 
@@ -37,7 +36,8 @@ def _vm(session: Session, vm_id: int) -> VirtualMachine:
 
 def _result(ctx: JobContext, vm_id: int) -> dict[str, Any]:
     with ctx.db.transaction() as session:
-        return {"virtualmachine": vm_response(session, _vm(session, vm_id))}
+        record = listing.vm_record(session, _vm(session, vm_id))
+    return {"virtualmachine": views.vm_response(record)}
 
 
 def _call(

@@ -1,0 +1,193 @@
+"""List VMs and volumes a page at a time; load the records their responses show, page-wise."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.models import Account, Domain
+from kvmcloud.server.db import Database
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
+from kvmcloud.server.paging import PageRequest
+from kvmcloud.server.queries import list_window, paged
+from kvmcloud.server.templates.models import GuestOs, Template
+from kvmcloud.server.vms.models import Nic, VirtualMachine, Volume
+from kvmcloud.server.vms.records import VmRecord, VolumeRecord
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VmFilter:
+    """Which VMs listVirtualMachines asks for (None: any); uuids are the API's ids."""
+
+    list_all: bool
+    keyword: str | None
+    id: str | None
+    ids: Sequence[str] | None
+    name: str | None
+    state: str | None
+    zone_id: str | None
+    host_id: str | None
+    template_id: str | None
+    iso_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeFilter:
+    """Which volumes listVolumes asks for (None: any); uuids are the API's ids."""
+
+    list_all: bool
+    keyword: str | None
+    id: str | None
+    vm_id: str | None
+    type: str | None
+    zone_id: str | None
+    pool_id: str | None
+
+
+def list_vms(
+    db: Database, wanted: VmFilter, page: PageRequest, *, caller: Caller
+) -> tuple[list[VmRecord], int]:
+    """Return one page of the VMs the caller sees, oldest first, and how many match.
+
+    Removed VMs are not listed; Destroyed ones are, until expunged.
+    """
+    query = (
+        select(VirtualMachine).where(VirtualMachine.removed.is_(None)).order_by(VirtualMachine.id)
+    )
+    # As CloudStack: without listall=true even admins see only their own VMs.
+    if not (caller.is_admin and wanted.list_all):
+        query = query.where(VirtualMachine.account_id == caller.account_id)
+    if wanted.id:
+        query = query.where(VirtualMachine.uuid == wanted.id)
+    if wanted.ids:
+        query = query.where(VirtualMachine.uuid.in_(wanted.ids))
+    if wanted.name:
+        query = query.where(VirtualMachine.name == wanted.name)
+    if wanted.state:
+        query = query.where(VirtualMachine.state == wanted.state.capitalize())
+    if wanted.keyword:
+        query = query.where(VirtualMachine.name.contains(wanted.keyword))
+    for value, model, column in (
+        (wanted.zone_id, Zone, VirtualMachine.data_center_id),
+        (wanted.host_id, Host, VirtualMachine.host_id),
+        (wanted.template_id, Template, VirtualMachine.template_id),
+        (wanted.iso_id, Template, VirtualMachine.iso_id),
+    ):
+        if value:
+            query = query.where(
+                column == select(model.id).where(model.uuid == value).scalar_subquery()
+            )
+    with db.transaction() as session:
+        vms, total = paged(session, query, list_window(session, page))
+        return vm_records(session, vms), total
+
+
+def list_volumes(
+    db: Database, wanted: VolumeFilter, page: PageRequest, *, caller: Caller
+) -> tuple[list[VolumeRecord], int]:
+    """Return one page of the volumes of the caller's VMs (all VMs' for admins with listall)."""
+    query = (
+        select(Volume)
+        .join(VirtualMachine, Volume.instance_id == VirtualMachine.id)
+        .where(Volume.removed.is_(None))
+        .order_by(Volume.id)
+    )
+    if not (caller.is_admin and wanted.list_all):
+        query = query.where(VirtualMachine.account_id == caller.account_id)
+    if wanted.id:
+        query = query.where(Volume.uuid == wanted.id)
+    if wanted.vm_id:
+        query = query.where(VirtualMachine.uuid == wanted.vm_id)
+    if wanted.type:
+        query = query.where(Volume.volume_type == wanted.type.upper())
+    if wanted.keyword:
+        query = query.where(Volume.name.contains(wanted.keyword))
+    if wanted.zone_id:
+        query = query.join(Zone, Volume.data_center_id == Zone.id).where(
+            Zone.uuid == wanted.zone_id
+        )
+    if wanted.pool_id:
+        query = query.join(StoragePool, Volume.pool_id == StoragePool.id).where(
+            StoragePool.uuid == wanted.pool_id
+        )
+    with db.transaction() as session:
+        volumes, total = paged(session, query, list_window(session, page))
+        return volume_records(session, volumes), total
+
+
+def vm_record(session: Session, vm: VirtualMachine) -> VmRecord:
+    """Load the rows one VM's response names."""
+    return vm_records(session, [vm])[0]
+
+
+def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord]:
+    """Load the rows a page of VMs' responses name, one query per kind of row."""
+    zones = _by_id(session, Zone, (vm.data_center_id for vm in vms))
+    offerings = _by_id(session, ServiceOffering, (vm.service_offering_id for vm in vms))
+    images = _by_id(session, Template, [i for vm in vms for i in (vm.template_id, vm.iso_id)])
+    hosts = _by_id(session, Host, (vm.host_id for vm in vms))
+    accounts = _by_id(session, Account, (vm.account_id for vm in vms))
+    domains = _by_id(session, Domain, (a.domain_id for a in accounts.values()))
+    guest_oses = _by_id(session, GuestOs, (vm.guest_os_id for vm in vms))
+    nics: dict[int, list[Nic]] = {}
+    if vms:
+        query = select(Nic).where(Nic.instance_id.in_({vm.id for vm in vms})).order_by(Nic.id)
+        for nic in session.scalars(query):
+            nics.setdefault(nic.instance_id, []).append(nic)
+    records = []
+    for vm in vms:
+        account = accounts.get(vm.account_id)
+        records.append(
+            VmRecord(
+                vm=vm,
+                zone=zones.get(vm.data_center_id),
+                offering=offerings.get(vm.service_offering_id),
+                template=images.get(vm.template_id),
+                iso=_get(images, vm.iso_id),
+                host=_get(hosts, vm.host_id),
+                account=account,
+                domain=domains.get(account.domain_id) if account else None,
+                guest_os=guest_oses.get(vm.guest_os_id),
+                nics=tuple(nics.get(vm.id, ())),
+            )
+        )
+    return records
+
+
+def volume_records(session: Session, volumes: Sequence[Volume]) -> list[VolumeRecord]:
+    """Load the rows a page of volumes' responses name, one query per kind of row."""
+    zones = _by_id(session, Zone, (v.data_center_id for v in volumes))
+    pools = _by_id(session, StoragePool, (v.pool_id for v in volumes))
+    vms = _by_id(session, VirtualMachine, (v.instance_id for v in volumes))
+    templates = _by_id(session, Template, (v.template_id for v in volumes))
+    offerings = _by_id(session, DiskOffering, (v.disk_offering_id for v in volumes))
+    return [
+        VolumeRecord(
+            volume=v,
+            zone=zones.get(v.data_center_id),
+            pool=_get(pools, v.pool_id),
+            vm=_get(vms, v.instance_id),
+            template=_get(templates, v.template_id),
+            offering=_get(offerings, v.disk_offering_id),
+        )
+        for v in volumes
+    ]
+
+
+def _by_id(session: Session, model: type[M], ids: Iterable[int | None]) -> dict[int, M]:
+    """Load the rows of ``model`` with these ids (None skipped) in one query, by id."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.scalars(select(model).where(model.id.in_(wanted)))  # type: ignore[attr-defined]
+    return {row.id: row for row in rows}  # type: ignore[attr-defined]
+
+
+def _get(rows: dict[int, M], row_id: int | None) -> M | None:
+    return rows.get(row_id) if row_id is not None else None

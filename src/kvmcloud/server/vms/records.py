@@ -1,0 +1,37 @@
+"""VmRecord and VolumeRecord: a VM or a volume with the related rows its response names."""
+
+from dataclasses import dataclass
+
+from kvmcloud.server.accounts.models import Account, Domain
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
+from kvmcloud.server.templates.models import GuestOs, Template
+from kvmcloud.server.vms.models import Nic, VirtualMachine, Volume
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VmRecord:
+    """A VM with its zone, offering, images, host, owner, guest OS and NICs (None: gone)."""
+
+    vm: VirtualMachine
+    zone: Zone | None
+    offering: ServiceOffering | None
+    template: Template | None
+    iso: Template | None
+    host: Host | None
+    account: Account | None
+    domain: Domain | None
+    guest_os: GuestOs | None
+    nics: tuple[Nic, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeRecord:
+    """A volume with its zone, pool, VM, template and disk offering (None: none or gone)."""
+
+    volume: Volume
+    zone: Zone | None
+    pool: StoragePool | None
+    vm: VirtualMachine | None
+    template: Template | None
+    offering: DiskOffering | None
