@@ -1,43 +1,14 @@
 """VM and volume commands: deploy, list, start, stop, reboot, destroy, recover, ISOs, volumes."""
 
-import logging
 from dataclasses import dataclass
-
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from kvmcloud.server.api.params import ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, ObjectResult
-from kvmcloud.server.errors import InvalidParameterError, NotFoundError
-from kvmcloud.server.infrastructure.models import Host, Zone
-from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
-from kvmcloud.server.queries import get_by_uuid
-from kvmcloud.server.templates.models import ImageFormat, Template
-from kvmcloud.server.vms import listing, service, views
-from kvmcloud.server.vms.models import VirtualMachine, VmState
+from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.vms import actions, listing, service, views
 
 commands = CommandSet()
-logger = logging.getLogger(__name__)
-
-GIB = 1024**3
-# Bound on deploys lost to a concurrent one taking the same address (see deploy).
-MAX_ADDRESS_RACES = 64
-
-
-def _own_vm(
-    session: Session, ctx: ApiContext, vm_uuid: str, param_name: str = "id"
-) -> VirtualMachine:
-    vm = get_by_uuid(session, VirtualMachine, vm_uuid, command=ctx.command, param=param_name)
-    if not ctx.caller.is_admin and vm.account_id != ctx.caller.account_id:
-        raise NotFoundError(ctx.command, param_name, vm_uuid)
-    return vm
-
-
-def _may_use(ctx: ApiContext, template: Template) -> bool:
-    """Admins use any image; others their own, public or featured ones."""
-    own = template.account_id == ctx.caller.account_id
-    return ctx.caller.is_admin or own or template.public or template.featured
 
 
 # --- deploy -----------------------------------------------------------------------------
@@ -93,77 +64,21 @@ def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) 
     """Create the VM and queue the job that places, downloads, creates the disk and starts it."""
     if params.hypervisor and params.hypervisor.upper() != "KVM":
         raise InvalidParameterError("hypervisor", "kvmcloud runs VMs on KVM only")
-    if params.host_id and not ctx.caller.is_admin:
-        raise InvalidParameterError("hostid", "Only root administrators may choose the host")
-    # Deploys at the same moment read the same used addresses and pick the same lowest free
-    # one (or, rarely, the same MAC); the NIC's unique constraints refuse all but one, and
-    # the others read the addresses again. Every round commits at least one deploy.
-    for race in range(1, MAX_ADDRESS_RACES + 1):
-        try:
-            return _create_vm(ctx, params)
-        except IntegrityError as exc:
-            if "nics" not in str(exc.orig) or race == MAX_ADDRESS_RACES:
-                raise
-            logger.info("deploy lost an address race (%d), trying again", race)
-    raise AssertionError("unreachable")  # the loop returns or raises
-
-
-def _create_vm(ctx: ApiContext, params: DeployVirtualMachineParams) -> AsyncResult:
-    with ctx.db.transaction() as session:
-        get = get_by_uuid
-        zone = get(session, Zone, params.zone_id, command=ctx.command, param="zoneid")
-        template = get(
-            session, Template, params.template_id, command=ctx.command, param="templateid"
-        )
-        if not _may_use(ctx, template):
-            raise NotFoundError(ctx.command, "templateid", params.template_id)
-        offering = get(
-            session,
-            ServiceOffering,
-            params.service_offering_id,
-            command=ctx.command,
-            param="serviceofferingid",
-        )
-        disk_offering = (
-            get(
-                session,
-                DiskOffering,
-                params.disk_offering_id,
-                command=ctx.command,
-                param="diskofferingid",
-            )
-            if params.disk_offering_id
-            else None
-        )
-        host = (
-            get(session, Host, params.host_id, command=ctx.command, param="hostid")
-            if params.host_id
-            else None
-        )
-        if params.root_disk_size is not None and params.root_disk_size < 1:
-            raise InvalidParameterError(
-                "rootdisksize", "rootdisksize must be a positive number of GB"
-            )
-        request = service.DeployRequest(
-            zone=zone,
-            template=template,
-            offering=offering,
-            disk_offering=disk_offering,
-            name=params.name,
-            display_name=params.display_name,
-            start=params.start_vm is not False,
-            host=host,
-            root_disk_bytes=params.root_disk_size * GIB if params.root_disk_size else None,
-        )
-        vm, job_id = service.create_vm(
-            session,
-            request,
-            account_id=ctx.caller.account_id,
-            user_id=ctx.caller.user_id,
-            rng=ctx.rng,
-            now=ctx.clock(),
-        )
-        return AsyncResult(job_id, object_id=vm.uuid)
+    request = service.DeployRequest(
+        zone_id=params.zone_id,
+        template_id=params.template_id,
+        service_offering_id=params.service_offering_id,
+        disk_offering_id=params.disk_offering_id,
+        host_id=params.host_id,
+        name=params.name,
+        display_name=params.display_name,
+        start=params.start_vm is not False,
+        root_disk_size=params.root_disk_size,
+    )
+    vm, job_id = service.deploy_vm(
+        ctx.db, request, caller=ctx.caller, rng=ctx.rng, clock=ctx.clock, command=ctx.command
+    )
+    return AsyncResult(job_id, object_id=vm.uuid)
 
 
 # --- list -----------------------------------------------------------------------------------
@@ -262,35 +177,6 @@ class DestroyVirtualMachineParams:
     expunge: bool | None = param("If true, expunge the VM and its volumes at once", default=None)
 
 
-def _lifecycle(
-    ctx: ApiContext,
-    vm_uuid: str,
-    *,
-    allowed: tuple[VmState, ...],
-    action: str,
-    kind: str,
-    cmd: str,
-    payload: dict[str, object],
-    transition: VmState | None = None,
-) -> AsyncResult:
-    with ctx.db.transaction() as session:
-        vm = _own_vm(session, ctx, vm_uuid)
-        service.require_state(vm, allowed, action)
-        if transition is not None:
-            vm.state = transition
-        job_id = service.queue_vm_job(
-            session,
-            vm,
-            kind=kind,
-            cmd=cmd,
-            payload=payload,
-            account_id=ctx.caller.account_id,
-            user_id=ctx.caller.user_id,
-            now=ctx.clock(),
-        )
-        return AsyncResult(job_id)
-
-
 @commands.command(
     "startVirtualMachine",
     VmIdParams,
@@ -300,16 +186,10 @@ def _lifecycle(
 )
 def start_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
     """Queue a start of a Stopped (or Error) VM."""
-    return _lifecycle(
-        ctx,
-        params.id,
-        allowed=(VmState.STOPPED, VmState.ERROR),
-        action="start",
-        kind=service.START_JOB,
-        cmd="StartVMCmd",
-        payload={},
-        transition=VmState.STARTING,
+    job_id = actions.queue_start(
+        ctx.db, params.id, caller=ctx.caller, clock=ctx.clock, command=ctx.command
     )
+    return AsyncResult(job_id)
 
 
 @commands.command(
@@ -321,15 +201,15 @@ def start_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
 )
 def stop_virtual_machine(ctx: ApiContext, params: StopVirtualMachineParams) -> AsyncResult:
     """Queue a stop (ACPI shutdown, then power off; or power off at once with forced=true)."""
-    return _lifecycle(
-        ctx,
+    job_id = actions.queue_stop(
+        ctx.db,
         params.id,
-        allowed=(VmState.RUNNING,),
-        action="stop",
-        kind=service.STOP_JOB,
-        cmd="StopVMCmd",
-        payload={"forced": bool(params.forced)},
+        forced=bool(params.forced),
+        caller=ctx.caller,
+        clock=ctx.clock,
+        command=ctx.command,
     )
+    return AsyncResult(job_id)
 
 
 @commands.command(
@@ -341,15 +221,10 @@ def stop_virtual_machine(ctx: ApiContext, params: StopVirtualMachineParams) -> A
 )
 def reboot_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
     """Queue a reboot (a reset of the domain) of a Running VM."""
-    return _lifecycle(
-        ctx,
-        params.id,
-        allowed=(VmState.RUNNING,),
-        action="reboot",
-        kind=service.REBOOT_JOB,
-        cmd="RebootVMCmd",
-        payload={},
+    job_id = actions.queue_reboot(
+        ctx.db, params.id, caller=ctx.caller, clock=ctx.clock, command=ctx.command
     )
+    return AsyncResult(job_id)
 
 
 @commands.command(
@@ -361,18 +236,15 @@ def reboot_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
 )
 def destroy_virtual_machine(ctx: ApiContext, params: DestroyVirtualMachineParams) -> AsyncResult:
     """Queue the destruction of a VM; expunge=true also deletes its volumes."""
-    allowed: tuple[VmState, ...] = (VmState.RUNNING, VmState.STOPPED, VmState.ERROR)
-    if params.expunge:
-        allowed = (*allowed, VmState.DESTROYED)
-    return _lifecycle(
-        ctx,
+    job_id = actions.queue_destroy(
+        ctx.db,
         params.id,
-        allowed=allowed,
-        action="destroy",
-        kind=service.DESTROY_JOB,
-        cmd="DestroyVMCmd",
-        payload={"expunge": bool(params.expunge)},
+        expunge=bool(params.expunge),
+        caller=ctx.caller,
+        clock=ctx.clock,
+        command=ctx.command,
     )
+    return AsyncResult(job_id)
 
 
 @commands.command(
@@ -385,15 +257,10 @@ def destroy_virtual_machine(ctx: ApiContext, params: DestroyVirtualMachineParams
 )
 def expunge_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
     """Queue the expunge of a Destroyed VM."""
-    return _lifecycle(
-        ctx,
-        params.id,
-        allowed=(VmState.DESTROYED,),
-        action="expunge",
-        kind=service.DESTROY_JOB,
-        cmd="ExpungeVMCmd",
-        payload={"expunge": True},
+    job_id = actions.queue_expunge(
+        ctx.db, params.id, caller=ctx.caller, clock=ctx.clock, command=ctx.command
     )
+    return AsyncResult(job_id)
 
 
 @commands.command(
@@ -404,12 +271,7 @@ def expunge_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
 )
 def recover_virtual_machine(ctx: ApiContext, params: VmIdParams) -> ObjectResult:
     """Bring a Destroyed (not expunged) VM back as Stopped; its disks were kept."""
-    with ctx.db.transaction() as session:
-        vm = _own_vm(session, ctx, params.id)
-        service.require_state(vm, (VmState.DESTROYED,), "recover")
-        vm.state = VmState.STOPPED
-        vm.error_text = None
-        record = listing.vm_record(session, vm)
+    record = actions.recover_vm(ctx.db, params.id, caller=ctx.caller, command=ctx.command)
     return ObjectResult("virtualmachine", views.vm_response(record))
 
 
@@ -440,25 +302,15 @@ class DetachIsoParams:
 )
 def attach_iso(ctx: ApiContext, params: AttachIsoParams) -> AsyncResult:
     """Queue inserting a direct-download ISO (downloaded to the VM's pool first)."""
-    with ctx.db.transaction() as session:
-        iso = get_by_uuid(session, Template, params.id, command=ctx.command, param="id")
-        if not _may_use(ctx, iso):
-            raise NotFoundError(ctx.command, "id", params.id)
-        if iso.format != ImageFormat.ISO:
-            raise InvalidParameterError("id", f"{iso.name} is a template, not an ISO")
-        vm = _own_vm(session, ctx, params.virtual_machine_id, "virtualmachineid")
-        service.require_state(vm, (VmState.RUNNING, VmState.STOPPED), "attach an ISO to")
-        job_id = service.queue_vm_job(
-            session,
-            vm,
-            kind=service.ATTACH_ISO_JOB,
-            cmd="AttachIsoCmd",
-            payload={"iso_id": iso.id},
-            account_id=ctx.caller.account_id,
-            user_id=ctx.caller.user_id,
-            now=ctx.clock(),
-        )
-        return AsyncResult(job_id)
+    job_id = actions.queue_attach_iso(
+        ctx.db,
+        params.id,
+        params.virtual_machine_id,
+        caller=ctx.caller,
+        clock=ctx.clock,
+        command=ctx.command,
+    )
+    return AsyncResult(job_id)
 
 
 @commands.command(
@@ -470,19 +322,7 @@ def attach_iso(ctx: ApiContext, params: AttachIsoParams) -> AsyncResult:
 )
 def detach_iso(ctx: ApiContext, params: DetachIsoParams) -> AsyncResult:
     """Queue ejecting the VM's ISO."""
-    with ctx.db.transaction() as session:
-        vm = _own_vm(session, ctx, params.virtual_machine_id, "virtualmachineid")
-        service.require_state(vm, (VmState.RUNNING, VmState.STOPPED), "detach an ISO from")
-        if vm.iso_id is None:
-            raise InvalidParameterError("virtualmachineid", f"VM {vm.name} has no ISO attached")
-        job_id = service.queue_vm_job(
-            session,
-            vm,
-            kind=service.ATTACH_ISO_JOB,
-            cmd="DetachIsoCmd",
-            payload={"iso_id": None},
-            account_id=ctx.caller.account_id,
-            user_id=ctx.caller.user_id,
-            now=ctx.clock(),
-        )
-        return AsyncResult(job_id)
+    job_id = actions.queue_detach_iso(
+        ctx.db, params.virtual_machine_id, caller=ctx.caller, clock=ctx.clock, command=ctx.command
+    )
+    return AsyncResult(job_id)

@@ -1,27 +1,32 @@
-"""Create VMs, queue their jobs, reconcile states with hosts; what templates ask of VMs."""
+"""Deploy and remove VMs; job kinds; what templates, heartbeats and restarts ask of VMs."""
 
 import logging
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.configuration.definitions import INSTANCE_NAME
 from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
     InvalidParameterError,
+    NotFoundError,
     ResourceUnavailableError,
-    UnsupportedActionError,
 )
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.models import Host, Zone
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
+from kvmcloud.server.queries import get_by_uuid
 from kvmcloud.server.templates.models import ImageFormat, Template
 from kvmcloud.server.vms.addressing import choose_address, new_mac
 from kvmcloud.server.vms.models import (
@@ -37,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 GIB = 1024**3
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
+# Bound on deploys lost to a concurrent one taking the same address (see deploy_vm).
+MAX_ADDRESS_RACES = 64
 
 DEPLOY_JOB = "deploy_vm"
 START_JOB = "start_vm"
@@ -46,9 +53,27 @@ DESTROY_JOB = "destroy_vm"
 ATTACH_ISO_JOB = "attach_iso"
 
 
+# --- deploy -----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeployRequest:
-    """A validated deployVirtualMachine."""
+    """A deployVirtualMachine as asked: the API's ids of the rows to use, sizes in GB."""
+
+    zone_id: str
+    template_id: str
+    service_offering_id: str
+    disk_offering_id: str | None
+    host_id: str | None
+    name: str | None
+    display_name: str | None
+    start: bool
+    root_disk_size: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """A deployVirtualMachine with its rows resolved."""
 
     zone: Zone
     template: Template
@@ -61,39 +86,114 @@ class DeployRequest:
     root_disk_bytes: int | None
 
 
-def validate_deploy(request: DeployRequest) -> None:
+def deploy_vm(
+    db: Database,
+    request: DeployRequest,
+    *,
+    caller: Caller,
+    rng: random.Random,
+    clock: Callable[[], datetime],
+    command: str,
+) -> tuple[VirtualMachine, str]:
+    """Write the VM and queue the job that places and starts it; return the VM and job id."""
+    if request.host_id and not caller.is_admin:
+        raise InvalidParameterError("hostid", "Only root administrators may choose the host")
+    # Deploys at the same moment read the same used addresses and pick the same lowest free
+    # one (or, rarely, the same MAC); the NIC's unique constraints refuse all but one, and
+    # the others read the addresses again. Every round commits at least one deploy.
+    for race in range(1, MAX_ADDRESS_RACES + 1):
+        try:
+            with db.transaction() as session:
+                deployment = _resolve(session, request, caller, command)
+                return create_vm(
+                    session,
+                    deployment,
+                    account_id=caller.account_id,
+                    user_id=caller.user_id,
+                    rng=rng,
+                    now=clock(),
+                )
+        except IntegrityError as exc:
+            if "nics" not in str(exc.orig) or race == MAX_ADDRESS_RACES:
+                raise
+            logger.info("deploy lost an address race (%d), trying again", race)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _resolve(session: Session, request: DeployRequest, caller: Caller, command: str) -> Deployment:
+    """Load the rows the request names (431 for any the caller may not use); check sizes."""
+    get = get_by_uuid
+    zone = get(session, Zone, request.zone_id, command=command, param="zoneid")
+    template = get(session, Template, request.template_id, command=command, param="templateid")
+    if not may_use(caller, template):
+        raise NotFoundError(command, "templateid", request.template_id)
+    offering = get(
+        session,
+        ServiceOffering,
+        request.service_offering_id,
+        command=command,
+        param="serviceofferingid",
+    )
+    disk_offering = (
+        get(
+            session, DiskOffering, request.disk_offering_id, command=command, param="diskofferingid"
+        )
+        if request.disk_offering_id
+        else None
+    )
+    host = (
+        get(session, Host, request.host_id, command=command, param="hostid")
+        if request.host_id
+        else None
+    )
+    if request.root_disk_size is not None and request.root_disk_size < 1:
+        raise InvalidParameterError("rootdisksize", "rootdisksize must be a positive number of GB")
+    return Deployment(
+        zone=zone,
+        template=template,
+        offering=offering,
+        disk_offering=disk_offering,
+        name=request.name,
+        display_name=request.display_name,
+        start=request.start,
+        host=host,
+        root_disk_bytes=request.root_disk_size * GIB if request.root_disk_size else None,
+    )
+
+
+def validate_deploy(deployment: Deployment) -> None:
     """Check the combination of template, offerings and sizes before anything is written."""
-    template = request.template
-    if request.name is not None and not _NAME.match(request.name):
+    template = deployment.template
+    if deployment.name is not None and not _NAME.match(deployment.name):
         raise InvalidParameterError(
             "name",
             "Invalid name: up to 63 letters, digits and hyphens, starting with a letter",
         )
     if template.format == ImageFormat.ISO:
-        if request.disk_offering is None:
+        if deployment.disk_offering is None:
             raise InvalidParameterError(
                 "diskofferingid", "A VM deployed from an ISO needs diskofferingid for its root disk"
             )
         if not template.bootable:
             raise InvalidParameterError("templateid", f"ISO {template.name} is not bootable")
     elif (
-        request.root_disk_bytes is not None
+        deployment.root_disk_bytes is not None
         and template.size
-        and request.root_disk_bytes < template.size
+        and deployment.root_disk_bytes < template.size
     ):
         raise InvalidParameterError(
             "rootdisksize",
             f"rootdisksize must be at least the template's size ({template.size // GIB} GB)",
         )
-    if request.host is not None and request.host.data_center_id != request.zone.id:
+    if deployment.host is not None and deployment.host.data_center_id != deployment.zone.id:
         raise InvalidParameterError(
-            "hostid", f"Host {request.host.name} is not in zone {request.zone.name}"
+            "hostid", f"Host {deployment.host.name} is not in zone {deployment.zone.name}"
         )
 
 
 def create_vm(
     session: Session,
-    request: DeployRequest,
+    deployment: Deployment,
     *,
     account_id: int,
     user_id: int,
@@ -101,18 +201,18 @@ def create_vm(
     now: datetime,
 ) -> tuple[VirtualMachine, str]:
     """Write the VM, its NIC and its (not yet created) root volume; queue the deploy job."""
-    validate_deploy(request)
-    template = request.template
+    validate_deploy(deployment)
+    template = deployment.template
     vm = VirtualMachine(
-        name=request.name or "pending",
-        display_name=request.display_name,
+        name=deployment.name or "pending",
+        display_name=deployment.display_name,
         instance_name=f"pending-{rng.getrandbits(64):x}",
-        state=VmState.STARTING if request.start else VmState.STOPPED,
-        data_center_id=request.zone.id,
-        host_id=request.host.id if request.host else None,
+        state=VmState.STARTING if deployment.start else VmState.STOPPED,
+        data_center_id=deployment.zone.id,
+        host_id=deployment.host.id if deployment.host else None,
         template_id=template.id,
         iso_id=template.id if template.format == ImageFormat.ISO else None,
-        service_offering_id=request.offering.id,
+        service_offering_id=deployment.offering.id,
         guest_os_id=template.guest_os_id,
         account_id=account_id,
         created=now,
@@ -121,17 +221,17 @@ def create_vm(
     session.flush()
     # CloudStack's internal name, what libvirt calls the domain: i-<account>-<vm>-<instance.name>.
     vm.instance_name = f"i-{account_id}-{vm.id}-{get_value(session, INSTANCE_NAME)}"
-    if request.name is None:
+    if deployment.name is None:
         vm.name = f"VM-{vm.uuid}"
     vm.display_name = vm.display_name or vm.name
     used = set(
-        session.scalars(select(Nic.ip4_address).where(Nic.data_center_id == request.zone.id))
+        session.scalars(select(Nic.ip4_address).where(Nic.data_center_id == deployment.zone.id))
     )
-    address = choose_address(request.zone.guest_network_cidr, used)
+    address = choose_address(deployment.zone.guest_network_cidr, used)
     session.add(
         Nic(
             instance_id=vm.id,
-            data_center_id=request.zone.id,
+            data_center_id=deployment.zone.id,
             mac_address=_unused_mac(session, rng),
             ip4_address=address.ip,
             netmask=address.netmask,
@@ -141,19 +241,19 @@ def create_vm(
     )
     iso = template.format == ImageFormat.ISO
     size = (
-        request.disk_offering.disk_size
-        if iso and request.disk_offering is not None
-        else request.root_disk_bytes or template.size or 0
+        deployment.disk_offering.disk_size
+        if iso and deployment.disk_offering is not None
+        else deployment.root_disk_bytes or template.size or 0
     )
     volume = Volume(
         name=f"ROOT-{vm.id}",
         instance_id=vm.id,
-        data_center_id=request.zone.id,
+        data_center_id=deployment.zone.id,
         volume_type=VolumeType.ROOT,
         path="",
         size=size,
         template_id=None if iso else template.id,
-        disk_offering_id=request.disk_offering.id if request.disk_offering else None,
+        disk_offering_id=deployment.disk_offering.id if deployment.disk_offering else None,
         state=VolumeState.ALLOCATED,
         created=now,
     )
@@ -164,7 +264,7 @@ def create_vm(
         session,
         kind=DEPLOY_JOB,
         cmd="org.apache.cloudstack.api.command.user.vm.DeployVMCmd",
-        payload={"vm_id": vm.id, "start": request.start},
+        payload={"vm_id": vm.id, "start": deployment.start},
         now=now,
         account_id=account_id,
         user_id=user_id,
@@ -182,39 +282,10 @@ def _unused_mac(session: Session, rng: random.Random) -> str:
     raise ResourceUnavailableError("Could not find an unused MAC address")
 
 
-def queue_vm_job(
-    session: Session,
-    vm: VirtualMachine,
-    *,
-    kind: str,
-    cmd: str,
-    payload: dict[str, object],
-    account_id: int,
-    user_id: int,
-    now: datetime,
-) -> str:
-    """Queue a lifecycle job for ``vm`` in the caller's transaction; return its id."""
-    job = queue.enqueue(
-        session,
-        kind=kind,
-        cmd=f"org.apache.cloudstack.api.command.user.vm.{cmd}",
-        payload={"vm_id": vm.id, **payload},
-        now=now,
-        account_id=account_id,
-        user_id=user_id,
-        instance_type="VirtualMachine",
-        instance_uuid=vm.uuid,
-    )
-    return job.uuid
-
-
-def require_state(vm: VirtualMachine, allowed: tuple[VmState, ...], action: str) -> None:
-    """Refuse an action the VM's state does not allow, saying which states would."""
-    if vm.state not in allowed:
-        names = ", ".join(s.value for s in allowed)
-        raise UnsupportedActionError(
-            f"Cannot {action} VM {vm.name} in state {vm.state.value}; it must be {names}"
-        )
+def may_use(caller: Caller, template: Template) -> bool:
+    """Tell whether the caller may use an image: admins any, others own, public or featured."""
+    own = template.account_id == caller.account_id
+    return caller.is_admin or own or template.public or template.featured
 
 
 # --- reconciling with what hosts report -------------------------------------------------
@@ -275,6 +346,9 @@ def reconcile_vm_states(
             vm.state = VmState.RUNNING
             vm.host_id = vm.last_host_id = host.id
     return changes
+
+
+# --- removal, and what templates ask of VMs --------------------------------------------
 
 
 def volumes_of(session: Session, vm: VirtualMachine) -> list[Volume]:
