@@ -1,5 +1,6 @@
-"""Query helpers every feature uses: a live row by uuid, one page of a query, the page window."""
+"""Query helpers every feature uses: a live row by uuid, rows by id, one page, the page window."""
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from sqlalchemy import Select, func, select
@@ -22,6 +23,15 @@ def get_by_uuid(session: Session, model: type[M], uuid: str, *, command: str, pa
     if row is None:
         raise NotFoundError(command, param, uuid)
     return row
+
+
+def rows_by_id(session: Session, model: type[M], ids: Iterable[int | None]) -> dict[int, M]:
+    """Load the rows of ``model`` with these ids (None skipped) in one query, keyed by id."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.scalars(select(model).where(model.id.in_(wanted)))  # type: ignore[attr-defined]
+    return {row.id: row for row in rows}  # type: ignore[attr-defined]
 
 
 def paged(session: Session, query: Select[M], window: PageWindow) -> tuple[list[M], int]:

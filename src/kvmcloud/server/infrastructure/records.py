@@ -1,15 +1,12 @@
 """Records: a zone's pod, cluster, host or pool row with the rows its response names."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, StoragePool, Zone
-
-Placement = TypeVar("Placement", Zone, Pod, Cluster)
+from kvmcloud.server.queries import rows_by_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,25 +46,16 @@ class PoolRecord:
     cluster: Cluster | None
 
 
-def _rows_by_id(
-    session: Session, model: type[Placement], ids: Iterable[int | None]
-) -> dict[int, Placement]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
-
-
 def pod_records(session: Session, pods: Sequence[Pod]) -> list[PodRecord]:
     """Build the records of a page of pods, loading their zones in one query."""
-    zones = _rows_by_id(session, Zone, (p.data_center_id for p in pods))
+    zones = rows_by_id(session, Zone, (p.data_center_id for p in pods))
     return [PodRecord(pod=p, zone=zones[p.data_center_id]) for p in pods]
 
 
 def cluster_records(session: Session, clusters: Sequence[Cluster]) -> list[ClusterRecord]:
     """Build the records of a page of clusters, loading their zones and pods in batches."""
-    zones = _rows_by_id(session, Zone, (c.data_center_id for c in clusters))
-    pods = _rows_by_id(session, Pod, (c.pod_id for c in clusters))
+    zones = rows_by_id(session, Zone, (c.data_center_id for c in clusters))
+    pods = rows_by_id(session, Pod, (c.pod_id for c in clusters))
     return [
         ClusterRecord(cluster=c, zone=zones[c.data_center_id], pod=pods[c.pod_id]) for c in clusters
     ]
@@ -75,9 +63,9 @@ def cluster_records(session: Session, clusters: Sequence[Cluster]) -> list[Clust
 
 def host_records(session: Session, hosts: Sequence[Host]) -> list[HostRecord]:
     """Build the records of a page of hosts, loading their zones, pods, clusters in batches."""
-    zones = _rows_by_id(session, Zone, (h.data_center_id for h in hosts))
-    pods = _rows_by_id(session, Pod, (h.pod_id for h in hosts))
-    clusters = _rows_by_id(session, Cluster, (h.cluster_id for h in hosts))
+    zones = rows_by_id(session, Zone, (h.data_center_id for h in hosts))
+    pods = rows_by_id(session, Pod, (h.pod_id for h in hosts))
+    clusters = rows_by_id(session, Cluster, (h.cluster_id for h in hosts))
     return [
         HostRecord(
             host=h,
@@ -91,9 +79,9 @@ def host_records(session: Session, hosts: Sequence[Host]) -> list[HostRecord]:
 
 def pool_records(session: Session, pools: Sequence[StoragePool]) -> list[PoolRecord]:
     """Build the records of a page of pools, loading their zones, pods, clusters in batches."""
-    zones = _rows_by_id(session, Zone, (p.data_center_id for p in pools))
-    pods = _rows_by_id(session, Pod, (p.pod_id for p in pools))
-    clusters = _rows_by_id(session, Cluster, (p.cluster_id for p in pools))
+    zones = rows_by_id(session, Zone, (p.data_center_id for p in pools))
+    pods = rows_by_id(session, Pod, (p.pod_id for p in pools))
+    clusters = rows_by_id(session, Cluster, (p.cluster_id for p in pools))
     return [
         PoolRecord(
             pool=p,

@@ -1,6 +1,6 @@
 """List VMs and volumes a page at a time; load the records their responses show, page-wise."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -13,7 +13,7 @@ from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import list_window, paged
+from kvmcloud.server.queries import list_window, paged, rows_by_id
 from kvmcloud.server.templates.models import GuestOs, Template
 from kvmcloud.server.vms.models import Nic, VirtualMachine, Volume
 from kvmcloud.server.vms.records import VmRecord, VolumeRecord
@@ -128,13 +128,13 @@ def vm_record(session: Session, vm: VirtualMachine) -> VmRecord:
 
 def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord]:
     """Load the rows a page of VMs' responses name, one query per kind of row."""
-    zones = _by_id(session, Zone, (vm.data_center_id for vm in vms))
-    offerings = _by_id(session, ServiceOffering, (vm.service_offering_id for vm in vms))
-    images = _by_id(session, Template, [i for vm in vms for i in (vm.template_id, vm.iso_id)])
-    hosts = _by_id(session, Host, (vm.host_id for vm in vms))
-    accounts = _by_id(session, Account, (vm.account_id for vm in vms))
-    domains = _by_id(session, Domain, (a.domain_id for a in accounts.values()))
-    guest_oses = _by_id(session, GuestOs, (vm.guest_os_id for vm in vms))
+    zones = rows_by_id(session, Zone, (vm.data_center_id for vm in vms))
+    offerings = rows_by_id(session, ServiceOffering, (vm.service_offering_id for vm in vms))
+    images = rows_by_id(session, Template, [i for vm in vms for i in (vm.template_id, vm.iso_id)])
+    hosts = rows_by_id(session, Host, (vm.host_id for vm in vms))
+    accounts = rows_by_id(session, Account, (vm.account_id for vm in vms))
+    domains = rows_by_id(session, Domain, (a.domain_id for a in accounts.values()))
+    guest_oses = rows_by_id(session, GuestOs, (vm.guest_os_id for vm in vms))
     nics: dict[int, list[Nic]] = {}
     if vms:
         query = select(Nic).where(Nic.instance_id.in_({vm.id for vm in vms})).order_by(Nic.id)
@@ -162,11 +162,11 @@ def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord
 
 def volume_records(session: Session, volumes: Sequence[Volume]) -> list[VolumeRecord]:
     """Load the rows a page of volumes' responses name, one query per kind of row."""
-    zones = _by_id(session, Zone, (v.data_center_id for v in volumes))
-    pools = _by_id(session, StoragePool, (v.pool_id for v in volumes))
-    vms = _by_id(session, VirtualMachine, (v.instance_id for v in volumes))
-    templates = _by_id(session, Template, (v.template_id for v in volumes))
-    offerings = _by_id(session, DiskOffering, (v.disk_offering_id for v in volumes))
+    zones = rows_by_id(session, Zone, (v.data_center_id for v in volumes))
+    pools = rows_by_id(session, StoragePool, (v.pool_id for v in volumes))
+    vms = rows_by_id(session, VirtualMachine, (v.instance_id for v in volumes))
+    templates = rows_by_id(session, Template, (v.template_id for v in volumes))
+    offerings = rows_by_id(session, DiskOffering, (v.disk_offering_id for v in volumes))
     return [
         VolumeRecord(
             volume=v,
@@ -178,15 +178,6 @@ def volume_records(session: Session, volumes: Sequence[Volume]) -> list[VolumeRe
         )
         for v in volumes
     ]
-
-
-def _by_id(session: Session, model: type[M], ids: Iterable[int | None]) -> dict[int, M]:
-    """Load the rows of ``model`` with these ids (None skipped) in one query, by id."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = session.scalars(select(model).where(model.id.in_(wanted)))  # type: ignore[attr-defined]
-    return {row.id: row for row in rows}  # type: ignore[attr-defined]
 
 
 def _get(rows: dict[int, M], row_id: int | None) -> M | None:
