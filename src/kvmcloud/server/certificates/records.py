@@ -12,6 +12,7 @@ from kvmcloud.server.certificates.models import (
     DirectDownloadCertificate,
 )
 from kvmcloud.server.infrastructure.models import Host, Zone
+from kvmcloud.server.queries import rows_by_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +38,7 @@ def certificate_records(
     session: Session, certificates: Sequence[DirectDownloadCertificate], *, with_hosts: bool
 ) -> list[CertificateRecord]:
     """Build the records of a page of certificates, loading zones and host rows in batches."""
-    zone_ids = {c.zone_id for c in certificates}
-    zones = (
-        {z.id: z for z in session.scalars(select(Zone).where(Zone.id.in_(zone_ids)))}
-        if zone_ids
-        else {}
-    )
+    zones = rows_by_id(session, Zone, (c.zone_id for c in certificates))
     hosts = stored_host_states(session, [c.id for c in certificates]) if with_hosts else {}
     return [
         CertificateRecord(

@@ -1,9 +1,9 @@
 """Reading templates and ISOs for responses: listTemplates/listIsos pages and their records."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from kvmcloud.server.accounts.models import Account, Domain
 from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure.models import StoragePool, Zone
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import get_by_uuid, list_window
+from kvmcloud.server.queries import get_by_uuid, list_window, rows_by_id
 from kvmcloud.server.templates.models import (
     GuestOs,
     ImageFormat,
@@ -131,10 +131,10 @@ def template_records(
 ) -> list[TemplateRecord]:
     """Build the records of (template, zone id) pairs, loading related rows once per kind."""
     templates = {t.id: t for t, _ in pairs}
-    zones = _rows_by_id(session, Zone, {zone_id for _, zone_id in pairs})
-    accounts = _rows_by_id(session, Account, {t.account_id for t in templates.values()})
-    domains = _rows_by_id(session, Domain, {a.domain_id for a in accounts.values()})
-    guest_os = _rows_by_id(session, GuestOs, {t.guest_os_id for t in templates.values()})
+    zones = rows_by_id(session, Zone, {zone_id for _, zone_id in pairs})
+    accounts = rows_by_id(session, Account, {t.account_id for t in templates.values()})
+    domains = rows_by_id(session, Domain, {a.domain_id for a in accounts.values()})
+    guest_os = rows_by_id(session, GuestOs, {t.guest_os_id for t in templates.values()})
     details: defaultdict[int, list[TemplateDetail]] = defaultdict(list)
     copies: defaultdict[int, list[PoolCopy]] = defaultdict(list)
     if templates:
@@ -186,12 +186,3 @@ def copy_record(session: Session, ref_id: int) -> TemplateRecord:
     assert template is not None and pool is not None
     (record,) = template_records(session, [(template, pool.data_center_id)])
     return record
-
-
-def _rows_by_id(session: Session, model: type[M], ids: Iterable[int]) -> dict[int, M]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    id_column: Any = model.id  # type: ignore[attr-defined]
-    rows = session.execute(select(id_column, model).where(id_column.in_(wanted)))
-    return {row_id: row for row_id, row in rows}
