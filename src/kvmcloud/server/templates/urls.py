@@ -8,7 +8,7 @@ from kvmcloud.server.errors import InvalidParameterError
 
 SCHEMES = ("http", "https", "nfs")
 METALINK_SUFFIXES = (".metalink", ".meta4")
-# What the hosts' NFS client accepts (agent/downloads/nfs.py).
+# What the hosts' NFS client accepts (agent/downloads/nfs_urls.py).
 NFS_MAX_URL_CHARS = 1024
 _DNS_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 # NFS paths are handed to a client program: keep them to a conservative character class
