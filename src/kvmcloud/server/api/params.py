@@ -1,4 +1,4 @@
-"""CloudStack query conventions: lower-cased names, true/false, uuids, maps, lists, ListParams (pure).
+"""CloudStack query conventions: lower-cased names, true/false, uuids, maps, lists (pure).
 
 Each command declares its parameters as a frozen dataclass. The CloudStack name of a field
 is derived by rule (``zone_id`` → ``zoneid``) unless ``param(name=…)`` overrides it; a field
