@@ -23,12 +23,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.required import required
+from tests.support.waiting import wait_until
 
 POSTGRES_OS_USER = "postgres"
 # Debian installs each major version side by side as /usr/lib/postgresql/<version>/bin.
@@ -363,9 +363,4 @@ def _is_running(pid: int) -> bool:
 
 
 def _wait_for_exit(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _is_running(pid):
-            return True
-        time.sleep(0.05)
-    return not _is_running(pid)
+    return wait_until(lambda: not _is_running(pid), timeout_s=timeout_s, interval_s=0.05)

@@ -2,18 +2,16 @@ import hashlib
 import json
 import ssl
 import stat
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import trustme
 from starlette.testclient import TestClient
 
-from kvmcloud.agent.app import create_app, default_downloaders
+from kvmcloud.agent.app import default_downloaders
 from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.downloads.metalink import MetalinkDownloader
 from kvmcloud.agent.downloads.nfs import NfsDownloader
@@ -40,39 +38,15 @@ from kvmcloud.protocol.agent_messages import (
 )
 from kvmcloud.protocol.error_codes import ErrorCode
 from tests.integration.agent.conftest import Image, pool_files
+from tests.support import agent_harness
+from tests.support.agent_harness import HOST_REPORT, HeartbeatRecorder
 from tests.support.origin import Origin
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.allow_commands("qemu-img")
 
 TOKEN = "enrol-token-for-tests"
 KEY = "host-key-1"
-REPORT = HostReport(
-    hostname="kvm1",
-    agent_version="0.1.0",
-    cpu_count=2,
-    cpu_mhz=2400,
-    memory_bytes=2**33,
-    hypervisor_version="7.2.22",
-    kvm_available=True,
-)
-
-
-class HeartbeatRecorder:
-    """Plays the server's heartbeat endpoint through httpx.MockTransport."""
-
-    def __init__(self) -> None:
-        self.beats: list[tuple[str, dict[str, Any]]] = []
-        self._changed = threading.Condition()
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        with self._changed:
-            self.beats.append((request.headers["authorization"], json.loads(request.content)))
-            self._changed.notify_all()
-        return httpx.Response(200, json={"interval_s": 1})
-
-    def wait_for(self, count: int, timeout_s: float = 5) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: len(self.beats) >= count, timeout_s)
 
 
 @pytest.fixture
@@ -86,21 +60,7 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 def make_client(state_dir: Path, recorder: HeartbeatRecorder) -> TestClient:
-    settings = AgentSettings(
-        state_dir=state_dir,
-        enroll_token=TOKEN,
-        buffer_size_bytes=64 * 1024,
-        # A libvirt that is not there: heartbeats must go out anyway, with no VMs.
-        libvirt_uri=f"qemu+unix:///system?socket={state_dir}/no-libvirt-sock",
-        console_dir=state_dir / "consoles",
-        cert_dir=state_dir / "certs",
-    )
-    app = create_app(
-        settings,
-        host_report=lambda: REPORT,
-        http_client=httpx.Client(transport=httpx.MockTransport(recorder.handle)),
-    )
-    return TestClient(app)
+    return agent_harness.make_client(state_dir, recorder, token=TOKEN, buffer_size_bytes=64 * 1024)
 
 
 @pytest.fixture
@@ -158,7 +118,7 @@ def test_enrol_saves_key_privately_reports_host_and_starts_heartbeats(
     response = enroll(agent)
 
     assert response.status_code == 200
-    assert from_json(HostReport, response.content) == REPORT
+    assert from_json(HostReport, response.content) == HOST_REPORT
     saved = state_dir / "enrollment.json"
     assert json.loads(saved.read_text()) == {
         "host_uuid": "h1",
@@ -167,7 +127,7 @@ def test_enrol_saves_key_privately_reports_host_and_starts_heartbeats(
     }
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert recorder.wait_for(1)
-    authorization, beat = recorder.beats[0]
+    authorization, beat = recorder.authorizations[0], recorder.beats[0]
     assert authorization == f"Bearer {KEY}"
     assert beat["host_uuid"] == "h1"
     assert beat["shutting_down"] is False
@@ -202,10 +162,10 @@ def test_short_command_answers_inline(agent: TestClient, pool_dir: Path) -> None
 def certificates_beat(recorder: HeartbeatRecorder, expected: dict[str, str]) -> bool:
     """Wait for a heartbeat reporting ``expected`` (one in flight may predate the change)."""
     for _ in range(3):
-        if recorder.beats and recorder.beats[-1][1]["certificates"] == expected:
+        if recorder.beats and recorder.beats[-1]["certificates"] == expected:
             return True
         recorder.wait_for(len(recorder.beats) + 1)
-    return bool(recorder.beats) and recorder.beats[-1][1]["certificates"] == expected
+    return bool(recorder.beats) and recorder.beats[-1]["certificates"] == expected
 
 
 def test_certificates_are_set_up_revoked_and_reported_in_heartbeats(
@@ -336,17 +296,18 @@ def test_shutdown_cancels_downloads_cleans_up_and_says_goodbye(
         enroll(client)
         assert post_command(client, CommandEnvelope(id="d1", command=command)).status_code == 202
         # Bounded wait until bytes are flowing (the origin sends ~800 KiB/s).
-        for _ in range(100):
-            if status_of(client.get("/commands/d1", headers=auth())).bytes_done > 0:
-                break
-            time.sleep(0.05)
+        wait_until(
+            lambda: status_of(client.get("/commands/d1", headers=auth())).bytes_done > 0,
+            timeout_s=5,
+            interval_s=0.05,
+        )
         assert pool_files(pool_dir) != []  # the partial file exists
         started = time.monotonic()
 
     assert time.monotonic() - started < 10
     assert pool_files(pool_dir) == []
     assert origin.bytes_sent("/t.raw") < 2 * 1024 * 1024
-    assert recorder.beats[-1][1]["shutting_down"] is True
+    assert recorder.beats[-1]["shutting_down"] is True
 
 
 def test_default_downloaders_cover_every_source_and_share_the_cert_store(tmp_path: Path) -> None:

@@ -1,19 +1,14 @@
 """Disk full on a real 8 MiB tmpfs pool: a clear pool_full error and nothing left behind."""
 
 import gzip
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from kvmcloud.agent.app import create_app
 from kvmcloud.agent.pools import PARTIAL_DIR_NAME
-from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.protocol.agent_messages import (
     CommandEnvelope,
     CommandState,
@@ -21,7 +16,6 @@ from kvmcloud.protocol.agent_messages import (
     DirectDownloadCommand,
     EnrollRequest,
     ErrorInfo,
-    HostReport,
     PoolSpec,
     PoolType,
     Timeouts,
@@ -30,8 +24,10 @@ from kvmcloud.protocol.agent_messages import (
     to_json,
 )
 from tests.integration.agent.conftest import pool_files
+from tests.support.agent_harness import HeartbeatRecorder, make_client
 from tests.support.origin import Origin
-from tests.support.required import required
+from tests.support.tmpfs import tmpfs_or_skip
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.allow_commands("qemu-img")
 
@@ -39,88 +35,21 @@ MIB = 1024 * 1024
 POOL_SIZE = 8 * MIB
 TOKEN = "enrol-token-pool-full"
 KEY = "host-key-pool-full"
-REPORT = HostReport(
-    hostname="kvm1",
-    agent_version="0.1.0",
-    cpu_count=2,
-    cpu_mhz=2400,
-    memory_bytes=2**33,
-    hypervisor_version="7.2.22",
-    kvm_available=True,
-)
-
-
-class TmpfsUnavailableError(Exception):
-    """tmpfs cannot be mounted here (not root, no mount(8), or the kernel refuses)."""
-
-
-class Tmpfs:
-    """A tmpfs of a fixed size mounted on ``path``, unmounted by ``stop()``."""
-
-    def __init__(self, path: Path, size_bytes: int) -> None:
-        self.path = path
-        self.size_bytes = size_bytes
-        self._mounted = False
-
-    def start(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        argv = ["mount", "-t", "tmpfs", "-o", f"size={self.size_bytes},mode=0755", "tmpfs"]
-        try:
-            result = subprocess.run(
-                [*argv, str(self.path)], capture_output=True, text=True, timeout=30, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise TmpfsUnavailableError(f"cannot run mount: {exc}") from exc
-        if result.returncode != 0:
-            raise TmpfsUnavailableError(f"mount -t tmpfs failed: {result.stderr.strip()}")
-        self._mounted = True
-
-    def stop(self) -> None:
-        if not self._mounted:
-            return
-        # Bounded: a file still open (a process not yet gone) makes umount busy for a moment.
-        for _ in range(20):
-            result = subprocess.run(
-                ["umount", str(self.path)], capture_output=True, timeout=30, check=False
-            )
-            if result.returncode == 0:
-                self._mounted = False
-                return
-            time.sleep(0.25)
-        subprocess.run(["umount", "-l", str(self.path)], capture_output=True, timeout=30)
-        self._mounted = False
 
 
 @pytest.fixture
 def small_pool(tmp_path: Path) -> Iterator[Path]:
     """An 8 MiB tmpfs as the pool (skipped locally when mounting is refused; fails in CI)."""
-    with required(
-        Tmpfs(tmp_path / "tmpfs-pool", POOL_SIZE),
-        unavailable=TmpfsUnavailableError,
-        what="mounting a tmpfs (root)",
-    ) as tmpfs:
+    with tmpfs_or_skip(tmp_path / "tmpfs-pool", size_bytes=POOL_SIZE) as tmpfs:
         yield tmpfs.path
 
 
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[TestClient]:
-    state_dir = tmp_path / "state"
-    settings = AgentSettings(
-        state_dir=state_dir,
-        enroll_token=TOKEN,
-        buffer_size_bytes=64 * 1024,
-        libvirt_uri=f"qemu+unix:///system?socket={state_dir}/no-libvirt-sock",
-        console_dir=state_dir / "consoles",
-        cert_dir=state_dir / "certs",
-    )
-    app = create_app(
-        settings,
-        host_report=lambda: REPORT,
-        http_client=httpx.Client(
-            transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"interval_s": 60}))
-        ),
-    )
-    with TestClient(app) as client:
+    recorder = HeartbeatRecorder(interval_s=60)
+    with make_client(
+        tmp_path / "state", recorder, token=TOKEN, buffer_size_bytes=64 * 1024
+    ) as client:
         enrol = EnrollRequest(token=TOKEN, host_uuid="h1", host_key=KEY, server_url="http://m.test")
         assert client.post("/enroll", content=to_json(enrol)).status_code == 200
         yield client
@@ -207,10 +136,8 @@ def test_a_disk_filled_by_another_writer_mid_download_fails_cleanly(
     image = raw_image(6 * MIB)
     with Origin(files={"/t.raw": image}, delay_s=0.02, chunk_size_bytes=64 * 1024) as origin:
         start_download(agent, "d1", origin, small_pool)
-        for _ in range(200):  # bounded: until the transfer is under way
-            if status(agent, "d1").bytes_done > 0:
-                break
-            time.sleep(0.02)
+        # Bounded: until the transfer is under way.
+        wait_until(lambda: status(agent, "d1").bytes_done > 0, timeout_s=4, interval_s=0.02)
         assert status(agent, "d1").state is CommandState.RUNNING
         (small_pool / "vol-other").write_bytes(bytes(4 * MIB))
         error = failure(agent, "d1")

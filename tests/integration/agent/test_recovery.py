@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from kvmcloud.agent.app import create_app
 from kvmcloud.agent.pools import PARTIAL_DIR_NAME
-from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.protocol.agent_messages import (
     CheckPoolCommand,
     CommandEnvelope,
@@ -25,7 +22,6 @@ from kvmcloud.protocol.agent_messages import (
     CreateVolumeCommand,
     DirectDownloadCommand,
     EnrollRequest,
-    HostReport,
     PoolSpec,
     PoolType,
     Timeouts,
@@ -34,9 +30,11 @@ from kvmcloud.protocol.agent_messages import (
     to_json,
 )
 from tests.integration.agent.conftest import Image, pool_files
+from tests.support.agent_harness import HeartbeatRecorder, make_client
 from tests.support.heartbeat_server import HeartbeatServer
 from tests.support.origin import Origin
 from tests.support.processes import ManagedProcess, free_port, start_agent
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.allow_commands("qemu-img")
 
@@ -44,15 +42,6 @@ TOKEN = "enrol-token-for-recovery-tests"
 KEY = "host-key-recovery"
 OTHER_HOST_PARTIAL = "t1.raw.fedcba9876543210-" + "c" * 32 + ".part"
 UNTAGGED_PARTIAL = "t1.raw." + "d" * 32 + ".part"
-REPORT = HostReport(
-    hostname="kvm1",
-    agent_version="0.1.0",
-    cpu_count=2,
-    cpu_mhz=2400,
-    memory_bytes=2**33,
-    hypervisor_version="7.2.22",
-    kvm_available=True,
-)
 
 
 @pytest.fixture
@@ -113,10 +102,11 @@ def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_p
             assert response.status_code == 202, response.text
             # Bounded wait until the transfer is writing (the origin sends ~320 KiB/s).
             partial_dir = pool_dir / PARTIAL_DIR_NAME
-            for _ in range(100):
-                if any(p.stat().st_size > 0 for p in partial_dir.glob("*.part")):
-                    break
-                time.sleep(0.05)
+            wait_until(
+                lambda: any(p.stat().st_size > 0 for p in partial_dir.glob("*.part")),
+                timeout_s=5,
+                interval_s=0.05,
+            )
             (partial,) = partial_dir.glob("*.part")
             tag = (state_dir / "host-tag").read_text().strip()
             assert re.fullmatch(rf"t1\.raw\.{tag}-[0-9a-f]{{32}}\.part", partial.name)
@@ -165,38 +155,6 @@ def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_p
     )
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.beats: list[dict[str, Any]] = []
-        self._changed = threading.Condition()
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        with self._changed:
-            self.beats.append(json.loads(request.content))
-            self._changed.notify_all()
-        return httpx.Response(200, json={"interval_s": 1})
-
-    def wait_for(self, count: int, timeout_s: float = 5) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: len(self.beats) >= count, timeout_s)
-
-
-def make_client(state_dir: Path, recorder: _Recorder) -> TestClient:
-    settings = AgentSettings(
-        state_dir=state_dir,
-        enroll_token=TOKEN,
-        libvirt_uri=f"qemu+unix:///system?socket={state_dir}/no-libvirt-sock",
-        console_dir=state_dir / "consoles",
-        cert_dir=state_dir / "certs",
-    )
-    app = create_app(
-        settings,
-        host_report=lambda: REPORT,
-        http_client=httpx.Client(transport=httpx.MockTransport(recorder.handle)),
-    )
-    return TestClient(app)
-
-
 def run(client: TestClient, command_id: str, command: Any) -> CommandStatus:
     response = client.post(
         "/commands",
@@ -220,8 +178,8 @@ def test_heartbeat_inventory_lists_published_files_of_remembered_pools(
     pool.mkdir()
     checked_only.mkdir()
     origin.files["/t.qcow2"] = qcow2_image.data
-    recorder = _Recorder()
-    with make_client(state_dir, recorder) as client:
+    recorder = HeartbeatRecorder()
+    with make_client(state_dir, recorder, token=TOKEN) as client:
         enrol = EnrollRequest(token=TOKEN, host_uuid="h1", host_key=KEY, server_url="http://m.test")
         assert client.post("/enroll", content=to_json(enrol)).status_code == 200
         download = DirectDownloadCommand(
@@ -246,7 +204,7 @@ def test_heartbeat_inventory_lists_published_files_of_remembered_pools(
     assert [p["uuid"] for p in saved] == ["p1", "p2"]
 
     recorder.beats.clear()
-    with make_client(state_dir, recorder) as client:
+    with make_client(state_dir, recorder, token=TOKEN) as client:
         assert recorder.wait_for(2)
     first, second = recorder.beats[:2]
     # p2 was only checked: no partial directory, so it is not listed (it could be an

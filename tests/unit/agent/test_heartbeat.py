@@ -17,23 +17,15 @@ from kvmcloud.agent.heartbeat import (
     retry_in_s,
 )
 from kvmcloud.agent.vms.errors import HypervisorUnavailableError
-from kvmcloud.protocol.agent_messages import HostReport, VmPowerState
+from kvmcloud.protocol.agent_messages import VmPowerState
+from tests.support.agent_harness import HOST_REPORT, HeartbeatRecorder
 
-REPORT = HostReport(
-    hostname="kvm1",
-    agent_version="0.1.0",
-    cpu_count=2,
-    cpu_mhz=2400,
-    memory_bytes=2**33,
-    hypervisor_version="7.2.22",
-    kvm_available=True,
-)
 ENROLLMENT = Enrollment(host_uuid="h1", host_key="key-1", server_url="http://mgmt.test/")
 
 
 def loop_with(handler: Callable[[httpx.Request], httpx.Response]) -> HeartbeatLoop:
     client = httpx.Client(transport=httpx.MockTransport(handler))
-    return HeartbeatLoop(enrollment=ENROLLMENT, client=client, report=lambda: REPORT)
+    return HeartbeatLoop(enrollment=ENROLLMENT, client=client, report=lambda: HOST_REPORT)
 
 
 def test_send_posts_heartbeat_with_bearer_key_and_returns_clamped_interval():
@@ -87,7 +79,7 @@ def test_loop_beats_at_once_keeps_going_after_failures_and_sends_final_beat():
 
     client = httpx.Client(transport=httpx.MockTransport(handler))
     loop = HeartbeatLoop(
-        enrollment=ENROLLMENT, client=client, report=lambda: REPORT, initial_interval_s=0
+        enrollment=ENROLLMENT, client=client, report=lambda: HOST_REPORT, initial_interval_s=0
     )
     loop.start()
     assert two_beats.wait(5)
@@ -114,7 +106,7 @@ def test_a_new_enrolment_refused_at_first_is_retried_soon_not_after_the_interval
     loop = HeartbeatLoop(
         enrollment=ENROLLMENT,
         client=httpx.Client(transport=httpx.MockTransport(handler)),
-        report=lambda: REPORT,
+        report=lambda: HOST_REPORT,
         initial_interval_s=600,
     )
     loop.start()
@@ -139,26 +131,22 @@ def test_interval_is_clamped():
 
 
 def test_heartbeat_carries_vm_states():
-    bodies: list[dict[str, object]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(json.loads(request.content))
-        return httpx.Response(200, json={"interval_s": 10})
+    recorder = HeartbeatRecorder(interval_s=10)
 
     loop = HeartbeatLoop(
         enrollment=ENROLLMENT,
-        client=httpx.Client(transport=httpx.MockTransport(handler)),
-        report=lambda: REPORT,
+        client=recorder.client(),
+        report=lambda: HOST_REPORT,
         vm_states=lambda: {"i-2-10-VM": VmPowerState.RUNNING, "i-2-11-VM": VmPowerState.STOPPED},
     )
 
     loop.send()
 
-    assert bodies[0]["vm_states"] == {"i-2-10-VM": "running", "i-2-11-VM": "stopped"}
+    assert recorder.beats[0]["vm_states"] == {"i-2-10-VM": "running", "i-2-11-VM": "stopped"}
 
 
 def test_libvirt_unavailable_sends_unknown_vm_states_and_logs_once_per_change(caplog):
-    bodies: list[dict[str, object]] = []
+    recorder = HeartbeatRecorder(interval_s=10)
     problems = iter(
         [
             HypervisorUnavailableError("cannot connect to libvirt: socket missing"),
@@ -175,14 +163,10 @@ def test_libvirt_unavailable_sends_unknown_vm_states_and_logs_once_per_change(ca
             raise problem
         return {"i-2-10-VM": VmPowerState.RUNNING}
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(json.loads(request.content))
-        return httpx.Response(200, json={"interval_s": 10})
-
     loop = HeartbeatLoop(
         enrollment=ENROLLMENT,
-        client=httpx.Client(transport=httpx.MockTransport(handler)),
-        report=lambda: REPORT,
+        client=recorder.client(),
+        report=lambda: HOST_REPORT,
         vm_states=vm_states,
     )
 
@@ -190,7 +174,7 @@ def test_libvirt_unavailable_sends_unknown_vm_states_and_logs_once_per_change(ca
         for _ in range(5):
             loop.send()
 
-    assert [body["vm_states"] for body in bodies] == [
+    assert [body["vm_states"] for body in recorder.beats] == [
         None,
         None,
         None,
@@ -206,38 +190,30 @@ def test_libvirt_unavailable_sends_unknown_vm_states_and_logs_once_per_change(ca
 
 
 def test_heartbeat_carries_certificates():
-    bodies: list[dict[str, object]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(json.loads(request.content))
-        return httpx.Response(200, json={"interval_s": 10})
+    recorder = HeartbeatRecorder(interval_s=10)
 
     loop = HeartbeatLoop(
         enrollment=ENROLLMENT,
-        client=httpx.Client(transport=httpx.MockTransport(handler)),
-        report=lambda: REPORT,
+        client=recorder.client(),
+        report=lambda: HOST_REPORT,
         certificates=lambda: {"zone-ca": "ab" * 32},
     )
 
     loop.send()
 
-    assert bodies[0]["certificates"] == {"zone-ca": "ab" * 32}
+    assert recorder.beats[0]["certificates"] == {"zone-ca": "ab" * 32}
 
 
 def test_no_certificate_store_reports_none_held():
-    bodies: list[dict[str, object]] = []
+    recorder = HeartbeatRecorder(interval_s=10)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(json.loads(request.content))
-        return httpx.Response(200, json={"interval_s": 10})
+    loop_with(recorder.handle).send()
 
-    loop_with(handler).send()
-
-    assert bodies[0]["certificates"] == {}
+    assert recorder.beats[0]["certificates"] == {}
 
 
 def test_unreadable_certificate_store_sends_unknown_and_logs_once_per_change(caplog):
-    bodies: list[dict[str, object]] = []
+    recorder = HeartbeatRecorder(interval_s=10)
     problems = iter(
         [
             CertificateStoreError("cannot list certificate store /c: Permission denied"),
@@ -254,14 +230,10 @@ def test_unreadable_certificate_store_sends_unknown_and_logs_once_per_change(cap
             raise problem
         return {"zone-ca": "ab" * 32}
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(json.loads(request.content))
-        return httpx.Response(200, json={"interval_s": 10})
-
     loop = HeartbeatLoop(
         enrollment=ENROLLMENT,
-        client=httpx.Client(transport=httpx.MockTransport(handler)),
-        report=lambda: REPORT,
+        client=recorder.client(),
+        report=lambda: HOST_REPORT,
         certificates=held,
     )
 
@@ -269,7 +241,7 @@ def test_unreadable_certificate_store_sends_unknown_and_logs_once_per_change(cap
         for _ in range(5):
             loop.send()
 
-    assert [body["certificates"] for body in bodies] == [
+    assert [body["certificates"] for body in recorder.beats] == [
         None,
         None,
         None,

@@ -1,36 +1,15 @@
-import json
 import threading
-import time
-from typing import Any
 
-import httpx
 import pytest
 
 from kvmcloud.agent.enrollment import Enrollment
 from kvmcloud.agent.heartbeat import INVENTORY_INTERVAL_S, HeartbeatError, HeartbeatLoop
-from kvmcloud.protocol.agent_messages import HostReport, PoolInventory
+from kvmcloud.protocol.agent_messages import PoolInventory
+from tests.support.agent_harness import HOST_REPORT, HeartbeatRecorder
+from tests.support.waiting import wait_until
 
-REPORT = HostReport(
-    hostname="kvm1",
-    agent_version="0.1.0",
-    cpu_count=2,
-    cpu_mhz=2400,
-    memory_bytes=2**33,
-    hypervisor_version="7.2.22",
-    kvm_available=True,
-)
 ENROLLMENT = Enrollment(host_uuid="h1", host_key="key-1", server_url="http://mgmt.test")
 INVENTORY = [PoolInventory(uuid="p1", path="/pool", files=["t1"], stale_partials_removed=2)]
-
-
-class Server:
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = 200
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.bodies.append(json.loads(request.content))
-        return httpx.Response(self.status, json={"interval_s": 10})
 
 
 class Clock:
@@ -41,22 +20,22 @@ class Clock:
         return self.now
 
 
-def make_loop(server: Server, clock: Clock, listed: list[int]) -> HeartbeatLoop:
+def make_loop(server: HeartbeatRecorder, clock: Clock, listed: list[int]) -> HeartbeatLoop:
     def inventory() -> list[PoolInventory]:
         listed.append(1)
         return INVENTORY
 
     return HeartbeatLoop(
         enrollment=ENROLLMENT,
-        client=httpx.Client(transport=httpx.MockTransport(server.handle)),
-        report=lambda: REPORT,
+        client=server.client(),
+        report=lambda: HOST_REPORT,
         pool_inventory=inventory,
         clock=clock,
     )
 
 
 def test_inventory_goes_in_the_first_beat_then_every_interval():
-    server, clock, listed = Server(), Clock(), []
+    server, clock, listed = HeartbeatRecorder(interval_s=10), Clock(), []
     loop = make_loop(server, clock, listed)
 
     loop.send()
@@ -65,7 +44,7 @@ def test_inventory_goes_in_the_first_beat_then_every_interval():
     clock.now += 1
     loop.send()
 
-    inventories = [body["pool_inventory"] for body in server.bodies]
+    inventories = [body["pool_inventory"] for body in server.beats]
     assert inventories[0] == [
         {
             "uuid": "p1",
@@ -81,7 +60,7 @@ def test_inventory_goes_in_the_first_beat_then_every_interval():
 
 
 def test_a_refused_inventory_is_sent_again_and_the_goodbye_carries_none():
-    server, clock, listed = Server(), Clock(), []
+    server, clock, listed = HeartbeatRecorder(interval_s=10), Clock(), []
     loop = make_loop(server, clock, listed)
     server.status = 503
 
@@ -91,11 +70,11 @@ def test_a_refused_inventory_is_sent_again_and_the_goodbye_carries_none():
     loop.send()
     loop.send(shutting_down=True)
 
-    assert [len(body["pool_inventory"]) for body in server.bodies] == [1, 1, 0]
+    assert [len(body["pool_inventory"]) for body in server.beats] == [1, 1, 0]
 
 
 def test_a_hung_pool_listing_delays_the_inventory_never_the_heartbeat():
-    server, clock = Server(), Clock()
+    server, clock = HeartbeatRecorder(interval_s=10), Clock()
     release = threading.Event()
     calls: list[int] = []
 
@@ -106,8 +85,8 @@ def test_a_hung_pool_listing_delays_the_inventory_never_the_heartbeat():
 
     loop = HeartbeatLoop(
         enrollment=ENROLLMENT,
-        client=httpx.Client(transport=httpx.MockTransport(server.handle)),
-        report=lambda: REPORT,
+        client=server.client(),
+        report=lambda: HOST_REPORT,
         pool_inventory=hung_inventory,
         inventory_timeout_s=0.05,
         clock=clock,
@@ -116,11 +95,13 @@ def test_a_hung_pool_listing_delays_the_inventory_never_the_heartbeat():
     loop.send()
     loop.send()  # the first listing is still stuck: no second one is started
     release.set()
-    for _ in range(100):  # bounded: until the stuck listing has ended
-        if loop._inventory_thread is None or not loop._inventory_thread.is_alive():
-            break
-        time.sleep(0.01)
+    # Bounded: until the stuck listing has ended.
+    wait_until(
+        lambda: loop._inventory_thread is None or not loop._inventory_thread.is_alive(),
+        timeout_s=1,
+        interval_s=0.01,
+    )
     loop.send()
 
-    assert [len(body["pool_inventory"]) for body in server.bodies] == [0, 0, 1]
+    assert [len(body["pool_inventory"]) for body in server.beats] == [0, 0, 1]
     assert len(calls) == 2

@@ -25,7 +25,6 @@ from kvmcloud.protocol.agent_messages import (
     ErrorInfo,
     Heartbeat,
     HeartbeatReply,
-    HostReport,
     MessageFormatError,
     PoolFileDeleted,
     PoolReport,
@@ -46,6 +45,7 @@ from kvmcloud.protocol.agent_messages import (
     to_json,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
+from tests.support.agent_harness import HOST_REPORT
 
 POOL = PoolSpec(uuid="pool-1", type=PoolType.SHARED_MOUNT_POINT, path="/mnt/pool one")
 TIMEOUTS = Timeouts(connect_s=1.5, read_s=2.0, total_s=60.0)
@@ -142,16 +142,6 @@ RESULTS: list[Result] = [
     ),
     VmStateResult(name="i-2-7-VM", state=VmPowerState.MISSING, accelerator="tcg"),
 ]
-
-REPORT = HostReport(
-    hostname="kvm1",
-    agent_version="1.2.3",
-    cpu_count=8,
-    cpu_mhz=2400,
-    memory_bytes=32 * 2**30,
-    hypervisor_version="8.2.0",
-    kvm_available=True,
-)
 
 
 def ids(values: Sequence[object]) -> list[str]:
@@ -303,12 +293,12 @@ def test_status_decoded_from_hand_written_json():
 @pytest.mark.parametrize(
     "message",
     [
-        REPORT,
-        Heartbeat(host_uuid="h-1", report=REPORT),
-        Heartbeat(host_uuid="h-1", report=REPORT, shutting_down=True),
+        HOST_REPORT,
+        Heartbeat(host_uuid="h-1", report=HOST_REPORT),
+        Heartbeat(host_uuid="h-1", report=HOST_REPORT, shutting_down=True),
         Heartbeat(
             host_uuid="h-1",
-            report=REPORT,
+            report=HOST_REPORT,
             vm_states={
                 "i-2-7-VM": VmPowerState.RUNNING,
                 "i-2-8-VM": VmPowerState.STOPPED,
@@ -470,19 +460,21 @@ def test_pool_file_deleted_keeps_false():
 
 
 def test_heartbeat_vm_states_default_unknown():
-    decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=REPORT)))
+    decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=HOST_REPORT)))
 
     assert decoded.vm_states is None
 
 
 def test_heartbeat_with_no_vms_is_not_unknown():
-    decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=REPORT, vm_states={})))
+    decoded = from_json(
+        Heartbeat, to_json(Heartbeat(host_uuid="h", report=HOST_REPORT, vm_states={}))
+    )
 
     assert decoded.vm_states == {}
 
 
 def test_heartbeat_without_vm_states_field_decodes_unknown():
-    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=REPORT)))
+    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=HOST_REPORT)))
     del plain["vm_states"]
 
     decoded = from_json(Heartbeat, json.dumps(plain))
@@ -493,7 +485,7 @@ def test_heartbeat_without_vm_states_field_decodes_unknown():
 def test_heartbeat_vm_states_wire_shape_and_types():
     heartbeat = Heartbeat(
         host_uuid="h",
-        report=REPORT,
+        report=HOST_REPORT,
         vm_states={"i-1-1-VM": VmPowerState.RUNNING, "i-1-2-VM": VmPowerState.STOPPED},
     )
 
@@ -528,11 +520,11 @@ def test_unknown_fields_ignored_in_command():
 
 
 def test_unknown_fields_ignored_in_heartbeat():
-    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=REPORT)))
+    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=HOST_REPORT)))
     plain["uptime_s"] = 12
     plain["report"]["gpu_count"] = 2
 
-    assert from_json(Heartbeat, json.dumps(plain)) == Heartbeat(host_uuid="h", report=REPORT)
+    assert from_json(Heartbeat, json.dumps(plain)) == Heartbeat(host_uuid="h", report=HOST_REPORT)
 
 
 def test_unknown_fields_ignored_in_result():
@@ -703,7 +695,7 @@ def test_command_from_json_errors(text, fragment):
     assert fragment in str(info.value)
 
 
-HEARTBEAT_PREFIX = '{"host_uuid": "h", "report": ' + to_json(REPORT) + ", "
+HEARTBEAT_PREFIX = '{"host_uuid": "h", "report": ' + to_json(HOST_REPORT) + ", "
 
 
 @pytest.mark.parametrize(
