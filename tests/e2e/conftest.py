@@ -7,6 +7,7 @@ server the suite starts itself), and driven by the unmodified ``cs`` client from
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from tests.support.processes import (
 pytestmark = pytest.mark.e2e
 
 HEADER = ("X-Auth-Token", "e2e-secret")
+JOB_TIMEOUT_S = 120.0
 LOG_LINES_ON_FAILURE = 120
 
 
@@ -87,6 +89,27 @@ class Stack:
         return sorted(
             str(p.relative_to(self.pool_path)) for p in self.pool_path.rglob("*") if p.is_file()
         )
+
+
+def wait_jobs(
+    api: CloudStack, job_ids: list[str], timeout_s: float = JOB_TIMEOUT_S
+) -> list[dict[str, Any]]:
+    """Follow jobs to their end (cs's fetch_result off, to read failed jobs' errortext)."""
+    deadline = time.monotonic() + timeout_s
+    done: dict[str, dict[str, Any]] = {}
+    while len(done) < len(job_ids):
+        for job_id in job_ids:
+            if job_id not in done:
+                result = api.queryAsyncJobResult(jobid=job_id, fetch_result=False)
+                if result["jobstatus"] != 0:
+                    done[job_id] = result
+        if len(done) < len(job_ids):
+            assert time.monotonic() < deadline, (
+                f"{len(job_ids) - len(done)} of {len(job_ids)} jobs still running after "
+                f"{timeout_s} s"
+            )
+            time.sleep(0.3)
+    return [done[j] for j in job_ids]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,9 +9,10 @@ import pytest
 import trustme
 from cs import CloudStack, CloudStackApiException
 
-from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.conftest import Stack, running_stack, wait_jobs
 from tests.support.origin import Origin
 from tests.support.processes import ManagedProcess, base_env, free_port, start_agent
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +29,6 @@ class TwoHosts:
     second_port: int
     second_token: str
     second_env: dict[str, str]
-
-
-def wait_until(predicate, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +97,8 @@ def prepare_on(env: TwoHosts, template_id: str, host: str) -> dict:
         templateid=template_id, zoneid=env.stack.zone_id, storageid=env.pools[host]
     )["template"][0]["downloaddetails"]
     job_id = next(d["jobid"] for d in details if d["datastoreid"] == env.pools[host])
-    deadline = time.monotonic() + 60
-    while True:
-        job = api.queryAsyncJobResult(jobid=job_id, fetch_result=False)
-        if job["jobstatus"] != 0:
-            return job
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    (job,) = wait_jobs(api, [job_id], timeout_s=60)
+    return job
 
 
 def status_by_host(api: CloudStack, cert_id: str) -> dict[str, str]:
@@ -149,7 +137,11 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
 
     # Upload while the second host is down: it shows FAILED, never UPLOADED.
     assert env.second.stop() == 0
-    wait_until(lambda: api.listHosts(id=env.hosts[two])["host"][0]["state"] != "Up", "host 2 down")
+    assert wait_until(
+        lambda: api.listHosts(id=env.hosts[two])["host"][0]["state"] != "Up",
+        timeout_s=30,
+        interval_s=0.3,
+    ), "timed out waiting for host 2 down"
     uploaded = api.uploadTemplateDirectDownloadCertificate(
         certificate=ca_body(env.origin.ca_pem),
         name="origin-ca",
@@ -178,9 +170,11 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
         env.stack.workdir / "agent2.log",
         env.second_env,
     )
-    wait_until(
-        lambda: status_by_host(api, cert_id)[env.hosts[two]] == "UPLOADED", "sync to host 2", 60
-    )
+    assert wait_until(
+        lambda: status_by_host(api, cert_id)[env.hosts[two]] == "UPLOADED",
+        timeout_s=60,
+        interval_s=0.3,
+    ), "timed out waiting for sync to host 2"
 
     template = api.registerTemplate(
         name="tls",
@@ -240,20 +234,28 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
             username="root",
             password="third-token",
         )["host"][0]["id"]
-        wait_until(
-            lambda: status_by_host(api, cert_id).get(host3) == "UPLOADED", "sync to a new host"
-        )
+        assert wait_until(
+            lambda: status_by_host(api, cert_id).get(host3) == "UPLOADED",
+            timeout_s=30,
+            interval_s=0.3,
+        ), "timed out waiting for sync to a new host"
         held = workdir / "certs-3" / "origin-ca.pem"
         assert held.exists()
         # The host loses the file: its heartbeats show it, and the periodic task puts it back.
         held.unlink()
-        wait_until(
-            lambda: status_by_host(api, cert_id)[host3] == "FAILED", "heartbeat reconciliation"
-        )
+        assert wait_until(
+            lambda: status_by_host(api, cert_id)[host3] == "FAILED",
+            timeout_s=30,
+            interval_s=0.3,
+        ), "timed out waiting for heartbeat reconciliation"
         api.updateConfiguration(
             name="direct.download.certificate.background.task.interval", value="0.0005"
         )  # 1.8 s
-        wait_until(lambda: status_by_host(api, cert_id)[host3] == "UPLOADED", "periodic sync", 60)
+        assert wait_until(
+            lambda: status_by_host(api, cert_id)[host3] == "UPLOADED",
+            timeout_s=60,
+            interval_s=0.3,
+        ), "timed out waiting for periodic sync"
         assert held.exists()
         api.updateConfiguration(
             name="direct.download.certificate.background.task.interval", value="0"

@@ -4,13 +4,12 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 from cs import CloudStackApiException
 
-from tests.e2e.conftest import HEADER, Stack
+from tests.e2e.conftest import HEADER, Stack, wait_jobs
 from tests.support.processes import free_port, start_agent
 
 pytestmark = pytest.mark.e2e
@@ -42,13 +41,8 @@ def register(
 def wait_job(stack: Stack, job_id: str) -> dict:
     # cs would follow the job itself and raise on failure; reading raw states (fetch_result
     # off) lets the test assert on a failed job's errortext.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        result = stack.api.queryAsyncJobResult(jobid=job_id, fetch_result=False)
-        if result["jobstatus"] != 0:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish")
+    (result,) = wait_jobs(stack.api, [job_id], timeout_s=60)
+    return result
 
 
 def test_register_with_checksum_and_header_writes_bypassed_row(stack: Stack) -> None:

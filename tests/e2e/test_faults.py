@@ -13,8 +13,7 @@ import secrets
 import shutil
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,17 +23,17 @@ from typing import Any
 import pytest
 from cs import CloudStack, CloudStackApiException
 
-from tests.e2e.conftest import HEADER, Stack, running_stack
+from tests.e2e.conftest import HEADER, Stack, running_stack, wait_jobs
 from tests.support.images import make_boot_iso, make_qcow2, make_raw, sha256_of
 from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.pool_audit import PARTIAL_DIR, assert_pools_clean, audit_pools
 from tests.support.postgres import PostgresServer, postgres_or_skip
 from tests.support.processes import ManagedProcess, free_port, start_agent, start_server
 from tests.support.tmpfs import tmpfs_or_skip
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-JOB_TIMEOUT_S = 120.0
 CONCURRENT_DEPLOYS = 20
 
 
@@ -90,41 +89,13 @@ class Cloud:
             self.stack.agent = agent.process  # running_stack stops the current one
 
     def wait_hosts_up(self, timeout_s: float = 60.0) -> None:
-        wait_until(
+        assert wait_until(
             lambda: all(
                 self.api.listHosts(id=a.host_id)["host"][0]["state"] == "Up" for a in self.agents
             ),
-            "every host Up",
-            timeout_s,
-        )
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        time.sleep(0.3)
-
-
-def wait_jobs(
-    api: CloudStack, job_ids: list[str], timeout_s: float = JOB_TIMEOUT_S
-) -> list[dict[str, Any]]:
-    """Follow jobs to their end (cs's fetch_result off, to read failed jobs' errortext)."""
-    deadline = time.monotonic() + timeout_s
-    done: dict[str, dict[str, Any]] = {}
-    while len(done) < len(job_ids):
-        for job_id in job_ids:
-            if job_id not in done:
-                result = api.queryAsyncJobResult(jobid=job_id, fetch_result=False)
-                if result["jobstatus"] != 0:
-                    done[job_id] = result
-        if len(done) < len(job_ids):
-            assert time.monotonic() < deadline, (
-                f"{len(job_ids) - len(done)} of {len(job_ids)} jobs still running after "
-                f"{timeout_s} s"
-            )
-            time.sleep(0.3)
-    return [done[j] for j in job_ids]
+            timeout_s=timeout_s,
+            interval_s=0.3,
+        ), f"timed out after {timeout_s} s waiting for every host Up"
 
 
 def register(
@@ -581,7 +552,9 @@ def test_a_checksum_mismatch_fails_the_deploy_and_leaves_no_file(cloud: Cloud) -
         # The download writes a temporary file while the bytes come in (and the audit that
         # ends every test sees it, and the copy in progress)...
         origin.wait_for_bytes(path, 1, timeout_s=60)
-        wait_until(lambda: bool(partial_files(pool_path)), "a partial file in pool1", 30)
+        assert wait_until(lambda: bool(partial_files(pool_path)), timeout_s=30, interval_s=0.3), (
+            "timed out after 30 s waiting for a partial file in pool1"
+        )
         seen = " ".join(str(problem) for problem in audit_pools(cloud.stack.rows))
         assert "partial file left behind" in seen and "DOWNLOAD_IN_PROGRESS" in seen, seen
         (job,) = wait_jobs(cloud.api, [deployed["jobid"]])
@@ -642,7 +615,9 @@ def test_an_agent_killed_mid_download_is_replaced_and_cleans_up_after_restart(
     job_id = prepare_async(cloud, template_id, cloud.stack.pool_id)
     # Hosts are tried by id: the first host is downloading. Kill it in the middle.
     origin.wait_for_bytes(path, cloud.image_bytes // 8, timeout_s=60)
-    wait_until(lambda: bool(partial_files(pool_path)), "a partial file in pool1", 30)
+    assert wait_until(lambda: bool(partial_files(pool_path)), timeout_s=30, interval_s=0.3), (
+        "timed out after 30 s waiting for a partial file in pool1"
+    )
     (stale,) = partial_files(pool_path)
     cloud.agents[0].process.stop(signal.SIGKILL)
     (job,) = wait_jobs(cloud.api, [job_id])
@@ -656,7 +631,9 @@ def test_an_agent_killed_mid_download_is_replaced_and_cleans_up_after_restart(
     assert stale.exists()
     # ... and the agent removes it when it starts again.
     cloud.restart_agent(0)
-    wait_until(lambda: not stale.exists(), f"the restarted agent to remove {stale.name}", 30)
+    assert wait_until(lambda: not stale.exists(), timeout_s=30, interval_s=0.3), (
+        f"timed out after 30 s waiting for the restarted agent to remove {stale.name}"
+    )
 
 
 @pytest.mark.timeout(240)
@@ -684,7 +661,9 @@ def test_a_server_killed_mid_download_ends_the_job_clearly_after_restart(cloud: 
         assert "management server" in text.lower(), text
         assert copy["download_state"] == "DOWNLOAD_ERROR" and copy["error_str"], copy
     # Whatever the outcome, the agent's transfer ends and leaves no partial file.
-    wait_until(lambda: not partial_files(stack.pool_path), "no partial file in pool1", 60)
+    assert wait_until(lambda: not partial_files(stack.pool_path), timeout_s=60, interval_s=0.3), (
+        "timed out after 60 s waiting for no partial file in pool1"
+    )
 
 
 @pytest.mark.timeout(180)
@@ -743,8 +722,8 @@ def test_a_pool_filled_to_the_brim_fails_clearly_and_keeps_nothing(cloud: Cloud)
             # Delete the templates: their copy goes from the small pool before it is unmounted.
             for template_id in template_ids:
                 cloud.api.deleteTemplate(id=template_id)
-            wait_until(
+            assert wait_until(
                 lambda: not [p for p in small.iterdir() if p.name != PARTIAL_DIR],
-                "the small pool to be emptied",
-                30,
-            )
+                timeout_s=30,
+                interval_s=0.3,
+            ), "timed out after 30 s waiting for the small pool to be emptied"

@@ -14,7 +14,7 @@ import pytest
 import zstandard
 from cs import CloudStackApiException
 
-from tests.e2e.conftest import HEADER, Stack, running_stack
+from tests.e2e.conftest import HEADER, Stack, running_stack, wait_jobs
 from tests.support.metalink import meta4, pieces_of
 from tests.support.nfs import GaneshaServer, nfs_or_skip
 from tests.support.origin import Origin
@@ -67,14 +67,8 @@ def prepare(stack: Stack, template_id: str, timeout_s: float = 90.0) -> dict:
     details = stack.api.prepareTemplate(
         templateid=template_id, zoneid=stack.zone_id, storageid=stack.pool_id
     )["template"][0]["downloaddetails"]
-    job_id = details[0]["jobid"]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = stack.api.queryAsyncJobResult(jobid=job_id, fetch_result=False)
-        if job["jobstatus"] != 0:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"prepare of {template_id} did not finish")
+    (job,) = wait_jobs(stack.api, [details[0]["jobid"]], timeout_s=timeout_s)
+    return job
 
 
 def published(stack: Stack, template_id: str) -> Path:

@@ -15,6 +15,7 @@ from tests.e2e.conftest import HEADER, Stack, running_stack
 from tests.support.images import BOOT_MESSAGE, make_boot_iso
 from tests.support.libvirt import domain_state, libvirt_or_skip
 from tests.support.processes import start_agent
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -153,10 +154,11 @@ def test_restarting_the_agent_keeps_running_vms_running(vm_stack: Stack) -> None
         vm_stack.agent_env,
     )
     assert domain_state(vm["instancename"]) == "running"
-    deadline = time.monotonic() + 30
-    while vm_stack.api.listHosts(id=vm_stack.host_id)["host"][0]["state"] != "Up":
-        assert time.monotonic() < deadline, "host did not come back Up"
-        time.sleep(0.5)
+    assert wait_until(
+        lambda: vm_stack.api.listHosts(id=vm_stack.host_id)["host"][0]["state"] == "Up",
+        timeout_s=30,
+        interval_s=0.5,
+    ), "host did not come back Up"
     assert vm_stack.api.listVirtualMachines(id=vm["id"])["virtualmachine"][0]["state"] == "Running"
     destroy(vm_stack, vm)
 

@@ -1,4 +1,3 @@
-import os
 import subprocess
 
 import pytest
@@ -11,14 +10,7 @@ from tests.support.nfs import (
     nfs_or_skip,
     port_answers,
 )
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+from tests.support.processes import process_gone
 
 
 def test_missing_programs_make_nfs_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,9 +43,9 @@ def test_serves_on_its_own_port_and_stops_what_it_started_by_pid() -> None:
         with GaneshaServer() as inner:
             assert len(inner.started_pids) == 1
             inner_pids = inner.started_pids
-        assert all(gone(pid) for pid in inner_pids)
+        assert all(process_gone(pid) for pid in inner_pids)
         assert port_answers(RPCBIND_PORT)
         outer_pids = outer.started_pids
         directory = outer.directory
-    assert all(gone(pid) for pid in outer_pids)
+    assert all(process_gone(pid) for pid in outer_pids)
     assert not directory.exists()

@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from tests.support.processes import free_port
 from tests.support.required import required
 
 HOST = "127.0.0.1"
@@ -93,13 +94,6 @@ class NfsUnavailableError(RuntimeError):
 
 class NfsStartError(RuntimeError):
     """ganesha (or rpcbind) was started but did not serve; the text carries its log."""
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def port_answers(port: int, host: str = HOST) -> bool:

@@ -20,13 +20,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import free_port
 from tests.support.required import required
 from tests.support.waiting import wait_until
 
@@ -188,7 +188,8 @@ class PostgresServer:
             "--no-sync",
             timeout_s=COMMAND_TIMEOUT_S,
         )
-        self._port = _free_port()
+        # The kernel picks a free port; the tiny window before postgres binds it is accepted.
+        self._port = free_port()
         # Appending keeps the file's owner (the postgres user) even when we are root.
         with (data / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write(_SERVER_SETTINGS)
@@ -341,14 +342,6 @@ def _version_key(bindir: Path) -> tuple[int, ...]:
     version = bindir.parent.name
     parts = version.split(".")
     return tuple(int(part) for part in parts) if all(p.isdigit() for p in parts) else (-1,)
-
-
-def _free_port() -> int:
-    # The kernel picks a free port; the tiny window before postgres binds it is accepted.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _is_running(pid: int) -> bool:

@@ -36,6 +36,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_gone(pid: int) -> bool:
+    """Tell whether no process has ``pid`` (a zombie not yet reaped still counts as there)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 class ManagedProcess:
     """A child process with its output in a log file, stopped by PID."""
 

@@ -1,6 +1,5 @@
-"""Fixtures for the agent's integration tests: a loopback origin, real test images, libvirt."""
+"""Fixtures for the agent's integration tests: loopback servers, real test images, libvirt."""
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -8,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.heartbeat_server import HeartbeatServer
 from tests.support.images import make_qcow2, sha256_of
 from tests.support.libvirt import LibvirtDaemons, libvirt_or_skip
 from tests.support.origin import Origin
+from tests.support.processes import free_port
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,13 @@ def origin() -> Iterator[Origin]:
 
 
 @pytest.fixture
+def heartbeat_server() -> Iterator[HeartbeatServer]:
+    """A stand-in management server on loopback collecting heartbeats."""
+    with HeartbeatServer.running() as server:
+        yield server
+
+
+@pytest.fixture
 def pool_dir(tmp_path: Path) -> Path:
     path = tmp_path / "pool"
     path.mkdir()
@@ -67,9 +75,7 @@ def pool_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nothing listens on (connections are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()
 
 
 def pool_files(pool: Path) -> list[str]:

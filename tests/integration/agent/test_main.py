@@ -3,32 +3,18 @@
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from kvmcloud.protocol.agent_messages import EnrollRequest, to_json
 from tests.support.heartbeat_server import HeartbeatServer
-
-
-@pytest.fixture
-def heartbeat_server() -> Iterator[HeartbeatServer]:
-    with HeartbeatServer.running() as server:
-        yield server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.processes import free_port
 
 
 def read_lines(stream: Any, lines: queue.Queue[str]) -> None:

@@ -22,7 +22,8 @@ from kvmcloud.agent.host.commands import ProcessStream
 from kvmcloud.protocol.agent_messages import Timeouts
 from tests.support.hashing_sink import HashingSink
 from tests.support.images import make_qcow2, sha256_of
-from tests.support.nfs import GaneshaServer, free_port, nfs_or_skip
+from tests.support.nfs import GaneshaServer, nfs_or_skip
+from tests.support.processes import free_port, process_gone
 
 pytestmark = pytest.mark.allow_commands("nfs-ls", "nfs-cat")
 
@@ -47,14 +48,6 @@ class PidSpy:
         with commands.stream(argv, timeout_s=timeout_s) as running:
             self.pids.append(running.pid)
             yield running
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 # Against nfs-ganesha on loopback ---------------------------------------------------------

@@ -5,7 +5,6 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +43,6 @@ OTHER_HOST_PARTIAL = "t1.raw.fedcba9876543210-" + "c" * 32 + ".part"
 UNTAGGED_PARTIAL = "t1.raw." + "d" * 32 + ".part"
 
 
-@pytest.fixture
-def beat_server() -> Iterator[HeartbeatServer]:
-    with HeartbeatServer.running() as server:
-        yield server
-
-
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {KEY}"}
 
@@ -82,7 +75,7 @@ def wait_until_done(base_url: str, command_id: str, timeout_s: float = 30) -> Co
 
 
 def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_pool(
-    tmp_path: Path, beat_server: HeartbeatServer, pool_dir: Path
+    tmp_path: Path, heartbeat_server: HeartbeatServer, pool_dir: Path
 ) -> None:
     state_dir = tmp_path / "state"
     log = tmp_path / "agent.log"
@@ -94,7 +87,7 @@ def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_p
         try:
             assert agent is not None
             enrol = EnrollRequest(
-                token=TOKEN, host_uuid="h1", host_key=KEY, server_url=beat_server.url
+                token=TOKEN, host_uuid="h1", host_key=KEY, server_url=heartbeat_server.url
             )
             assert httpx.post(f"{base_url}/enroll", content=to_json(enrol)).status_code == 200
             body = command_to_json(CommandEnvelope(id="d1", command=raw_download(origin, pool_dir)))
@@ -124,7 +117,7 @@ def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_p
             )
             assert f"removed stale partial file {partial}" in log.read_text()
             # Its first heartbeat (enrolment survived the kill) lists the pool.
-            assert beat_server.next_inventory(10) == [
+            assert heartbeat_server.next_inventory(10) == [
                 {
                     "uuid": "pool-shared",
                     "path": str(pool_dir),

@@ -1,4 +1,3 @@
-import os
 import time
 from collections.abc import Callable
 
@@ -11,6 +10,7 @@ from kvmcloud.agent.host.commands import (
     CommandTimeoutError,
     ProcessStream,
 )
+from tests.support.processes import process_gone
 
 
 def read_all(running: ProcessStream, chunk_bytes: int = 1 << 20) -> bytes:
@@ -25,21 +25,13 @@ def read_all(running: ProcessStream, chunk_bytes: int = 1 << 20) -> bytes:
     raise AssertionError("stream did not end")
 
 
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 @pytest.mark.allow_commands("head")
 def test_streams_stdout_to_the_end_in_large_reads() -> None:
     with commands.stream(["head", "-c", "5000000", "/dev/zero"], timeout_s=10) as running:
         data = read_all(running, chunk_bytes=4 << 20)
         pid = running.pid
     assert data == bytes(5_000_000)
-    assert gone(pid)
+    assert process_gone(pid)
 
 
 @pytest.mark.allow_commands("cat")
@@ -60,7 +52,7 @@ def test_leaving_early_kills_the_process_by_pid() -> None:
     with commands.stream(["cat", "/dev/zero"], timeout_s=10) as running:
         assert running.readinto(bytearray(1024), wait_s=5) == 1024
         pid = running.pid
-    assert gone(pid)
+    assert process_gone(pid)
 
 
 def stream_and(
@@ -80,7 +72,7 @@ def test_an_exception_in_the_block_kills_the_process() -> None:
     pids: list[int] = []
     with pytest.raises(RuntimeError, match="stop"):
         stream_and(["cat", "/dev/zero"], 10, fail, pids)
-    assert gone(pids[0])
+    assert process_gone(pids[0])
 
 
 @pytest.mark.allow_commands("sleep")
@@ -90,7 +82,7 @@ def test_a_silent_process_is_reported_as_a_stall_not_an_error() -> None:
         assert running.readinto(bytearray(16), wait_s=0.2) is None
         assert time.monotonic() - started < 2
         pid = running.pid
-    assert gone(pid)
+    assert process_gone(pid)
 
 
 @pytest.mark.allow_commands("sleep")
@@ -100,7 +92,7 @@ def test_the_time_limit_kills_and_raises() -> None:
     with pytest.raises(CommandTimeoutError, match=r"did not finish within 0\.3 s"):
         stream_and(["sleep", "5"], 0.3, lambda running: running.readinto(bytearray(16)), pids)
     assert time.monotonic() - started < 3
-    assert gone(pids[0])
+    assert process_gone(pids[0])
 
 
 def read_to_eof(running: ProcessStream) -> None:
@@ -113,7 +105,7 @@ def test_waiting_for_exit_after_eof_honours_the_time_limit() -> None:
     pids: list[int] = []
     with pytest.raises(CommandTimeoutError):
         stream_and(["sh", "-c", "exec >&-; sleep 5"], 0.5, read_to_eof, pids)
-    assert gone(pids[0])
+    assert process_gone(pids[0])
 
 
 @pytest.mark.allow_commands("kvmcloud-no-such-program")
