@@ -25,6 +25,7 @@ from kvmcloud.protocol.agent_messages import (
     ErrorInfo,
     Heartbeat,
     HeartbeatReply,
+    HostReport,
     MessageFormatError,
     PoolFileDeleted,
     PoolReport,
@@ -45,7 +46,6 @@ from kvmcloud.protocol.agent_messages import (
     to_json,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
-from tests.support.agent_harness import HOST_REPORT
 
 POOL = PoolSpec(uuid="pool-1", type=PoolType.SHARED_MOUNT_POINT, path="/mnt/pool one")
 TIMEOUTS = Timeouts(connect_s=1.5, read_s=2.0, total_s=60.0)
@@ -142,6 +142,16 @@ RESULTS: list[Result] = [
     ),
     VmStateResult(name="i-2-7-VM", state=VmPowerState.MISSING, accelerator="tcg"),
 ]
+
+REPORT = HostReport(
+    hostname="kvm1",
+    agent_version="1.2.3",
+    cpu_count=8,
+    cpu_mhz=2400,
+    memory_bytes=32 * 2**30,
+    hypervisor_version="8.2.0",
+    kvm_available=True,
+)
 
 
 def ids(values: Sequence[object]) -> list[str]:
@@ -293,12 +303,12 @@ def test_status_decoded_from_hand_written_json():
 @pytest.mark.parametrize(
     "message",
     [
-        HOST_REPORT,
-        Heartbeat(host_uuid="h-1", report=HOST_REPORT),
-        Heartbeat(host_uuid="h-1", report=HOST_REPORT, shutting_down=True),
+        REPORT,
+        Heartbeat(host_uuid="h-1", report=REPORT),
+        Heartbeat(host_uuid="h-1", report=REPORT, shutting_down=True),
         Heartbeat(
             host_uuid="h-1",
-            report=HOST_REPORT,
+            report=REPORT,
             vm_states={
                 "i-2-7-VM": VmPowerState.RUNNING,
                 "i-2-8-VM": VmPowerState.STOPPED,
@@ -460,21 +470,19 @@ def test_pool_file_deleted_keeps_false():
 
 
 def test_heartbeat_vm_states_default_unknown():
-    decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=HOST_REPORT)))
+    decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=REPORT)))
 
     assert decoded.vm_states is None
 
 
 def test_heartbeat_with_no_vms_is_not_unknown():
-    decoded = from_json(
-        Heartbeat, to_json(Heartbeat(host_uuid="h", report=HOST_REPORT, vm_states={}))
-    )
+    decoded = from_json(Heartbeat, to_json(Heartbeat(host_uuid="h", report=REPORT, vm_states={})))
 
     assert decoded.vm_states == {}
 
 
 def test_heartbeat_without_vm_states_field_decodes_unknown():
-    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=HOST_REPORT)))
+    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=REPORT)))
     del plain["vm_states"]
 
     decoded = from_json(Heartbeat, json.dumps(plain))
@@ -485,7 +493,7 @@ def test_heartbeat_without_vm_states_field_decodes_unknown():
 def test_heartbeat_vm_states_wire_shape_and_types():
     heartbeat = Heartbeat(
         host_uuid="h",
-        report=HOST_REPORT,
+        report=REPORT,
         vm_states={"i-1-1-VM": VmPowerState.RUNNING, "i-1-2-VM": VmPowerState.STOPPED},
     )
 
@@ -520,11 +528,11 @@ def test_unknown_fields_ignored_in_command():
 
 
 def test_unknown_fields_ignored_in_heartbeat():
-    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=HOST_REPORT)))
+    plain = json.loads(to_json(Heartbeat(host_uuid="h", report=REPORT)))
     plain["uptime_s"] = 12
     plain["report"]["gpu_count"] = 2
 
-    assert from_json(Heartbeat, json.dumps(plain)) == Heartbeat(host_uuid="h", report=HOST_REPORT)
+    assert from_json(Heartbeat, json.dumps(plain)) == Heartbeat(host_uuid="h", report=REPORT)
 
 
 def test_unknown_fields_ignored_in_result():
@@ -695,7 +703,7 @@ def test_command_from_json_errors(text, fragment):
     assert fragment in str(info.value)
 
 
-HEARTBEAT_PREFIX = '{"host_uuid": "h", "report": ' + to_json(HOST_REPORT) + ", "
+HEARTBEAT_PREFIX = '{"host_uuid": "h", "report": ' + to_json(REPORT) + ", "
 
 
 @pytest.mark.parametrize(
