@@ -2,7 +2,7 @@
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -33,7 +33,8 @@ class HostRequest:
     cluster_name: str | None
     url: str
     hypervisor: str
-    token: str
+    # A secret: kept out of the repr so it can never reach a log.
+    token: str = field(repr=False)
     host_tags: str | None
 
 

@@ -47,14 +47,16 @@ class TemplateRequest:
 
     name: str
     display_text: str
-    url: str
+    # A presigned URL's query is a credential, and header values may be tokens: neither
+    # belongs in a repr that could reach a log.
+    url: str = field(repr=False)
     format: ImageFormat
     checksum: Checksum | None
     zone_id: str | None
     zone_ids: Sequence[str] = ()
     os_type_id: str | None = None
     # details[0].*: HTTP_HEADER:<Name> entries become download request headers.
-    details: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, str] = field(default_factory=dict, repr=False)
     public: bool = False
     featured: bool = False
     extractable: bool = False
