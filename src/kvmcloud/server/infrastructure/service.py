@@ -4,7 +4,6 @@ import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -481,30 +480,4 @@ def _plan_pool_request(session: Session, request: PoolRequest, command: str) -> 
         scope=request.scope,
         tags=request.tags,
         new_uuid=new_uuid(),
-    )
-
-
-def names_by_id(session: Session, model: Any) -> dict[int, tuple[str, str]]:
-    """Map ids to (uuid, name) for a small table (zones, pods, clusters, hosts)."""
-    return {
-        row.id: (row.uuid, row.name)
-        for row in session.execute(select(model.id, model.uuid, model.name))
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class PlacementNames:
-    """The uuid and name of every zone, pod and cluster: loaded once per API response."""
-
-    zones: dict[int, tuple[str, str]]
-    pods: dict[int, tuple[str, str]]
-    clusters: dict[int, tuple[str, str]]
-
-
-def placement_names(session: Session) -> PlacementNames:
-    """Load the names responses show next to zone, pod and cluster ids."""
-    return PlacementNames(
-        zones=names_by_id(session, Zone),
-        pods=names_by_id(session, Pod),
-        clusters=names_by_id(session, Cluster),
     )
