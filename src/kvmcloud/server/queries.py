@@ -25,6 +25,13 @@ def get_by_uuid(session: Session, model: type[M], uuid: str, *, command: str, pa
     return row
 
 
+def get_by_uuid_if_given(
+    session: Session, model: type[M], uuid: str | None, *, command: str, param: str
+) -> M | None:
+    """Like get_by_uuid for an optional parameter: None when no uuid was given."""
+    return get_by_uuid(session, model, uuid, command=command, param=param) if uuid else None
+
+
 def rows_by_id(session: Session, model: type[M], ids: Iterable[int | None]) -> dict[int, M]:
     """Load the rows of ``model`` with these ids (None skipped) in one query, keyed by id."""
     wanted = {i for i in ids if i is not None}

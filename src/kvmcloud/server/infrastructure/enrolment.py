@@ -18,7 +18,7 @@ from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, Zone
 from kvmcloud.server.infrastructure.records import HostRecord, host_records
 from kvmcloud.server.infrastructure.service import HYPERVISOR_KVM, apply_report, insert_cluster
-from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
 
 DEFAULT_AGENT_PORT = 8252
 
@@ -56,10 +56,8 @@ def add_host(
     with db.transaction() as session:
         zone = get_by_uuid(session, Zone, request.zone_uuid, command=command, param="zoneid")
         pod = get_by_uuid(session, Pod, request.pod_uuid, command=command, param="podid")
-        cluster = (
-            get_by_uuid(session, Cluster, request.cluster_uuid, command=command, param="clusterid")
-            if request.cluster_uuid
-            else None
+        cluster = get_by_uuid_if_given(
+            session, Cluster, request.cluster_uuid, command=command, param="clusterid"
         )
         plan = plan_host(
             session,

@@ -33,7 +33,7 @@ from kvmcloud.server.infrastructure.records import (
     PoolRecord,
     pool_records,
 )
-from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
 
 HYPERVISOR_KVM = "KVM"
 CHECK_POOL_TIMEOUT_S = 30.0
@@ -452,23 +452,11 @@ def create_storage_pool(
 
 
 def _plan_pool_request(session: Session, request: PoolRequest, command: str) -> PoolPlan:
-    get = get_by_uuid
-    zone = get(session, Zone, request.zone_uuid, command=command, param="zoneid")
-    pod = (
-        get(session, Pod, request.pod_uuid, command=command, param="podid")
-        if request.pod_uuid
-        else None
-    )
-    cluster = (
-        get(session, Cluster, request.cluster_uuid, command=command, param="clusterid")
-        if request.cluster_uuid
-        else None
-    )
-    host = (
-        get(session, Host, request.host_uuid, command=command, param="hostid")
-        if request.host_uuid
-        else None
-    )
+    zone = get_by_uuid(session, Zone, request.zone_uuid, command=command, param="zoneid")
+    get = get_by_uuid_if_given
+    pod = get(session, Pod, request.pod_uuid, command=command, param="podid")
+    cluster = get(session, Cluster, request.cluster_uuid, command=command, param="clusterid")
+    host = get(session, Host, request.host_uuid, command=command, param="hostid")
     return plan_pool(
         session,
         zone=zone,

@@ -25,7 +25,7 @@ from kvmcloud.server.infrastructure.models import StoragePool, Zone
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
-from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
 from kvmcloud.server.templates import copy_states
 from kvmcloud.server.templates.copy_states import CopyEvent, CopyState, transition
 from kvmcloud.server.templates.details import (
@@ -78,10 +78,8 @@ def prepare_template(
             raise InvalidParameterError(
                 "zoneid", f"Template {template.name} is not registered in zone {zone.name}"
             )
-        pool = (
-            get_by_uuid(session, StoragePool, pool_uuid, command=command, param="storageid")
-            if pool_uuid
-            else None
+        pool = get_by_uuid_if_given(
+            session, StoragePool, pool_uuid, command=command, param="storageid"
         )
         for target in pools_to_prepare(session, zone, pool):
             request_on_pool(

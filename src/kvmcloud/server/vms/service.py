@@ -26,7 +26,7 @@ from kvmcloud.server.infrastructure.models import Host, Zone
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
-from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
 from kvmcloud.server.templates.models import ImageFormat, Template
 from kvmcloud.server.vms.addressing import choose_address, new_mac
 from kvmcloud.server.vms.models import (
@@ -134,18 +134,10 @@ def _resolve(session: Session, request: DeployRequest, caller: Caller, command: 
         command=command,
         param="serviceofferingid",
     )
-    disk_offering = (
-        get(
-            session, DiskOffering, request.disk_offering_id, command=command, param="diskofferingid"
-        )
-        if request.disk_offering_id
-        else None
+    disk_offering = get_by_uuid_if_given(
+        session, DiskOffering, request.disk_offering_id, command=command, param="diskofferingid"
     )
-    host = (
-        get(session, Host, request.host_id, command=command, param="hostid")
-        if request.host_id
-        else None
-    )
+    host = get_by_uuid_if_given(session, Host, request.host_id, command=command, param="hostid")
     if request.root_disk_size is not None and request.root_disk_size < 1:
         raise InvalidParameterError("rootdisksize", "rootdisksize must be a positive number of GB")
     return Deployment(
