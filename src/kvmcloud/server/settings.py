@@ -2,8 +2,11 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/kvmcloud/kvmcloud.db"
+# Keys kept outside the database: the secrets key file and the agent CA (docs/security.md).
+DEFAULT_CONFIG_DIR = Path("/etc/kvmcloud")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -25,6 +28,7 @@ class ServerSettings:
     # jobs are taken over by the others (several servers on one database).
     lease_s: int = 30
     log_level: str = "INFO"
+    config_dir: Path = DEFAULT_CONFIG_DIR
 
     @property
     def agent_callback_url(self) -> str:
@@ -49,6 +53,7 @@ class ServerSettings:
             job_workers=_int(environ, "KVMCLOUD_JOB_WORKERS", 4, 1, 64),
             lease_s=_int(environ, "KVMCLOUD_LEASE_S", 30, 3, 3600),
             log_level=_log_level(environ),
+            config_dir=_absolute_path(environ, "KVMCLOUD_CONFIG_DIR", DEFAULT_CONFIG_DIR),
         )
 
 
@@ -72,3 +77,13 @@ def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: in
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+def _absolute_path(environ: Mapping[str, str], name: str, default: Path) -> Path:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    path = Path(raw)
+    if not path.is_absolute():
+        raise SettingsError(f"{name} must be an absolute path, not {raw!r}")
+    return path
