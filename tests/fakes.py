@@ -81,9 +81,9 @@ class FakeAgentClient:
         self.agents[url] = agent or FakeAgent()
         return self.agents[url]
 
-    def enroll(self, url: str, request: msg.EnrollRequest) -> msg.HostReport:
+    def enroll(self, url: str, token: str, request: msg.EnrollRequest) -> msg.HostReport:
         agent = self._agent(url)
-        if request.token != agent.token:
+        if token != agent.token:
             raise InvalidParameterError(
                 "password", f"The agent at {url} refused the enrolment token given as password"
             )

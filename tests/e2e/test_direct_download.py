@@ -199,14 +199,8 @@ def test_agent_refuses_commands_without_the_servers_key(stack: Stack) -> None:
     )
     enrol = httpx.post(
         f"{stack.agent_url}/enroll",
-        content=json.dumps(
-            {
-                "token": "wrong",
-                "host_uuid": "h",
-                "host_key": "k",
-                "server_url": "http://127.0.0.1:1",
-            }
-        ),
+        content=json.dumps({"host_uuid": "h", "host_key": "k", "server_url": "http://127.0.0.1:1"}),
+        headers={"Authorization": "Bearer wrong"},
     )
     assert enrol.status_code == 403
 

@@ -76,6 +76,8 @@ logger = logging.getLogger(__name__)
 
 MAX_WAIT_S = 60.0
 MAX_BODY_BYTES = 1024 * 1024
+# An enrolment request is a few identifiers, a certificate and a CA certificate.
+MAX_ENROLL_BODY_BYTES = 64 * 1024
 SHUTDOWN_DRAIN_S = 30.0
 HEARTBEAT_HTTP_TIMEOUT_S = 10.0
 
@@ -127,15 +129,19 @@ class AgentRuntime:
             logger.info("resuming as host %s of %s", enrollment.host_uuid, enrollment.server_url)
             self._adopt(enrollment)
 
-    def enroll(self, request: EnrollRequest) -> HostReport:
+    def check_enroll_token(self, token: str) -> None:
+        """Raise EnrollmentDeniedError unless ``token`` is this agent's enrolment token."""
+        if not token or not hmac.compare_digest(token.encode("utf-8"), self._enroll_token):
+            raise EnrollmentDeniedError("wrong enrolment token")
+
+    def enroll(self, token: str, request: EnrollRequest) -> HostReport:
         """Join the server as ``request.host_uuid``; replaces any earlier key.
 
         Raises:
             EnrollmentDeniedError: the token is wrong.
             EnrollmentStateError: the enrolment cannot be saved.
         """
-        if not hmac.compare_digest(request.token.encode("utf-8"), self._enroll_token):
-            raise EnrollmentDeniedError("wrong enrolment token")
+        self.check_enroll_token(token)
         enrollment = Enrollment(
             host_uuid=request.host_uuid,
             host_key=request.host_key,
@@ -298,27 +304,40 @@ class _Routes:
         self._runtime = runtime
 
     async def enroll(self, request: Request) -> Response:
+        # The token comes in a header and is checked before one byte of the body is read.
+        token = _bearer(request.headers.get("authorization"))
         try:
-            enroll_request = from_json(EnrollRequest, await _read_body(request))
+            self._runtime.check_enroll_token(token)
+        except EnrollmentDeniedError as exc:
+            logger.warning("enrolment refused from %s: %s", _client(request), exc)
+            return _error(403, str(exc))
+        try:
+            body = await _read_body(request, MAX_ENROLL_BODY_BYTES)
+        except _BodyTooLargeError as exc:
+            return _error(413, str(exc))
+        try:
+            enroll_request = from_json(EnrollRequest, body)
             _check_enroll_request(enroll_request)
-        except (MessageFormatError, _BodyTooLargeError) as exc:
+        except MessageFormatError as exc:
             return _error(400, str(exc))
         try:
-            report = await run_in_threadpool(self._runtime.enroll, enroll_request)
+            report = await run_in_threadpool(self._runtime.enroll, token, enroll_request)
         except EnrollmentDeniedError as exc:
             logger.warning("enrolment refused from %s: %s", _client(request), exc)
             return _error(403, str(exc))
         except EnrollmentStateError as exc:
             logger.error("enrolment could not be saved: %s", exc)
-            return _error(500, str(exc))
+            return _error(500, "the agent could not save its enrolment; see its log")
         return _json(200, to_json(report))
 
     async def post_command(self, request: Request) -> Response:
         if not self._runtime.is_authorized(request.headers.get("authorization")):
             return _unauthorized()
         try:
-            envelope = command_from_json(await _read_body(request))
-        except (MessageFormatError, _BodyTooLargeError) as exc:
+            envelope = command_from_json(await _read_body(request, MAX_BODY_BYTES))
+        except _BodyTooLargeError as exc:
+            return _error(413, str(exc))
+        except MessageFormatError as exc:
             return _error(400, str(exc))
         try:
             status = await run_in_threadpool(self._runtime.registry.submit, envelope)
@@ -349,18 +368,27 @@ class _Routes:
 
 
 class _BodyTooLargeError(Exception):
-    """The request body exceeds MAX_BODY_BYTES."""
+    """The request body exceeds its route's cap."""
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request, cap_bytes: int) -> bytes:
+    """Read the body, refusing it unread when Content-Length already says it is too large."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap_bytes:
+        raise _BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
     chunks: list[bytes] = []
     size_bytes = 0
     async for chunk in request.stream():
         size_bytes += len(chunk)
-        if size_bytes > MAX_BODY_BYTES:
-            raise _BodyTooLargeError(f"request body is larger than {MAX_BODY_BYTES} bytes")
+        if size_bytes > cap_bytes:
+            raise _BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _bearer(authorization: str | None) -> str:
+    scheme, _, value = (authorization or "").partition(" ")
+    return value.strip() if scheme.lower() == AUTHORIZATION_SCHEME.lower() else ""
 
 
 def _check_enroll_request(request: EnrollRequest) -> None:

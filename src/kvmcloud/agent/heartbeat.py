@@ -12,6 +12,7 @@ from kvmcloud.agent.enrollment import Enrollment
 from kvmcloud.agent.vms.errors import VmError
 from kvmcloud.protocol.agent_messages import (
     AUTHORIZATION_SCHEME,
+    HOST_UUID_HEADER,
     Heartbeat,
     HeartbeatReply,
     HostReport,
@@ -167,6 +168,7 @@ class HeartbeatLoop:
                 content=to_json(heartbeat),
                 headers={
                     "Authorization": f"{AUTHORIZATION_SCHEME} {self.enrollment.host_key}",
+                    HOST_UUID_HEADER: self.enrollment.host_uuid,
                     "Content-Type": "application/json",
                 },
             )

@@ -3,7 +3,8 @@
 The agent protocol (docs/architecture.md, "Agent protocol"):
 
 * The server enrols an agent with ``POST /enroll`` (:class:`EnrollRequest`), proving it
-  knows the agent's enrolment token and handing it a per-host key. Every later request in
+  knows the agent's enrolment token (``Authorization: Bearer <token>``) and handing it a
+  per-host key. Every later request in
   either direction carries that key as ``Authorization: Bearer <key>``.
 * The server sends a command as ``POST /commands`` with a body made by :func:`command_to_json`:
   ``{"id": <server-chosen id>, "type": <tag>, "payload": {...}}``. Commands are idempotent by
@@ -26,8 +27,11 @@ from enum import StrEnum
 from typing import Any, ClassVar, TypeVar, Union
 
 from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.protocol.json_limits import JsonTooDeepError, check_json_depth
 
 AUTHORIZATION_SCHEME = "Bearer"
+# Agent → server requests name their host here, so the key is checked before the body is read.
+HOST_UUID_HEADER = "X-Kvmcloud-Host"
 
 
 class MessageFormatError(ValueError):
@@ -360,9 +364,12 @@ class HostReport:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnrollRequest:
-    """Server → agent: join as ``host_uuid``; proves knowledge of the enrolment token."""
+    """Server → agent: join as ``host_uuid``.
 
-    token: str
+    The enrolment token is not in the body: it travels as ``Authorization: Bearer
+    <token>`` so the agent checks it before reading the body.
+    """
+
     host_uuid: str
     host_key: str
     server_url: str
@@ -531,6 +538,11 @@ def from_plain(cls: type[T], data: object) -> T:
 
 
 def _load_object(text: str | bytes) -> dict[str, Any]:
+    # Bounded before parsing: the decoder recurses once per level (RecursionError).
+    try:
+        check_json_depth(text)
+    except JsonTooDeepError as exc:
+        raise MessageFormatError(f"message is not acceptable: {exc}") from exc
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:

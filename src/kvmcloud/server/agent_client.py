@@ -51,7 +51,7 @@ class AgentClient(Protocol):
     They hold no database state and may be called from any thread.
     """
 
-    def enroll(self, url: str, request: msg.EnrollRequest) -> msg.HostReport:
+    def enroll(self, url: str, token: str, request: msg.EnrollRequest) -> msg.HostReport:
         """Enrol the agent at ``url``; raise InvalidParameterError if it refuses the token."""
         ...
 
@@ -81,11 +81,14 @@ class HttpAgentClient:
         self._http = http
         self._clock = clock
 
-    def enroll(self, url: str, request: msg.EnrollRequest) -> msg.HostReport:
+    def enroll(self, url: str, token: str, request: msg.EnrollRequest) -> msg.HostReport:
         """Enrol the agent at ``url``; raise InvalidParameterError if it refuses the token."""
         try:
             response = self._http.post(
-                f"{url.rstrip('/')}/enroll", content=msg.to_json(request), timeout=30.0
+                f"{url.rstrip('/')}/enroll",
+                content=msg.to_json(request),
+                headers={"Authorization": f"{msg.AUTHORIZATION_SCHEME} {token}"},
+                timeout=30.0,
             )
         except httpx.HTTPError as exc:
             raise AgentUnreachableError(f"Cannot reach the agent at {url}: {exc}") from exc

@@ -331,5 +331,5 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         finally:
             services.stop_background()
 
-    routes = [*api_routes(dispatcher), *agent_routes(heartbeats.receive)]
+    routes = [*api_routes(dispatcher), *agent_routes(heartbeats.authenticate, heartbeats.receive)]
     return Starlette(routes=routes, lifespan=lifespan)

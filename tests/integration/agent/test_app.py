@@ -1,4 +1,5 @@
 import hashlib
+import itertools
 import json
 import ssl
 import stat
@@ -38,7 +39,7 @@ from kvmcloud.protocol.agent_messages import (
 )
 from kvmcloud.protocol.error_codes import ErrorCode
 from tests.integration.agent.conftest import Image, pool_files
-from tests.support import agent_harness
+from tests.support import agent_harness, asgi
 from tests.support.agent_harness import HOST_REPORT, HeartbeatRecorder
 from tests.support.origin import Origin
 from tests.support.waiting import wait_until
@@ -70,8 +71,8 @@ def agent(state_dir: Path, recorder: HeartbeatRecorder) -> Iterator[TestClient]:
 
 
 def enroll(client: TestClient, *, token: str = TOKEN, key: str = KEY) -> Any:
-    body = EnrollRequest(token=token, host_uuid="h1", host_key=key, server_url="http://mgmt.test")
-    return client.post("/enroll", content=to_json(body))
+    body = EnrollRequest(host_uuid="h1", host_key=key, server_url="http://mgmt.test")
+    return client.post("/enroll", content=to_json(body), headers=auth(token))
 
 
 def auth(key: str = KEY) -> dict[str, str]:
@@ -322,3 +323,57 @@ def test_default_downloaders_cover_every_source_and_share_the_cert_store(tmp_pat
     assert https.trust.cert_dir == tmp_path / "certs"
     assert isinstance(downloaders["nfs"], NfsDownloader)
     assert isinstance(downloaders["metalink"], MetalinkDownloader)
+
+
+def test_enrol_with_a_wrong_token_is_refused_before_the_body_is_read(
+    agent: TestClient, state_dir: Path
+) -> None:
+    result = asgi.post(
+        agent.app,
+        "/enroll",
+        headers=auth("guess"),
+        chunks=itertools.repeat(b"[" * 1024 * 1024, 200),
+        content_length=200 * 1024 * 1024,
+    )
+
+    assert result.status == 403
+    assert result.chunks_read == 0
+    assert not (state_dir / "enrollment.json").exists()
+
+
+def test_enrol_with_a_huge_body_is_413_unread(agent: TestClient) -> None:
+    result = asgi.post(
+        agent.app,
+        "/enroll",
+        headers=auth(TOKEN),
+        chunks=itertools.repeat(b"x" * 1024 * 1024, 200),
+        content_length=200 * 1024 * 1024,
+    )
+
+    assert result.status == 413
+    assert result.chunks_read == 0
+
+
+def test_enrol_with_deep_json_is_400_not_500(agent: TestClient) -> None:
+    # Within the 64 KiB cap, and far deeper than the decoder could recurse.
+    response = agent.post("/enroll", content=b"[" * 30_000 + b"]" * 30_000, headers=auth(TOKEN))
+
+    assert response.status_code == 400
+    assert "deeper than" in response.json()["error"]
+
+
+def test_command_with_deep_json_is_400_and_huge_body_413(agent: TestClient) -> None:
+    assert enroll(agent).status_code == 200
+
+    deep = agent.post("/commands", content=b"{" * 100_000, headers=auth())
+    huge = asgi.post(
+        agent.app,
+        "/commands",
+        headers=auth(),
+        chunks=itertools.repeat(b"x" * 1024 * 1024, 200),
+        content_length=200 * 1024 * 1024,
+    )
+
+    assert deep.status_code == 400
+    assert huge.status == 413
+    assert huge.chunks_read == 0

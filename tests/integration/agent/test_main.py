@@ -64,12 +64,15 @@ def test_agent_process_enrols_heartbeats_and_stops_cleanly_on_sigterm(
         wait_for_line(lines, "Uvicorn running", 10)
 
         enrol = EnrollRequest(
-            token=token,
             host_uuid="h1",
             host_key="key-1",
             server_url=f"http://127.0.0.1:{heartbeat_server.server_address[1]}",
         )
-        response = httpx.post(f"http://127.0.0.1:{port}/enroll", content=to_json(enrol))
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/enroll",
+            content=to_json(enrol),
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert response.status_code == 200, response.text
         first = heartbeat_server.beats.get(timeout=5)
         assert first["host_uuid"] == "h1"

@@ -50,8 +50,11 @@ def agent(tmp_path: Path) -> Iterator[TestClient]:
     with make_client(
         tmp_path / "state", recorder, token=TOKEN, buffer_size_bytes=64 * 1024
     ) as client:
-        enrol = EnrollRequest(token=TOKEN, host_uuid="h1", host_key=KEY, server_url="http://m.test")
-        assert client.post("/enroll", content=to_json(enrol)).status_code == 200
+        enrol = EnrollRequest(host_uuid="h1", host_key=KEY, server_url="http://m.test")
+        response = client.post(
+            "/enroll", content=to_json(enrol), headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert response.status_code == 200
         yield client
 
 

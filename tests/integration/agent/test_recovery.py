@@ -86,10 +86,13 @@ def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_p
         agent: ManagedProcess | None = start_agent(port, state_dir, TOKEN, log)
         try:
             assert agent is not None
-            enrol = EnrollRequest(
-                token=TOKEN, host_uuid="h1", host_key=KEY, server_url=heartbeat_server.url
+            enrol = EnrollRequest(host_uuid="h1", host_key=KEY, server_url=heartbeat_server.url)
+            response = httpx.post(
+                f"{base_url}/enroll",
+                content=to_json(enrol),
+                headers={"Authorization": f"Bearer {TOKEN}"},
             )
-            assert httpx.post(f"{base_url}/enroll", content=to_json(enrol)).status_code == 200
+            assert response.status_code == 200
             body = command_to_json(CommandEnvelope(id="d1", command=raw_download(origin, pool_dir)))
             response = httpx.post(f"{base_url}/commands", content=body, headers=auth())
             assert response.status_code == 202, response.text
@@ -173,8 +176,11 @@ def test_heartbeat_inventory_lists_published_files_of_remembered_pools(
     origin.files["/t.qcow2"] = qcow2_image.data
     recorder = HeartbeatRecorder()
     with make_client(state_dir, recorder, token=TOKEN) as client:
-        enrol = EnrollRequest(token=TOKEN, host_uuid="h1", host_key=KEY, server_url="http://m.test")
-        assert client.post("/enroll", content=to_json(enrol)).status_code == 200
+        enrol = EnrollRequest(host_uuid="h1", host_key=KEY, server_url="http://m.test")
+        response = client.post(
+            "/enroll", content=to_json(enrol), headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert response.status_code == 200
         download = DirectDownloadCommand(
             template_uuid="t1",
             url=origin.url("/t.qcow2"),

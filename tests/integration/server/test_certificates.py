@@ -59,7 +59,7 @@ def heartbeat(server: ServerHarness, host_id: str, agent: FakeAgent, *, certific
     response = server.client.post(
         "/agent/v1/heartbeat",
         content=msg.to_json(beat),
-        headers={"Authorization": f"Bearer {agent.key}"},
+        headers={"Authorization": f"Bearer {agent.key}", "X-Kvmcloud-Host": host_id},
     )
     assert response.status_code == 200, response.text
 

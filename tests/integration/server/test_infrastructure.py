@@ -59,12 +59,14 @@ def test_add_host_twice_and_unreachable_agent(server: ServerHarness, cloud: Clou
 def test_heartbeats_keep_host_state(server: ServerHarness, cloud: Cloud) -> None:
     agent = server.agents.agents[AGENT_URL]
     beat = msg.Heartbeat(host_uuid=cloud.host_id, report=agent.report)
-    headers = {"Authorization": f"Bearer {agent.key}"}
+    headers = {"Authorization": f"Bearer {agent.key}", "X-Kvmcloud-Host": cloud.host_id}
     response = server.client.post("/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers)
     assert response.status_code == 200
     assert msg.from_json(msg.HeartbeatReply, response.content).interval_s == 60.0
     bad = server.client.post(
-        "/agent/v1/heartbeat", content=msg.to_json(beat), headers={"Authorization": "Bearer stolen"}
+        "/agent/v1/heartbeat",
+        content=msg.to_json(beat),
+        headers={"Authorization": "Bearer stolen", "X-Kvmcloud-Host": cloud.host_id},
     )
     assert bad.status_code == 401
 

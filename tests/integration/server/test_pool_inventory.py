@@ -61,7 +61,9 @@ def beat(
         )
     )
     response = server.client.post(
-        "/agent/v1/heartbeat", content=body, headers={"Authorization": f"Bearer {agent.key}"}
+        "/agent/v1/heartbeat",
+        content=body,
+        headers={"Authorization": f"Bearer {agent.key}", "X-Kvmcloud-Host": host_uuid},
     )
     assert response.status_code == 200, response.text
 

@@ -227,7 +227,9 @@ def test_heartbeat_reconciles_vm_states(server: ServerHarness, cloud: Cloud) -> 
             msg.Heartbeat(host_uuid=cloud.host_id, report=fake.report, vm_states=states)
         )
         response = server.client.post(
-            "/agent/v1/heartbeat", content=body, headers={"Authorization": f"Bearer {fake.key}"}
+            "/agent/v1/heartbeat",
+            content=body,
+            headers={"Authorization": f"Bearer {fake.key}", "X-Kvmcloud-Host": cloud.host_id},
         )
         assert response.status_code == 200
 
@@ -303,7 +305,9 @@ def test_paused_domains_count_as_running(server: ServerHarness, cloud: Cloud) ->
     )
     for _ in range(3):
         server.client.post(
-            "/agent/v1/heartbeat", content=body, headers={"Authorization": f"Bearer {fake.key}"}
+            "/agent/v1/heartbeat",
+            content=body,
+            headers={"Authorization": f"Bearer {fake.key}", "X-Kvmcloud-Host": cloud.host_id},
         )
     assert server.ok("listVirtualMachines", id=vm["id"])["virtualmachine"][0]["state"] == "Running"
 

@@ -319,7 +319,7 @@ def test_status_decoded_from_hand_written_json():
         HeartbeatReply(interval_s=60.0),
         VM_SPEC,
         DiskSpec(path="/p/x.iso", format="raw", device="cdrom"),
-        EnrollRequest(token="t", host_uuid="h-1", host_key="k", server_url="http://ms:8080"),
+        EnrollRequest(host_uuid="h-1", host_key="k", server_url="http://ms:8080"),
         POOL,
         TIMEOUTS,
         ErrorInfo(code=ErrorCode.POOL_FULL, message="full"),

@@ -11,26 +11,83 @@ from starlette.routing import Route
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.errors import AuthenticationError
 
+# (host uuid, presented key) → None; raises AuthenticationError. The one credential check
+# of the agent routes (infrastructure.heartbeats.Heartbeats.authenticate).
+AuthenticateAgent = Callable[[str, str], None]
 ReceiveHeartbeat = Callable[[msg.Heartbeat, str], msg.HeartbeatReply]
+# Largest heartbeat accepted: a report plus the listing of every pool (bounded per pool).
+MAX_HEARTBEAT_BYTES = 4 * 1024 * 1024
 
 
-def agent_routes(receive_heartbeat: ReceiveHeartbeat) -> list[Route]:
-    """Return the routes agents use to report to this server."""
+class BodyTooLargeError(Exception):
+    """A request body is over its route's cap; nothing past the cap was read."""
 
-    def heartbeat(body: bytes, key: str) -> msg.HeartbeatReply:
-        return receive_heartbeat(msg.from_json(msg.Heartbeat, body), key)
+
+def agent_routes(
+    authenticate: AuthenticateAgent, receive_heartbeat: ReceiveHeartbeat
+) -> list[Route]:
+    """Return the routes agents use to report to this server.
+
+    Order matters: the host and its key are checked from the headers before one byte of
+    the body is read, then the body is read up to its cap, then parsed (depth-bounded).
+    """
 
     async def heartbeat_route(request: Request) -> Response:
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if not hmac.compare_digest(scheme.encode(), msg.AUTHORIZATION_SCHEME.encode()) or not key:
-            return JSONResponse({"error": "missing bearer key"}, status_code=401)
-        body = await request.body()
+        credentials = _credentials(request)
+        if credentials is None:
+            return _error(401, "missing host uuid or bearer key")
+        host_uuid, key = credentials
         try:
-            reply = await run_in_threadpool(heartbeat, body, key)
-        except msg.MessageFormatError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            await run_in_threadpool(authenticate, host_uuid, key)
         except AuthenticationError:
-            return JSONResponse({"error": "unknown host or wrong key"}, status_code=401)
+            return _error(401, "unknown host or wrong key")
+        try:
+            body = await read_capped_body(request, MAX_HEARTBEAT_BYTES)
+        except BodyTooLargeError as exc:
+            return _error(413, str(exc))
+        try:
+            beat = msg.from_json(msg.Heartbeat, body)
+        except msg.MessageFormatError as exc:
+            return _error(400, str(exc))
+        if beat.host_uuid != host_uuid:
+            return _error(400, "Heartbeat.host_uuid differs from the authenticated host")
+        try:
+            reply = await run_in_threadpool(receive_heartbeat, beat, key)
+        except AuthenticationError:
+            return _error(401, "unknown host or wrong key")
         return Response(msg.to_json(reply), media_type="application/json")
 
     return [Route("/agent/v1/heartbeat", heartbeat_route, methods=["POST"])]
+
+
+def _credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    host_uuid = request.headers.get(msg.HOST_UUID_HEADER, "").strip()
+    if not hmac.compare_digest(scheme.encode(), msg.AUTHORIZATION_SCHEME.encode()):
+        return None
+    if not key.strip() or not host_uuid:
+        return None
+    return host_uuid, key.strip()
+
+
+async def read_capped_body(request: Request, cap_bytes: int) -> bytes:
+    """Read the body, refusing it (unread) when Content-Length or the stream exceeds the cap.
+
+    Raises:
+        BodyTooLargeError: the body is larger than ``cap_bytes``.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap_bytes:
+        raise BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
+    chunks: list[bytes] = []
+    size_bytes = 0
+    async for chunk in request.stream():
+        size_bytes += len(chunk)
+        if size_bytes > cap_bytes:
+            raise BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status_code: int, text: str) -> Response:
+    return JSONResponse({"error": text}, status_code=status_code)

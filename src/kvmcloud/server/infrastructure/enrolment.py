@@ -74,8 +74,8 @@ def add_host(
     # No transaction is open while the agent works.
     report = agents.enroll(
         plan.agent_url,
+        request.token,
         msg.EnrollRequest(
-            token=request.token,
             host_uuid=plan.host_uuid,
             host_key=plan.host_key,
             server_url=server_url,

@@ -46,6 +46,15 @@ class Heartbeats:
     clock: Callable[[], datetime]
     listeners: Sequence[HeartbeatListener]
 
+    def authenticate(self, host_uuid: str, key: str) -> None:
+        """Check that ``key`` is the agent key of live host ``host_uuid``.
+
+        Raises:
+            AuthenticationError: unknown host, removed host, or a key that does not match.
+        """
+        with self.db.transaction() as session:
+            service.authenticate_agent(session, host_uuid, key)
+
     def receive(self, beat: msg.Heartbeat, key: str) -> msg.HeartbeatReply:
         """Record a heartbeat presented with the host's ``key``; return the interval to keep.
 

@@ -195,6 +195,23 @@ def status_of(session: Session, host_uuid: str) -> HostStatus | None:
     return HostStatus(status) if status is not None else None
 
 
+def authenticate_agent(session: Session, host_uuid: str, presented_key: str) -> Host:
+    """Return the live host ``host_uuid`` if ``presented_key`` is its agent key.
+
+    The one place an agent's key is checked: every agent route calls it before reading
+    a request body.
+
+    Raises:
+        AuthenticationError: unknown host, removed host, or a key that does not match.
+    """
+    host = session.scalars(
+        select(Host).where(Host.uuid == host_uuid, Host.removed.is_(None))
+    ).first()
+    if host is None or not hmac.compare_digest(host.agent_key.encode(), presented_key.encode()):
+        raise AuthenticationError()
+    return host
+
+
 def record_heartbeat(
     session: Session, heartbeat: msg.Heartbeat, presented_key: str, now: datetime
 ) -> Host:
@@ -203,11 +220,7 @@ def record_heartbeat(
     Raises:
         AuthenticationError: unknown host, removed host, or a key that does not match.
     """
-    host = session.scalars(
-        select(Host).where(Host.uuid == heartbeat.host_uuid, Host.removed.is_(None))
-    ).first()
-    if host is None or not hmac.compare_digest(host.agent_key.encode(), presented_key.encode()):
-        raise AuthenticationError()
+    host = authenticate_agent(session, heartbeat.host_uuid, presented_key)
     apply_report(host, heartbeat.report)
     host.last_ping = now
     host.status = HostStatus.DISCONNECTED if heartbeat.shutting_down else HostStatus.UP
