@@ -1,13 +1,12 @@
 """A real kvmcloud for the benchmark: server and agent processes, one zone, host and pool."""
 
-import secrets
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from cs import CloudStack
 from tests.support.processes import (
     ManagedProcess,
@@ -16,6 +15,7 @@ from tests.support.processes import (
     start_agent,
     start_server,
 )
+from tests.support.trust import TestTrust, agent_token
 
 from kvmcloud.agent.enrollment import load_enrollment
 from kvmcloud.protocol.agent_messages import (
@@ -51,6 +51,8 @@ class Stack:
     pool_id: str
     pool_path: Path
     database_url: str
+    # The server's CA and certificate: the agent accepts commands only over mutual TLS.
+    trust: TestTrust
 
     def direct_download(
         self, url: str, checksum: str | None, install_name: str, *, metalink: bool = False
@@ -73,7 +75,7 @@ class Stack:
         command_id = uuid.uuid4().hex
         headers = {"Authorization": f"Bearer {self.host_key}"}
         body = command_to_json(CommandEnvelope(id=command_id, command=command))
-        with httpx.Client(
+        with self.trust.client(
             base_url=self.agent_url, headers=headers, timeout=POLL_WAIT_S + 30
         ) as client:
             response = client.post("/commands", content=body)
@@ -106,16 +108,17 @@ def start_stack(work: Path, cert_dir: Path) -> Stack:
     pool_path.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{work}/kvmcloud.db"
     (work / "kvmcloud.db").unlink(missing_ok=True)
-    keys = init_server(database_url, work / "init.log")
+    config_dir = work / "server-config"
+    shutil.rmtree(config_dir, ignore_errors=True)
+    shutil.rmtree(work / "agent-state", ignore_errors=True)
+    keys = init_server(database_url, work / "init.log", config_dir)
     server_port, agent_port = free_port(), free_port()
-    token = secrets.token_urlsafe(16)
     state_dir = work / "agent-state"
-    server = start_server(database_url, server_port, work / "server.log")
+    server = start_server(database_url, server_port, work / "server.log", config_dir)
     try:
         agent = start_agent(
             agent_port,
             state_dir,
-            token,
             work / "agent.log",
             {"KVMCLOUD_AGENT_CERT_DIR": str(cert_dir), "KVMCLOUD_AGENT_LOG_LEVEL": "WARNING"},
         )
@@ -143,7 +146,7 @@ def start_stack(work: Path, cert_dir: Path) -> Stack:
             hypervisor="KVM",
             url=f"http://127.0.0.1:{agent_port}",
             username="root",
-            password=token,
+            password=agent_token(state_dir),
         )
         pool = api.createStoragePool(
             name="pool1",
@@ -162,7 +165,8 @@ def start_stack(work: Path, cert_dir: Path) -> Stack:
         api=api,
         server=server,
         agent=agent,
-        agent_url=f"http://127.0.0.1:{agent_port}",
+        agent_url=f"https://127.0.0.1:{agent_port}",
+        trust=TestTrust.of(config_dir / "pki"),
         host_key=enrollment.host_key,
         zone_id=zone["id"],
         pool_id=pool["id"],

@@ -33,6 +33,7 @@ from tests.support.processes import (
     start_agent,
     start_server,
 )
+from tests.support.trust import agent_token
 
 from kvmcloud.cli.api_client import ApiClient
 
@@ -67,8 +68,11 @@ def main() -> int:
     digest = make_qcow2(image)
     show("image", {"path": str(image), "bytes": image.stat().st_size, "sha256": digest})
 
-    step("kvmcloud-server init: create the SQLite database (WAL), the admin account and its keys")
-    keys = init_server(database_url, work / "init.log")
+    step(
+        "kvmcloud-server init: the SQLite database (WAL), the admin's keys, the agent CA "
+        "(config dir/pki)"
+    )
+    keys = init_server(database_url, work / "init.log", work / "server-config")
     show("admin api key", keys.api_key[:12] + "…")
 
     step("libvirt: reuse running daemons, or start virtlogd, virtlockd and libvirtd (by PID)")
@@ -84,18 +88,21 @@ def run_stack(
     work: Path, pool: Path, digest: str, database_url: str, keys: AdminKeys, db_file: Path
 ) -> None:
     server_port, agent_port = free_port(), free_port()
-    token = secrets.token_urlsafe(16)
     server = agent = None
     agent_env = {"KVMCLOUD_AGENT_CONSOLE_DIR": str(work / "consoles")}
     with Origin(directory=work / "images", require_header=HEADER) as origin:
         try:
             step("Start kvmcloud-server and kvmcloud-agent (real processes, loopback only)")
-            server = start_server(database_url, server_port, work / "server.log")
-            agent = start_agent(
-                agent_port, work / "agent-state", token, work / "agent.log", agent_env
+            server = start_server(
+                database_url, server_port, work / "server.log", work / "server-config"
             )
+            agent = start_agent(agent_port, work / "agent-state", work / "agent.log", agent_env)
+            token = agent_token(work / "agent-state")
+            agents_port = server.env["KVMCLOUD_AGENTS_PORT"]
             show("server", f"http://127.0.0.1:{server_port}/client/api (pid {server.pid})")
-            show("agent", f"http://127.0.0.1:{agent_port} (pid {agent.pid})")
+            show("agent listener", f"https://127.0.0.1:{agents_port} (mutual TLS)")
+            show("agent", f"https://127.0.0.1:{agent_port} (pid {agent.pid}, TLS)")
+            show("enrolment token", f"{token[:8]}…  <secret>.<sha256 of its bootstrap cert>")
             endpoint = f"http://127.0.0.1:{server_port}/client/api"
             with httpx.Client(timeout=60) as http:
                 api = ApiClient(endpoint, keys.api_key, keys.secret_key, http=http)
@@ -119,7 +126,8 @@ def run_flow(
     db_file: Path,
 ) -> None:
     step(
-        "Build the cloud: zone, pod, cluster, the KVM host (enrolled with its token), a local pool"
+        "Build the cloud: zone, pod, cluster, the KVM host (enrolled once over TLS pinned by its "
+        "token, then mutual TLS with a CA certificate), a local pool"
     )
     zone = api.call(
         "createZone", {"name": "demo-zone", "networktype": "Advanced", "dns1": "127.0.0.53"}

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from kvmcloud import pki
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.enrolment_tokens import EnrolmentToken
 from kvmcloud.protocol.error_codes import ErrorCode
 from kvmcloud.server.agent_client import AgentEndpoint, AgentUnreachableError, ProgressCallback
 from kvmcloud.server.errors import InvalidParameterError
@@ -26,11 +28,21 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+# Every fake agent presents this bootstrap certificate (made once: keys are slow-ish).
+FAKE_BOOTSTRAP_PEM = pki.self_signed(pki.new_key_pem(), datetime.now(UTC))
+FAKE_SECRET = "enrol-token-for-tests"
+FAKE_TOKEN = f"{FAKE_SECRET}.{pki.fingerprint(FAKE_BOOTSTRAP_PEM)}"
+
+
 @dataclass
 class FakeAgent:
     """One fake host agent: its token, the answers it gives, what it was sent."""
 
-    token: str = "enrol-token"
+    # The secret part of the enrolment token; the fingerprint is FAKE_BOOTSTRAP_PEM's.
+    token: str = FAKE_SECRET
+    # What enrolment handed over: the issued certificate and the CA.
+    certificate_pem: str = ""
+    ca_pem: str = ""
     report: msg.HostReport = field(
         default_factory=lambda: msg.HostReport(
             hostname="kvm1",
@@ -81,9 +93,19 @@ class FakeAgentClient:
         self.agents[url] = agent or FakeAgent()
         return self.agents[url]
 
-    def enroll(self, url: str, token: str, request: msg.EnrollRequest) -> msg.HostReport:
+    def bootstrap_certificate(self, url: str, fingerprint: str) -> str:
+        self._agent(url)
+        if fingerprint != pki.fingerprint(FAKE_BOOTSTRAP_PEM):
+            raise InvalidParameterError(
+                "password",
+                f"The agent at {url} presented another certificate than the password names",
+            )
+        return FAKE_BOOTSTRAP_PEM
+
+    def enroll(self, url: str, token: EnrolmentToken, request: msg.EnrollRequest) -> msg.HostReport:
         agent = self._agent(url)
-        if token != agent.token:
+        agent.certificate_pem, agent.ca_pem = request.certificate_pem, request.ca_pem
+        if token.secret != agent.token:
             raise InvalidParameterError(
                 "password", f"The agent at {url} refused the enrolment token given as password"
             )

@@ -6,7 +6,6 @@ server the suite starts itself), and driven by the unmodified ``cs`` client from
 
 import hashlib
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from tests.support.processes import (
     start_agent,
     start_server,
 )
+from tests.support.trust import agent_token
 
 pytestmark = pytest.mark.e2e
 
@@ -79,6 +79,8 @@ class Stack:
     host_id: str
     workdir: Path
     agent_port: int = 0
+    # The server's agent CA and certificates (KVMCLOUD_CONFIG_DIR/pki).
+    config_dir: Path = Path()
     agent_env: dict[str, str] = field(default_factory=dict)
 
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -134,13 +136,12 @@ def running_stack(
     images.mkdir()
     digest = make_qcow2(images / "tiny.qcow2")
     assert digest == hashlib.sha256((images / "tiny.qcow2").read_bytes()).hexdigest()
-    keys = init_server(database_url, workdir / "init.log")
+    config_dir = workdir / "server-config"
+    keys = init_server(database_url, workdir / "init.log", config_dir)
     server_port, agent_port = free_port(), free_port()
-    token = secrets.token_urlsafe(16)
-    server = start_server(database_url, server_port, workdir / "server.log")
-    agent = start_agent(
-        agent_port, workdir / "agent-state", token, workdir / "agent.log", agent_env
-    )
+    server = start_server(database_url, server_port, workdir / "server.log", config_dir)
+    agent = start_agent(agent_port, workdir / "agent-state", workdir / "agent.log", agent_env)
+    token = agent_token(workdir / "agent-state")
     endpoint = f"http://127.0.0.1:{server_port}/client/api"
     api = CloudStack(
         endpoint=endpoint,
@@ -181,7 +182,7 @@ def running_stack(
                 database_url=database_url,
                 server=server,
                 agent=agent,
-                agent_url=f"http://127.0.0.1:{agent_port}",
+                agent_url=f"https://127.0.0.1:{agent_port}",
                 agent_token=token,
                 origin=origin,
                 image_path="/tiny.qcow2",
@@ -193,6 +194,7 @@ def running_stack(
                 workdir=workdir,
                 agent_port=agent_port,
                 agent_env=dict(agent_env or {}),
+                config_dir=config_dir,
             )
             yield running
         finally:

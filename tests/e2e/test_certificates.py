@@ -12,6 +12,7 @@ from cs import CloudStack, CloudStackApiException
 from tests.e2e.conftest import Stack, running_stack, wait_jobs
 from tests.support.origin import Origin
 from tests.support.processes import ManagedProcess, base_env, free_port, start_agent
+from tests.support.trust import agent_token
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,6 @@ class TwoHosts:
     pools: dict[str, str]  # host name → its local pool id
     second: ManagedProcess
     second_port: int
-    second_token: str
     second_env: dict[str, str]
 
 
@@ -39,11 +39,11 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
         api = stack.api
         # Heartbeats every second so hosts come back Up quickly in these tests.
         api.updateConfiguration(name="ping.interval", value="1")
-        second_port, second_token = free_port(), "second-host-token"
+        second_port = free_port()
         second_env = {"KVMCLOUD_AGENT_CERT_DIR": str(workdir / "certs-2")}
         env: TwoHosts | None = None
         second = start_agent(
-            second_port, workdir / "agent2-state", second_token, workdir / "agent2.log", second_env
+            second_port, workdir / "agent2-state", workdir / "agent2.log", second_env
         )
         try:
             cluster = api.listClusters()["cluster"][0]
@@ -54,7 +54,7 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
                 hypervisor="KVM",
                 url=f"http://127.0.0.1:{second_port}",
                 username="root",
-                password=second_token,
+                password=agent_token(workdir / "agent2-state"),
             )
             hosts = {
                 h["name"] + ("-2" if h["id"] != stack.host_id else "-1"): h["id"]
@@ -71,9 +71,7 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
                     url=f"Filesystem://localhost{path}",
                 )["storagepool"]["id"]
             with Origin(directory=workdir / "images", https=True) as origin:
-                env = TwoHosts(
-                    stack, origin, hosts, pools, second, second_port, second_token, second_env
-                )
+                env = TwoHosts(stack, origin, hosts, pools, second, second_port, second_env)
                 yield env
         finally:
             second.stop()
@@ -166,7 +164,6 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
     env.second = start_agent(
         env.second_port,
         env.stack.workdir / "agent2-state",
-        env.second_token,
         env.stack.workdir / "agent2.log",
         env.second_env,
     )
@@ -219,7 +216,6 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
     third = start_agent(
         third_port,
         workdir / "agent3-state",
-        "third-token",
         workdir / "agent3.log",
         {"KVMCLOUD_AGENT_CERT_DIR": str(workdir / "certs-3")},
     )
@@ -232,7 +228,7 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
             hypervisor="KVM",
             url=f"http://127.0.0.1:{third_port}",
             username="root",
-            password="third-token",
+            password=agent_token(workdir / "agent3-state"),
         )["host"][0]["id"]
         assert wait_until(
             lambda: status_by_host(api, cert_id).get(host3) == "UPLOADED",

@@ -5,12 +5,12 @@ import json
 import subprocess
 import sys
 
-import httpx
 import pytest
 from cs import CloudStackApiException
 
 from tests.e2e.conftest import HEADER, Stack, wait_jobs
 from tests.support.processes import free_port, start_agent
+from tests.support.trust import agent_token
 
 pytestmark = pytest.mark.e2e
 
@@ -182,32 +182,9 @@ def test_cli_prepare_waits_with_progress(stack: Stack) -> None:
     assert outcome[0]["jobstatus"] == 1
 
 
-def test_agent_refuses_commands_without_the_servers_key(stack: Stack) -> None:
-    body = json.dumps(
-        {
-            "id": "x",
-            "type": "CheckPool",
-            "payload": {"pool": {"uuid": "p", "type": "Filesystem", "path": str(stack.pool_path)}},
-        }
-    )
-    assert httpx.post(f"{stack.agent_url}/commands", content=body).status_code == 401
-    assert (
-        httpx.post(
-            f"{stack.agent_url}/commands", content=body, headers={"Authorization": "Bearer guess"}
-        ).status_code
-        == 401
-    )
-    enrol = httpx.post(
-        f"{stack.agent_url}/enroll",
-        content=json.dumps({"host_uuid": "h", "host_key": "k", "server_url": "http://127.0.0.1:1"}),
-        headers={"Authorization": "Bearer wrong"},
-    )
-    assert enrol.status_code == 403
-
-
 def test_agent_sigterm_exits_cleanly_and_host_goes_disconnected(stack: Stack) -> None:
-    port, token = free_port(), "second-agent-token"
-    agent = start_agent(port, stack.workdir / "agent2-state", token, stack.workdir / "agent2.log")
+    port = free_port()
+    agent = start_agent(port, stack.workdir / "agent2-state", stack.workdir / "agent2.log")
     try:
         cluster = stack.api.listClusters()["cluster"][0]
         host = stack.api.addHost(
@@ -217,7 +194,7 @@ def test_agent_sigterm_exits_cleanly_and_host_goes_disconnected(stack: Stack) ->
             hypervisor="KVM",
             url=f"http://127.0.0.1:{port}",
             username="root",
-            password=token,
+            password=agent_token(stack.workdir / "agent2-state"),
         )["host"][0]
         assert host["state"] == "Up"
     finally:

@@ -30,6 +30,7 @@ from tests.support.pool_audit import PARTIAL_DIR, assert_pools_clean, audit_pool
 from tests.support.postgres import PostgresServer, postgres_or_skip
 from tests.support.processes import ManagedProcess, free_port, start_agent, start_server
 from tests.support.tmpfs import tmpfs_or_skip
+from tests.support.trust import agent_token
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -42,7 +43,6 @@ class Agent:
     """One agent process and what it takes to restart it as the same host."""
 
     port: int
-    token: str
     state_dir: Path
     log_path: Path
     env: dict[str, str]
@@ -82,9 +82,7 @@ class Cloud:
     def restart_agent(self, index: int) -> None:
         agent = self.agents[index]
         agent.process.stop()
-        agent.process = start_agent(
-            agent.port, agent.state_dir, agent.token, agent.log_path, agent.env
-        )
+        agent.process = start_agent(agent.port, agent.state_dir, agent.log_path, agent.env)
         if index == 0:
             self.stack.agent = agent.process  # running_stack stops the current one
 
@@ -227,7 +225,6 @@ def fault_cloud(database_url: str, workdir: Path) -> Iterator[Cloud]:
         )["serviceoffering"]
         first = Agent(
             port=stack.agent_port,
-            token=stack.agent_token,
             state_dir=workdir / "agent-state",
             log_path=workdir / "agent.log",
             env=first_env,
@@ -235,16 +232,13 @@ def fault_cloud(database_url: str, workdir: Path) -> Iterator[Cloud]:
             host_id=stack.host_id,
         )
         second_env = first_env | {"KVMCLOUD_AGENT_CERT_DIR": str(workdir / "certs-2")}
-        port, token = free_port(), secrets.token_urlsafe(16)
+        port = free_port()
         second = Agent(
             port=port,
-            token=token,
             state_dir=workdir / "agent2-state",
             log_path=workdir / "agent2.log",
             env=second_env,
-            process=start_agent(
-                port, workdir / "agent2-state", token, workdir / "agent2.log", second_env
-            ),
+            process=start_agent(port, workdir / "agent2-state", workdir / "agent2.log", second_env),
         )
         cloud: Cloud | None = None
         try:
@@ -256,7 +250,7 @@ def fault_cloud(database_url: str, workdir: Path) -> Iterator[Cloud]:
                 hypervisor="KVM",
                 url=f"http://127.0.0.1:{second.port}",
                 username="root",
-                password=second.token,
+                password=agent_token(second.state_dir),
             )["host"][0]["id"]
             cloud = Cloud(
                 stack=stack,
@@ -581,7 +575,7 @@ def test_twenty_deploys_through_two_management_servers_transfer_the_image_once(
     """Two kvmcloud-server processes on one PostgreSQL database share the 20 deploys."""
     stack = cloud.stack
     log_path = stack.workdir / "server-2.log"
-    second = start_server(stack.database_url, free_port(), log_path)
+    second = start_server(stack.database_url, free_port(), log_path, stack.config_dir)
     cloud.second_servers.append(second)
     second_endpoint = f"http://127.0.0.1:{second.env['KVMCLOUD_LISTEN_PORT']}/client/api"
     try:
@@ -648,7 +642,11 @@ def test_a_server_killed_mid_download_ends_the_job_clearly_after_restart(cloud: 
     origin.wait_for_bytes(path, cloud.image_bytes // 8, timeout_s=60)
     stack.server.stop(signal.SIGKILL)
     port = int(stack.server.env["KVMCLOUD_LISTEN_PORT"])
-    stack.server = start_server(stack.database_url, port, stack.workdir / "server.log")
+    # Same ports: the agents heartbeat to the agent listener they were enrolled with.
+    agents_port = int(stack.server.env["KVMCLOUD_AGENTS_PORT"])
+    stack.server = start_server(
+        stack.database_url, port, stack.workdir / "server.log", stack.config_dir, agents_port
+    )
     (job,) = wait_jobs(cloud.api, [job_id], timeout_s=180)
     (copy,) = pool_copies(cloud, template_id)
     if job["jobstatus"] == 1:

@@ -149,7 +149,6 @@ def test_restarting_the_agent_keeps_running_vms_running(vm_stack: Stack) -> None
     vm_stack.agent = start_agent(
         vm_stack.agent_port,
         vm_stack.workdir / "agent-state",
-        vm_stack.agent_token,
         vm_stack.workdir / "agent.log",
         vm_stack.agent_env,
     )

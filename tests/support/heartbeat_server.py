@@ -2,7 +2,7 @@
 
 In tests::
 
-    with HeartbeatServer.running() as server:
+    with HeartbeatServer.running(trust) as server:
         ...  # enrol an agent with server_url=server.url
         beat = server.beats.get(timeout=5)
         inventory = server.next_inventory(10)
@@ -17,19 +17,26 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.trust import TestTrust
+
 
 class HeartbeatServer(ThreadingHTTPServer):
-    """Answers every POST with ``{"interval_s": 1}`` and queues the decoded bodies."""
+    """Answers every POST with ``{"interval_s": 1}`` and queues the decoded bodies.
+
+    It speaks mutual TLS like the server's agent listener: its certificate is the test
+    server's, and clients must present a certificate from the test CA.
+    """
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, trust: TestTrust) -> None:
         super().__init__(("127.0.0.1", 0), _HeartbeatHandler)
+        self.socket = trust.pki.server_context().wrap_socket(self.socket, server_side=True)
         self.beats: queue.Queue[dict[str, Any]] = queue.Queue()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"https://127.0.0.1:{self.server_address[1]}"
 
     def next_inventory(self, timeout_s: float) -> list[dict[str, Any]]:
         """Return the pool_inventory of the next heartbeat that carries one."""
@@ -45,9 +52,9 @@ class HeartbeatServer(ThreadingHTTPServer):
 
     @classmethod
     @contextmanager
-    def running(cls) -> Iterator["HeartbeatServer"]:
+    def running(cls, trust: TestTrust) -> Iterator["HeartbeatServer"]:
         """Serve in a background thread until the block ends."""
-        server = cls()
+        server = cls(trust)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
         thread.start()
         try:

@@ -91,6 +91,27 @@ class ManagedProcess:
             f"{self.name} did not answer at {url} within {timeout_s} s:\n{self.log_tail()}"
         )
 
+    def wait_port(self, port: int, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Wait until 127.0.0.1:``port`` accepts TCP connections (a TLS-only listener).
+
+        uvicorn binds only after the app started, so an accepted connection means ready.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(
+            f"{self.name} did not listen on port {port} within {timeout_s} s:\n{self.log_tail()}"
+        )
+
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         """Signal the process and wait for it; SIGKILL if it does not exit in time."""
         if self.process is None:
@@ -129,9 +150,13 @@ class AdminKeys:
     secret_key: str
 
 
-def init_server(database_url: str, log_path: Path) -> AdminKeys:
-    """Run ``kvmcloud-server init`` and parse the keys it prints."""
-    env = base_env() | {"KVMCLOUD_DATABASE_URL": database_url, "KVMCLOUD_LOG_LEVEL": "WARNING"}
+def init_server(database_url: str, log_path: Path, config_dir: Path) -> AdminKeys:
+    """Run ``kvmcloud-server init`` (database, agent CA in ``config_dir``); return the keys."""
+    env = base_env() | {
+        "KVMCLOUD_DATABASE_URL": database_url,
+        "KVMCLOUD_LOG_LEVEL": "WARNING",
+        "KVMCLOUD_CONFIG_DIR": str(config_dir),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "kvmcloud.server", "init"],
         env=env,
@@ -147,28 +172,45 @@ def init_server(database_url: str, log_path: Path) -> AdminKeys:
     return AdminKeys(api_key=fields["api key"].strip(), secret_key=fields["secret key"].strip())
 
 
-def start_server(database_url: str, port: int, log_path: Path) -> ManagedProcess:
-    """Start ``kvmcloud-server serve`` on 127.0.0.1:``port`` and wait until it answers."""
+def start_server(
+    database_url: str,
+    port: int,
+    log_path: Path,
+    config_dir: Path,
+    agents_port: int | None = None,
+) -> ManagedProcess:
+    """Start ``kvmcloud-server serve``: the API on 127.0.0.1:``port``, agents on ``agents_port``.
+
+    The agent listener (mutual TLS) gets a free port unless one is given; it is kept in
+    the process's ``env`` as ``KVMCLOUD_AGENTS_PORT``. ``config_dir`` holds the agent CA
+    (the one ``init_server`` made): servers sharing a database share it.
+    """
     env = base_env() | {
         "KVMCLOUD_DATABASE_URL": database_url,
         "KVMCLOUD_LISTEN_HOST": "127.0.0.1",
         "KVMCLOUD_LISTEN_PORT": str(port),
+        "KVMCLOUD_AGENTS_PORT": str(agents_port or free_port()),
+        "KVMCLOUD_CONFIG_DIR": str(config_dir),
     }
     server = ManagedProcess(
         "kvmcloud-server", [sys.executable, "-m", "kvmcloud.server", "serve"], env, log_path
     )
     server.start().wait_http(f"http://127.0.0.1:{port}/client/api")
+    server.wait_port(int(env["KVMCLOUD_AGENTS_PORT"]))
     return server
 
 
 def start_agent(
     port: int,
     state_dir: Path,
-    token: str,
     log_path: Path,
     extra_env: Mapping[str, str] | None = None,
 ) -> ManagedProcess:
-    """Start ``kvmcloud-agent`` on 127.0.0.1:``port`` and wait until it answers."""
+    """Start ``kvmcloud-agent`` on 127.0.0.1:``port`` (TLS) and wait until it listens.
+
+    A new agent makes its key and enrolment token in ``state_dir``; read the token with
+    ``tests.support.trust.agent_token`` (``kvmcloud-agent show-token``).
+    """
     env = (
         base_env()
         | dict(extra_env or {})
@@ -176,11 +218,10 @@ def start_agent(
             "KVMCLOUD_AGENT_LISTEN_HOST": "127.0.0.1",
             "KVMCLOUD_AGENT_LISTEN_PORT": str(port),
             "KVMCLOUD_AGENT_STATE_DIR": str(state_dir),
-            "KVMCLOUD_AGENT_ENROLL_TOKEN": token,
         }
     )
     agent = ManagedProcess(
         "kvmcloud-agent", [sys.executable, "-m", "kvmcloud.agent"], env, log_path
     )
-    agent.start().wait_http(f"http://127.0.0.1:{port}/commands/ping")
+    agent.start().wait_port(port)
     return agent

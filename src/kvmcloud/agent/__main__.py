@@ -1,4 +1,4 @@
-"""``kvmcloud-agent``: read settings from the environment, build the app, serve it.
+"""``kvmcloud-agent``: serve over TLS; show-token, new-token and reset-enrolment on the host.
 
 SIGTERM (or SIGINT) drains the agent: it stops taking commands, cancels running downloads
 (their temp files are removed), sends a final heartbeat marked ``shutting_down`` and exits 0.
@@ -7,20 +7,30 @@ next agent's heartbeats.
 """
 
 import argparse
-import dataclasses
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import FrameType
 
 import uvicorn
 
 from kvmcloud.agent.app import agent_runtime, create_app
-from kvmcloud.agent.enrollment import EnrollmentStateError, load_or_create_enroll_token
+from kvmcloud.agent.enrollment import (
+    EnrollmentStateError,
+    StoredToken,
+    create_enroll_token,
+    forget_enrollment,
+    load_enroll_token,
+    load_or_create_enroll_token,
+)
 from kvmcloud.agent.settings import AgentSettings, SettingsError
+from kvmcloud.agent.tls_identity import TlsIdentity, reset_identity
+from kvmcloud.protocol.enrolment_tokens import EnrolmentToken
+from kvmcloud.tls_peers import PeerCertificateProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +59,8 @@ def _ignore_signal(sig: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the agent until SIGTERM; return the process exit status."""
-    argparse.ArgumentParser(
-        prog="kvmcloud-agent",
-        description="kvmcloud's KVM host agent. Configured by KVMCLOUD_AGENT_* environment "
-        "variables (see docs/install.md); prints its enrolment token at start when none is set.",
-    ).parse_args(argv)
+    """Run the agent (or one of its host commands); return the process exit status."""
+    args = _parser().parse_args(argv)
     try:
         settings = AgentSettings.from_env(os.environ)
     except SettingsError as exc:
@@ -66,27 +72,101 @@ def main(argv: list[str] | None = None) -> int:
     )
     # httpx logs every request at INFO: one line per heartbeat is noise, not news.
     logging.getLogger("httpx").setLevel(max(settings.log_level_number, logging.WARNING))
-    if settings.enroll_token is None:
-        try:
-            token, created = load_or_create_enroll_token(settings.state_dir)
-        except EnrollmentStateError as exc:
-            print(f"kvmcloud-agent: {exc}", file=sys.stderr)
-            return 2
-        where = "generated" if created else "kept"
+    try:
+        if args.command == "show-token":
+            return _show_token(settings, make=False)
+        if args.command == "new-token":
+            return _show_token(settings, make=True)
+        if args.command == "reset-enrolment":
+            return _reset(settings)
+        return _serve(settings)
+    except EnrollmentStateError as exc:
+        # A damaged state file (host tag, enrolment, keys): a person must look, not a traceback.
+        print(f"kvmcloud-agent: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kvmcloud-agent",
+        description="kvmcloud's KVM host agent. Configured by KVMCLOUD_AGENT_* environment "
+        "variables (see docs/install.md); prints its enrolment token at start until enrolled.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the agent (the default)")
+    sub.add_parser("show-token", help="print the current enrolment token and its expiry")
+    sub.add_parser(
+        "new-token", help="make a new enrolment token (the old one stops working) and print it"
+    )
+    sub.add_parser(
+        "reset-enrolment",
+        help="forget the server, its key and this agent's certificates, so the agent can be "
+        "enrolled again (restart the agent afterwards)",
+    )
+    return parser
+
+
+def _token_line(settings: AgentSettings, token: StoredToken, fingerprint: str) -> str:
+    expires = datetime.fromtimestamp(token.created_s + settings.enroll_token_ttl_s, UTC)
+    full = EnrolmentToken(secret=token.secret, fingerprint=fingerprint)
+    return (
+        f"enrolment token: {full}; pass it to addHost as password= "
+        f"(valid until {expires:%Y-%m-%d %H:%M:%S} UTC, once)"
+    )
+
+
+def _show_token(settings: AgentSettings, *, make: bool) -> int:
+    now = datetime.now(UTC)
+    identity = TlsIdentity.open(settings.state_dir, now)
+    if identity.issued:
         print(
-            f"enrolment token: {token}; pass it to addHost as password= "
-            f"({where} in {settings.state_dir})",
+            "kvmcloud-agent: this agent is enrolled; run 'kvmcloud-agent reset-enrolment' "
+            "first to enrol it again",
+            file=sys.stderr,
+        )
+        return 1
+    if make:
+        token = create_enroll_token(settings.state_dir, now.timestamp())
+    else:
+        stored = load_enroll_token(settings.state_dir)
+        if stored is None:
+            print(
+                "kvmcloud-agent: no enrolment token; run 'kvmcloud-agent new-token'",
+                file=sys.stderr,
+            )
+            return 1
+        token = stored
+    print(_token_line(settings, token, identity.fingerprint))
+    return 0
+
+
+def _reset(settings: AgentSettings) -> int:
+    forget_enrollment(settings.state_dir)
+    reset_identity(settings.state_dir)
+    now = datetime.now(UTC)
+    identity = TlsIdentity.open(settings.state_dir, now)
+    token = create_enroll_token(settings.state_dir, now.timestamp())
+    print("enrolment reset: the server's key and this agent's certificates are removed.")
+    print("Restart the agent (e.g. systemctl restart kvmcloud-agent), then add the host again.")
+    print(_token_line(settings, token, identity.fingerprint))
+    return 0
+
+
+def _serve(settings: AgentSettings) -> int:
+    now = datetime.now(UTC)
+    identity = TlsIdentity.open(settings.state_dir, now)
+    if not identity.issued:
+        token, created = load_or_create_enroll_token(settings.state_dir, now.timestamp())
+        where = "made" if created else "kept"
+        print(
+            f"{_token_line(settings, token, identity.fingerprint)} ({where} in "
+            f"{settings.state_dir})",
             file=sys.stderr,
             flush=True,
         )
-        settings = dataclasses.replace(settings, enroll_token=token)
     logger.info("starting with %r", settings)
-    try:
-        app = create_app(settings)
-    except EnrollmentStateError as exc:
-        # A damaged state file (host tag, enrolment): a person must look, not a traceback.
-        print(f"kvmcloud-agent: {exc}", file=sys.stderr)
-        return 2
+    app = create_app(settings, identity=identity)
+    context = identity.server_context()
     config = uvicorn.Config(
         app,
         host=settings.listen_host,
@@ -96,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         log_level=settings.log_level_number,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        # TLS only, with the context TlsIdentity changes in place at enrolment and renewal;
+        # the protocol hands the client's certificate to the routes.
+        ssl_context_factory=lambda _config, _default: context,
+        http=PeerCertificateProtocol,
     )
     server = _AgentServer(config, on_exit=agent_runtime(app).begin_shutdown)
     # uvicorn restores the previous handlers and re-raises the signal it caught once it has

@@ -17,10 +17,12 @@ running, and the next heartbeat reports them again.
 
 import hmac
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kvmcloud import pki
 from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.command_registry import (
     CommandRegistry,
@@ -45,16 +48,20 @@ from kvmcloud.agent.downloads.tls import TrustStore
 from kvmcloud.agent.enrollment import (
     Enrollment,
     EnrollmentStateError,
+    load_enroll_token,
     load_enrollment,
     load_or_create_enroll_token,
+    remove_enroll_token,
     save_enrollment,
 )
+from kvmcloud.agent.enrollment_rules import FailureBucket, token_expired
 from kvmcloud.agent.handlers import CommandHandlers
 from kvmcloud.agent.heartbeat import HeartbeatLoop
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.settings import AgentSettings
+from kvmcloud.agent.tls_identity import IdentityError, TlsIdentity
 from kvmcloud.agent.vms.libvirt import LibvirtHost
 from kvmcloud.agent.vms.lifecycle import Hypervisor, VmLifecycle
 from kvmcloud.agent.vms.volumes import VolumeImages
@@ -71,6 +78,7 @@ from kvmcloud.protocol.agent_messages import (
     from_json,
     to_json,
 )
+from kvmcloud.tls_peers import client_certificate
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +91,25 @@ HEARTBEAT_HTTP_TIMEOUT_S = 10.0
 
 
 class EnrollmentDeniedError(Exception):
-    """The enrolment token in the request is wrong."""
+    """The enrolment token in the request is wrong, expired or missing (HTTP 403)."""
+
+
+class AlreadyEnrolledError(Exception):
+    """The agent is enrolled: only ``kvmcloud-agent reset-enrolment`` on the host undoes it."""
+
+
+class EnrollmentThrottledError(Exception):
+    """Too many failed enrolment attempts lately (HTTP 429)."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(
+            f"too many failed enrolment attempts; retry in {math.ceil(retry_after_s)} s"
+        )
+        self.retry_after_s = retry_after_s
+
+
+class ServerCertificateRequiredError(Exception):
+    """The client did not present the management server's certificate."""
 
 
 class AgentRuntime:
@@ -93,7 +119,7 @@ class AgentRuntime:
         self,
         *,
         settings: AgentSettings,
-        enroll_token: str,
+        identity: TlsIdentity,
         registry: CommandRegistry,
         report: Callable[[], HostReport],
         vm_states: Callable[[], dict[str, VmPowerState]],
@@ -101,10 +127,13 @@ class AgentRuntime:
         http_client: httpx.Client,
         owns_http_client: bool,
         keeper: PoolKeeper | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.identity = identity
         self.registry = registry
-        self._enroll_token = enroll_token.encode("utf-8")
+        self._wall_clock = wall_clock
+        self._failures = FailureBucket()
         self._report = report
         self._vm_states = vm_states
         self._certificates = certificates
@@ -112,6 +141,8 @@ class AgentRuntime:
         self._owns_http_client = owns_http_client
         self.keeper = keeper
         self._lock = threading.Lock()
+        # One enrolment at a time: two racing requests with the token cannot both win.
+        self._enroll_lock = threading.Lock()
         self._enrollment: Enrollment | None = None
         self._heartbeat: HeartbeatLoop | None = None
         self._shutdown_started = False
@@ -130,24 +161,69 @@ class AgentRuntime:
             self._adopt(enrollment)
 
     def check_enroll_token(self, token: str) -> None:
-        """Raise EnrollmentDeniedError unless ``token`` is this agent's enrolment token."""
-        if not token or not hmac.compare_digest(token.encode("utf-8"), self._enroll_token):
-            raise EnrollmentDeniedError("wrong enrolment token")
+        """Check an enrolment attempt before its body is read.
 
-    def enroll(self, token: str, request: EnrollRequest) -> HostReport:
-        """Join the server as ``request.host_uuid``; replaces any earlier key.
+        Refused, in this order: while failed attempts are throttled; when the agent is
+        enrolled already; when the token is not the current one or has expired. Each
+        refusal counts as a failed attempt.
 
         Raises:
-            EnrollmentDeniedError: the token is wrong.
+            EnrollmentThrottledError, AlreadyEnrolledError, EnrollmentDeniedError.
+            EnrollmentStateError: the state directory cannot be read.
+        """
+        now_s = self._wall_clock()
+        with self._lock:
+            retry_after_s = self._failures.retry_after_s(now_s)
+            if retry_after_s > 0:
+                raise EnrollmentThrottledError(retry_after_s)
+        try:
+            self._check_enroll_token(token, now_s)
+        except (AlreadyEnrolledError, EnrollmentDeniedError):
+            with self._lock:
+                self._failures.record_failure(now_s)
+            raise
+
+    def _check_enroll_token(self, token: str, now_s: float) -> None:
+        state_dir = self.settings.state_dir
+        # Read from disk each time: reset-enrolment and new-token are run on the host.
+        if load_enrollment(state_dir) is not None or self.identity.issued:
+            raise AlreadyEnrolledError(
+                "this agent is already enrolled; to enrol it again run "
+                "'kvmcloud-agent reset-enrolment' on the host"
+            )
+        stored = load_enroll_token(state_dir)
+        if stored is None:
+            raise EnrollmentDeniedError(
+                "this agent has no enrolment token; run 'kvmcloud-agent new-token' on the host"
+            )
+        if not token or not hmac.compare_digest(token.encode(), stored.secret.encode()):
+            raise EnrollmentDeniedError("wrong enrolment token")
+        if token_expired(stored.created_s, now_s, self.settings.enroll_token_ttl_s):
+            raise EnrollmentDeniedError(
+                "the enrolment token has expired; run 'kvmcloud-agent new-token' on the host"
+            )
+
+    def enroll(self, token: str, request: EnrollRequest) -> HostReport:
+        """Join the server as ``request.host_uuid`` with the certificate its CA issued.
+
+        The token is consumed: it is removed, and the agent refuses any other enrolment
+        until ``kvmcloud-agent reset-enrolment`` is run on the host.
+
+        Raises:
+            EnrollmentThrottledError, AlreadyEnrolledError, EnrollmentDeniedError.
+            IdentityError: the certificate is not for this agent's key or CA.
             EnrollmentStateError: the enrolment cannot be saved.
         """
-        self.check_enroll_token(token)
-        enrollment = Enrollment(
-            host_uuid=request.host_uuid,
-            host_key=request.host_key,
-            server_url=request.server_url.rstrip("/"),
-        )
-        save_enrollment(self.settings.state_dir, enrollment)
+        with self._enroll_lock:
+            self.check_enroll_token(token)
+            self.identity.install(request.certificate_pem, request.ca_pem)
+            enrollment = Enrollment(
+                host_uuid=request.host_uuid,
+                host_key=request.host_key,
+                server_url=request.server_url.rstrip("/"),
+            )
+            save_enrollment(self.settings.state_dir, enrollment)
+            remove_enroll_token(self.settings.state_dir)
         self._adopt(enrollment)
         logger.info("enrolled as host %s of %s", enrollment.host_uuid, enrollment.server_url)
         return self._report()
@@ -216,11 +292,18 @@ def create_app(
     host_report: Callable[[], HostReport] | None = None,
     http_client: httpx.Client | None = None,
     clock: Callable[[], float] = time.monotonic,
+    identity: TlsIdentity | None = None,
+    require_server_certificate: bool = True,
 ) -> Starlette:
-    """Build the agent: collaborators default to the real ones for this host."""
-    enroll_token = settings.enroll_token
-    if enroll_token is None:
-        enroll_token, _ = load_or_create_enroll_token(settings.state_dir)
+    """Build the agent: collaborators default to the real ones for this host.
+
+    ``require_server_certificate=False`` serves the routes without checking the TLS
+    client's certificate: for in-process tests only, where no TLS is spoken.
+    """
+    if identity is None:
+        identity = TlsIdentity.open(settings.state_dir, datetime.now(UTC))
+    if not identity.issued:
+        load_or_create_enroll_token(settings.state_dir, time.time())
     if downloaders is None:
         downloaders = default_downloaders(settings, clock=clock)
     libvirt_host: LibvirtHost | None = None
@@ -241,12 +324,13 @@ def create_app(
     )
     runtime = AgentRuntime(
         settings=settings,
-        enroll_token=enroll_token,
+        identity=identity,
         registry=CommandRegistry(handlers.execute, clock=clock),
         report=host_report if host_report is not None else HostReporter().report,
         vm_states=hypervisor.states,
         certificates=certificates.held,
-        http_client=http_client or httpx.Client(timeout=HEARTBEAT_HTTP_TIMEOUT_S),
+        http_client=http_client
+        or httpx.Client(timeout=HEARTBEAT_HTTP_TIMEOUT_S, verify=identity.client_context()),
         owns_http_client=http_client is None,
         keeper=keeper,
     )
@@ -262,7 +346,7 @@ def create_app(
                 # Closing the connection leaves every domain running.
                 await run_in_threadpool(libvirt_host.close)
 
-    routes = _Routes(runtime)
+    routes = _Routes(runtime, require_server_certificate=require_server_certificate)
     app = Starlette(
         routes=[
             Route("/enroll", routes.enroll, methods=["POST"]),
@@ -300,17 +384,26 @@ def agent_runtime(app: Starlette) -> AgentRuntime:
 class _Routes:
     """The HTTP endpoints; blocking work goes to the thread pool."""
 
-    def __init__(self, runtime: AgentRuntime) -> None:
+    def __init__(self, runtime: AgentRuntime, *, require_server_certificate: bool) -> None:
         self._runtime = runtime
+        self._require_server_certificate = require_server_certificate
+
+    def _authorized(self, request: Request) -> bool:
+        """The bearer key, and (over TLS) the management server's certificate."""
+        if not self._runtime.is_authorized(request.headers.get("authorization")):
+            return False
+        if not self._require_server_certificate:
+            return True
+        # The TLS layer verified it against the CA; the name tells a server from an agent.
+        pem = client_certificate(request.scope)
+        return pem is not None and pki.common_name(pem) == pki.SERVER_COMMON_NAME
 
     async def enroll(self, request: Request) -> Response:
         # The token comes in a header and is checked before one byte of the body is read.
         token = _bearer(request.headers.get("authorization"))
-        try:
-            self._runtime.check_enroll_token(token)
-        except EnrollmentDeniedError as exc:
-            logger.warning("enrolment refused from %s: %s", _client(request), exc)
-            return _error(403, str(exc))
+        refused = await self._refuse_enrolment(request, token)
+        if refused is not None:
+            return refused
         try:
             body = await _read_body(request, MAX_ENROLL_BODY_BYTES)
         except _BodyTooLargeError as exc:
@@ -322,16 +415,37 @@ class _Routes:
             return _error(400, str(exc))
         try:
             report = await run_in_threadpool(self._runtime.enroll, token, enroll_request)
+        except IdentityError as exc:
+            return _error(400, f"the certificate offered is unusable: {exc}")
+        except EnrollmentStateError as exc:
+            logger.error("enrolment could not be saved: %s", exc)
+            return _error(500, "the agent could not save its enrolment; see its log")
+        except (EnrollmentThrottledError, AlreadyEnrolledError, EnrollmentDeniedError):
+            # Lost a race with another enrolment: answer as the header check would have.
+            refused = await self._refuse_enrolment(request, token)
+            return refused or _error(409, "enrolment failed; try again")
+        return _json(200, to_json(report))
+
+    async def _refuse_enrolment(self, request: Request, token: str) -> Response | None:
+        try:
+            await run_in_threadpool(self._runtime.check_enroll_token, token)
+        except EnrollmentThrottledError as exc:
+            response = _error(429, str(exc))
+            response.headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
+            return response
+        except AlreadyEnrolledError as exc:
+            logger.warning("re-enrolment refused from %s", _client(request))
+            return _error(409, str(exc))
         except EnrollmentDeniedError as exc:
             logger.warning("enrolment refused from %s: %s", _client(request), exc)
             return _error(403, str(exc))
         except EnrollmentStateError as exc:
-            logger.error("enrolment could not be saved: %s", exc)
-            return _error(500, "the agent could not save its enrolment; see its log")
-        return _json(200, to_json(report))
+            logger.error("enrolment state unreadable: %s", exc)
+            return _error(500, "the agent could not read its enrolment state; see its log")
+        return None
 
     async def post_command(self, request: Request) -> Response:
-        if not self._runtime.is_authorized(request.headers.get("authorization")):
+        if not self._authorized(request):
             return _unauthorized()
         try:
             envelope = command_from_json(await _read_body(request, MAX_BODY_BYTES))
@@ -346,7 +460,7 @@ class _Routes:
         return _status(status)
 
     async def get_command(self, request: Request) -> Response:
-        if not self._runtime.is_authorized(request.headers.get("authorization")):
+        if not self._authorized(request):
             return _unauthorized()
         command_id = request.path_params["command_id"]
         try:
@@ -394,9 +508,11 @@ def _bearer(authorization: str | None) -> str:
 def _check_enroll_request(request: EnrollRequest) -> None:
     if not request.host_uuid or not request.host_key:
         raise MessageFormatError("host_uuid and host_key must not be empty")
+    if not request.certificate_pem or not request.ca_pem:
+        raise MessageFormatError("certificate_pem and ca_pem must not be empty")
     parts = urlsplit(request.server_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise MessageFormatError("server_url must be an http:// or https:// URL")
+    if parts.scheme != "https" or not parts.hostname:
+        raise MessageFormatError("server_url must be an https:// URL")
 
 
 def _client(request: Request) -> str:

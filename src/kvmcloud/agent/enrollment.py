@@ -1,16 +1,16 @@
-"""Enrollment state on disk: the enrolment token and the server's key, in private files."""
+"""Enrollment state on disk: the enrolment token and its age, the server's key; private files."""
 
 import json
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 ENROLLMENT_FILE_NAME = "enrollment.json"
-TOKEN_FILE_NAME = "enroll-token"  # noqa: S105 - a file name, not a secret
+TOKEN_FILE_NAME = "enroll-token.json"  # noqa: S105 - a file name, not a secret
 _TOKEN_BYTES = 32
 
 
@@ -70,27 +70,99 @@ def write_private_file(path: Path, text: str) -> None:
         raise EnrollmentStateError(f"cannot write {path}: {exc}") from exc
 
 
-def load_or_create_enroll_token(state_dir: Path) -> tuple[str, bool]:
-    """Return the token kept in the state dir, generating it first if there is none.
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """The enrolment token's secret part and when it was made (epoch seconds)."""
 
-    The second value is True when the token was generated just now.
+    secret: str = field(repr=False)
+    created_s: float
+
+
+def create_enroll_token(state_dir: Path, now_s: float) -> StoredToken:
+    """Make a new enrolment token, replacing any earlier one (which stops working).
+
+    Raises:
+        EnrollmentStateError: the state directory is unusable.
+    """
+    token = StoredToken(secret=secrets.token_urlsafe(_TOKEN_BYTES), created_s=now_s)
+    save_enroll_token(state_dir, token)
+    return token
+
+
+def save_enroll_token(state_dir: Path, token: StoredToken) -> None:
+    """Keep ``token`` as the enrolment token (0600), replacing any earlier one.
 
     Raises:
         EnrollmentStateError: the state directory is unusable.
     """
     ensure_state_dir(state_dir)
+    text = json.dumps({"secret": token.secret, "created_s": token.created_s})
+    write_private_file(state_dir / TOKEN_FILE_NAME, text)
+
+
+def load_enroll_token(state_dir: Path) -> StoredToken | None:
+    """Return the current enrolment token, or None when there is none (or it is damaged).
+
+    Raises:
+        EnrollmentStateError: the file exists but cannot be read.
+    """
     path = state_dir / TOKEN_FILE_NAME
     try:
-        token = path.read_text(encoding="utf-8").strip()
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        token = ""
+        return None
+    except ValueError:
+        logger.warning("%s is damaged: enrolment is refused until a new token is made", path)
+        return None
     except OSError as exc:
         raise EnrollmentStateError(f"cannot read {path}: {exc}") from exc
-    if token:
+    if not isinstance(data, dict):
+        return None
+    secret, created_s = data.get("secret"), data.get("created_s")
+    if not isinstance(secret, str) or not secret or not isinstance(created_s, int | float):
+        return None
+    return StoredToken(secret=secret, created_s=float(created_s))
+
+
+def load_or_create_enroll_token(state_dir: Path, now_s: float) -> tuple[StoredToken, bool]:
+    """Return the token kept in the state dir, making one first if there is none.
+
+    The second value is True when the token was made just now.
+
+    Raises:
+        EnrollmentStateError: the state directory is unusable.
+    """
+    ensure_state_dir(state_dir)
+    token = load_enroll_token(state_dir)
+    if token is not None:
         return token, False
-    token = secrets.token_urlsafe(_TOKEN_BYTES)
-    write_private_file(path, token + "\n")
-    return token, True
+    return create_enroll_token(state_dir, now_s), True
+
+
+def remove_enroll_token(state_dir: Path) -> None:
+    """Remove the enrolment token: it was used (a missing one is fine).
+
+    Raises:
+        EnrollmentStateError: it cannot be removed.
+    """
+    path = state_dir / TOKEN_FILE_NAME
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise EnrollmentStateError(f"cannot remove {path}: {exc}") from exc
+
+
+def forget_enrollment(state_dir: Path) -> None:
+    """Remove the saved enrolment (the host key and server URL); a missing one is fine.
+
+    Raises:
+        EnrollmentStateError: it cannot be removed.
+    """
+    path = state_dir / ENROLLMENT_FILE_NAME
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise EnrollmentStateError(f"cannot remove {path}: {exc}") from exc
 
 
 def save_enrollment(state_dir: Path, enrollment: Enrollment) -> None:

@@ -1,4 +1,4 @@
-"""AgentSettings: listen address, state, token, buffers, certs, libvirt, consoles; from_env()."""
+"""AgentSettings: listen address, state, token lifetime, buffers, certs, libvirt, consoles."""
 
 import logging
 import re
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PREFIX = "KVMCLOUD_AGENT_"
+# Every interface: the listener is TLS-only, and once enrolled it completes no handshake
+# without a certificate from the server's CA (docs/security.md: firewall rules).
 DEFAULT_LISTEN_HOST = "0.0.0.0"  # noqa: S104 - an agent must be reachable by the server
 DEFAULT_LISTEN_PORT = 8252
 DEFAULT_STATE_DIR = Path("/var/lib/kvmcloud-agent")
@@ -16,6 +18,8 @@ MAX_BUFFER_SIZE_BYTES = 256 * 1024 * 1024
 DEFAULT_LIBVIRT_URI = "qemu:///system"
 DEFAULT_CONSOLE_DIR = Path("/var/log/kvmcloud-agent/consoles")
 DEFAULT_CERT_DIR = Path("/etc/kvmcloud-agent/certs")
+DEFAULT_ENROLL_TOKEN_TTL_S = 24 * 3600
+MAX_ENROLL_TOKEN_TTL_S = 30 * 24 * 3600
 # driver[+transport]://[host]/path[?query]: what libvirt accepts, without whitespace.
 _LIBVIRT_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -37,11 +41,10 @@ class AgentSettings:
 
     * ``KVMCLOUD_AGENT_LISTEN_HOST`` / ``_LISTEN_PORT``: where the server reaches the agent
       (0.0.0.0:8252).
-    * ``KVMCLOUD_AGENT_STATE_DIR``: enrolment token and state, absolute
-      (/var/lib/kvmcloud-agent).
-    * ``KVMCLOUD_AGENT_ENROLL_TOKEN`` or ``_ENROLL_TOKEN_FILE``: the enrolment token. None
-      when unset: the agent then generates one into ``state_dir`` (see
-      ``enrollment.load_or_create_enroll_token``).
+    * ``KVMCLOUD_AGENT_STATE_DIR``: enrolment token, TLS key and certificates, state;
+      absolute (/var/lib/kvmcloud-agent).
+    * ``KVMCLOUD_AGENT_ENROLL_TOKEN_TTL_S``: how long an enrolment token is accepted after
+      it was made, 60 s to 30 days (86400). ``kvmcloud-agent new-token`` makes another.
     * ``KVMCLOUD_AGENT_BUFFER_SIZE_BYTES``: download buffer, 4 KiB to 256 MiB (4 MiB).
     * ``KVMCLOUD_AGENT_CERT_DIR``: the direct-download certificate store, absolute: one
       PEM file per alias (``<alias>.pem``) that HTTPS downloads trust besides the system
@@ -57,7 +60,7 @@ class AgentSettings:
     listen_host: str = DEFAULT_LISTEN_HOST
     listen_port: int = DEFAULT_LISTEN_PORT
     state_dir: Path = DEFAULT_STATE_DIR
-    enroll_token: str | None = None
+    enroll_token_ttl_s: int = DEFAULT_ENROLL_TOKEN_TTL_S
     buffer_size_bytes: int = DEFAULT_BUFFER_SIZE_BYTES
     log_level: str = "INFO"
     libvirt_uri: str = DEFAULT_LIBVIRT_URI
@@ -65,10 +68,9 @@ class AgentSettings:
     cert_dir: Path = DEFAULT_CERT_DIR
 
     def __repr__(self) -> str:
-        token = None if self.enroll_token is None else "***"
         return (
             f"AgentSettings(listen_host={self.listen_host!r}, listen_port={self.listen_port}, "
-            f"state_dir={str(self.state_dir)!r}, enroll_token={token!r}, "
+            f"state_dir={str(self.state_dir)!r}, enroll_token_ttl_s={self.enroll_token_ttl_s}, "
             f"buffer_size_bytes={self.buffer_size_bytes}, log_level={self.log_level!r}, "
             f"libvirt_uri={self.libvirt_uri!r}, console_dir={str(self.console_dir)!r}, "
             f"cert_dir={str(self.cert_dir)!r})"
@@ -117,7 +119,13 @@ class AgentSettings:
                 PREFIX + "LISTEN_PORT", get("LISTEN_PORT"), DEFAULT_LISTEN_PORT, 1, 65535
             ),
             state_dir=state_dir,
-            enroll_token=_read_token(environ),
+            enroll_token_ttl_s=_int_in_range(
+                PREFIX + "ENROLL_TOKEN_TTL_S",
+                get("ENROLL_TOKEN_TTL_S"),
+                DEFAULT_ENROLL_TOKEN_TTL_S,
+                60,
+                MAX_ENROLL_TOKEN_TTL_S,
+            ),
             buffer_size_bytes=_int_in_range(
                 PREFIX + "BUFFER_SIZE_BYTES",
                 get("BUFFER_SIZE_BYTES"),
@@ -147,19 +155,3 @@ def _int_in_range(variable: str, text: str | None, default: int, low: int, high:
     if not low <= value <= high:
         raise SettingsError(variable, f"must be between {low} and {high}, not {value}")
     return value
-
-
-def _read_token(environ: Mapping[str, str]) -> str | None:
-    value_name, file_name = PREFIX + "ENROLL_TOKEN", PREFIX + "ENROLL_TOKEN_FILE"
-    value = environ.get(value_name, "").strip()
-    file_path = environ.get(file_name, "").strip()
-    if value and file_path:
-        raise SettingsError(value_name, f"set either {value_name} or {file_name}, not both")
-    if file_path:
-        try:
-            value = Path(file_path).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(file_name, f"cannot read {file_path!r}: {exc}") from exc
-        if not value:
-            raise SettingsError(file_name, f"{file_path!r} is empty")
-    return value or None

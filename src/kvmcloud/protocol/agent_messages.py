@@ -372,7 +372,12 @@ class EnrollRequest:
 
     host_uuid: str
     host_key: str
+    # Where heartbeats go: the server's agent listener, https:// (mutual TLS).
     server_url: str
+    # Issued by the server's CA for the public key of the agent's bootstrap certificate
+    # (which the server pinned by the token's fingerprint), and that CA's certificate.
+    certificate_pem: str = ""
+    ca_pem: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

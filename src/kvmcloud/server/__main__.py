@@ -1,20 +1,24 @@
-"""`kvmcloud-server`: serve | init | db upgrade | db check | create-api-key | create-account."""
+"""`kvmcloud-server`: serve | init | db upgrade/check | create-api-key | create-account | ca."""
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
 from kvmcloud.server import db_migrations
 from kvmcloud.server.accounts import service as accounts
-from kvmcloud.server.app import build_services, create_app, utc_now
+from kvmcloud.server.agent_pki import AgentPki, PkiStoreError
+from kvmcloud.server.app import build_services, create_agent_app, create_app, utc_now
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.settings import ServerSettings, SettingsError
 from kvmcloud.server.templates.guest_os import seed_guest_os
+from kvmcloud.tls_peers import PeerCertificateProtocol
 
 logger = logging.getLogger("kvmcloud.server")
 
@@ -31,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--user", default=accounts.ADMIN_NAME)
     account = sub.add_parser("create-account", help="create a non-admin account and print its keys")
     account.add_argument("name")
+    ca = sub.add_parser("ca", help="the agent CA and this server's certificate")
+    ca.add_argument("action", choices=["show", "renew-server-cert"])
     return parser
 
 
@@ -50,6 +56,73 @@ def _init(database: Database) -> accounts.ApiKeys:
         return accounts.ensure_admin(session, now)
 
 
+def _init_pki(settings: ServerSettings) -> AgentPki:
+    try:
+        return AgentPki.init(settings.pki_dir, [settings.agent_host], utc_now())
+    except PkiStoreError as exc:
+        raise SystemExit(f"kvmcloud-server: {exc}") from exc
+
+
+def _ca(settings: ServerSettings, action: str) -> int:
+    try:
+        store = AgentPki.load(settings.pki_dir)
+        if action == "renew-server-cert":
+            store.ensure_server_certificate([settings.agent_host], utc_now(), force=True)
+            print("issued a new server certificate; running servers pick it up within an hour")
+        for info in store.describe():
+            print(f"{info.name}: {info.subject}")
+            print(f"  sha256:     {info.fingerprint}")
+            since, until = f"{info.not_before:%Y-%m-%d %H:%M}", f"{info.not_after:%Y-%m-%d %H:%M}"
+            print(f"  valid:      {since} to {until} UTC")
+            if info.addresses:
+                print(f"  names:      {', '.join(info.addresses)}")
+    except PkiStoreError as exc:
+        print(f"kvmcloud-server: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(settings: ServerSettings, store: AgentPki) -> None:
+    """Serve /client/api on the API port and /agent/v1 on the agent port (mutual TLS)."""
+    services = build_services(settings, agent_pki=store)
+    api = uvicorn.Config(
+        create_app(services),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level="warning",
+    )
+    context = store.server_context()
+    agents = uvicorn.Config(
+        create_agent_app(services),
+        host=settings.listen_host,
+        port=settings.agent_listen_port,
+        log_level="warning",
+        lifespan="off",
+        ssl_context_factory=lambda _config, _default: context,
+        http=PeerCertificateProtocol,
+    )
+    servers: list[uvicorn.Server] = []
+    servers.extend([_LinkedServer(api, servers), _LinkedServer(agents, servers)])
+
+    async def serve_both() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(serve_both())
+
+
+class _LinkedServer(uvicorn.Server):
+    """A uvicorn server that stops its siblings too: one signal handler wins, both stop."""
+
+    def __init__(self, config: uvicorn.Config, siblings: list[uvicorn.Server]) -> None:
+        super().__init__(config)
+        self._siblings = siblings
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        for sibling in self._siblings:
+            sibling.should_exit = True
+        super().handle_exit(sig, frame)
+
+
 def _print_keys(keys: accounts.ApiKeys) -> None:
     print(f"user:       {keys.username}")
     print(f"api key:    {keys.api_key}")
@@ -67,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "ca":
+        return _ca(settings, args.action)
     database = _database(settings)
     if args.command == "init":
+        _init_pki(settings)
         _print_keys(_init(database))
     elif args.command == "db" and args.action == "upgrade":
         db_migrations.upgrade(database.engine)
@@ -86,11 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         with database.transaction() as session:
             _print_keys(accounts.create_user_account(session, args.name, utc_now()))
     else:
+        store = _init_pki(settings)
         _init(database)
         database.engine.dispose()
-        services = build_services(settings)
-        app = create_app(services)
-        uvicorn.run(app, host=settings.listen_host, port=settings.listen_port, log_level="warning")
+        _serve(settings, store)
     return 0
 
 

@@ -1,15 +1,20 @@
 """AgentClient Protocol + HttpAgentClient (httpx): enrol hosts, send commands, follow long ones."""
 
+import hmac
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
+from kvmcloud import pki
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.enrolment_tokens import EnrolmentToken
 from kvmcloud.protocol.error_codes import ErrorCode
 from kvmcloud.server.errors import (
     ApiError,
@@ -27,6 +32,7 @@ POLL_WAIT_S = 2.0
 _POLL_MARGIN_S = 15.0
 # Consecutive failed polls tolerated before the agent counts as lost.
 _MAX_POLL_FAILURES = 5
+ENROLL_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +57,18 @@ class AgentClient(Protocol):
     They hold no database state and may be called from any thread.
     """
 
-    def enroll(self, url: str, token: str, request: msg.EnrollRequest) -> msg.HostReport:
-        """Enrol the agent at ``url``; raise InvalidParameterError if it refuses the token."""
+    def bootstrap_certificate(self, url: str, fingerprint: str) -> str:
+        """Return the certificate the agent at ``url`` presents, if its SHA-256 is ``fingerprint``.
+
+        Raises InvalidParameterError (``password``) when it is another certificate.
+        """
+        ...
+
+    def enroll(self, url: str, token: EnrolmentToken, request: msg.EnrollRequest) -> msg.HostReport:
+        """Enrol the agent at ``url``, trusting only the certificate the token pins.
+
+        Raises InvalidParameterError when the agent refuses the token.
+        """
         ...
 
     def call(
@@ -81,20 +97,53 @@ class HttpAgentClient:
         self._http = http
         self._clock = clock
 
-    def enroll(self, url: str, token: str, request: msg.EnrollRequest) -> msg.HostReport:
-        """Enrol the agent at ``url``; raise InvalidParameterError if it refuses the token."""
+    def bootstrap_certificate(self, url: str, fingerprint: str) -> str:
+        """Return the certificate the agent at ``url`` presents, if its SHA-256 is ``fingerprint``.
+
+        Nothing is sent to the agent: the certificate is read from the TLS handshake.
+
+        Raises:
+            AgentUnreachableError: no TLS server answers at ``url``.
+            InvalidParameterError: it presents another certificate (``password``).
+        """
+        parts = urlsplit(url)
+        address = (parts.hostname or "", parts.port or 443)
         try:
-            response = self._http.post(
-                f"{url.rstrip('/')}/enroll",
-                content=msg.to_json(request),
-                headers={"Authorization": f"{msg.AUTHORIZATION_SCHEME} {token}"},
-                timeout=30.0,
+            pem = ssl.get_server_certificate(address, timeout=ENROLL_TIMEOUT_S)
+        except (OSError, ssl.SSLError) as exc:
+            raise AgentUnreachableError(f"Cannot reach the agent at {url} over TLS: {exc}") from exc
+        if not hmac.compare_digest(pki.fingerprint(pem), fingerprint):
+            raise InvalidParameterError(
+                "password",
+                f"The agent at {url} presented a certificate other than the one the enrolment "
+                "token given as password names; check the url and the token",
             )
+        return pem
+
+    def enroll(self, url: str, token: EnrolmentToken, request: msg.EnrollRequest) -> msg.HostReport:
+        """Enrol the agent at ``url``, trusting only the certificate the token pins.
+
+        Raises:
+            AgentUnreachableError: the agent cannot be reached.
+            InvalidParameterError: it refuses the token or is enrolled already (``password``).
+        """
+        pinned = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        # The bootstrap certificate is self-signed and names no host: it is trusted as
+        # itself (pinned), so the host name is not what is checked.
+        pinned.check_hostname = False
+        pinned.load_verify_locations(cadata=self.bootstrap_certificate(url, token.fingerprint))
+        try:
+            with httpx.Client(verify=pinned, timeout=ENROLL_TIMEOUT_S) as client:
+                response = client.post(
+                    f"{url.rstrip('/')}/enroll",
+                    content=msg.to_json(request),
+                    headers={"Authorization": f"{msg.AUTHORIZATION_SCHEME} {token.secret}"},
+                )
         except httpx.HTTPError as exc:
             raise AgentUnreachableError(f"Cannot reach the agent at {url}: {exc}") from exc
-        if response.status_code == 403:
+        if response.status_code in (403, 409, 429):
             raise InvalidParameterError(
-                "password", f"The agent at {url} refused the enrolment token given as password"
+                "password", f"The agent at {url} refused to enrol: {_error_text(response)}"
             )
         _raise_for_status(response, url)
         return msg.from_json(msg.HostReport, response.content)
@@ -180,6 +229,14 @@ class HttpAgentClient:
             )
         _raise_for_status(response, endpoint.url)
         return msg.from_json(msg.CommandStatus, response.content)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        text = response.json().get("error", "")
+    except ValueError:
+        text = ""
+    return str(text)[:200] or f"HTTP {response.status_code}"
 
 
 def _auth(endpoint: AgentEndpoint) -> dict[str, str]:

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from kvmcloud import __version__
 from kvmcloud.server.agent_client import AgentClient, HttpAgentClient
+from kvmcloud.server.agent_pki import AgentPki
 from kvmcloud.server.api import discovery
 from kvmcloud.server.api.agent_routes import agent_routes
 from kvmcloud.server.api.dispatch import Dispatcher
@@ -199,13 +200,22 @@ def build_services(
     *,
     agents: AgentClient | None = None,
     clock: Callable[[], datetime] = utc_now,
+    agent_pki: AgentPki | None = None,
 ) -> Services:
-    """Construct the database, agent client, job runners and periodic tasks."""
+    """Construct the database, agent client, job runners and periodic tasks.
+
+    Without ``agents``, agents are called over mutual TLS with ``agent_pki``'s contexts.
+    """
     wake = threading.Event()
     db = Database(make_engine(settings.database_url), on_jobs_queued=wake.set)
-    agent_client = agents or HttpAgentClient(
-        httpx.Client(headers={"User-Agent": "kvmcloud-server"})
-    )
+    if agents is None:
+        assert agent_pki is not None, "the HTTP agent client needs the agent PKI"
+        agents = HttpAgentClient(
+            httpx.Client(
+                headers={"User-Agent": "kvmcloud-server"}, verify=agent_pki.client_context()
+            )
+        )
+    agent_client = agents
     name = f"{socket.gethostname()}:{settings.listen_port}"
     services = Services(
         settings=settings, db=db, agents=agent_client, clock=clock, name=name, wake=wake
@@ -309,7 +319,7 @@ def take_over_lost_work(services: Services) -> None:
 
 
 def create_app(services: Services, *, run_background: bool = True) -> Starlette:
-    """Build the Starlette application serving /client/api and /agent/v1."""
+    """Build the Starlette application serving /client/api (the API port)."""
     dispatcher = Dispatcher(
         registry=build_registry(),
         db=services.db,
@@ -319,7 +329,6 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         rng=random.SystemRandom(),
         hooks=HOOKS,
     )
-    heartbeats = Heartbeats(services.db, services.clock, HEARTBEAT_LISTENERS)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -331,5 +340,15 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         finally:
             services.stop_background()
 
-    routes = [*api_routes(dispatcher), *agent_routes(heartbeats.authenticate, heartbeats.receive)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=api_routes(dispatcher), lifespan=lifespan)
+
+
+def create_agent_app(services: Services, *, require_client_certificate: bool = True) -> Starlette:
+    """Build the application of the agent listener: /agent/v1 only (mutual TLS, port 8250)."""
+    heartbeats = Heartbeats(services.db, services.clock, HEARTBEAT_LISTENERS)
+    routes = agent_routes(
+        heartbeats.authenticate,
+        heartbeats.receive,
+        require_client_certificate=require_client_certificate,
+    )
+    return Starlette(routes=routes)

@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/kvmcloud/kvmcloud.db"
 # Keys kept outside the database: the secrets key file and the agent CA (docs/security.md).
@@ -21,6 +22,8 @@ class ServerSettings:
     database_url: str = DEFAULT_DATABASE_URL
     listen_host: str = "0.0.0.0"  # noqa: S104 - a management server serves its network
     listen_port: int = 8080
+    # The agent listener: /agent/v1 only, mutual TLS against the agent CA (CloudStack: 8250).
+    agent_listen_port: int = 8250
     public_url: str = ""
     job_workers: int = 4
     periodic_tick_s: float = 1.0
@@ -31,12 +34,24 @@ class ServerSettings:
     config_dir: Path = DEFAULT_CONFIG_DIR
 
     @property
-    def agent_callback_url(self) -> str:
-        """Base URL agents use to reach this server (heartbeats)."""
+    def agent_host(self) -> str:
+        """The name or address agents use for this server: ``public_url``'s host if set."""
         if self.public_url:
-            return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.listen_host in ("0.0.0.0", "") else self.listen_host  # noqa: S104
-        return f"http://{host}:{self.listen_port}"
+            host = urlsplit(self.public_url).hostname
+            if host:
+                return host
+        return "127.0.0.1" if self.listen_host in ("0.0.0.0", "") else self.listen_host  # noqa: S104
+
+    @property
+    def agent_callback_url(self) -> str:
+        """Base URL agents heartbeat to: the agent listener, over mutual TLS."""
+        host = f"[{self.agent_host}]" if ":" in self.agent_host else self.agent_host
+        return f"https://{host}:{self.agent_listen_port}"
+
+    @property
+    def pki_dir(self) -> Path:
+        """Where the agent CA and this server's certificate live (server/agent_pki.py)."""
+        return self.config_dir / "pki"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ServerSettings":
@@ -49,6 +64,7 @@ class ServerSettings:
             database_url=environ.get("KVMCLOUD_DATABASE_URL", DEFAULT_DATABASE_URL),
             listen_host=environ.get("KVMCLOUD_LISTEN_HOST", "0.0.0.0"),  # noqa: S104
             listen_port=_int(environ, "KVMCLOUD_LISTEN_PORT", 8080, 1, 65535),
+            agent_listen_port=_int(environ, "KVMCLOUD_AGENTS_PORT", 8250, 1, 65535),
             public_url=environ.get("KVMCLOUD_PUBLIC_URL", ""),
             job_workers=_int(environ, "KVMCLOUD_JOB_WORKERS", 4, 1, 64),
             lease_s=_int(environ, "KVMCLOUD_LEASE_S", 30, 3, 3600),

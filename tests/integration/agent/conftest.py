@@ -12,6 +12,7 @@ from tests.support.images import make_qcow2, sha256_of
 from tests.support.libvirt import LibvirtDaemons, libvirt_or_skip
 from tests.support.origin import Origin
 from tests.support.processes import free_port
+from tests.support.trust import TestTrust
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,15 @@ def origin() -> Iterator[Origin]:
 
 
 @pytest.fixture
-def heartbeat_server() -> Iterator[HeartbeatServer]:
-    """A stand-in management server on loopback collecting heartbeats."""
-    with HeartbeatServer.running() as server:
+def trust(tmp_path: Path) -> TestTrust:
+    """A CA and server certificate, as a management server holds them."""
+    return TestTrust(tmp_path / "pki")
+
+
+@pytest.fixture
+def heartbeat_server(trust: TestTrust) -> Iterator[HeartbeatServer]:
+    """A stand-in management server on loopback collecting heartbeats (mutual TLS)."""
+    with HeartbeatServer.running(trust) as server:
         yield server
 
 

@@ -5,6 +5,7 @@ import ssl
 import stat
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,10 @@ from kvmcloud.agent.app import default_downloaders
 from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.downloads.metalink import MetalinkDownloader
 from kvmcloud.agent.downloads.nfs import NfsDownloader
+from kvmcloud.agent.enrollment import StoredToken, forget_enrollment, save_enroll_token
+from kvmcloud.agent.enrollment_rules import FAILURE_BURST
 from kvmcloud.agent.settings import AgentSettings
+from kvmcloud.agent.tls_identity import TlsIdentity, reset_identity
 from kvmcloud.protocol.agent_messages import (
     CertificateResult,
     CheckPoolCommand,
@@ -25,7 +29,6 @@ from kvmcloud.protocol.agent_messages import (
     CommandStatus,
     DirectDownloadCommand,
     DirectDownloadResult,
-    EnrollRequest,
     HostReport,
     PoolReport,
     PoolSpec,
@@ -71,8 +74,7 @@ def agent(state_dir: Path, recorder: HeartbeatRecorder) -> Iterator[TestClient]:
 
 
 def enroll(client: TestClient, *, token: str = TOKEN, key: str = KEY) -> Any:
-    body = EnrollRequest(host_uuid="h1", host_key=key, server_url="http://mgmt.test")
-    return client.post("/enroll", content=to_json(body), headers=auth(token))
+    return agent_harness.enrol(client, token=token, key=key)
 
 
 def auth(key: str = KEY) -> dict[str, str]:
@@ -124,12 +126,17 @@ def test_enrol_saves_key_privately_reports_host_and_starts_heartbeats(
     assert json.loads(saved.read_text()) == {
         "host_uuid": "h1",
         "host_key": KEY,
-        "server_url": "http://mgmt.test",
+        "server_url": "https://mgmt.test",
     }
+    # The token is used up; the certificate and CA are kept next to the key.
+    assert not (state_dir / "enroll-token.json").exists()
+    assert (state_dir / "tls" / "agent.pem").exists()
+    assert (state_dir / "tls" / "ca.pem").read_text() == agent_harness.CA_PEM
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert recorder.wait_for(1)
     authorization, beat = recorder.authorizations[0], recorder.beats[0]
     assert authorization == f"Bearer {KEY}"
+    assert recorder.hosts[0] == "h1"
     assert beat["host_uuid"] == "h1"
     assert beat["shutting_down"] is False
     assert beat["vm_states"] is None  # libvirt is unreachable here: states unknown
@@ -260,15 +267,69 @@ def test_download_runs_in_background_once_per_id(
     assert pool_files(pool_dir) == ["t1.qcow2"]
 
 
-def test_reenrolment_replaces_the_key(agent: TestClient, pool_dir: Path) -> None:
+def test_second_enrolment_is_refused_and_the_first_key_stays(
+    agent: TestClient, pool_dir: Path
+) -> None:
     envelope = CommandEnvelope(id="c1", command=check_pool(pool_dir))
-    enroll(agent, key="old-key")
-    assert post_command(agent, envelope, key="old-key").status_code == 200
+    assert enroll(agent, key="real-key").status_code == 200
 
-    assert enroll(agent, key="new-key").status_code == 200
+    # Defect 2: the same token again, with an attacker's key and server, must not win.
+    again = enroll(agent, key="attacker-key")
 
-    assert post_command(agent, envelope, key="old-key").status_code == 401
-    assert post_command(agent, envelope, key="new-key").status_code == 200
+    assert again.status_code == 409
+    assert "reset-enrolment" in again.json()["error"]
+    assert post_command(agent, envelope, key="attacker-key").status_code == 401
+    assert post_command(agent, envelope, key="real-key").status_code == 200
+
+
+def test_enrolment_works_again_after_a_reset_on_the_host(
+    state_dir: Path, recorder: HeartbeatRecorder, pool_dir: Path
+) -> None:
+    with make_client(state_dir, recorder) as first:
+        assert enroll(first, key="old-key").status_code == 200
+    forget_enrollment(state_dir)
+    reset_identity(state_dir)
+
+    with make_client(state_dir, recorder) as second:
+        assert enroll(second, key="new-key").status_code == 200
+        envelope = CommandEnvelope(id="c1", command=check_pool(pool_dir))
+        assert post_command(second, envelope, key="old-key").status_code == 401
+        assert post_command(second, envelope, key="new-key").status_code == 200
+
+
+def test_failed_enrolments_are_rate_limited(agent: TestClient) -> None:
+    statuses = [enroll(agent, token=f"guess-{n}").status_code for n in range(FAILURE_BURST)]
+    throttled = enroll(agent, token=f"guess-{FAILURE_BURST}")
+    # Even the right token waits while the bucket is empty: guessing stays slow.
+    right = enroll(agent)
+
+    assert statuses == [403] * FAILURE_BURST
+    assert throttled.status_code == 429
+    assert int(throttled.headers["retry-after"]) > 0
+    assert right.status_code == 429
+
+
+def test_expired_token_is_refused(state_dir: Path, recorder: HeartbeatRecorder) -> None:
+    with make_client(state_dir, recorder) as client:
+        save_enroll_token(state_dir, StoredToken(secret=TOKEN, created_s=time.time() - 86400))
+
+        response = enroll(client)
+
+    assert response.status_code == 403
+    assert "expired" in response.json()["error"]
+    assert "new-token" in response.json()["error"]
+
+
+def test_certificate_for_another_key_is_refused(agent: TestClient, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    TlsIdentity.open(other, datetime.now(UTC))
+    body = agent_harness.enrol_request(other, key=KEY)
+
+    response = agent.post("/enroll", content=to_json(body), headers=auth(TOKEN))
+
+    assert response.status_code == 400
+    assert "not for this agent's key" in response.json()["error"]
+    assert enroll(agent).status_code == 200
 
 
 def test_restarted_agent_resumes_enrolment(

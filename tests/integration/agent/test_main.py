@@ -10,11 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from kvmcloud.protocol.agent_messages import EnrollRequest, to_json
 from tests.support.heartbeat_server import HeartbeatServer
 from tests.support.processes import free_port
+from tests.support.trust import TestTrust, agent_token
 
 
 def read_lines(stream: Any, lines: queue.Queue[str]) -> None:
@@ -37,7 +35,7 @@ def wait_for_line(lines: queue.Queue[str], needle: str, timeout_s: float) -> str
 
 
 def test_agent_process_enrols_heartbeats_and_stops_cleanly_on_sigterm(
-    tmp_path: Path, heartbeat_server: HeartbeatServer
+    tmp_path: Path, heartbeat_server: HeartbeatServer, trust: TestTrust
 ) -> None:
     port = free_port()
     env = {
@@ -46,7 +44,6 @@ def test_agent_process_enrols_heartbeats_and_stops_cleanly_on_sigterm(
         "KVMCLOUD_AGENT_LISTEN_PORT": str(port),
         "KVMCLOUD_AGENT_STATE_DIR": str(tmp_path / "state"),
     }
-    env.pop("KVMCLOUD_AGENT_ENROLL_TOKEN", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "kvmcloud.agent"],
         env=env,
@@ -60,20 +57,12 @@ def test_agent_process_enrols_heartbeats_and_stops_cleanly_on_sigterm(
     try:
         token_line = wait_for_line(lines, "enrolment token:", 10)
         token = token_line.split("enrolment token: ", 1)[1].split(";", 1)[0]
-        assert (tmp_path / "state" / "enroll-token").read_text().strip() == token
+        assert token == agent_token(tmp_path / "state")
         wait_for_line(lines, "Uvicorn running", 10)
 
-        enrol = EnrollRequest(
-            host_uuid="h1",
-            host_key="key-1",
-            server_url=f"http://127.0.0.1:{heartbeat_server.server_address[1]}",
+        trust.enrol(
+            f"https://127.0.0.1:{port}", token, key="key-1", server_url=heartbeat_server.url
         )
-        response = httpx.post(
-            f"http://127.0.0.1:{port}/enroll",
-            content=to_json(enrol),
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert response.status_code == 200, response.text
         first = heartbeat_server.beats.get(timeout=5)
         assert first["host_uuid"] == "h1"
         assert first["shutting_down"] is False
@@ -116,7 +105,6 @@ def test_a_damaged_host_tag_file_stops_the_agent_with_a_clear_message(tmp_path: 
     env = {
         **os.environ,
         "KVMCLOUD_AGENT_STATE_DIR": str(tmp_path),
-        "KVMCLOUD_AGENT_ENROLL_TOKEN": "t" * 32,
     }
 
     result = subprocess.run(

@@ -14,17 +14,15 @@ from kvmcloud.protocol.agent_messages import (
     CommandState,
     CommandStatus,
     DirectDownloadCommand,
-    EnrollRequest,
     ErrorInfo,
     PoolSpec,
     PoolType,
     Timeouts,
     command_to_json,
     from_json,
-    to_json,
 )
 from tests.integration.agent.conftest import pool_files
-from tests.support.agent_harness import HeartbeatRecorder, make_client
+from tests.support.agent_harness import HeartbeatRecorder, enrol, make_client
 from tests.support.origin import Origin
 from tests.support.tmpfs import tmpfs_or_skip
 from tests.support.waiting import wait_until
@@ -50,10 +48,7 @@ def agent(tmp_path: Path) -> Iterator[TestClient]:
     with make_client(
         tmp_path / "state", recorder, token=TOKEN, buffer_size_bytes=64 * 1024
     ) as client:
-        enrol = EnrollRequest(host_uuid="h1", host_key=KEY, server_url="http://m.test")
-        response = client.post(
-            "/enroll", content=to_json(enrol), headers={"Authorization": f"Bearer {TOKEN}"}
-        )
+        response = enrol(client, token=TOKEN, key=KEY)
         assert response.status_code == 200
         yield client
 

@@ -20,19 +20,18 @@ from kvmcloud.protocol.agent_messages import (
     CommandStatus,
     CreateVolumeCommand,
     DirectDownloadCommand,
-    EnrollRequest,
     PoolSpec,
     PoolType,
     Timeouts,
     command_to_json,
     from_json,
-    to_json,
 )
 from tests.integration.agent.conftest import Image, pool_files
-from tests.support.agent_harness import HeartbeatRecorder, make_client
+from tests.support.agent_harness import HeartbeatRecorder, enrol, make_client
 from tests.support.heartbeat_server import HeartbeatServer
 from tests.support.origin import Origin
 from tests.support.processes import ManagedProcess, free_port, start_agent
+from tests.support.trust import TestTrust, agent_token
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.allow_commands("qemu-img")
@@ -62,10 +61,12 @@ def raw_download(origin: Origin, pool: Path) -> DirectDownloadCommand:
     )
 
 
-def wait_until_done(base_url: str, command_id: str, timeout_s: float = 30) -> CommandStatus:
+def wait_until_done(
+    http: httpx.Client, base_url: str, command_id: str, timeout_s: float = 30
+) -> CommandStatus:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        response = httpx.get(
+        response = http.get(
             f"{base_url}/commands/{command_id}", params={"wait_s": 5}, headers=auth(), timeout=10
         )
         status = from_json(CommandStatus, response.content)
@@ -75,26 +76,21 @@ def wait_until_done(base_url: str, command_id: str, timeout_s: float = 30) -> Co
 
 
 def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_pool(
-    tmp_path: Path, heartbeat_server: HeartbeatServer, pool_dir: Path
+    tmp_path: Path, heartbeat_server: HeartbeatServer, pool_dir: Path, trust: TestTrust
 ) -> None:
     state_dir = tmp_path / "state"
     log = tmp_path / "agent.log"
     image = b"\xfa\x31\xc0" + os.urandom(4 * 1024 * 1024 - 3)
     with Origin(files={"/t.raw": image}, delay_s=0.05, chunk_size_bytes=16 * 1024) as origin:
         port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        agent: ManagedProcess | None = start_agent(port, state_dir, TOKEN, log)
+        base_url = f"https://127.0.0.1:{port}"
+        agent: ManagedProcess | None = start_agent(port, state_dir, log)
+        http = trust.client(timeout=30)
         try:
             assert agent is not None
-            enrol = EnrollRequest(host_uuid="h1", host_key=KEY, server_url=heartbeat_server.url)
-            response = httpx.post(
-                f"{base_url}/enroll",
-                content=to_json(enrol),
-                headers={"Authorization": f"Bearer {TOKEN}"},
-            )
-            assert response.status_code == 200
+            trust.enrol(base_url, agent_token(state_dir), key=KEY, server_url=heartbeat_server.url)
             body = command_to_json(CommandEnvelope(id="d1", command=raw_download(origin, pool_dir)))
-            response = httpx.post(f"{base_url}/commands", content=body, headers=auth())
+            response = http.post(f"{base_url}/commands", content=body, headers=auth())
             assert response.status_code == 202, response.text
             # Bounded wait until the transfer is writing (the origin sends ~320 KiB/s).
             partial_dir = pool_dir / PARTIAL_DIR_NAME
@@ -113,7 +109,7 @@ def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_p
             agent.stop(signal.SIGKILL)
             assert partial.exists()  # killed: nothing cleaned up
 
-            agent = start_agent(port, state_dir, TOKEN, log)
+            agent = start_agent(port, state_dir, log)
             assert not partial.exists()
             assert sorted(p.name for p in partial_dir.iterdir()) == sorted(
                 [OTHER_HOST_PARTIAL, UNTAGGED_PARTIAL]
@@ -133,10 +129,11 @@ def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_p
             # The download tried again (here by the same host) completes.
             origin.delay_s = 0
             body = command_to_json(CommandEnvelope(id="d2", command=raw_download(origin, pool_dir)))
-            assert httpx.post(f"{base_url}/commands", content=body, headers=auth()).is_success
-            status = wait_until_done(base_url, "d2")
+            assert http.post(f"{base_url}/commands", content=body, headers=auth()).is_success
+            status = wait_until_done(http, base_url, "d2")
             assert status.answer is not None and status.answer.ok, status.answer
         finally:
+            http.close()
             if agent is not None:
                 agent.stop()
 
@@ -176,10 +173,7 @@ def test_heartbeat_inventory_lists_published_files_of_remembered_pools(
     origin.files["/t.qcow2"] = qcow2_image.data
     recorder = HeartbeatRecorder()
     with make_client(state_dir, recorder, token=TOKEN) as client:
-        enrol = EnrollRequest(host_uuid="h1", host_key=KEY, server_url="http://m.test")
-        response = client.post(
-            "/enroll", content=to_json(enrol), headers={"Authorization": f"Bearer {TOKEN}"}
-        )
+        response = enrol(client, token=TOKEN, key=KEY)
         assert response.status_code == 200
         download = DirectDownloadCommand(
             template_uuid="t1",

@@ -3,6 +3,7 @@
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,13 @@ from starlette.testclient import TestClient
 from kvmcloud.protocol.api_signing import sign
 from kvmcloud.server import db_migrations
 from kvmcloud.server.accounts.service import ApiKeys, create_user_account, ensure_admin
-from kvmcloud.server.app import Services, build_services, create_app
+from kvmcloud.server.agent_pki import AgentPki
+from kvmcloud.server.app import Services, build_services, create_agent_app, create_app
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates.guest_os import seed_guest_os
-from tests.fakes import FakeAgentClient, FakeClock
+from tests.fakes import FAKE_TOKEN, FakeAgentClient, FakeClock
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +37,8 @@ class ServerHarness:
 
     services: Services
     client: TestClient
+    # The agent listener's app (/agent/v1), without TLS: the certificate check is off.
+    agent_api: TestClient
     agents: FakeAgentClient
     clock: FakeClock
     admin: ApiKeys
@@ -75,7 +79,10 @@ class ServerHarness:
 def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
     path = tmp_path / "kvmcloud.db"
     shutil.copy(migrated_db_file, path)
-    settings = ServerSettings(database_url=f"sqlite:///{path}", job_workers=1)
+    settings = ServerSettings(
+        database_url=f"sqlite:///{path}", job_workers=1, config_dir=tmp_path / "config"
+    )
+    AgentPki.init(settings.pki_dir, [settings.agent_host], datetime.now(UTC))
     clock, agents = FakeClock(), FakeAgentClient()
     services = build_services(settings, agents=agents, clock=clock)
     with services.db.transaction() as session:
@@ -83,8 +90,9 @@ def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
         seed_guest_os(session)
         admin = ensure_admin(session, clock())
     app = create_app(services, run_background=False)
-    with TestClient(app) as client:
-        yield ServerHarness(services, client, agents, clock, admin)
+    agent_app = create_agent_app(services, require_client_certificate=False)
+    with TestClient(app) as client, TestClient(agent_app) as agent_api:
+        yield ServerHarness(services, client, agent_api, agents, clock, admin)
     services.db.engine.dispose()
 
 
@@ -99,7 +107,7 @@ class Cloud:
     pool_id: str
 
 
-AGENT_URL = "http://127.0.0.1:8252"
+AGENT_URL = "https://127.0.0.1:8252"
 
 
 @pytest.fixture
@@ -117,7 +125,7 @@ def cloud(server: ServerHarness) -> Cloud:
         clusterid=cluster["id"],
         url="http://127.0.0.1",
         username="root",
-        password="enrol-token",
+        password=FAKE_TOKEN,
         hypervisor="KVM",
     )["host"][0]
     pool = server.ok(

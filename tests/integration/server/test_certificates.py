@@ -14,7 +14,7 @@ from kvmcloud.server.certificates.service import queue_sync_all
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host
 from kvmcloud.server.jobs.models import AsyncJob
-from tests.fakes import FakeAgent
+from tests.fakes import FAKE_TOKEN, FakeAgent
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 
 UPLOAD = "uploadTemplateDirectDownloadCertificate"
@@ -34,7 +34,7 @@ def add_host(
     """Add host kvm<number> at 127.0.0.<number> in the cloud's cluster."""
     report = dataclasses.replace(FakeAgent().report, hostname=f"kvm{number}")
     agent = server.agents.add(
-        f"http://127.0.0.{number}:8252", FakeAgent(report=report, **agent_fields)
+        f"https://127.0.0.{number}:8252", FakeAgent(report=report, **agent_fields)
     )
     host = server.ok(
         "addHost",
@@ -43,7 +43,7 @@ def add_host(
         clusterid=cloud.cluster_id,
         url=f"http://127.0.0.{number}",
         username="root",
-        password="enrol-token",
+        password=FAKE_TOKEN,
         hypervisor="KVM",
     )["host"][0]
     return host["id"], agent
@@ -56,7 +56,7 @@ def set_status(server: ServerHarness, host_id: str, status: HostStatus) -> None:
 
 def heartbeat(server: ServerHarness, host_id: str, agent: FakeAgent, *, certificates=None) -> None:
     beat = msg.Heartbeat(host_uuid=host_id, report=agent.report, certificates=certificates)
-    response = server.client.post(
+    response = server.agent_api.post(
         "/agent/v1/heartbeat",
         content=msg.to_json(beat),
         headers={"Authorization": f"Bearer {agent.key}", "X-Kvmcloud-Host": host_id},
@@ -243,7 +243,7 @@ def test_revoke_and_provision_check_the_zone(
     cluster2 = server.ok(
         "addCluster", clustername="c2", zoneid=zone2["id"], podid=pod2["id"], hypervisor="KVM"
     )["cluster"][0]
-    server.agents.add("http://127.0.0.3:8252")
+    server.agents.add("https://127.0.0.3:8252")
     other = server.ok(
         "addHost",
         zoneid=zone2["id"],
@@ -251,7 +251,7 @@ def test_revoke_and_provision_check_the_zone(
         clusterid=cluster2["id"],
         url="http://127.0.0.3",
         username="root",
-        password="enrol-token",
+        password=FAKE_TOKEN,
         hypervisor="KVM",
     )["host"][0]
     status, body = server.call(PROVISION, id=certificate["id"], hostid=other["id"])

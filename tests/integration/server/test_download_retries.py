@@ -9,13 +9,13 @@ from kvmcloud.protocol.error_codes import ErrorCode
 from kvmcloud.server.infrastructure.models import Host
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.templates.models import TemplatePoolRef
-from tests.fakes import FakeAgent
+from tests.fakes import FAKE_TOKEN, FakeAgent
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 
 
 def second_host(server: ServerHarness, cloud: Cloud) -> FakeAgent:
     report = dataclasses.replace(FakeAgent().report, hostname="kvm2")
-    agent = server.agents.add("http://127.0.0.2:8252", FakeAgent(report=report))
+    agent = server.agents.add("https://127.0.0.2:8252", FakeAgent(report=report))
     server.ok(
         "addHost",
         zoneid=cloud.zone_id,
@@ -23,7 +23,7 @@ def second_host(server: ServerHarness, cloud: Cloud) -> FakeAgent:
         clusterid=cloud.cluster_id,
         url="http://127.0.0.2",
         username="root",
-        password="enrol-token",
+        password=FAKE_TOKEN,
         hypervisor="KVM",
     )
     return agent

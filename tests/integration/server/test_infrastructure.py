@@ -1,7 +1,7 @@
 """Zones, pods, clusters, host enrolment and heartbeats, storage pools — in-process."""
 
 from kvmcloud.protocol import agent_messages as msg
-from tests.fakes import FakeAgent
+from tests.fakes import FAKE_TOKEN, FakeAgent
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 
 
@@ -26,7 +26,7 @@ def test_cloud_objects_are_listed_with_names(server: ServerHarness, cloud: Cloud
 def test_add_host_with_wrong_token_is_refused_and_nothing_recorded(
     server: ServerHarness, cloud: Cloud
 ) -> None:
-    server.agents.add("http://127.0.0.2:8252", FakeAgent(token="right"))
+    server.agents.add("https://127.0.0.2:8252", FakeAgent(token="right"))
     status, body = server.call(
         "addHost",
         zoneid=cloud.zone_id,
@@ -47,7 +47,7 @@ def test_add_host_twice_and_unreachable_agent(server: ServerHarness, cloud: Clou
         "podid": cloud.pod_id,
         "clusterid": cloud.cluster_id,
         "username": "root",
-        "password": "enrol-token",
+        "password": FAKE_TOKEN,
         "hypervisor": "KVM",
     }
     status, body = server.call("addHost", url="http://127.0.0.1:8252", **base)
@@ -60,10 +60,12 @@ def test_heartbeats_keep_host_state(server: ServerHarness, cloud: Cloud) -> None
     agent = server.agents.agents[AGENT_URL]
     beat = msg.Heartbeat(host_uuid=cloud.host_id, report=agent.report)
     headers = {"Authorization": f"Bearer {agent.key}", "X-Kvmcloud-Host": cloud.host_id}
-    response = server.client.post("/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers)
+    response = server.agent_api.post(
+        "/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers
+    )
     assert response.status_code == 200
     assert msg.from_json(msg.HeartbeatReply, response.content).interval_s == 60.0
-    bad = server.client.post(
+    bad = server.agent_api.post(
         "/agent/v1/heartbeat",
         content=msg.to_json(beat),
         headers={"Authorization": "Bearer stolen", "X-Kvmcloud-Host": cloud.host_id},
@@ -85,10 +87,10 @@ def test_heartbeats_keep_host_state(server: ServerHarness, cloud: Cloud) -> None
     update_host_states(server.db, server.clock)
     assert state() == "Down"
     assert server.ok("listHosts", state="Down")["count"] == 1
-    server.client.post("/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers)
+    server.agent_api.post("/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers)
     assert state() == "Up"
     goodbye = msg.Heartbeat(host_uuid=cloud.host_id, report=agent.report, shutting_down=True)
-    server.client.post("/agent/v1/heartbeat", content=msg.to_json(goodbye), headers=headers)
+    server.agent_api.post("/agent/v1/heartbeat", content=msg.to_json(goodbye), headers=headers)
     update_host_states(server.db, server.clock)
     assert state() == "Disconnected"
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.templates.inventory import INVENTORY_GRACE_S
 from kvmcloud.server.templates.models import TemplatePoolRef
+from tests.fakes import FAKE_TOKEN
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 
 POOL_PATH = "/var/lib/kvmcloud/pool1"
@@ -60,7 +61,7 @@ def beat(
             pool_inventory=list(inventories),
         )
     )
-    response = server.client.post(
+    response = server.agent_api.post(
         "/agent/v1/heartbeat",
         content=body,
         headers={"Authorization": f"Bearer {agent.key}", "X-Kvmcloud-Host": host_uuid},
@@ -133,7 +134,7 @@ def test_a_host_that_does_not_reach_the_pool_is_not_believed(
     server: ServerHarness, cloud: Cloud
 ) -> None:
     ready_copy(server, cloud)
-    other_url = "http://127.0.0.2:8252"
+    other_url = "https://127.0.0.2:8252"
     server.agents.add(other_url)
     cluster = server.ok(
         "addCluster",
@@ -149,7 +150,7 @@ def test_a_host_that_does_not_reach_the_pool_is_not_believed(
         clusterid=cluster["id"],
         url="http://127.0.0.2",
         username="root",
-        password="enrol-token",
+        password=FAKE_TOKEN,
         hypervisor="KVM",
     )["host"][0]
     server.clock.advance(INVENTORY_GRACE_S + 1)

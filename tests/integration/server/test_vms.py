@@ -226,7 +226,7 @@ def test_heartbeat_reconciles_vm_states(server: ServerHarness, cloud: Cloud) -> 
         body = msg.to_json(
             msg.Heartbeat(host_uuid=cloud.host_id, report=fake.report, vm_states=states)
         )
-        response = server.client.post(
+        response = server.agent_api.post(
             "/agent/v1/heartbeat",
             content=body,
             headers={"Authorization": f"Bearer {fake.key}", "X-Kvmcloud-Host": cloud.host_id},
@@ -304,7 +304,7 @@ def test_paused_domains_count_as_running(server: ServerHarness, cloud: Cloud) ->
         )
     )
     for _ in range(3):
-        server.client.post(
+        server.agent_api.post(
             "/agent/v1/heartbeat",
             content=body,
             headers={"Authorization": f"Bearer {fake.key}", "X-Kvmcloud-Host": cloud.host_id},

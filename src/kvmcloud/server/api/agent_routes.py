@@ -8,8 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kvmcloud import pki
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.errors import AuthenticationError
+from kvmcloud.tls_peers import client_certificate
 
 # (host uuid, presented key) → None; raises AuthenticationError. The one credential check
 # of the agent routes (infrastructure.heartbeats.Heartbeats.authenticate).
@@ -24,12 +26,18 @@ class BodyTooLargeError(Exception):
 
 
 def agent_routes(
-    authenticate: AuthenticateAgent, receive_heartbeat: ReceiveHeartbeat
+    authenticate: AuthenticateAgent,
+    receive_heartbeat: ReceiveHeartbeat,
+    *,
+    require_client_certificate: bool = True,
 ) -> list[Route]:
     """Return the routes agents use to report to this server.
 
-    Order matters: the host and its key are checked from the headers before one byte of
-    the body is read, then the body is read up to its cap, then parsed (depth-bounded).
+    Order matters: the host is identified and its key checked from the headers before
+    one byte of the body is read, then the body is read up to its cap, then parsed
+    (depth-bounded). Over mutual TLS the client certificate (verified against the CA by
+    the listener) must name the same host: one agent's certificate cannot speak for
+    another. ``require_client_certificate=False`` is for in-process tests, without TLS.
     """
 
     async def heartbeat_route(request: Request) -> Response:
@@ -37,6 +45,8 @@ def agent_routes(
         if credentials is None:
             return _error(401, "missing host uuid or bearer key")
         host_uuid, key = credentials
+        if require_client_certificate and not _certificate_names(request, host_uuid):
+            return _error(403, "the TLS client certificate is not this host's")
         try:
             await run_in_threadpool(authenticate, host_uuid, key)
         except AuthenticationError:
@@ -58,6 +68,11 @@ def agent_routes(
         return Response(msg.to_json(reply), media_type="application/json")
 
     return [Route("/agent/v1/heartbeat", heartbeat_route, methods=["POST"])]
+
+
+def _certificate_names(request: Request, host_uuid: str) -> bool:
+    pem = client_certificate(request.scope)
+    return pem is not None and hmac.compare_digest(pki.common_name(pem), host_uuid)
 
 
 def _credentials(request: Request) -> tuple[str, str] | None:

@@ -4,15 +4,19 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kvmcloud import pki
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.enrolment_tokens import TokenFormatError, parse_token
 from kvmcloud.server.agent_client import AgentClient
+from kvmcloud.server.agent_pki import AgentPki, PkiStoreError
 from kvmcloud.server.db import Database, new_uuid
-from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.errors import ApiError, InvalidParameterError
 from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, Zone
@@ -47,12 +51,23 @@ def add_host(
     *,
     command: str,
     server_url: str,
+    pki_dir: Path,
 ) -> HostRecord:
     """Enrol the agent at the request's url with its token, then record the host.
 
+    The token's fingerprint pins the agent's bootstrap certificate; the CA in ``pki_dir``
+    issues the agent a certificate for that certificate's key, which the agent adopts.
     The agent calls back at ``server_url``. The new host gets the zone's direct-download
     certificates from a job that ``hooks`` queues with the host.
     """
+    try:
+        token = parse_token(request.token)
+    except TokenFormatError as exc:
+        raise InvalidParameterError("password", f"password {exc}") from None
+    try:
+        authority = AgentPki.load(pki_dir)
+    except PkiStoreError as exc:
+        raise ApiError(f"This management server cannot enrol hosts: {exc}") from exc
     with db.transaction() as session:
         zone = get_by_uuid(session, Zone, request.zone_uuid, command=command, param="zoneid")
         pod = get_by_uuid(session, Pod, request.pod_uuid, command=command, param="podid")
@@ -72,13 +87,22 @@ def add_host(
             now=clock(),
         )
     # No transaction is open while the agent works.
+    bootstrap_pem = agents.bootstrap_certificate(plan.agent_url, token.fingerprint)
+    certificate_pem = authority.issue_agent_certificate(
+        pki.certificate_public_key(bootstrap_pem),
+        host_uuid=plan.host_uuid,
+        address=plan.address,
+        now=clock(),
+    )
     report = agents.enroll(
         plan.agent_url,
-        request.token,
+        token,
         msg.EnrollRequest(
             host_uuid=plan.host_uuid,
             host_key=plan.host_key,
             server_url=server_url,
+            certificate_pem=certificate_pem,
+            ca_pem=authority.ca_pem,
         ),
     )
     with db.transaction() as session:
@@ -105,7 +129,7 @@ def normalise_agent_url(url: str) -> tuple[str, str]:
     """Turn addHost's ``url`` into the agent's base URL and address.
 
     CloudStack operators pass ``http://<host address>``; the agent listens on its own port
-    (8252 unless the URL names another).
+    (8252 unless the URL names another) and speaks TLS only, so the base URL is https.
     """
     text = url.strip()
     if "://" not in text:
@@ -121,7 +145,7 @@ def normalise_agent_url(url: str) -> tuple[str, str]:
     except ValueError:
         raise InvalidParameterError("url", f"url {url!r} has an invalid port") from None
     shown = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{shown}:{port}", host
+    return f"https://{shown}:{port}", host
 
 
 def plan_host(
