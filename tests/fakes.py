@@ -43,6 +43,8 @@ class FakeAgent:
     # What enrolment handed over: the issued certificate and the CA.
     certificate_pem: str = ""
     ca_pem: str = ""
+    # The key a renewal made, until the new certificate is installed.
+    pending_key: str = ""
     report: msg.HostReport = field(
         default_factory=lambda: msg.HostReport(
             hostname="kvm1",
@@ -126,6 +128,20 @@ class FakeAgentClient:
             )
         if isinstance(command, msg.SetupCertificateCommand | msg.RevokeCertificateCommand):
             return self._certificate_command(agent, command)
+        if isinstance(command, msg.RenewCertificateCommand):
+            agent.pending_key = pki.new_key_pem()
+            return msg.Answer(
+                ok=True, result=msg.CertificateRequest(csr_pem=pki.make_csr(agent.pending_key))
+            )
+        if isinstance(command, msg.InstallCertificateCommand):
+            pki.check_issued(command.certificate_pem, command.ca_pem, agent.pending_key)
+            agent.certificate_pem, agent.ca_pem = command.certificate_pem, command.ca_pem
+            return msg.Answer(
+                ok=True,
+                result=msg.CertificateInstalled(
+                    fingerprint=pki.fingerprint(command.certificate_pem)
+                ),
+            )
         if isinstance(command, msg.CheckPoolCommand):
             return msg.Answer(
                 ok=True,

@@ -9,17 +9,19 @@ agent listener takes a heartbeat only with the certificate of the host it names.
 import json
 import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from kvmcloud import pki
 from kvmcloud.protocol import agent_messages as msg
 from tests.e2e.conftest import Stack
-from tests.support.processes import free_port, start_agent
+from tests.support.processes import free_port, start_agent, start_server
 from tests.support.trust import TestTrust, agent_command, agent_token
+from tests.support.waiting import wait_until
 
 CHECK_POOL = json.dumps(
     {
@@ -212,3 +214,40 @@ def test_new_token_made_on_the_host_replaces_the_old_one(
         server_trust.enrol(agent_url, old, key="k", server_url=server_url, host_uuid="spare-2")
     report = server_trust.enrol(agent_url, new, key="k", server_url=server_url, host_uuid="spare-2")
     assert report.hostname
+
+
+def test_a_certificate_due_for_renewal_is_renewed_over_mutual_tls(
+    stack: Stack, server_trust: TestTrust
+) -> None:
+    """Last in the module: it restarts the server (the renewal task runs at its start)."""
+    agent_pem = stack.workdir / "agent-state" / "tls" / "agent.pem"
+    before = agent_pem.read_text()
+    with stack.db.begin() as conn:
+        conn.execute(
+            text("update host set certificate_expires = :t where uuid = :u"),
+            {"t": datetime.now(UTC) + timedelta(days=30), "u": stack.host_id},
+        )
+        # The hourly task ran when this server started: forget that, so it runs at restart.
+        conn.execute(text("delete from periodic_task_run where name = 'agent-certificate-renewal'"))
+    port = int(stack.server.env["KVMCLOUD_LISTEN_PORT"])
+    agents_port = int(stack.server.env["KVMCLOUD_AGENTS_PORT"])
+    stack.server.stop()
+    stack.server = start_server(
+        stack.database_url, port, stack.workdir / "server.log", stack.config_dir, agents_port
+    )
+
+    assert wait_until(lambda: agent_pem.read_text() != before, timeout_s=60, interval_s=0.5)
+    after = agent_pem.read_text()
+    assert pki.common_name(after) == stack.host_id
+    assert pki.certificate_public_key(after) != pki.certificate_public_key(before)
+    assert wait_until(
+        lambda: stack.api.listHosts(id=stack.host_id)["host"][0]["state"] == "Up",
+        timeout_s=30,
+        interval_s=0.5,
+    )
+    # The agent now serves the new certificate, verified through the CA like any other.
+    with server_trust.client(timeout=10) as server:
+        response = server.post(f"{stack.agent_url}/commands", content=CHECK_POOL)
+        assert response.status_code == 401  # the handshake passed; no key was given
+        served = response.extensions["network_stream"].get_extra_info("ssl_object")
+        assert pki.fingerprint_der(served.getpeercert(True)) == pki.fingerprint(after)

@@ -321,6 +321,7 @@ def create_app(
         ),
         certificates=certificates,
         keeper=keeper,
+        identity=identity,
     )
     runtime = AgentRuntime(
         settings=settings,

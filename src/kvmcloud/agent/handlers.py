@@ -10,14 +10,17 @@ from typing import assert_never
 from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
-from kvmcloud.agent.errors import AgentError
+from kvmcloud.agent.errors import AgentError, BadCommandError
 from kvmcloud.agent.pools import StoragePool
 from kvmcloud.agent.recovery import PoolKeeper
+from kvmcloud.agent.tls_identity import TlsIdentity
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
 from kvmcloud.agent.vms.volumes import VolumeImages, create_volume
 from kvmcloud.protocol.agent_messages import (
     Answer,
     AttachIsoCommand,
+    CertificateInstalled,
+    CertificateRequest,
     CertificateResult,
     CheckPoolCommand,
     CheckUrlCommand,
@@ -28,9 +31,11 @@ from kvmcloud.protocol.agent_messages import (
     DestroyVmCommand,
     DirectDownloadCommand,
     ErrorInfo,
+    InstallCertificateCommand,
     PoolFileDeleted,
     PoolSpec,
     RebootVmCommand,
+    RenewCertificateCommand,
     Result,
     RevokeCertificateCommand,
     SetupCertificateCommand,
@@ -65,8 +70,13 @@ class CommandHandlers:
         vms: VmLifecycle,
         certificates: CertificateStore,
         keeper: PoolKeeper | None = None,
+        identity: TlsIdentity | None = None,
     ) -> None:
-        """Build the handlers; without ``keeper`` pools are not remembered across restarts."""
+        """Build the handlers; without ``keeper`` pools are not remembered across restarts.
+
+        ``identity`` is the agent's own TLS key and certificate, which renewals replace.
+        """
+        self._identity = identity
         self._downloaders = downloaders
         self._qemu_img = qemu_img
         self._vms = vms
@@ -99,7 +109,7 @@ class CommandHandlers:
             return Answer(ok=False, error=ErrorInfo(code=ErrorCode.INTERNAL, message=message))
         return Answer(ok=True, result=result)
 
-    def _dispatch(self, command: Command, execution: Execution) -> Result:
+    def _dispatch(self, command: Command, execution: Execution) -> Result:  # noqa: C901 - a case per type
         match command:
             case CheckUrlCommand():
                 return self.check_url(command, execution)
@@ -126,8 +136,22 @@ class CommandHandlers:
                 return self._vms.attach_iso(command)
             case SetupCertificateCommand() | RevokeCertificateCommand():
                 return self.certificate(command)
+            case RenewCertificateCommand() | InstallCertificateCommand():
+                return self.own_certificate(command)
             case _:
                 assert_never(command)
+
+    def own_certificate(
+        self, command: RenewCertificateCommand | InstallCertificateCommand
+    ) -> CertificateRequest | CertificateInstalled:
+        """Renew the agent's own TLS certificate: a CSR for a new key, then install."""
+        if self._identity is None:
+            raise BadCommandError("this agent has no TLS identity to renew")
+        if isinstance(command, RenewCertificateCommand):
+            return CertificateRequest(csr_pem=self._identity.begin_renewal())
+        fingerprint = self._identity.finish_renewal(command.certificate_pem, command.ca_pem)
+        logger.info("renewed this agent's TLS certificate (sha256 %s)", fingerprint)
+        return CertificateInstalled(fingerprint=fingerprint)
 
     def check_url(self, command: CheckUrlCommand, execution: Execution) -> CheckUrlResult:
         """Probe the URL from this host: reachable, and how big."""

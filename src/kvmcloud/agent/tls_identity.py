@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kvmcloud import pki
 from kvmcloud.agent.enrollment import EnrollmentStateError, write_private_file
+from kvmcloud.agent.errors import BadCommandError
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ CA_FILE = "ca.pem"
 PENDING_KEY_FILE = "pending.key"
 
 
-class IdentityError(Exception):
+class IdentityError(BadCommandError):
     """A certificate offered to the agent is unusable; the text says why."""
 
 
@@ -98,14 +99,22 @@ class TlsIdentity:
             self._configure()
 
     def begin_renewal(self) -> str:
-        """Make a new key (kept aside) and return a CSR for it."""
+        """Make a new key (kept aside) and return a CSR for it.
+
+        Raises:
+            IdentityError: the agent is not enrolled (nothing to renew).
+        """
         with self._lock:
+            if not self.issued:
+                raise IdentityError("this agent is not enrolled: it has no certificate to renew")
             key_pem = pki.new_key_pem()
             write_private_file(self._path(PENDING_KEY_FILE), key_pem)
             return pki.make_csr(key_pem)
 
-    def finish_renewal(self, certificate_pem: str, ca_pem: str) -> None:
+    def finish_renewal(self, certificate_pem: str, ca_pem: str) -> str:
         """Switch to the pending key and its new certificate.
+
+        Returns the new certificate's SHA-256.
 
         Raises:
             IdentityError: no renewal is pending, or the certificate does not fit it.
@@ -122,6 +131,7 @@ class TlsIdentity:
             write_private_file(self._path(KEY_FILE), key_pem)
             pending.unlink(missing_ok=True)
             self._configure()
+            return pki.fingerprint(certificate_pem)
 
     def server_context(self) -> ssl.SSLContext:
         """The listener's context, changed in place as the identity changes.

@@ -308,6 +308,40 @@ class RevokeCertificateCommand:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RenewCertificateCommand:
+    """Renewal, step 1: make a new key (kept on the host) and answer a CSR for it."""
+
+    TYPE: ClassVar[str] = "RenewCertificate"
+    LONG: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateRequest:
+    """The CSR of the agent's new key."""
+
+    TYPE: ClassVar[str] = "CertificateRequest"
+    csr_pem: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstallCertificateCommand:
+    """Renewal, step 2: switch to the new key with this certificate from the CA."""
+
+    TYPE: ClassVar[str] = "InstallCertificate"
+    LONG: ClassVar[bool] = False
+    certificate_pem: str
+    ca_pem: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateInstalled:
+    """The agent now serves and presents the new certificate."""
+
+    TYPE: ClassVar[str] = "CertificateInstalled"
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CertificateResult:
     """The host's store after a setup or revoke: whether it changed, what it now holds."""
 
@@ -437,6 +471,8 @@ Command = (
     | AttachIsoCommand
     | SetupCertificateCommand
     | RevokeCertificateCommand
+    | RenewCertificateCommand
+    | InstallCertificateCommand
 )
 Result = (
     CheckUrlResult
@@ -446,6 +482,8 @@ Result = (
     | PoolFileDeleted
     | VmStateResult
     | CertificateResult
+    | CertificateRequest
+    | CertificateInstalled
 )
 
 COMMAND_TYPES: dict[str, type[Command]] = {
@@ -463,6 +501,8 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         AttachIsoCommand,
         SetupCertificateCommand,
         RevokeCertificateCommand,
+        RenewCertificateCommand,
+        InstallCertificateCommand,
     )
 }
 RESULT_TYPES: dict[str, type[Result]] = {
@@ -475,6 +515,8 @@ RESULT_TYPES: dict[str, type[Result]] = {
         PoolFileDeleted,
         VmStateResult,
         CertificateResult,
+        CertificateRequest,
+        CertificateInstalled,
     )
 }
 

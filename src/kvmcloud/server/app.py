@@ -38,8 +38,10 @@ from kvmcloud.server.events.catalog import EventType, ResourceType
 from kvmcloud.server.events.jobs import with_event
 from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.infrastructure import api as infrastructure_api
+from kvmcloud.server.infrastructure import jobs as infrastructure_jobs
 from kvmcloud.server.infrastructure.heartbeats import HeartbeatListener, Heartbeats
 from kvmcloud.server.infrastructure.jobs import update_host_states
+from kvmcloud.server.infrastructure.renewal import RENEW_CERTIFICATE_JOB
 from kvmcloud.server.jobs import api as jobs_api
 from kvmcloud.server.jobs import servers
 from kvmcloud.server.jobs.leases import renew_interval_s
@@ -59,6 +61,8 @@ from kvmcloud.server.vms import service as vms_service
 logger = logging.getLogger(__name__)
 
 HOST_STATE_INTERVAL_S = 5.0
+# Certificates live a year and are renewed with four months left: hourly checks suffice.
+CERTIFICATE_RENEWAL_INTERVAL_S = 3600.0
 
 
 def utc_now() -> datetime:
@@ -99,6 +103,7 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     vms_service.DESTROY_JOB: with_event(EventType.VM_DESTROY, VM, vms_jobs.run_destroy_vm),
     vms_service.ATTACH_ISO_JOB: vms_jobs.run_attach_iso,
     certificates_service.CERTIFICATE_SYNC_JOB: certificates_jobs.run_certificate_sync,
+    RENEW_CERTIFICATE_JOB: infrastructure_jobs.run_certificate_renewal,
 }
 
 # What API handlers of a feature need from the features built on it (see hooks.py).
@@ -126,6 +131,7 @@ RESUMABLE_JOBS = frozenset(
         vms_service.START_JOB,
         vms_service.ATTACH_ISO_JOB,
         certificates_service.CERTIFICATE_SYNC_JOB,
+        RENEW_CERTIFICATE_JOB,
     }
 )
 # A job resumed this often is failed instead: something about it kills servers.
@@ -268,9 +274,33 @@ def build_services(
         ),
         PeriodicTask("storage-cleanup", storage_cleanup_interval_s, queue_storage_cleanup),
         PeriodicTask("certificate-sync", certificate_sync_interval_s, queue_certificate_sync),
+        PeriodicTask(
+            "agent-certificate-renewal",
+            lambda: CERTIFICATE_RENEWAL_INTERVAL_S,
+            lambda: infrastructure_jobs.queue_certificate_renewals(db, clock),
+        ),
     ]
+    if agent_pki is not None:
+        server_pki = agent_pki
+        # Each server renews its own certificate: not shared between servers.
+        tasks.append(
+            PeriodicTask(
+                "server-certificate-renewal",
+                lambda: CERTIFICATE_RENEWAL_INTERVAL_S,
+                lambda: renew_server_certificate(server_pki, settings, clock),
+                shared=False,
+            )
+        )
     services.scheduler = Scheduler(tasks, tick_s=settings.periodic_tick_s, gate=may_run)
     return services
+
+
+def renew_server_certificate(
+    store: AgentPki, settings: ServerSettings, clock: Callable[[], datetime]
+) -> None:
+    """Issue this server a new certificate when it is due (or lacks the agent host name)."""
+    if store.ensure_server_certificate([settings.agent_host], clock()):
+        logger.info("renewed this management server's certificate")
 
 
 def recover_after_restart(services: Services) -> None:

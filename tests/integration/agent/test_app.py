@@ -13,6 +13,7 @@ import pytest
 import trustme
 from starlette.testclient import TestClient
 
+from kvmcloud import pki
 from kvmcloud.agent.app import default_downloaders
 from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.downloads.metalink import MetalinkDownloader
@@ -22,6 +23,7 @@ from kvmcloud.agent.enrollment_rules import FAILURE_BURST
 from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.agent.tls_identity import TlsIdentity, reset_identity
 from kvmcloud.protocol.agent_messages import (
+    CertificateRequest,
     CertificateResult,
     CheckPoolCommand,
     CommandEnvelope,
@@ -30,9 +32,11 @@ from kvmcloud.protocol.agent_messages import (
     DirectDownloadCommand,
     DirectDownloadResult,
     HostReport,
+    InstallCertificateCommand,
     PoolReport,
     PoolSpec,
     PoolType,
+    RenewCertificateCommand,
     RevokeCertificateCommand,
     SetupCertificateCommand,
     Timeouts,
@@ -438,3 +442,31 @@ def test_command_with_deep_json_is_400_and_huge_body_413(agent: TestClient) -> N
     assert deep.status_code == 400
     assert huge.status == 413
     assert huge.chunks_read == 0
+
+
+def test_certificate_renewal_by_csr_over_commands(agent: TestClient, state_dir: Path) -> None:
+    assert enroll(agent).status_code == 200
+    before = (state_dir / "tls" / "agent.pem").read_text()
+
+    asked = status_of(
+        post_command(agent, CommandEnvelope(id="r1", command=RenewCertificateCommand()))
+    )
+    assert asked.answer is not None and isinstance(asked.answer.result, CertificateRequest)
+    certificate = pki.issue(
+        agent_harness.CA_KEY_PEM,
+        agent_harness.CA_PEM,
+        pki.csr_public_key(asked.answer.result.csr_pem),
+        common_name="h1",
+        addresses=["127.0.0.1"],
+        now=datetime.now(UTC),
+    )
+    install = InstallCertificateCommand(certificate_pem=certificate, ca_pem=agent_harness.CA_PEM)
+    done = status_of(post_command(agent, CommandEnvelope(id="r2", command=install)))
+
+    assert done.answer is not None and done.answer.ok, done.answer
+    assert (state_dir / "tls" / "agent.pem").read_text() == certificate != before
+    # A certificate that is not for the pending key is refused with bad_command.
+    again = InstallCertificateCommand(certificate_pem=before, ca_pem=agent_harness.CA_PEM)
+    refused = status_of(post_command(agent, CommandEnvelope(id="r3", command=again)))
+    assert refused.answer is not None and refused.answer.error is not None
+    assert refused.answer.error.code is ErrorCode.BAD_COMMAND

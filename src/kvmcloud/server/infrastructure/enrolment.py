@@ -107,6 +107,7 @@ def add_host(
     )
     with db.transaction() as session:
         host = record_host(session, plan, report, clock())
+        host.certificate_expires = pki.validity(certificate_pem)[1]
         hooks.queue_new_host_sync(session, host.id, clock())
         return host_records(session, [host])[0]
 

@@ -1,13 +1,15 @@
-"""Periodic work for hosts: keep host state in step with heartbeats."""
+"""Periodic work for hosts: host state from heartbeats; agent certificates renewed in time."""
 
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from kvmcloud.server.configuration.definitions import PING_INTERVAL_S, PING_TIMEOUT
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
-from kvmcloud.server.infrastructure import service
+from kvmcloud.server.infrastructure import renewal, service
+from kvmcloud.server.jobs.runner import JobContext
 
 logger = logging.getLogger(__name__)
 
@@ -23,3 +25,19 @@ def update_host_states(db: Database, clock: Callable[[], datetime]) -> None:
         )
     for name, old, new in changes:
         logger.warning("host %s is now %s (was %s)", name, new, old)
+
+
+def queue_certificate_renewals(db: Database, clock: Callable[[], datetime]) -> None:
+    """Queue renewals of agent certificates with less than a third of their life left."""
+    with db.transaction() as session:
+        queued = renewal.queue_renewals(session, clock())
+    if queued:
+        logger.info("queued the renewal of %d agent certificates", queued)
+
+
+def run_certificate_renewal(ctx: JobContext) -> dict[str, Any]:
+    """Renew one agent's TLS certificate (payload ``host_id``)."""
+    expires = renewal.renew_host_certificate(
+        ctx.db, ctx.agents, ctx.clock, int(ctx.payload["host_id"]), ctx.settings.pki_dir
+    )
+    return {"success": True, "details": f"certificate renewed, valid until {expires:%Y-%m-%d}"}

@@ -101,6 +101,8 @@ class Host(Base):
     # The per-host key minted at enrolment: the bearer for server→agent and agent→server.
     agent_key: Mapped[str] = mapped_column(String(255))
     last_ping: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When the agent's TLS certificate from the agent CA expires; renewed well before.
+    certificate_expires: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     removed: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
