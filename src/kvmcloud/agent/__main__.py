@@ -29,8 +29,8 @@ from kvmcloud.agent.enrollment import (
 )
 from kvmcloud.agent.settings import AgentSettings, SettingsError
 from kvmcloud.agent.tls_identity import TlsIdentity, reset_identity
+from kvmcloud.listeners import PeerCertificateProtocol
 from kvmcloud.protocol.enrolment_tokens import EnrolmentToken
-from kvmcloud.tls_peers import PeerCertificateProtocol
 
 logger = logging.getLogger(__name__)
 

@@ -65,6 +65,7 @@ from kvmcloud.agent.tls_identity import IdentityError, TlsIdentity
 from kvmcloud.agent.vms.libvirt import LibvirtHost
 from kvmcloud.agent.vms.lifecycle import Hypervisor, VmLifecycle
 from kvmcloud.agent.vms.volumes import VolumeImages
+from kvmcloud.listeners import BodyTooLargeError, client_certificate, read_capped_body
 from kvmcloud.protocol.agent_messages import (
     AUTHORIZATION_SCHEME,
     CommandState,
@@ -78,7 +79,6 @@ from kvmcloud.protocol.agent_messages import (
     from_json,
     to_json,
 )
-from kvmcloud.tls_peers import client_certificate
 
 logger = logging.getLogger(__name__)
 
@@ -406,8 +406,8 @@ class _Routes:
         if refused is not None:
             return refused
         try:
-            body = await _read_body(request, MAX_ENROLL_BODY_BYTES)
-        except _BodyTooLargeError as exc:
+            body = await read_capped_body(request, MAX_ENROLL_BODY_BYTES)
+        except BodyTooLargeError as exc:
             return _error(413, str(exc))
         try:
             enroll_request = from_json(EnrollRequest, body)
@@ -449,8 +449,8 @@ class _Routes:
         if not self._authorized(request):
             return _unauthorized()
         try:
-            envelope = command_from_json(await _read_body(request, MAX_BODY_BYTES))
-        except _BodyTooLargeError as exc:
+            envelope = command_from_json(await read_capped_body(request, MAX_BODY_BYTES))
+        except BodyTooLargeError as exc:
             return _error(413, str(exc))
         except MessageFormatError as exc:
             return _error(400, str(exc))
@@ -480,25 +480,6 @@ class _Routes:
         if status is None:
             return _error(404, f"unknown command id {command_id!r}")
         return _status(status)
-
-
-class _BodyTooLargeError(Exception):
-    """The request body exceeds its route's cap."""
-
-
-async def _read_body(request: Request, cap_bytes: int) -> bytes:
-    """Read the body, refusing it unread when Content-Length already says it is too large."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap_bytes:
-        raise _BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
-    chunks: list[bytes] = []
-    size_bytes = 0
-    async for chunk in request.stream():
-        size_bytes += len(chunk)
-        if size_bytes > cap_bytes:
-            raise _BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _bearer(authorization: str | None) -> str:

@@ -10,6 +10,7 @@ from types import FrameType
 
 import uvicorn
 
+from kvmcloud.listeners import PeerCertificateProtocol
 from kvmcloud.server import db_migrations
 from kvmcloud.server.accounts import service as accounts
 from kvmcloud.server.agent_pki import AgentPki, PkiStoreError
@@ -18,7 +19,6 @@ from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.settings import ServerSettings, SettingsError
 from kvmcloud.server.templates.guest_os import seed_guest_os
-from kvmcloud.tls_peers import PeerCertificateProtocol
 
 logger = logging.getLogger("kvmcloud.server")
 

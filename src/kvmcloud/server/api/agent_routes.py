@@ -9,9 +9,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kvmcloud import pki
+from kvmcloud.listeners import BodyTooLargeError, client_certificate, read_capped_body
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.errors import AuthenticationError
-from kvmcloud.tls_peers import client_certificate
 
 # (host uuid, presented key) → None; raises AuthenticationError. The one credential check
 # of the agent routes (infrastructure.heartbeats.Heartbeats.authenticate).
@@ -19,10 +19,6 @@ AuthenticateAgent = Callable[[str, str], None]
 ReceiveHeartbeat = Callable[[msg.Heartbeat, str], msg.HeartbeatReply]
 # Largest heartbeat accepted: a report plus the listing of every pool (bounded per pool).
 MAX_HEARTBEAT_BYTES = 4 * 1024 * 1024
-
-
-class BodyTooLargeError(Exception):
-    """A request body is over its route's cap; nothing past the cap was read."""
 
 
 def agent_routes(
@@ -83,25 +79,6 @@ def _credentials(request: Request) -> tuple[str, str] | None:
     if not key.strip() or not host_uuid:
         return None
     return host_uuid, key.strip()
-
-
-async def read_capped_body(request: Request, cap_bytes: int) -> bytes:
-    """Read the body, refusing it (unread) when Content-Length or the stream exceeds the cap.
-
-    Raises:
-        BodyTooLargeError: the body is larger than ``cap_bytes``.
-    """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap_bytes:
-        raise BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
-    chunks: list[bytes] = []
-    size_bytes = 0
-    async for chunk in request.stream():
-        size_bytes += len(chunk)
-        if size_bytes > cap_bytes:
-            raise BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _error(status_code: int, text: str) -> Response:

@@ -1,10 +1,11 @@
-"""PeerCertificateProtocol: uvicorn's h11 protocol handing the TLS client certificate to the app.
+"""What the agent's and the server's listeners share: client certificates, capped bodies.
 
 uvicorn verifies client certificates (``ssl.CERT_REQUIRED``) but does not tell the app
-whose certificate it was. This protocol puts it in the ASGI scope as the ``tls``
-extension's ``client_cert_chain`` (PEM, leaf first), which :func:`client_certificate`
-reads; a route then checks the name in it (the management server, or the host that
-heartbeats).
+whose certificate it was. :class:`PeerCertificateProtocol` puts it in the ASGI scope as
+the ``tls`` extension's ``client_cert_chain`` (PEM, leaf first), which
+:func:`client_certificate` reads; a route then checks the name in it (the management
+server, or the host that heartbeats). :func:`read_capped_body` reads a request body
+only up to a route's cap.
 """
 
 import asyncio
@@ -12,7 +13,12 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.requests import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+class BodyTooLargeError(Exception):
+    """A request body is over its route's cap; nothing past the cap was read."""
 
 
 class PeerCertificateProtocol(H11Protocol):
@@ -40,3 +46,22 @@ def client_certificate(scope: Mapping[str, Any]) -> str | None:
     tls = (scope.get("extensions") or {}).get("tls") or {}
     chain = tls.get("client_cert_chain") or []
     return str(chain[0]) if chain else None
+
+
+async def read_capped_body(request: Request, cap_bytes: int) -> bytes:
+    """Read the body, refusing it unread when Content-Length already says it is too large.
+
+    Raises:
+        BodyTooLargeError: the body is larger than ``cap_bytes`` (HTTP 413).
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap_bytes:
+        raise BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
+    chunks: list[bytes] = []
+    size_bytes = 0
+    async for chunk in request.stream():
+        size_bytes += len(chunk)
+        if size_bytes > cap_bytes:
+            raise BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
