@@ -37,8 +37,14 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
     first_env = {"KVMCLOUD_AGENT_CERT_DIR": str(workdir / "certs-1")}
     with running_stack(f"sqlite:///{workdir}/kvmcloud.db", workdir, first_env) as stack:
         api = stack.api
-        # Heartbeats every second so hosts come back Up quickly in these tests.
+        # Heartbeats every second so hosts come back Up quickly in these tests. An agent
+        # learns the interval from a heartbeat reply: restart the first one so that its
+        # next beat is now, not a minute after its enrolment (it would go Disconnected).
         api.updateConfiguration(name="ping.interval", value="1")
+        stack.agent.stop()
+        stack.agent = start_agent(
+            stack.agent_port, workdir / "agent-state", workdir / "agent.log", first_env
+        )
         second_port = free_port()
         second_env = {"KVMCLOUD_AGENT_CERT_DIR": str(workdir / "certs-2")}
         env: TwoHosts | None = None

@@ -2,9 +2,12 @@
 
 Routes (protocol in ``protocol/agent_messages.py``):
 
-* ``POST /enroll``: the server proves it knows the enrolment token and hands over the
-  per-host key; the agent saves it, (re)starts heartbeats and replies with a HostReport.
+* ``POST /enroll``: once, with the enrolment token: the server hands over the per-host
+  key and a certificate from its CA; the agent saves them, deletes the token, requires
+  CA client certificates from then on, starts heartbeats and replies with a HostReport.
+  Refused (409) once enrolled, until ``kvmcloud-agent reset-enrolment`` on the host.
 * ``POST /commands``: run a command (idempotent by id); 200 when done, 202 while running.
+  This and the next need the per-host key and the management server's certificate.
 * ``GET /commands/{id}?wait_s=N``: the command's status, long-polling up to N seconds.
 
 Everything the agent constructs is constructed here; other modules receive collaborators.
@@ -106,10 +109,6 @@ class EnrollmentThrottledError(Exception):
             f"too many failed enrolment attempts; retry in {math.ceil(retry_after_s)} s"
         )
         self.retry_after_s = retry_after_s
-
-
-class ServerCertificateRequiredError(Exception):
-    """The client did not present the management server's certificate."""
 
 
 class AgentRuntime:

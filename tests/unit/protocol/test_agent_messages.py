@@ -8,6 +8,8 @@ from kvmcloud.protocol.agent_messages import (
     RESULT_TYPES,
     Answer,
     AttachIsoCommand,
+    CertificateInstalled,
+    CertificateRequest,
     CheckPoolCommand,
     CheckUrlCommand,
     CheckUrlResult,
@@ -26,12 +28,14 @@ from kvmcloud.protocol.agent_messages import (
     Heartbeat,
     HeartbeatReply,
     HostReport,
+    InstallCertificateCommand,
     MessageFormatError,
     PoolFileDeleted,
     PoolReport,
     PoolSpec,
     PoolType,
     RebootVmCommand,
+    RenewCertificateCommand,
     Result,
     StartVmCommand,
     StopVmCommand,
@@ -114,6 +118,8 @@ COMMANDS: list[Command] = [
     DestroyVmCommand(name="i-2-7-VM"),
     AttachIsoCommand(name="i-2-7-VM", iso_path="/mnt/pool one/debian.iso"),
     AttachIsoCommand(name="i-2-7-VM"),
+    RenewCertificateCommand(),
+    InstallCertificateCommand(certificate_pem="-----BEGIN…", ca_pem="-----BEGIN CA…"),
 ]
 
 RESULTS: list[Result] = [
@@ -141,6 +147,8 @@ RESULTS: list[Result] = [
         console_log="Booting from Hard Disk...\nü\n",
     ),
     VmStateResult(name="i-2-7-VM", state=VmPowerState.MISSING, accelerator="tcg"),
+    CertificateRequest(csr_pem="-----BEGIN CERTIFICATE REQUEST-----"),
+    CertificateInstalled(fingerprint="ab" * 32),
 ]
 
 REPORT = HostReport(
@@ -192,6 +200,8 @@ def test_command_types_cover_every_command():
         "AttachIso",
         "SetupCertificate",
         "RevokeCertificate",
+        "RenewCertificate",
+        "InstallCertificate",
     }
     assert set(RESULT_TYPES) == {
         "CheckUrlResult",
@@ -201,6 +211,8 @@ def test_command_types_cover_every_command():
         "PoolFileDeleted",
         "VmStateResult",
         "CertificateResult",
+        "CertificateRequest",
+        "CertificateInstalled",
     }
 
 
