@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import traceback
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from kvmcloud.protocol.agent_messages import (
     StopVmCommand,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.protocol.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -83,19 +85,24 @@ class CommandHandlers:
                 self._keeper.remember(pool)
             result = self._dispatch(command, execution)
         except AgentError as exc:
+            message = _scrubbed(str(exc), command)
             logger.warning(
                 "command %s (%s) failed: %s: %s",
                 execution.command_id,
                 command.TYPE,
                 exc.code,
-                exc,
+                message,
             )
-            return Answer(ok=False, error=ErrorInfo(code=exc.code, message=str(exc)))
+            return Answer(ok=False, error=ErrorInfo(code=exc.code, message=message))
         except Exception as exc:
-            logger.exception(
-                "command %s (%s) failed unexpectedly", execution.command_id, command.TYPE
+            # Not logger.exception(): a library's exception text may quote the source URL.
+            logger.error(
+                "command %s (%s) failed unexpectedly\n%s",
+                execution.command_id,
+                command.TYPE,
+                _scrubbed("".join(traceback.format_exception(exc)), command),
             )
-            message = f"{type(exc).__name__}: {exc}"
+            message = _scrubbed(f"{type(exc).__name__}: {exc}", command)
             return Answer(ok=False, error=ErrorInfo(code=ErrorCode.INTERNAL, message=message))
         return Answer(ok=True, result=result)
 
@@ -180,3 +187,11 @@ class CommandHandlers:
         if self._keeper is None:
             return uuid.uuid4().hex
         return self._keeper.new_attempt_id()
+
+
+def _scrubbed(text: str, command: Command) -> str:
+    """Return ``text`` with the command's source URL, if it quotes it whole, redacted."""
+    url = getattr(command, "url", None)
+    if isinstance(url, str) and url and url in text:
+        return text.replace(url, redact_url(url))
+    return text

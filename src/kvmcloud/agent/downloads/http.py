@@ -47,8 +47,8 @@ from kvmcloud.agent.downloads.ranges import (
     resume_validator,
 )
 from kvmcloud.agent.downloads.tls import TrustStore, describe_tls_error
-from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.agent.errors import BadCommandError
+from kvmcloud.protocol.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -105,17 +105,16 @@ def _parse_target(url: str) -> _Target:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UnsupportedUrlError(f"malformed URL {describe_url(url)}: {exc}") from exc
+        raise UnsupportedUrlError(f"malformed URL {redact_url(url)}: {exc}") from exc
     if parts.scheme not in SCHEMES:
         raise UnsupportedUrlError(
-            f"URL scheme {parts.scheme!r} is not handled by the HTTP downloader: "
-            f"{describe_url(url)}"
+            f"URL scheme {parts.scheme!r} is not handled by the HTTP downloader: {redact_url(url)}"
         )
     if not parts.hostname:
-        raise UnsupportedUrlError(f"URL has no host: {describe_url(url)}")
+        raise UnsupportedUrlError(f"URL has no host: {redact_url(url)}")
     if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
         raise UnsupportedUrlError(
-            f"URL contains whitespace or control characters: {describe_url(url)!r}"
+            f"URL contains whitespace or control characters: {redact_url(url)!r}"
         )
     return _Target(url, parts, parts.hostname, port or _DEFAULT_PORTS[parts.scheme])
 
@@ -150,7 +149,7 @@ class _Transfer:
 
     @property
     def url(self) -> str:
-        return describe_url(self.request.url)
+        return redact_url(self.request.url)
 
     def ssl_context(self) -> ssl.SSLContext:
         # Built once per transfer (reconnects reuse it): the store is re-read per transfer.
@@ -176,7 +175,7 @@ class _Transfer:
 
     def timeout_message(self, phase: _Phase, target: "_Target") -> str:
         timeouts = self.request.timeouts
-        where = f"{target.host}:{target.port} for {describe_url(target.url)}"
+        where = f"{target.host}:{target.port} for {redact_url(target.url)}"
         if phase is _Phase.CONNECT:
             return f"connecting to {where} timed out after {timeouts.connect_s:g} s"
         if phase is _Phase.REQUEST:
@@ -187,7 +186,7 @@ class _Transfer:
 @contextmanager
 def _network_errors(target: "_Target", transfer: _Transfer, phase: _Phase) -> Iterator[None]:
     """Translate socket, TLS and HTTP-parsing exceptions into DownloadErrors."""
-    url = describe_url(target.url)
+    url = redact_url(target.url)
     try:
         yield
     except DownloadError:
@@ -497,7 +496,7 @@ class HttpDownloader:
         if body.total is not None and sink.received_bytes < body.total:
             raise _InterruptedError(
                 SourceUnavailableError(
-                    f"short body from {describe_url(exchange.target.url)}: the connection "
+                    f"short body from {redact_url(exchange.target.url)}: the connection "
                     f"closed after {sink.received_bytes} of {body.total} bytes"
                 )
             )
@@ -590,11 +589,11 @@ def _media_type(value: str | None) -> str | None:
 def _redirect_target(
     current: _Target, status: int, reason: str, location: str | None, follow: bool
 ) -> _Target:
-    where = f"HTTP {status} {reason} from {describe_url(current.url)}"
+    where = f"HTTP {status} {reason} from {redact_url(current.url)}"
     if not location:
         raise SourceUnavailableError(f"{where} has no Location header")
     next_url = urljoin(current.url, location)
-    shown = describe_url(next_url)
+    shown = redact_url(next_url)
     if not follow:
         raise SourceUnavailableError(
             f"{where} redirects to {shown}; redirects are not followed for this template "
@@ -622,7 +621,7 @@ def _raise_for_status(exchange: _Exchange) -> None:
     status, reason = exchange.response.status, exchange.response.reason
     if 200 <= status < 300:
         return
-    message = f"HTTP {status} {reason} from {describe_url(exchange.target.url)}"
+    message = f"HTTP {status} {reason} from {redact_url(exchange.target.url)}"
     if status in (404, 410):
         raise SourceNotFoundError(message)
     if status in (401, 403):

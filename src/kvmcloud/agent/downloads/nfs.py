@@ -39,7 +39,6 @@ from kvmcloud.agent.downloads.image_header import (
 )
 from kvmcloud.agent.downloads.nfs_output import error_from_libnfs, parse_nfs_ls
 from kvmcloud.agent.downloads.nfs_urls import NfsLocation, parse_nfs_url
-from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.agent.host import commands
 from kvmcloud.agent.host.commands import (
     CommandError,
@@ -50,6 +49,7 @@ from kvmcloud.agent.host.commands import (
     RunCommand,
     StreamCommand,
 )
+from kvmcloud.protocol.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class NfsDownloader:
             virtual_size = parse_qcow2_virtual_size(header)
             if virtual_size is None:
                 # Not fatal here: the image may be compressed; qemu-img has the last word.
-                logger.info("no qcow2 header at %s", describe_url(request.url))
+                logger.info("no qcow2 header at %s", redact_url(request.url))
         return SourceInfo(physical_size_bytes=stat.size_bytes, virtual_size_bytes=virtual_size)
 
     def fetch(self, request: DownloadRequest, sink: ImageSink) -> None:
@@ -147,11 +147,11 @@ class NfsDownloader:
                     raise broken.error from broken
                 logger.warning(
                     "NFS transfer of %s broke (%s); restarting from byte 0",
-                    describe_url(request.url),
+                    redact_url(request.url),
                     broken.error,
                 )
                 continue
-            logger.info("fetched %d bytes from %s", done, describe_url(request.url))
+            logger.info("fetched %d bytes from %s", done, redact_url(request.url))
             return
 
     def _pause(self, request: DownloadRequest, location: NfsLocation, deadline: float) -> None:
@@ -159,7 +159,7 @@ class NfsDownloader:
         pause_s = min(self._retry_pause_s, max(0.0, deadline - self._clock()))
         if request.cancel.wait(pause_s):
             raise DownloadCancelledError(
-                f"download of {describe_url(location.url)} cancelled before restarting"
+                f"download of {redact_url(location.url)} cancelled before restarting"
             )
 
     def _stat(self, location: NfsLocation, request: DownloadRequest, deadline: float) -> _Stat:
@@ -181,7 +181,7 @@ class NfsDownloader:
         if entry is None:
             raise SourceNotFoundError(
                 f"{location.path} does not exist on NFS server {location.server} "
-                f"({describe_url(location.url)})"
+                f"({redact_url(location.url)})"
             )
         if entry.kind == "d":
             raise SourceNotFoundError(
@@ -237,7 +237,7 @@ class NfsDownloader:
         Raises:
             _BrokenStreamError: the stream failed or ended short after bytes arrived.
         """
-        url = describe_url(request.url)
+        url = redact_url(request.url)
         action = f"reading {location.path}"
         timeouts = request.timeouts
         timeout_s, limit = self._limit(timeouts.total_s, "total time limit", deadline, location)
@@ -268,7 +268,7 @@ class NfsDownloader:
         sink: ImageSink,
         total: int | None,
     ) -> int:
-        url = describe_url(request.url)
+        url = redact_url(request.url)
         timeouts = request.timeouts
         buffer = bytearray(self._buffer_size_bytes)
         view = memoryview(buffer)
@@ -316,7 +316,7 @@ class NfsDownloader:
         remaining_s = deadline - self._clock()
         if remaining_s <= 0:
             raise DownloadTimeoutError(
-                f"transfer from {describe_url(location.url)} exceeded its total time limit"
+                f"transfer from {redact_url(location.url)} exceeded its total time limit"
             )
         if remaining_s < limit_s:
             return remaining_s, "total time limit"
@@ -333,7 +333,7 @@ class NfsDownloader:
         if isinstance(exc, CommandTimeoutError):
             return DownloadTimeoutError(
                 f"{action} on NFS server {location.server} took longer than {timeout_s:g} s "
-                f"({limit}) for {describe_url(location.url)}"
+                f"({limit}) for {redact_url(location.url)}"
             )
         if isinstance(exc, CommandNotFoundError):
             return SourceUnavailableError(

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from kvmcloud.agent.downloads.errors import UnsupportedUrlError
-from kvmcloud.agent.downloads.urls import describe_url
+from kvmcloud.protocol.redaction import redact_url
 
 SCHEME = "nfs"
 MAX_URL_CHARS = 1024
@@ -81,7 +81,7 @@ def parse_nfs_url(url: str) -> NfsLocation:
     Raises:
         UnsupportedUrlError: the URL breaks a rule; the message names which.
     """
-    shown = repr(describe_url(url))
+    shown = repr(redact_url(url))
     if len(url) > MAX_URL_CHARS:
         raise UnsupportedUrlError(f"NFS URL longer than {MAX_URL_CHARS} characters: {shown}")
     bad = next((ch for ch in url if not "\x21" <= ch <= "\x7e"), None)
