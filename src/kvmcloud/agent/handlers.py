@@ -39,7 +39,7 @@ from kvmcloud.protocol.agent_messages import (
     StopVmCommand,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
-from kvmcloud.protocol.redaction import redact_url
+from kvmcloud.protocol.redaction import redact_url_in
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,4 @@ class CommandHandlers:
 def _scrubbed(text: str, command: Command) -> str:
     """Return ``text`` with the command's source URL, if it quotes it whole, redacted."""
     url = getattr(command, "url", None)
-    if isinstance(url, str) and url and url in text:
-        return text.replace(url, redact_url(url))
-    return text
+    return redact_url_in(text, url) if isinstance(url, str) else text

@@ -61,6 +61,15 @@ def redact_url(url: str, *, keep_query: bool = False) -> str:
     return rest
 
 
+def redact_url_in(text: str, url: str) -> str:
+    """Return ``text`` with every whole occurrence of ``url`` replaced by ``redact_url(url)``.
+
+    For texts the code did not write (a library's exception, another program's answer)
+    that may quote a URL it knows.
+    """
+    return text.replace(url, redact_url(url)) if url else text
+
+
 def _is_host_and_port(authority: str) -> bool:
     """Tell whether ``authority`` (without a userinfo) is a host with an optional port."""
     host = authority

@@ -11,6 +11,7 @@ import httpx
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.protocol.redaction import redact_url_in
 from kvmcloud.server.errors import (
     ApiError,
     InvalidParameterError,
@@ -210,10 +211,15 @@ API_CODE_BY_WIRE_CODE: dict[ErrorCode, int] = {
 }
 
 
-def error_from_answer(answer: msg.Answer, context: str) -> ApiError:
-    """Turn a failed answer into the ApiError reported to the caller, prefixed by context."""
+def error_from_answer(answer: msg.Answer, context: str, *, url: str | None = None) -> ApiError:
+    """Turn a failed answer into the ApiError reported to the caller, prefixed by context.
+
+    ``url``, the source URL the command carried, is masked wherever the answer quotes it:
+    the agent masks URLs itself, but an older agent masked only a password.
+    """
     error = answer.error or msg.ErrorInfo(code=ErrorCode.INTERNAL, message="no reason given")
-    text = f"{context}: {error.message}"
+    message = redact_url_in(error.message, url) if url else error.message
+    text = f"{context}: {message}"
     code = API_CODE_BY_WIRE_CODE.get(error.code, ResourceUnavailableError.error_code)
     if code == 431:
         return InvalidParameterError("url", text)

@@ -105,7 +105,10 @@ def _parse_target(url: str) -> _Target:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UnsupportedUrlError(f"malformed URL {redact_url(url)}: {exc}") from exc
+        # Not the parser's text: it quotes the port, which may be a password cut at a "/".
+        raise UnsupportedUrlError(
+            f"malformed URL {redact_url(url)}: its host or port cannot be parsed"
+        ) from exc
     if parts.scheme not in SCHEMES:
         raise UnsupportedUrlError(
             f"URL scheme {parts.scheme!r} is not handled by the HTTP downloader: {redact_url(url)}"

@@ -176,7 +176,7 @@ def _ask_hosts(
             if answer.ok and isinstance(answer.result, msg.DirectDownloadResult):
                 return _Attempts((host_id, answer.result), failures)
             code = answer.error.code if answer.error else None
-            error: ApiError = error_from_answer(answer, context)
+            error: ApiError = error_from_answer(answer, context, url=plan.command.url)
         except AgentUnreachableError as exc:
             error = exc
         failures.append(_Failure(endpoint.name, error, error.message.removeprefix(f"{context}: ")))

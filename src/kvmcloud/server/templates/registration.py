@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.checksums import Checksum
+from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, error_from_answer
 from kvmcloud.server.configuration import definitions as config
@@ -117,7 +118,9 @@ def register_template(
     answer = agents.call(check.endpoint, check.command, timeout_s=check.timeout_s)
     if not answer.ok or not isinstance(answer.result, msg.CheckUrlResult):
         raise error_from_answer(
-            answer, f"URL {request.url} failed the check on host {check.endpoint.name}"
+            answer,
+            f"URL {redact_url(request.url)} failed the check on host {check.endpoint.name}",
+            url=request.url,
         )
     with db.transaction() as session:
         template = _record_template(

@@ -4,6 +4,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.errors import InvalidParameterError
 
 SCHEMES = ("http", "https", "nfs")
@@ -29,8 +30,11 @@ def validate_source_url(url: str) -> str:
     try:
         parts = urlsplit(text)
         port = parts.port
-    except ValueError as exc:
-        raise InvalidParameterError("url", f"url {text!r} is malformed: {exc}") from None
+    except ValueError:
+        # Not the parser's text: it quotes the port, which may be a password cut at a "/".
+        raise InvalidParameterError(
+            "url", f"url {redact_url(text)!r} is malformed: its host or port cannot be parsed"
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise InvalidParameterError(
@@ -40,7 +44,7 @@ def validate_source_url(url: str) -> str:
         )
     host = parts.hostname
     if not host:
-        raise InvalidParameterError("url", f"URL {text!r} has no host")
+        raise InvalidParameterError("url", f"URL {redact_url(text)!r} has no host")
     _check_host(host)
     if scheme == "nfs":
         if len(text) > NFS_MAX_URL_CHARS:
