@@ -2,7 +2,7 @@
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -101,7 +101,12 @@ def register_template(
     rng: random.Random,
     command: str,
 ) -> Registration:
-    """Check the URL from an Up host, then record the template and TEMPLATE/ISO.CREATE."""
+    """Check the URL from an Up host, then record the template and TEMPLATE/ISO.CREATE.
+
+    ``featured`` is for admins: CloudStack ignores it for other callers, and so does this.
+    """
+    if request.featured and not caller.is_admin:
+        request = replace(request, featured=False)
     headers, others = parse_details(request.details)
     with db.transaction() as session:
         zones = _zones(session, request, command)

@@ -12,13 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.accounts.access import check_may_launch
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.configuration.definitions import INSTANCE_NAME
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
     InvalidParameterError,
-    NotFoundError,
     ResourceUnavailableError,
 )
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
@@ -125,8 +125,7 @@ def _resolve(session: Session, request: DeployRequest, caller: Caller, command: 
     get = get_by_uuid
     zone = get(session, Zone, request.zone_id, command=command, param="zoneid")
     template = get(session, Template, request.template_id, command=command, param="templateid")
-    if not may_use(caller, template):
-        raise NotFoundError(command, "templateid", request.template_id)
+    check_may_use(caller, template)
     offering = get(
         session,
         ServiceOffering,
@@ -274,10 +273,14 @@ def _unused_mac(session: Session, rng: random.Random) -> str:
     raise ResourceUnavailableError("Could not find an unused MAC address")
 
 
-def may_use(caller: Caller, template: Template) -> bool:
-    """Tell whether the caller may use an image: admins any, others own, public or featured."""
-    own = template.account_id == caller.account_id
-    return caller.is_admin or own or template.public or template.featured
+def check_may_use(caller: Caller, template: Template) -> None:
+    """Let the caller use an image: admins any, others their own, public or featured; or 531."""
+    check_may_launch(
+        caller,
+        owner_account_id=template.account_id,
+        public=template.public or template.featured,
+        image_uuid=template.uuid,
+    )
 
 
 # --- reconciling with what hosts report -------------------------------------------------
