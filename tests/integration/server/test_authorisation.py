@@ -31,14 +31,20 @@ def _register(
     return dict(body["template"][0])
 
 
-def _deploy(server: ServerHarness, cloud: Cloud, keys: ApiKeys, template_id: str) -> dict:
-    status, reply = server.call(
+def _deploy_call(
+    server: ServerHarness, cloud: Cloud, keys: ApiKeys, template_id: str
+) -> tuple[int, dict[str, Any]]:
+    return server.call(
         "deployVirtualMachine",
         keys,
         zoneid=cloud.zone_id,
         templateid=template_id,
         serviceofferingid=offering(server),
     )
+
+
+def _deploy(server: ServerHarness, cloud: Cloud, keys: ApiKeys, template_id: str) -> dict:
+    status, reply = _deploy_call(server, cloud, keys, template_id)
     assert status == 200, reply
     server.run_jobs()
     return dict(reply)
@@ -112,13 +118,7 @@ def test_another_accounts_template_is_531(server: ServerHarness, cloud: Cloud) -
     private = _register(server, cloud, alice, "private")["id"]
     public = _register(server, cloud, alice, "public", ispublic="true")["id"]
 
-    status, body = server.call(
-        "deployVirtualMachine",
-        bob,
-        zoneid=cloud.zone_id,
-        templateid=private,
-        serviceofferingid=offering(server),
-    )
+    status, body = _deploy_call(server, cloud, bob, private)
     assert status == 531, body
     assert body["errortext"] == (
         f"Account bob does not have permission to launch instances from template {private}"
