@@ -4,7 +4,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import httpx
@@ -17,6 +17,7 @@ from kvmcloud.server.errors import (
     InvalidParameterError,
     ResourceUnavailableError,
 )
+from kvmcloud.server.sealing.box import SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,17 @@ _MAX_POLL_FAILURES = 5
 
 @dataclass(frozen=True, slots=True)
 class AgentEndpoint:
-    """Where an enrolled agent listens and the key that authenticates to it."""
+    """Where an enrolled agent listens and the key that authenticates to it.
+
+    ``key`` is the host's agent key as stored, sealed for ``key_context``; the
+    KeyOpeningAgentClient the composition root wraps around the transport opens it just
+    before a request, so the plain key lives no longer than the call.
+    """
 
     url: str
-    key: str
+    key: str = field(repr=False)
     name: str
+    key_context: str = ""
 
 
 class AgentUnreachableError(ResourceUnavailableError):
@@ -73,6 +80,45 @@ class AgentClient(Protocol):
     ) -> msg.Answer:
         """Start a long command (idempotent by ``command_id``) and follow it to its answer."""
         ...
+
+
+class KeyOpeningAgentClient:
+    """An AgentClient that opens each endpoint's sealed key, then lets ``inner`` send."""
+
+    def __init__(self, inner: AgentClient, box: SecretBox) -> None:
+        self._inner = inner
+        self._box = box
+
+    def enroll(self, url: str, request: msg.EnrollRequest) -> msg.HostReport:
+        """Enrol the agent at ``url`` (the new key in ``request`` is still in the clear)."""
+        return self._inner.enroll(url, request)
+
+    def call(
+        self, endpoint: AgentEndpoint, command: msg.Command, *, timeout_s: float
+    ) -> msg.Answer:
+        """Run a short command with the opened key."""
+        return self._inner.call(self._opened(endpoint), command, timeout_s=timeout_s)
+
+    def run(
+        self,
+        endpoint: AgentEndpoint,
+        command_id: str,
+        command: msg.Command,
+        *,
+        deadline_s: float,
+        on_progress: ProgressCallback,
+    ) -> msg.Answer:
+        """Start and follow a long command with the opened key."""
+        return self._inner.run(
+            self._opened(endpoint),
+            command_id,
+            command,
+            deadline_s=deadline_s,
+            on_progress=on_progress,
+        )
+
+    def _opened(self, endpoint: AgentEndpoint) -> AgentEndpoint:
+        return replace(endpoint, key=self._box.open(endpoint.key, endpoint.key_context))
 
 
 class HttpAgentClient:

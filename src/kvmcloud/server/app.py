@@ -15,7 +15,7 @@ import httpx
 from starlette.applications import Starlette
 
 from kvmcloud import __version__
-from kvmcloud.server.agent_client import AgentClient, HttpAgentClient
+from kvmcloud.server.agent_client import AgentClient, HttpAgentClient, KeyOpeningAgentClient
 from kvmcloud.server.api import discovery
 from kvmcloud.server.api.agent_routes import agent_routes
 from kvmcloud.server.api.dispatch import Dispatcher
@@ -45,6 +45,8 @@ from kvmcloud.server.jobs.leases import renew_interval_s
 from kvmcloud.server.jobs.periodic import PeriodicTask, Scheduler
 from kvmcloud.server.jobs.runner import JobHandler, JobRunner
 from kvmcloud.server.offerings import api as offerings_api
+from kvmcloud.server.sealing.box import SecretBox
+from kvmcloud.server.sealing.keyfile import key_file_path, load_box
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates import api as templates_api
 from kvmcloud.server.templates import copies as templates_copies
@@ -139,6 +141,7 @@ class Services:
     db: Database
     agents: AgentClient
     clock: Callable[[], datetime]
+    box: SecretBox
     msid: str = field(default_factory=lambda: str(uuid.uuid4()))
     name: str = ""
     runners: list[JobRunner] = field(default_factory=list)
@@ -199,16 +202,25 @@ def build_services(
     *,
     agents: AgentClient | None = None,
     clock: Callable[[], datetime] = utc_now,
+    box: SecretBox | None = None,
 ) -> Services:
-    """Construct the database, agent client, job runners and periodic tasks."""
+    """Construct the database, agent client, job runners and periodic tasks.
+
+    ``box`` defaults to the secrets key file in ``settings.config_dir``.
+
+    Raises:
+        KeyFileError: the key file is missing, malformed or readable by others.
+    """
+    box = box or load_box(key_file_path(settings.config_dir))
     wake = threading.Event()
     db = Database(make_engine(settings.database_url), on_jobs_queued=wake.set)
-    agent_client = agents or HttpAgentClient(
-        httpx.Client(headers={"User-Agent": "kvmcloud-server"})
+    # Hosts' agent keys are sealed in the database: opened only to make each request.
+    agent_client = KeyOpeningAgentClient(
+        agents or HttpAgentClient(httpx.Client(headers={"User-Agent": "kvmcloud-server"})), box
     )
     name = f"{socket.gethostname()}:{settings.listen_port}"
     services = Services(
-        settings=settings, db=db, agents=agent_client, clock=clock, name=name, wake=wake
+        settings=settings, db=db, agents=agent_client, clock=clock, box=box, name=name, wake=wake
     )
     services.runners = [
         JobRunner(
@@ -219,6 +231,7 @@ def build_services(
             handlers=JOB_HANDLERS,
             owner=f"{name}/{index}",
             msid=services.msid,
+            box=box,
         )
         for index in range(settings.job_workers)
     ]
@@ -318,6 +331,7 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         settings=services.settings,
         rng=random.SystemRandom(),
         hooks=HOOKS,
+        box=services.box,
     )
     heartbeats = Heartbeats(services.db, services.clock, HEARTBEAT_LISTENERS)
 

@@ -15,6 +15,7 @@ from kvmcloud.server.accounts.service import ApiKeys, create_user_account, ensur
 from kvmcloud.server.app import Services, build_services, create_app
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.sealing.keyfile import ensure_key_file, key_file_path
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates.guest_os import seed_guest_os
 from tests.fakes import FakeAgentClient, FakeClock
@@ -68,20 +69,23 @@ class ServerHarness:
 
     def user(self, name: str) -> ApiKeys:
         with self.db.transaction() as session:
-            return create_user_account(session, name, self.clock())
+            return create_user_account(session, name, self.clock(), self.services.box)
 
 
 @pytest.fixture
 def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
     path = tmp_path / "kvmcloud.db"
     shutil.copy(migrated_db_file, path)
-    settings = ServerSettings(database_url=f"sqlite:///{path}", job_workers=1)
+    settings = ServerSettings(
+        database_url=f"sqlite:///{path}", job_workers=1, config_dir=tmp_path / "etc"
+    )
+    ensure_key_file(key_file_path(settings.config_dir))
     clock, agents = FakeClock(), FakeAgentClient()
     services = build_services(settings, agents=agents, clock=clock)
     with services.db.transaction() as session:
         seed_definitions(session, clock())
         seed_guest_os(session)
-        admin = ensure_admin(session, clock())
+        admin = ensure_admin(session, clock(), services.box)
     app = create_app(services, run_background=False)
     with TestClient(app) as client:
         yield ServerHarness(services, client, agents, clock, admin)
@@ -104,6 +108,11 @@ AGENT_URL = "http://127.0.0.1:8252"
 
 @pytest.fixture
 def cloud(server: ServerHarness) -> Cloud:
+    return build_cloud(server)
+
+
+def build_cloud(server: ServerHarness) -> Cloud:
+    """Make a zone, pod, cluster, one host (a fake agent) and one pool through the API."""
     server.agents.add(AGENT_URL)
     zone = server.ok("createZone", name="zone1", networktype="Advanced", dns1="8.8.8.8")["zone"]
     pod = server.ok("createPod", name="pod1", zoneid=zone["id"])["pod"]

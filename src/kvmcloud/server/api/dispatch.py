@@ -20,6 +20,7 @@ from kvmcloud.server.errors import (
     UnsupportedActionError,
 )
 from kvmcloud.server.hooks import Hooks
+from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Dispatcher:
     settings: ServerSettings
     rng: random.Random
     hooks: Hooks
+    box: SecretBox
 
     def handle(self, params: Mapping[str, str]) -> Reply:
         """Run the command named in ``params`` and return the reply to send."""
@@ -61,7 +63,7 @@ class Dispatcher:
 
     def _handle(self, command_name: str | None, params: Mapping[str, str]) -> Reply:
         with self.db.transaction() as session:
-            caller = authenticate(session, params, self.clock())
+            caller = authenticate(session, params, self.clock(), self.box)
         if not command_name:
             raise UnsupportedActionError("The parameter command is missing")
         command = self.registry.lookup(command_name)
@@ -85,6 +87,7 @@ class Dispatcher:
             command=command.name,
             registry=self.registry,
             hooks=self.hooks,
+            box=self.box,
         )
         result = command.handler(context, parsed)
         return Reply(status=200, body=render(command.name, result))

@@ -280,6 +280,7 @@ def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
         ctx.clock,
         command=ctx.command,
         server_url=ctx.settings.agent_callback_url,
+        box=ctx.box,
     )
     return ListResult("host", [host_response(record)], 1)
 

@@ -19,6 +19,7 @@ from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, Zone
 from kvmcloud.server.infrastructure.records import HostRecord, host_records
 from kvmcloud.server.infrastructure.service import HYPERVISOR_KVM, apply_report, insert_cluster
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
+from kvmcloud.server.sealing.box import SecretBox, agent_key_context, agent_key_digest
 
 DEFAULT_AGENT_PORT = 8252
 
@@ -47,11 +48,13 @@ def add_host(
     *,
     command: str,
     server_url: str,
+    box: SecretBox,
 ) -> HostRecord:
     """Enrol the agent at the request's url with its token, then record the host.
 
     The agent calls back at ``server_url``. The new host gets the zone's direct-download
-    certificates from a job that ``hooks`` queues with the host.
+    certificates from a job that ``hooks`` queues with the host. The host's new agent key
+    goes to the agent in clear and is stored sealed by ``box``.
     """
     with db.transaction() as session:
         zone = get_by_uuid(session, Zone, request.zone_uuid, command=command, param="zoneid")
@@ -82,7 +85,7 @@ def add_host(
         ),
     )
     with db.transaction() as session:
-        host = record_host(session, plan, report, clock())
+        host = record_host(session, plan, report, clock(), box)
         hooks.queue_new_host_sync(session, host.id, clock())
         return host_records(session, [host])[0]
 
@@ -97,7 +100,7 @@ class HostPlan:
     agent_url: str
     address: str
     host_uuid: str
-    host_key: str
+    host_key: str = field(repr=False)
     host_tags: str | None
 
 
@@ -177,8 +180,10 @@ def plan_host(
     )
 
 
-def record_host(session: Session, plan: HostPlan, report: msg.HostReport, now: datetime) -> Host:
-    """Store a host the agent accepted; it is Up since it just answered."""
+def record_host(
+    session: Session, plan: HostPlan, report: msg.HostReport, now: datetime, box: SecretBox
+) -> Host:
+    """Store a host the agent accepted (its key sealed); it is Up since it just answered."""
     # A host removed earlier under the same URL keeps its row (history) but frees the url.
     for old in session.scalars(select(Host).where(Host.url == plan.agent_url)):
         old.url = f"{old.url}#removed-{old.uuid}"
@@ -192,7 +197,8 @@ def record_host(session: Session, plan: HostPlan, report: msg.HostReport, now: d
         pod_id=plan.pod_id,
         cluster_id=plan.cluster_id,
         hypervisor_type=HYPERVISOR_KVM,
-        agent_key=plan.host_key,
+        agent_key=box.seal(plan.host_key, agent_key_context(plan.host_uuid)),
+        agent_key_digest=agent_key_digest(plan.host_key),
         host_tags=plan.host_tags,
         last_ping=now,
         created=now,

@@ -11,6 +11,7 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.configuration.definitions import PING_INTERVAL_S
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
+from kvmcloud.server.errors import AuthenticationError
 from kvmcloud.server.infrastructure import service
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host
@@ -45,6 +46,18 @@ class Heartbeats:
     db: Database
     clock: Callable[[], datetime]
     listeners: Sequence[HeartbeatListener]
+
+    def authenticate(self, key: str) -> str:
+        """Return the uuid of the live host whose agent key is ``key``, before any parsing.
+
+        Raises:
+            AuthenticationError: no live host has that key.
+        """
+        with self.db.transaction() as session:
+            host = service.find_host_by_agent_key(session, key)
+            if host is None:
+                raise AuthenticationError()
+            return host.uuid
 
     def receive(self, beat: msg.Heartbeat, key: str) -> msg.HeartbeatReply:
         """Record a heartbeat presented with the host's ``key``; return the interval to keep.

@@ -34,6 +34,7 @@ from kvmcloud.server.infrastructure.records import (
     pool_records,
 )
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
+from kvmcloud.server.sealing.box import agent_key_context, agent_key_digest
 
 HYPERVISOR_KVM = "KVM"
 CHECK_POOL_TIMEOUT_S = 30.0
@@ -206,12 +207,31 @@ def record_heartbeat(
     host = session.scalars(
         select(Host).where(Host.uuid == heartbeat.host_uuid, Host.removed.is_(None))
     ).first()
-    if host is None or not hmac.compare_digest(host.agent_key.encode(), presented_key.encode()):
+    if host is None or not _key_matches(host, presented_key):
         raise AuthenticationError()
     apply_report(host, heartbeat.report)
     host.last_ping = now
     host.status = HostStatus.DISCONNECTED if heartbeat.shutting_down else HostStatus.UP
     return host
+
+
+def find_host_by_agent_key(session: Session, presented_key: str) -> Host | None:
+    """Return the live host whose agent key is ``presented_key``, or None.
+
+    For routes that authenticate before they parse: the key alone names the host. The
+    stored digest is looked up, then compared again in constant time.
+    """
+    digest = agent_key_digest(presented_key)
+    host = session.scalars(
+        select(Host).where(Host.agent_key_digest == digest, Host.removed.is_(None))
+    ).first()
+    return host if host is not None and _key_matches(host, presented_key) else None
+
+
+def _key_matches(host: Host, presented_key: str) -> bool:
+    # The key itself is sealed at rest: its SHA-256 digest is what can be compared.
+    stored = host.agent_key_digest or ""
+    return hmac.compare_digest(stored.encode(), agent_key_digest(presented_key).encode())
 
 
 def update_host_states(
@@ -232,7 +252,12 @@ def update_host_states(
 
 def endpoint_for(host: Host) -> AgentEndpoint:
     """Return how to reach the agent of ``host``."""
-    return AgentEndpoint(url=host.url, key=host.agent_key, name=host.name)
+    return AgentEndpoint(
+        url=host.url,
+        key=host.agent_key,
+        name=host.name,
+        key_context=agent_key_context(host.uuid),
+    )
 
 
 def up_hosts_in_zone(session: Session, zone_id: int) -> list[Host]:

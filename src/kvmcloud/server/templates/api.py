@@ -155,6 +155,7 @@ def _register(ctx: ApiContext, request: registration.TemplateRequest, key: str) 
         clock=ctx.clock,
         rng=ctx.rng,
         command=ctx.command,
+        box=ctx.box,
     )
     items = views.registration_response(registered)
     return ListResult(key, items, len(items))

@@ -100,7 +100,7 @@ def _plan_download(
     try:
         with ctx.db.transaction() as session:
             return copies.begin_download(
-                session, ref_id, ctx.clock(), preferred_host_id=preferred_host_id
+                session, ref_id, ctx.clock(), box=ctx.box, preferred_host_id=preferred_host_id
             )
     except ResourceUnavailableError as exc:
         # No attempt could even start (no Up host reaches the pool, or the template or

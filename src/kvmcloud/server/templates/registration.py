@@ -22,6 +22,7 @@ from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import Zone
 from kvmcloud.server.infrastructure.service import endpoint_for, up_hosts_in_zone
 from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.sealing.box import SecretBox, header_context
 from kvmcloud.server.templates.copies import download_timeouts
 from kvmcloud.server.templates.details import METALINK_DETAIL, header_detail_name, parse_details
 from kvmcloud.server.templates.guest_os import resolve_guest_os
@@ -100,10 +101,12 @@ def register_template(
     clock: Callable[[], datetime],
     rng: random.Random,
     command: str,
+    box: SecretBox,
 ) -> Registration:
     """Check the URL from an Up host, then record the template and TEMPLATE/ISO.CREATE.
 
     ``featured`` is for admins: CloudStack ignores it for other callers, and so does this.
+    HTTP_HEADER values go to the checking host in clear and are stored sealed by ``box``.
     """
     if request.featured and not caller.is_admin:
         request = replace(request, featured=False)
@@ -129,7 +132,7 @@ def register_template(
         )
     with db.transaction() as session:
         template = _record_template(
-            session, request, resolved, caller.account_id, answer.result, clock()
+            session, request, resolved, caller.account_id, answer.result, clock(), box
         )
         _record_create_event(session, template, caller, clock())
         return Registration(zone_records(session, template), answer.result.mirrors)
@@ -188,6 +191,7 @@ def _record_template(
     account_id: int,
     check: msg.CheckUrlResult,
     now: datetime,
+    box: SecretBox,
 ) -> Template:
     """Write the template, its details, zone refs and the BYPASSED store ref."""
     template = Template(
@@ -219,9 +223,9 @@ def _record_template(
     session.add(template)
     session.flush()
     for name, value in resolved.headers.items():
-        session.add(
-            TemplateDetail(template_id=template.id, name=header_detail_name(name), value=value)
-        )
+        detail_name = header_detail_name(name)
+        sealed = box.seal(value, header_context(template.uuid, detail_name))
+        session.add(TemplateDetail(template_id=template.id, name=detail_name, value=sealed))
     for name, value in resolved.other_details.items():
         session.add(TemplateDetail(template_id=template.id, name=name, value=value))
     if check.metalink:
