@@ -26,6 +26,7 @@ from kvmcloud.server.sealing.box import SecretBox, header_context, is_sealed
 from kvmcloud.server.settings import ServerSettings
 from tests.fakes import FakeAgentClient, FakeClock
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness, build_cloud
+from tests.integration.server.test_vms import register
 
 HEADER_VALUE = "Bearer header-token-6f1c2e9a7b"
 SHA256 = "{SHA-256}" + "ab" * 32
@@ -112,19 +113,8 @@ def install(
 
 
 def register_with_header(server: ServerHarness, cloud: Cloud) -> str:
-    template = server.ok(
-        "registerTemplate",
-        name="tiny",
-        displaytext="tiny",
-        url="http://127.0.0.1:9/tiny.qcow2",
-        format="QCOW2",
-        hypervisor="KVM",
-        zoneid=cloud.zone_id,
-        directdownload="true",
-        checksum=SHA256,
-        **{"details[0].HTTP_HEADER:Authorization": HEADER_VALUE},
-    )["template"][0]
-    return str(template["id"])
+    header = {"details[0].HTTP_HEADER:Authorization": HEADER_VALUE}
+    return register(server, cloud, checksum=SHA256, **header)
 
 
 def downloaded_headers(server: ServerHarness, cloud: Cloud, template_id: str) -> dict[str, str]:

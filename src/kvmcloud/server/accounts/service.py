@@ -5,7 +5,7 @@ stays in clear, as it is public and is how a request finds its user.
 """
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -24,7 +24,7 @@ class ApiKeys:
 
     username: str
     api_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
