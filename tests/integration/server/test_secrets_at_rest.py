@@ -21,6 +21,7 @@ from kvmcloud.server.__main__ import main
 from kvmcloud.server.accounts.service import ApiKeys
 from kvmcloud.server.app import build_services, create_app
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.infrastructure.service import find_host_by_agent_key
 from kvmcloud.server.sealing import keyfile
 from kvmcloud.server.sealing.box import SecretBox, header_context, is_sealed
 from kvmcloud.server.settings import ServerSettings
@@ -159,6 +160,11 @@ def test_no_secret_is_in_the_sqlite_file_or_its_wal(install: Installation) -> No
         assert server.call("listZones", alice)[0] == 200
         assert heartbeat_status(server, cloud, agent_key) == 200
         assert heartbeat_status(server, cloud, "stolen") == 401
+        # What a route that authenticates before parsing calls: the key alone finds the host.
+        with server.db.transaction() as session:
+            found = find_host_by_agent_key(session, agent_key)
+            assert found is not None and found.uuid == cloud.host_id
+            assert find_host_by_agent_key(session, "stolen") is None
         secrets = [admin.secret_key, alice.secret_key, agent_key, HEADER_VALUE]
         files = install.raw_bytes()
         assert len(files) == 2, "the WAL should exist while the server runs"
