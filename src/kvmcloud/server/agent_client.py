@@ -43,7 +43,7 @@ class AgentEndpoint:
     url: str
     key: str = field(repr=False)
     name: str
-    key_context: str = ""
+    key_context: str
 
 
 class AgentUnreachableError(ResourceUnavailableError):

@@ -211,7 +211,7 @@ def build_services(
     Raises:
         KeyFileError: the key file is missing, malformed or readable by others.
     """
-    box = box or load_box(key_file_path(settings.config_dir))
+    box = box if box is not None else load_box(key_file_path(settings.config_dir))
     wake = threading.Event()
     db = Database(make_engine(settings.database_url), on_jobs_queued=wake.set)
     # Hosts' agent keys are sealed in the database: opened only to make each request.
