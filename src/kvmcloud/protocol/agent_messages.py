@@ -86,7 +86,8 @@ class CheckUrlCommand:
     LONG: ClassVar[bool] = False
     url: str
     format: str
-    headers: dict[str, str] = field(default_factory=dict)
+    # Header values are often credentials (Authorization): never in a repr.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     timeouts: Timeouts = field(default_factory=Timeouts)
     follow_redirects: bool = False
 
@@ -136,7 +137,8 @@ class DirectDownloadCommand:
     pool: PoolSpec
     install_name: str
     checksum: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    # Header values are often credentials (Authorization): never in a repr.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     timeouts: Timeouts = field(default_factory=Timeouts)
     follow_redirects: bool = False
     # The URL check found a Metalink document here (served as application/metalink4+xml).
