@@ -11,7 +11,7 @@ from cs import CloudStack, CloudStackApiException
 
 from tests.e2e.conftest import Stack, running_stack, wait_jobs
 from tests.support.origin import Origin
-from tests.support.processes import ManagedProcess, base_env, free_port, start_agent
+from tests.support.processes import ManagedProcess, base_env, config_dir, free_port, start_agent
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -269,7 +269,11 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
     created = subprocess.run(
         [sys.executable, "-m", "kvmcloud.server", "create-account", "bob"],
         env=base_env()
-        | {"KVMCLOUD_DATABASE_URL": env.stack.database_url, "KVMCLOUD_LOG_LEVEL": "ERROR"},
+        | {
+            "KVMCLOUD_DATABASE_URL": env.stack.database_url,
+            "KVMCLOUD_LOG_LEVEL": "ERROR",
+            "KVMCLOUD_CONFIG_DIR": str(config_dir(env.stack.workdir)),
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -129,12 +129,12 @@ class AdminKeys:
     secret_key: str
 
 
-def config_dir_beside(log_path: Path) -> Path:
-    """The configuration directory (secrets key file) of the stack that logs to ``log_path``.
+def config_dir(workdir: Path) -> Path:
+    """The configuration directory (secrets key file) of the stack working in ``workdir``.
 
     init and every server of one stack log to one work directory, so they share the key.
     """
-    return log_path.parent / "etc"
+    return workdir / "etc"
 
 
 def init_server(database_url: str, log_path: Path) -> AdminKeys:
@@ -142,7 +142,7 @@ def init_server(database_url: str, log_path: Path) -> AdminKeys:
     env = base_env() | {
         "KVMCLOUD_DATABASE_URL": database_url,
         "KVMCLOUD_LOG_LEVEL": "WARNING",
-        "KVMCLOUD_CONFIG_DIR": str(config_dir_beside(log_path)),
+        "KVMCLOUD_CONFIG_DIR": str(config_dir(log_path.parent)),
     }
     result = subprocess.run(
         [sys.executable, "-m", "kvmcloud.server", "init"],
@@ -165,7 +165,7 @@ def start_server(database_url: str, port: int, log_path: Path) -> ManagedProcess
         "KVMCLOUD_DATABASE_URL": database_url,
         "KVMCLOUD_LISTEN_HOST": "127.0.0.1",
         "KVMCLOUD_LISTEN_PORT": str(port),
-        "KVMCLOUD_CONFIG_DIR": str(config_dir_beside(log_path)),
+        "KVMCLOUD_CONFIG_DIR": str(config_dir(log_path.parent)),
     }
     server = ManagedProcess(
         "kvmcloud-server", [sys.executable, "-m", "kvmcloud.server", "serve"], env, log_path
