@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -19,6 +20,7 @@ from kvmcloud.server.sealing.keyfile import ensure_key_file, key_file_path
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates.guest_os import seed_guest_os
 from tests.fakes import FakeAgentClient, FakeClock
+from tests.support.live_server import serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +92,32 @@ def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
     with TestClient(app) as client:
         yield ServerHarness(services, client, agents, clock, admin)
     services.db.engine.dispose()
+
+
+@dataclass
+class Wire:
+    """The same server behind real uvicorn and h11 on 127.0.0.1: what a client's socket sees."""
+
+    base_url: str
+    http: httpx.Client
+    admin: ApiKeys
+
+    def send(
+        self, command: str, keys: ApiKeys | None = None, *, post: bool = False, **params: str
+    ) -> httpx.Response:
+        keys = keys or self.admin
+        query = {**params, "command": command, "response": "json", "apiKey": keys.api_key}
+        query["signature"] = sign(query, keys.secret_key)
+        if post:
+            return self.http.post(f"{self.base_url}/client/api", data=query)
+        return self.http.get(f"{self.base_url}/client/api", params=query)
+
+
+@pytest.fixture
+def wire(server: ServerHarness) -> Iterator[Wire]:
+    app = create_app(server.services, run_background=False)
+    with serve_in_thread(app) as base_url, httpx.Client(timeout=30) as http:
+        yield Wire(base_url, http, server.admin)
 
 
 @dataclass

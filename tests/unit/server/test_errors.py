@@ -3,15 +3,18 @@ import pytest
 from kvmcloud.server.errors import (
     CS_INVALID_PARAMETER_VALUE,
     CS_SERVER_API_EXCEPTION,
+    SHOWN_VALUE_CHARS,
     ApiError,
     AuthenticationError,
     InsufficientCapacityError,
     InvalidParameterError,
     NotFoundError,
     PermissionDeniedError,
+    RequestTooLargeError,
     ResourceInUseError,
     ResourceUnavailableError,
     UnsupportedActionError,
+    shown,
 )
 
 
@@ -73,3 +76,35 @@ def test_not_found_text_is_cloudstacks():
         "id value=1234 due to incorrect long value format, or entity does not exist or due to "
         "incorrect parameter annotation for the field in api cmd class."
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("plain", "plain"),
+        ("a\x00b", "a\\x00b"),
+        ("\r\n\t", "\\r\\n\\t"),
+        ("\x1b\x7f\x85", "\\x1b\\x7f\\x85"),
+        ("\u2028\u200b", "\\u2028\\u200b"),
+        ("é 日本 💥", "é 日本 💥"),
+    ],
+)
+def test_shown_escapes_what_does_not_print(value, text):
+    assert shown(value) == text
+
+
+def test_shown_is_bounded():
+    assert shown("x" * 1000) == "x" * SHOWN_VALUE_CHARS + "…"
+    assert shown("x" * SHOWN_VALUE_CHARS) == "x" * SHOWN_VALUE_CHARS
+
+
+def test_not_found_text_shows_the_value_escaped():
+    error = NotFoundError("listZones", "id", "\x00" * 500)
+
+    assert "value=\\x00\\x00" in str(error) and "\x00" not in str(error)
+    assert len(str(error)) < 600
+    assert error.param == "id"
+
+
+def test_request_too_large_is_413():
+    assert RequestTooLargeError("big").error_code == 413

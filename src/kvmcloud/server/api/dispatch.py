@@ -1,4 +1,4 @@
-"""auth → lookup → parse → handler → envelope; the API's one catch-all for errors."""
+"""bounds → auth → lookup → parse → handler → envelope; the API's one catch-all for errors."""
 
 import logging
 import random
@@ -9,7 +9,7 @@ from typing import Any
 
 from kvmcloud.server.agent_client import AgentClient
 from kvmcloud.server.api.auth import authenticate
-from kvmcloud.server.api.params import RawParams, parse_params
+from kvmcloud.server.api.params import RawParams, check_bounds, parse_params
 from kvmcloud.server.api.registry import ApiContext, Registry
 from kvmcloud.server.api.responses import ErrorReply, render, render_error
 from kvmcloud.server.db import Database
@@ -18,12 +18,16 @@ from kvmcloud.server.errors import (
     AuthenticationError,
     PermissionDeniedError,
     UnsupportedActionError,
+    shown,
 )
 from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
+
+# What a caller learns of a server fault; the traceback goes to the log only.
+INTERNAL_ERROR_TEXT = "Internal error executing command, please contact your administrator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +62,16 @@ class Dispatcher:
             return _error_reply(name, exc)
         except Exception:
             logger.exception("API command %s failed", command_name)
-            error = ApiError("Internal error executing command, please contact your administrator")
-            return _error_reply(self._known_name(command_name), error)
+            return self.refuse(command_name, None)
+
+    def refuse(self, command_name: str | None, error: ApiError | None) -> Reply:
+        """The reply for ``error`` (a server fault when None) under the command's envelope."""
+        error = error or ApiError(INTERNAL_ERROR_TEXT)
+        return _error_reply(self._known_name(command_name), error)
 
     def _handle(self, command_name: str | None, params: Mapping[str, str]) -> Reply:
+        # Only the raw request's size is looked at before the caller is known.
+        check_bounds(params)
         with self.db.transaction() as session:
             caller = authenticate(session, params, self.clock(), self.box)
         if not command_name:
@@ -69,8 +79,8 @@ class Dispatcher:
         command = self.registry.lookup(command_name)
         if command is None:
             raise UnsupportedActionError(
-                f"The given command '{command_name}' either does not exist or is not available "
-                "for user"
+                f"The given command '{shown(command_name)}' either does not exist or is not "
+                "available for user"
             )
         if command.admin_only and not caller.is_admin:
             raise PermissionDeniedError(
