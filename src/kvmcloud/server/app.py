@@ -32,6 +32,7 @@ from kvmcloud.server.configuration.definitions import (
 )
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.entities import known_ids
 from kvmcloud.server.events import api as events_api
 from kvmcloud.server.events.catalog import EventType, ResourceType
 from kvmcloud.server.events.jobs import with_event
@@ -332,6 +333,7 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         rng=random.SystemRandom(),
         hooks=HOOKS,
         box=services.box,
+        known_ids=known_ids,
     )
     heartbeats = Heartbeats(services.db, services.clock, HEARTBEAT_LISTENERS)
 

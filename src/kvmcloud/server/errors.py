@@ -16,6 +16,7 @@ Texts that quote a caller's value use shown(value): printable and bounded, whate
 """
 
 import copy
+import re
 import unicodedata
 
 # A quoted value is cut here: enough to recognise it, too little to flood a log or a client.
@@ -80,7 +81,7 @@ class AuthenticationError(ApiError):
 
 
 class InvalidParameterError(ApiError):
-    """A parameter is missing or has a bad value; ``param`` names it."""
+    """A parameter is missing or has a bad value; ``param`` names it, and so does the text."""
 
     error_code = 431
     cs_error_code = CS_INVALID_PARAMETER_VALUE
@@ -88,6 +89,17 @@ class InvalidParameterError(ApiError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+
+    def naming_text(self) -> str:
+        """The text for the API caller: it names the parameter, CloudStack-style, always.
+
+        A caller must learn which parameter to fix, even from a text written elsewhere (an
+        agent's answer, a URL rule); such a text is prefixed ``Invalid parameter <name>:``.
+        """
+        named = re.search(
+            rf"(?<![A-Za-z0-9]){re.escape(self.param)}(?![A-Za-z0-9])", self.message, re.I
+        )
+        return self.message if named else f"Invalid parameter {shown(self.param)}: {self.message}"
 
 
 class NotFoundError(InvalidParameterError):

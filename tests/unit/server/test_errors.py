@@ -60,10 +60,10 @@ def test_authentication_default_text():
 
 
 def test_invalid_parameter_names_param():
-    error = InvalidParameterError("zoneid", "bad zone")
+    error = InvalidParameterError("zoneid", "the zoneid is bad")
 
     assert error.param == "zoneid"
-    assert error.message == "bad zone"
+    assert error.message == "the zoneid is bad"
 
 
 def test_not_found_text_is_cloudstacks():
@@ -108,3 +108,21 @@ def test_not_found_text_shows_the_value_escaped():
 
 def test_request_too_large_is_413():
     assert RequestTooLargeError("big").error_code == 413
+
+
+@pytest.mark.parametrize(
+    ("param", "message", "text"),
+    [
+        ("hypervisor", "KVM only", "Invalid parameter hypervisor: KVM only"),
+        ("id", "the id is bad", "the id is bad"),
+        ("id", "invalid uuid", "Invalid parameter id: invalid uuid"),
+        ("hostid", "Host h is not Up", "Invalid parameter hostid: Host h is not Up"),
+        ("url", "URL check failed", "URL check failed"),
+        ("a\x00", "bad", "Invalid parameter a\\x00: bad"),
+    ],
+)
+def test_invalid_parameter_text_always_names_the_parameter(param, message, text):
+    error = InvalidParameterError(param, message)
+
+    assert error.naming_text() == text
+    assert error.message == message

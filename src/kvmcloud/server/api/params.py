@@ -13,7 +13,7 @@ import re
 import types
 import typing
 import uuid as uuid_module
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NewType, TypeVar, Union
@@ -33,6 +33,8 @@ T = TypeVar("T")
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+# The most GiB a size parameter may give: the size in bytes still fits a long (and a column).
+MAX_GIB = LONG_MAX // 2**30
 # Bounds on the raw request, checked before authentication: the most parameters, and the
 # longest name and value, a legitimate request has (userdata is the longest value, 1 MiB).
 MAX_PARAMS = 1024
@@ -44,6 +46,27 @@ _MAX_MAP_GROUPS = 256
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 # Java's Integer/Long.parseLong: an optional sign and ASCII digits, nothing else.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,40}")
+
+
+class Entity(StrEnum):
+    """What a uuid parameter names (CloudStack's ``entityType``): an id naming none is a 431."""
+
+    ZONE = "zone"
+    POD = "pod"
+    CLUSTER = "cluster"
+    HOST = "host"
+    STORAGE_POOL = "storagepool"
+    TEMPLATE = "template"
+    OS_TYPE = "ostype"
+    OS_CATEGORY = "oscategory"
+    VIRTUAL_MACHINE = "virtualmachine"
+    VOLUME = "volume"
+    SERVICE_OFFERING = "serviceoffering"
+    DISK_OFFERING = "diskoffering"
+    EVENT = "event"
+    DOMAIN = "domain"
+    MANAGEMENT_SERVER = "managementserver"
+    CERTIFICATE = "directdownloadcertificate"
 
 
 class ParamType(StrEnum):
@@ -70,6 +93,7 @@ class ParamSpec:
     length: int
     minimum: int | None = None
     maximum: int | None = None
+    entity: Entity | None = None
 
 
 def param(
@@ -79,15 +103,21 @@ def param(
     length: int = 255,
     minimum: int | None = None,
     maximum: int | None = None,
+    entity: Entity | None = None,
     default: Any = dataclasses.MISSING,
 ) -> Any:
-    """Declare a parameter field: description, CloudStack name, max length, number range."""
+    """Declare a parameter field: description, CloudStack name, max length, number range.
+
+    ``entity`` says what a uuid (or list of uuids) names; ids that name nothing are refused
+    with CloudStack's 431 before the handler runs, as CloudStack resolves them.
+    """
     metadata = {
         "description": description,
         "name": name,
         "length": length,
         "minimum": minimum,
         "maximum": maximum,
+        "entity": entity,
     }
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -114,6 +144,7 @@ def describe(cls: type[Any]) -> list[ParamSpec]:
                 length=f.metadata.get("length", 255),
                 minimum=f.metadata.get("minimum"),
                 maximum=f.metadata.get("maximum"),
+                entity=f.metadata.get("entity"),
             )
         )
     return specs
@@ -128,8 +159,9 @@ def check_bounds(params: Mapping[str, str]) -> None:
         raise RequestTooLargeError(f"The request has more than {MAX_PARAMS} parameters")
     for name, value in params.items():
         if len(name) > MAX_NAME_CHARS:
+            shown_name = shown(name, 40)
             raise InvalidParameterError(
-                name[:40], f"Invalid parameter name {shown(name, 40)}: longer than {MAX_NAME_CHARS}"
+                shown_name, f"Invalid parameter name {shown_name}: longer than {MAX_NAME_CHARS}"
             )
         if len(value) > MAX_VALUE_CHARS:
             raise _invalid(name, value, f"is longer than {MAX_VALUE_CHARS} characters")
@@ -175,6 +207,14 @@ def parse_params(cls: type[T], command: str, raw: RawParams) -> T:
             continue
         kwargs[spec.field] = _convert(base, text, command, spec)
     return cls(**kwargs)
+
+
+def entity_ids(specs: list[ParamSpec], parsed: object) -> Iterator[tuple[ParamSpec, list[str]]]:
+    """Yield each given parameter that names an entity, with the uuids it gives."""
+    for spec in specs:
+        value = getattr(parsed, spec.field, None) if spec.entity is not None else None
+        if value:
+            yield spec, list(value) if isinstance(value, list) else [value]
 
 
 def _missing(command: str, name: str) -> InvalidParameterError:

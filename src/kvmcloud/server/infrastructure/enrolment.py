@@ -146,7 +146,10 @@ def plan_host(
             "hypervisor", f"Hypervisor {hypervisor!r} is not supported; use KVM"
         )
     if pod.data_center_id != zone.id:
-        raise InvalidParameterError("podid", f"Pod {pod.name} is not in zone {zone.name}")
+        raise InvalidParameterError(
+            "podid",
+            f"Invalid parameter podid value={pod.uuid}: pod {pod.name} is not in zone {zone.name}",
+        )
     if cluster is None:
         if not cluster_name:
             raise InvalidParameterError(
@@ -163,7 +166,11 @@ def plan_host(
             now=now,
         )
     if cluster.pod_id != pod.id:
-        raise InvalidParameterError("clusterid", f"Cluster {cluster.name} is not in pod {pod.name}")
+        raise InvalidParameterError(
+            "clusterid",
+            f"Invalid parameter clusterid value={cluster.uuid}: cluster {cluster.name} is not "
+            f"in pod {pod.name}",
+        )
     agent_url, address = normalise_agent_url(url)
     taken = select(Host.id).where(Host.url == agent_url, Host.removed.is_(None))
     if session.scalar(taken) is not None:

@@ -16,6 +16,7 @@ from kvmcloud.server.errors import (
     AuthenticationError,
     InvalidParameterError,
     ResourceUnavailableError,
+    shown,
 )
 from kvmcloud.server.infrastructure.host_states import HostStatus, host_status
 from kvmcloud.server.infrastructure.models import (
@@ -136,7 +137,11 @@ def add_cluster(
         zone = get_by_uuid(session, Zone, spec.zone_uuid, command=command, param="zoneid")
         pod = get_by_uuid(session, Pod, spec.pod_uuid, command=command, param="podid")
         if pod.data_center_id != zone.id:
-            raise InvalidParameterError("podid", f"Pod {pod.name} is not in zone {zone.name}")
+            raise InvalidParameterError(
+                "podid",
+                f"Invalid parameter podid value={pod.uuid}: pod {pod.name} is not in zone "
+                f"{zone.name}",
+            )
         cluster = insert_cluster(
             session,
             pod,
@@ -159,7 +164,9 @@ def insert_cluster(
     clash = select(Cluster.id).where(Cluster.pod_id == pod.id, Cluster.name == name)
     if session.scalar(clash) is not None:
         raise InvalidParameterError(
-            "clustername", f"A cluster named {name!r} already exists in pod {pod.name}"
+            "clustername",
+            f"Invalid parameter clustername value={shown(name)}: a cluster of that name "
+            f"already exists in pod {pod.name}",
         )
     cluster = Cluster(
         name=name,

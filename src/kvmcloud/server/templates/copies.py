@@ -77,7 +77,9 @@ def prepare_template(
         )
         if session.scalar(in_zone) is None:
             raise InvalidParameterError(
-                "zoneid", f"Template {template.name} is not registered in zone {zone.name}"
+                "zoneid",
+                f"Invalid parameter zoneid value={zone.uuid}: template {template.name} is not "
+                f"registered in zone {zone.name}",
             )
         pool = get_by_uuid_if_given(
             session, StoragePool, pool_uuid, command=command, param="storageid"
@@ -101,7 +103,9 @@ def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> 
     if pool is not None:
         if pool.data_center_id != zone.id:
             raise InvalidParameterError(
-                "storageid", f"Storage pool {pool.name} is not in zone {zone.name}"
+                "storageid",
+                f"Invalid parameter storageid value={pool.uuid}: storage pool {pool.name} is "
+                f"not in zone {zone.name}",
             )
         return [pool]
     pools = list(

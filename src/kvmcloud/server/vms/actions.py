@@ -168,7 +168,9 @@ def queue_attach_iso(
         iso = get_by_uuid(session, Template, iso_uuid, command=command, param="id")
         check_may_use(caller, iso)
         if iso.format != ImageFormat.ISO:
-            raise InvalidParameterError("id", f"{iso.name} is a template, not an ISO")
+            raise InvalidParameterError(
+                "id", f"Invalid parameter id value={iso.uuid}: {iso.name} is a template, not an ISO"
+            )
         vm = own_vm(session, caller, vm_uuid, command=command, param="virtualmachineid")
         require_state(vm, (VmState.RUNNING, VmState.STOPPED), "attach an ISO to")
         return queue_vm_job(
@@ -190,7 +192,11 @@ def queue_detach_iso(
         vm = own_vm(session, caller, vm_uuid, command=command, param="virtualmachineid")
         require_state(vm, (VmState.RUNNING, VmState.STOPPED), "detach an ISO from")
         if vm.iso_id is None:
-            raise InvalidParameterError("virtualmachineid", f"VM {vm.name} has no ISO attached")
+            raise InvalidParameterError(
+                "virtualmachineid",
+                f"Invalid parameter virtualmachineid value={vm.uuid}: "
+                f"VM {vm.name} has no ISO attached",
+            )
         return queue_vm_job(
             session,
             vm,

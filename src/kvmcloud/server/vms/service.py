@@ -97,7 +97,9 @@ def deploy_vm(
 ) -> tuple[VirtualMachine, str]:
     """Write the VM and queue the job that places and starts it; return the VM and job id."""
     if request.host_id and not caller.is_admin:
-        raise InvalidParameterError("hostid", "Only root administrators may choose the host")
+        raise InvalidParameterError(
+            "hostid", "Parameter hostid can only be specified by a Root Admin"
+        )
     # Deploys at the same moment read the same used addresses and pick the same lowest free
     # one (or, rarely, the same MAC); the NIC's unique constraints refuse all but one, and
     # the others read the addresses again. Every round commits at least one deploy.
@@ -137,8 +139,6 @@ def _resolve(session: Session, request: DeployRequest, caller: Caller, command: 
         session, DiskOffering, request.disk_offering_id, command=command, param="diskofferingid"
     )
     host = get_by_uuid_if_given(session, Host, request.host_id, command=command, param="hostid")
-    if request.root_disk_size is not None and request.root_disk_size < 1:
-        raise InvalidParameterError("rootdisksize", "rootdisksize must be a positive number of GB")
     return Deployment(
         zone=zone,
         template=template,
@@ -166,7 +166,11 @@ def validate_deploy(deployment: Deployment) -> None:
                 "diskofferingid", "A VM deployed from an ISO needs diskofferingid for its root disk"
             )
         if not template.bootable:
-            raise InvalidParameterError("templateid", f"ISO {template.name} is not bootable")
+            raise InvalidParameterError(
+                "templateid",
+                f"Invalid parameter templateid value={template.uuid}: "
+                f"ISO {template.name} is not bootable",
+            )
     elif (
         deployment.root_disk_bytes is not None
         and template.size
@@ -178,7 +182,9 @@ def validate_deploy(deployment: Deployment) -> None:
         )
     if deployment.host is not None and deployment.host.data_center_id != deployment.zone.id:
         raise InvalidParameterError(
-            "hostid", f"Host {deployment.host.name} is not in zone {deployment.zone.name}"
+            "hostid",
+            f"Invalid parameter hostid value={deployment.host.uuid}: host "
+            f"{deployment.host.name} is not in zone {deployment.zone.name}",
         )
 
 

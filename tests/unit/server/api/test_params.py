@@ -13,6 +13,7 @@ from kvmcloud.server.api.params import (
     MAX_NAME_CHARS,
     MAX_PARAMS,
     MAX_VALUE_CHARS,
+    Entity,
     ListParams,
     Long,
     ParamSpec,
@@ -22,6 +23,7 @@ from kvmcloud.server.api.params import (
     check_bounds,
     cloudstack_name,
     describe,
+    entity_ids,
     param,
     parse_params,
 )
@@ -486,3 +488,27 @@ def test_bounds_refuse_a_long_value_naming_it():
     assert info.value.param == "userdata"
     assert str(info.value).startswith("Invalid parameter userdata value=xxx")
     assert len(str(info.value)) < 200
+
+
+# --- entities -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilterParams:
+    id: Uuid | None = param("the zone", entity=Entity.ZONE, default=None)
+    ids: list[Uuid] | None = param("zones", entity=Entity.ZONE, default=None)
+    other: Uuid | None = param("no entity", default=None)
+
+
+def test_entity_ids_yields_given_ids_with_their_spec():
+    parsed = parse({"id": ZONE, "ids": f"{ZONE},{ZONE_2}", "other": ZONE}, FilterParams)
+
+    given = [
+        (spec.name, spec.entity, ids) for spec, ids in entity_ids(describe(FilterParams), parsed)
+    ]
+
+    assert given == [("id", Entity.ZONE, [ZONE]), ("ids", Entity.ZONE, [ZONE, ZONE_2])]
+
+
+def test_entity_ids_skips_absent_parameters():
+    assert list(entity_ids(describe(FilterParams), parse({}, FilterParams))) == []
