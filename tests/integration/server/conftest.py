@@ -1,7 +1,7 @@
 """Fixtures for in-process server tests: a migrated SQLite database, the app, a signed client."""
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,12 +74,14 @@ class ServerHarness:
             return create_user_account(session, name, self.clock(), self.services.box)
 
 
-@pytest.fixture
-def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
-    path = tmp_path / "kvmcloud.db"
+def seeded_services(
+    migrated_db_file: Path, directory: Path
+) -> tuple[Services, FakeAgentClient, FakeClock, ApiKeys]:
+    """Services on a copy of the migrated database, seeded, with fake agents and clock."""
+    path = directory / "kvmcloud.db"
     shutil.copy(migrated_db_file, path)
     settings = ServerSettings(
-        database_url=f"sqlite:///{path}", job_workers=1, config_dir=tmp_path / "etc"
+        database_url=f"sqlite:///{path}", job_workers=1, config_dir=directory / "etc"
     )
     ensure_key_file(key_file_path(settings.config_dir))
     clock, agents = FakeClock(), FakeAgentClient()
@@ -88,6 +90,12 @@ def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
         seed_definitions(session, clock())
         seed_guest_os(session)
         admin = ensure_admin(session, clock(), services.box)
+    return services, agents, clock, admin
+
+
+@pytest.fixture
+def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
+    services, agents, clock, admin = seeded_services(migrated_db_file, tmp_path)
     app = create_app(services, run_background=False)
     with TestClient(app) as client:
         yield ServerHarness(services, client, agents, clock, admin)
@@ -104,6 +112,11 @@ class Wire:
 
     def send(
         self, command: str, keys: ApiKeys | None = None, *, post: bool = False, **params: str
+    ) -> httpx.Response:
+        return self.send_params(command, params, keys, post=post)
+
+    def send_params(
+        self, command: str, params: Mapping[str, str], keys: ApiKeys | None, *, post: bool
     ) -> httpx.Response:
         keys = keys or self.admin
         query = {**params, "command": command, "response": "json", "apiKey": keys.api_key}
@@ -134,20 +147,20 @@ class Cloud:
 AGENT_URL = "http://127.0.0.1:8252"
 
 
-@pytest.fixture
-def cloud(server: ServerHarness) -> Cloud:
-    return build_cloud(server)
-
-
 def build_cloud(server: ServerHarness) -> Cloud:
     """Make a zone, pod, cluster, one host (a fake agent) and one pool through the API."""
     server.agents.add(AGENT_URL)
-    zone = server.ok("createZone", name="zone1", networktype="Advanced", dns1="8.8.8.8")["zone"]
-    pod = server.ok("createPod", name="pod1", zoneid=zone["id"])["pod"]
-    cluster = server.ok(
+    return make_cloud(server.ok)
+
+
+def make_cloud(ok: Callable[..., dict[str, Any]]) -> Cloud:
+    """Create the zone, pod, cluster, host (its agent must be known) and pool through ``ok``."""
+    zone = ok("createZone", name="zone1", networktype="Advanced", dns1="8.8.8.8")["zone"]
+    pod = ok("createPod", name="pod1", zoneid=zone["id"])["pod"]
+    cluster = ok(
         "addCluster", clustername="c1", zoneid=zone["id"], podid=pod["id"], hypervisor="KVM"
     )["cluster"][0]
-    host = server.ok(
+    host = ok(
         "addHost",
         zoneid=zone["id"],
         podid=pod["id"],
@@ -157,7 +170,7 @@ def build_cloud(server: ServerHarness) -> Cloud:
         password="enrol-token",
         hypervisor="KVM",
     )["host"][0]
-    pool = server.ok(
+    pool = ok(
         "createStoragePool",
         name="pool1",
         zoneid=zone["id"],
@@ -165,3 +178,8 @@ def build_cloud(server: ServerHarness) -> Cloud:
         url="SharedMountPoint://localhost/var/lib/kvmcloud/pool1",
     )["storagepool"]
     return Cloud(zone["id"], pod["id"], cluster["id"], host["id"], pool["id"])
+
+
+@pytest.fixture
+def cloud(server: ServerHarness) -> Cloud:
+    return build_cloud(server)
