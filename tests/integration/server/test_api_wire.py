@@ -125,3 +125,15 @@ def test_non_utf8_form_bytes_do_not_break_the_request(wire: Wire) -> None:
 
     assert response.status_code == 401
     assert isinstance(response.json()["listzonesresponse"]["errortext"], str)
+
+
+def test_parameters_are_not_looked_at_before_authentication(wire: Wire) -> None:
+    # Bad values everywhere, but no valid signature: the answer is 401, never a 431 that
+    # would tell an anonymous caller anything about the parameters.
+    form = {"command": "listZones", "id": "\x00", "page": "x", "details[0].k": "\r\n"}
+    for response in (
+        wire.http.get(f"{wire.base_url}/client/api", params=form),
+        wire.http.post(f"{wire.base_url}/client/api", data=form),
+    ):
+        assert response.status_code == 401
+        assert response.json()["listzonesresponse"]["errorcode"] == 401

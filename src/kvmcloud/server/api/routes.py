@@ -73,7 +73,7 @@ async def request_params(request: Request) -> dict[str, str]:
 async def read_body(request: Request, limit: int) -> bytes:
     """Read the body, refusing it as soon as it is known to be longer than ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
