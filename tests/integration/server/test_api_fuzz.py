@@ -125,7 +125,7 @@ def live(migrated_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     )
     agents.add(AGENT_URL)
     with services.db.transaction() as session:
-        user = create_user_account(session, "mallory", clock())
+        user = create_user_account(session, "mallory", clock(), services.box)
     app = create_app(services, run_background=False)
     with serve_in_thread(app) as base_url, httpx.Client(timeout=30) as http:
         api = LiveApi(Wire(base_url, http, admin), user, [], {})
