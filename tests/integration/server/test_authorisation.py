@@ -155,3 +155,20 @@ def test_another_accounts_job_is_531(server: ServerHarness, cloud: Cloud) -> Non
     assert server.call("queryAsyncJobResult", server.admin, jobid=job_id)[0] == 200
     listed = server.call("listAsyncJobs", bob)[1]
     assert all(job["jobid"] != job_id for job in listed.get("asyncjobs", []))
+
+
+def test_only_a_root_admin_names_the_host_of_a_deploy(server: ServerHarness, cloud: Cloud) -> None:
+    user = server.user("alice")
+    template = _register(server, cloud, user, "t")
+    status, body = server.call(
+        "deployVirtualMachine",
+        user,
+        zoneid=cloud.zone_id,
+        templateid=template["id"],
+        serviceofferingid=offering(server),
+        hostid=cloud.host_id,
+    )
+    assert status == 531, body
+    assert body["errortext"] == (
+        "Parameter hostid can only be specified by a Root Admin, permission denied"
+    )

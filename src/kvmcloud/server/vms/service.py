@@ -19,6 +19,7 @@ from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
     InvalidParameterError,
+    PermissionDeniedError,
     ResourceUnavailableError,
 )
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
@@ -97,8 +98,9 @@ def deploy_vm(
 ) -> tuple[VirtualMachine, str]:
     """Write the VM and queue the job that places and starts it; return the VM and job id."""
     if request.host_id and not caller.is_admin:
-        raise InvalidParameterError(
-            "hostid", "Parameter hostid can only be specified by a Root Admin"
+        # CloudStack's wording and code (PermissionDeniedException): the caller may not.
+        raise PermissionDeniedError(
+            "Parameter hostid can only be specified by a Root Admin, permission denied"
         )
     # Deploys at the same moment read the same used addresses and pick the same lowest free
     # one (or, rarely, the same MAC); the NIC's unique constraints refuse all but one, and
