@@ -10,6 +10,7 @@ from typing import assert_never
 
 from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
+from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
 from kvmcloud.agent.errors import AgentError
 from kvmcloud.agent.pools import StoragePool
@@ -144,6 +145,7 @@ class CommandHandlers:
             headers=command.headers,
             timeouts=command.timeouts,
             follow_redirects=command.follow_redirects,
+            egress=policy_from_rules(command.egress),
             cancel=execution.cancel,
         )
         downloader = pick_downloader(command.url, self._downloaders)

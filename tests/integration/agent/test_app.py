@@ -40,6 +40,7 @@ from kvmcloud.protocol.error_codes import ErrorCode
 from tests.integration.agent.conftest import Image, pool_files
 from tests.support import agent_harness
 from tests.support.agent_harness import HOST_REPORT, HeartbeatRecorder
+from tests.support.egress import LOOPBACK_RULES
 from tests.support.origin import Origin
 from tests.support.waiting import wait_until
 
@@ -96,7 +97,7 @@ def download_command(origin: Origin, pool: Path, **fields: Any) -> DirectDownloa
         "timeouts": Timeouts(connect_s=2, read_s=2, total_s=30),
     }
     values.update(fields)
-    return DirectDownloadCommand(**values)
+    return DirectDownloadCommand(egress=LOOPBACK_RULES, **values)
 
 
 def status_of(response: Any) -> CommandStatus:

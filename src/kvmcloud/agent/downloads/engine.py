@@ -9,6 +9,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
+from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.errors import (
     ChecksumMismatchError,
     DownloadCancelledError,
@@ -129,6 +130,7 @@ def download_template(
         headers=command.headers,
         timeouts=command.timeouts,
         follow_redirects=command.follow_redirects,
+        egress=policy_from_rules(command.egress),
         cancel=cancel,
         progress=report_progress,
     )

@@ -25,6 +25,7 @@ from kvmcloud.agent.downloads.errors import (
     DownloadTimeoutError,
     SourceDeniedError,
     SourceNotFoundError,
+    SourceRefusedError,
     SourceUnavailableError,
     TlsFailureError,
     UnsupportedUrlError,
@@ -140,6 +141,7 @@ class _DigestTracking(Protocol):
 # some mirror raised: the most specific, most actionable reason comes first.
 _MOST_TELLING: tuple[type[DownloadError], ...] = (
     MetalinkChecksumError,
+    SourceRefusedError,
     SourceDeniedError,
     TlsFailureError,
     SourceNotFoundError,

@@ -20,12 +20,14 @@ What libnfs-utils 4.0 offers, and how it is used:
   serve only world-readable files.
 """
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
+from kvmcloud.agent.downloads.egress import Resolver, allowed_addresses, resolve_host
 from kvmcloud.agent.downloads.errors import (
     DownloadCancelledError,
     DownloadError,
@@ -80,7 +82,9 @@ class NfsDownloader:
     """Downloads ``nfs://`` URLs with libnfs-utils; one instance serves many threads.
 
     ``run`` and ``stream`` default to :func:`commands.run` and :func:`commands.stream`
-    (looked up at construction, so the test suite's guard covers them).
+    (looked up at construction, so the test suite's guard covers them). The server's name
+    is resolved with ``resolve`` and checked with the request's egress policy; libnfs gets
+    the checked address, never the name.
     """
 
     def __init__(
@@ -93,9 +97,11 @@ class NfsDownloader:
         nfs_cat: str = "nfs-cat",
         retry_pause_s: float = RETRY_PAUSE_S,
         clock: Callable[[], float] = time.monotonic,
+        resolve: Resolver = resolve_host,
     ) -> None:
         if buffer_size_bytes <= 0:
             raise ValueError("buffer_size_bytes must be positive")
+        self._resolve = resolve
         self._retry_pause_s = retry_pause_s
         self._buffer_size_bytes = buffer_size_bytes
         self._run: RunCommand = run if run is not None else commands.run
@@ -110,7 +116,7 @@ class NfsDownloader:
         The read proves the agent may open the file (permissions are only checked on
         open) and gives the qcow2 header. nfs-cat fetches up to 1 MiB before it is stopped.
         """
-        location = parse_nfs_url(request.url)
+        location = self._checked_location(request)
         deadline = self._clock() + request.timeouts.total_s
         stat = self._stat(location, request, deadline)
         header = self._read_prefix(location, request, deadline)
@@ -129,7 +135,7 @@ class NfsDownloader:
         stream (failed, short, or silent for ``read_s`` after data arrived) can continue
         from ``sink.received_bytes``: the sink is restarted and the file sent from byte 0.
         """
-        location = parse_nfs_url(request.url)
+        location = self._checked_location(request)
         deadline = self._clock() + request.timeouts.total_s
         if sink.received_bytes:
             sink.restart()
@@ -153,6 +159,19 @@ class NfsDownloader:
                 continue
             logger.info("fetched %d bytes from %s", done, redact_url(request.url))
             return
+
+    def _checked_location(self, request: DownloadRequest) -> NfsLocation:
+        """Parse the URL and pin the server's address the egress policy allows.
+
+        Raises:
+            SourceRefusedError: the policy refuses the server.
+        """
+        location = parse_nfs_url(request.url)
+        addresses = allowed_addresses(
+            request.egress, location.host, url=describe_url(location.url), resolve=self._resolve
+        )
+        # libnfs connects to one address: the first, as the resolver ordered them.
+        return dataclasses.replace(location, address=addresses[0])
 
     def _pause(self, request: DownloadRequest, location: NfsLocation, deadline: float) -> None:
         """Wait a moment before reconnecting, unless cancelled meanwhile."""
