@@ -8,3 +8,6 @@ LOOPBACK = "127.0.0.0/8"
 LOOPBACK_RULES = EgressRules(allow=[LOOPBACK])
 # The same, as the policy a DownloadRequest carries.
 LOOPBACK_POLICY = EgressPolicy.parse(allow=[LOOPBACK])
+# The zone-scoped setting the e2e fixtures and the demo set to LOOPBACK.
+ALLOW_SETTING = "direct.download.egress.allow"
+DENY_SETTING = "direct.download.egress.deny"

@@ -169,8 +169,7 @@ def default_denied(address: IPAddress) -> str | None:
     """Return why ``address`` is denied by default (``"loopback"``…); None when it is public."""
     inner = embedded_ipv4(address)
     if inner is not None:
-        category = default_denied(inner)
-        return None if category is None else f"{category} (as IPv4 {inner})"
+        return default_denied(inner)
     for network, category in DEFAULT_DENIED:
         if address.version == network.version and address in network:
             return category
@@ -329,8 +328,10 @@ class EgressPolicy:
             return
         category = default_denied(address)
         if category is not None:
+            inner = embedded_ipv4(address)
+            carried = f" (IPv4 {inner})" if inner is not None else ""
             raise EgressRefusedError(
-                f"{shown} is {_article(category)} {category} address, denied by default"
+                f"{shown} is {_article(category)} {category} address{carried}, denied by default"
             )
 
 

@@ -251,6 +251,7 @@ API_CODE_BY_WIRE_CODE: dict[ErrorCode, int] = {
     ErrorCode.SOURCE_NOT_FOUND: 431,
     ErrorCode.SOURCE_DENIED: 431,
     ErrorCode.DNS_FAILURE: 431,
+    ErrorCode.EGRESS_REFUSED: 431,
     ErrorCode.TLS_FAILURE: 431,
     ErrorCode.BAD_COMMAND: 530,
     ErrorCode.INTERNAL: 530,

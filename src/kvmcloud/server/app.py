@@ -38,6 +38,7 @@ from kvmcloud.server.events.catalog import EventType, ResourceType
 from kvmcloud.server.events.jobs import with_event
 from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.infrastructure import api as infrastructure_api
+from kvmcloud.server.infrastructure import service as infrastructure_service
 from kvmcloud.server.infrastructure.heartbeats import HeartbeatListener, Heartbeats
 from kvmcloud.server.infrastructure.jobs import update_host_states
 from kvmcloud.server.jobs import api as jobs_api
@@ -107,6 +108,7 @@ JOB_HANDLERS: dict[str, JobHandler] = {
 HOOKS = Hooks(
     queue_new_host_sync=certificates_service.queue_new_host_sync,
     count_template_users=vms_service.count_users,
+    find_zone=infrastructure_service.zone_id_by_uuid,
 )
 # What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
 HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (

@@ -20,6 +20,7 @@ from kvmcloud.server.sealing.keyfile import ensure_key_file, key_file_path
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates.guest_os import seed_guest_os
 from tests.fakes import FakeAgentClient, FakeClock
+from tests.support.egress import ALLOW_SETTING, LOOPBACK
 from tests.support.live_server import serve_in_thread
 
 
@@ -156,6 +157,8 @@ def build_cloud(server: ServerHarness) -> Cloud:
 def make_cloud(ok: Callable[..., dict[str, Any]]) -> Cloud:
     """Create the zone, pod, cluster, host (its agent must be known) and pool through ``ok``."""
     zone = ok("createZone", name="zone1", networktype="Advanced", dns1="8.8.8.8")["zone"]
+    # The test origins listen on loopback, which the egress policy denies by default.
+    ok("updateConfiguration", name=ALLOW_SETTING, value=LOOPBACK, zoneid=zone["id"])
     pod = ok("createPod", name="pod1", zoneid=zone["id"])["pod"]
     cluster = ok(
         "addCluster", clustername="c1", zoneid=zone["id"], podid=pod["id"], hypervisor="KVM"

@@ -365,3 +365,12 @@ def test_split_entries() -> None:
 def test_too_many_entries() -> None:
     with pytest.raises(EgressEntryError, match="at most"):
         parse_entries([f"10.0.{i // 256}.{i % 256}" for i in range(300)])
+
+
+def test_an_ipv6_form_of_an_ipv4_address_names_both() -> None:
+    with pytest.raises(EgressRefusedError) as caught:
+        DEFAULT.check_host("[::ffff:127.0.0.1]")
+    assert str(caught.value) == (
+        "refused by the egress policy: [::ffff:127.0.0.1] (::ffff:7f00:1) is a loopback "
+        "address (IPv4 127.0.0.1), denied by default"
+    )

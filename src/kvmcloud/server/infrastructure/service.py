@@ -257,6 +257,11 @@ def update_host_states(
     return changes
 
 
+def zone_id_by_uuid(session: Session, uuid: str, command: str) -> int:
+    """Return a live zone's id, or raise 431 naming ``zoneid`` (the Hooks.find_zone)."""
+    return get_by_uuid(session, Zone, uuid, command=command, param="zoneid").id
+
+
 def endpoint_for(host: Host) -> AgentEndpoint:
     """Return how to reach the agent of ``host``."""
     return AgentEndpoint(

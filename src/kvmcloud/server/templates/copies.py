@@ -13,7 +13,7 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.configuration import definitions as config
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import egress_rules, get_value
 from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.errors import (
     ApiError,
@@ -440,6 +440,8 @@ def begin_download(
         timeouts=timeouts,
         follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
         metalink=is_metalink_template(session, template.id),
+        # The pool's zone decides where its hosts may download from.
+        egress=egress_rules(session, pool.data_center_id),
     )
     to_try = hosts_to_try(
         hosts,

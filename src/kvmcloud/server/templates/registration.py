@@ -13,7 +13,7 @@ from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, error_from_answer
 from kvmcloud.server.configuration import definitions as config
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import egress_policy, egress_rules, get_value
 from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.errors import InvalidParameterError, ResourceUnavailableError
 from kvmcloud.server.events import catalog
@@ -37,7 +37,7 @@ from kvmcloud.server.templates.models import (
     TemplateZoneRef,
 )
 from kvmcloud.server.templates.records import Registration
-from kvmcloud.server.templates.urls import is_metalink
+from kvmcloud.server.templates.urls import check_egress, is_metalink
 
 URL_CHECK_TIMEOUT_MARGIN_S = 30.0
 METALINK_CHECK_ROUNDS = 8
@@ -113,6 +113,9 @@ def register_template(
     headers, others = parse_details(request.details)
     with db.transaction() as session:
         zones = _zones(session, request, command)
+        # Every zone will download it: refuse what any of their policies refuses, now.
+        for zone in zones:
+            check_egress(request.url, egress_policy(session, zone.id), zone.name)
         resolved = _Resolved(
             zone_ids=[z.id for z in zones],
             guest_os_id=resolve_guest_os(session, request.os_type_id, command),
@@ -171,6 +174,8 @@ def plan_url_check(
                 headers=dict(headers),
                 timeouts=timeouts,
                 follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
+                # The policy of the zone whose host checks the URL.
+                egress=egress_rules(session, zone.id),
             )
             one_check_s = timeouts.connect_s + timeouts.request_s + timeouts.read_s * 4
             # A Metalink's check probes every mirror in turn: allow for several.

@@ -4,6 +4,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from kvmcloud.protocol.egress import REFUSED, EgressPolicy, EgressRefusedError
 from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.errors import InvalidParameterError
 
@@ -91,3 +92,23 @@ def _check_nfs(path: str, query: str, fragment: str, port: int | None) -> None:
             )
     if port is not None and not 0 < port < 65536:
         raise InvalidParameterError("url", "the nfs:// port must be between 1 and 65535")
+
+
+def check_egress(url: str, policy: EgressPolicy, zone_name: str) -> None:
+    """Refuse at once a URL whose host the zone's egress policy refuses without resolving it.
+
+    That is a literal or numeric address (``127.0.0.1``, ``0x7f.1``, ``[::1]``…), a
+    number-like host that is no valid address, or a name a deny entry lists. Other names
+    are resolved and checked by the host that fetches the URL: the server need not share
+    the hosts' DNS view, and the hosts check every address they connect to anyway.
+
+    Raises:
+        InvalidParameterError: the policy refuses the host (431 naming ``url``).
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        policy.check_host(host)
+    except EgressRefusedError as exc:
+        raise InvalidParameterError(
+            "url", f"url is {REFUSED} of zone {zone_name}: {exc.reason}"
+        ) from None
