@@ -3,6 +3,7 @@
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from cs import CloudStackApiException
@@ -31,8 +32,8 @@ def zone_allows(stack: Stack, value: str | None) -> Iterator[None]:
         stack.api.updateConfiguration(name=ALLOW_SETTING, value=LOOPBACK, zoneid=stack.zone_id)
 
 
-def register(stack: Stack, name: str, url: str) -> dict:
-    return stack.api.registerTemplate(
+def register(stack: Stack, name: str, url: str) -> dict[str, Any]:
+    template: dict[str, Any] = stack.api.registerTemplate(
         name=name,
         displaytext=name,
         url=url,
@@ -42,6 +43,7 @@ def register(stack: Stack, name: str, url: str) -> dict:
         directdownload=True,
         checksum=f"{{SHA-256}}{stack.image_sha256}",
     )["template"][0]
+    return template
 
 
 def refusal(stack: Stack, name: str, url: str) -> str:
