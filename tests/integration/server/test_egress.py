@@ -7,7 +7,7 @@ import pytest
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.error_codes import ErrorCode
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
-from tests.support.egress import ALLOW_SETTING, DENY_SETTING, LOOPBACK
+from tests.support.egress import ALLOW_SETTING, DENY_SETTING, LOOPBACK, LOOPBACK_ENTRIES
 
 REFUSED = "refused by the egress policy"
 
@@ -80,7 +80,7 @@ def test_a_name_goes_to_the_host_with_the_zones_rules(server: ServerHarness, clo
     assert status == 200, body
     check = server.agents.agents[AGENT_URL].received[-1]
     assert isinstance(check, msg.CheckUrlCommand)
-    assert check.egress == msg.EgressRules(allow=[LOOPBACK], deny=["127.0.0.9"])
+    assert check.egress == msg.EgressRules(allow=LOOPBACK_ENTRIES, deny=["127.0.0.9"])
 
 
 def test_the_download_carries_the_pools_zone_rules(server: ServerHarness, cloud: Cloud) -> None:
@@ -91,7 +91,7 @@ def test_the_download_carries_the_pools_zone_rules(server: ServerHarness, cloud:
 
     download = server.agents.agents[AGENT_URL].received[-1]
     assert isinstance(download, msg.DirectDownloadCommand)
-    assert download.egress == msg.EgressRules(allow=[LOOPBACK], deny=[])
+    assert download.egress == msg.EgressRules(allow=LOOPBACK_ENTRIES, deny=[])
 
 
 def test_a_deny_entry_wins_over_the_allow_entry(server: ServerHarness, cloud: Cloud) -> None:
