@@ -19,11 +19,13 @@ from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.protocol.agent_messages import (
     CertificateResult,
     CheckPoolCommand,
+    CheckUrlCommand,
     CommandEnvelope,
     CommandState,
     CommandStatus,
     DirectDownloadCommand,
     DirectDownloadResult,
+    EgressRules,
     EnrollRequest,
     HostReport,
     PoolReport,
@@ -323,3 +325,40 @@ def test_default_downloaders_cover_every_source_and_share_the_cert_store(tmp_pat
     assert https.trust.cert_dir == tmp_path / "certs"
     assert isinstance(downloaders["nfs"], NfsDownloader)
     assert isinstance(downloaders["metalink"], MetalinkDownloader)
+
+
+def test_a_command_without_egress_rules_gets_the_default_policy(
+    agent: TestClient, origin: Origin
+) -> None:
+    """What an older server sends (no "egress" field): loopback stays refused."""
+    enroll(agent)
+    origin.files["/t.raw"] = b"x" * 1024
+    url = origin.url("/t.raw")
+    body = {"id": "old", "type": "CheckUrl", "payload": {"url": url, "format": "RAW"}}
+
+    response = agent.post("/commands", content=json.dumps(body), headers=auth())
+
+    answer = status_of(response).answer
+    assert answer is not None and not answer.ok and answer.error is not None
+    assert answer.error.code is ErrorCode.EGRESS_REFUSED
+    assert "refused by the egress policy" in answer.error.message
+    assert origin.stats("/t.raw", settle_s=0.2).head_count == 0
+
+    allowed = CheckUrlCommand(url=url, format="RAW", egress=LOOPBACK_RULES)
+    response = post_command(agent, CommandEnvelope(id="new", command=allowed))
+    answer = status_of(response).answer
+    assert answer is not None and answer.ok, answer
+
+
+def test_malformed_egress_rules_are_a_bad_command(agent: TestClient, origin: Origin) -> None:
+    enroll(agent)
+    command = CheckUrlCommand(
+        url=origin.url("/t.raw"), format="RAW", egress=EgressRules(allow=["0x7f.1/8"])
+    )
+
+    response = post_command(agent, CommandEnvelope(id="bad", command=command))
+
+    answer = status_of(response).answer
+    assert answer is not None and answer.error is not None
+    assert answer.error.code is ErrorCode.BAD_COMMAND
+    assert "egress rules are invalid" in answer.error.message
