@@ -168,7 +168,7 @@ class NfsDownloader:
         """
         location = parse_nfs_url(request.url)
         addresses = allowed_addresses(
-            request.egress, location.host, url=describe_url(location.url), resolve=self._resolve
+            request.egress, location.host, url=redact_url(location.url), resolve=self._resolve
         )
         # libnfs connects to one address: the first, as the resolver ordered them.
         return dataclasses.replace(location, address=addresses[0])

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult
 from kvmcloud.server.configuration import service
@@ -19,6 +19,7 @@ class ListConfigurationsParams(ListParams):
     category: str | None = param("lists configurations by category", default=None)
     zone_id: Uuid | None = param(
         "the ID of the Zone to list the parameter values for (zone-scoped settings only)",
+        entity=Entity.ZONE,
         default=None,
     )
 
@@ -30,7 +31,9 @@ class UpdateConfigurationParams:
     name: str = param("the name of the configuration")
     value: str | None = param("the value of the configuration", length=4096, default=None)
     zone_id: Uuid | None = param(
-        "the ID of the Zone to update the parameter value for corresponding zone", default=None
+        "the ID of the Zone to update the parameter value for corresponding zone",
+        entity=Entity.ZONE,
+        default=None,
     )
 
 

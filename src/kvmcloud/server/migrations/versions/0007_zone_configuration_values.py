@@ -1,7 +1,7 @@
 """zone configuration values
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-04 17:40:01.945084
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import kvmcloud.server.db
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
