@@ -132,6 +132,12 @@ def run_flow(
     zone = api.call(
         "createZone", {"name": "demo-zone", "networktype": "Advanced", "dns1": "127.0.0.53"}
     )["zone"]
+    # Loopback is denied by default (the egress policy); the demo's origin listens there.
+    step("Allow the zone's hosts to download from 127.0.0.0/8, where the demo origin listens")
+    api.call(
+        "updateConfiguration",
+        {"name": "direct.download.egress.allow", "value": "127.0.0.0/8", "zoneid": zone["id"]},
+    )
     pod = api.call("createPod", {"name": "demo-pod", "zoneid": zone["id"]})["pod"]
     cluster = api.call(
         "addCluster",

@@ -17,6 +17,7 @@ import pytest
 from cs import CloudStack
 from sqlalchemy import Engine, create_engine, text
 
+from tests.support.egress import ALLOW_SETTING, LOOPBACK
 from tests.support.images import make_qcow2
 from tests.support.origin import Origin
 from tests.support.postgres import PostgresServer, postgres_or_skip
@@ -155,6 +156,8 @@ def running_stack(
     with Origin(directory=images, require_header=HEADER) as origin:
         try:
             zone = api.createZone(name="zone1", networktype="Advanced", dns1="127.0.0.53")["zone"]
+            # The origins listen on loopback, which the egress policy denies by default.
+            api.updateConfiguration(name=ALLOW_SETTING, value=LOOPBACK, zoneid=zone["id"])
             pod = api.createPod(name="pod1", zoneid=zone["id"])["pod"]
             cluster = api.addCluster(
                 clustername="c1", zoneid=zone["id"], podid=pod["id"], hypervisor="KVM"

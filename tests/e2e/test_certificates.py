@@ -271,7 +271,11 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
     created = subprocess.run(
         [sys.executable, "-m", "kvmcloud.server", "create-account", "bob"],
         env=base_env()
-        | {"KVMCLOUD_DATABASE_URL": env.stack.database_url, "KVMCLOUD_LOG_LEVEL": "ERROR"},
+        | {
+            "KVMCLOUD_DATABASE_URL": env.stack.database_url,
+            "KVMCLOUD_LOG_LEVEL": "ERROR",
+            "KVMCLOUD_CONFIG_DIR": str(env.stack.config_dir),
+        },
         capture_output=True,
         text=True,
         timeout=60,

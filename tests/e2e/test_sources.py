@@ -269,3 +269,27 @@ def test_progress_is_visible_while_the_transfer_runs(src_stack: Stack) -> None:
             time.sleep(0.3)
         assert job["jobstatus"] == 1
         assert any(0 < pct < 100 for pct in seen), seen
+
+
+def test_presigned_url_and_password_stay_out_of_logs_and_errors(src_stack: Stack) -> None:
+    """Issue 12, defect 6, with the real agent and server processes and their log files."""
+    signature, password = "f00dfacecafe0123456789", "hunter2-pass"
+    query = f"?X-Amz-Signature={signature}&X-Amz-Date=20260101T000000Z"
+
+    def secret_url(origin: Origin, path: str) -> str:
+        return origin.url(path).replace("://", f"://alice:{password}@", 1) + query
+
+    with Origin(directory=src_stack.workdir / "images") as origin:
+        template = register(src_stack, "presigned", secret_url(origin, "/tiny.qcow2"))
+        assert template["url"].startswith("http://alice:***@127.0.0.1:")
+        assert template["url"].endswith(query)
+        assert prepare(src_stack, template["id"])["jobstatus"] == 1
+        with pytest.raises(CloudStackApiException) as missing:
+            register(src_stack, "presigned-missing", secret_url(origin, "/nope.qcow2"))
+    errortext = missing.value.error["errortext"]
+    assert "X-Amz-Signature=***&X-Amz-Date=***" in errortext
+    agent_log = src_stack.agent.log_path.read_text(errors="replace")
+    server_log = src_stack.server.log_path.read_text(errors="replace")
+    assert "X-Amz-Signature=***" in agent_log
+    for text in (errortext, agent_log, server_log):
+        assert signature not in text and password not in text

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import traceback
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import assert_never
 
 from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
+from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
 from kvmcloud.agent.errors import AgentError, BadCommandError
 from kvmcloud.agent.pools import StoragePool
@@ -43,6 +45,7 @@ from kvmcloud.protocol.agent_messages import (
     StopVmCommand,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.protocol.redaction import redact_url_in
 
 logger = logging.getLogger(__name__)
 
@@ -93,19 +96,24 @@ class CommandHandlers:
                 self._keeper.remember(pool)
             result = self._dispatch(command, execution)
         except AgentError as exc:
+            message = _scrubbed(str(exc), command)
             logger.warning(
                 "command %s (%s) failed: %s: %s",
                 execution.command_id,
                 command.TYPE,
                 exc.code,
-                exc,
+                message,
             )
-            return Answer(ok=False, error=ErrorInfo(code=exc.code, message=str(exc)))
+            return Answer(ok=False, error=ErrorInfo(code=exc.code, message=message))
         except Exception as exc:
-            logger.exception(
-                "command %s (%s) failed unexpectedly", execution.command_id, command.TYPE
+            # Not logger.exception(): a library's exception text may quote the source URL.
+            logger.error(
+                "command %s (%s) failed unexpectedly\n%s",
+                execution.command_id,
+                command.TYPE,
+                _scrubbed("".join(traceback.format_exception(exc)), command),
             )
-            message = f"{type(exc).__name__}: {exc}"
+            message = _scrubbed(f"{type(exc).__name__}: {exc}", command)
             return Answer(ok=False, error=ErrorInfo(code=ErrorCode.INTERNAL, message=message))
         return Answer(ok=True, result=result)
 
@@ -161,6 +169,7 @@ class CommandHandlers:
             headers=command.headers,
             timeouts=command.timeouts,
             follow_redirects=command.follow_redirects,
+            egress=policy_from_rules(command.egress),
             cancel=execution.cancel,
         )
         downloader = pick_downloader(command.url, self._downloaders)
@@ -204,3 +213,9 @@ class CommandHandlers:
         if self._keeper is None:
             return uuid.uuid4().hex
         return self._keeper.new_attempt_id()
+
+
+def _scrubbed(text: str, command: Command) -> str:
+    """Return ``text`` with the command's source URL, if it quotes it whole, redacted."""
+    url = getattr(command, "url", None)
+    return redact_url_in(text, url) if isinstance(url, str) else text

@@ -83,6 +83,19 @@ class PoolSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EgressRules:
+    """The zone's egress allow and deny entries (address ranges, host names, suffixes).
+
+    Both empty is the default policy: loopback, link-local, private, any-local, multicast
+    and reserved addresses are refused (protocol/egress.py). A command from a server that
+    sends no rules gets exactly that.
+    """
+
+    allow: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CheckUrlCommand:
     """Check that ``url`` is reachable from this host and report its size."""
 
@@ -90,9 +103,11 @@ class CheckUrlCommand:
     LONG: ClassVar[bool] = False
     url: str
     format: str
-    headers: dict[str, str] = field(default_factory=dict)
+    # Header values are often credentials (Authorization): never in a repr.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     timeouts: Timeouts = field(default_factory=Timeouts)
     follow_redirects: bool = False
+    egress: EgressRules = field(default_factory=EgressRules)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,11 +155,13 @@ class DirectDownloadCommand:
     pool: PoolSpec
     install_name: str
     checksum: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    # Header values are often credentials (Authorization): never in a repr.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     timeouts: Timeouts = field(default_factory=Timeouts)
     follow_redirects: bool = False
     # The URL check found a Metalink document here (served as application/metalink4+xml).
     metalink: bool = False
+    egress: EgressRules = field(default_factory=EgressRules)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

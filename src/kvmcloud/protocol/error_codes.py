@@ -11,6 +11,7 @@ class ErrorCode(StrEnum):
     SOURCE_NOT_FOUND = "source_not_found"
     SOURCE_DENIED = "source_denied"
     DNS_FAILURE = "dns_failure"
+    EGRESS_REFUSED = "egress_refused"
     TLS_FAILURE = "tls_failure"
     TIMEOUT = "timeout"
     CHECKSUM_MISMATCH = "checksum_mismatch"

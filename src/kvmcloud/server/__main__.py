@@ -1,4 +1,4 @@
-"""`kvmcloud-server`: serve | init | db upgrade/check | create-api-key | create-account | ca."""
+"""`kvmcloud-server`: serve | init | db … | create-api-key | create-account | rotate-key | ca."""
 
 import argparse
 import asyncio
@@ -11,12 +11,14 @@ from types import FrameType
 import uvicorn
 
 from kvmcloud.listeners import PeerCertificateProtocol
-from kvmcloud.server import db_migrations
+from kvmcloud.server import db_migrations, resealing
 from kvmcloud.server.accounts import service as accounts
 from kvmcloud.server.agent_pki import AgentPki, PkiStoreError
 from kvmcloud.server.app import build_services, create_agent_app, create_app, utc_now
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.sealing import keyfile
+from kvmcloud.server.sealing.box import SecretBox, SecretsError
 from kvmcloud.server.settings import ServerSettings, SettingsError
 from kvmcloud.server.templates.guest_os import seed_guest_os
 
@@ -35,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--user", default=accounts.ADMIN_NAME)
     account = sub.add_parser("create-account", help="create a non-admin account and print its keys")
     account.add_argument("name")
+    sub.add_parser(
+        "rotate-key",
+        help="seal every secret under a new key, then retire the old one (safe to re-run)",
+    )
     ca = sub.add_parser("ca", help="the agent CA and this server's certificate")
     ca.add_argument("action", choices=["show", "renew-server-cert"])
     return parser
@@ -47,13 +53,48 @@ def _database(settings: ServerSettings) -> Database:
     return Database(make_engine(settings.database_url))
 
 
-def _init(database: Database) -> accounts.ApiKeys:
+def _init(database: Database, box: SecretBox) -> accounts.ApiKeys:
     db_migrations.upgrade(database.engine)
+    # The data step of migration 0006: migrations never see the key, so secrets still in
+    # clear (or under a retired-in-progress key) are sealed here, after every upgrade.
+    sealed = resealing.seal_all(database, box)
+    if sealed.total:
+        logger.warning("sealed %d secrets under key %s", sealed.total, box.current)
     with database.transaction() as session:
         now = utc_now()
         seed_definitions(session, now)
         seed_guest_os(session)
-        return accounts.ensure_admin(session, now)
+        return accounts.ensure_admin(session, now, box)
+
+
+def _box(settings: ServerSettings, *, create: bool = False) -> SecretBox:
+    path = keyfile.key_file_path(settings.config_dir)
+    if create and keyfile.ensure_key_file(path):
+        print(
+            f"created the secrets key file {path}: back it up apart from the database",
+            file=sys.stderr,
+        )
+    return keyfile.load_box(path)
+
+
+def _rotate_key(settings: ServerSettings, database: Database) -> None:
+    """Seal everything under a new key, then drop the old one; resumes an interrupted run."""
+    path = keyfile.key_file_path(settings.config_dir)
+    box = keyfile.add_key(path)
+    sealed = resealing.seal_all(database, box)
+    left = resealing.count_not_current(database, box)
+    if left:
+        raise SecretsError(
+            f"{left} secrets are still sealed under an older key (written by a running "
+            "server?); stop the servers and run rotate-key again"
+        )
+    retired = sorted(set(box.keys) - {box.current})
+    keyfile.retire_old_keys(path)
+    print(
+        f"re-sealed {sealed.secret_keys} API secret keys, {sealed.agent_keys} agent keys and "
+        f"{sealed.headers} HTTP_HEADER values under key {box.current}"
+    )
+    print(f"retired key(s): {', '.join(retired) or 'none'}")
 
 
 def _init_pki(settings: ServerSettings) -> AgentPki:
@@ -82,14 +123,16 @@ def _ca(settings: ServerSettings, action: str) -> int:
     return 0
 
 
-def _serve(settings: ServerSettings, store: AgentPki) -> None:
+def _serve(settings: ServerSettings, store: AgentPki, box: SecretBox) -> None:
     """Serve /client/api on the API port and /agent/v1 on the agent port (mutual TLS)."""
-    services = build_services(settings, agent_pki=store)
+    services = build_services(settings, agent_pki=store, box=box)
+    # No access log: a request line carries the query, and with it API keys and URLs.
     api = uvicorn.Config(
         create_app(services),
         host=settings.listen_host,
         port=settings.listen_port,
         log_level="warning",
+        access_log=False,
     )
     context = store.server_context()
     agents = uvicorn.Config(
@@ -97,6 +140,7 @@ def _serve(settings: ServerSettings, store: AgentPki) -> None:
         host=settings.listen_host,
         port=settings.agent_listen_port,
         log_level="warning",
+        access_log=False,
         lifespan="off",
         ssl_context_factory=lambda _config, _default: context,
         http=PeerCertificateProtocol,
@@ -143,9 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ca":
         return _ca(settings, args.action)
     database = _database(settings)
+    try:
+        return _run(args, settings, database)
+    except SecretsError as exc:
+        print(f"kvmcloud-server: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: ServerSettings, database: Database) -> int:
     if args.command == "init":
         _init_pki(settings)
-        _print_keys(_init(database))
+        _print_keys(_init(database, _box(settings, create=True)))
     elif args.command == "db" and args.action == "upgrade":
         db_migrations.upgrade(database.engine)
     elif args.command == "db" and args.action == "revision":
@@ -156,16 +208,21 @@ def main(argv: list[str] | None = None) -> int:
             print(difference)
         return 1 if differences else 0
     elif args.command == "create-api-key":
+        box = _box(settings)
         with database.transaction() as session:
-            _print_keys(accounts.regenerate_keys(session, args.user))
+            _print_keys(accounts.regenerate_keys(session, args.user, box))
     elif args.command == "create-account":
+        box = _box(settings)
         with database.transaction() as session:
-            _print_keys(accounts.create_user_account(session, args.name, utc_now()))
+            _print_keys(accounts.create_user_account(session, args.name, utc_now(), box))
+    elif args.command == "rotate-key":
+        _rotate_key(settings, database)
     else:
         store = _init_pki(settings)
-        _init(database)
+        box = _box(settings)
+        _init(database, box)
         database.engine.dispose()
-        _serve(settings, store)
+        _serve(settings, store, box)
     return 0
 
 

@@ -6,7 +6,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -16,11 +16,13 @@ from kvmcloud import pki
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.enrolment_tokens import EnrolmentToken
 from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.protocol.redaction import redact_url_in
 from kvmcloud.server.errors import (
     ApiError,
     InvalidParameterError,
     ResourceUnavailableError,
 )
+from kvmcloud.server.sealing.box import SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +39,17 @@ ENROLL_TIMEOUT_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class AgentEndpoint:
-    """Where an enrolled agent listens and the key that authenticates to it."""
+    """Where an enrolled agent listens and the key that authenticates to it.
+
+    ``key`` is the host's agent key as stored, sealed for ``key_context``; the
+    KeyOpeningAgentClient the composition root wraps around the transport opens it just
+    before a request, so the plain key lives no longer than the call.
+    """
 
     url: str
-    key: str
+    key: str = field(repr=False)
     name: str
+    key_context: str
 
 
 class AgentUnreachableError(ResourceUnavailableError):
@@ -88,6 +96,49 @@ class AgentClient(Protocol):
     ) -> msg.Answer:
         """Start a long command (idempotent by ``command_id``) and follow it to its answer."""
         ...
+
+
+class KeyOpeningAgentClient:
+    """An AgentClient that opens each endpoint's sealed key, then lets ``inner`` send."""
+
+    def __init__(self, inner: AgentClient, box: SecretBox) -> None:
+        self._inner = inner
+        self._box = box
+
+    def bootstrap_certificate(self, url: str, fingerprint: str) -> str:
+        """Read the agent's bootstrap certificate, pinned to ``fingerprint``."""
+        return self._inner.bootstrap_certificate(url, fingerprint)
+
+    def enroll(self, url: str, token: EnrolmentToken, request: msg.EnrollRequest) -> msg.HostReport:
+        """Enrol the agent at ``url`` (the new key in ``request`` is still in the clear)."""
+        return self._inner.enroll(url, token, request)
+
+    def call(
+        self, endpoint: AgentEndpoint, command: msg.Command, *, timeout_s: float
+    ) -> msg.Answer:
+        """Run a short command with the opened key."""
+        return self._inner.call(self._opened(endpoint), command, timeout_s=timeout_s)
+
+    def run(
+        self,
+        endpoint: AgentEndpoint,
+        command_id: str,
+        command: msg.Command,
+        *,
+        deadline_s: float,
+        on_progress: ProgressCallback,
+    ) -> msg.Answer:
+        """Start and follow a long command with the opened key."""
+        return self._inner.run(
+            self._opened(endpoint),
+            command_id,
+            command,
+            deadline_s=deadline_s,
+            on_progress=on_progress,
+        )
+
+    def _opened(self, endpoint: AgentEndpoint) -> AgentEndpoint:
+        return replace(endpoint, key=self._box.open(endpoint.key, endpoint.key_context))
 
 
 class HttpAgentClient:
@@ -264,16 +315,22 @@ API_CODE_BY_WIRE_CODE: dict[ErrorCode, int] = {
     ErrorCode.SOURCE_NOT_FOUND: 431,
     ErrorCode.SOURCE_DENIED: 431,
     ErrorCode.DNS_FAILURE: 431,
+    ErrorCode.EGRESS_REFUSED: 431,
     ErrorCode.TLS_FAILURE: 431,
     ErrorCode.BAD_COMMAND: 530,
     ErrorCode.INTERNAL: 530,
 }
 
 
-def error_from_answer(answer: msg.Answer, context: str) -> ApiError:
-    """Turn a failed answer into the ApiError reported to the caller, prefixed by context."""
+def error_from_answer(answer: msg.Answer, context: str, *, url: str | None = None) -> ApiError:
+    """Turn a failed answer into the ApiError reported to the caller, prefixed by context.
+
+    ``url``, the source URL the command carried, is masked wherever the answer quotes it:
+    the agent masks URLs itself, but an older agent masked only a password.
+    """
     error = answer.error or msg.ErrorInfo(code=ErrorCode.INTERNAL, message="no reason given")
-    text = f"{context}: {error.message}"
+    message = redact_url_in(error.message, url) if url else error.message
+    text = f"{context}: {message}"
     code = API_CODE_BY_WIRE_CODE.get(error.code, ResourceUnavailableError.error_code)
     if code == 431:
         return InvalidParameterError("url", text)

@@ -15,7 +15,7 @@ import httpx
 from starlette.applications import Starlette
 
 from kvmcloud import __version__
-from kvmcloud.server.agent_client import AgentClient, HttpAgentClient
+from kvmcloud.server.agent_client import AgentClient, HttpAgentClient, KeyOpeningAgentClient
 from kvmcloud.server.agent_pki import AgentPki
 from kvmcloud.server.api import discovery
 from kvmcloud.server.api.agent_routes import agent_routes
@@ -33,12 +33,14 @@ from kvmcloud.server.configuration.definitions import (
 )
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.entities import known_ids
 from kvmcloud.server.events import api as events_api
 from kvmcloud.server.events.catalog import EventType, ResourceType
 from kvmcloud.server.events.jobs import with_event
 from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.infrastructure import api as infrastructure_api
 from kvmcloud.server.infrastructure import jobs as infrastructure_jobs
+from kvmcloud.server.infrastructure import service as infrastructure_service
 from kvmcloud.server.infrastructure.heartbeats import HeartbeatListener, Heartbeats
 from kvmcloud.server.infrastructure.jobs import update_host_states
 from kvmcloud.server.infrastructure.renewal import RENEW_CERTIFICATE_JOB
@@ -48,6 +50,8 @@ from kvmcloud.server.jobs.leases import renew_interval_s
 from kvmcloud.server.jobs.periodic import PeriodicTask, Scheduler
 from kvmcloud.server.jobs.runner import JobHandler, JobRunner
 from kvmcloud.server.offerings import api as offerings_api
+from kvmcloud.server.sealing.box import SecretBox
+from kvmcloud.server.sealing.keyfile import key_file_path, load_box
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates import api as templates_api
 from kvmcloud.server.templates import copies as templates_copies
@@ -110,6 +114,7 @@ JOB_HANDLERS: dict[str, JobHandler] = {
 HOOKS = Hooks(
     queue_new_host_sync=certificates_service.queue_new_host_sync,
     count_template_users=vms_service.count_users,
+    find_zone=infrastructure_service.zone_id_by_uuid,
 )
 # What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
 HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (
@@ -146,6 +151,7 @@ class Services:
     db: Database
     agents: AgentClient
     clock: Callable[[], datetime]
+    box: SecretBox
     msid: str = field(default_factory=lambda: str(uuid.uuid4()))
     name: str = ""
     runners: list[JobRunner] = field(default_factory=list)
@@ -207,11 +213,17 @@ def build_services(
     agents: AgentClient | None = None,
     clock: Callable[[], datetime] = utc_now,
     agent_pki: AgentPki | None = None,
+    box: SecretBox | None = None,
 ) -> Services:
     """Construct the database, agent client, job runners and periodic tasks.
 
     Without ``agents``, agents are called over mutual TLS with ``agent_pki``'s contexts.
+    ``box`` defaults to the secrets key file in ``settings.config_dir``.
+
+    Raises:
+        KeyFileError: the key file is missing, malformed or readable by others.
     """
+    box = box if box is not None else load_box(key_file_path(settings.config_dir))
     wake = threading.Event()
     db = Database(make_engine(settings.database_url), on_jobs_queued=wake.set)
     if agents is None:
@@ -221,10 +233,11 @@ def build_services(
                 headers={"User-Agent": "kvmcloud-server"}, verify=agent_pki.client_context()
             )
         )
-    agent_client = agents
+    # Hosts' agent keys are sealed in the database: opened only to make each request.
+    agent_client = KeyOpeningAgentClient(agents, box)
     name = f"{socket.gethostname()}:{settings.listen_port}"
     services = Services(
-        settings=settings, db=db, agents=agent_client, clock=clock, name=name, wake=wake
+        settings=settings, db=db, agents=agent_client, clock=clock, box=box, name=name, wake=wake
     )
     services.runners = [
         JobRunner(
@@ -235,6 +248,7 @@ def build_services(
             handlers=JOB_HANDLERS,
             owner=f"{name}/{index}",
             msid=services.msid,
+            box=box,
         )
         for index in range(settings.job_workers)
     ]
@@ -358,6 +372,8 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         settings=services.settings,
         rng=random.SystemRandom(),
         hooks=HOOKS,
+        box=services.box,
+        known_ids=known_ids,
     )
 
     @contextlib.asynccontextmanager

@@ -93,6 +93,9 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Overwrite deleted and replaced content with zeros: a secret sealed in place, or a
+    # regenerated key, must not linger in the file's free space.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -125,3 +128,14 @@ class Database:
                 yield session
             if session.info.pop(JOBS_QUEUED, False) and self._on_jobs_queued is not None:
                 self._on_jobs_queued()
+
+    def checkpoint(self) -> None:
+        """Fold SQLite's WAL into the database file and truncate it (no-op elsewhere).
+
+        Old versions of rewritten pages stay in the WAL until then: after secrets were
+        sealed in place, this leaves their clear values in neither file.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

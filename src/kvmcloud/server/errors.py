@@ -8,16 +8,49 @@ ApiError                          base; .error_code, .cs_error_code
 ├── PermissionDeniedError         531  the account may not do this
 ├── InsufficientCapacityError     533  no host or pool fits
 ├── ResourceUnavailableError      534  agent unreachable, template could not reach a pool
-└── ResourceInUseError            536  e.g. deleting something still in use
+├── ResourceInUseError            536  e.g. deleting something still in use
+└── RequestTooLargeError          413  a /client/api body over the cap (never read whole)
 (anything else)                   530  logged with traceback; generic text to the caller
+
+Texts that quote a caller's value use shown(value): printable and bounded, whatever was sent.
 """
 
 import copy
+import re
+import unicodedata
+
+# A quoted value is cut here: enough to recognise it, too little to flood a log or a client.
+SHOWN_VALUE_CHARS = 80
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Controls, format characters, surrogates, private use, unassigned, line/paragraph breaks.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 # CloudStack's CSExceptionErrorCode for InvalidParameterValueException; clients ignore it,
 # but Marvin-era tooling prints it, so we keep the values CloudStack uses.
 CS_SERVER_API_EXCEPTION = 9999
 CS_INVALID_PARAMETER_VALUE = 4350
+
+
+def shown(value: str, limit: int = SHOWN_VALUE_CHARS) -> str:
+    r"""Return ``value`` fit to quote in an error text: control characters escaped, bounded.
+
+    Escapes are repr-like (``\x00``, ``\r``, ``\u2028``) so the text stays one printable
+    line; letters of any script are kept as they are.
+    """
+    cut = len(value) > limit
+    text = "".join(_escaped(char) for char in value[:limit])
+    return f"{text}…" if cut else text
+
+
+def _escaped(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if unicodedata.category(char) not in _UNPRINTABLE:
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class ApiError(Exception):
@@ -48,7 +81,7 @@ class AuthenticationError(ApiError):
 
 
 class InvalidParameterError(ApiError):
-    """A parameter is missing or has a bad value; ``param`` names it."""
+    """A parameter is missing or has a bad value; ``param`` names it, and so does the text."""
 
     error_code = 431
     cs_error_code = CS_INVALID_PARAMETER_VALUE
@@ -56,6 +89,17 @@ class InvalidParameterError(ApiError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+
+    def naming_text(self) -> str:
+        """The text for the API caller: it names the parameter, CloudStack-style, always.
+
+        A caller must learn which parameter to fix, even from a text written elsewhere (an
+        agent's answer, a URL rule); such a text is prefixed ``Invalid parameter <name>:``.
+        """
+        named = re.search(
+            rf"(?<![A-Za-z0-9]){re.escape(self.param)}(?![A-Za-z0-9])", self.message, re.I
+        )
+        return self.message if named else f"Invalid parameter {shown(self.param)}: {self.message}"
 
 
 class NotFoundError(InvalidParameterError):
@@ -66,7 +110,7 @@ class NotFoundError(InvalidParameterError):
         super().__init__(
             param,
             f"Unable to execute API command {command.lower()} due to invalid value. "
-            f"Invalid parameter {param} value={value} due to incorrect long value format, "
+            f"Invalid parameter {param} value={shown(value)} due to incorrect long value format, "
             "or entity does not "
             "exist or due to incorrect parameter annotation for the field in api cmd class.",
         )
@@ -100,3 +144,9 @@ class ResourceInUseError(ApiError):
     """The object is still used by something else."""
 
     error_code = 536
+
+
+class RequestTooLargeError(ApiError):
+    """The request is bigger than the API edge reads; it was refused before any work."""
+
+    error_code = 413

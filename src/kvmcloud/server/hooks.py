@@ -20,3 +20,6 @@ class Hooks:
     queue_new_host_sync: Callable[[Session, int, datetime], bool]
     # vms: how many live VMs were deployed from, or have inserted, a template or ISO.
     count_template_users: Callable[[Session, int], int]
+    # infrastructure: a live zone's id from its uuid (session, uuid, command), else 431
+    # naming zoneid; the configuration feature, below it, needs it for zone settings.
+    find_zone: Callable[[Session, str, str], int]

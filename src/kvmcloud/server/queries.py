@@ -1,9 +1,10 @@
 """Query helpers every feature uses: a live row by uuid, rows by id, one page, the page window."""
 
 from collections.abc import Iterable
-from typing import TypeVar
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
@@ -32,6 +33,12 @@ def get_by_uuid_if_given(
     return get_by_uuid(session, model, uuid, command=command, param=param) if uuid else None
 
 
+def known_uuids(session: Session, column: Any, uuids: Iterable[str]) -> set[str]:
+    """Return which of ``uuids`` are in ``column``, removed rows included (as CloudStack)."""
+    wanted = set(uuids)
+    return set(session.scalars(select(column).where(column.in_(wanted)))) if wanted else set()
+
+
 def rows_by_id(session: Session, model: type[M], ids: Iterable[int | None]) -> dict[int, M]:
     """Load the rows of ``model`` with these ids (None skipped) in one query, keyed by id."""
     wanted = {i for i in ids if i is not None}
@@ -46,6 +53,16 @@ def paged(session: Session, query: Select[M], window: PageWindow) -> tuple[list[
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     rows = list(session.scalars(query.offset(window.offset).limit(window.limit)))
     return rows, total
+
+
+def matches_enum(column: Any, enum_cls: type[StrEnum], text: str) -> ColumnElement[bool]:
+    """Filter an enum column by a caller's text, in any case; no member matches nothing.
+
+    CloudStack answers a list filtered by an unknown state or type with an empty list.
+    """
+    wanted = text.strip().lower()
+    member = next((m for m in enum_cls if m.value.lower() == wanted), None)
+    return false() if member is None else column == member
 
 
 def list_window(session: Session, request: PageRequest) -> PageWindow:

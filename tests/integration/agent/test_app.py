@@ -26,11 +26,13 @@ from kvmcloud.protocol.agent_messages import (
     CertificateRequest,
     CertificateResult,
     CheckPoolCommand,
+    CheckUrlCommand,
     CommandEnvelope,
     CommandState,
     CommandStatus,
     DirectDownloadCommand,
     DirectDownloadResult,
+    EgressRules,
     HostReport,
     InstallCertificateCommand,
     PoolReport,
@@ -48,6 +50,7 @@ from kvmcloud.protocol.error_codes import ErrorCode
 from tests.integration.agent.conftest import Image, pool_files
 from tests.support import agent_harness, asgi
 from tests.support.agent_harness import HOST_REPORT, HeartbeatRecorder
+from tests.support.egress import LOOPBACK_RULES
 from tests.support.origin import Origin
 from tests.support.waiting import wait_until
 
@@ -103,7 +106,7 @@ def download_command(origin: Origin, pool: Path, **fields: Any) -> DirectDownloa
         "timeouts": Timeouts(connect_s=2, read_s=2, total_s=30),
     }
     values.update(fields)
-    return DirectDownloadCommand(**values)
+    return DirectDownloadCommand(egress=LOOPBACK_RULES, **values)
 
 
 def status_of(response: Any) -> CommandStatus:
@@ -470,3 +473,40 @@ def test_certificate_renewal_by_csr_over_commands(agent: TestClient, state_dir: 
     refused = status_of(post_command(agent, CommandEnvelope(id="r3", command=again)))
     assert refused.answer is not None and refused.answer.error is not None
     assert refused.answer.error.code is ErrorCode.BAD_COMMAND
+
+
+def test_a_command_without_egress_rules_gets_the_default_policy(
+    agent: TestClient, origin: Origin
+) -> None:
+    """What an older server sends (no "egress" field): loopback stays refused."""
+    enroll(agent)
+    origin.files["/t.raw"] = b"x" * 1024
+    url = origin.url("/t.raw")
+    body = {"id": "old", "type": "CheckUrl", "payload": {"url": url, "format": "RAW"}}
+
+    response = agent.post("/commands", content=json.dumps(body), headers=auth())
+
+    answer = status_of(response).answer
+    assert answer is not None and not answer.ok and answer.error is not None
+    assert answer.error.code is ErrorCode.EGRESS_REFUSED
+    assert "refused by the egress policy" in answer.error.message
+    assert origin.stats("/t.raw", settle_s=0.2).head_count == 0
+
+    allowed = CheckUrlCommand(url=url, format="RAW", egress=LOOPBACK_RULES)
+    response = post_command(agent, CommandEnvelope(id="new", command=allowed))
+    answer = status_of(response).answer
+    assert answer is not None and answer.ok, answer
+
+
+def test_malformed_egress_rules_are_a_bad_command(agent: TestClient, origin: Origin) -> None:
+    enroll(agent)
+    command = CheckUrlCommand(
+        url=origin.url("/t.raw"), format="RAW", egress=EgressRules(allow=["0x7f.1/8"])
+    )
+
+    response = post_command(agent, CommandEnvelope(id="bad", command=command))
+
+    answer = status_of(response).answer
+    assert answer is not None and answer.error is not None
+    assert answer.error.code is ErrorCode.BAD_COMMAND
+    assert "egress rules are invalid" in answer.error.message

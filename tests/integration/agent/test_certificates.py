@@ -11,6 +11,7 @@ from kvmcloud.agent.downloads.errors import TlsFailureError
 from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.downloads.tls import TrustStore
 from kvmcloud.protocol.agent_messages import Timeouts
+from tests.support.egress import LOOPBACK_POLICY
 from tests.support.origin import Origin
 from tests.unit.agent.fakes import MemorySink
 
@@ -27,7 +28,7 @@ def https_origin() -> Iterator[Origin]:
 
 def fetch(downloader: HttpDownloader, url: str) -> bytes:
     sink = MemorySink()
-    downloader.fetch(DownloadRequest(url=url, timeouts=FAST), sink)
+    downloader.fetch(DownloadRequest(egress=LOOPBACK_POLICY, url=url, timeouts=FAST), sink)
     return bytes(sink.data)
 
 

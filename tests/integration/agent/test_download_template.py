@@ -30,6 +30,7 @@ from kvmcloud.protocol.agent_messages import (
     Timeouts,
 )
 from tests.integration.agent.conftest import Image, pool_files
+from tests.support.egress import LOOPBACK_RULES
 from tests.support.origin import Origin
 
 pytestmark = pytest.mark.allow_commands("qemu-img")
@@ -61,7 +62,7 @@ def download(
     values.update(fields)
     http = http if http is not None else HttpDownloader(reconnect_pause_s=0.01)
     return download_template(
-        DirectDownloadCommand(**values),  # type: ignore[arg-type]
+        DirectDownloadCommand(egress=LOOPBACK_RULES, **values),  # type: ignore[arg-type]
         attempt_id="a1",
         downloaders={"http": http, "https": http},
         qemu_img=QemuImg(),

@@ -9,6 +9,7 @@ from kvmcloud.agent.downloads.base import DownloadRequest
 from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.downloads.tls import TrustStore
 from kvmcloud.protocol.agent_messages import Timeouts
+from tests.support.egress import LOOPBACK_POLICY
 from tests.support.origin import Origin
 from tests.unit.agent.fakes import MemorySink
 
@@ -28,7 +29,12 @@ def fetch(
     sink = sink if sink is not None else MemorySink()
     progress: list[tuple[int, int | None]] = []
     downloader.fetch(
-        DownloadRequest(url=url, timeouts=FAST, progress=lambda d, t: progress.append((d, t))),
+        DownloadRequest(
+            egress=LOOPBACK_POLICY,
+            url=url,
+            timeouts=FAST,
+            progress=lambda d, t: progress.append((d, t)),
+        ),
         sink,
     )
     return sink, progress
@@ -96,7 +102,12 @@ def test_changed_object_is_taken_whole_rather_than_spliced(
 
     sink = MemorySink()
     downloader.fetch(
-        DownloadRequest(url=origin.url("/t.raw"), timeouts=FAST, progress=change_after_the_break),
+        DownloadRequest(
+            egress=LOOPBACK_POLICY,
+            url=origin.url("/t.raw"),
+            timeouts=FAST,
+            progress=change_after_the_break,
+        ),
         sink,
     )
 

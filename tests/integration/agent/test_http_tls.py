@@ -16,6 +16,7 @@ from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.downloads.tls import TrustStore
 from kvmcloud.protocol.agent_messages import Timeouts
 from kvmcloud.protocol.error_codes import ErrorCode
+from tests.support.egress import LOOPBACK_POLICY
 from tests.support.origin import Origin
 from tests.unit.agent.fakes import MemorySink
 
@@ -43,7 +44,7 @@ def downloader(cert_dir: Path) -> HttpDownloader:
 
 
 def request(url: str, **fields: object) -> DownloadRequest:
-    return DownloadRequest(url=url, timeouts=FAST, **fields)  # type: ignore[arg-type]
+    return DownloadRequest(egress=LOOPBACK_POLICY, url=url, timeouts=FAST, **fields)  # type: ignore[arg-type]
 
 
 def trust(cert_dir: Path, origin: Origin, alias: str = "test-ca") -> Path:

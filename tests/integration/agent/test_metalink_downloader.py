@@ -10,6 +10,7 @@ from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.downloads.metalink import MetalinkDownloader
 from kvmcloud.protocol.agent_messages import Timeouts
 from kvmcloud.protocol.error_codes import ErrorCode
+from tests.support.egress import LOOPBACK_POLICY
 from tests.support.metalink import meta4, metalink_v3, pieces_of
 from tests.support.origin import Origin
 
@@ -79,7 +80,9 @@ def test_probe_reports_every_mirror_and_why_the_dead_one_failed(
     )
 
     info = metalink.probe(
-        DownloadRequest(url=home.url("/t.meta4"), image_format="RAW", timeouts=FAST)
+        DownloadRequest(
+            egress=LOOPBACK_POLICY, url=home.url("/t.meta4"), image_format="RAW", timeouts=FAST
+        )
     )
 
     assert [(m.url, m.ok) for m in info.mirrors] == [
@@ -102,7 +105,9 @@ def test_probe_fails_when_no_mirror_works_naming_each(
     home.files["/t.meta4"] = meta4([(dead, 1), (good.url("/missing.raw"), 2)])
 
     with pytest.raises(Exception, match="no mirror of Metalink") as caught:
-        metalink.probe(DownloadRequest(url=home.url("/t.meta4"), timeouts=FAST))
+        metalink.probe(
+            DownloadRequest(egress=LOOPBACK_POLICY, url=home.url("/t.meta4"), timeouts=FAST)
+        )
 
     assert caught.value.code is ErrorCode.SOURCE_NOT_FOUND  # type: ignore[attr-defined]
     assert dead in str(caught.value) and "HTTP 404" in str(caught.value)
@@ -136,7 +141,9 @@ def test_fetch_skips_the_dead_and_the_stalled_mirror(
     home.files["/t.metalink"] = document
     sink = HashingSink()
 
-    metalink.fetch(DownloadRequest(url=home.url("/t.metalink"), timeouts=FAST), sink)
+    metalink.fetch(
+        DownloadRequest(egress=LOOPBACK_POLICY, url=home.url("/t.metalink"), timeouts=FAST), sink
+    )
 
     assert sink.hexdigest() == SHA256
     assert good.get_count("/t.raw") == 1
@@ -157,7 +164,9 @@ def test_a_corrupted_piece_is_fetched_again_from_another_mirror(
         )
         sink = HashingSink()
 
-        metalink.fetch(DownloadRequest(url=home.url("/t.meta4"), timeouts=FAST), sink)
+        metalink.fetch(
+            DownloadRequest(egress=LOOPBACK_POLICY, url=home.url("/t.meta4"), timeouts=FAST), sink
+        )
 
         assert sink.hexdigest() == SHA256
         assert sink.restarts == 0
@@ -172,7 +181,10 @@ def test_fetch_fails_when_every_mirror_is_dead(
     home.files["/t.meta4"] = meta4([(f"http://127.0.0.1:{closed_port}/t.raw", 1)])
 
     with pytest.raises(SourceUnavailableError, match="connection refused"):
-        metalink.fetch(DownloadRequest(url=home.url("/t.meta4"), timeouts=FAST), HashingSink())
+        metalink.fetch(
+            DownloadRequest(egress=LOOPBACK_POLICY, url=home.url("/t.meta4"), timeouts=FAST),
+            HashingSink(),
+        )
 
 
 def test_fetch_moves_from_a_slow_first_mirror_to_a_much_faster_one(closed_port: int) -> None:
@@ -195,7 +207,9 @@ def test_fetch_moves_from_a_slow_first_mirror_to_a_much_faster_one(closed_port: 
         )
         sink = HashingSink()
 
-        downloader.fetch(DownloadRequest(url=home.url("/t.meta4"), timeouts=FAST), sink)
+        downloader.fetch(
+            DownloadRequest(egress=LOOPBACK_POLICY, url=home.url("/t.meta4"), timeouts=FAST), sink
+        )
 
         assert sink.hexdigest() == hashlib.sha256(data).hexdigest() and sink.restarts == 0
         # The fast mirror sent its sample, then the rest from where the slow one stopped.
@@ -227,7 +241,9 @@ def test_an_unlucky_first_sample_does_not_pin_the_transfer_to_a_slow_mirror(
         )
         sink = HashingSink()
 
-        downloader.fetch(DownloadRequest(url=home.url("/t.meta4"), timeouts=FAST), sink)
+        downloader.fetch(
+            DownloadRequest(egress=LOOPBACK_POLICY, url=home.url("/t.meta4"), timeouts=FAST), sink
+        )
 
         assert sink.hexdigest() == hashlib.sha256(data).hexdigest() and sink.restarts == 0
         # A failed sample, a good one, then the rest from where the slow mirror stopped.

@@ -20,6 +20,7 @@ from kvmcloud.agent.downloads.nfs import NfsDownloader
 from kvmcloud.agent.host import commands
 from kvmcloud.agent.host.commands import ProcessStream
 from kvmcloud.protocol.agent_messages import Timeouts
+from tests.support.egress import LOOPBACK_POLICY
 from tests.support.hashing_sink import HashingSink
 from tests.support.images import make_qcow2, sha256_of
 from tests.support.nfs import GaneshaServer, nfs_or_skip
@@ -34,7 +35,7 @@ BIG_BYTES = 48 * 1024 * 1024
 
 def request(url: str, **kwargs: object) -> DownloadRequest:
     kwargs.setdefault("timeouts", FAST)
-    return DownloadRequest(url=url, **kwargs)  # type: ignore[arg-type]
+    return DownloadRequest(egress=LOOPBACK_POLICY, url=url, **kwargs)  # type: ignore[arg-type]
 
 
 class PidSpy:

@@ -23,6 +23,7 @@ from kvmcloud.protocol.agent_messages import (
 )
 from tests.integration.agent.conftest import pool_files
 from tests.support.agent_harness import HeartbeatRecorder, enrol, make_client
+from tests.support.egress import LOOPBACK_RULES
 from tests.support.origin import Origin
 from tests.support.tmpfs import tmpfs_or_skip
 from tests.support.waiting import wait_until
@@ -59,6 +60,7 @@ def auth() -> dict[str, str]:
 
 def start_download(client: TestClient, command_id: str, origin: Origin, pool: Path) -> None:
     command = DirectDownloadCommand(
+        egress=LOOPBACK_RULES,
         template_uuid="t1",
         url=origin.url("/t.raw"),
         format="RAW",

@@ -28,6 +28,7 @@ from kvmcloud.protocol.agent_messages import (
 )
 from tests.integration.agent.conftest import Image, pool_files
 from tests.support.agent_harness import HeartbeatRecorder, enrol, make_client
+from tests.support.egress import LOOPBACK_RULES
 from tests.support.heartbeat_server import HeartbeatServer
 from tests.support.origin import Origin
 from tests.support.processes import ManagedProcess, free_port, start_agent
@@ -52,6 +53,7 @@ def shared_pool(path: Path, uuid: str = "pool-shared") -> PoolSpec:
 
 def raw_download(origin: Origin, pool: Path) -> DirectDownloadCommand:
     return DirectDownloadCommand(
+        egress=LOOPBACK_RULES,
         template_uuid="t1",
         url=origin.url("/t.raw"),
         format="RAW",
@@ -176,6 +178,7 @@ def test_heartbeat_inventory_lists_published_files_of_remembered_pools(
         response = enrol(client, token=TOKEN, key=KEY)
         assert response.status_code == 200
         download = DirectDownloadCommand(
+            egress=LOOPBACK_RULES,
             template_uuid="t1",
             url=origin.url("/t.qcow2"),
             format="QCOW2",

@@ -1,12 +1,13 @@
 """Fixtures for in-process server tests: a migrated SQLite database, the app, a signed client."""
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -17,9 +18,12 @@ from kvmcloud.server.agent_pki import AgentPki
 from kvmcloud.server.app import Services, build_services, create_agent_app, create_app
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.sealing.keyfile import ensure_key_file, key_file_path
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates.guest_os import seed_guest_os
 from tests.fakes import FAKE_TOKEN, FakeAgentClient, FakeClock
+from tests.support.egress import ALLOW_SETTING, LOOPBACK
+from tests.support.live_server import serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -72,28 +76,68 @@ class ServerHarness:
 
     def user(self, name: str) -> ApiKeys:
         with self.db.transaction() as session:
-            return create_user_account(session, name, self.clock())
+            return create_user_account(session, name, self.clock(), self.services.box)
 
 
-@pytest.fixture
-def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
-    path = tmp_path / "kvmcloud.db"
+def seeded_services(
+    migrated_db_file: Path, directory: Path
+) -> tuple[Services, FakeAgentClient, FakeClock, ApiKeys]:
+    """Services on a copy of the migrated database, seeded, with fake agents and clock."""
+    path = directory / "kvmcloud.db"
     shutil.copy(migrated_db_file, path)
     settings = ServerSettings(
-        database_url=f"sqlite:///{path}", job_workers=1, config_dir=tmp_path / "config"
+        database_url=f"sqlite:///{path}", job_workers=1, config_dir=directory / "etc"
     )
+    ensure_key_file(key_file_path(settings.config_dir))
     AgentPki.init(settings.pki_dir, [settings.agent_host], datetime.now(UTC))
     clock, agents = FakeClock(), FakeAgentClient()
     services = build_services(settings, agents=agents, clock=clock)
     with services.db.transaction() as session:
         seed_definitions(session, clock())
         seed_guest_os(session)
-        admin = ensure_admin(session, clock())
+        admin = ensure_admin(session, clock(), services.box)
+    return services, agents, clock, admin
+
+
+@pytest.fixture
+def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
+    services, agents, clock, admin = seeded_services(migrated_db_file, tmp_path)
     app = create_app(services, run_background=False)
     agent_app = create_agent_app(services, require_client_certificate=False)
     with TestClient(app) as client, TestClient(agent_app) as agent_api:
         yield ServerHarness(services, client, agent_api, agents, clock, admin)
     services.db.engine.dispose()
+
+
+@dataclass
+class Wire:
+    """The same server behind real uvicorn and h11 on 127.0.0.1: what a client's socket sees."""
+
+    base_url: str
+    http: httpx.Client
+    admin: ApiKeys
+
+    def send(
+        self, command: str, keys: ApiKeys | None = None, *, post: bool = False, **params: str
+    ) -> httpx.Response:
+        return self.send_params(command, params, keys, post=post)
+
+    def send_params(
+        self, command: str, params: Mapping[str, str], keys: ApiKeys | None, *, post: bool
+    ) -> httpx.Response:
+        keys = keys or self.admin
+        query = {**params, "command": command, "response": "json", "apiKey": keys.api_key}
+        query["signature"] = sign(query, keys.secret_key)
+        if post:
+            return self.http.post(f"{self.base_url}/client/api", data=query)
+        return self.http.get(f"{self.base_url}/client/api", params=query)
+
+
+@pytest.fixture
+def wire(server: ServerHarness) -> Iterator[Wire]:
+    app = create_app(server.services, run_background=False)
+    with serve_in_thread(app) as base_url, httpx.Client(timeout=30) as http:
+        yield Wire(base_url, http, server.admin)
 
 
 @dataclass
@@ -110,15 +154,22 @@ class Cloud:
 AGENT_URL = "https://127.0.0.1:8252"
 
 
-@pytest.fixture
-def cloud(server: ServerHarness) -> Cloud:
+def build_cloud(server: ServerHarness) -> Cloud:
+    """Make a zone, pod, cluster, one host (a fake agent) and one pool through the API."""
     server.agents.add(AGENT_URL)
-    zone = server.ok("createZone", name="zone1", networktype="Advanced", dns1="8.8.8.8")["zone"]
-    pod = server.ok("createPod", name="pod1", zoneid=zone["id"])["pod"]
-    cluster = server.ok(
+    return make_cloud(server.ok)
+
+
+def make_cloud(ok: Callable[..., dict[str, Any]]) -> Cloud:
+    """Create the zone, pod, cluster, host (its agent must be known) and pool through ``ok``."""
+    zone = ok("createZone", name="zone1", networktype="Advanced", dns1="8.8.8.8")["zone"]
+    # The test origins listen on loopback, which the egress policy denies by default.
+    ok("updateConfiguration", name=ALLOW_SETTING, value=LOOPBACK, zoneid=zone["id"])
+    pod = ok("createPod", name="pod1", zoneid=zone["id"])["pod"]
+    cluster = ok(
         "addCluster", clustername="c1", zoneid=zone["id"], podid=pod["id"], hypervisor="KVM"
     )["cluster"][0]
-    host = server.ok(
+    host = ok(
         "addHost",
         zoneid=zone["id"],
         podid=pod["id"],
@@ -128,7 +179,7 @@ def cloud(server: ServerHarness) -> Cloud:
         password=FAKE_TOKEN,
         hypervisor="KVM",
     )["host"][0]
-    pool = server.ok(
+    pool = ok(
         "createStoragePool",
         name="pool1",
         zoneid=zone["id"],
@@ -136,3 +187,8 @@ def cloud(server: ServerHarness) -> Cloud:
         url="SharedMountPoint://localhost/var/lib/kvmcloud/pool1",
     )["storagepool"]
     return Cloud(zone["id"], pod["id"], cluster["id"], host["id"], pool["id"])
+
+
+@pytest.fixture
+def cloud(server: ServerHarness) -> Cloud:
+    return build_cloud(server)

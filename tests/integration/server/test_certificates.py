@@ -157,7 +157,9 @@ def test_refusals(server: ServerHarness, cloud: Cloud, ca_pem: str) -> None:
     status, body = server.call(
         UPLOAD, certificate=ca_pem, name="x", hypervisor="VMware", zoneid=cloud.zone_id
     )
-    assert status == 431 and body["errortext"] == "Currently supporting KVM hosts only"
+    assert status == 431 and body["errortext"] == (
+        "Invalid parameter hypervisor value=VMware: Currently supporting KVM hosts only"
+    )
     assert server.ok(LIST)["count"] == 1
 
 

@@ -12,6 +12,7 @@ from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.jobs.runner import JobContext, JobRunner
+from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates.models import TemplatePoolRef
 from tests.fakes import FakeAgentClient
@@ -80,6 +81,7 @@ def test_an_idle_runner_starts_a_job_queued_here_without_waiting_for_its_poll(
         settings=ServerSettings(database_url="sqlite://"),
         handlers={"k": handler},
         owner="test/0",
+        box=SecretBox({"0123abcd": bytes(32)}, current="0123abcd"),
     )
     # A poll far longer than the test: only the wake-up can start the job in time.
     thread = threading.Thread(

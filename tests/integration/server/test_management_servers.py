@@ -135,12 +135,13 @@ def test_a_resumed_download_resends_the_same_command_id(
     add_server(server, "gone", "gone:8080", server.clock())
     doomed = JobRunner(
         db=server.db,
-        agents=server.agents,
+        agents=server.services.agents,
         clock=server.clock,
         settings=server.services.settings,
         handlers=JOB_HANDLERS,
         owner="gone/0",
         msid="gone",
+        box=server.services.box,
     )
 
     def die(command: msg.DirectDownloadCommand) -> msg.Answer:

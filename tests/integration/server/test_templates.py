@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.server.accounts.service import ApiKeys
 from kvmcloud.server.infrastructure.models import Host
 from kvmcloud.server.jobs.models import AsyncJob
 from kvmcloud.server.templates.models import Template, TemplatePoolRef, TemplateStoreRef
@@ -14,7 +15,9 @@ from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 SHA256 = "{SHA-256}" + "ab" * 32
 
 
-def register(server: ServerHarness, cloud: Cloud, **extra: object) -> tuple[int, dict]:
+def register(
+    server: ServerHarness, cloud: Cloud, keys: ApiKeys | None = None, **extra: object
+) -> tuple[int, dict]:
     params: dict[str, object] = {
         "name": "tiny",
         "displaytext": "tiny",
@@ -27,7 +30,7 @@ def register(server: ServerHarness, cloud: Cloud, **extra: object) -> tuple[int,
         "details[0].HTTP_HEADER:X-Auth-Token": "s3cret",
     }
     params.update(extra)
-    return server.call("registerTemplate", **params)
+    return server.call("registerTemplate", keys, **params)
 
 
 def test_register_writes_bypassed_store_ref_and_answers_like_cloudstack(

@@ -354,7 +354,7 @@ def test_others_private_isos_cannot_be_inserted(server: ServerHarness, cloud: Cl
     )["iso"][0]["id"]
     user = server.user("bob")
     status, body = server.call("attachIso", user, id=iso_id, virtualmachineid=iso_id)
-    assert status == 431 and "id value=" in body["errortext"]
+    assert status == 531 and "permission to launch instances" in body["errortext"]
 
 
 def test_failed_copy_deletes_are_retried_by_the_storage_cleanup(

@@ -102,6 +102,24 @@ def test_unexpected_exceptions_become_internal_errors(caplog):
     assert "Traceback" in caplog.text
 
 
+def test_a_failure_quoting_the_source_url_is_redacted_in_answer_and_log(caplog):
+    secret_url = "http://u:pw-secret@origin.test/t.qcow2?X-Amz-Signature=sig-secret"
+
+    class Quoting(FakeDownloader):
+        def probe(self, request):
+            raise ValueError(f"library failed on {request.url}")
+
+    answer = handlers_with(Quoting()).execute(
+        CheckUrlCommand(url=secret_url, format="RAW"), execution()
+    )
+
+    assert answer.error is not None
+    assert "http://u:***@origin.test/t.qcow2?X-Amz-Signature=***" in answer.error.message
+    for text in (answer.error.message, caplog.text):
+        assert "pw-secret" not in text and "sig-secret" not in text
+    assert "Traceback" in caplog.text
+
+
 def test_check_pool(tmp_path):
     command = CheckPoolCommand(
         pool=PoolSpec(uuid="p1", type=PoolType.FILESYSTEM, path=str(tmp_path))

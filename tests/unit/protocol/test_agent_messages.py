@@ -23,6 +23,7 @@ from kvmcloud.protocol.agent_messages import (
     DirectDownloadCommand,
     DirectDownloadResult,
     DiskSpec,
+    EgressRules,
     EnrollRequest,
     ErrorInfo,
     Heartbeat,
@@ -75,6 +76,7 @@ COMMANDS: list[Command] = [
         headers={"X-Auth-Token": "secret", "Accept": "*/*"},
         timeouts=TIMEOUTS,
         follow_redirects=True,
+        egress=EgressRules(allow=["127.0.0.0/8", ".lan"], deny=["127.0.0.9"]),
     ),
     DirectDownloadCommand(
         template_uuid="t-1",
@@ -93,6 +95,7 @@ COMMANDS: list[Command] = [
         headers={"Authorization": "Bearer x"},
         timeouts=TIMEOUTS,
         follow_redirects=True,
+        egress=EgressRules(allow=["mirror.example.com"]),
     ),
     CheckPoolCommand(pool=POOL),
     CreateVolumeCommand(pool=POOL, name="vol-1.qcow2", size_bytes=20 * 2**30),
@@ -234,6 +237,8 @@ def test_command_decoded_from_hand_written_json_gets_defaults():
     assert envelope.command.timeouts == Timeouts(connect_s=5.0, read_s=5.0, total_s=10800.0)
     assert envelope.command.headers == {}
     assert envelope.command.follow_redirects is False
+    # A server that sends no egress rules gets the default policy: deny-by-default.
+    assert envelope.command.egress == EgressRules(allow=[], deny=[])
 
 
 def test_integer_accepted_for_float_field():

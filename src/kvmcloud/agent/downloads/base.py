@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from kvmcloud.protocol.agent_messages import MirrorCheck, Timeouts
+from kvmcloud.protocol.egress import EgressPolicy
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(bytes_done, bytes_total)``; ``bytes_total`` is None when unknown."""
@@ -22,7 +23,9 @@ class DownloadRequest:
     ``image_format`` is the registered format (CloudStack spelling, e.g. ``QCOW2``);
     :meth:`Downloader.probe` uses it to read a qcow2 virtual size from the header.
     ``headers`` may carry credentials: it is left out of ``repr`` and must never be logged
-    or copied into error messages.
+    or copied into error messages. ``egress`` decides which hosts and addresses the
+    downloader may connect to (every redirect hop and mirror included); the default
+    refuses loopback, private and other local addresses.
     """
 
     url: str
@@ -30,6 +33,7 @@ class DownloadRequest:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeouts: Timeouts = field(default_factory=Timeouts)
     follow_redirects: bool = False
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     progress: ProgressCallback = field(default=_ignore_progress, repr=False)
 

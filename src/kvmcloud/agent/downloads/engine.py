@@ -9,6 +9,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
+from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.errors import (
     ChecksumMismatchError,
     DownloadCancelledError,
@@ -17,7 +18,6 @@ from kvmcloud.agent.downloads.errors import (
     UnsupportedUrlError,
 )
 from kvmcloud.agent.downloads.sink import PoolFileSink
-from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
@@ -29,6 +29,7 @@ from kvmcloud.protocol.checksums import (
     ChecksumMismatch,
     ChecksumVerifier,
 )
+from kvmcloud.protocol.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def pick_downloader(
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise UnsupportedUrlError(f"malformed URL {describe_url(url)}: {exc}") from exc
+        raise UnsupportedUrlError(f"malformed URL {redact_url(url)}: {exc}") from exc
     if (metalink or parts.path.lower().endswith(METALINK_SUFFIXES)) and METALINK in downloaders:
         return downloaders[METALINK]
     scheme = parts.scheme.lower()
@@ -73,7 +74,7 @@ def pick_downloader(
     if downloader is None:
         supported = ", ".join(sorted(name for name in downloaders if name != METALINK)) or "none"
         raise UnsupportedUrlError(
-            f"no downloader for scheme {scheme!r} of {describe_url(url)} (supported: {supported})"
+            f"no downloader for scheme {scheme!r} of {redact_url(url)} (supported: {supported})"
         )
     return downloader
 
@@ -114,7 +115,7 @@ def download_template(
     pool.check()
     temp = pool.temp_path(command.install_name, attempt_id)
     if cancel.is_set():
-        raise DownloadCancelledError(f"download of {describe_url(command.url)} cancelled")
+        raise DownloadCancelledError(f"download of {redact_url(command.url)} cancelled")
 
     def report_progress(bytes_done: int, bytes_total: int | None) -> None:
         # Called with bytes_done == 0 before anything is written: the one moment to refuse
@@ -129,18 +130,19 @@ def download_template(
         headers=command.headers,
         timeouts=command.timeouts,
         follow_redirects=command.follow_redirects,
+        egress=policy_from_rules(command.egress),
         cancel=cancel,
         progress=report_progress,
     )
     try:
-        logger.info("downloading %s into %s", describe_url(command.url), temp)
+        logger.info("downloading %s into %s", redact_url(command.url), temp)
         verifier = _fetch(downloader, request, pool, temp, verifier)
         if verifier is not None:
             try:
                 verifier.verify()
             except ChecksumMismatch as exc:
                 raise ChecksumMismatchError(
-                    str(exc.expected), exc.actual_hex, url=describe_url(command.url)
+                    str(exc.expected), exc.actual_hex, url=redact_url(command.url)
                 ) from exc
         info = _inspect(qemu_img, temp)
         _check_image(info, command.format, qemu_format)
@@ -174,7 +176,7 @@ def _fetch(
             logger.info(
                 "received %d bytes from %s (%s); image is %d bytes",
                 sink.received_bytes,
-                describe_url(request.url),
+                redact_url(request.url),
                 sink.compression or "not compressed",
                 sink.output_bytes,
             )

@@ -7,6 +7,7 @@ DownloadError                     .code (protocol/error_codes.py)
 ├── SourceNotFoundError           source_not_found     HTTP 404 / 410
 ├── SourceDeniedError             source_denied        HTTP 401 / 403
 ├── DnsFailureError               dns_failure          the host name does not resolve
+├── SourceRefusedError            egress_refused       the egress policy refuses the host
 ├── TlsFailureError               tls_failure          handshake or certificate failure
 ├── DownloadTimeoutError          timeout              connect, read or overall deadline
 ├── ChecksumMismatchError         checksum_mismatch    .expected, .actual
@@ -18,8 +19,10 @@ DownloadError                     .code (protocol/error_codes.py)
 ``BadCommandError`` and ``PoolUnavailableError``, which pools and VM volumes raise too, are
 ``AgentError`` subclasses in agent/errors.py.
 
-Messages are meant for operators: they name the URL, the HTTP status and reason, the pool
-path, the sizes involved. They never contain request header values, which may be secrets.
+Messages are meant for operators: they name the URL, the HTTP status, the pool path, the
+sizes involved. They never contain request header values, which may be secrets, nor what a
+source sent as text (an HTTP reason phrase, a malformed status line): a source may be a
+service the registering user should learn nothing about.
 """
 
 from kvmcloud.agent.errors import AgentError
@@ -60,6 +63,12 @@ class DnsFailureError(DownloadError):
     """The source host name could not be resolved from this host."""
 
     code = ErrorCode.DNS_FAILURE
+
+
+class SourceRefusedError(DownloadError):
+    """The egress policy refuses the source's host or address: nothing was sent to it."""
+
+    code = ErrorCode.EGRESS_REFUSED
 
 
 class TlsFailureError(DownloadError):

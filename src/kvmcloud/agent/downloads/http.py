@@ -6,13 +6,14 @@ GiB (architecture.md, docs/performance.md). Control calls elsewhere in the agent
 nothing here does.
 """
 
+import functools
 import http.client
 import logging
 import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,6 +26,7 @@ from kvmcloud.agent.downloads.base import (
     ImageSink,
     SourceInfo,
 )
+from kvmcloud.agent.downloads.egress import Resolver, allowed_addresses, resolve_host
 from kvmcloud.agent.downloads.errors import (
     DnsFailureError,
     DownloadCancelledError,
@@ -47,8 +49,8 @@ from kvmcloud.agent.downloads.ranges import (
     resume_validator,
 )
 from kvmcloud.agent.downloads.tls import TrustStore, describe_tls_error
-from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.agent.errors import BadCommandError
+from kvmcloud.protocol.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -105,17 +107,19 @@ def _parse_target(url: str) -> _Target:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UnsupportedUrlError(f"malformed URL {describe_url(url)}: {exc}") from exc
+        # Not the parser's text: it quotes the port, which may be a password cut at a "/".
+        raise UnsupportedUrlError(
+            f"malformed URL {redact_url(url)}: its host or port cannot be parsed"
+        ) from exc
     if parts.scheme not in SCHEMES:
         raise UnsupportedUrlError(
-            f"URL scheme {parts.scheme!r} is not handled by the HTTP downloader: "
-            f"{describe_url(url)}"
+            f"URL scheme {parts.scheme!r} is not handled by the HTTP downloader: {redact_url(url)}"
         )
     if not parts.hostname:
-        raise UnsupportedUrlError(f"URL has no host: {describe_url(url)}")
+        raise UnsupportedUrlError(f"URL has no host: {redact_url(url)}")
     if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
         raise UnsupportedUrlError(
-            f"URL contains whitespace or control characters: {describe_url(url)!r}"
+            f"URL contains whitespace or control characters: {redact_url(url)!r}"
         )
     return _Target(url, parts, parts.hostname, port or _DEFAULT_PORTS[parts.scheme])
 
@@ -150,7 +154,7 @@ class _Transfer:
 
     @property
     def url(self) -> str:
-        return describe_url(self.request.url)
+        return redact_url(self.request.url)
 
     def ssl_context(self) -> ssl.SSLContext:
         # Built once per transfer (reconnects reuse it): the store is re-read per transfer.
@@ -176,7 +180,7 @@ class _Transfer:
 
     def timeout_message(self, phase: _Phase, target: "_Target") -> str:
         timeouts = self.request.timeouts
-        where = f"{target.host}:{target.port} for {describe_url(target.url)}"
+        where = f"{target.host}:{target.port} for {redact_url(target.url)}"
         if phase is _Phase.CONNECT:
             return f"connecting to {where} timed out after {timeouts.connect_s:g} s"
         if phase is _Phase.REQUEST:
@@ -187,7 +191,7 @@ class _Transfer:
 @contextmanager
 def _network_errors(target: "_Target", transfer: _Transfer, phase: _Phase) -> Iterator[None]:
     """Translate socket, TLS and HTTP-parsing exceptions into DownloadErrors."""
-    url = describe_url(target.url)
+    url = redact_url(target.url)
     try:
         yield
     except DownloadError:
@@ -218,9 +222,8 @@ def _network_errors(target: "_Target", transfer: _Transfer, phase: _Phase) -> It
             f"of {url}"
         ) from exc
     except http.client.HTTPException as exc:
-        raise SourceUnavailableError(
-            f"bad HTTP response from {url}: {type(exc).__name__} {exc}"
-        ) from exc
+        # Only the kind: the exception's text repeats what the source sent (a status line).
+        raise SourceUnavailableError(f"bad HTTP response from {url}: {type(exc).__name__}") from exc
     except OSError as exc:
         raise SourceUnavailableError(f"network error talking to {url}: {exc}") from exc
 
@@ -271,6 +274,10 @@ class HttpDownloader:
     given), always checks the host name, and fails closed with ``TlsFailureError`` saying
     what was wrong. ``reconnect_pause_s`` is the first pause before reconnecting a broken
     transfer (tests make it short).
+
+    Before every connection (each redirect hop, each reconnect) the host is resolved with
+    ``resolve`` and checked with the request's egress policy; the connection goes to the
+    checked addresses while TLS (SNI, certificate name) and ``Host`` keep the URL's name.
     """
 
     def __init__(
@@ -280,6 +287,7 @@ class HttpDownloader:
         trust: TrustStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         reconnect_pause_s: float = RECONNECT_PAUSE_S,
+        resolve: Resolver = resolve_host,
     ) -> None:
         if buffer_size_bytes <= 0:
             raise ValueError("buffer_size_bytes must be positive")
@@ -289,6 +297,7 @@ class HttpDownloader:
         self._trust = trust if trust is not None else TrustStore()
         self._clock = clock
         self._reconnect_pause_s = reconnect_pause_s
+        self._resolve = resolve
         self._user_agent = f"kvmcloud-agent/{kvmcloud.__version__}"
 
     @property
@@ -497,7 +506,7 @@ class HttpDownloader:
         if body.total is not None and sink.received_bytes < body.total:
             raise _InterruptedError(
                 SourceUnavailableError(
-                    f"short body from {describe_url(exchange.target.url)}: the connection "
+                    f"short body from {redact_url(exchange.target.url)}: the connection "
                     f"closed after {sink.received_bytes} of {body.total} bytes"
                 )
             )
@@ -546,16 +555,25 @@ class HttpDownloader:
             if status not in REDIRECT_STATUSES:
                 return exchange
             location = exchange.header("Location")
-            reason = exchange.response.reason
             exchange.close()
-            target = _redirect_target(target, status, reason, location, request.follow_redirects)
+            # The next hop is checked against the egress policy when _send connects to it.
+            target = _redirect_target(target, status, location, request.follow_redirects)
         raise SourceUnavailableError(f"more than {MAX_REDIRECTS} redirects from {transfer.url}")
 
     def _send(
         self, transfer: _Transfer, target: _Target, method: str, headers: Mapping[str, str]
     ) -> _Exchange:
         timeouts = transfer.request.timeouts
-        connection = self._connection(transfer, target, transfer.timeout_s(timeouts.connect_s))
+        with _network_errors(target, transfer, _Phase.CONNECT):
+            addresses = allowed_addresses(
+                transfer.request.egress,
+                target.host,
+                url=redact_url(target.url),
+                resolve=self._resolve,
+            )
+        connection = self._connection(
+            transfer, target, addresses, transfer.timeout_s(timeouts.connect_s)
+        )
         try:
             with _network_errors(target, transfer, _Phase.CONNECT):
                 # For https this includes the TLS handshake and certificate checks.
@@ -572,14 +590,67 @@ class HttpDownloader:
         return _Exchange(target, connection, sock, response)
 
     def _connection(
-        self, transfer: _Transfer, target: _Target, timeout_s: float
+        self, transfer: _Transfer, target: _Target, addresses: Sequence[str], timeout_s: float
     ) -> http.client.HTTPConnection:
-        """Create an unconnected connection for the target's scheme."""
+        """Create an unconnected connection for the target's scheme, to ``addresses`` only."""
         if target.parts.scheme == "https":
-            return http.client.HTTPSConnection(
-                target.host, target.port, timeout=timeout_s, context=transfer.ssl_context()
+            return _PinnedHttpsConnection(
+                target.host,
+                target.port,
+                addresses=addresses,
+                timeout=timeout_s,
+                context=transfer.ssl_context(),
             )
-        return http.client.HTTPConnection(target.host, target.port, timeout=timeout_s)
+        return _PinnedHttpConnection(
+            target.host, target.port, addresses=addresses, timeout=timeout_s
+        )
+
+
+def _connect_first(
+    addresses: Sequence[str],
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """Connect to the first of ``addresses`` that answers, at ``address``'s port.
+
+    Stands in for ``socket.create_connection``, which would resolve ``address``'s host
+    again (and could get another answer than the one the policy checked).
+    """
+    port = address[1]
+    error: OSError | None = None
+    for ip in addresses:
+        try:
+            return socket.create_connection((ip, port), timeout, source_address)
+        except OSError as exc:
+            error = exc
+    assert error is not None, "allowed_addresses never returns an empty list"
+    raise error
+
+
+class _PinnedHttpConnection(http.client.HTTPConnection):
+    """An HTTP connection with the URL's host in ``Host``, made to checked addresses only."""
+
+    def __init__(self, host: str, port: int, *, addresses: Sequence[str], timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        # http.client's own seam (CPython sets it per instance for tests to replace).
+        self._create_connection = functools.partial(_connect_first, tuple(addresses))
+
+
+class _PinnedHttpsConnection(http.client.HTTPSConnection):
+    """As _PinnedHttpConnection; TLS still sends and checks the URL's host name (SNI)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        addresses: Sequence[str],
+        timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._create_connection = functools.partial(_connect_first, tuple(addresses))
 
 
 def _media_type(value: str | None) -> str | None:
@@ -587,14 +658,12 @@ def _media_type(value: str | None) -> str | None:
     return media_type or None
 
 
-def _redirect_target(
-    current: _Target, status: int, reason: str, location: str | None, follow: bool
-) -> _Target:
-    where = f"HTTP {status} {reason} from {describe_url(current.url)}"
+def _redirect_target(current: _Target, status: int, location: str | None, follow: bool) -> _Target:
+    where = f"HTTP {status} from {redact_url(current.url)}"
     if not location:
         raise SourceUnavailableError(f"{where} has no Location header")
     next_url = urljoin(current.url, location)
-    shown = describe_url(next_url)
+    shown = redact_url(next_url)
     if not follow:
         raise SourceUnavailableError(
             f"{where} redirects to {shown}; redirects are not followed for this template "
@@ -619,10 +688,11 @@ def _redirect_target(
 
 
 def _raise_for_status(exchange: _Exchange) -> None:
-    status, reason = exchange.response.status, exchange.response.reason
+    status = exchange.response.status
     if 200 <= status < 300:
         return
-    message = f"HTTP {status} {reason} from {describe_url(exchange.target.url)}"
+    # Never the reason phrase: it is the source's own text (a local service's banner).
+    message = f"HTTP {status} from {redact_url(exchange.target.url)}"
     if status in (404, 410):
         raise SourceNotFoundError(message)
     if status in (401, 403):

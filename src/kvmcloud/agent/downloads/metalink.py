@@ -25,6 +25,7 @@ from kvmcloud.agent.downloads.errors import (
     DownloadTimeoutError,
     SourceDeniedError,
     SourceNotFoundError,
+    SourceRefusedError,
     SourceUnavailableError,
     TlsFailureError,
     UnsupportedUrlError,
@@ -45,10 +46,10 @@ from kvmcloud.agent.downloads.mirrors import (
     steady_rate,
     worth_sampling,
 )
-from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.protocol.agent_messages import ErrorInfo, MirrorCheck, Timeouts
 from kvmcloud.protocol.checksums import Checksum
 from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.protocol.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class _DigestTracking(Protocol):
 # some mirror raised: the most specific, most actionable reason comes first.
 _MOST_TELLING: tuple[type[DownloadError], ...] = (
     MetalinkChecksumError,
+    SourceRefusedError,
     SourceDeniedError,
     TlsFailureError,
     SourceNotFoundError,
@@ -168,7 +170,7 @@ class _DocumentSink:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if len(self._data) + len(data) > MAX_DOCUMENT_BYTES:
             raise MetalinkError(
-                f"Metalink document {describe_url(self._url)} is larger than "
+                f"Metalink document {redact_url(self._url)} is larger than "
                 f"{MAX_DOCUMENT_BYTES} bytes; refused"
             )
         self._data += data
@@ -253,7 +255,7 @@ class PieceVerifyingSink:
         if self._limit is not None and self.received_bytes + len(data) > self._limit:
             self._pending.clear()
             raise _WrongContentError(
-                f"mirror {describe_url(self.mirror_url)} sends more than the {self._limit} "
+                f"mirror {redact_url(self.mirror_url)} sends more than the {self._limit} "
                 "bytes the Metalink describes: it serves another file"
             )
         if self._pieces is None:
@@ -297,7 +299,7 @@ class PieceVerifyingSink:
         if short:
             self._pending.clear()
             raise SourceUnavailableError(
-                f"mirror {describe_url(self.mirror_url)} ended the file after "
+                f"mirror {redact_url(self.mirror_url)} ended the file after "
                 f"{self._passed_on} verified bytes; the Metalink describes more"
                 + (f" ({self._size_bytes} bytes)" if self._size_bytes is not None else "")
             )
@@ -317,7 +319,7 @@ class PieceVerifyingSink:
         if self.switch.is_set():
             self.switch.clear()
             self._pending.clear()
-            raise _SwitchMirrorError(f"leaving mirror {describe_url(self.mirror_url)}")
+            raise _SwitchMirrorError(f"leaving mirror {redact_url(self.mirror_url)}")
 
     def _piece_length(self) -> int:
         assert self._pieces is not None
@@ -331,7 +333,7 @@ class PieceVerifyingSink:
             # Only reachable without <size>: more bytes than the pieces cover.
             self._pending.clear()
             raise _WrongContentError(
-                f"mirror {describe_url(self.mirror_url)} sends more than the Metalink's "
+                f"mirror {redact_url(self.mirror_url)} sends more than the Metalink's "
                 f"{len(self._pieces.hex_digests)} pieces: it serves another file"
             )
         actual = hashlib.new(self._pieces.algorithm.hashlib_name, self._pending).hexdigest()
@@ -339,7 +341,7 @@ class PieceVerifyingSink:
             end = start + len(self._pending) - 1
             self._pending.clear()
             raise PieceChecksumError(
-                f"piece {index} (bytes {start}-{end}) from {describe_url(self.mirror_url)} "
+                f"piece {index} (bytes {start}-{end}) from {redact_url(self.mirror_url)} "
                 f"does not match the Metalink's {self._pieces.algorithm} piece hash"
             )
         piece, self._pending = self._pending, bytearray()
@@ -387,7 +389,7 @@ class LendingVerifyingSink(PieceVerifyingSink):
         """Accept ``count`` bytes read into the last :meth:`buffer`."""
         if self._limit is not None and self.received_bytes + count > self._limit:
             raise _WrongContentError(
-                f"mirror {describe_url(self.mirror_url)} sends more than the {self._limit} "
+                f"mirror {redact_url(self.mirror_url)} sends more than the {self._limit} "
                 "bytes the Metalink describes: it serves another file"
             )
         self._lender.commit(count)
@@ -459,7 +461,7 @@ def _covered_bytes(pieces: Pieces | None, size_bytes: int | None) -> int | None:
 
 
 def _listing(urls: Sequence[str]) -> str:
-    return ", ".join(describe_url(url) for url in urls) or "no mirror"
+    return ", ".join(redact_url(url) for url in urls) or "no mirror"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -511,7 +513,7 @@ class MetalinkDownloader:
 
         def check(url: str) -> tuple[SourceInfo | None, DownloadError | None]:
             if request.cancel.is_set():
-                return None, DownloadCancelledError(f"check of {describe_url(url)} cancelled")
+                return None, DownloadCancelledError(f"check of {redact_url(url)} cancelled")
             try:
                 info = self.inner_for(url).probe(self.mirror_request(request, url, deadline))
             except DownloadError as exc:
@@ -522,7 +524,7 @@ class MetalinkDownloader:
                 and info.physical_size_bytes != metalink.size_bytes
             ):
                 return None, SourceUnavailableError(
-                    f"mirror {describe_url(url)} serves {info.physical_size_bytes} bytes; "
+                    f"mirror {redact_url(url)} serves {info.physical_size_bytes} bytes; "
                     f"the Metalink says the file has {metalink.size_bytes}"
                 )
             return info, None
@@ -531,10 +533,10 @@ class MetalinkDownloader:
         with ThreadPoolExecutor(workers, thread_name_prefix="metalink-probe") as executor:
             results = list(executor.map(check, metalink.mirrors))
         if request.cancel.is_set():
-            raise DownloadCancelledError(f"check of Metalink {describe_url(request.url)} cancelled")
+            raise DownloadCancelledError(f"check of Metalink {redact_url(request.url)} cancelled")
         checks = tuple(
             MirrorCheck(
-                url=describe_url(url),
+                url=redact_url(url),
                 ok=error is None,
                 error=None if error is None else ErrorInfo(code=error.code, message=str(error)),
             )
@@ -548,8 +550,8 @@ class MetalinkDownloader:
         for url, error in failures:
             logger.warning(
                 "mirror %s of %s failed its check: %s",
-                describe_url(url),
-                describe_url(request.url),
+                redact_url(url),
+                redact_url(request.url),
                 error,
             )
         working = [info for info, _ in results if info is not None]
@@ -587,7 +589,7 @@ class MetalinkDownloader:
         if pieces is not None and pieces.length_bytes > self._max_piece_bytes:
             logger.warning(
                 "Metalink %s has pieces of %d bytes (more than %d): pieces not checked",
-                describe_url(request.url),
+                redact_url(request.url),
                 pieces.length_bytes,
                 self._max_piece_bytes,
             )
@@ -615,7 +617,7 @@ class MetalinkDownloader:
         if downloader is None:
             raise UnsupportedUrlError(
                 f"a Metalink is fetched over {' or '.join(DOCUMENT_SCHEMES)} only: "
-                f"{describe_url(request.url)}"
+                f"{redact_url(request.url)}"
             )
         document = _DocumentSink(request.url)
         document_request = dataclasses.replace(
@@ -628,8 +630,8 @@ class MetalinkDownloader:
         for skipped in metalink.skipped:
             logger.info(
                 "Metalink %s: skipping %s (%s)",
-                describe_url(request.url),
-                describe_url(skipped.url),
+                redact_url(request.url),
+                redact_url(skipped.url),
                 skipped.reason,
             )
         return metalink
@@ -649,7 +651,7 @@ class MetalinkDownloader:
         downloader = self._inner.get(scheme)
         if downloader is None:
             raise UnsupportedUrlError(
-                f"no downloader for scheme {scheme!r} of mirror {describe_url(url)}"
+                f"no downloader for scheme {scheme!r} of mirror {redact_url(url)}"
             )
         return downloader
 
@@ -675,7 +677,7 @@ class MetalinkDownloader:
         remaining_s = deadline - self._clock()
         if remaining_s <= 0:
             raise DownloadTimeoutError(
-                f"transfer of Metalink {describe_url(request.url)} exceeded its total time limit"
+                f"transfer of Metalink {redact_url(request.url)} exceeded its total time limit"
             )
         return dataclasses.replace(request.timeouts, total_s=remaining_s)
 
@@ -713,7 +715,7 @@ class _FailoverTransfer:
             for _ in range(len(mirrors) * (ATTEMPTS_PER_MIRROR + 1)):
                 if self._request.cancel.is_set():
                     raise DownloadCancelledError(
-                        f"download of Metalink {describe_url(self._request.url)} cancelled"
+                        f"download of Metalink {redact_url(self._request.url)} cancelled"
                     )
                 url = self._next_mirror()
                 if url is None:
@@ -812,10 +814,10 @@ class _FailoverTransfer:
             return False
         logger.info(
             "Metalink %s: moving from mirror %s (%.0f MB/s) to %s (%.0f MB/s)",
-            describe_url(self._request.url),
-            describe_url(current),
+            redact_url(self._request.url),
+            redact_url(current),
             current_rate / 1e6,
-            describe_url(best),
+            redact_url(best),
             rates[best] / 1e6,
         )
         self._preferred = best
@@ -862,8 +864,8 @@ class _FailoverTransfer:
             if not sink.complete:
                 logger.info(
                     "Metalink %s: fetching from mirror %s at byte %d",
-                    describe_url(self._request.url),
-                    describe_url(url),
+                    redact_url(self._request.url),
+                    redact_url(url),
                     sink.received_bytes,
                 )
                 self._downloader.inner_for(url).fetch(self._sampling_once_flowing(request), sink)
@@ -896,8 +898,8 @@ class _FailoverTransfer:
     def _fail(self, url: str, exc: DownloadError, *, dead: set[str] | None = None) -> None:
         logger.warning(
             "Metalink %s: mirror %s failed: %s",
-            describe_url(self._request.url),
-            describe_url(url),
+            redact_url(self._request.url),
+            redact_url(url),
             exc,
         )
         self._failures.append((url, exc))
@@ -912,8 +914,8 @@ def _no_mirror_works(
         if any(isinstance(error, candidate) for _, error in failures):
             error_class = candidate
             break
-    details = "; ".join(f"{describe_url(url)}: [{error.code}] {error}" for url, error in failures)
+    details = "; ".join(f"{redact_url(url)}: [{error.code}] {error}" for url, error in failures)
     return error_class(
-        f"no mirror of Metalink {describe_url(metalink_url)} works: "
+        f"no mirror of Metalink {redact_url(metalink_url)} works: "
         + (details or "no mirror left to try")
     )

@@ -20,12 +20,14 @@ What libnfs-utils 4.0 offers, and how it is used:
   serve only world-readable files.
 """
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kvmcloud.agent.downloads.base import DownloadRequest, ImageSink, SourceInfo
+from kvmcloud.agent.downloads.egress import Resolver, allowed_addresses, resolve_host
 from kvmcloud.agent.downloads.errors import (
     DownloadCancelledError,
     DownloadError,
@@ -39,7 +41,6 @@ from kvmcloud.agent.downloads.image_header import (
 )
 from kvmcloud.agent.downloads.nfs_output import error_from_libnfs, parse_nfs_ls
 from kvmcloud.agent.downloads.nfs_urls import NfsLocation, parse_nfs_url
-from kvmcloud.agent.downloads.urls import describe_url
 from kvmcloud.agent.host import commands
 from kvmcloud.agent.host.commands import (
     CommandError,
@@ -50,6 +51,7 @@ from kvmcloud.agent.host.commands import (
     RunCommand,
     StreamCommand,
 )
+from kvmcloud.protocol.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,9 @@ class NfsDownloader:
     """Downloads ``nfs://`` URLs with libnfs-utils; one instance serves many threads.
 
     ``run`` and ``stream`` default to :func:`commands.run` and :func:`commands.stream`
-    (looked up at construction, so the test suite's guard covers them).
+    (looked up at construction, so the test suite's guard covers them). The server's name
+    is resolved with ``resolve`` and checked with the request's egress policy; libnfs gets
+    the checked address, never the name.
     """
 
     def __init__(
@@ -93,9 +97,11 @@ class NfsDownloader:
         nfs_cat: str = "nfs-cat",
         retry_pause_s: float = RETRY_PAUSE_S,
         clock: Callable[[], float] = time.monotonic,
+        resolve: Resolver = resolve_host,
     ) -> None:
         if buffer_size_bytes <= 0:
             raise ValueError("buffer_size_bytes must be positive")
+        self._resolve = resolve
         self._retry_pause_s = retry_pause_s
         self._buffer_size_bytes = buffer_size_bytes
         self._run: RunCommand = run if run is not None else commands.run
@@ -110,7 +116,7 @@ class NfsDownloader:
         The read proves the agent may open the file (permissions are only checked on
         open) and gives the qcow2 header. nfs-cat fetches up to 1 MiB before it is stopped.
         """
-        location = parse_nfs_url(request.url)
+        location = self._checked_location(request)
         deadline = self._clock() + request.timeouts.total_s
         stat = self._stat(location, request, deadline)
         header = self._read_prefix(location, request, deadline)
@@ -119,7 +125,7 @@ class NfsDownloader:
             virtual_size = parse_qcow2_virtual_size(header)
             if virtual_size is None:
                 # Not fatal here: the image may be compressed; qemu-img has the last word.
-                logger.info("no qcow2 header at %s", describe_url(request.url))
+                logger.info("no qcow2 header at %s", redact_url(request.url))
         return SourceInfo(physical_size_bytes=stat.size_bytes, virtual_size_bytes=virtual_size)
 
     def fetch(self, request: DownloadRequest, sink: ImageSink) -> None:
@@ -129,7 +135,7 @@ class NfsDownloader:
         stream (failed, short, or silent for ``read_s`` after data arrived) can continue
         from ``sink.received_bytes``: the sink is restarted and the file sent from byte 0.
         """
-        location = parse_nfs_url(request.url)
+        location = self._checked_location(request)
         deadline = self._clock() + request.timeouts.total_s
         if sink.received_bytes:
             sink.restart()
@@ -147,19 +153,32 @@ class NfsDownloader:
                     raise broken.error from broken
                 logger.warning(
                     "NFS transfer of %s broke (%s); restarting from byte 0",
-                    describe_url(request.url),
+                    redact_url(request.url),
                     broken.error,
                 )
                 continue
-            logger.info("fetched %d bytes from %s", done, describe_url(request.url))
+            logger.info("fetched %d bytes from %s", done, redact_url(request.url))
             return
+
+    def _checked_location(self, request: DownloadRequest) -> NfsLocation:
+        """Parse the URL and pin the server's address the egress policy allows.
+
+        Raises:
+            SourceRefusedError: the policy refuses the server.
+        """
+        location = parse_nfs_url(request.url)
+        addresses = allowed_addresses(
+            request.egress, location.host, url=redact_url(location.url), resolve=self._resolve
+        )
+        # libnfs connects to one address: the first, as the resolver ordered them.
+        return dataclasses.replace(location, address=addresses[0])
 
     def _pause(self, request: DownloadRequest, location: NfsLocation, deadline: float) -> None:
         """Wait a moment before reconnecting, unless cancelled meanwhile."""
         pause_s = min(self._retry_pause_s, max(0.0, deadline - self._clock()))
         if request.cancel.wait(pause_s):
             raise DownloadCancelledError(
-                f"download of {describe_url(location.url)} cancelled before restarting"
+                f"download of {redact_url(location.url)} cancelled before restarting"
             )
 
     def _stat(self, location: NfsLocation, request: DownloadRequest, deadline: float) -> _Stat:
@@ -181,7 +200,7 @@ class NfsDownloader:
         if entry is None:
             raise SourceNotFoundError(
                 f"{location.path} does not exist on NFS server {location.server} "
-                f"({describe_url(location.url)})"
+                f"({redact_url(location.url)})"
             )
         if entry.kind == "d":
             raise SourceNotFoundError(
@@ -237,7 +256,7 @@ class NfsDownloader:
         Raises:
             _BrokenStreamError: the stream failed or ended short after bytes arrived.
         """
-        url = describe_url(request.url)
+        url = redact_url(request.url)
         action = f"reading {location.path}"
         timeouts = request.timeouts
         timeout_s, limit = self._limit(timeouts.total_s, "total time limit", deadline, location)
@@ -268,7 +287,7 @@ class NfsDownloader:
         sink: ImageSink,
         total: int | None,
     ) -> int:
-        url = describe_url(request.url)
+        url = redact_url(request.url)
         timeouts = request.timeouts
         buffer = bytearray(self._buffer_size_bytes)
         view = memoryview(buffer)
@@ -316,7 +335,7 @@ class NfsDownloader:
         remaining_s = deadline - self._clock()
         if remaining_s <= 0:
             raise DownloadTimeoutError(
-                f"transfer from {describe_url(location.url)} exceeded its total time limit"
+                f"transfer from {redact_url(location.url)} exceeded its total time limit"
             )
         if remaining_s < limit_s:
             return remaining_s, "total time limit"
@@ -333,7 +352,7 @@ class NfsDownloader:
         if isinstance(exc, CommandTimeoutError):
             return DownloadTimeoutError(
                 f"{action} on NFS server {location.server} took longer than {timeout_s:g} s "
-                f"({limit}) for {describe_url(location.url)}"
+                f"({limit}) for {redact_url(location.url)}"
             )
         if isinstance(exc, CommandNotFoundError):
             return SourceUnavailableError(

@@ -11,7 +11,7 @@ from kvmcloud.agent.downloads.errors import (
     SourceUnavailableError,
 )
 from kvmcloud.agent.downloads.nfs_urls import NfsLocation
-from kvmcloud.agent.downloads.urls import describe_url
+from kvmcloud.protocol.redaction import redact_url
 
 _MESSAGE_CHARS = 500
 # `nfs-ls` prints "<type><rwx×3> nlink uid gid size name"; the type letter is missing for
@@ -52,7 +52,7 @@ def error_from_libnfs(text: str, location: NfsLocation, action: str) -> Download
     """
     detail = " ".join(text.split())[:_MESSAGE_CHARS] or "no message"
     server = f"NFS server {location.server}"
-    where = f"{action} on {server} for {describe_url(location.url)}"
+    where = f"{action} on {server} for {redact_url(location.url)}"
     if "Can not resolv" in detail and location.is_dns_name:
         return DnsFailureError(f"cannot resolve host {location.host!r} ({where}): {detail}")
     if "nfs_service failed" in detail or "Failed to start connection" in detail:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from kvmcloud.agent.downloads.errors import UnsupportedUrlError
-from kvmcloud.agent.downloads.urls import describe_url
+from kvmcloud.protocol.redaction import redact_url
 
 SCHEME = "nfs"
 MAX_URL_CHARS = 1024
@@ -31,7 +31,8 @@ class NfsLocation:
     """A validated ``nfs://`` URL, split into the parts libnfs needs.
 
     ``host`` is IPv6 without brackets; ``directory`` is the file's directory as an absolute
-    path on the server and ``file_name`` its name, both percent-decoded.
+    path on the server and ``file_name`` its name, both percent-decoded. ``address``, once
+    the egress policy checked it, is what libnfs connects to instead of ``host``.
     """
 
     url: str
@@ -39,6 +40,7 @@ class NfsLocation:
     port: int | None
     directory: str
     file_name: str
+    address: str | None = None
 
     @property
     def path(self) -> str:
@@ -53,7 +55,7 @@ class NfsLocation:
     def libnfs_url(self, path: str) -> str:
         """The URL handed to libnfs for ``path``, rebuilt from validated parts only."""
         query = f"?nfsport={self.port}" if self.port is not None else ""
-        return f"nfs://{self.host}{path}{query}"
+        return f"nfs://{self.address or self.host}{path}{query}"
 
     @property
     def server(self) -> str:
@@ -81,7 +83,7 @@ def parse_nfs_url(url: str) -> NfsLocation:
     Raises:
         UnsupportedUrlError: the URL breaks a rule; the message names which.
     """
-    shown = repr(describe_url(url))
+    shown = repr(redact_url(url))
     if len(url) > MAX_URL_CHARS:
         raise UnsupportedUrlError(f"NFS URL longer than {MAX_URL_CHARS} characters: {shown}")
     bad = next((ch for ch in url if not "\x21" <= ch <= "\x7e"), None)

@@ -48,6 +48,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(255), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     api_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Stored sealed (sealing.box, bound to the user's uuid); api_key stays clear for lookup.
     secret_key: Mapped[str | None] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16), default="enabled")
     created: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,13 +1,19 @@
-"""Bootstrap the ROOT domain and admin account; mint API key pairs; find a key's holder."""
+"""Bootstrap the ROOT domain and admin account; mint API key pairs; find a key's holder.
+
+Secret keys are stored sealed (sealing.box) and bound to their user's uuid; the api key
+stays in clear, as it is public and is how a request finds its user.
+"""
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
+from kvmcloud.server.db import new_uuid
+from kvmcloud.server.sealing.box import SecretBox, user_secret_context
 
 ADMIN_NAME = "admin"
 
@@ -18,7 +24,7 @@ class ApiKeys:
 
     username: str
     api_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +47,30 @@ def find_key_holder(session: Session, api_key: str) -> KeyHolder | None:
     return None if row is None else KeyHolder(*row)
 
 
+def secret_key_of(box: SecretBox, user: User) -> str | None:
+    """Open a user's sealed secret key (None when the user has no key pair).
+
+    Raises:
+        SealedValueError: the stored value does not open with the loaded key file.
+    """
+    if not user.secret_key:
+        return None
+    return box.open(user.secret_key, user_secret_context(user.uuid))
+
+
+def _new_pair(box: SecretBox, user: User) -> ApiKeys:
+    """Give ``user`` (whose uuid is set) a fresh key pair; store the secret sealed."""
+    api_key, secret_key = _new_key(), _new_key()
+    user.api_key, user.secret_key = api_key, box.seal(secret_key, user_secret_context(user.uuid))
+    return ApiKeys(user.username, api_key, secret_key)
+
+
 def _new_key() -> str:
     # CloudStack keys are 86 URL-safe base64 characters (64 random bytes).
     return secrets.token_urlsafe(64)
 
 
-def ensure_admin(session: Session, now: datetime) -> ApiKeys:
+def ensure_admin(session: Session, now: datetime, box: SecretBox) -> ApiKeys:
     """Create the ROOT domain and the admin account/user if missing; return the admin's keys."""
     domain = session.scalars(select(Domain).where(Domain.path == "/")).first()
     if domain is None:
@@ -62,33 +86,33 @@ def ensure_admin(session: Session, now: datetime) -> ApiKeys:
         session.flush()
     user = session.scalars(select(User).where(User.username == ADMIN_NAME)).first()
     if user is None:
-        user = User(username=ADMIN_NAME, account_id=account.id, created=now)
+        user = User(uuid=new_uuid(), username=ADMIN_NAME, account_id=account.id, created=now)
         session.add(user)
-    if not user.api_key or not user.secret_key:
-        user.api_key, user.secret_key = _new_key(), _new_key()
+    secret_key = secret_key_of(box, user)
+    if not user.api_key or secret_key is None:
+        keys = _new_pair(box, user)
+    else:
+        keys = ApiKeys(ADMIN_NAME, user.api_key, secret_key)
     session.flush()
-    return ApiKeys(ADMIN_NAME, user.api_key, user.secret_key)
+    return keys
 
 
-def regenerate_keys(session: Session, username: str) -> ApiKeys:
+def regenerate_keys(session: Session, username: str, box: SecretBox) -> ApiKeys:
     """Replace a user's key pair; the old pair stops working at once."""
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
         raise LookupError(f"no user named {username!r}")
-    user.api_key, user.secret_key = _new_key(), _new_key()
-    return ApiKeys(username, user.api_key, user.secret_key)
+    return _new_pair(box, user)
 
 
-def create_user_account(session: Session, name: str, now: datetime) -> ApiKeys:
+def create_user_account(session: Session, name: str, now: datetime, box: SecretBox) -> ApiKeys:
     """Create a plain (non-admin) account with one user and keys."""
     domain = session.scalars(select(Domain).where(Domain.path == "/")).one()
     account = Account(account_name=name, type=AccountType.USER, domain_id=domain.id, created=now)
     session.add(account)
     session.flush()
-    user = User(
-        username=name, account_id=account.id, api_key=_new_key(), secret_key=_new_key(), created=now
-    )
+    user = User(uuid=new_uuid(), username=name, account_id=account.id, created=now)
+    keys = _new_pair(box, user)
     session.add(user)
     session.flush()
-    assert user.api_key is not None and user.secret_key is not None
-    return ApiKeys(name, user.api_key, user.secret_key)
+    return keys

@@ -8,12 +8,18 @@ from sqlalchemy.orm import Session
 from kvmcloud.protocol.api_signing import is_valid_signature, parse_expires
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import AccountType
-from kvmcloud.server.accounts.service import find_key_holder
+from kvmcloud.server.accounts.service import find_key_holder, secret_key_of
 from kvmcloud.server.errors import AuthenticationError
+from kvmcloud.server.sealing.box import SecretBox
 
 
-def authenticate(session: Session, params: Mapping[str, str], now: datetime) -> Caller:
+def authenticate(
+    session: Session, params: Mapping[str, str], now: datetime, box: SecretBox
+) -> Caller:
     """Resolve the caller from ``apiKey`` and check ``signature`` (and ``expires`` for v3).
+
+    The user is found by the public api key; its secret key is opened from ``box`` only
+    to check the signature.
 
     Raises:
         AuthenticationError: with CloudStack's generic text, whatever the reason, so a
@@ -27,9 +33,10 @@ def authenticate(session: Session, params: Mapping[str, str], now: datetime) -> 
     if holder is None:
         raise AuthenticationError()
     user, account, domain = holder.user, holder.account, holder.domain
-    if user.state != "enabled" or account.state != "enabled" or not user.secret_key:
+    if user.state != "enabled" or account.state != "enabled":
         raise AuthenticationError()
-    if not is_valid_signature(params, user.secret_key, signature):
+    secret_key = secret_key_of(box, user)
+    if secret_key is None or not is_valid_signature(params, secret_key, signature):
         raise AuthenticationError()
     if special.get("signatureversion") == "3":
         expires = parse_expires(special.get("expires", ""))

@@ -1,28 +1,48 @@
-"""auth → lookup → parse → handler → envelope; the API's one catch-all for errors."""
+"""bounds → auth → lookup → parse → ids → handler → envelope; the API's one catch-all for errors."""
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from kvmcloud.server.agent_client import AgentClient
 from kvmcloud.server.api.auth import authenticate
-from kvmcloud.server.api.params import RawParams, parse_params
+from kvmcloud.server.api.params import (
+    Entity,
+    ParamSpec,
+    RawParams,
+    check_bounds,
+    entity_ids,
+    parse_params,
+)
 from kvmcloud.server.api.registry import ApiContext, Registry
 from kvmcloud.server.api.responses import ErrorReply, render, render_error
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
     ApiError,
     AuthenticationError,
+    InvalidParameterError,
+    NotFoundError,
     PermissionDeniedError,
     UnsupportedActionError,
+    shown,
 )
 from kvmcloud.server.hooks import Hooks
+from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
+
+# What a caller learns of a server fault; the traceback goes to the log only.
+INTERNAL_ERROR_TEXT = "Internal error executing command, please contact your administrator"
+
+
+# Of these uuids naming ``entity``, the ones a row has (removed rows too, as in CloudStack).
+KnownIds = Callable[[Session, Entity, Collection[str]], set[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +65,8 @@ class Dispatcher:
     settings: ServerSettings
     rng: random.Random
     hooks: Hooks
+    box: SecretBox
+    known_ids: KnownIds
 
     def handle(self, params: Mapping[str, str]) -> Reply:
         """Run the command named in ``params`` and return the reply to send."""
@@ -56,25 +78,32 @@ class Dispatcher:
             return _error_reply(name, exc)
         except Exception:
             logger.exception("API command %s failed", command_name)
-            error = ApiError("Internal error executing command, please contact your administrator")
-            return _error_reply(self._known_name(command_name), error)
+            return self.refuse(command_name, None)
+
+    def refuse(self, command_name: str | None, error: ApiError | None) -> Reply:
+        """The reply for ``error`` (a server fault when None) under the command's envelope."""
+        error = error or ApiError(INTERNAL_ERROR_TEXT)
+        return _error_reply(self._known_name(command_name), error)
 
     def _handle(self, command_name: str | None, params: Mapping[str, str]) -> Reply:
+        # Only the raw request's size is looked at before the caller is known.
+        check_bounds(params)
         with self.db.transaction() as session:
-            caller = authenticate(session, params, self.clock())
+            caller = authenticate(session, params, self.clock(), self.box)
         if not command_name:
             raise UnsupportedActionError("The parameter command is missing")
         command = self.registry.lookup(command_name)
         if command is None:
             raise UnsupportedActionError(
-                f"The given command '{command_name}' either does not exist or is not available "
-                "for user"
+                f"The given command '{shown(command_name)}' either does not exist or is not "
+                "available for user"
             )
         if command.admin_only and not caller.is_admin:
             raise PermissionDeniedError(
                 f"The command {command.name} is available to root administrators only"
             )
         parsed = parse_params(command.params, command.name, RawParams(params))
+        self._check_ids(command.name, command.param_specs(), parsed)
         context = ApiContext(
             db=self.db,
             agents=self.agents,
@@ -85,9 +114,23 @@ class Dispatcher:
             command=command.name,
             registry=self.registry,
             hooks=self.hooks,
+            box=self.box,
         )
         result = command.handler(context, parsed)
         return Reply(status=200, body=render(command.name, result))
+
+    def _check_ids(self, command: str, specs: list[ParamSpec], parsed: object) -> None:
+        """Refuse an id that names nothing, as CloudStack does while it reads the parameters."""
+        given = list(entity_ids(specs, parsed))
+        if not given:
+            return
+        with self.db.transaction() as session:
+            for spec, uuids in given:
+                assert spec.entity is not None
+                known = self.known_ids(session, spec.entity, uuids)
+                unknown = next((u for u in uuids if u not in known), None)
+                if unknown is not None:
+                    raise NotFoundError(command, spec.name, unknown)
 
     def _known_name(self, command_name: str | None) -> str | None:
         if not command_name:
@@ -98,5 +141,6 @@ class Dispatcher:
 
 def _error_reply(command: str | None, error: ApiError) -> Reply:
     cs_code = None if isinstance(error, AuthenticationError) else error.cs_error_code
-    reply: ErrorReply = render_error(command, error.error_code, error.message, cs_code)
-    return Reply(status=reply.status, body=reply.body, description=error.message)
+    text = error.naming_text() if isinstance(error, InvalidParameterError) else error.message
+    reply: ErrorReply = render_error(command, error.error_code, text, cs_code)
+    return Reply(status=reply.status, body=reply.body, description=text)

@@ -3,6 +3,9 @@
 Each command declares its parameters as a frozen dataclass. The CloudStack name of a field
 is derived by rule (``zone_id`` → ``zoneid``) unless ``param(name=…)`` overrides it; a field
 without a default is required. The same declaration drives parsing and ``listApis``.
+
+Every type has a range, as in CloudStack: ``int`` is Java's int, ``Long`` Java's long, and
+``param(minimum=…, maximum=…)`` narrows either; a uuid has exactly the 8-4-4-4-12 form.
 """
 
 import dataclasses
@@ -10,19 +13,60 @@ import re
 import types
 import typing
 import uuid as uuid_module
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NewType, TypeVar, Union
 
 from kvmcloud.protocol.checksums import Checksum, ChecksumFormatError
-from kvmcloud.server.errors import InvalidParameterError, NotFoundError
+from kvmcloud.server.errors import (
+    InvalidParameterError,
+    NotFoundError,
+    RequestTooLargeError,
+    shown,
+)
 
 Uuid = NewType("Uuid", str)
+# CloudStack's Long parameters; plain ``int`` is its Integer (CommandType.INTEGER).
+Long = NewType("Long", int)
 T = TypeVar("T")
 
-_MAP_KEY = re.compile(r"^([A-Za-z0-9_]+)\[(\d+)\]\.(.+)$")
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+# The most GiB a size parameter may give: the size in bytes still fits a long (and a column).
+MAX_GIB = LONG_MAX // 2**30
+# Bounds on the raw request, checked before authentication: the most parameters, and the
+# longest name and value, a legitimate request has (userdata is the longest value, 1 MiB).
+MAX_PARAMS = 1024
+MAX_NAME_CHARS = 256
+MAX_VALUE_CHARS = 1_048_576
+
+_MAP_KEY = re.compile(r"([A-Za-z0-9_]+)\[([0-9]{1,9})\]\.(.+)", re.S)
 _MAX_MAP_GROUPS = 256
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+# Java's Integer/Long.parseLong: an optional sign and ASCII digits, nothing else.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,40}")
+
+
+class Entity(StrEnum):
+    """What a uuid parameter names (CloudStack's ``entityType``): an id naming none is a 431."""
+
+    ZONE = "zone"
+    POD = "pod"
+    CLUSTER = "cluster"
+    HOST = "host"
+    STORAGE_POOL = "storagepool"
+    TEMPLATE = "template"
+    OS_TYPE = "ostype"
+    OS_CATEGORY = "oscategory"
+    VIRTUAL_MACHINE = "virtualmachine"
+    VOLUME = "volume"
+    SERVICE_OFFERING = "serviceoffering"
+    DISK_OFFERING = "diskoffering"
+    EVENT = "event"
+    DOMAIN = "domain"
+    MANAGEMENT_SERVER = "managementserver"
+    CERTIFICATE = "directdownloadcertificate"
 
 
 class ParamType(StrEnum):
@@ -47,6 +91,9 @@ class ParamSpec:
     required: bool
     description: str
     length: int
+    minimum: int | None = None
+    maximum: int | None = None
+    entity: Entity | None = None
 
 
 def param(
@@ -54,10 +101,24 @@ def param(
     *,
     name: str | None = None,
     length: int = 255,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    entity: Entity | None = None,
     default: Any = dataclasses.MISSING,
 ) -> Any:
-    """Declare a parameter field: its description, optional CloudStack name and max length."""
-    metadata = {"description": description, "name": name, "length": length}
+    """Declare a parameter field: description, CloudStack name, max length, number range.
+
+    ``entity`` says what a uuid (or list of uuids) names; ids that name nothing are refused
+    with CloudStack's 431 before the handler runs, as CloudStack resolves them.
+    """
+    metadata = {
+        "description": description,
+        "name": name,
+        "length": length,
+        "minimum": minimum,
+        "maximum": maximum,
+        "entity": entity,
+    }
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -81,9 +142,29 @@ def describe(cls: type[Any]) -> list[ParamSpec]:
                 and f.default_factory is dataclasses.MISSING,
                 description=f.metadata.get("description", ""),
                 length=f.metadata.get("length", 255),
+                minimum=f.metadata.get("minimum"),
+                maximum=f.metadata.get("maximum"),
+                entity=f.metadata.get("entity"),
             )
         )
     return specs
+
+
+def check_bounds(params: Mapping[str, str]) -> None:
+    """Refuse a request with too many parameters, or a name or value too long to be real.
+
+    Only sizes are looked at: this runs before authentication, which needs every parameter.
+    """
+    if len(params) > MAX_PARAMS:
+        raise RequestTooLargeError(f"The request has more than {MAX_PARAMS} parameters")
+    for name, value in params.items():
+        if len(name) > MAX_NAME_CHARS:
+            shown_name = shown(name, 40)
+            raise InvalidParameterError(
+                shown_name, f"Invalid parameter name {shown_name}: longer than {MAX_NAME_CHARS}"
+            )
+        if len(value) > MAX_VALUE_CHARS:
+            raise _invalid(name, value, f"is longer than {MAX_VALUE_CHARS} characters")
 
 
 class RawParams:
@@ -93,7 +174,7 @@ class RawParams:
         self.values: dict[str, str] = {}
         self.maps: dict[str, dict[int, dict[str, str]]] = {}
         for name, value in params.items():
-            match = _MAP_KEY.match(name)
+            match = _MAP_KEY.fullmatch(name)
             if match is None:
                 self.values[name.lower()] = value
                 continue
@@ -128,6 +209,14 @@ def parse_params(cls: type[T], command: str, raw: RawParams) -> T:
     return cls(**kwargs)
 
 
+def entity_ids(specs: list[ParamSpec], parsed: object) -> Iterator[tuple[ParamSpec, list[str]]]:
+    """Yield each given parameter that names an entity, with the uuids it gives."""
+    for spec in specs:
+        value = getattr(parsed, spec.field, None) if spec.entity is not None else None
+        if value:
+            yield spec, list(value) if isinstance(value, list) else [value]
+
+
 def _missing(command: str, name: str) -> InvalidParameterError:
     return InvalidParameterError(
         name, f"Unable to execute API command {command.lower()} due to missing parameter {name}"
@@ -135,7 +224,7 @@ def _missing(command: str, name: str) -> InvalidParameterError:
 
 
 def _invalid(name: str, value: str, why: str) -> InvalidParameterError:
-    return InvalidParameterError(name, f"Invalid parameter {name} value={value}: {why}")
+    return InvalidParameterError(name, f"Invalid parameter {name} value={shown(value)}: {why}")
 
 
 def _convert(tp: Any, text: str, command: str, spec: ParamSpec) -> Any:  # noqa: C901
@@ -147,11 +236,8 @@ def _convert(tp: Any, text: str, command: str, spec: ParamSpec) -> Any:  # noqa:
         if lowered not in ("true", "false"):
             raise _invalid(name, text, "must be true or false")
         return lowered == "true"
-    if tp is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise _invalid(name, text, "must be an integer") from None
+    if tp is int or tp is Long:
+        return _parse_number(tp, text, spec)
     if tp is Checksum:
         try:
             return Checksum.parse(text)
@@ -169,16 +255,29 @@ def _convert(tp: Any, text: str, command: str, spec: ParamSpec) -> Any:  # noqa:
         return [_convert(item, p, command, spec) for p in parts]
     if tp is str:
         if len(text) > spec.length:
-            raise _invalid(name, text[:40] + "…", f"is longer than {spec.length} characters")
+            raise _invalid(name, text[:40], f"is longer than {spec.length} characters")
         return text
     raise TypeError(f"unsupported parameter type {tp!r} for {name}")
 
 
+def _parse_number(tp: Any, text: str, spec: ParamSpec) -> int:
+    low, high = (LONG_MIN, LONG_MAX) if tp is Long else (INT_MIN, INT_MAX)
+    low = low if spec.minimum is None else max(low, spec.minimum)
+    high = high if spec.maximum is None else min(high, spec.maximum)
+    kind = "a long" if tp is Long else "an integer"
+    if _INTEGER.fullmatch(text) is None:
+        raise _invalid(spec.name, text, f"must be {kind}")
+    number = int(text)
+    if not low <= number <= high:
+        raise _invalid(spec.name, text, f"must be {kind} from {low} to {high}")
+    return number
+
+
 def _parse_uuid(command: str, name: str, text: str) -> Uuid:
-    try:
-        return Uuid(str(uuid_module.UUID(text.strip())))
-    except ValueError:
-        raise NotFoundError(command.lower(), name, text) from None
+    # Strictly 8-4-4-4-12 hex: no spaces, braces, urn: prefix or undashed form.
+    if _UUID.fullmatch(text) is None:
+        raise NotFoundError(command.lower(), name, text)
+    return Uuid(str(uuid_module.UUID(text)))
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -196,6 +295,8 @@ def _param_type(tp: Any) -> ParamType:
         return ParamType.BOOLEAN
     if tp is int:
         return ParamType.INTEGER
+    if tp is Long:
+        return ParamType.LONG
     origin = typing.get_origin(tp)
     if origin is dict:
         return ParamType.MAP
@@ -209,6 +310,8 @@ class ListParams:
     """Parameters every list command takes."""
 
     keyword: str | None = param("List by keyword", default=None)
-    page: int | None = param("The page to return (1-based)", default=None)
-    page_size: int | None = param("The number of items per page; -1 for all", default=None)
+    page: int | None = param("The page to return (1-based)", minimum=1, default=None)
+    page_size: int | None = param(
+        "The number of items per page; -1 for all", minimum=-1, default=None
+    )
     list_all: bool | None = param("List resources of every account (admins)", default=None)

@@ -12,6 +12,7 @@ from kvmcloud.server.api.params import ParamSpec, describe
 from kvmcloud.server.api.responses import ApiResult
 from kvmcloud.server.db import Database
 from kvmcloud.server.hooks import Hooks
+from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.settings import ServerSettings
 
 P = TypeVar("P")
@@ -30,6 +31,8 @@ class ApiContext:
     command: str
     registry: "Registry"
     hooks: Hooks
+    # Seals and opens secrets at rest (API secret keys, agent keys, HTTP_HEADER values).
+    box: SecretBox
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kvmcloud.server.errors import shown
+
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+# An error text longer than this is cut: no legitimate one comes near it.
+MAX_ERROR_TEXT_CHARS = 4096
+# X-Description mirrors the error text for CloudMonkey; a header need not carry all of it.
+MAX_HEADER_CHARS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +89,26 @@ def render_error(
     body: dict[str, Any] = {"uuidList": [], "errorcode": code}
     if cs_error_code is not None:
         body["cserrorcode"] = cs_error_code
-    body["errortext"] = text
+    body["errortext"] = error_text(text)
     return ErrorReply(status=code, body={key: body})
+
+
+def error_text(text: str) -> str:
+    """Bound an error text and escape the control characters in it, keeping line breaks."""
+    lines = text[:MAX_ERROR_TEXT_CHARS].split("\n")
+    kept = "\n".join(shown(line, MAX_ERROR_TEXT_CHARS).replace("\\t", "\t") for line in lines)
+    return f"{kept}…" if len(text) > MAX_ERROR_TEXT_CHARS else kept
+
+
+def header_value(text: str) -> str:
+    """Make ``text`` one header line h11 accepts: printable latin-1, trimmed, bounded.
+
+    A control character, CR or LF in a header makes h11 drop the connection without an
+    answer, and a header can only carry latin-1; anything else becomes ``?``.
+    """
+    safe = "".join(" " if char.isspace() else char if _in_header(char) else "?" for char in text)
+    line = " ".join(safe.split())
+    return line if len(line) <= MAX_HEADER_CHARS else line[: MAX_HEADER_CHARS - 3] + "..."
 
 
 def format_date(moment: datetime | None) -> str | None:
@@ -97,3 +121,9 @@ def format_date(moment: datetime | None) -> str | None:
 def without_none(item: Mapping[str, Any]) -> dict[str, Any]:
     """Drop null fields: CloudStack leaves them out of JSON."""
     return {key: value for key, value in item.items() if value is not None}
+
+
+def _in_header(char: str) -> bool:
+    # Printable ASCII and printable latin-1 (h11 takes 0x80-0xFF; C1 controls are not text).
+    code = ord(char)
+    return 0x20 <= code < 0x7F or 0xA0 <= code <= 0xFF

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult
 from kvmcloud.server.certificates import listing, service
@@ -109,8 +109,12 @@ def revoke_certificate(ctx: ApiContext, params: RevokeCertificateParams) -> List
 class ListCertificatesParams(ListParams):
     """Parameters of listTemplateDirectDownloadCertificates."""
 
-    id: Uuid | None = param("the direct download certificate to list", default=None)
-    zone_id: Uuid | None = param("the zone where certificates are uploaded", default=None)
+    id: Uuid | None = param(
+        "the direct download certificate to list", entity=Entity.CERTIFICATE, default=None
+    )
+    zone_id: Uuid | None = param(
+        "the zone where certificates are uploaded", entity=Entity.ZONE, default=None
+    )
     list_hosts: bool | None = param(
         "if true: include the hosts' state of each certificate (hostsmap)", default=None
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.errors import InvalidParameterError, shown
 
 HYPERVISOR_KVM = "KVM"
 MAX_ALIAS_LENGTH = 64
@@ -107,7 +107,7 @@ def check_alias(alias: str) -> str:
     if not 1 <= len(alias) <= MAX_ALIAS_LENGTH or not _ALIAS.fullmatch(alias):
         raise InvalidParameterError(
             "name",
-            f"Invalid parameter name value={alias[:80]}: a certificate alias is 1 to "
+            f"Invalid parameter name value={shown(alias)}: a certificate alias is 1 to "
             f"{MAX_ALIAS_LENGTH} of A-Z a-z 0-9 . _ - and does not start with a dot",
         )
     lowered = alias.lower()
@@ -127,7 +127,11 @@ def check_hypervisor(hypervisor: str, param: str = "hypervisor") -> str:
         InvalidParameterError: naming ``param``.
     """
     if hypervisor.strip().upper() != HYPERVISOR_KVM:
-        raise InvalidParameterError(param, "Currently supporting KVM hosts only")
+        raise InvalidParameterError(
+            param,
+            f"Invalid parameter {param} value={shown(hypervisor)}: "
+            "Currently supporting KVM hosts only",
+        )
     return HYPERVISOR_KVM
 
 

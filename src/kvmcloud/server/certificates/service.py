@@ -165,8 +165,8 @@ def plan_revoke(
         if row is None:
             raise InvalidParameterError(
                 "hostid",
-                f"Certificate {certificate.alias} cannot be revoked from host {host.name}: "
-                "it is not available on the host",
+                f"Invalid parameter hostid value={host.uuid}: certificate {certificate.alias} "
+                f"cannot be revoked from host {host.name}: it is not available on the host",
             )
         rows = [(row, host)]
     else:
@@ -412,10 +412,14 @@ def _zone_of(session: Session, certificate: DirectDownloadCertificate) -> Zone:
 
 def _kvm_host_in_zone(host: Host, zone: Zone) -> Host:
     if host.hypervisor_type != HYPERVISOR_KVM:
-        raise InvalidParameterError("hostid", f"Host {host.name} is not a KVM host")
+        raise InvalidParameterError(
+            "hostid", f"Invalid parameter hostid value={host.uuid}: {host.name} is not a KVM host"
+        )
     if host.data_center_id != zone.id:
         raise InvalidParameterError(
-            "hostid", f"Host {host.name} is not in zone {zone.name} of the certificate"
+            "hostid",
+            f"Invalid parameter hostid value={host.uuid}: host {host.name} is not in zone "
+            f"{zone.name} of the certificate",
         )
     return host
 

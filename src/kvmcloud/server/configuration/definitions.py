@@ -2,7 +2,10 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
+
+from kvmcloud.protocol.egress import EgressEntryError, parse_entries, split_entries
 
 T = TypeVar("T")
 
@@ -44,6 +47,23 @@ def _parse_float(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def _parse_egress_entries(text: str) -> tuple[str, ...]:
+    entries = split_entries(text)
+    try:
+        parse_entries(entries)
+    except EgressEntryError as exc:
+        raise ConfigValueError(str(exc)) from None
+    return tuple(entries)
+
+
+class Scope(StrEnum):
+    """Where a setting may take its own value (CloudStack's ConfigKey.Scope)."""
+
+    GLOBAL = "Global"
+    # A zone may override the global value (CloudStack keeps it in data_center_details).
+    ZONE = "Zone"
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigKey(Generic[T]):
     """One setting: how to parse its text and what it means."""
@@ -55,6 +75,7 @@ class ConfigKey(Generic[T]):
     description: str
     parse: Callable[[str], T]
     is_dynamic: bool = True
+    scope: Scope = Scope.GLOBAL
 
 
 CERTIFICATE_SYNC_INTERVAL_H = ConfigKey(
@@ -181,6 +202,28 @@ DOWNLOAD_MAX_ATTEMPTS = ConfigKey(
     _parse_int(1, 32),
 )
 
+EGRESS_ALLOW = ConfigKey(
+    "direct.download.egress.allow",
+    "Advanced",
+    "String",
+    "",
+    "Comma-separated address ranges (127.0.0.0/8, fd00::/8), host names (mirror.lan) and "
+    "suffixes (.lan) hosts may download templates from even though the egress policy denies "
+    "them by default (loopback, link-local, private, any-local, multicast, reserved)",
+    _parse_egress_entries,
+    scope=Scope.ZONE,
+)
+EGRESS_DENY = ConfigKey(
+    "direct.download.egress.deny",
+    "Advanced",
+    "String",
+    "",
+    "Comma-separated address ranges, host names and suffixes hosts must never download "
+    "templates from; a deny entry wins over an allow entry",
+    _parse_egress_entries,
+    scope=Scope.ZONE,
+)
+
 DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     CERTIFICATE_SYNC_INTERVAL_H,
     CONNECT_TIMEOUT_MS,
@@ -195,5 +238,7 @@ DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     STORAGE_CLEANUP_ENABLED,
     STORAGE_CLEANUP_INTERVAL_S,
     DOWNLOAD_MAX_ATTEMPTS,
+    EGRESS_ALLOW,
+    EGRESS_DENY,
 )
 BY_NAME: dict[str, ConfigKey[Any]] = {key.name: key for key in DEFINITIONS}

@@ -7,16 +7,24 @@ from kvmcloud.server.configuration.definitions import BY_NAME
 from kvmcloud.server.configuration.models import ConfigurationValue
 
 
-def configuration_response(row: ConfigurationValue) -> dict[str, Any]:
-    """Map a setting to CloudStack's configuration object."""
+def configuration_response(
+    row: ConfigurationValue, *, zone_uuid: str | None = None, zone_value: str | None = None
+) -> dict[str, Any]:
+    """Map a setting to CloudStack's configuration object.
+
+    Asked for a zone (``zone_uuid``), the value is ``zone_value`` (what the zone uses) and
+    the object says so with ``scope`` zone and ``id`` the zone's id, as CloudStack's does.
+    """
+    value = row.value if zone_uuid is None else zone_value
     key = BY_NAME.get(row.name)
     return without_none(
         {
             "name": row.name,
-            "value": row.value,
+            "value": value,
             "category": row.category,
             "description": row.description,
-            "scope": row.scope.lower(),
+            "scope": "zone" if zone_uuid is not None else row.scope.lower(),
+            "id": zone_uuid,
             "isdynamic": row.is_dynamic,
             "component": row.component,
             "defaultvalue": row.default_value,

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult
 from kvmcloud.server.events import service
@@ -19,7 +19,7 @@ EVENT_TYPE_KEY = "eventtype"
 class ListEventsParams(ListParams):
     """Parameters of listEvents."""
 
-    id: Uuid | None = param("the ID of the event", default=None)
+    id: Uuid | None = param("the ID of the event", entity=Entity.EVENT, default=None)
     type: str | None = param("the event type (see listEventTypes)", default=None)
     level: EventLevel | None = param("the event level (INFO, WARN, ERROR)", default=None)
     start_date: str | None = param(
@@ -36,7 +36,9 @@ class ListEventsParams(ListParams):
         "list events of this account; must be used with domainId, or the caller's domain",
         default=None,
     )
-    domain_id: Uuid | None = param("list only events of accounts in this domain", default=None)
+    domain_id: Uuid | None = param(
+        "list only events of accounts in this domain", entity=Entity.DOMAIN, default=None
+    )
     resource_id: Uuid | None = param(
         "the ID of the resource the events are about (with resourcetype)", default=None
     )

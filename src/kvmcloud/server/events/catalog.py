@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.errors import InvalidParameterError, shown
 
 # CloudStack's two input forms for listEvents' dates (ParamProcessWorker's date-only
 # INPUT_FORMAT and "new" format), read here as UTC.
@@ -57,7 +57,8 @@ def parse_resource_type(text: str) -> ResourceType:
             return member
     allowed = ", ".join(m.value for m in ResourceType)
     raise InvalidParameterError(
-        "resourcetype", f"Invalid parameter resourcetype value={text}: must be one of {allowed}"
+        "resourcetype",
+        f"Invalid parameter resourcetype value={shown(text)}: must be one of {allowed}",
     )
 
 
@@ -151,5 +152,6 @@ def _parse(text: str, name: str) -> tuple[datetime, bool]:
             continue
     raise InvalidParameterError(
         name,
-        f"Invalid parameter {name} value={text}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss (UTC)",
+        f"Invalid parameter {name} value={shown(text)}: "
+        "use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss (UTC)",
     )

@@ -3,7 +3,7 @@
 import ipaddress
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult
 from kvmcloud.server.errors import InvalidParameterError
@@ -44,7 +44,7 @@ class CreateZoneParams:
 class ListZonesParams(ListParams):
     """Parameters of listZones."""
 
-    id: Uuid | None = param("the ID of the zone", default=None)
+    id: Uuid | None = param("the ID of the zone", entity=Entity.ZONE, default=None)
     name: str | None = param("the name of the zone", default=None)
     available: bool | None = param("true to list zones the caller can use", default=None)
     network_type: str | None = param("the network type of the zone", default=None)
@@ -124,9 +124,9 @@ class CreatePodParams:
 class ListPodsParams(ListParams):
     """Parameters of listPods."""
 
-    id: Uuid | None = param("list Pods by ID", default=None)
+    id: Uuid | None = param("list Pods by ID", entity=Entity.POD, default=None)
     name: str | None = param("list Pods by name", default=None)
-    zone_id: Uuid | None = param("list Pods by Zone ID", default=None)
+    zone_id: Uuid | None = param("list Pods by Zone ID", entity=Entity.ZONE, default=None)
 
 
 @commands.command(
@@ -177,10 +177,10 @@ class AddClusterParams:
 class ListClustersParams(ListParams):
     """Parameters of listClusters."""
 
-    id: Uuid | None = param("lists clusters by the cluster ID", default=None)
+    id: Uuid | None = param("lists clusters by the cluster ID", entity=Entity.CLUSTER, default=None)
     name: str | None = param("lists clusters by the cluster name", default=None)
-    zone_id: Uuid | None = param("lists clusters by Zone ID", default=None)
-    pod_id: Uuid | None = param("lists clusters by Pod ID", default=None)
+    zone_id: Uuid | None = param("lists clusters by Zone ID", entity=Entity.ZONE, default=None)
+    pod_id: Uuid | None = param("lists clusters by Pod ID", entity=Entity.POD, default=None)
     hypervisor: str | None = param("lists clusters by hypervisor type", default=None)
 
 
@@ -247,11 +247,13 @@ class AddHostParams:
 class ListHostsParams(ListParams):
     """Parameters of listHosts."""
 
-    id: Uuid | None = param("the id of the host", default=None)
+    id: Uuid | None = param("the id of the host", entity=Entity.HOST, default=None)
     name: str | None = param("the name of the host", default=None)
-    zone_id: Uuid | None = param("the Zone ID for the host", default=None)
-    pod_id: Uuid | None = param("the Pod ID for the host", default=None)
-    cluster_id: Uuid | None = param("lists hosts existing in particular cluster", default=None)
+    zone_id: Uuid | None = param("the Zone ID for the host", entity=Entity.ZONE, default=None)
+    pod_id: Uuid | None = param("the Pod ID for the host", entity=Entity.POD, default=None)
+    cluster_id: Uuid | None = param(
+        "lists hosts existing in particular cluster", entity=Entity.CLUSTER, default=None
+    )
     type: str | None = param("the host type", default=None)
     state: str | None = param("the state of the host", default=None)
     hypervisor: str | None = param("hypervisor type of host: KVM", default=None)
@@ -281,6 +283,7 @@ def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
         command=ctx.command,
         server_url=ctx.settings.agent_callback_url,
         pki_dir=ctx.settings.pki_dir,
+        box=ctx.box,
     )
     return ListResult("host", [host_response(record)], 1)
 
@@ -332,11 +335,15 @@ class CreateStoragePoolParams:
 class ListStoragePoolsParams(ListParams):
     """Parameters of listStoragePools."""
 
-    id: Uuid | None = param("the ID of the storage pool", default=None)
+    id: Uuid | None = param("the ID of the storage pool", entity=Entity.STORAGE_POOL, default=None)
     name: str | None = param("the name of the storage pool", default=None)
-    zone_id: Uuid | None = param("the Zone ID for the storage pool", default=None)
-    pod_id: Uuid | None = param("the Pod ID for the storage pool", default=None)
-    cluster_id: Uuid | None = param("list storage pools belonging to the cluster", default=None)
+    zone_id: Uuid | None = param(
+        "the Zone ID for the storage pool", entity=Entity.ZONE, default=None
+    )
+    pod_id: Uuid | None = param("the Pod ID for the storage pool", entity=Entity.POD, default=None)
+    cluster_id: Uuid | None = param(
+        "list storage pools belonging to the cluster", entity=Entity.CLUSTER, default=None
+    )
     scope: str | None = param("the scope of the storage pool", default=None)
     path: str | None = param("the storage pool path", default=None)
 
@@ -393,7 +400,9 @@ def list_storage_pools(ctx: ApiContext, params: ListStoragePoolsParams) -> ListR
 class ListHypervisorsParams:
     """Parameters of listHypervisors."""
 
-    zone_id: Uuid | None = param("the zone id for listing hypervisors", default=None)
+    zone_id: Uuid | None = param(
+        "the zone id for listing hypervisors", entity=Entity.ZONE, default=None
+    )
 
 
 @commands.command(

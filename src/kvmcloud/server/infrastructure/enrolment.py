@@ -23,6 +23,7 @@ from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, Zone
 from kvmcloud.server.infrastructure.records import HostRecord, host_records
 from kvmcloud.server.infrastructure.service import HYPERVISOR_KVM, apply_report, insert_cluster
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
+from kvmcloud.server.sealing.box import SecretBox, agent_key_context, agent_key_digest
 
 DEFAULT_AGENT_PORT = 8252
 
@@ -52,13 +53,15 @@ def add_host(
     command: str,
     server_url: str,
     pki_dir: Path,
+    box: SecretBox,
 ) -> HostRecord:
     """Enrol the agent at the request's url with its token, then record the host.
 
     The token's fingerprint pins the agent's bootstrap certificate; the CA in ``pki_dir``
     issues the agent a certificate for that certificate's key, which the agent adopts.
     The agent calls back at ``server_url``. The new host gets the zone's direct-download
-    certificates from a job that ``hooks`` queues with the host.
+    certificates from a job that ``hooks`` queues with the host. The host's new agent key
+    goes to the agent in clear and is stored sealed by ``box``.
     """
     try:
         token = parse_token(request.token)
@@ -106,7 +109,7 @@ def add_host(
         ),
     )
     with db.transaction() as session:
-        host = record_host(session, plan, report, clock())
+        host = record_host(session, plan, report, clock(), box)
         host.certificate_expires = pki.validity(certificate_pem)[1]
         hooks.queue_new_host_sync(session, host.id, clock())
         return host_records(session, [host])[0]
@@ -122,7 +125,7 @@ class HostPlan:
     agent_url: str
     address: str
     host_uuid: str
-    host_key: str
+    host_key: str = field(repr=False)
     host_tags: str | None
 
 
@@ -168,7 +171,10 @@ def plan_host(
             "hypervisor", f"Hypervisor {hypervisor!r} is not supported; use KVM"
         )
     if pod.data_center_id != zone.id:
-        raise InvalidParameterError("podid", f"Pod {pod.name} is not in zone {zone.name}")
+        raise InvalidParameterError(
+            "podid",
+            f"Invalid parameter podid value={pod.uuid}: pod {pod.name} is not in zone {zone.name}",
+        )
     if cluster is None:
         if not cluster_name:
             raise InvalidParameterError(
@@ -185,7 +191,11 @@ def plan_host(
             now=now,
         )
     if cluster.pod_id != pod.id:
-        raise InvalidParameterError("clusterid", f"Cluster {cluster.name} is not in pod {pod.name}")
+        raise InvalidParameterError(
+            "clusterid",
+            f"Invalid parameter clusterid value={cluster.uuid}: cluster {cluster.name} is not "
+            f"in pod {pod.name}",
+        )
     agent_url, address = normalise_agent_url(url)
     taken = select(Host.id).where(Host.url == agent_url, Host.removed.is_(None))
     if session.scalar(taken) is not None:
@@ -202,8 +212,10 @@ def plan_host(
     )
 
 
-def record_host(session: Session, plan: HostPlan, report: msg.HostReport, now: datetime) -> Host:
-    """Store a host the agent accepted; it is Up since it just answered."""
+def record_host(
+    session: Session, plan: HostPlan, report: msg.HostReport, now: datetime, box: SecretBox
+) -> Host:
+    """Store a host the agent accepted (its key sealed); it is Up since it just answered."""
     # A host removed earlier under the same URL keeps its row (history) but frees the url.
     for old in session.scalars(select(Host).where(Host.url == plan.agent_url)):
         old.url = f"{old.url}#removed-{old.uuid}"
@@ -217,7 +229,8 @@ def record_host(session: Session, plan: HostPlan, report: msg.HostReport, now: d
         pod_id=plan.pod_id,
         cluster_id=plan.cluster_id,
         hypervisor_type=HYPERVISOR_KVM,
-        agent_key=plan.host_key,
+        agent_key=box.seal(plan.host_key, agent_key_context(plan.host_uuid)),
+        agent_key_digest=agent_key_digest(plan.host_key),
         host_tags=plan.host_tags,
         last_ping=now,
         created=now,

@@ -6,7 +6,15 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from kvmcloud.server.db import Database
-from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, StoragePool, Zone
+from kvmcloud.server.infrastructure.host_states import HostStatus
+from kvmcloud.server.infrastructure.models import (
+    Cluster,
+    Host,
+    Pod,
+    PoolScope,
+    StoragePool,
+    Zone,
+)
 from kvmcloud.server.infrastructure.records import (
     ClusterRecord,
     HostRecord,
@@ -18,7 +26,7 @@ from kvmcloud.server.infrastructure.records import (
     pool_records,
 )
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import list_window, paged
+from kvmcloud.server.queries import list_window, matches_enum, paged
 
 
 def _keyword(query: Select[Any], column: Any, keyword: str | None) -> Select[Any]:
@@ -138,7 +146,7 @@ def list_hosts(db: Database, where: HostFilter, page: PageRequest) -> tuple[list
         if where.type:
             query = query.where(Host.type == where.type)
         if where.state:
-            query = query.where(Host.status == where.state.capitalize())
+            query = query.where(matches_enum(Host.status, HostStatus, where.state))
         if where.hypervisor:
             query = query.where(Host.hypervisor_type == where.hypervisor.upper())
         query = _keyword(query, Host.name, where.keyword)
@@ -172,7 +180,7 @@ def list_storage_pools(
             query = query.where(StoragePool.name == where.name)
         query = _placed_in(query, StoragePool, where.zone_uuid, where.pod_uuid, where.cluster_uuid)
         if where.scope:
-            query = query.where(StoragePool.scope == where.scope.upper())
+            query = query.where(matches_enum(StoragePool.scope, PoolScope, where.scope))
         if where.path:
             query = query.where(StoragePool.path == where.path)
         query = _keyword(query, StoragePool.name, where.keyword)

@@ -99,7 +99,10 @@ class Host(Base):
     resource_state: Mapped[str] = mapped_column(String(32), default="Enabled")
     host_tags: Mapped[str | None] = mapped_column(String(4096))
     # The per-host key minted at enrolment: the bearer for server→agent and agent→server.
+    # Stored sealed (sealing.box, bound to the host's uuid); heartbeats find the host by
+    # the SHA-256 digest instead, compared in constant time.
     agent_key: Mapped[str] = mapped_column(String(255))
+    agent_key_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     last_ping: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # When the agent's TLS certificate from the agent CA expires; renewed well before.
     certificate_expires: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -16,6 +16,7 @@ from kvmcloud.server.errors import (
     AuthenticationError,
     InvalidParameterError,
     ResourceUnavailableError,
+    shown,
 )
 from kvmcloud.server.infrastructure.host_states import HostStatus, host_status
 from kvmcloud.server.infrastructure.models import (
@@ -34,6 +35,7 @@ from kvmcloud.server.infrastructure.records import (
     pool_records,
 )
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
+from kvmcloud.server.sealing.box import agent_key_context, agent_key_digest
 
 HYPERVISOR_KVM = "KVM"
 CHECK_POOL_TIMEOUT_S = 30.0
@@ -135,7 +137,11 @@ def add_cluster(
         zone = get_by_uuid(session, Zone, spec.zone_uuid, command=command, param="zoneid")
         pod = get_by_uuid(session, Pod, spec.pod_uuid, command=command, param="podid")
         if pod.data_center_id != zone.id:
-            raise InvalidParameterError("podid", f"Pod {pod.name} is not in zone {zone.name}")
+            raise InvalidParameterError(
+                "podid",
+                f"Invalid parameter podid value={pod.uuid}: pod {pod.name} is not in zone "
+                f"{zone.name}",
+            )
         cluster = insert_cluster(
             session,
             pod,
@@ -158,7 +164,9 @@ def insert_cluster(
     clash = select(Cluster.id).where(Cluster.pod_id == pod.id, Cluster.name == name)
     if session.scalar(clash) is not None:
         raise InvalidParameterError(
-            "clustername", f"A cluster named {name!r} already exists in pod {pod.name}"
+            "clustername",
+            f"Invalid parameter clustername value={shown(name)}: a cluster of that name "
+            f"already exists in pod {pod.name}",
         )
     cluster = Cluster(
         name=name,
@@ -207,7 +215,7 @@ def authenticate_agent(session: Session, host_uuid: str, presented_key: str) -> 
     host = session.scalars(
         select(Host).where(Host.uuid == host_uuid, Host.removed.is_(None))
     ).first()
-    if host is None or not hmac.compare_digest(host.agent_key.encode(), presented_key.encode()):
+    if host is None or not _key_matches(host, presented_key):
         raise AuthenticationError()
     return host
 
@@ -227,6 +235,12 @@ def record_heartbeat(
     return host
 
 
+def _key_matches(host: Host, presented_key: str) -> bool:
+    # The key itself is sealed at rest: its SHA-256 digest is what can be compared.
+    stored = host.agent_key_digest or ""
+    return hmac.compare_digest(stored.encode(), agent_key_digest(presented_key).encode())
+
+
 def update_host_states(
     session: Session, now: datetime, *, interval_s: float, timeout_factor: float
 ) -> list[tuple[str, HostStatus, HostStatus]]:
@@ -243,9 +257,19 @@ def update_host_states(
     return changes
 
 
+def zone_id_by_uuid(session: Session, uuid: str, command: str) -> int:
+    """Return a live zone's id, or raise 431 naming ``zoneid`` (the Hooks.find_zone)."""
+    return get_by_uuid(session, Zone, uuid, command=command, param="zoneid").id
+
+
 def endpoint_for(host: Host) -> AgentEndpoint:
     """Return how to reach the agent of ``host``."""
-    return AgentEndpoint(url=host.url, key=host.agent_key, name=host.name)
+    return AgentEndpoint(
+        url=host.url,
+        key=host.agent_key,
+        name=host.name,
+        key_context=agent_key_context(host.uuid),
+    )
 
 
 def up_hosts_in_zone(session: Session, zone_id: int) -> list[Host]:

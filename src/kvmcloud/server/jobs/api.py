@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult
 from kvmcloud.server.jobs import service
@@ -53,7 +53,9 @@ def list_async_jobs(ctx: ApiContext, params: ListAsyncJobsParams) -> ListResult:
 class ListManagementServersParams(ListParams):
     """Parameters of listManagementServers."""
 
-    id: Uuid | None = param("the id of the management server", default=None)
+    id: Uuid | None = param(
+        "the id of the management server", entity=Entity.MANAGEMENT_SERVER, default=None
+    )
     name: str | None = param("the name (host:port) of the management server", default=None)
 
 

@@ -13,6 +13,7 @@ from kvmcloud.server.db import Database
 from kvmcloud.server.errors import ApiError
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import JobStatus
+from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class JobContext:
     agents: AgentClient
     clock: Callable[[], datetime]
     settings: ServerSettings
+    # Opens secrets at rest a job must send (HTTP_HEADER values of a download).
+    box: SecretBox
     job_id: int
     job_uuid: str
     payload: Mapping[str, Any]
@@ -61,12 +64,14 @@ class JobRunner:
         settings: ServerSettings,
         handlers: Mapping[str, JobHandler],
         owner: str,
+        box: SecretBox,
         msid: str | None = None,
     ) -> None:
         self._db = db
         self._agents = agents
         self._clock = clock
         self._settings = settings
+        self._box = box
         self._handlers = handlers
         self._owner = owner
         self._msid = msid
@@ -93,6 +98,7 @@ class JobRunner:
             agents=self._agents,
             clock=self._clock,
             settings=self._settings,
+            box=self._box,
             job_id=job_id,
             job_uuid=job_uuid,
             payload=payload,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kvmcloud.server.accounts.access import check_job_reader
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, User
 from kvmcloud.server.db import Database
@@ -28,7 +29,8 @@ def get_job(db: Database, job_uuid: str, caller: Caller, *, command: str) -> Job
     """Return the job ``job_uuid`` with its account and user uuids.
 
     Raises:
-        NotFoundError: no such job, or one of another account and the caller is no admin.
+        NotFoundError: no such job (431).
+        PermissionDeniedError: a job of another account and the caller is no admin (531).
     """
     query = (
         select(AsyncJob, Account.uuid, User.uuid)
@@ -36,13 +38,13 @@ def get_job(db: Database, job_uuid: str, caller: Caller, *, command: str) -> Job
         .outerjoin(User, AsyncJob.user_id == User.id)
         .where(AsyncJob.uuid == job_uuid)
     )
-    if not caller.is_admin:
-        query = query.where(AsyncJob.account_id == caller.account_id)
     with db.transaction() as session:
         found = session.execute(query).first()
     if found is None:
         raise NotFoundError(command, "jobid", job_uuid)
-    return JobRecord(*found)
+    record = JobRecord(*found)
+    check_job_reader(caller, record.job.account_id, job_uuid)
+    return record
 
 
 def list_jobs(

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import ListParams, Uuid, param
+from kvmcloud.server.api.params import MAX_GIB, Entity, ListParams, Long, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult
 from kvmcloud.server.offerings import service
@@ -19,9 +19,10 @@ class CreateServiceOfferingParams:
     display_text: str | None = param(
         "the display text of the service offering", length=4096, default=None
     )
-    cpu_number: int = param("the number of CPUs")
-    cpu_speed: int = param("the CPU speed of the service offering in MHz")
-    memory: int = param("the total memory of the service offering in MB")
+    # CloudStack's own floors; its ceiling is Integer.MAX_VALUE, the range of every int.
+    cpu_number: int = param("the number of CPUs", minimum=1)
+    cpu_speed: int = param("the CPU speed of the service offering in MHz", minimum=1)
+    memory: int = param("the total memory of the service offering in MB", minimum=32)
     storage_type: str | None = param(
         "the storage type of the service offering: local or shared", default=None
     )
@@ -36,7 +37,9 @@ class CreateServiceOfferingParams:
 class ListServiceOfferingsParams(ListParams):
     """Parameters of listServiceOfferings."""
 
-    id: Uuid | None = param("ID of the service offering", default=None)
+    id: Uuid | None = param(
+        "ID of the service offering", entity=Entity.SERVICE_OFFERING, default=None
+    )
     name: str | None = param("name of the service offering", default=None)
 
 
@@ -86,7 +89,9 @@ class CreateDiskOfferingParams:
     display_text: str | None = param(
         "an alternate display text of the disk offering", length=4096, default=None
     )
-    disk_size: int = param("size of the disk offering in GB (1GB = 1,073,741,824 bytes)")
+    disk_size: Long = param(
+        "size of the disk offering in GB (1GB = 1,073,741,824 bytes)", minimum=1, maximum=MAX_GIB
+    )
     storage_type: str | None = param(
         "the storage type of the disk offering: local or shared", default=None
     )
@@ -97,7 +102,7 @@ class CreateDiskOfferingParams:
 class ListDiskOfferingsParams(ListParams):
     """Parameters of listDiskOfferings."""
 
-    id: Uuid | None = param("ID of the disk offering", default=None)
+    id: Uuid | None = param("ID of the disk offering", entity=Entity.DISK_OFFERING, default=None)
     name: str | None = param("name of the disk offering", default=None)
 
 

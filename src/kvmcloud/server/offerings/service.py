@@ -46,18 +46,11 @@ class DiskOfferingSpec:
 def create_service_offering(
     db: Database, spec: ServiceOfferingSpec, clock: Callable[[], datetime]
 ) -> ServiceOffering:
-    """Check and store a service offering.
+    """Check and store a service offering (the API declares the numbers' ranges).
 
     Raises:
-        InvalidParameterError: too few CPUs, MHz or MB, or an unknown storage type.
+        InvalidParameterError: an unknown storage type.
     """
-    for name, value, low in (
-        ("cpunumber", spec.cpu_number, 1),
-        ("cpuspeed", spec.cpu_speed, 1),
-        ("memory", spec.memory_mb, 32),
-    ):
-        if value < low:
-            raise InvalidParameterError(name, f"{name} must be at least {low}")
     storage_type = _storage_type(spec.storage_type)
     with db.transaction() as session:
         offering = ServiceOffering(
@@ -92,13 +85,11 @@ def list_service_offerings(
 def create_disk_offering(
     db: Database, spec: DiskOfferingSpec, clock: Callable[[], datetime]
 ) -> DiskOffering:
-    """Check and store a disk offering (the size of a blank disk).
+    """Check and store a disk offering (the size of a blank disk; the API declares its range).
 
     Raises:
-        InvalidParameterError: a size under 1 GiB, or an unknown storage type.
+        InvalidParameterError: an unknown storage type.
     """
-    if spec.disk_size_gib < 1:
-        raise InvalidParameterError("disksize", "disksize must be at least 1 (GB)")
     storage_type = _storage_type(spec.storage_type)
     with db.transaction() as session:
         offering = DiskOffering(

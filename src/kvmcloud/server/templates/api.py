@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kvmcloud.protocol.checksums import Checksum
-from kvmcloud.server.api.params import ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult
 from kvmcloud.server.errors import InvalidParameterError
@@ -155,6 +155,7 @@ def _register(ctx: ApiContext, request: registration.TemplateRequest, key: str) 
         clock=ctx.clock,
         rng=ctx.rng,
         command=ctx.command,
+        box=ctx.box,
     )
     items = views.registration_response(registered)
     return ListResult(key, items, len(items))
@@ -251,10 +252,10 @@ class ListTemplatesParams(ListParams):
     template_filter: TemplateFilter = param(
         "featured, self, selfexecutable, sharedexecutable, executable, community or all"
     )
-    id: Uuid | None = param("the template ID", default=None)
-    ids: list[Uuid] | None = param("the IDs of the templates", default=None)
+    id: Uuid | None = param("the template ID", entity=Entity.TEMPLATE, default=None)
+    ids: list[Uuid] | None = param("the IDs of the templates", entity=Entity.TEMPLATE, default=None)
     name: str | None = param("the template name", default=None)
-    zone_id: Uuid | None = param("list templates by zoneId", default=None)
+    zone_id: Uuid | None = param("list templates by zoneId", entity=Entity.ZONE, default=None)
     hypervisor: str | None = param("the hypervisor for which to restrict the search", default=None)
     show_removed: bool | None = param("show removed templates as well", default=None)
     show_unique: bool | None = param("one entry per template rather than per zone", default=None)
@@ -267,9 +268,9 @@ class ListIsosParams(ListParams):
     iso_filter: TemplateFilter | None = param(
         "same values as templatefilter; executable by default", default=None
     )
-    id: Uuid | None = param("list ISO by ID", default=None)
+    id: Uuid | None = param("list ISO by ID", entity=Entity.TEMPLATE, default=None)
     name: str | None = param("list all ISOs by name", default=None)
-    zone_id: Uuid | None = param("the ID of the zone", default=None)
+    zone_id: Uuid | None = param("the ID of the zone", entity=Entity.ZONE, default=None)
     bootable: bool | None = param("true if the ISO is bootable", default=None)
     is_public: bool | None = param("true if the ISO is publicly available", default=None)
     is_ready: bool | None = param("true if this ISO is ready to be deployed", default=None)
@@ -418,8 +419,10 @@ def prepare_template(ctx: ApiContext, params: PrepareTemplateParams) -> ListResu
 class ListOsTypesParams(ListParams):
     """Parameters of listOsTypes."""
 
-    id: Uuid | None = param("list by Os type Id", default=None)
-    os_category_id: Uuid | None = param("list by Os Category id", default=None)
+    id: Uuid | None = param("list by Os type Id", entity=Entity.OS_TYPE, default=None)
+    os_category_id: Uuid | None = param(
+        "list by Os Category id", entity=Entity.OS_CATEGORY, default=None
+    )
     description: str | None = param("list os by description", default=None)
 
 
@@ -427,7 +430,7 @@ class ListOsTypesParams(ListParams):
 class ListOsCategoriesParams(ListParams):
     """Parameters of listOsCategories."""
 
-    id: Uuid | None = param("list Os category by id", default=None)
+    id: Uuid | None = param("list Os category by id", entity=Entity.OS_CATEGORY, default=None)
     name: str | None = param("list os category by name", default=None)
 
 

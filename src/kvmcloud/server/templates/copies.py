@@ -13,7 +13,7 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.configuration import definitions as config
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import egress_rules, get_value
 from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.errors import (
     ApiError,
@@ -26,6 +26,7 @@ from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
+from kvmcloud.server.sealing.box import SecretBox, header_context
 from kvmcloud.server.templates import copy_states
 from kvmcloud.server.templates.copy_states import CopyEvent, CopyState, transition
 from kvmcloud.server.templates.details import (
@@ -76,7 +77,9 @@ def prepare_template(
         )
         if session.scalar(in_zone) is None:
             raise InvalidParameterError(
-                "zoneid", f"Template {template.name} is not registered in zone {zone.name}"
+                "zoneid",
+                f"Invalid parameter zoneid value={zone.uuid}: template {template.name} is not "
+                f"registered in zone {zone.name}",
             )
         pool = get_by_uuid_if_given(
             session, StoragePool, pool_uuid, command=command, param="storageid"
@@ -100,7 +103,9 @@ def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> 
     if pool is not None:
         if pool.data_center_id != zone.id:
             raise InvalidParameterError(
-                "storageid", f"Storage pool {pool.name} is not in zone {zone.name}"
+                "storageid",
+                f"Invalid parameter storageid value={pool.uuid}: storage pool {pool.name} is "
+                f"not in zone {zone.name}",
             )
         return [pool]
     pools = list(
@@ -339,12 +344,20 @@ def download_timeouts(session: Session) -> msg.Timeouts:
     )
 
 
-def template_headers(session: Session, template_id: int) -> dict[str, str]:
-    """Return the HTTP request headers stored for a template."""
+def template_headers(session: Session, template: Template, box: SecretBox) -> dict[str, str]:
+    """Return the HTTP request headers stored for a template, their values opened.
+
+    Raises:
+        SealedValueError: a stored value does not open with the loaded key file.
+    """
     details = session.scalars(
-        select(TemplateDetail).where(TemplateDetail.template_id == template_id)
+        select(TemplateDetail).where(TemplateDetail.template_id == template.id)
     )
-    return {header_name(d.name): d.value for d in details if is_header_detail(d.name)}
+    return {
+        header_name(d.name): box.open(d.value, header_context(template.uuid, d.name))
+        for d in details
+        if is_header_detail(d.name)
+    }
 
 
 def is_metalink_template(session: Session, template_id: int) -> bool:
@@ -376,12 +389,18 @@ class ReadyCopy:
 
 
 def begin_download(
-    session: Session, ref_id: int, now: datetime, *, preferred_host_id: int | None = None
+    session: Session,
+    ref_id: int,
+    now: datetime,
+    *,
+    box: SecretBox,
+    preferred_host_id: int | None = None,
 ) -> DownloadPlan | ReadyCopy:
     """Mark the pool copy as downloading and plan the attempts, unless it is Ready already.
 
     The hosts to ask are Up hosts that reach the pool, ``preferred_host_id`` (the host a
-    VM will run on) first.
+    VM will run on) first. The command carries the template's HTTP_HEADER values, opened
+    from ``box``.
 
     Raises:
         ResourceUnavailableError: no attempt can start (the copy, its template or its pool
@@ -417,10 +436,12 @@ def begin_download(
         pool=pool_spec(pool),
         install_name=ref.local_path,
         checksum=template.checksum,
-        headers=template_headers(session, template.id),
+        headers=template_headers(session, template, box),
         timeouts=timeouts,
         follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
         metalink=is_metalink_template(session, template.id),
+        # The pool's zone decides where its hosts may download from.
+        egress=egress_rules(session, pool.data_center_id),
     )
     to_try = hosts_to_try(
         hosts,

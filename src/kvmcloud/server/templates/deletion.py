@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.accounts.access import check_may_modify_image
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.db import Database
@@ -62,8 +63,12 @@ def queue_deletion(
         template = get_by_uuid(session, Template, template_uuid, command=command, param="id")
         if (template.format == ImageFormat.ISO) != iso:
             raise NotFoundError(command, "id", template_uuid)
-        if not caller.is_admin and template.account_id != caller.account_id:
-            raise NotFoundError(command, "id", template_uuid)
+        check_may_modify_image(
+            caller,
+            owner_account_id=template.account_id,
+            public=template.public or template.featured,
+            image_uuid=template_uuid,
+        )
         users = count_users(session, template.id)
         if users and not forced:
             raise ResourceInUseError(

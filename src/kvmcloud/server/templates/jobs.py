@@ -100,7 +100,7 @@ def _plan_download(
     try:
         with ctx.db.transaction() as session:
             return copies.begin_download(
-                session, ref_id, ctx.clock(), preferred_host_id=preferred_host_id
+                session, ref_id, ctx.clock(), box=ctx.box, preferred_host_id=preferred_host_id
             )
     except ResourceUnavailableError as exc:
         # No attempt could even start (no Up host reaches the pool, or the template or
@@ -176,7 +176,7 @@ def _ask_hosts(
             if answer.ok and isinstance(answer.result, msg.DirectDownloadResult):
                 return _Attempts((host_id, answer.result), failures)
             code = answer.error.code if answer.error else None
-            error: ApiError = error_from_answer(answer, context)
+            error: ApiError = error_from_answer(answer, context, url=plan.command.url)
         except AgentUnreachableError as exc:
             error = exc
         failures.append(_Failure(endpoint.name, error, error.message.removeprefix(f"{context}: ")))

@@ -8,6 +8,7 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from kvmcloud.server.accounts.access import check_may_launch
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, Domain
 from kvmcloud.server.db import Database
@@ -54,6 +55,8 @@ def list_templates(
         if query.zone_uuid:
             zone = get_by_uuid(session, Zone, query.zone_uuid, command=command, param="zoneid")
             zone_id = zone.id
+        if query.uuid and not caller.is_admin:
+            _check_listed_image(session, caller, query.uuid, isos=query.isos)
         select_rows = filtered_templates(
             isos=query.isos,
             filter_name=query.filter_name,
@@ -79,6 +82,21 @@ def list_templates(
         and (query.public is None or r.template.public == query.public)
     ]
     return Page(kept, len(kept))
+
+
+def _check_listed_image(session: Session, caller: Caller, uuid: str, *, isos: bool) -> None:
+    """Refuse (531) listing another account's private image by id, as CloudStack does."""
+    template = session.scalar(
+        select(Template).where(Template.uuid == uuid, Template.removed.is_(None))
+    )
+    if template is None or (template.format == ImageFormat.ISO) != isos:
+        return
+    check_may_launch(
+        caller,
+        owner_account_id=template.account_id,
+        public=template.public or template.featured,
+        image_uuid=uuid,
+    )
 
 
 def filtered_templates(

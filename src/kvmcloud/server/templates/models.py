@@ -100,7 +100,8 @@ class TemplateDetail(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
-    value: Mapped[str] = mapped_column(String(1024))
+    # HTTP_HEADER values are stored sealed (sealing.box), a third longer than the plaintext.
+    value: Mapped[str] = mapped_column(String(4096))
     display: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -2,17 +2,18 @@
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.checksums import Checksum
+from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, error_from_answer
 from kvmcloud.server.configuration import definitions as config
-from kvmcloud.server.configuration.service import get_value
+from kvmcloud.server.configuration.service import egress_policy, egress_rules, get_value
 from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.errors import InvalidParameterError, ResourceUnavailableError
 from kvmcloud.server.events import catalog
@@ -21,6 +22,7 @@ from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import Zone
 from kvmcloud.server.infrastructure.service import endpoint_for, up_hosts_in_zone
 from kvmcloud.server.queries import get_by_uuid
+from kvmcloud.server.sealing.box import SecretBox, header_context
 from kvmcloud.server.templates.copies import download_timeouts
 from kvmcloud.server.templates.details import METALINK_DETAIL, header_detail_name, parse_details
 from kvmcloud.server.templates.guest_os import resolve_guest_os
@@ -35,7 +37,7 @@ from kvmcloud.server.templates.models import (
     TemplateZoneRef,
 )
 from kvmcloud.server.templates.records import Registration
-from kvmcloud.server.templates.urls import is_metalink
+from kvmcloud.server.templates.urls import check_egress, is_metalink
 
 URL_CHECK_TIMEOUT_MARGIN_S = 30.0
 METALINK_CHECK_ROUNDS = 8
@@ -99,11 +101,21 @@ def register_template(
     clock: Callable[[], datetime],
     rng: random.Random,
     command: str,
+    box: SecretBox,
 ) -> Registration:
-    """Check the URL from an Up host, then record the template and TEMPLATE/ISO.CREATE."""
+    """Check the URL from an Up host, then record the template and TEMPLATE/ISO.CREATE.
+
+    ``featured`` is for admins: CloudStack ignores it for other callers, and so does this.
+    HTTP_HEADER values go to the checking host in clear and are stored sealed by ``box``.
+    """
+    if request.featured and not caller.is_admin:
+        request = replace(request, featured=False)
     headers, others = parse_details(request.details)
     with db.transaction() as session:
         zones = _zones(session, request, command)
+        # Every zone will download it: refuse what any of their policies refuses, now.
+        for zone in zones:
+            check_egress(request.url, egress_policy(session, zone.id), zone.name)
         resolved = _Resolved(
             zone_ids=[z.id for z in zones],
             guest_os_id=resolve_guest_os(session, request.os_type_id, command),
@@ -117,11 +129,13 @@ def register_template(
     answer = agents.call(check.endpoint, check.command, timeout_s=check.timeout_s)
     if not answer.ok or not isinstance(answer.result, msg.CheckUrlResult):
         raise error_from_answer(
-            answer, f"URL {request.url} failed the check on host {check.endpoint.name}"
+            answer,
+            f"URL {redact_url(request.url)} failed the check on host {check.endpoint.name}",
+            url=request.url,
         )
     with db.transaction() as session:
         template = _record_template(
-            session, request, resolved, caller.account_id, answer.result, clock()
+            session, request, resolved, caller.account_id, answer.result, clock(), box
         )
         _record_create_event(session, template, caller, clock())
         return Registration(zone_records(session, template), answer.result.mirrors)
@@ -160,6 +174,8 @@ def plan_url_check(
                 headers=dict(headers),
                 timeouts=timeouts,
                 follow_redirects=get_value(session, config.FOLLOW_REDIRECTS),
+                # The policy of the zone whose host checks the URL.
+                egress=egress_rules(session, zone.id),
             )
             one_check_s = timeouts.connect_s + timeouts.request_s + timeouts.read_s * 4
             # A Metalink's check probes every mirror in turn: allow for several.
@@ -180,6 +196,7 @@ def _record_template(
     account_id: int,
     check: msg.CheckUrlResult,
     now: datetime,
+    box: SecretBox,
 ) -> Template:
     """Write the template, its details, zone refs and the BYPASSED store ref."""
     template = Template(
@@ -211,9 +228,9 @@ def _record_template(
     session.add(template)
     session.flush()
     for name, value in resolved.headers.items():
-        session.add(
-            TemplateDetail(template_id=template.id, name=header_detail_name(name), value=value)
-        )
+        detail_name = header_detail_name(name)
+        sealed = box.seal(value, header_context(template.uuid, detail_name))
+        session.add(TemplateDetail(template_id=template.id, name=detail_name, value=sealed))
     for name, value in resolved.other_details.items():
         session.add(TemplateDetail(template_id=template.id, name=name, value=value))
     if check.metalink:

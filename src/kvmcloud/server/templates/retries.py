@@ -17,6 +17,8 @@ _FINAL = frozenset(
         ErrorCode.CANCELLED,
         # A full pool is full for every host that reaches it.
         ErrorCode.POOL_FULL,
+        # The zone's egress policy refused the source: every host of the zone applies it.
+        ErrorCode.EGRESS_REFUSED,
     }
 )
 

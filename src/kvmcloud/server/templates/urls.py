@@ -4,6 +4,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from kvmcloud.protocol.egress import REFUSED, EgressPolicy, EgressRefusedError
+from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.errors import InvalidParameterError
 
 SCHEMES = ("http", "https", "nfs")
@@ -29,8 +31,11 @@ def validate_source_url(url: str) -> str:
     try:
         parts = urlsplit(text)
         port = parts.port
-    except ValueError as exc:
-        raise InvalidParameterError("url", f"url {text!r} is malformed: {exc}") from None
+    except ValueError:
+        # Not the parser's text: it quotes the port, which may be a password cut at a "/".
+        raise InvalidParameterError(
+            "url", f"url {redact_url(text)!r} is malformed: its host or port cannot be parsed"
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise InvalidParameterError(
@@ -40,7 +45,7 @@ def validate_source_url(url: str) -> str:
         )
     host = parts.hostname
     if not host:
-        raise InvalidParameterError("url", f"URL {text!r} has no host")
+        raise InvalidParameterError("url", f"URL {redact_url(text)!r} has no host")
     _check_host(host)
     if scheme == "nfs":
         if len(text) > NFS_MAX_URL_CHARS:
@@ -87,3 +92,23 @@ def _check_nfs(path: str, query: str, fragment: str, port: int | None) -> None:
             )
     if port is not None and not 0 < port < 65536:
         raise InvalidParameterError("url", "the nfs:// port must be between 1 and 65535")
+
+
+def check_egress(url: str, policy: EgressPolicy, zone_name: str) -> None:
+    """Refuse at once a URL whose host the zone's egress policy refuses without resolving it.
+
+    That is a literal or numeric address (``127.0.0.1``, ``0x7f.1``, ``[::1]``…), a
+    number-like host that is no valid address, or a name a deny entry lists. Other names
+    are resolved and checked by the host that fetches the URL: the server need not share
+    the hosts' DNS view, and the hosts check every address they connect to anyway.
+
+    Raises:
+        InvalidParameterError: the policy refuses the host (431 naming ``url``).
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        policy.check_host(host)
+    except EgressRefusedError as exc:
+        raise InvalidParameterError(
+            "url", f"url is {REFUSED} of zone {zone_name}: {exc.reason}"
+        ) from None

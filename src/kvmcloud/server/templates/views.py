@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kvmcloud.protocol.checksums import Checksum
+from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.api.responses import format_date, without_none
 from kvmcloud.server.templates.details import is_header_detail
@@ -14,7 +15,12 @@ BYPASSED_STATUS = "Bypassed Secondary Storage"
 
 
 def template_response(record: TemplateRecord, *, show_private: bool = True) -> dict[str, Any]:
-    """Map a template (in one zone) to CloudStack's template/iso object."""
+    """Map a template (in one zone) to CloudStack's template/iso object.
+
+    ``show_private`` is for the template's owner and admins: the status, and the URL's
+    query as registered (a presigned URL's signature). Others get the URL with its query
+    values masked. A userinfo password is masked for everyone.
+    """
     template, zone, account, domain = record.template, record.zone, record.account, record.domain
     guest_os = record.guest_os
     checksum = Checksum.parse(template.checksum).hex_digest if template.checksum else None
@@ -40,7 +46,7 @@ def template_response(record: TemplateRecord, *, show_private: bool = True) -> d
         "ostypename": guest_os.display_name if guest_os else None,
         "templatetype": template.type,
         "status": BYPASSED_STATUS if show_private else None,
-        "url": template.url if show_private else None,
+        "url": redact_url(template.url, keep_query=show_private),
         "size": template.size if template.size else None,
         "physicalsize": template.physical_size if template.physical_size else None,
         "checksum": checksum,
@@ -69,13 +75,20 @@ def listed_template_response(record: TemplateRecord, caller: Caller) -> dict[str
 
 
 def registration_response(registration: Registration) -> list[dict[str, Any]]:
-    """Map a registered template, one object per zone, with its mirrors' checks if any."""
+    """Map a registered template for its owner, one object per zone, with its mirrors' checks."""
     items = [template_response(record) for record in registration.records]
     if not registration.mirrors:
         return items
-    # kvmcloud extension: a Metalink's registration says how each mirror checked out.
+    # kvmcloud extension: a Metalink's registration says how each mirror checked out. The
+    # agent masks the mirrors' credentials; masked again here for agents that did not.
     mirrors = [
-        without_none({"url": m.url, "ok": m.ok, "errortext": m.error.message if m.error else None})
+        without_none(
+            {
+                "url": redact_url(m.url),
+                "ok": m.ok,
+                "errortext": m.error.message if m.error else None,
+            }
+        )
         for m in registration.mirrors
     ]
     return [{**item, "mirrors": mirrors} for item in items]

@@ -6,9 +6,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from kvmcloud.server.accounts.access import check_owner
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.db import Database
-from kvmcloud.server.errors import InvalidParameterError, NotFoundError, UnsupportedActionError
+from kvmcloud.server.errors import InvalidParameterError, UnsupportedActionError
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.queries import get_by_uuid
 from kvmcloud.server.templates.models import ImageFormat, Template
@@ -21,7 +22,7 @@ from kvmcloud.server.vms.service import (
     REBOOT_JOB,
     START_JOB,
     STOP_JOB,
-    may_use,
+    check_may_use,
 )
 
 
@@ -165,10 +166,11 @@ def queue_attach_iso(
     """Queue inserting an ISO the caller may use (downloaded to the VM's pool first)."""
     with db.transaction() as session:
         iso = get_by_uuid(session, Template, iso_uuid, command=command, param="id")
-        if not may_use(caller, iso):
-            raise NotFoundError(command, "id", iso_uuid)
+        check_may_use(caller, iso)
         if iso.format != ImageFormat.ISO:
-            raise InvalidParameterError("id", f"{iso.name} is a template, not an ISO")
+            raise InvalidParameterError(
+                "id", f"Invalid parameter id value={iso.uuid}: {iso.name} is a template, not an ISO"
+            )
         vm = own_vm(session, caller, vm_uuid, command=command, param="virtualmachineid")
         require_state(vm, (VmState.RUNNING, VmState.STOPPED), "attach an ISO to")
         return queue_vm_job(
@@ -190,7 +192,11 @@ def queue_detach_iso(
         vm = own_vm(session, caller, vm_uuid, command=command, param="virtualmachineid")
         require_state(vm, (VmState.RUNNING, VmState.STOPPED), "detach an ISO from")
         if vm.iso_id is None:
-            raise InvalidParameterError("virtualmachineid", f"VM {vm.name} has no ISO attached")
+            raise InvalidParameterError(
+                "virtualmachineid",
+                f"Invalid parameter virtualmachineid value={vm.uuid}: "
+                f"VM {vm.name} has no ISO attached",
+            )
         return queue_vm_job(
             session,
             vm,
@@ -205,10 +211,14 @@ def queue_detach_iso(
 def own_vm(
     session: Session, caller: Caller, vm_uuid: str, *, command: str, param: str = "id"
 ) -> VirtualMachine:
-    """Load a live VM the caller owns (any, for admins), or raise 431 naming the parameter."""
+    """Load a live VM the caller owns (any, for admins).
+
+    Raises:
+        NotFoundError: no such VM (431 naming the parameter).
+        PermissionDeniedError: the VM is another account's (531).
+    """
     vm = get_by_uuid(session, VirtualMachine, vm_uuid, command=command, param=param)
-    if not caller.is_admin and vm.account_id != caller.account_id:
-        raise NotFoundError(command, param, vm_uuid)
+    check_owner(caller, vm.account_id, f"VM instance {vm_uuid}")
     return vm
 
 

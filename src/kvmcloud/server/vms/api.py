@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import ListParams, Uuid, param
+from kvmcloud.server.api.params import MAX_GIB, Entity, ListParams, Long, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, ObjectResult
-from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.errors import InvalidParameterError, shown
 from kvmcloud.server.vms import actions, listing, service, views
 
 commands = CommandSet()
@@ -33,8 +33,11 @@ class DeployVirtualMachineParams:
         "true by default; false only creates the VM (Stopped)", default=None
     )
     host_id: Uuid | None = param("destination Host ID to deploy the VM to (admins)", default=None)
-    root_disk_size: int | None = param(
-        "the size of the ROOT disk in GB, at least the template's", default=None
+    root_disk_size: Long | None = param(
+        "the size of the ROOT disk in GB, at least the template's",
+        minimum=1,
+        maximum=MAX_GIB,
+        default=None,
     )
     hypervisor: str | None = param(
         "the hypervisor on which to deploy the virtual machine: KVM", default=None
@@ -63,7 +66,11 @@ class DeployVirtualMachineParams:
 def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) -> AsyncResult:
     """Create the VM and queue the job that places, downloads, creates the disk and starts it."""
     if params.hypervisor and params.hypervisor.upper() != "KVM":
-        raise InvalidParameterError("hypervisor", "kvmcloud runs VMs on KVM only")
+        raise InvalidParameterError(
+            "hypervisor",
+            f"Invalid parameter hypervisor value={shown(params.hypervisor)}: "
+            "kvmcloud runs VMs on KVM only",
+        )
     request = service.DeployRequest(
         zone_id=params.zone_id,
         template_id=params.template_id,
@@ -88,14 +95,18 @@ def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) 
 class ListVirtualMachinesParams(ListParams):
     """Parameters of listVirtualMachines."""
 
-    id: Uuid | None = param("the ID of the virtual machine", default=None)
-    ids: list[Uuid] | None = param("the IDs of the virtual machines", default=None)
+    id: Uuid | None = param(
+        "the ID of the virtual machine", entity=Entity.VIRTUAL_MACHINE, default=None
+    )
+    ids: list[Uuid] | None = param(
+        "the IDs of the virtual machines", entity=Entity.VIRTUAL_MACHINE, default=None
+    )
     name: str | None = param("name of the virtual machine", default=None)
     state: str | None = param("state of the virtual machine", default=None)
-    zone_id: Uuid | None = param("the availability zone ID", default=None)
-    host_id: Uuid | None = param("the host ID", default=None)
-    template_id: Uuid | None = param("list vms by template", default=None)
-    iso_id: Uuid | None = param("list vms by iso", default=None)
+    zone_id: Uuid | None = param("the availability zone ID", entity=Entity.ZONE, default=None)
+    host_id: Uuid | None = param("the host ID", entity=Entity.HOST, default=None)
+    template_id: Uuid | None = param("list vms by template", entity=Entity.TEMPLATE, default=None)
+    iso_id: Uuid | None = param("list vms by iso", entity=Entity.TEMPLATE, default=None)
 
 
 @commands.command(
@@ -126,11 +137,17 @@ def list_virtual_machines(ctx: ApiContext, params: ListVirtualMachinesParams) ->
 class ListVolumesParams(ListParams):
     """Parameters of listVolumes."""
 
-    id: Uuid | None = param("the ID of the disk volume", default=None)
-    virtual_machine_id: Uuid | None = param("the ID of the virtual machine", default=None)
+    id: Uuid | None = param("the ID of the disk volume", entity=Entity.VOLUME, default=None)
+    virtual_machine_id: Uuid | None = param(
+        "the ID of the virtual machine", entity=Entity.VIRTUAL_MACHINE, default=None
+    )
     type: str | None = param("the type of disk volume: ROOT or DATADISK", default=None)
-    zone_id: Uuid | None = param("the ID of the availability zone", default=None)
-    storage_id: Uuid | None = param("the ID of the storage pool", default=None)
+    zone_id: Uuid | None = param(
+        "the ID of the availability zone", entity=Entity.ZONE, default=None
+    )
+    storage_id: Uuid | None = param(
+        "the ID of the storage pool", entity=Entity.STORAGE_POOL, default=None
+    )
 
 
 @commands.command(

@@ -13,9 +13,9 @@ from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import list_window, paged, rows_by_id
+from kvmcloud.server.queries import list_window, matches_enum, paged, rows_by_id
 from kvmcloud.server.templates.models import GuestOs, Template
-from kvmcloud.server.vms.models import Nic, VirtualMachine, Volume
+from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume, VolumeType
 from kvmcloud.server.vms.records import VmRecord, VolumeRecord
 
 M = TypeVar("M")
@@ -70,7 +70,7 @@ def list_vms(
     if wanted.name:
         query = query.where(VirtualMachine.name == wanted.name)
     if wanted.state:
-        query = query.where(VirtualMachine.state == wanted.state.capitalize())
+        query = query.where(matches_enum(VirtualMachine.state, VmState, wanted.state))
     if wanted.keyword:
         query = query.where(VirtualMachine.name.contains(wanted.keyword))
     for value, model, column in (
@@ -105,7 +105,7 @@ def list_volumes(
     if wanted.vm_id:
         query = query.where(VirtualMachine.uuid == wanted.vm_id)
     if wanted.type:
-        query = query.where(Volume.volume_type == wanted.type.upper())
+        query = query.where(matches_enum(Volume.volume_type, VolumeType, wanted.type))
     if wanted.keyword:
         query = query.where(Volume.name.contains(wanted.keyword))
     if wanted.zone_id:

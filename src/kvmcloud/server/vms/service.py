@@ -12,13 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.server.accounts.access import check_may_launch
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.configuration.definitions import INSTANCE_NAME
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
     InvalidParameterError,
-    NotFoundError,
+    PermissionDeniedError,
     ResourceUnavailableError,
 )
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
@@ -97,7 +98,10 @@ def deploy_vm(
 ) -> tuple[VirtualMachine, str]:
     """Write the VM and queue the job that places and starts it; return the VM and job id."""
     if request.host_id and not caller.is_admin:
-        raise InvalidParameterError("hostid", "Only root administrators may choose the host")
+        # CloudStack's wording and code (PermissionDeniedException): the caller may not.
+        raise PermissionDeniedError(
+            "Parameter hostid can only be specified by a Root Admin, permission denied"
+        )
     # Deploys at the same moment read the same used addresses and pick the same lowest free
     # one (or, rarely, the same MAC); the NIC's unique constraints refuse all but one, and
     # the others read the addresses again. Every round commits at least one deploy.
@@ -125,8 +129,7 @@ def _resolve(session: Session, request: DeployRequest, caller: Caller, command: 
     get = get_by_uuid
     zone = get(session, Zone, request.zone_id, command=command, param="zoneid")
     template = get(session, Template, request.template_id, command=command, param="templateid")
-    if not may_use(caller, template):
-        raise NotFoundError(command, "templateid", request.template_id)
+    check_may_use(caller, template)
     offering = get(
         session,
         ServiceOffering,
@@ -138,8 +141,6 @@ def _resolve(session: Session, request: DeployRequest, caller: Caller, command: 
         session, DiskOffering, request.disk_offering_id, command=command, param="diskofferingid"
     )
     host = get_by_uuid_if_given(session, Host, request.host_id, command=command, param="hostid")
-    if request.root_disk_size is not None and request.root_disk_size < 1:
-        raise InvalidParameterError("rootdisksize", "rootdisksize must be a positive number of GB")
     return Deployment(
         zone=zone,
         template=template,
@@ -167,7 +168,11 @@ def validate_deploy(deployment: Deployment) -> None:
                 "diskofferingid", "A VM deployed from an ISO needs diskofferingid for its root disk"
             )
         if not template.bootable:
-            raise InvalidParameterError("templateid", f"ISO {template.name} is not bootable")
+            raise InvalidParameterError(
+                "templateid",
+                f"Invalid parameter templateid value={template.uuid}: "
+                f"ISO {template.name} is not bootable",
+            )
     elif (
         deployment.root_disk_bytes is not None
         and template.size
@@ -179,7 +184,9 @@ def validate_deploy(deployment: Deployment) -> None:
         )
     if deployment.host is not None and deployment.host.data_center_id != deployment.zone.id:
         raise InvalidParameterError(
-            "hostid", f"Host {deployment.host.name} is not in zone {deployment.zone.name}"
+            "hostid",
+            f"Invalid parameter hostid value={deployment.host.uuid}: host "
+            f"{deployment.host.name} is not in zone {deployment.zone.name}",
         )
 
 
@@ -274,10 +281,14 @@ def _unused_mac(session: Session, rng: random.Random) -> str:
     raise ResourceUnavailableError("Could not find an unused MAC address")
 
 
-def may_use(caller: Caller, template: Template) -> bool:
-    """Tell whether the caller may use an image: admins any, others own, public or featured."""
-    own = template.account_id == caller.account_id
-    return caller.is_admin or own or template.public or template.featured
+def check_may_use(caller: Caller, template: Template) -> None:
+    """Let the caller use an image: admins any, others their own, public or featured; or 531."""
+    check_may_launch(
+        caller,
+        owner_account_id=template.account_id,
+        public=template.public or template.featured,
+        image_uuid=template.uuid,
+    )
 
 
 # --- reconciling with what hosts report -------------------------------------------------

@@ -1,16 +1,21 @@
+from collections.abc import Sequence
+
 import pytest
 
-from kvmcloud.agent.downloads.base import Downloader
+from kvmcloud.agent.downloads.base import Downloader, DownloadRequest
 from kvmcloud.agent.downloads.errors import (
     DnsFailureError,
     SourceDeniedError,
     SourceNotFoundError,
+    SourceRefusedError,
     SourceUnavailableError,
     UnsupportedUrlError,
 )
 from kvmcloud.agent.downloads.nfs import NfsDownloader
 from kvmcloud.agent.downloads.nfs_output import DirectoryEntry, error_from_libnfs, parse_nfs_ls
 from kvmcloud.agent.downloads.nfs_urls import NfsLocation, parse_nfs_url
+from kvmcloud.agent.host.commands import CommandResult
+from kvmcloud.protocol.egress import EgressPolicy
 from kvmcloud.protocol.error_codes import ErrorCode
 
 # URL validation -------------------------------------------------------------------------
@@ -276,3 +281,60 @@ def test_nfs_downloader_is_a_downloader():
     downloader: Downloader = NfsDownloader()
 
     assert isinstance(downloader, NfsDownloader)
+
+
+# egress policy ---------------------------------------------------------------------------
+
+
+class _RecordingRun:
+    """Stands in for nfs-ls: records what it was asked and lists nothing."""
+
+    def __init__(self) -> None:
+        self.argvs: list[list[str]] = []
+
+    def __call__(
+        self, argv: Sequence[str], *, timeout_s: float, input: bytes | None = None
+    ) -> CommandResult:
+        self.argvs.append(list(argv))
+        return CommandResult(returncode=0, stdout=b"", stderr=b"")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "nfs://127.0.0.1/e/t.qcow2",
+        "nfs://0x7f.1/e/t.qcow2",
+        "nfs://[::1]/e/t.qcow2",
+        "nfs://169.254.169.254/e/t.qcow2",
+    ],
+)
+def test_a_refused_nfs_server_is_never_contacted(url):
+    run = _RecordingRun()
+    downloader = NfsDownloader(run=run, resolve=lambda name: ["127.0.0.1"])
+
+    with pytest.raises(SourceRefusedError, match="refused by the egress policy") as caught:
+        downloader.probe(DownloadRequest(url=url))
+
+    assert caught.value.code is ErrorCode.EGRESS_REFUSED
+    assert run.argvs == []
+
+
+def test_an_nfs_server_name_resolving_to_a_denied_address_is_refused():
+    run = _RecordingRun()
+    downloader = NfsDownloader(run=run, resolve=lambda name: ["93.184.216.34", "10.0.0.7"])
+
+    with pytest.raises(SourceRefusedError, match="private"):
+        downloader.probe(DownloadRequest(url="nfs://filer.example/e/t.qcow2"))
+
+    assert run.argvs == []
+
+
+def test_libnfs_is_given_the_checked_address_never_the_name():
+    run = _RecordingRun()
+    policy = EgressPolicy.parse(allow=["10.0.0.0/8"])
+    downloader = NfsDownloader(run=run, resolve=lambda name: ["10.0.0.7"])
+
+    with pytest.raises(SourceNotFoundError):
+        downloader.probe(DownloadRequest(url="nfs://filer.example:2050/e/t.qcow2", egress=policy))
+
+    assert run.argvs == [["nfs-ls", "nfs://10.0.0.7/e?nfsport=2050"]]

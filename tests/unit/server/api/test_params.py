@@ -6,17 +6,33 @@ import pytest
 
 from kvmcloud.protocol.checksums import Checksum, ChecksumAlgorithm
 from kvmcloud.server.api.params import (
+    INT_MAX,
+    INT_MIN,
+    LONG_MAX,
+    LONG_MIN,
+    MAX_NAME_CHARS,
+    MAX_PARAMS,
+    MAX_VALUE_CHARS,
+    Entity,
     ListParams,
+    Long,
     ParamSpec,
     ParamType,
     RawParams,
     Uuid,
+    check_bounds,
     cloudstack_name,
     describe,
+    entity_ids,
     param,
     parse_params,
 )
-from kvmcloud.server.errors import InvalidParameterError, NotFoundError
+from kvmcloud.server.errors import (
+    InvalidParameterError,
+    NotFoundError,
+    RequestTooLargeError,
+    shown,
+)
 
 ZONE = "6f2c1d7e-0b1a-4c55-9a3e-1f2d3c4b5a69"
 ZONE_2 = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -41,6 +57,8 @@ class ExampleParams:
     tags: list[str] | None = param("tags", default=None, length=5)
     color: Color | None = param("a color", default=None)
     filter_kind: str | None = param("renamed", name="kindfilter", default=None)
+    disk_size: Long | None = param("a long", default=None)
+    cpus: int | None = param("a bounded integer", minimum=1, maximum=64, default=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,13 +180,61 @@ def test_integer_values(text, value):
     assert parse(base(size=text)).size == value
 
 
-@pytest.mark.parametrize("text", ["abc", "1.5", "12abc"])
+@pytest.mark.parametrize(
+    "text", ["abc", "1.5", "12abc", " 12", "12 ", "12\n", "1_000", "١٢", "0x10", "1e3", "+"]
+)
 def test_integer_refuses_non_integers(text):
     error = parse_error(base(size=text))
 
     assert error.param == "size"
-    assert f"Invalid parameter size value={text}" in str(error)
+    assert "Invalid parameter size value=" in str(error)
     assert "integer" in str(error)
+
+
+@pytest.mark.parametrize(("text", "value"), [(str(INT_MIN), INT_MIN), (str(INT_MAX), INT_MAX)])
+def test_integer_takes_java_int_range(text, value):
+    assert parse(base(size=text)).size == value
+
+
+@pytest.mark.parametrize("text", [str(INT_MAX + 1), str(INT_MIN - 1), "99999999999999999999"])
+def test_integer_outside_java_int_range_is_refused_naming_it(text):
+    error = parse_error(base(size=text))
+
+    assert error.param == "size" and error.error_code == 431
+    assert str(error) == (
+        f"Invalid parameter size value={text}: must be an integer from {INT_MIN} to {INT_MAX}"
+    )
+
+
+@pytest.mark.parametrize(("text", "value"), [(str(LONG_MAX), LONG_MAX), (str(LONG_MIN), LONG_MIN)])
+def test_long_takes_java_long_range(text, value):
+    assert parse(base(disksize=text)).disk_size == value
+
+
+@pytest.mark.parametrize("text", [str(LONG_MAX + 1), str(LONG_MIN - 1), "9" * 40, "9" * 41])
+def test_long_outside_java_long_range_is_refused(text):
+    error = parse_error(base(disksize=text))
+
+    assert error.param == "disksize"
+    assert "must be a long" in str(error)
+
+
+@pytest.mark.parametrize(("text", "ok"), [("1", True), ("64", True), ("0", False), ("65", False)])
+def test_declared_minimum_and_maximum(text, ok):
+    if ok:
+        assert parse(base(cpus=text)).cpus == int(text)
+    else:
+        error = parse_error(base(cpus=text))
+        assert error.param == "cpus" and "from 1 to 64" in str(error)
+
+
+def test_hostile_value_is_shown_escaped_and_bounded():
+    error = parse_error(base(size="\x00\r\n" + "9" * 200))
+
+    text = str(error)
+    assert "\x00" not in text and "\r" not in text and "\n" not in text
+    assert "value=\\x00\\r\\n999" in text
+    assert len(text) < 200
 
 
 @pytest.mark.parametrize(
@@ -194,7 +260,20 @@ def test_uuid_is_normalised():
     assert parse(base(zoneid=ZONE.upper())).zone_id == ZONE
 
 
-@pytest.mark.parametrize("text", ["not-a-uuid", "123", ZONE[:-1]])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not-a-uuid",
+        "123",
+        ZONE[:-1],
+        f"{ZONE} ",
+        f" {ZONE}",
+        f"{ZONE}\n",
+        f"{{{ZONE}}}",
+        f"urn:uuid:{ZONE}",
+        ZONE.replace("-", ""),
+    ],
+)
 def test_bad_uuid_gets_cloudstack_invalid_value_text(text):
     error = parse_error(base(zoneid=text))
 
@@ -203,8 +282,8 @@ def test_bad_uuid_gets_cloudstack_invalid_value_text(text):
     assert error.param == "zoneid"
     assert str(error) == (
         "Unable to execute API command registertemplate due to invalid value. Invalid parameter "
-        f"zoneid value={text} due to incorrect long value format, or entity does not exist or "
-        "due to incorrect parameter annotation for the field in api cmd class."
+        f"zoneid value={shown(text)} due to incorrect long value format, or entity does not "
+        "exist or due to incorrect parameter annotation for the field in api cmd class."
     )
 
 
@@ -352,7 +431,10 @@ def test_describe_reports_names_types_required_and_length():
         "tags": ParamType.LIST,
         "color": ParamType.STRING,
         "filter_kind": ParamType.STRING,
+        "disk_size": ParamType.LONG,
+        "cpus": ParamType.INTEGER,
     }
+    assert (specs["cpus"].minimum, specs["cpus"].maximum) == (1, 64)
     assert [field for field, spec in specs.items() if spec.required] == ["name", "zone_id"]
     assert specs["tags"].length == 5
 
@@ -377,3 +459,56 @@ def test_list_params():
 
 
 # --- paging -------------------------------------------------------------------------------
+
+
+# --- bounds on the raw request --------------------------------------------------------------
+
+
+def test_bounds_accept_a_large_legitimate_request():
+    check_bounds({f"details[{i}].key": "v" for i in range(MAX_PARAMS - 1)} | {"u": "x" * 4096})
+    check_bounds({"userdata": "x" * MAX_VALUE_CHARS, "n" * MAX_NAME_CHARS: "v"})
+
+
+def test_bounds_refuse_too_many_parameters():
+    with pytest.raises(RequestTooLargeError) as info:
+        check_bounds({str(i): "" for i in range(MAX_PARAMS + 1)})
+    assert info.value.error_code == 413
+
+
+def test_bounds_refuse_a_long_name_showing_its_start():
+    with pytest.raises(InvalidParameterError) as info:
+        check_bounds({"\x00" + "n" * MAX_NAME_CHARS: "v"})
+    assert "\\x00nnn" in str(info.value) and "\x00" not in str(info.value)
+    assert len(str(info.value)) < 200
+
+
+def test_bounds_refuse_a_long_value_naming_it():
+    with pytest.raises(InvalidParameterError) as info:
+        check_bounds({"userdata": "x" * (MAX_VALUE_CHARS + 1)})
+    assert info.value.param == "userdata"
+    assert str(info.value).startswith("Invalid parameter userdata value=xxx")
+    assert len(str(info.value)) < 200
+
+
+# --- entities -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilterParams:
+    id: Uuid | None = param("the zone", entity=Entity.ZONE, default=None)
+    ids: list[Uuid] | None = param("zones", entity=Entity.ZONE, default=None)
+    other: Uuid | None = param("no entity", default=None)
+
+
+def test_entity_ids_yields_given_ids_with_their_spec():
+    parsed = parse({"id": ZONE, "ids": f"{ZONE},{ZONE_2}", "other": ZONE}, FilterParams)
+
+    given = [
+        (spec.name, spec.entity, ids) for spec, ids in entity_ids(describe(FilterParams), parsed)
+    ]
+
+    assert given == [("id", Entity.ZONE, [ZONE]), ("ids", Entity.ZONE, [ZONE, ZONE_2])]
+
+
+def test_entity_ids_skips_absent_parameters():
+    assert list(entity_ids(describe(FilterParams), parse({}, FilterParams))) == []

@@ -4,12 +4,16 @@ import pytest
 
 from kvmcloud.server.api.responses import (
     JSON_CONTENT_TYPE,
+    MAX_ERROR_TEXT_CHARS,
+    MAX_HEADER_CHARS,
     AsyncResult,
     ErrorReply,
     FlatResult,
     ListResult,
     ObjectResult,
+    error_text,
     format_date,
+    header_value,
     render,
     render_error,
     response_key,
@@ -133,3 +137,45 @@ def test_without_none_drops_only_nulls():
     item: dict[str, object] = {"a": None, "b": 0, "c": "", "d": False, "e": [], "f": {"g": None}}
 
     assert without_none(item) == {"b": 0, "c": "", "d": False, "e": [], "f": {"g": None}}
+
+
+# --- hostile text in errors and headers -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "header"),
+    [
+        ("plain text", "plain text"),
+        ("value=\x00 here", "value=? here"),
+        ("one\r\nX-Injected: 1", "one X-Injected: 1"),
+        ("tab\there", "tab here"),
+        ("  padded\n", "padded"),
+        ("é ñ", "é ñ"),
+        ("日本 💥 \u2028", "?? ?"),
+        ("\x7f\x85\x9f", "? ?"),
+    ],
+)
+def test_header_value_is_one_printable_latin1_line(text, header):
+    value = header_value(text)
+
+    assert value == header
+    value.encode("latin-1")
+
+
+def test_header_value_is_bounded():
+    value = header_value("x" * 10_000)
+
+    assert len(value) == MAX_HEADER_CHARS and value.endswith("...")
+
+
+def test_error_text_escapes_controls_keeps_lines_and_is_bounded():
+    assert error_text("bad value=\x00\x1b[31m\tend") == "bad value=\\x00\\x1b[31m\tend"
+    assert error_text("first line\nsecond line") == "first line\nsecond line"
+    long = error_text("y" * 10_000)
+    assert len(long) == MAX_ERROR_TEXT_CHARS + 1 and long.endswith("…")
+
+
+def test_error_body_carries_the_escaped_text():
+    reply = render_error("listZones", 431, "Invalid parameter id value=\x00", 4350)
+
+    assert reply.body["listzonesresponse"]["errortext"] == "Invalid parameter id value=\\x00"

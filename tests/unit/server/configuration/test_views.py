@@ -38,3 +38,15 @@ def test_an_unknown_setting_has_no_type_and_empty_fields_are_left_out():
     item = configuration_response(setting("no.such.setting", value=None, description=None))
     assert "type" not in item and "value" not in item and "description" not in item
     assert item["name"] == "no.such.setting"
+
+
+def test_a_zone_value_is_shown_with_the_zone_scope_and_id():
+    item = configuration_response(
+        setting("direct.download.egress.allow", value="", scope="Zone"),
+        zone_uuid="5b1c6a36-0b43-4cf8-9d0e-8f3c0e0b0c11",
+        zone_value="127.0.0.0/8",
+    )
+
+    assert item["value"] == "127.0.0.0/8"
+    assert item["scope"] == "zone"
+    assert item["id"] == "5b1c6a36-0b43-4cf8-9d0e-8f3c0e0b0c11"

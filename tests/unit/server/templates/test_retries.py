@@ -33,6 +33,7 @@ def test_another_host_may_help(code: ErrorCode | None) -> None:
         ErrorCode.BAD_COMMAND,
         ErrorCode.POOL_FULL,
         ErrorCode.CANCELLED,
+        ErrorCode.EGRESS_REFUSED,
     ],
 )
 def test_another_host_would_fail_the_same_way(code: ErrorCode) -> None:

@@ -35,7 +35,12 @@ CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 SHA256 = "a" * 64
 
 
-def record(*, account_id: int = 7, copies: list[PoolCopy] | None = None) -> TemplateRecord:
+def record(
+    *,
+    account_id: int = 7,
+    copies: list[PoolCopy] | None = None,
+    url: str = "https://example.org/debian.qcow2",
+) -> TemplateRecord:
     template = Template(
         id=1,
         uuid="t-1",
@@ -44,7 +49,7 @@ def record(*, account_id: int = 7, copies: list[PoolCopy] | None = None) -> Temp
         format=ImageFormat.QCOW2,
         type="USER",
         hypervisor_type="KVM",
-        url="https://example.org/debian.qcow2",
+        url=url,
         checksum=f"{{SHA-256}}{SHA256}",
         direct_download=True,
         public=True,
@@ -177,18 +182,29 @@ def caller(account_id: int, *, is_admin: bool) -> Caller:
     )
 
 
-def test_a_listed_template_shows_its_url_to_its_owner_and_admins_only() -> None:
-    mine = listed_template_response(record(account_id=7), caller(7, is_admin=False))
-    admin = listed_template_response(record(account_id=7), caller(8, is_admin=True))
-    other = listed_template_response(record(account_id=7), caller(8, is_admin=False))
-    assert "url" in mine and "status" in mine
-    assert "url" in admin and "status" in admin
-    assert "url" not in other and "status" not in other
+PRESIGNED = "https://bob:pw@s3.test/k.qcow2?X-Amz-Signature=sig&X-Amz-Date=d"
+
+
+def test_a_listed_template_shows_its_url_query_to_its_owner_and_admins_only() -> None:
+    presigned = record(account_id=7, url=PRESIGNED)
+    mine = listed_template_response(presigned, caller(7, is_admin=False))
+    admin = listed_template_response(presigned, caller(8, is_admin=True))
+    other = listed_template_response(presigned, caller(8, is_admin=False))
+    as_registered = "https://bob:***@s3.test/k.qcow2?X-Amz-Signature=sig&X-Amz-Date=d"
+    assert mine["url"] == admin["url"] == as_registered
+    assert "status" in mine and "status" in admin
+    assert other["url"] == "https://bob:***@s3.test/k.qcow2?X-Amz-Signature=***&X-Amz-Date=***"
+    assert "status" not in other
+
+
+def test_a_registered_or_prepared_template_masks_the_password_only() -> None:
+    (item,) = registration_response(Registration([record(url=PRESIGNED)], []))
+    assert item["url"] == "https://bob:***@s3.test/k.qcow2?X-Amz-Signature=sig&X-Amz-Date=d"
 
 
 def test_a_metalink_registration_says_how_each_mirror_checked_out() -> None:
     mirrors = [
-        msg.MirrorCheck(url="https://a/x", ok=True),
+        msg.MirrorCheck(url="https://u:p@a/x?sig=s", ok=True),
         msg.MirrorCheck(
             url="https://b/x",
             ok=False,
@@ -197,7 +213,7 @@ def test_a_metalink_registration_says_how_each_mirror_checked_out() -> None:
     ]
     (item,) = registration_response(Registration([record()], mirrors))
     assert item["mirrors"] == [
-        {"url": "https://a/x", "ok": True},
+        {"url": "https://u:***@a/x?sig=***", "ok": True},
         {"url": "https://b/x", "ok": False, "errortext": "timed out"},
     ]
     (plain,) = registration_response(Registration([record()], []))

@@ -1,7 +1,7 @@
 """host.certificate_expires: when the agent's TLS certificate from the agent CA expires
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04 18:00:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import kvmcloud.server.db
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Secrets at rest: the AES-GCM box, its key file, and contexts binding values to columns."""

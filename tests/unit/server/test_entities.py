@@ -1,0 +1,25 @@
+from kvmcloud.server.api.params import Entity, ParamType
+from kvmcloud.server.app import build_registry
+from kvmcloud.server.entities import ID_COLUMNS
+
+# Filters that name no single kind of entity (CloudStack's listEvents resourceid goes with
+# resourcetype), so an unknown value lists nothing instead of being refused.
+UNRESOLVED = {("listEvents", "resourceid")}
+
+
+def test_every_entity_has_its_id_column():
+    assert set(ID_COLUMNS) == set(Entity)
+
+
+def test_every_uuid_filter_of_a_list_command_names_its_entity():
+    missing = [
+        (command.name, spec.name)
+        for command in build_registry().all()
+        if command.name.startswith("list")
+        for spec in command.param_specs()
+        if spec.type in (ParamType.UUID, ParamType.LIST)
+        and spec.entity is None
+        and (command.name, spec.name) not in UNRESOLVED
+    ]
+
+    assert missing == []
