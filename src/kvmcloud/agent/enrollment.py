@@ -2,10 +2,11 @@
 
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kvmcloud.private_files import replace_private_file
 
 logger = logging.getLogger(__name__)
 
@@ -51,22 +52,9 @@ def write_private_file(path: Path, text: str) -> None:
     Raises:
         EnrollmentStateError: the file cannot be written.
     """
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_private_file(path, text)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise EnrollmentStateError(f"cannot write {path}: {exc}") from exc
 
 

@@ -15,8 +15,6 @@ renewed so the listeners need no restart.
 """
 
 import logging
-import os
-import secrets
 import ssl
 import threading
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from kvmcloud import pki
+from kvmcloud.private_files import replace_private_file
 
 logger = logging.getLogger(__name__)
 
@@ -230,15 +229,7 @@ def renewal_window(lifetime: timedelta = CERTIFICATE_LIFETIME) -> timedelta:
 
 
 def _write_private(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, text.encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
+        replace_private_file(path, text)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise PkiStoreError(f"cannot write {path}: {exc}") from exc
