@@ -55,7 +55,8 @@ async def read_capped_body(request: Request, cap_bytes: int) -> bytes:
         BodyTooLargeError: the body is larger than ``cap_bytes`` (HTTP 413).
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap_bytes:
+    # isdigit() alone also takes digits int() refuses, such as "²".
+    if declared.isascii() and declared.isdigit() and int(declared) > cap_bytes:
         raise BodyTooLargeError(f"request body is larger than {cap_bytes} bytes")
     chunks: list[bytes] = []
     size_bytes = 0

@@ -10,6 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from kvmcloud.listeners import BodyTooLargeError, read_capped_body
 from kvmcloud.server.api.dispatch import Dispatcher, Reply
 from kvmcloud.server.api.params import MAX_PARAMS
 from kvmcloud.server.api.responses import JSON_CONTENT_TYPE, header_value
@@ -72,17 +73,10 @@ async def request_params(request: Request) -> dict[str, str]:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """Read the body, refusing it as soon as it is known to be longer than ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_capped_body(request, limit)
+    except BodyTooLargeError:
+        raise _too_large(limit) from None
 
 
 def _too_large(limit: int) -> RequestTooLargeError:
