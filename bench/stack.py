@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cs import CloudStack
+from tests.support.egress import ALLOW_SETTING, LOOPBACK, LOOPBACK_RULES
 from tests.support.processes import (
     ManagedProcess,
     free_port,
@@ -71,6 +72,8 @@ class Stack:
                 connect_s=5.0, read_s=30.0, request_s=10.0, total_s=COMMAND_TIMEOUT_S
             ),
             metalink=metalink,
+            # The origin listens on loopback, which the egress policy denies by default.
+            egress=LOOPBACK_RULES,
         )
         command_id = uuid.uuid4().hex
         headers = {"Authorization": f"Bearer {self.host_key}"}
@@ -135,6 +138,8 @@ def start_stack(work: Path, cert_dir: Path) -> Stack:
     )
     try:
         zone = api.createZone(name="bench", networktype="Advanced", dns1="127.0.0.53")["zone"]
+        # The origin listens on loopback, which the egress policy denies by default.
+        api.updateConfiguration(name=ALLOW_SETTING, value=LOOPBACK, zoneid=zone["id"])
         pod = api.createPod(name="pod1", zoneid=zone["id"])["pod"]
         cluster = api.addCluster(
             clustername="c1", zoneid=zone["id"], podid=pod["id"], hypervisor="KVM"
