@@ -2,10 +2,16 @@
 
 from dataclasses import dataclass
 
+from kvmcloud.server.accounts.models import AccountType
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: resolved from the API key."""
+    """Who is calling: resolved from the API key.
+
+    ``is_admin`` means root admin (the only kind of admin most commands know); a domain
+    admin has ``account_type`` DOMAIN_ADMIN and sees the subtree under ``domain_path``.
+    """
 
     user_id: int
     account_id: int
@@ -13,3 +19,6 @@ class Caller:
     account_name: str
     domain_uuid: str
     is_admin: bool
+    domain_id: int = 0
+    domain_path: str = "/"
+    account_type: AccountType = AccountType.USER

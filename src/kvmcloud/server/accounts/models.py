@@ -3,52 +3,85 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kvmcloud.server.db import Base, StrEnumType, UtcDateTime, new_uuid
 
+# Names are unique among live rows only: a removed account's name may be used again, as in
+# CloudStack (which checks in code; here a partial unique index also holds under races).
+_LIVE = text("removed IS NULL")
+
 
 class AccountType(StrEnum):
-    """CloudStack account types as stored (1 = root admin, 0 = user)."""
+    """CloudStack account types as stored (0 = user, 1 = root admin, 2 = domain admin)."""
 
     USER = "0"
     ADMIN = "1"
+    DOMAIN_ADMIN = "2"
 
 
 class Domain(Base):
-    """A domain; kvmcloud has the ROOT domain only, for now."""
+    """A domain of the tree under ROOT: path ``/`` for ROOT, ``/a/b/`` below it."""
 
     __tablename__ = "domain"
+    __table_args__ = (
+        Index(
+            "ix_domain_live_path", "path", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(255))
-    path: Mapped[str] = mapped_column(String(255), unique=True)
+    path: Mapped[str] = mapped_column(String(255))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("domain.id"))
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    network_domain: Mapped[str | None] = mapped_column(String(255))
+    removed: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Account(Base):
-    """An account owning templates and jobs."""
+    """An account owning templates and jobs; its name is unique among its domain's live ones."""
 
     __tablename__ = "account"
+    __table_args__ = (
+        Index(
+            "ix_account_live_name",
+            "domain_id",
+            "account_name",
+            unique=True,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
-    account_name: Mapped[str] = mapped_column(String(100), unique=True)
+    account_name: Mapped[str] = mapped_column(String(100))
     type: Mapped[AccountType] = mapped_column(StrEnumType(AccountType, 8))
     domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id"))
     state: Mapped[str] = mapped_column(String(16), default="enabled")
     created: Mapped[datetime] = mapped_column(UtcDateTime())
+    removed: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class User(Base):
-    """A user of an account; holds the API key pair used to sign requests."""
+    """A user of an account; holds the API key pair used to sign requests.
+
+    The username is unique among the live users of the account's domain; the service
+    checks it in the creating transaction (the domain is on the account, not here).
+    """
 
     __tablename__ = "user"
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
-    username: Mapped[str] = mapped_column(String(255), unique=True)
+    username: Mapped[str] = mapped_column(String(255))
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     api_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     # Stored sealed (sealing.box, bound to the user's uuid); api_key stays clear for lookup.
     secret_key: Mapped[str | None] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16), default="enabled")
     created: Mapped[datetime] = mapped_column(UtcDateTime())
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    removed: Mapped[datetime | None] = mapped_column(UtcDateTime())

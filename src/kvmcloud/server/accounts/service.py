@@ -58,7 +58,7 @@ def secret_key_of(box: SecretBox, user: User) -> str | None:
     return box.open(user.secret_key, user_secret_context(user.uuid))
 
 
-def _new_pair(box: SecretBox, user: User) -> ApiKeys:
+def new_pair(box: SecretBox, user: User) -> ApiKeys:
     """Give ``user`` (whose uuid is set) a fresh key pair; store the secret sealed."""
     api_key, secret_key = _new_key(), _new_key()
     user.api_key, user.secret_key = api_key, box.seal(secret_key, user_secret_context(user.uuid))
@@ -90,7 +90,7 @@ def ensure_admin(session: Session, now: datetime, box: SecretBox) -> ApiKeys:
         session.add(user)
     secret_key = secret_key_of(box, user)
     if not user.api_key or secret_key is None:
-        keys = _new_pair(box, user)
+        keys = new_pair(box, user)
     else:
         keys = ApiKeys(ADMIN_NAME, user.api_key, secret_key)
     session.flush()
@@ -102,7 +102,7 @@ def regenerate_keys(session: Session, username: str, box: SecretBox) -> ApiKeys:
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
         raise LookupError(f"no user named {username!r}")
-    return _new_pair(box, user)
+    return new_pair(box, user)
 
 
 def create_user_account(session: Session, name: str, now: datetime, box: SecretBox) -> ApiKeys:
@@ -112,7 +112,7 @@ def create_user_account(session: Session, name: str, now: datetime, box: SecretB
     session.add(account)
     session.flush()
     user = User(uuid=new_uuid(), username=name, account_id=account.id, created=now)
-    keys = _new_pair(box, user)
+    keys = new_pair(box, user)
     session.add(user)
     session.flush()
     return keys

@@ -49,4 +49,7 @@ def authenticate(
         account_name=account.account_name,
         domain_uuid=domain.uuid,
         is_admin=account.type == AccountType.ADMIN,
+        domain_id=domain.id,
+        domain_path=domain.path,
+        account_type=account.type,
     )

@@ -1,0 +1,104 @@
+import pytest
+
+from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.models import AccountType
+from kvmcloud.server.accounts.roles import DEFAULT_ROLES, RoleType, role_by_uuid, role_of
+from kvmcloud.server.accounts.visibility import (
+    Scope,
+    check_domain_access,
+    in_subtree,
+    list_scope,
+    may_see_account,
+    may_see_domain,
+)
+from kvmcloud.server.errors import PermissionDeniedError
+
+
+def caller(kind: AccountType, path: str = "/", account_id: int = 7) -> Caller:
+    return Caller(
+        user_id=1,
+        account_id=account_id,
+        account_uuid="acc",
+        account_name="someone",
+        domain_uuid="dom",
+        is_admin=kind == AccountType.ADMIN,
+        domain_id=3,
+        domain_path=path,
+        account_type=kind,
+    )
+
+
+ROOT = caller(AccountType.ADMIN)
+BOSS = caller(AccountType.DOMAIN_ADMIN, "/a/")
+USER = caller(AccountType.USER, "/a/")
+
+
+def test_subtrees_are_path_prefixes_that_end_at_a_slash() -> None:
+    assert in_subtree("/a/b/", "/a/")
+    assert in_subtree("/a/", "/a/")
+    assert not in_subtree("/ab/", "/a/")
+    assert in_subtree("/anything/", "/")
+
+
+def test_root_admin_sees_all_domain_admin_a_subtree_user_their_domain() -> None:
+    assert may_see_domain(ROOT, "/x/")
+    assert may_see_domain(BOSS, "/a/b/") and not may_see_domain(BOSS, "/")
+    assert not may_see_domain(BOSS, "/ab/")
+    assert may_see_domain(USER, "/a/") and not may_see_domain(USER, "/a/b/")
+
+
+def test_accounts_seen_follow_the_same_rules() -> None:
+    assert may_see_account(ROOT, 1, "/z/")
+    assert may_see_account(BOSS, 1, "/a/b/") and not may_see_account(BOSS, 1, "/z/")
+    assert may_see_account(USER, 7, "/a/") and not may_see_account(USER, 8, "/a/")
+
+
+def test_only_admins_of_a_domain_pass_its_access_check() -> None:
+    check_domain_access(ROOT, "/z/", "u")
+    check_domain_access(BOSS, "/a/b/", "u")
+    with pytest.raises(PermissionDeniedError):
+        check_domain_access(BOSS, "/z/", "u")
+    with pytest.raises(PermissionDeniedError, match="does not have permission to access domain u"):
+        check_domain_access(USER, "/a/", "u")
+
+
+@pytest.mark.parametrize(
+    ("who", "kwargs", "expected"),
+    [
+        # A user gets their own account whatever they ask for.
+        (USER, {"list_all": True}, Scope("/a/", subtree=False, account_id=7)),
+        (USER, {"domain_path": "/"}, Scope("/a/", subtree=False, account_id=7)),
+        # Admins: their own account by default, the subtree with listall.
+        (BOSS, {}, Scope("/a/", subtree=False, account_id=7)),
+        (BOSS, {"list_all": True}, Scope("/a/", subtree=True)),
+        (ROOT, {"domain_path": "/b/"}, Scope("/b/", subtree=False)),
+        (ROOT, {"domain_path": "/b/", "is_recursive": True}, Scope("/b/", subtree=True)),
+        (ROOT, {"domain_path": "/b/", "list_all": True}, Scope("/b/", subtree=False)),
+        (ROOT, {"account_id": 9}, Scope("/", subtree=False, account_id=9)),
+        (ROOT, {"by_id": True}, Scope("/", subtree=True)),
+        (BOSS, {"own_account_by_default": False}, Scope("/a/", subtree=False)),
+    ],
+)
+def test_list_scope_follows_cloudstacks_acl_search(
+    who: Caller, kwargs: dict[str, object], expected: Scope
+) -> None:
+    args: dict[str, object] = {
+        "domain_path": None,
+        "is_recursive": False,
+        "list_all": False,
+        "account_id": None,
+    }
+    assert list_scope(who, **(args | kwargs)) == expected  # type: ignore[arg-type]
+
+
+def test_the_four_default_roles_match_account_types() -> None:
+    assert [r.name for r in DEFAULT_ROLES] == [
+        "Root Admin",
+        "Resource Admin",
+        "Domain Admin",
+        "User",
+    ]
+    assert role_of(AccountType.DOMAIN_ADMIN).type is RoleType.DOMAIN_ADMIN
+    assert role_of(AccountType.USER).name == "User"
+    assert role_by_uuid(DEFAULT_ROLES[0].uuid.upper()) is DEFAULT_ROLES[0]
+    assert role_by_uuid("00000000-0000-0000-0000-000000000000") is None
