@@ -33,6 +33,7 @@ from kvmcloud.server.configuration.definitions import (
 )
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.directory import api as directory_api
 from kvmcloud.server.entities import known_ids
 from kvmcloud.server.events import api as events_api
 from kvmcloud.server.events.catalog import EventType, ResourceType
@@ -79,6 +80,7 @@ def build_registry() -> Registry:
     return Registry(
         [
             discovery.commands,
+            directory_api.commands,
             infrastructure_api.commands,
             templates_api.commands,
             vms_api.commands,
@@ -115,6 +117,7 @@ HOOKS = Hooks(
     queue_new_host_sync=certificates_service.queue_new_host_sync,
     count_template_users=vms_service.count_users,
     find_zone=infrastructure_service.zone_id_by_uuid,
+    count_account_resources=vms_service.count_account_resources,
 )
 # What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
 HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (

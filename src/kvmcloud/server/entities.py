@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kvmcloud.server.accounts.models import Domain
+from kvmcloud.server.accounts.models import Account, Domain, User
 from kvmcloud.server.api.params import Entity
 from kvmcloud.server.certificates.models import DirectDownloadCertificate
 from kvmcloud.server.events.models import Event
@@ -32,6 +32,8 @@ ID_COLUMNS: dict[Entity, Any] = {
     Entity.DISK_OFFERING: DiskOffering.uuid,
     Entity.EVENT: Event.uuid,
     Entity.DOMAIN: Domain.uuid,
+    Entity.ACCOUNT: Account.uuid,
+    Entity.USER: User.uuid,
     Entity.MANAGEMENT_SERVER: ManagementServer.msid,
     Entity.CERTIFICATE: DirectDownloadCertificate.uuid,
 }

@@ -77,14 +77,23 @@ def ensure_admin(session: Session, now: datetime, box: SecretBox) -> ApiKeys:
         domain = Domain(name="ROOT", path="/")
         session.add(domain)
         session.flush()
-    account = session.scalars(select(Account).where(Account.account_name == ADMIN_NAME)).first()
+    # Names are unique per domain only: the admin is ROOT's account "admin".
+    account = session.scalars(
+        select(Account).where(
+            Account.account_name == ADMIN_NAME,
+            Account.domain_id == domain.id,
+            Account.removed.is_(None),
+        )
+    ).first()
     if account is None:
         account = Account(
             account_name=ADMIN_NAME, type=AccountType.ADMIN, domain_id=domain.id, created=now
         )
         session.add(account)
         session.flush()
-    user = session.scalars(select(User).where(User.username == ADMIN_NAME)).first()
+    user = session.scalars(
+        select(User).where(User.username == ADMIN_NAME, User.account_id == account.id)
+    ).first()
     if user is None:
         user = User(uuid=new_uuid(), username=ADMIN_NAME, account_id=account.id, created=now)
         session.add(user)
@@ -98,8 +107,17 @@ def ensure_admin(session: Session, now: datetime, box: SecretBox) -> ApiKeys:
 
 
 def regenerate_keys(session: Session, username: str, box: SecretBox) -> ApiKeys:
-    """Replace a user's key pair; the old pair stops working at once."""
-    user = session.scalars(select(User).where(User.username == username)).first()
+    """Replace the key pair of a live user of ROOT; the old pair stops working at once.
+
+    Users of other domains get theirs through registerUserKeys (names repeat across
+    domains, so the CLI's bare username means ROOT's).
+    """
+    user = session.scalars(
+        select(User)
+        .join(Account, User.account_id == Account.id)
+        .join(Domain, Account.domain_id == Domain.id)
+        .where(User.username == username, User.removed.is_(None), Domain.path == "/")
+    ).first()
     if user is None:
         raise LookupError(f"no user named {username!r}")
     return new_pair(box, user)

@@ -65,6 +65,8 @@ class Entity(StrEnum):
     DISK_OFFERING = "diskoffering"
     EVENT = "event"
     DOMAIN = "domain"
+    ACCOUNT = "account"
+    USER = "user"
     MANAGEMENT_SERVER = "managementserver"
     CERTIFICATE = "directdownloadcertificate"
 

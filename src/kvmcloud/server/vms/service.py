@@ -386,6 +386,21 @@ def count_users(session: Session, template_id: int) -> int:
     )
 
 
+def count_account_resources(session: Session, account_id: int) -> int:
+    """How many live VMs, templates and ISOs an account owns (deleteAccount refuses if any)."""
+    vms = session.scalar(
+        select(func.count(VirtualMachine.id)).where(
+            VirtualMachine.removed.is_(None), VirtualMachine.account_id == account_id
+        )
+    )
+    images = session.scalar(
+        select(func.count(Template.id)).where(
+            Template.removed.is_(None), Template.account_id == account_id
+        )
+    )
+    return (vms or 0) + (images or 0)
+
+
 def pools_in_use(session: Session, template_id: int) -> set[int]:
     """Pools where a live volume is backed by the template, or a live VM's ISO is inserted."""
     backing = set(

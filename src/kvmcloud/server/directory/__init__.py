@@ -1,0 +1,1 @@
+"""Domains, accounts, users and roles through the API (CloudStack's Domain and AccountManager)."""

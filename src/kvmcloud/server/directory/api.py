@@ -1,0 +1,662 @@
+"""Domain, account, user, role and API key commands (createDomain … getUserKeys, listRoles)."""
+
+from dataclasses import dataclass
+
+from kvmcloud.server.accounts.models import AccountType
+from kvmcloud.server.accounts.roles import DEFAULT_ROLES, role_by_uuid
+from kvmcloud.server.accounts.service import ApiKeys
+from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
+from kvmcloud.server.api.registry import ApiContext, CommandSet
+from kvmcloud.server.api.responses import FlatResult, ListResult, ObjectResult
+from kvmcloud.server.directory import domains, members
+from kvmcloud.server.directory.members import DISABLED, ENABLED, LOCKED, AccountRef, NewUser
+from kvmcloud.server.directory.views import (
+    account_response,
+    domain_response,
+    role_response,
+    user_response,
+)
+from kvmcloud.server.errors import InvalidParameterError, NotFoundError
+from kvmcloud.server.paging import PageRequest
+
+commands = CommandSet()
+
+# The longest password CloudStack's UI accepts; checked so a bad value is named, not stored.
+MAX_PASSWORD_CHARS = 255
+ACCOUNT_TYPES = {int(t): t for t in AccountType}
+
+
+# ---------------------------------------------------------------- domains
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateDomainParams:
+    """Parameters of createDomain."""
+
+    name: str = param("creates domain with this name")
+    parent_domain_id: Uuid | None = param(
+        "assigns new domain a parent domain by domain ID of the parent. If no parent "
+        "domain is specified, the ROOT domain is assumed.",
+        entity=Entity.DOMAIN,
+        default=None,
+    )
+    network_domain: str | None = param("Network domain for networks in the domain", default=None)
+
+
+@commands.command(
+    "createDomain",
+    CreateDomainParams,
+    description="Creates a domain",
+    response_key="domain",
+    admin_only=True,
+)
+def create_domain(ctx: ApiContext, params: CreateDomainParams) -> ObjectResult:
+    """Create a child domain (of ROOT unless parentdomainid says otherwise)."""
+    record = domains.create_domain(
+        ctx.db,
+        ctx.caller,
+        name=params.name,
+        parent_uuid=params.parent_domain_id,
+        network_domain=params.network_domain,
+        clock=ctx.clock,
+    )
+    return ObjectResult("domain", domain_response(record))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListDomainsParams(ListParams):
+    """Parameters of listDomains."""
+
+    id: Uuid | None = param("List domain by domain ID.", entity=Entity.DOMAIN, default=None)
+    name: str | None = param("List domain by domain name.", default=None)
+    level: int | None = param("List domains by domain level.", minimum=0, default=None)
+
+
+@commands.command(
+    "listDomains",
+    ListDomainsParams,
+    description="Lists domains and provides detailed information for listed domains",
+    response_key="domain",
+)
+def list_domains(ctx: ApiContext, params: ListDomainsParams) -> ListResult:
+    """The caller's domain, or with listall the subtree they see."""
+    wanted = domains.DomainFilter(
+        uuid=params.id,
+        name=params.name,
+        level=params.level,
+        keyword=params.keyword,
+        list_all=bool(params.list_all),
+    )
+    return _domain_list(ctx, params, wanted, children=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListDomainChildrenParams(ListParams):
+    """Parameters of listDomainChildren."""
+
+    id: Uuid | None = param("list children of the domain by ID", entity=Entity.DOMAIN, default=None)
+    name: str | None = param("list children domains by name", default=None)
+    is_recursive: bool | None = param(
+        'to return the entire tree, use the value "true". To return the first level '
+        'children, use the value "false".',
+        default=None,
+    )
+
+
+@commands.command(
+    "listDomainChildren",
+    ListDomainChildrenParams,
+    description="Lists all children domains belonging to a specified domain",
+    response_key="domain",
+)
+def list_domain_children(ctx: ApiContext, params: ListDomainChildrenParams) -> ListResult:
+    """The children (or with isrecursive all descendants) of a domain."""
+    wanted = domains.DomainFilter(
+        uuid=params.id,
+        name=params.name,
+        keyword=params.keyword,
+        list_all=bool(params.list_all),
+        is_recursive=bool(params.is_recursive),
+    )
+    return _domain_list(ctx, params, wanted, children=True)
+
+
+def _domain_list(
+    ctx: ApiContext, page: PageRequest, wanted: domains.DomainFilter, *, children: bool
+) -> ListResult:
+    records, total = domains.list_domains(ctx.db, ctx.caller, page, wanted, children=children)
+    return ListResult("domain", [domain_response(r) for r in records], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateDomainParams:
+    """Parameters of updateDomain."""
+
+    id: Uuid = param("ID of domain to update", entity=Entity.DOMAIN)
+    name: str | None = param("updates domain with this name", default=None)
+    network_domain: str | None = param(
+        "Network domain for the domain's networks; empty string will update domainName "
+        "with NULL value",
+        default=None,
+    )
+
+
+@commands.command(
+    "updateDomain",
+    UpdateDomainParams,
+    description="Updates a domain with a new name",
+    response_key="domain",
+    admin_only=True,
+)
+def update_domain(ctx: ApiContext, params: UpdateDomainParams) -> ObjectResult:
+    """Rename a domain (its subtree's paths follow) or change its network domain."""
+    record = domains.update_domain(
+        ctx.db, ctx.caller, params.id, name=params.name, network_domain=params.network_domain
+    )
+    return ObjectResult("domain", domain_response(record))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteDomainParams:
+    """Parameters of deleteDomain."""
+
+    id: Uuid = param("ID of domain to delete", entity=Entity.DOMAIN)
+    cleanup: bool | None = param(
+        "true if all domain resources (child domains, accounts) have to be cleaned up, "
+        "false otherwise",
+        default=None,
+    )
+
+
+@commands.command(
+    "deleteDomain",
+    DeleteDomainParams,
+    description="Deletes a specified domain",
+    response_key="success",
+    admin_only=True,
+)
+def delete_domain(ctx: ApiContext, params: DeleteDomainParams) -> FlatResult:
+    """Delete an empty domain, or with cleanup=true its subtree of empty domains."""
+    domains.delete_domain(
+        ctx.db, ctx.caller, params.id, cleanup=bool(params.cleanup), clock=ctx.clock
+    )
+    return FlatResult({"success": True})
+
+
+# ---------------------------------------------------------------- accounts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateAccountParams:
+    """Parameters of createAccount."""
+
+    username: str = param("Unique username.")
+    password: str | None = param(
+        "Clear text password (not accepted yet: see docs/accounts.md)",
+        length=MAX_PASSWORD_CHARS,
+        default=None,
+    )
+    email: str = param("email")
+    first_name: str = param("firstname")
+    last_name: str = param("lastname")
+    account_type: int | None = param(
+        "Type of the account. 0 for user, 1 for root admin, and 2 for domain admin",
+        minimum=0,
+        maximum=2,
+        default=None,
+    )
+    role_id: Uuid | None = param("Creates the account under the specified role.", default=None)
+    domain_id: Uuid | None = param(
+        "Creates the user under the specified domain.", entity=Entity.DOMAIN, default=None
+    )
+    account: str | None = param(
+        "Name of the account to be created. The user will be added to this newly created "
+        "account. If no account is specified, the username will be used as the account name.",
+        length=100,
+        default=None,
+    )
+
+
+@commands.command(
+    "createAccount",
+    CreateAccountParams,
+    description="Creates an account",
+    response_key="account",
+)
+def create_account(ctx: ApiContext, params: CreateAccountParams) -> ObjectResult:
+    """Create an account and its first user in a domain the caller manages."""
+    _refuse_password(params.password)
+    record = members.create_account(
+        ctx.db,
+        ctx.caller,
+        NewUser(
+            username=params.username,
+            first_name=params.first_name,
+            last_name=params.last_name,
+            email=params.email,
+        ),
+        account_name=params.account,
+        account_type=_account_type(params.account_type, params.role_id),
+        domain_uuid=params.domain_id,
+        clock=ctx.clock,
+        box=ctx.box,
+    )
+    return ObjectResult("account", account_response(record))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListAccountsParams(ListParams):
+    """Parameters of listAccounts."""
+
+    id: Uuid | None = param("list account by account ID", entity=Entity.ACCOUNT, default=None)
+    name: str | None = param("list account by account name", default=None)
+    account_type: int | None = param(
+        "list accounts by account type", minimum=0, maximum=2, default=None
+    )
+    domain_id: Uuid | None = param(
+        "list only resources belonging to the domain specified",
+        entity=Entity.DOMAIN,
+        default=None,
+    )
+    is_recursive: bool | None = param(
+        "defaults to false, but if true, lists all resources from the parent specified by "
+        "the domainId till leaves.",
+        default=None,
+    )
+    state: str | None = param("list accounts by state", default=None)
+
+
+@commands.command(
+    "listAccounts",
+    ListAccountsParams,
+    description="Lists accounts and provides detailed account information for listed accounts",
+    response_key="account",
+)
+def list_accounts(ctx: ApiContext, params: ListAccountsParams) -> ListResult:
+    """The accounts the caller may see, with their users."""
+    records, total = members.list_accounts(
+        ctx.db,
+        ctx.caller,
+        params,
+        members.PersonFilter(
+            uuid=params.id,
+            name=params.name,
+            domain_uuid=params.domain_id,
+            state=params.state,
+            keyword=params.keyword,
+            list_all=bool(params.list_all),
+            is_recursive=bool(params.is_recursive),
+            account_type=_type_filter(params.account_type),
+        ),
+    )
+    return ListResult("account", [account_response(r) for r in records], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountRefParams:
+    """An account named by ``id``, or by ``account`` and ``domainid``."""
+
+    id: Uuid | None = param("Account id", entity=Entity.ACCOUNT, default=None)
+    account: str | None = param("Account name", length=100, default=None)
+    domain_id: Uuid | None = param("Domain ID of the account", entity=Entity.DOMAIN, default=None)
+
+    def ref(self) -> AccountRef:
+        """The account these parameters name."""
+        return AccountRef(uuid=self.id, name=self.account, domain_uuid=self.domain_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateAccountParams(AccountRefParams):
+    """Parameters of updateAccount."""
+
+    new_name: str | None = param("new name for the account", length=100, default=None)
+
+
+@commands.command(
+    "updateAccount",
+    UpdateAccountParams,
+    description="Updates account information for the authenticated user",
+    response_key="account",
+)
+def update_account(ctx: ApiContext, params: UpdateAccountParams) -> ObjectResult:
+    """Rename an account."""
+    record = members.update_account(ctx.db, ctx.caller, params.ref(), new_name=params.new_name)
+    return ObjectResult("account", account_response(record))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisableAccountParams(AccountRefParams):
+    """Parameters of disableAccount."""
+
+    lock: bool = param("If true, only lock the account; else disable the account")
+
+
+@commands.command(
+    "disableAccount",
+    DisableAccountParams,
+    description="Disables an account",
+    response_key="account",
+)
+def disable_account(ctx: ApiContext, params: DisableAccountParams) -> ObjectResult:
+    """Disable (or with lock=true lock) an account: its users' keys stop working."""
+    state = LOCKED if params.lock else DISABLED
+    return _account_state(ctx, params.ref(), state)
+
+
+@commands.command(
+    "enableAccount",
+    AccountRefParams,
+    description="Enables an account",
+    response_key="account",
+)
+def enable_account(ctx: ApiContext, params: AccountRefParams) -> ObjectResult:
+    """Enable a disabled or locked account."""
+    return _account_state(ctx, params.ref(), ENABLED)
+
+
+@commands.command(
+    "lockAccount",
+    AccountRefParams,
+    description="Locks an account",
+    response_key="account",
+)
+def lock_account(ctx: ApiContext, params: AccountRefParams) -> ObjectResult:
+    """Lock an account: its users' keys stop working."""
+    return _account_state(ctx, params.ref(), LOCKED)
+
+
+def _account_state(ctx: ApiContext, ref: AccountRef, state: str) -> ObjectResult:
+    record = members.set_account_state(ctx.db, ctx.caller, ref, state, command=ctx.command)
+    return ObjectResult("account", account_response(record))
+
+
+@commands.command(
+    "deleteAccount",
+    AccountRefParams,
+    description="Deletes a account, and all users associated with this account",
+    response_key="success",
+)
+def delete_account(ctx: ApiContext, params: AccountRefParams) -> FlatResult:
+    """Delete an account that owns no VM, template or ISO, with its users."""
+    members.delete_account(
+        ctx.db,
+        ctx.caller,
+        params.ref(),
+        count_resources=ctx.hooks.count_account_resources,
+        clock=ctx.clock,
+    )
+    return FlatResult({"success": True})
+
+
+# ---------------------------------------------------------------- users
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateUserParams:
+    """Parameters of createUser."""
+
+    username: str = param("Unique username.")
+    password: str | None = param(
+        "Clear text password (not accepted yet: see docs/accounts.md)",
+        length=MAX_PASSWORD_CHARS,
+        default=None,
+    )
+    email: str = param("email")
+    first_name: str = param("firstname")
+    last_name: str = param("lastname")
+    account: str = param("Creates the user under the specified account.", length=100)
+    domain_id: Uuid | None = param(
+        "Creates the user under the specified domain.", entity=Entity.DOMAIN, default=None
+    )
+
+
+@commands.command(
+    "createUser",
+    CreateUserParams,
+    description="Creates a user for an account that already exists",
+    response_key="user",
+)
+def create_user(ctx: ApiContext, params: CreateUserParams) -> ObjectResult:
+    """Add a user to an existing account."""
+    _refuse_password(params.password)
+    record = members.create_user(
+        ctx.db,
+        ctx.caller,
+        NewUser(
+            username=params.username,
+            first_name=params.first_name,
+            last_name=params.last_name,
+            email=params.email,
+        ),
+        account_name=params.account,
+        domain_uuid=params.domain_id,
+        clock=ctx.clock,
+    )
+    return ObjectResult("user", user_response(record))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListUsersParams(ListParams):
+    """Parameters of listUsers."""
+
+    id: Uuid | None = param("List user by ID.", entity=Entity.USER, default=None)
+    username: str | None = param("List user by the username", default=None)
+    account: str | None = param("list resources by account", length=100, default=None)
+    account_type: int | None = param(
+        "List users by account type.", minimum=0, maximum=2, default=None
+    )
+    domain_id: Uuid | None = param(
+        "list only resources belonging to the domain specified",
+        entity=Entity.DOMAIN,
+        default=None,
+    )
+    is_recursive: bool | None = param(
+        "defaults to false, but if true, lists all resources from the parent specified by "
+        "the domainId till leaves.",
+        default=None,
+    )
+    state: str | None = param("List users by state of the user account.", default=None)
+
+
+@commands.command(
+    "listUsers",
+    ListUsersParams,
+    description="Lists user accounts",
+    response_key="user",
+)
+def list_users(ctx: ApiContext, params: ListUsersParams) -> ListResult:
+    """The users of the accounts the caller may see."""
+    records, total = members.list_users(
+        ctx.db,
+        ctx.caller,
+        params,
+        members.PersonFilter(
+            uuid=params.id,
+            name=params.username,
+            domain_uuid=params.domain_id,
+            account_name=params.account,
+            state=params.state,
+            keyword=params.keyword,
+            list_all=bool(params.list_all),
+            is_recursive=bool(params.is_recursive),
+            account_type=_type_filter(params.account_type),
+        ),
+    )
+    return ListResult("user", [user_response(r) for r in records], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserIdParams:
+    """A user named by ``id``."""
+
+    id: Uuid = param("User id", entity=Entity.USER)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateUserParams(UserIdParams):
+    """Parameters of updateUser."""
+
+    username: str | None = param("Unique username", default=None)
+    first_name: str | None = param("first name", default=None)
+    last_name: str | None = param("last name", default=None)
+    email: str | None = param("email", default=None)
+    password: str | None = param(
+        "Clear text password (not accepted yet: see docs/accounts.md)",
+        length=MAX_PASSWORD_CHARS,
+        default=None,
+    )
+
+
+@commands.command(
+    "updateUser",
+    UpdateUserParams,
+    description="Updates a user account",
+    response_key="user",
+)
+def update_user(ctx: ApiContext, params: UpdateUserParams) -> ObjectResult:
+    """Change a user's names, email or username."""
+    _refuse_password(params.password)
+    record = members.update_user(
+        ctx.db,
+        ctx.caller,
+        params.id,
+        username=params.username,
+        first_name=params.first_name,
+        last_name=params.last_name,
+        email=params.email,
+    )
+    return ObjectResult("user", user_response(record))
+
+
+@commands.command(
+    "disableUser", UserIdParams, description="Disables a user account", response_key="user"
+)
+def disable_user(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
+    """Disable a user: their keys stop working."""
+    record = members.set_user_state(ctx.db, ctx.caller, params.id, DISABLED, command=ctx.command)
+    return ObjectResult("user", user_response(record))
+
+
+@commands.command(
+    "enableUser", UserIdParams, description="Enables a user account", response_key="user"
+)
+def enable_user(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
+    """Enable a disabled user."""
+    record = members.set_user_state(ctx.db, ctx.caller, params.id, ENABLED, command=ctx.command)
+    return ObjectResult("user", user_response(record))
+
+
+@commands.command(
+    "deleteUser", UserIdParams, description="Deletes a user for an account", response_key="success"
+)
+def delete_user(ctx: ApiContext, params: UserIdParams) -> FlatResult:
+    """Delete a user (not the caller, nor an account's last user)."""
+    members.delete_user(ctx.db, ctx.caller, params.id, ctx.clock)
+    return FlatResult({"success": True})
+
+
+@commands.command(
+    "registerUserKeys",
+    UserIdParams,
+    description="This command allows a user to register for the developer API, returning a "
+    "secret key and an API key. The old pair stops working.",
+    response_key="userkeys",
+)
+def register_user_keys(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
+    """Mint a new key pair for the user (themselves, or one an admin manages)."""
+    keys = members.register_keys(ctx.db, ctx.caller, params.id, ctx.box)
+    return ObjectResult("userkeys", _keys_response(keys))
+
+
+@commands.command(
+    "getUserKeys",
+    UserIdParams,
+    description="This command allows the user to query the seceret and API keys for the account",
+    response_key="userkeys",
+)
+def get_user_keys(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
+    """A user's key pair, for themselves or an admin over them."""
+    keys = members.user_keys(ctx.db, ctx.caller, params.id, ctx.box)
+    return ObjectResult("userkeys", _keys_response(keys) if keys else {})
+
+
+# ---------------------------------------------------------------- roles
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListRolesParams(ListParams):
+    """Parameters of listRoles."""
+
+    # Roles are a fixed catalog, not rows: an unknown id lists nothing.
+    id: Uuid | None = param("List role by role ID.", default=None)
+    name: str | None = param("List role by role name.", default=None)
+    type: str | None = param(
+        "List role by role type, valid options are: Admin, ResourceAdmin, DomainAdmin, User.",
+        default=None,
+    )
+
+
+@commands.command(
+    "listRoles",
+    ListRolesParams,
+    description="Lists dynamic roles in CloudStack",
+    response_key="role",
+)
+def list_roles(ctx: ApiContext, params: ListRolesParams) -> ListResult:
+    """CloudStack's four default roles, filtered."""
+    del ctx
+    roles = [
+        r
+        for r in DEFAULT_ROLES
+        if (params.id is None or r.uuid == params.id)
+        and (params.name is None or r.name.lower() == params.name.lower())
+        and (params.type is None or r.type.value.lower() == params.type.lower())
+        and (params.keyword is None or params.keyword.lower() in r.name.lower())
+    ]
+    return ListResult("role", [role_response(r) for r in roles], len(roles))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _refuse_password(password: str | None) -> None:
+    # Password hashing lands with login (issue 13); until then nothing is stored.
+    if password is not None:
+        raise InvalidParameterError(
+            "password",
+            "Invalid parameter password: passwords are not supported by this server yet; "
+            "leave password out and use registerUserKeys",
+        )
+
+
+def _account_type(number: int | None, role_uuid: str | None) -> AccountType:
+    role = None
+    if role_uuid is not None:
+        role = role_by_uuid(role_uuid)
+        if role is None:
+            raise NotFoundError("createAccount", "roleid", role_uuid)
+        if role.account_type is None:
+            raise InvalidParameterError(
+                "roleid", f"Invalid parameter roleid: role {role.name} cannot be given to accounts"
+            )
+    if number is None:
+        if role is None:
+            raise InvalidParameterError(
+                "accounttype", "Either accounttype or roleid must be passed"
+            )
+        assert role.account_type is not None
+        return role.account_type
+    account_type = ACCOUNT_TYPES[number]
+    if role is not None and role.account_type != account_type:
+        raise InvalidParameterError(
+            "roleid", "Invalid parameter roleid: the role does not match accounttype"
+        )
+    return account_type
+
+
+def _type_filter(number: int | None) -> AccountType | None:
+    return None if number is None else ACCOUNT_TYPES[number]
+
+
+def _keys_response(keys: ApiKeys) -> dict[str, str]:
+    return {"apikey": keys.api_key, "secretkey": keys.secret_key}

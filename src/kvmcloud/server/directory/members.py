@@ -1,0 +1,500 @@
+"""Create, list, change and delete accounts and users, and their API keys (AccountManager)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
+from kvmcloud.server.accounts.service import ADMIN_NAME, ApiKeys, new_pair, secret_key_of
+from kvmcloud.server.accounts.visibility import (
+    check_domain_access,
+    in_subtree,
+    list_scope,
+    may_see_account,
+)
+from kvmcloud.server.db import Database, new_uuid
+from kvmcloud.server.directory.domains import domain_of
+from kvmcloud.server.directory.records import AccountRecord, UserRecord
+from kvmcloud.server.errors import (
+    InvalidParameterError,
+    PermissionDeniedError,
+    ResourceInUseError,
+)
+from kvmcloud.server.paging import PageRequest, PageWindow
+from kvmcloud.server.queries import get_by_uuid, list_window
+from kvmcloud.server.sealing.box import SecretBox
+
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+ENABLED, DISABLED, LOCKED = "enabled", "disabled", "locked"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonFilter:
+    """The filters listAccounts and listUsers share."""
+
+    uuid: str | None = None
+    name: str | None = None
+    domain_uuid: str | None = None
+    account_name: str | None = None
+    state: str | None = None
+    keyword: str | None = None
+    list_all: bool = False
+    is_recursive: bool = False
+    account_type: AccountType | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """How a command names an account: ``id``, or ``account`` with ``domainid``."""
+
+    uuid: str | None = None
+    name: str | None = None
+    domain_uuid: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewUser:
+    """The user details createAccount and createUser take."""
+
+    username: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+
+
+def create_account(
+    db: Database,
+    caller: Caller,
+    user: NewUser,
+    *,
+    account_name: str | None,
+    account_type: AccountType,
+    domain_uuid: str | None,
+    clock: Callable[[], datetime],
+    box: SecretBox,
+) -> AccountRecord:
+    """Create an account with its first user (keys are minted by registerUserKeys).
+
+    Raises:
+        PermissionDeniedError: a plain user, a domain outside the caller's, or a domain
+            admin creating a root admin.
+        InvalidParameterError: the account or user name is taken in the domain.
+    """
+    del box
+    _check_manager(caller, "createAccount")
+    if account_type == AccountType.ADMIN and not caller.is_admin:
+        raise PermissionDeniedError("Domain admins can't create root admin accounts")
+    name = account_name or user.username
+    with db.transaction() as session:
+        domain = (
+            domain_of(session, caller, domain_uuid, command="createAccount")
+            if domain_uuid
+            else session.get_one(Domain, caller.domain_id)
+        )
+        if _live_account(session, domain.id, name) is not None:
+            raise InvalidParameterError(
+                "account", f"The specified account: {name} already exists in domain {domain.uuid}"
+            )
+        _check_free_username(session, domain, user.username)
+        account = Account(
+            account_name=name, type=account_type, domain_id=domain.id, created=clock()
+        )
+        session.add(account)
+        session.flush()
+        row = _new_user(session, account, user, clock())
+        return AccountRecord(
+            account, domain, is_default=False, users=[_user_record(caller, row, account, domain)]
+        )
+
+
+def create_user(
+    db: Database,
+    caller: Caller,
+    user: NewUser,
+    *,
+    account_name: str,
+    domain_uuid: str | None,
+    clock: Callable[[], datetime],
+) -> UserRecord:
+    """Add a user to an account of a domain the caller manages."""
+    _check_manager(caller, "createUser")
+    with db.transaction() as session:
+        domain = (
+            domain_of(session, caller, domain_uuid, command="createUser")
+            if domain_uuid
+            else session.get_one(Domain, caller.domain_id)
+        )
+        account = _live_account(session, domain.id, account_name)
+        if account is None:
+            raise InvalidParameterError(
+                "account", f"Unable to find account {account_name} in domain {domain.uuid}"
+            )
+        _check_free_username(session, domain, user.username)
+        row = _new_user(session, account, user, clock())
+        return _user_record(caller, row, account, domain)
+
+
+def list_accounts(
+    db: Database, caller: Caller, page: PageRequest, wanted: PersonFilter
+) -> tuple[list[AccountRecord], int]:
+    """listAccounts: the accounts the caller may see, with their live users."""
+    with db.transaction() as session:
+        query = _scoped(session, caller, select(Account, Domain), wanted, command="listAccounts")
+        if wanted.name:
+            query = query.where(Account.account_name == wanted.name)
+        if wanted.keyword:
+            query = query.where(Account.account_name.contains(wanted.keyword))
+        window = list_window(session, page)
+        rows, total = _paged_pairs(session, query.order_by(Account.id), window)
+        records = []
+        for account, domain in rows:
+            users = session.scalars(
+                select(User)
+                .where(User.account_id == account.id, User.removed.is_(None))
+                .order_by(User.id)
+            )
+            records.append(
+                AccountRecord(
+                    account,
+                    domain,
+                    is_default=_is_default(account, domain),
+                    users=[_user_record(caller, u, account, domain) for u in users],
+                )
+            )
+        return records, total
+
+
+def list_users(
+    db: Database, caller: Caller, page: PageRequest, wanted: PersonFilter
+) -> tuple[list[UserRecord], int]:
+    """listUsers: the live users of the accounts the caller may see."""
+    with db.transaction() as session:
+        query = _scoped(
+            session,
+            caller,
+            select(User, Account, Domain).join(Account, User.account_id == Account.id),
+            wanted,
+            command="listUsers",
+        ).where(User.removed.is_(None))
+        if wanted.uuid:
+            query = query.where(User.uuid == wanted.uuid)
+        if wanted.state:
+            query = query.where(User.state == wanted.state.lower())
+        if wanted.name:
+            query = query.where(User.username == wanted.name)
+        if wanted.keyword:
+            query = query.where(User.username.contains(wanted.keyword))
+        rows, total = _paged_pairs(session, query.order_by(User.id), list_window(session, page))
+        return [_user_record(caller, u, a, d) for u, a, d in rows], total
+
+
+def set_account_state(
+    db: Database, caller: Caller, ref: AccountRef, state: str, *, command: str
+) -> AccountRecord:
+    """enableAccount, disableAccount, lockAccount: a disabled or locked account's keys fail."""
+    with db.transaction() as session:
+        account, domain = _managed_account(session, caller, ref, command)
+        if account.id == caller.account_id and state != ENABLED:
+            raise PermissionDeniedError("Can't disable or lock the account you are calling as")
+        account.state = state
+        session.flush()
+        return AccountRecord(account, domain, is_default=_is_default(account, domain))
+
+
+def update_account(
+    db: Database, caller: Caller, ref: AccountRef, *, new_name: str | None
+) -> AccountRecord:
+    """updateAccount: rename an account (unique among its domain's live accounts)."""
+    with db.transaction() as session:
+        account, domain = _managed_account(session, caller, ref, "updateAccount")
+        if new_name and new_name != account.account_name:
+            if _live_account(session, domain.id, new_name) is not None:
+                raise InvalidParameterError(
+                    "newname",
+                    f"The specified account: {new_name} already exists in domain {domain.uuid}",
+                )
+            account.account_name = new_name
+        session.flush()
+        return AccountRecord(account, domain, is_default=_is_default(account, domain))
+
+
+def delete_account(
+    db: Database,
+    caller: Caller,
+    ref: AccountRef,
+    *,
+    count_resources: Callable[[Session, int], int],
+    clock: Callable[[], datetime],
+) -> None:
+    """Remove an account and its users; refused while it owns live VMs, templates or ISOs.
+
+    Raises:
+        ResourceInUseError: the account still owns resources (delete them first).
+        PermissionDeniedError: the caller's own account, or the default admin.
+    """
+    with db.transaction() as session:
+        account, domain = _managed_account(session, caller, ref, "deleteAccount")
+        if account.id == caller.account_id or _is_default(account, domain):
+            raise PermissionDeniedError(
+                f"Account id : {account.uuid} is a system account, delete is not allowed"
+            )
+        owned = count_resources(session, account.id)
+        if owned:
+            raise ResourceInUseError(
+                f"Account {account.account_name} still owns {owned} VMs, templates or ISOs: "
+                "kvmcloud does not delete them with the account yet; delete them first"
+            )
+        now = clock()
+        account.removed, account.state = now, "removed"
+        for user in session.scalars(select(User).where(User.account_id == account.id)):
+            _remove_user(user, now)
+
+
+def managed_user(session: Session, caller: Caller, uuid: str, command: str) -> UserRecord:
+    """A live user the caller may manage (themselves, or a user under a domain they admin)."""
+    user = get_by_uuid(session, User, uuid, command=command, param="id")
+    account = session.get_one(Account, user.account_id)
+    domain = session.get_one(Domain, account.domain_id)
+    if user.id != caller.user_id:
+        _check_manager(caller, command)
+        check_domain_access(caller, domain.path, domain.uuid)
+    return _user_record(caller, user, account, domain)
+
+
+def set_user_state(
+    db: Database, caller: Caller, uuid: str, state: str, *, command: str
+) -> UserRecord:
+    """enableUser, disableUser: a disabled user's keys stop working."""
+    with db.transaction() as session:
+        record = managed_user(session, caller, uuid, command)
+        if record.user.id == caller.user_id and state != ENABLED:
+            raise PermissionDeniedError("Can't disable the user you are calling as")
+        _check_manager(caller, command)
+        record.user.state = state
+        session.flush()
+        return record
+
+
+def update_user(
+    db: Database,
+    caller: Caller,
+    uuid: str,
+    *,
+    username: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    email: str | None,
+) -> UserRecord:
+    """updateUser: names and email; a new username must be free in the domain."""
+    with db.transaction() as session:
+        record = managed_user(session, caller, uuid, "updateUser")
+        user = record.user
+        if username and username != user.username:
+            _check_free_username(session, record.domain, username)
+            user.username = username
+        if first_name is not None:
+            user.first_name = first_name
+        if last_name is not None:
+            user.last_name = last_name
+        if email is not None:
+            user.email = email
+        session.flush()
+        return record
+
+
+def delete_user(db: Database, caller: Caller, uuid: str, clock: Callable[[], datetime]) -> None:
+    """deleteUser: never the caller, nor an account's last user (CloudStack's rules)."""
+    with db.transaction() as session:
+        record = managed_user(session, caller, uuid, "deleteUser")
+        _check_manager(caller, "deleteUser")
+        if record.user.id == caller.user_id or record.is_default:
+            raise PermissionDeniedError(
+                f"user id : {record.user.uuid} is system account, delete is not allowed"
+            )
+        others = session.scalars(
+            select(User.id).where(
+                User.account_id == record.account.id,
+                User.removed.is_(None),
+                User.id != record.user.id,
+            )
+        ).first()
+        if others is None:
+            raise InvalidParameterError(
+                "id",
+                f"Invalid parameter id: user {record.user.uuid} is the last user of account "
+                f"{record.account.account_name}; delete the account instead",
+            )
+        _remove_user(record.user, clock())
+
+
+def register_keys(db: Database, caller: Caller, uuid: str, box: SecretBox) -> ApiKeys:
+    """registerUserKeys: a fresh pair for a user the caller manages (or themselves)."""
+    with db.transaction() as session:
+        record = managed_user(session, caller, uuid, "registerUserKeys")
+        return new_pair(box, record.user)
+
+
+def user_keys(db: Database, caller: Caller, uuid: str, box: SecretBox) -> ApiKeys | None:
+    """getUserKeys: a user's pair, for themselves or an admin over them (None: no keys)."""
+    with db.transaction() as session:
+        record = managed_user(session, caller, uuid, "getUserKeys")
+        secret = secret_key_of(box, record.user)
+        if record.user.api_key is None or secret is None:
+            return None
+        return ApiKeys(record.user.username, record.user.api_key, secret)
+
+
+def _managed_account(
+    session: Session, caller: Caller, ref: AccountRef, command: str
+) -> tuple[Account, Domain]:
+    _check_manager(caller, command)
+    if ref.uuid:
+        account = get_by_uuid(session, Account, ref.uuid, command=command, param="id")
+        domain = session.get_one(Domain, account.domain_id)
+    elif ref.name:
+        domain = (
+            domain_of(session, caller, ref.domain_uuid, command=command)
+            if ref.domain_uuid
+            else session.get_one(Domain, caller.domain_id)
+        )
+        found = _live_account(session, domain.id, ref.name)
+        if found is None:
+            raise InvalidParameterError(
+                "account", f"Unable to find account {ref.name} in domain {domain.uuid}"
+            )
+        account = found
+    else:
+        raise InvalidParameterError(
+            "id", "Either id or account and domainid must be passed to identify the account"
+        )
+    check_domain_access(caller, domain.path, domain.uuid)
+    return account, domain
+
+
+def _check_manager(caller: Caller, command: str) -> None:
+    if not caller.is_admin and caller.account_type != AccountType.DOMAIN_ADMIN:
+        raise PermissionDeniedError(f"The command {command} is available to administrators only")
+
+
+def _scoped(
+    session: Session,
+    caller: Caller,
+    query: S,
+    wanted: PersonFilter,
+    *,
+    command: str,
+) -> S:
+    """Join the domain and keep the rows list_scope lets the caller see."""
+    domain_path: str | None = None
+    account_id: int | None = None
+    if wanted.domain_uuid:
+        domain = domain_of(session, caller, wanted.domain_uuid, command=command)
+        domain_path = domain.path
+    if wanted.account_name:
+        base = domain_path or caller.domain_path
+        account = session.scalars(
+            select(Account)
+            .join(Domain, Account.domain_id == Domain.id)
+            .where(
+                Account.account_name == wanted.account_name,
+                Domain.path == base,
+                Account.removed.is_(None),
+            )
+        ).first()
+        # An unknown account lists nothing; one outside the caller's reach is a 531.
+        account_id = account.id if account is not None else -1
+        if account is not None and not may_see_account(caller, account.id, base):
+            raise PermissionDeniedError(
+                f"Account {caller.account_name} does not have permission to access account "
+                f"{wanted.account_name}"
+            )
+    scope = list_scope(
+        caller,
+        domain_path=domain_path,
+        is_recursive=wanted.is_recursive,
+        list_all=wanted.list_all,
+        account_id=account_id,
+        by_id=wanted.uuid is not None,
+        own_account_by_default=command == "listAccounts",
+    )
+    query = query.join(Domain, Account.domain_id == Domain.id).where(Account.removed.is_(None))
+    if scope.account_id is not None:
+        query = query.where(Account.id == scope.account_id)
+    if scope.subtree:
+        query = query.where(Domain.path.startswith(scope.domain_path))
+    elif scope.account_id is None:
+        query = query.where(Domain.path == scope.domain_path)
+    if wanted.uuid and command == "listAccounts":
+        query = query.where(Account.uuid == wanted.uuid)
+    if wanted.state and command == "listAccounts":
+        query = query.where(Account.state == wanted.state.lower())
+    if wanted.account_type is not None:
+        query = query.where(Account.type == wanted.account_type)
+    return query
+
+
+def _paged_pairs(session: Session, query: S, window: PageWindow) -> tuple[list[Any], int]:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    return list(session.execute(query.offset(window.offset).limit(window.limit))), total
+
+
+def _live_account(session: Session, domain_id: int, name: str) -> Account | None:
+    return session.scalars(
+        select(Account).where(
+            Account.domain_id == domain_id,
+            Account.account_name == name,
+            Account.removed.is_(None),
+        )
+    ).first()
+
+
+def _check_free_username(session: Session, domain: Domain, username: str) -> None:
+    taken = session.scalars(
+        select(User.id)
+        .join(Account, User.account_id == Account.id)
+        .where(Account.domain_id == domain.id, User.username == username, User.removed.is_(None))
+    ).first()
+    if taken is not None:
+        raise InvalidParameterError(
+            "username", f"The user {username} already exists in domain {domain.uuid}"
+        )
+
+
+def _new_user(session: Session, account: Account, new: NewUser, now: datetime) -> User:
+    user = User(
+        uuid=new_uuid(),
+        username=new.username,
+        account_id=account.id,
+        first_name=new.first_name,
+        last_name=new.last_name,
+        email=new.email,
+        created=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _remove_user(user: User, now: datetime) -> None:
+    # The keys go at once: a removed user's requests fail authentication.
+    user.removed, user.state, user.api_key, user.secret_key = now, "removed", None, None
+
+
+def _is_default(account: Account, domain: Domain) -> bool:
+    return account.account_name == ADMIN_NAME and domain.parent_id is None
+
+
+def _user_record(caller: Caller, user: User, account: Account, domain: Domain) -> UserRecord:
+    return UserRecord(
+        user,
+        account,
+        domain,
+        is_caller_child_domain=in_subtree(domain.path, caller.domain_path)
+        and domain.path != caller.domain_path,
+        is_default=_is_default(account, domain) and user.username == ADMIN_NAME,
+    )

@@ -1,0 +1,350 @@
+"""Domains, accounts, users, roles and keys through the real app (issue 13, items 1 and 2)."""
+
+from typing import Any
+
+from kvmcloud.server.accounts.service import ApiKeys
+from tests.integration.server.conftest import ServerHarness, build_cloud
+
+
+def domain(server: ServerHarness, name: str, parent: str | None = None) -> dict[str, Any]:
+    params = {"name": name} | ({"parentdomainid": parent} if parent else {})
+    return server.ok("createDomain", **params)["domain"]
+
+
+def account(
+    server: ServerHarness,
+    name: str,
+    domain_id: str,
+    account_type: int = 0,
+    keys: ApiKeys | None = None,
+) -> tuple[dict[str, Any], ApiKeys]:
+    """Create an account through the API and mint its user's keys."""
+    status, body = server.call(
+        "createAccount",
+        keys,
+        username=name,
+        email=f"{name}@example.org",
+        firstname=name,
+        lastname="Tester",
+        accounttype=account_type,
+        domainid=domain_id,
+    )
+    assert status == 200, body
+    created = body["account"]
+    user_id = created["user"][0]["id"]
+    pair = server.ok("registerUserKeys", id=user_id)["userkeys"]
+    return created, ApiKeys(name, pair["apikey"], pair["secretkey"])
+
+
+def root_id(server: ServerHarness) -> str:
+    return server.ok("listDomains")["domain"][0]["id"]
+
+
+def names(items: list[dict[str, Any]]) -> list[str]:
+    return sorted(item["name"] for item in items)
+
+
+# ---------------------------------------------------------------- domains
+
+
+def test_domains_form_a_tree_with_cloudstack_paths_and_levels(server: ServerHarness) -> None:
+    root = server.ok("listDomains")["domain"]
+    assert [(d["name"], d["path"], d["level"]) for d in root] == [("ROOT", "ROOT", 0)]
+
+    a = domain(server, "a")
+    b = domain(server, "b", a["id"])
+
+    assert (a["path"], a["level"], a["parentdomainname"]) == ("ROOT/a", 1, "ROOT")
+    assert (b["path"], b["level"], b["parentdomainid"]) == ("ROOT/a/b", 2, a["id"])
+    every = server.ok("listDomains", listall=True)["domain"]
+    assert names(every) == ["ROOT", "a", "b"]
+    assert {d["name"]: d["haschild"] for d in every} == {"ROOT": True, "a": True, "b": False}
+    children = server.ok("listDomainChildren", id=root[0]["id"])["domain"]
+    assert names(children) == ["a"]
+    tree = server.ok("listDomainChildren", id=root[0]["id"], isrecursive=True)["domain"]
+    assert names(tree) == ["a", "b"]
+    assert server.ok("listDomains", level=2, listall=True)["domain"][0]["id"] == b["id"]
+
+
+def test_a_domain_name_is_unique_among_its_siblings_only(server: ServerHarness) -> None:
+    a = domain(server, "a")
+    domain(server, "x", a["id"])
+    domain(server, "x")  # a sibling of a, not of a/x
+
+    status, body = server.call("createDomain", name="x", parentdomainid=a["id"])
+
+    assert status == 431
+    assert body["errortext"] == f"Domain with name x already exists for the parent id={a['id']}"
+
+
+def test_renaming_a_domain_rewrites_the_paths_of_its_subtree(server: ServerHarness) -> None:
+    a = domain(server, "a")
+    b = domain(server, "b", a["id"])
+
+    renamed = server.ok("updateDomain", id=a["id"], name="z")["domain"]
+
+    assert renamed["path"] == "ROOT/z"
+    assert server.ok("listDomains", id=b["id"])["domain"][0]["path"] == "ROOT/z/b"
+    status, body = server.call("updateDomain", id=root_id(server), name="other")
+    assert status == 431 and "ROOT domain can not be edited" in body["errortext"]
+
+
+def test_deleting_a_domain_refuses_children_and_accounts_without_cleanup(
+    server: ServerHarness,
+) -> None:
+    a = domain(server, "a")
+    b = domain(server, "b", a["id"])
+    account(server, "alice", b["id"])
+
+    status, body = server.call("deleteDomain", id=a["id"])
+
+    assert status == 530
+    assert body["errortext"] == (
+        f"Delete failed on domain a (id: {a['id']}); Please make sure all users and sub "
+        "domains have been removed from the domain before deleting"
+    )
+    status, body = server.call("deleteDomain", id=a["id"], cleanup=True)
+    assert status == 530 and "1 accounts to cleanup" in body["errortext"]
+    alice = server.ok("listAccounts", domainid=b["id"])["account"][0]
+    server.ok("deleteAccount", id=alice["id"])
+    assert server.ok("deleteDomain", id=a["id"], cleanup=True) == {"success": True}
+    assert names(server.ok("listDomains", listall=True)["domain"]) == ["ROOT"]
+    status, _ = server.call("deleteDomain", id=root_id(server))
+    assert status == 531
+
+
+def test_only_root_admins_change_domains(server: ServerHarness) -> None:
+    a = domain(server, "a")
+    _, admin_a = account(server, "boss", a["id"], account_type=2)
+    user = server.user("plain")
+
+    for keys in (admin_a, user):
+        assert server.call("createDomain", keys, name="n", parentdomainid=a["id"])[0] == 531
+        assert server.call("updateDomain", keys, id=a["id"], name="n")[0] == 531
+        assert server.call("deleteDomain", keys, id=a["id"])[0] == 531
+
+
+# ---------------------------------------------------------------- accounts and users
+
+
+def test_create_account_answers_cloudstack_fields(server: ServerHarness) -> None:
+    a = domain(server, "a")
+
+    created, keys = account(server, "alice", a["id"], account_type=2)
+
+    assert created["name"] == "alice"
+    assert created["accounttype"] == 2
+    assert (created["roletype"], created["rolename"]) == ("DomainAdmin", "Domain Admin")
+    assert (created["domainid"], created["domain"], created["domainpath"]) == (
+        a["id"],
+        "a",
+        "ROOT/a",
+    )
+    assert created["state"] == "enabled"
+    (user,) = created["user"]
+    assert (user["username"], user["email"], user["account"]) == (
+        "alice",
+        "alice@example.org",
+        "alice",
+    )
+    assert "secretkey" not in user
+    listed = server.ok("listUsers", id=user["id"])["user"][0]
+    assert listed["apikey"] == keys.api_key and "secretkey" not in listed
+    roles = {r["id"]: r for r in server.ok("listRoles")["role"]}
+    assert roles[created["roleid"]]["name"] == "Domain Admin"
+
+
+def test_names_are_unique_per_domain_not_globally(server: ServerHarness) -> None:
+    a, b = domain(server, "a"), domain(server, "b")
+    account(server, "alice", a["id"])
+    account(server, "alice", b["id"])
+
+    status, body = server.call(
+        "createAccount",
+        username="alice",
+        email="e",
+        firstname="f",
+        lastname="l",
+        accounttype=0,
+        domainid=a["id"],
+    )
+
+    assert status == 431 and "account" in body["errortext"]
+    assert len(server.ok("listAccounts", name="alice", listall=True)["account"]) == 2
+
+
+def test_create_account_needs_a_type_or_role_and_refuses_passwords(
+    server: ServerHarness,
+) -> None:
+    base = {"username": "u", "email": "e", "firstname": "f", "lastname": "l"}
+    status, body = server.call("createAccount", **base)
+    assert status == 431 and "accounttype" in body["errortext"]
+    status, body = server.call("createAccount", **base, accounttype=0, password="secret")
+    assert status == 431 and "password" in body["errortext"]
+    user_role = next(r for r in server.ok("listRoles")["role"] if r["name"] == "User")
+    created = server.ok("createAccount", **base, roleid=user_role["id"])["account"]
+    assert created["accounttype"] == 0
+
+
+def test_visibility_root_admin_domain_admin_and_user(server: ServerHarness) -> None:
+    a = domain(server, "a")
+    b = domain(server, "b", a["id"])
+    other = domain(server, "other")
+    _, boss = account(server, "boss", a["id"], account_type=2)
+    account(server, "bob", b["id"])
+    _, eve = account(server, "eve", other["id"])
+
+    every = server.ok("listAccounts", listall=True)["account"]
+    assert names(every) == ["admin", "bob", "boss", "eve"]
+    # The domain admin sees their subtree, never ROOT's or a sibling's accounts.
+    status, body = server.call("listAccounts", boss, listall=True)
+    assert status == 200 and names(body["account"]) == ["bob", "boss"]
+    status, body = server.call("listDomains", boss, listall=True)
+    assert names(body["domain"]) == ["a", "b"]
+    status, body = server.call("listUsers", boss, domainid=b["id"])
+    assert [u["username"] for u in body["user"]] == ["bob"]
+    assert body["user"][0]["iscallerchilddomain"] is True
+    assert server.call("listAccounts", boss, domainid=other["id"])[0] == 531
+    assert server.call("listDomains", boss, id=other["id"])[0] == 531
+    # A user of another domain sees their own account and user only.
+    status, body = server.call("listAccounts", eve, listall=True)
+    assert names(body["account"]) == ["eve"]
+    status, body = server.call("listUsers", eve, listall=True)
+    assert [u["username"] for u in body["user"]] == ["eve"]
+    assert names(server.call("listDomains", eve, listall=True)[1]["domain"]) == ["other"]
+    assert server.call("listDomainChildren", eve)[1].get("domain", []) == []
+    assert server.call("listAccounts", eve, domainid=a["id"])[0] == 531
+    # Without listall an admin lists their own account, as CloudStack does.
+    assert names(server.ok("listAccounts")["account"]) == ["admin"]
+    recursive = server.ok("listAccounts", domainid=a["id"], isrecursive=True)["account"]
+    assert names(recursive) == ["bob", "boss"]
+
+
+def test_a_domain_admin_manages_accounts_in_their_subtree_only(server: ServerHarness) -> None:
+    a, other = domain(server, "a"), domain(server, "other")
+    _, boss = account(server, "boss", a["id"], account_type=2)
+
+    made, _ = account(server, "carol", a["id"], keys=boss)
+    status, _ = server.call(
+        "createAccount",
+        boss,
+        username="x",
+        email="e",
+        firstname="f",
+        lastname="l",
+        accounttype=0,
+        domainid=other["id"],
+    )
+    assert status == 531
+    status, _ = server.call(
+        "createAccount",
+        boss,
+        username="y",
+        email="e",
+        firstname="f",
+        lastname="l",
+        accounttype=1,
+        domainid=a["id"],
+    )
+    assert status == 531
+    assert server.call("disableAccount", boss, id=made["id"], lock=False)[0] == 200
+    user = server.user("plain")
+    assert server.call("disableAccount", user, id=made["id"], lock=False)[0] == 531
+
+
+def test_disabled_locked_and_deleted_accounts_lose_api_access(server: ServerHarness) -> None:
+    a = domain(server, "a")
+    created, keys = account(server, "alice", a["id"])
+    assert server.call("listZones", keys)[0] == 200
+
+    disabled = server.ok("disableAccount", id=created["id"], lock=False)["account"]
+    assert disabled["state"] == "disabled"
+    assert server.call("listZones", keys)[0] == 401
+    server.ok("enableAccount", id=created["id"])
+    assert server.call("listZones", keys)[0] == 200
+    locked = server.ok("lockAccount", account="alice", domainid=a["id"])["account"]
+    assert locked["state"] == "locked"
+    assert server.call("listZones", keys)[0] == 401
+    server.ok("enableAccount", account="alice", domainid=a["id"])
+
+    assert server.ok("deleteAccount", id=created["id"]) == {"success": True}
+
+    assert server.call("listZones", keys)[0] == 401
+    assert server.ok("listAccounts", listall=True, name="alice").get("account", []) == []
+    again, _ = account(server, "alice", a["id"])  # the name is free again
+    assert again["id"] != created["id"]
+
+
+def test_users_are_added_updated_disabled_and_deleted(server: ServerHarness) -> None:
+    a = domain(server, "a")
+    created, _ = account(server, "team", a["id"])
+
+    user = server.ok(
+        "createUser",
+        username="second",
+        email="s@example.org",
+        firstname="S",
+        lastname="U",
+        account="team",
+        domainid=a["id"],
+    )["user"]
+    assert (user["account"], user["domainid"]) == ("team", a["id"])
+    pair = server.ok("registerUserKeys", id=user["id"])["userkeys"]
+    keys = ApiKeys("second", pair["apikey"], pair["secretkey"])
+
+    updated = server.ok("updateUser", id=user["id"], firstname="New", email="n@example.org")
+    assert (updated["user"]["firstname"], updated["user"]["email"]) == ("New", "n@example.org")
+    status, body = server.call("updateUser", id=user["id"], password="x")
+    assert status == 431 and "password" in body["errortext"]
+    # A user reads their own keys; the secret key is shown to them.
+    status, body = server.call("getUserKeys", keys, id=user["id"])
+    assert status == 200 and body["userkeys"]["secretkey"] == keys.secret_key
+    first = created["user"][0]["id"]
+    assert server.call("getUserKeys", keys, id=first)[0] == 531
+
+    server.ok("disableUser", id=user["id"])
+    assert server.call("listZones", keys)[0] == 401
+    server.ok("enableUser", id=user["id"])
+    assert server.call("listZones", keys)[0] == 200
+    assert server.ok("deleteUser", id=user["id"]) == {"success": True}
+    assert server.call("listZones", keys)[0] == 401
+    status, body = server.call("deleteUser", id=first)
+    assert status == 431 and "last user" in body["errortext"]
+
+
+def test_delete_account_refuses_an_account_that_owns_templates(server: ServerHarness) -> None:
+    build_cloud(server)
+    owner = server.user("owner")
+    zone = server.ok("listZones")["zone"][0]["id"]
+    status, body = server.call(
+        "registerTemplate",
+        owner,
+        name="t",
+        displaytext="t",
+        url="http://127.0.0.1:9/t.qcow2",
+        format="QCOW2",
+        hypervisor="KVM",
+        ostypeid=server.ok("listOsTypes")["ostype"][0]["id"],
+        zoneid=zone,
+        directdownload=True,
+    )
+    assert status == 200, body
+    owner_account = server.ok("listAccounts", listall=True, name="owner")["account"][0]
+
+    status, body = server.call("deleteAccount", id=owner_account["id"])
+
+    assert status == 536 and "owns 1" in body["errortext"]
+
+
+def test_list_roles_gives_cloudstacks_four_default_roles(server: ServerHarness) -> None:
+    roles = server.ok("listRoles")["role"]
+
+    assert [(r["name"], r["type"]) for r in roles] == [
+        ("Root Admin", "Admin"),
+        ("Resource Admin", "ResourceAdmin"),
+        ("Domain Admin", "DomainAdmin"),
+        ("User", "User"),
+    ]
+    assert [r["name"] for r in server.ok("listRoles", type="DomainAdmin")["role"]] == [
+        "Domain Admin"
+    ]
