@@ -36,6 +36,10 @@ def account(
     return created, ApiKeys(name, pair["apikey"], pair["secretkey"])
 
 
+# What createAccount requires besides the username, as CloudStack does.
+DETAILS = {"email": "e@example.org", "firstname": "F", "lastname": "L"}
+
+
 def root_id(server: ServerHarness) -> str:
     return server.ok("listDomains")["domain"][0]["id"]
 
@@ -162,9 +166,7 @@ def test_names_are_unique_per_domain_not_globally(server: ServerHarness) -> None
     status, body = server.call(
         "createAccount",
         username="alice",
-        email="e",
-        firstname="f",
-        lastname="l",
+        **DETAILS,
         accounttype=0,
         domainid=a["id"],
     )
@@ -176,7 +178,7 @@ def test_names_are_unique_per_domain_not_globally(server: ServerHarness) -> None
 def test_create_account_needs_a_type_or_role_and_refuses_passwords(
     server: ServerHarness,
 ) -> None:
-    base = {"username": "u", "email": "e", "firstname": "f", "lastname": "l"}
+    base = {"username": "u", **DETAILS}
     status, body = server.call("createAccount", **base)
     assert status == 431 and "accounttype" in body["errortext"]
     status, body = server.call("createAccount", **base, accounttype=0, password="secret")
@@ -229,9 +231,7 @@ def test_a_domain_admin_manages_accounts_in_their_subtree_only(server: ServerHar
         "createAccount",
         boss,
         username="x",
-        email="e",
-        firstname="f",
-        lastname="l",
+        **DETAILS,
         accounttype=0,
         domainid=other["id"],
     )
@@ -240,9 +240,7 @@ def test_a_domain_admin_manages_accounts_in_their_subtree_only(server: ServerHar
         "createAccount",
         boss,
         username="y",
-        email="e",
-        firstname="f",
-        lastname="l",
+        **DETAILS,
         accounttype=1,
         domainid=a["id"],
     )

@@ -245,13 +245,14 @@ def create_account(ctx: ApiContext, params: CreateAccountParams) -> ObjectResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListAccountsParams(ListParams):
-    """Parameters of listAccounts."""
+class PeopleListParams(ListParams):
+    """The filters listAccounts and listUsers share."""
 
-    id: Uuid | None = param("list account by account ID", entity=Entity.ACCOUNT, default=None)
-    name: str | None = param("list account by account name", default=None)
     account_type: int | None = param(
-        "list accounts by account type", minimum=0, maximum=2, default=None
+        "list by account type: 0 user, 1 root admin, 2 domain admin",
+        minimum=0,
+        maximum=2,
+        default=None,
     )
     domain_id: Uuid | None = param(
         "list only resources belonging to the domain specified",
@@ -263,7 +264,31 @@ class ListAccountsParams(ListParams):
         "the domainId till leaves.",
         default=None,
     )
-    state: str | None = param("list accounts by state", default=None)
+    state: str | None = param("list by state", default=None)
+
+    def people_filter(
+        self, *, uuid: str | None, name: str | None, account_name: str | None = None
+    ) -> members.PersonFilter:
+        """The filter these parameters and the command's own ask for."""
+        return members.PersonFilter(
+            uuid=uuid,
+            name=name,
+            domain_uuid=self.domain_id,
+            account_name=account_name,
+            state=self.state,
+            keyword=self.keyword,
+            list_all=bool(self.list_all),
+            is_recursive=bool(self.is_recursive),
+            account_type=None if self.account_type is None else ACCOUNT_TYPES[self.account_type],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListAccountsParams(PeopleListParams):
+    """Parameters of listAccounts."""
+
+    id: Uuid | None = param("list account by account ID", entity=Entity.ACCOUNT, default=None)
+    name: str | None = param("list account by account name", default=None)
 
 
 @commands.command(
@@ -274,21 +299,8 @@ class ListAccountsParams(ListParams):
 )
 def list_accounts(ctx: ApiContext, params: ListAccountsParams) -> ListResult:
     """The accounts the caller may see, with their users."""
-    records, total = members.list_accounts(
-        ctx.db,
-        ctx.caller,
-        params,
-        members.PersonFilter(
-            uuid=params.id,
-            name=params.name,
-            domain_uuid=params.domain_id,
-            state=params.state,
-            keyword=params.keyword,
-            list_all=bool(params.list_all),
-            is_recursive=bool(params.is_recursive),
-            account_type=_type_filter(params.account_type),
-        ),
-    )
+    wanted = params.people_filter(uuid=params.id, name=params.name)
+    records, total = members.list_accounts(ctx.db, ctx.caller, params, wanted)
     return ListResult("account", [account_response(r) for r in records], total)
 
 
@@ -436,26 +448,12 @@ def create_user(ctx: ApiContext, params: CreateUserParams) -> ObjectResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListUsersParams(ListParams):
+class ListUsersParams(PeopleListParams):
     """Parameters of listUsers."""
 
     id: Uuid | None = param("List user by ID.", entity=Entity.USER, default=None)
     username: str | None = param("List user by the username", default=None)
     account: str | None = param("list resources by account", length=100, default=None)
-    account_type: int | None = param(
-        "List users by account type.", minimum=0, maximum=2, default=None
-    )
-    domain_id: Uuid | None = param(
-        "list only resources belonging to the domain specified",
-        entity=Entity.DOMAIN,
-        default=None,
-    )
-    is_recursive: bool | None = param(
-        "defaults to false, but if true, lists all resources from the parent specified by "
-        "the domainId till leaves.",
-        default=None,
-    )
-    state: str | None = param("List users by state of the user account.", default=None)
 
 
 @commands.command(
@@ -466,22 +464,8 @@ class ListUsersParams(ListParams):
 )
 def list_users(ctx: ApiContext, params: ListUsersParams) -> ListResult:
     """The users of the accounts the caller may see."""
-    records, total = members.list_users(
-        ctx.db,
-        ctx.caller,
-        params,
-        members.PersonFilter(
-            uuid=params.id,
-            name=params.username,
-            domain_uuid=params.domain_id,
-            account_name=params.account,
-            state=params.state,
-            keyword=params.keyword,
-            list_all=bool(params.list_all),
-            is_recursive=bool(params.is_recursive),
-            account_type=_type_filter(params.account_type),
-        ),
-    )
+    wanted = params.people_filter(uuid=params.id, name=params.username, account_name=params.account)
+    records, total = members.list_users(ctx.db, ctx.caller, params, wanted)
     return ListResult("user", [user_response(r) for r in records], total)
 
 
@@ -652,10 +636,6 @@ def _account_type(number: int | None, role_uuid: str | None) -> AccountType:
             "roleid", "Invalid parameter roleid: the role does not match accounttype"
         )
     return account_type
-
-
-def _type_filter(number: int | None) -> AccountType | None:
-    return None if number is None else ACCOUNT_TYPES[number]
 
 
 def _keys_response(keys: ApiKeys) -> dict[str, str]:
