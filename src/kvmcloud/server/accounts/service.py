@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
+from kvmcloud.server.accounts.passwords import generate_password, hash_password
 from kvmcloud.server.db import new_uuid
 from kvmcloud.server.sealing.box import SecretBox, user_secret_context
 
@@ -95,6 +96,28 @@ def ensure_admin(session: Session, now: datetime, box: SecretBox) -> ApiKeys:
         keys = ApiKeys(ADMIN_NAME, user.api_key, secret_key)
     session.flush()
     return keys
+
+
+def set_password(user: User, password: str) -> None:
+    """Store a fresh salted hash of ``password`` for ``user``; the clear text is not kept."""
+    user.password = hash_password(password)
+
+
+def ensure_admin_password(session: Session, password: str | None) -> str | None:
+    """Set the admin's password; return it only when it was generated here.
+
+    A given ``password`` replaces the admin's; without one, a password is generated only
+    while the admin has none, so ``init`` prints it once and never again.
+    """
+    user = session.scalars(select(User).where(User.username == ADMIN_NAME)).one()
+    if password is not None:
+        set_password(user, password)
+        return None
+    if user.password:
+        return None
+    generated = generate_password()
+    set_password(user, generated)
+    return generated
 
 
 def regenerate_keys(session: Session, username: str, box: SecretBox) -> ApiKeys:
