@@ -20,7 +20,7 @@ from kvmcloud.server.accounts.session_rules import SessionPolicy
 from kvmcloud.server.accounts.throttle import LoginLimits
 from kvmcloud.server.agent_client import AgentClient, HttpAgentClient, KeyOpeningAgentClient
 from kvmcloud.server.agent_pki import AgentPki
-from kvmcloud.server.api import discovery
+from kvmcloud.server.api import capabilities, discovery
 from kvmcloud.server.api.agent_routes import agent_routes
 from kvmcloud.server.api.dispatch import Dispatcher
 from kvmcloud.server.api.registry import Registry
@@ -101,6 +101,7 @@ def build_registry() -> Registry:
     return Registry(
         [
             discovery.commands,
+            capabilities.commands,
             infrastructure_api.commands,
             templates_api.commands,
             vms_api.commands,

@@ -146,7 +146,7 @@ class Dispatcher:
         if not command_name:
             return None
         if is_session_command(command_name):
-            return command_name.lower()
+            return command_name
         command = self.registry.lookup(command_name)
         return command.name if command is not None else None
 

@@ -1,4 +1,8 @@
-"""login/logout at the API edge, and session authentication: cookie AND sessionkey parameter."""
+"""login/logout at the API edge, and session authentication: cookie AND sessionkey parameter.
+
+Also the commands CloudStack's login page calls before anyone is logged in (SSO providers,
+themes): kvmcloud has none of these, so they answer empty lists, without authentication.
+"""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,15 +16,23 @@ from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.session_rules import SessionPolicy
 from kvmcloud.server.api.auth import caller_of
 from kvmcloud.server.api.params import RawParams
-from kvmcloud.server.api.responses import FlatResult, render
+from kvmcloud.server.api.responses import FlatResult, ListResult, render
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import InvalidParameterError, MethodNotAllowedError
 
 SESSION_COOKIE = "JSESSIONID"
 KEY_COOKIE = "sessionkey"
 KEY_PARAM = "sessionkey"
+# CloudStack's login page lists SAML identity providers, OAuth providers and GUI themes
+# before login (APIAuthenticator commands there); kvmcloud has none. Lower-cased name ->
+# the command's name and the item key of its (empty) list.
+_EMPTY_BEFORE_LOGIN = {
+    "listidps": ("listIdps", "idp"),
+    "listoauthprovider": ("listOauthProvider", "oauthprovider"),
+    "listguithemes": ("listGuiThemes", "guiThemes"),
+}
 # The commands this module answers itself, before (and instead of) key authentication.
-SESSION_COMMANDS = frozenset({"login", "logout"})
+SESSION_COMMANDS = frozenset({"login", "logout", *_EMPTY_BEFORE_LOGIN})
 _COOKIE_PATH = "/client"
 
 
@@ -45,7 +57,7 @@ class SessionReply:
 
 
 def is_session_command(command: str | None) -> bool:
-    """Tell whether ``command`` is login or logout (any case)."""
+    """Tell whether ``command`` is answered here: login, logout or a pre-login list."""
     return bool(command) and (command or "").lower() in SESSION_COMMANDS
 
 
@@ -64,14 +76,18 @@ class SessionGate:
     policy: Callable[[Session], SessionPolicy]
 
     def answer(self, command: str, params: Mapping[str, str], origin: Origin) -> SessionReply:
-        """Run login or logout.
+        """Run login, logout or a pre-login list.
 
         Raises:
             MethodNotAllowedError: login over anything but POST (405, CloudStack's text).
             InvalidParameterError: username or password missing.
             LoginRefusedError: the credentials were refused (531, one text for every cause).
         """
-        if command.lower() == "logout":
+        lowered = command.lower()
+        if lowered in _EMPTY_BEFORE_LOGIN:
+            name, item_key = _EMPTY_BEFORE_LOGIN[lowered]
+            return SessionReply(200, render(name, ListResult(item_key, [], 0)))
+        if lowered == "logout":
             return self._logout(origin)
         return self._login(params, origin)
 
