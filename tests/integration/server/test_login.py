@@ -265,3 +265,11 @@ def test_login_over_a_real_socket_sets_cookies_a_client_keeps(
         http.post("/client/api", data={"command": "logout"})
         again = http.get("/client/api", params={"command": "listZones", "sessionkey": key})
         assert again.status_code == 401
+
+
+def test_naming_the_domain_by_uuid_does_not_reset_the_user_budget(admin: ServerHarness) -> None:
+    domain_id = body(login(admin, username="admin", password=PASSWORD))["domainid"]
+    for index in range(5):
+        by_uuid = {"domainid": domain_id} if index % 2 else {"domain": "/"}
+        assert login(admin, username="admin", password="guess", **by_uuid).status_code == 531
+    assert login(admin, username="admin", password=PASSWORD, domainid=domain_id).status_code == 531

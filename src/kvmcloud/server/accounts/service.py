@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
 from kvmcloud.server.accounts.passwords import generate_password, hash_password
@@ -39,11 +40,16 @@ class KeyHolder:
 
 def find_key_holder(session: Session, api_key: str) -> KeyHolder | None:
     """Return who holds ``api_key``, or None when nobody does."""
+    return find_holder(session, User.api_key == api_key)
+
+
+def find_holder(session: Session, *where: ColumnElement[bool]) -> KeyHolder | None:
+    """The first user matching ``where`` (on user, account, domain), with account and domain."""
     row = session.execute(
         select(User, Account, Domain)
         .join(Account, User.account_id == Account.id)
         .join(Domain, Account.domain_id == Domain.id)
-        .where(User.api_key == api_key)
+        .where(*where)
     ).first()
     return None if row is None else KeyHolder(*row)
 

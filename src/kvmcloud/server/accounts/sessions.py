@@ -6,9 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
 
-from kvmcloud.server.accounts.models import Account, Domain, User
+from kvmcloud.server.accounts.models import Domain, User
 from kvmcloud.server.accounts.passwords import (
     MAX_PASSWORD_CHARS,
     dummy_verify,
@@ -16,7 +15,7 @@ from kvmcloud.server.accounts.passwords import (
     needs_rehash,
     verify_password,
 )
-from kvmcloud.server.accounts.service import KeyHolder
+from kvmcloud.server.accounts.service import KeyHolder, find_holder
 from kvmcloud.server.accounts.session_models import LoginFailure, UserSession
 from kvmcloud.server.accounts.session_rules import (
     SessionPolicy,
@@ -87,16 +86,15 @@ def login(
     """
     limits = policy.limits
     path = domain_path(credentials.domain)
-    subjects: tuple[str, ...] = (
-        user_subject(credentials.domain_uuid or path, credentials.username),
-    )
+    subjects: tuple[str, ...] = (user_subject(credentials.username),)
     if address:
         subjects += (address_subject(address),)
     session.execute(delete(LoginFailure).where(LoginFailure.at < limits.since(now)))
     for subject, limit in zip(subjects, (limits.per_user, limits.per_address), strict=False):
         failures = session.scalars(select(LoginFailure.at).where(LoginFailure.subject == subject))
         if is_throttled(list(failures), now, limits.window_s, limit):
-            logger.warning("login refused: too many failures for %s", subject)
+            # The kind only: a user name field sometimes holds a mistyped password.
+            logger.warning("login refused: too many recent failures (%s)", subject.split(":")[0])
             raise LoginRefusedError()
     holder = _find_user(session, credentials, path)
     password = credentials.password
@@ -165,7 +163,7 @@ def session_holder(
         absolute_s=policy.absolute_s,
     ):
         raise AuthenticationError()
-    holder = _holder(session, User.id == row.user_id)
+    holder = find_holder(session, User.id == row.user_id)
     if holder is None or not _enabled(holder):
         raise AuthenticationError()
     row.last_seen = max(row.last_seen, now)
@@ -191,17 +189,7 @@ def _find_user(session: Session, credentials: Credentials, path: str) -> KeyHold
     in_domain = (
         Domain.uuid == credentials.domain_uuid if credentials.domain_uuid else Domain.path == path
     )
-    return _holder(session, User.username == name, in_domain)
-
-
-def _holder(session: Session, *where: ColumnElement[bool]) -> KeyHolder | None:
-    row = session.execute(
-        select(User, Account, Domain)
-        .join(Account, User.account_id == Account.id)
-        .join(Domain, Account.domain_id == Domain.id)
-        .where(*where)
-    ).first()
-    return None if row is None else KeyHolder(*row)
+    return find_holder(session, User.username == name, in_domain)
 
 
 def _enabled(holder: KeyHolder) -> bool:

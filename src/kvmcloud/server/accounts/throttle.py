@@ -18,9 +18,13 @@ class LoginLimits:
         return now - timedelta(seconds=self.window_s)
 
 
-def user_subject(domain_path: str, username: str) -> str:
-    """The throttling key of a user name in a domain (whether or not it exists)."""
-    return f"user:{domain_path}{username.lower()}"[:300]
+def user_subject(username: str) -> str:
+    """The throttling key of a user name (whether or not it exists), in every domain at once.
+
+    Not per domain: naming the domain by path in one try and by uuid in the next must not
+    double an attacker's budget.
+    """
+    return f"user:{username.lower()}"[:300]
 
 
 def address_subject(address: str) -> str:

@@ -38,7 +38,7 @@ def test_future_failures_do_not_count() -> None:
 
 
 def test_subjects_and_limits() -> None:
-    assert user_subject("/", "Admin") == "user:/admin"
+    assert user_subject("Admin") == "user:admin"
     assert address_subject("127.0.0.1") == "addr:127.0.0.1"
-    assert len(user_subject("/", "x" * 1000)) == 300
+    assert len(user_subject("x" * 1000)) == 300
     assert LoginLimits(5, 20, 300).since(T0) == T0 - timedelta(seconds=300)
