@@ -2,6 +2,7 @@
 
 import hashlib
 import ipaddress
+import ssl
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -283,3 +284,10 @@ def _public_pem(key: object) -> str:
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
+
+
+def tls_context(*, server: bool) -> ssl.SSLContext:
+    """A fresh agent-trust TLS context (TLS 1.2 at least), as a listener or as a client."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

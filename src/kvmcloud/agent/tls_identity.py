@@ -141,8 +141,7 @@ class TlsIdentity:
         """
         with self._lock:
             if self._server_context is None:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                context = pki.tls_context(server=True)
                 self._server_context = context
                 self._configure()
             return self._server_context
@@ -151,8 +150,7 @@ class TlsIdentity:
         """The heartbeat client's context: trust only the CA, present the issued certificate."""
         with self._lock:
             if self._client_context is None:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                context = pki.tls_context(server=False)
                 self._client_context = context
                 self._configure()
             return self._client_context

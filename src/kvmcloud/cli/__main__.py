@@ -1,9 +1,10 @@
-"""`kvmcloud`: `api <command> key=value…` — signed API calls, job polling, download progress."""
+"""`kvmcloud`: `api <command> key=value…` (signed or by login session), `login`, `logout`."""
 
 import argparse
+import getpass
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -18,8 +19,17 @@ from kvmcloud.cli.api_client import (
     ApiClientError,
     JsonObject,
 )
+from kvmcloud.cli.session_profile import (
+    ProfileError,
+    SessionProfile,
+    load_profile,
+    profile_path,
+    remove_profile,
+    save_profile,
+)
 from kvmcloud.cli.settings import (
     API_KEY_VAR,
+    DEFAULT_URL,
     SECRET_KEY_VAR,
     URL_VAR,
     CliSettings,
@@ -47,8 +57,13 @@ Call a CloudStack-compatible API with signed requests.
       'details[0].HTTP_HEADER:X-Auth-Token=secret'
   kvmcloud api prepareTemplate templateid=… zoneid=… --wait
 
+  kvmcloud login --username admin        (asks for the password)
+  kvmcloud logout
+
 Async commands are followed until their job ends and the job result is printed.
-Settings come from the flags or KVMCLOUD_URL, KVMCLOUD_API_KEY, KVMCLOUD_SECRET_KEY.
+Settings come from the flags or KVMCLOUD_URL, KVMCLOUD_API_KEY, KVMCLOUD_SECRET_KEY;
+without keys, `api` uses the session `login` saved (KVMCLOUD_SESSION_FILE, default
+~/.config/kvmcloud/session.json, mode 0600).
 """
 
 
@@ -70,23 +85,82 @@ class ApiInvocation:
     setting_overrides: dict[str, str] = field(default_factory=dict)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    ask_password: Callable[[str], str] = getpass.getpass,
+    ask: Callable[[str], str] = input,
+) -> int:
     """Run the ``kvmcloud`` command line and return its exit status."""
+    args, _extras = _build_parser().parse_known_args(argv)
+    if args.verb in ("login", "logout"):
+        return _session_verb(args, process_environ(), ask_password=ask_password, ask=ask)
     invocation = parse_args(argv)
+    environ = {**process_environ(), **invocation.setting_overrides}
     try:
-        settings = CliSettings.from_env({**process_environ(), **invocation.setting_overrides})
+        settings = CliSettings.from_env(environ)
+        url, key, secret, session = settings.url, settings.api_key, settings.secret_key, None
     except SettingsError as exc:
+        try:
+            profile = _session_for(environ)
+        except ProfileError as bad:
+            print(f"error: {bad}", file=sys.stderr)
+            return EXIT_USAGE
+        if profile is None:
+            print(f"error: {exc}, or log in with `kvmcloud login`", file=sys.stderr)
+            return EXIT_USAGE
+        url, key, secret = profile.url, "", ""
+        session = (profile.session_id, profile.session_key)
+    with httpx.Client(timeout=HTTP_TIMEOUT_S) as http:
+        client = ApiClient(url, key, secret, http=http, use_post=invocation.post, session=session)
+        return run_api(client, invocation, stdout=sys.stdout, stderr=sys.stderr)
+
+
+def _session_for(environ: Mapping[str, str]) -> SessionProfile | None:
+    """The saved session, if it is for the endpoint asked for (any, when none is)."""
+    profile = load_profile(profile_path(environ))
+    wanted = environ.get(URL_VAR)
+    if profile is None or (wanted and wanted != profile.url):
+        return None
+    return profile
+
+
+def _session_verb(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    ask_password: Callable[[str], str],
+    ask: Callable[[str], str],
+) -> int:
+    path = profile_path(environ)
+    try:
+        with httpx.Client(timeout=HTTP_TIMEOUT_S) as http:
+            if args.verb == "logout":
+                profile = load_profile(path)
+                if profile is not None:
+                    session = (profile.session_id, profile.session_key)
+                    ApiClient(profile.url, "", "", http=http, session=session).log_out()
+                remove_profile(path)
+                print("logged out" if profile is not None else "no session to end")
+                return EXIT_OK
+            url = args.url or environ.get(URL_VAR) or DEFAULT_URL
+            username = args.username or ask("username: ").strip()
+            password = ask_password(f"password for {username}: ")
+            session_id, session_key = ApiClient(url, "", "", http=http).log_in(
+                username, password, args.domain
+            )
+    except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    with httpx.Client(timeout=HTTP_TIMEOUT_S) as http:
-        client = ApiClient(
-            settings.url,
-            settings.api_key,
-            settings.secret_key,
-            http=http,
-            use_post=invocation.post,
-        )
-        return run_api(client, invocation, stdout=sys.stdout, stderr=sys.stderr)
+    except ApiClientError as exc:
+        print(exc if isinstance(exc, ApiCallError) else f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    profile = SessionProfile(
+        url=url, username=username, session_id=session_id, session_key=session_key
+    )
+    save_profile(path, profile)
+    print(f"logged in as {username} at {url}; session saved in {path}")
+    return EXIT_OK
 
 
 def run_api(
@@ -246,6 +320,11 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"give up waiting for jobs after S seconds (default {DEFAULT_JOB_TIMEOUT_S:g})",
     )
+    login = verbs.add_parser("login", help="log in with a password; api calls then use it")
+    login.add_argument("--url", default=argparse.SUPPRESS, help=f"API endpoint (env {URL_VAR})")
+    login.add_argument("--username", help="user name (asked for when not given)")
+    login.add_argument("--domain", help="the user's domain path (default: ROOT, /)")
+    verbs.add_parser("logout", help="end the saved session and forget it")
     return parser
 
 

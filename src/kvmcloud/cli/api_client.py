@@ -99,7 +99,10 @@ class ApiClient:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         utc_now: Callable[[], datetime] = _utc_now,
+        session: tuple[str, str] | None = None,
     ) -> None:
+        # (session id, sessionkey) from a login: used instead of the keys when given.
+        self._session = session
         self._endpoint = endpoint
         self._api_key = api_key
         self._secret_key = secret_key
@@ -131,15 +134,58 @@ class ApiClient:
             ApiConnectionError: the endpoint could not be reached.
             ApiResponseError: the reply is not a CloudStack JSON envelope.
         """
-        query = self.signed_params(command, params)
+        headers: dict[str, str] = {}
+        if self._session is not None:
+            session_id, session_key = self._session
+            # CloudStack's CookieAndParameter: the session cookie and the sessionkey both.
+            query = {**params, "command": command, "response": "json", "sessionkey": session_key}
+            headers["Cookie"] = f"JSESSIONID={session_id}"
+        else:
+            query = self.signed_params(command, params)
         try:
             if self._use_post:
-                response = self._http.post(self._endpoint, data=query)
+                response = self._http.post(self._endpoint, data=query, headers=headers)
             else:
-                response = self._http.get(self._endpoint, params=query)
+                response = self._http.get(self._endpoint, params=query, headers=headers)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ApiConnectionError(f"cannot reach {self._endpoint}: {exc}") from exc
         return _unwrap(command, response)
+
+    def log_in(self, username: str, password: str, domain: str | None) -> tuple[str, str]:
+        """POST login; return the session id (JSESSIONID cookie) and the sessionkey.
+
+        Raises:
+            ApiCallError: the server refused the login.
+            ApiConnectionError: the endpoint could not be reached.
+            ApiResponseError: the reply carries no session.
+        """
+        form = {"command": "login", "response": "json", "username": username}
+        form["password"] = password
+        if domain:
+            form["domain"] = domain
+        try:
+            response = self._http.post(self._endpoint, data=form)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ApiConnectionError(f"cannot reach {self._endpoint}: {exc}") from exc
+        payload = _unwrap("login", response)
+        session_id = response.cookies.get("JSESSIONID")
+        session_key = payload.get("sessionkey")
+        if not session_id or not isinstance(session_key, str):
+            raise ApiResponseError("login: the reply carries no session cookie or sessionkey")
+        return session_id, session_key
+
+    def log_out(self) -> None:
+        """POST logout with the session cookie (nothing to do without a session)."""
+        if self._session is None:
+            return
+        try:
+            self._http.post(
+                self._endpoint,
+                data={"command": "logout", "response": "json"},
+                headers={"Cookie": f"JSESSIONID={self._session[0]}"},
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ApiConnectionError(f"cannot reach {self._endpoint}: {exc}") from exc
 
     def query_job(self, jobid: str) -> JsonObject:
         """Return queryAsyncJobResult's reply for one job."""

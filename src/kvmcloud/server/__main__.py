@@ -24,12 +24,22 @@ from kvmcloud.server.templates.guest_os import seed_guest_os
 
 logger = logging.getLogger("kvmcloud.server")
 
+ADMIN_PASSWORD_ENV = "KVMCLOUD_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kvmcloud-server", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="serve the API and run jobs (upgrades the schema first)")
-    sub.add_parser("init", help="create or upgrade the database and print the admin's API keys")
+    init = sub.add_parser(
+        "init", help="create or upgrade the database and print the admin's API keys"
+    )
+    init.add_argument(
+        "--admin-password-file",
+        type=Path,
+        help=f"set the admin's password from this file's first line (else ${ADMIN_PASSWORD_ENV}, "
+        "else a generated one is printed once)",
+    )
     db = sub.add_parser("db", help="schema maintenance")
     db.add_argument("action", choices=["upgrade", "check", "revision"])
     db.add_argument("message", nargs="?", help="what a new revision changes (db revision)")
@@ -65,6 +75,34 @@ def _init(database: Database, box: SecretBox) -> accounts.ApiKeys:
         seed_definitions(session, now)
         seed_guest_os(session)
         return accounts.ensure_admin(session, now, box)
+
+
+def _admin_password(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The admin password asked for at init, and where it came from (None: generate)."""
+    path: Path | None = args.admin_password_file
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise SystemExit(f"kvmcloud-server: cannot read {path}: {exc.strerror}") from None
+        if not lines or not lines[0]:
+            raise SystemExit(f"kvmcloud-server: {path} holds no password on its first line")
+        return lines[0], str(path)
+    given = os.environ.get(ADMIN_PASSWORD_ENV)
+    if given:
+        return given, f"${ADMIN_PASSWORD_ENV}"
+    return None, ""
+
+
+def _set_admin_password(database: Database, password: str | None, source: str) -> None:
+    with database.transaction() as session:
+        generated = accounts.ensure_admin_password(session, password)
+    if generated is not None:
+        # Printed this once only: what is stored is a salted hash.
+        print(f"password:   {generated}")
+        print("the admin's password is shown only now: keep it", file=sys.stderr)
+    elif password is not None:
+        print(f"set the admin's password from {source}", file=sys.stderr)
 
 
 def _box(settings: ServerSettings, *, create: bool = False) -> SecretBox:
@@ -197,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: ServerSettings, database: Database) -> int:
     if args.command == "init":
         _init_pki(settings)
+        password, source = _admin_password(args)
         _print_keys(_init(database, _box(settings, create=True)))
+        _set_admin_password(database, password, source)
     elif args.command == "db" and args.action == "upgrade":
         db_migrations.upgrade(database.engine)
     elif args.command == "db" and args.action == "revision":

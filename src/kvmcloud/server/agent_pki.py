@@ -160,8 +160,7 @@ class AgentPki:
         """The agent listener's context: this server's certificate; agents' ones required."""
         with self._lock:
             if self._server_context is None:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                context = pki.tls_context(server=True)
                 context.verify_mode = ssl.CERT_REQUIRED
                 self._server_context = context
                 self._reload()
@@ -171,8 +170,7 @@ class AgentPki:
         """The context to call enrolled agents: trust only the CA, present this server's cert."""
         with self._lock:
             if self._client_context is None:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                context = pki.tls_context(server=False)
                 self._client_context = context
                 self._reload()
             return self._client_context

@@ -12,22 +12,31 @@ from datetime import UTC, datetime
 from functools import partial
 
 import httpx
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 
 from kvmcloud import __version__
+from kvmcloud.server.accounts.session_rules import SessionPolicy
+from kvmcloud.server.accounts.throttle import LoginLimits
 from kvmcloud.server.agent_client import AgentClient, HttpAgentClient, KeyOpeningAgentClient
 from kvmcloud.server.agent_pki import AgentPki
-from kvmcloud.server.api import discovery
+from kvmcloud.server.api import capabilities, discovery
 from kvmcloud.server.api.agent_routes import agent_routes
 from kvmcloud.server.api.dispatch import Dispatcher
 from kvmcloud.server.api.registry import Registry
 from kvmcloud.server.api.routes import api_routes
+from kvmcloud.server.api.session_auth import SessionGate
 from kvmcloud.server.certificates import api as certificates_api
 from kvmcloud.server.certificates import jobs as certificates_jobs
 from kvmcloud.server.certificates import service as certificates_service
 from kvmcloud.server.configuration import api as configuration_api
 from kvmcloud.server.configuration.definitions import (
     CERTIFICATE_SYNC_INTERVAL_H,
+    LOGIN_FAILURES_PER_ADDRESS,
+    LOGIN_FAILURES_PER_USER,
+    LOGIN_FAILURES_WINDOW_S,
+    SESSION_ABSOLUTE_TIMEOUT_S,
+    SESSION_TIMEOUT_S,
     STORAGE_CLEANUP_ENABLED,
     STORAGE_CLEANUP_INTERVAL_S,
 )
@@ -75,12 +84,26 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def session_policy(session: Session) -> SessionPolicy:
+    """The session timeouts and login limits, from the global settings."""
+    return SessionPolicy(
+        idle_s=get_value(session, SESSION_TIMEOUT_S),
+        absolute_s=get_value(session, SESSION_ABSOLUTE_TIMEOUT_S),
+        limits=LoginLimits(
+            per_user=get_value(session, LOGIN_FAILURES_PER_USER),
+            per_address=get_value(session, LOGIN_FAILURES_PER_ADDRESS),
+            window_s=get_value(session, LOGIN_FAILURES_WINDOW_S),
+        ),
+    )
+
+
 def build_registry() -> Registry:
     """Gather every feature's API commands."""
     return Registry(
         [
             discovery.commands,
             directory_api.commands,
+            capabilities.commands,
             infrastructure_api.commands,
             templates_api.commands,
             vms_api.commands,
@@ -377,6 +400,7 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         hooks=HOOKS,
         box=services.box,
         known_ids=known_ids,
+        sessions=SessionGate(services.db, services.clock, session_policy),
     )
 
     @contextlib.asynccontextmanager

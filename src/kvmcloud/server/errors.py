@@ -9,6 +9,7 @@ ApiError                          base; .error_code, .cs_error_code
 ├── InsufficientCapacityError     533  no host or pool fits
 ├── ResourceUnavailableError      534  agent unreachable, template could not reach a pool
 ├── ResourceInUseError            536  e.g. deleting something still in use
+├── MethodNotAllowedError         405  login over GET
 └── RequestTooLargeError          413  a /client/api body over the cap (never read whole)
 (anything else)                   530  logged with traceback; generic text to the caller
 
@@ -120,6 +121,12 @@ class UnsupportedActionError(ApiError):
     """The command is unknown, or the action is not possible in the current state."""
 
     error_code = 432
+
+
+class MethodNotAllowedError(ApiError):
+    """The command needs another HTTP method (login: POST only)."""
+
+    error_code = 405
 
 
 class PermissionDeniedError(ApiError):

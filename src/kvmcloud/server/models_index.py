@@ -4,6 +4,7 @@
 def load_all() -> None:
     """Import the model modules; each registers its tables on Base.metadata."""
     from kvmcloud.server.accounts import models as accounts  # noqa: F401
+    from kvmcloud.server.accounts import session_models as sessions  # noqa: F401
     from kvmcloud.server.certificates import models as certificates  # noqa: F401
     from kvmcloud.server.configuration import models as configuration  # noqa: F401
     from kvmcloud.server.events import models as events  # noqa: F401

@@ -1,4 +1,4 @@
-"""Caller: who is calling, resolved from the API key (pure)."""
+"""Caller: who is calling, resolved from the API key or the login session (pure)."""
 
 from dataclasses import dataclass
 
@@ -7,7 +7,7 @@ from kvmcloud.server.accounts.models import AccountType
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: resolved from the API key.
+    """Who is calling: resolved from the API key or the login session.
 
     ``is_admin`` means root admin (the only kind of admin most commands know); a domain
     admin has ``account_type`` DOMAIN_ADMIN and sees the subtree under ``domain_path``.
@@ -22,3 +22,5 @@ class Caller:
     domain_id: int = 0
     domain_path: str = "/"
     account_type: AccountType = AccountType.USER
+    # The login session's row when the request came by session; None by API key.
+    session_id: int | None = None

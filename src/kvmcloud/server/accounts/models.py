@@ -79,6 +79,8 @@ class User(Base):
     api_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     # Stored sealed (sealing.box, bound to the user's uuid); api_key stays clear for lookup.
     secret_key: Mapped[str | None] = mapped_column(String(255))
+    # A PBKDF2-SHA256 hash (accounts.passwords); None: the user cannot log in by password.
+    password: Mapped[str | None] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16), default="enabled")
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     first_name: Mapped[str | None] = mapped_column(String(255))

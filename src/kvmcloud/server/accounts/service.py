@@ -10,8 +10,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
+from kvmcloud.server.accounts.passwords import generate_password, hash_password
 from kvmcloud.server.db import new_uuid
 from kvmcloud.server.sealing.box import SecretBox, user_secret_context
 
@@ -38,11 +40,16 @@ class KeyHolder:
 
 def find_key_holder(session: Session, api_key: str) -> KeyHolder | None:
     """Return who holds ``api_key``, or None when nobody does."""
+    return find_holder(session, User.api_key == api_key)
+
+
+def find_holder(session: Session, *where: ColumnElement[bool]) -> KeyHolder | None:
+    """The first user matching ``where`` (on user, account, domain), with account and domain."""
     row = session.execute(
         select(User, Account, Domain)
         .join(Account, User.account_id == Account.id)
         .join(Domain, Account.domain_id == Domain.id)
-        .where(User.api_key == api_key)
+        .where(*where)
     ).first()
     return None if row is None else KeyHolder(*row)
 
@@ -106,21 +113,50 @@ def ensure_admin(session: Session, now: datetime, box: SecretBox) -> ApiKeys:
     return keys
 
 
+def set_password(user: User, password: str) -> None:
+    """Store a fresh salted hash of ``password`` for ``user``; the clear text is not kept."""
+    user.password = hash_password(password)
+
+
+def ensure_admin_password(session: Session, password: str | None) -> str | None:
+    """Set the admin's password; return it only when it was generated here.
+
+    A given ``password`` replaces the admin's; without one, a password is generated only
+    while the admin has none, so ``init`` prints it once and never again.
+    """
+    user = _live_root_user(session, ADMIN_NAME)
+    if user is None:
+        raise LookupError(f"no user named {ADMIN_NAME!r} in ROOT")
+    if password is not None:
+        set_password(user, password)
+        return None
+    if user.password:
+        return None
+    generated = generate_password()
+    set_password(user, generated)
+    return generated
+
+
 def regenerate_keys(session: Session, username: str, box: SecretBox) -> ApiKeys:
     """Replace the key pair of a live user of ROOT; the old pair stops working at once.
 
     Users of other domains get theirs through registerUserKeys (names repeat across
     domains, so the CLI's bare username means ROOT's).
     """
-    user = session.scalars(
+    user = _live_root_user(session, username)
+    if user is None:
+        raise LookupError(f"no user named {username!r}")
+    return new_pair(box, user)
+
+
+def _live_root_user(session: Session, username: str) -> User | None:
+    # Names repeat across domains; the CLI's bare names mean ROOT's users.
+    return session.scalars(
         select(User)
         .join(Account, User.account_id == Account.id)
         .join(Domain, Account.domain_id == Domain.id)
         .where(User.username == username, User.removed.is_(None), Domain.path == "/")
     ).first()
-    if user is None:
-        raise LookupError(f"no user named {username!r}")
-    return new_pair(box, user)
 
 
 def create_user_account(session: Session, name: str, now: datetime, box: SecretBox) -> ApiKeys:

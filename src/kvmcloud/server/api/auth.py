@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from kvmcloud.protocol.api_signing import is_valid_signature, parse_expires
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import AccountType
-from kvmcloud.server.accounts.service import find_key_holder, secret_key_of
+from kvmcloud.server.accounts.service import KeyHolder, find_key_holder, secret_key_of
 from kvmcloud.server.errors import AuthenticationError
 from kvmcloud.server.sealing.box import SecretBox
 
@@ -32,7 +32,7 @@ def authenticate(
     holder = find_key_holder(session, api_key)
     if holder is None:
         raise AuthenticationError()
-    user, account, domain = holder.user, holder.account, holder.domain
+    user, account = holder.user, holder.account
     if user.state != "enabled" or account.state != "enabled":
         raise AuthenticationError()
     secret_key = secret_key_of(box, user)
@@ -42,6 +42,12 @@ def authenticate(
         expires = parse_expires(special.get("expires", ""))
         if expires is None or expires <= now:
             raise AuthenticationError()
+    return caller_of(holder)
+
+
+def caller_of(holder: KeyHolder, *, session_id: int | None = None) -> Caller:
+    """The Caller a user is, by key or (``session_id`` given) by login session."""
+    user, account, domain = holder.user, holder.account, holder.domain
     return Caller(
         user_id=user.id,
         account_id=account.id,
@@ -52,4 +58,5 @@ def authenticate(
         domain_id=domain.id,
         domain_path=domain.path,
         account_type=account.type,
+        session_id=session_id,
     )

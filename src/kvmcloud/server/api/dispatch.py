@@ -21,6 +21,7 @@ from kvmcloud.server.api.params import (
 )
 from kvmcloud.server.api.registry import ApiContext, Registry
 from kvmcloud.server.api.responses import ErrorReply, render, render_error
+from kvmcloud.server.api.session_auth import Origin, SessionGate, is_key_signed, is_session_command
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
     ApiError,
@@ -52,6 +53,8 @@ class Reply:
     status: int
     body: dict[str, Any]
     description: str | None = None
+    # Set-Cookie header values (login and logout).
+    cookies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +70,13 @@ class Dispatcher:
     hooks: Hooks
     box: SecretBox
     known_ids: KnownIds
+    sessions: SessionGate
 
-    def handle(self, params: Mapping[str, str]) -> Reply:
+    def handle(self, params: Mapping[str, str], origin: Origin | None = None) -> Reply:
         """Run the command named in ``params`` and return the reply to send."""
         command_name = params.get("command")
         try:
-            return self._handle(command_name, params)
+            return self._handle(command_name, params, origin or Origin())
         except ApiError as exc:
             name = self._known_name(command_name)
             return _error_reply(name, exc)
@@ -85,11 +89,17 @@ class Dispatcher:
         error = error or ApiError(INTERNAL_ERROR_TEXT)
         return _error_reply(self._known_name(command_name), error)
 
-    def _handle(self, command_name: str | None, params: Mapping[str, str]) -> Reply:
+    def _handle(self, command_name: str | None, params: Mapping[str, str], origin: Origin) -> Reply:
         # Only the raw request's size is looked at before the caller is known.
         check_bounds(params)
+        if command_name and is_session_command(command_name):
+            answer = self.sessions.answer(command_name, params, origin)
+            return Reply(answer.status, answer.body, cookies=answer.cookies)
         with self.db.transaction() as session:
-            caller = authenticate(session, params, self.clock(), self.box)
+            if is_key_signed(params):
+                caller = authenticate(session, params, self.clock(), self.box)
+            else:
+                caller = self.sessions.authenticate(session, params, origin)
         if not command_name:
             raise UnsupportedActionError("The parameter command is missing")
         command = self.registry.lookup(command_name)
@@ -135,6 +145,8 @@ class Dispatcher:
     def _known_name(self, command_name: str | None) -> str | None:
         if not command_name:
             return None
+        if is_session_command(command_name):
+            return command_name
         command = self.registry.lookup(command_name)
         return command.name if command is not None else None
 

@@ -166,7 +166,10 @@ def check_bounds(params: Mapping[str, str]) -> None:
                 shown_name, f"Invalid parameter name {shown_name}: longer than {MAX_NAME_CHARS}"
             )
         if len(value) > MAX_VALUE_CHARS:
-            raise _invalid(name, value, f"is longer than {MAX_VALUE_CHARS} characters")
+            # Not quoted: before authentication any parameter may be a password.
+            raise InvalidParameterError(
+                name, f"Invalid parameter {shown(name)}: longer than {MAX_VALUE_CHARS} characters"
+            )
 
 
 class RawParams:

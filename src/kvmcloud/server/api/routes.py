@@ -14,6 +14,7 @@ from kvmcloud.listeners import BodyTooLargeError, read_capped_body
 from kvmcloud.server.api.dispatch import Dispatcher, Reply
 from kvmcloud.server.api.params import MAX_PARAMS
 from kvmcloud.server.api.responses import JSON_CONTENT_TYPE, header_value
+from kvmcloud.server.api.session_auth import Origin
 from kvmcloud.server.errors import ApiError, RequestTooLargeError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def api_routes(dispatcher: Dispatcher) -> list[Route]:
         command = request.query_params.get("command")
         try:
             params = await request_params(request)
-            reply = await run_in_threadpool(dispatcher.handle, params)
+            reply = await run_in_threadpool(dispatcher.handle, params, request_origin(request))
         except ApiError as exc:
             reply = dispatcher.refuse(command, exc)
         except ClientDisconnect:
@@ -43,6 +44,17 @@ def api_routes(dispatcher: Dispatcher) -> list[Route]:
         return json_response(reply)
 
     return [Route("/client/api", client_api, methods=["GET", "POST"])]
+
+
+def request_origin(request: Request) -> Origin:
+    """The method, cookies and peer address of a request (the ASGI client, never a header)."""
+    client = request.scope.get("client")
+    return Origin(
+        method=request.method,
+        cookies=request.cookies,
+        address=client[0] if client else None,
+        secure=request.url.scheme == "https",
+    )
 
 
 async def request_params(request: Request) -> dict[str, str]:
@@ -91,4 +103,7 @@ def json_response(reply: Reply) -> Response:
         headers["X-Description"] = header_value(reply.description)
     body = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"))
     headers["Content-Type"] = JSON_CONTENT_TYPE
-    return Response(body.encode(), status_code=reply.status, headers=headers)
+    response = Response(body.encode(), status_code=reply.status, headers=headers)
+    for cookie in reply.cookies:
+        response.headers.append("Set-Cookie", cookie)
+    return response

@@ -224,6 +224,49 @@ EGRESS_DENY = ConfigKey(
     scope=Scope.ZONE,
 )
 
+SESSION_TIMEOUT_S = ConfigKey(
+    "session.timeout",
+    "Advanced",
+    "Integer",
+    "1800",
+    "Seconds a login session may stay unused before it ends (the idle timeout)",
+    _parse_int(60, 7 * 86400),
+)
+SESSION_ABSOLUTE_TIMEOUT_S = ConfigKey(
+    "session.absolute.timeout",
+    "Advanced",
+    "Integer",
+    "28800",
+    "Seconds after login a session ends however busy it is (kvmcloud's own setting)",
+    _parse_int(60, 30 * 86400),
+)
+LOGIN_FAILURES_PER_USER = ConfigKey(
+    "login.failures.user.max",
+    "Advanced",
+    "Integer",
+    "5",
+    "Failed logins a user name may have within login.failures.window before its logins "
+    "are refused until the oldest failure ages out",
+    _parse_int(1, 1000),
+)
+LOGIN_FAILURES_PER_ADDRESS = ConfigKey(
+    "login.failures.address.max",
+    "Advanced",
+    "Integer",
+    "20",
+    "Failed logins a source address may have within login.failures.window before its "
+    "logins are refused until the oldest failure ages out",
+    _parse_int(1, 100_000),
+)
+LOGIN_FAILURES_WINDOW_S = ConfigKey(
+    "login.failures.window",
+    "Advanced",
+    "Integer",
+    "300",
+    "Seconds a failed login counts against its user name and source address",
+    _parse_int(1, 86400),
+)
+
 DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     CERTIFICATE_SYNC_INTERVAL_H,
     CONNECT_TIMEOUT_MS,
@@ -240,5 +283,10 @@ DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     DOWNLOAD_MAX_ATTEMPTS,
     EGRESS_ALLOW,
     EGRESS_DENY,
+    SESSION_TIMEOUT_S,
+    SESSION_ABSOLUTE_TIMEOUT_S,
+    LOGIN_FAILURES_PER_USER,
+    LOGIN_FAILURES_PER_ADDRESS,
+    LOGIN_FAILURES_WINDOW_S,
 )
 BY_NAME: dict[str, ConfigKey[Any]] = {key.name: key for key in DEFINITIONS}

@@ -9,7 +9,14 @@ from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult, ObjectResult
 from kvmcloud.server.directory import domains, members
-from kvmcloud.server.directory.members import DISABLED, ENABLED, LOCKED, AccountRef, NewUser
+from kvmcloud.server.directory.members import (
+    DISABLED,
+    ENABLED,
+    LOCKED,
+    AccountRef,
+    NewUser,
+    PasswordChange,
+)
 from kvmcloud.server.directory.views import (
     account_response,
     domain_response,
@@ -192,7 +199,7 @@ class CreateAccountParams:
 
     username: str = param("Unique username.")
     password: str | None = param(
-        "Clear text password (not accepted yet: see docs/accounts.md)",
+        "Clear text password (optional: a user without one signs in with API keys only)",
         length=MAX_PASSWORD_CHARS,
         default=None,
     )
@@ -225,7 +232,6 @@ class CreateAccountParams:
 )
 def create_account(ctx: ApiContext, params: CreateAccountParams) -> ObjectResult:
     """Create an account and its first user in a domain the caller manages."""
-    _refuse_password(params.password)
     record = members.create_account(
         ctx.db,
         ctx.caller,
@@ -234,12 +240,12 @@ def create_account(ctx: ApiContext, params: CreateAccountParams) -> ObjectResult
             first_name=params.first_name,
             last_name=params.last_name,
             email=params.email,
+            password=None if params.password is None else _password(params.password),
         ),
         account_name=params.account,
         account_type=_account_type(params.account_type, params.role_id),
         domain_uuid=params.domain_id,
         clock=ctx.clock,
-        box=ctx.box,
     )
     return ObjectResult("account", account_response(record))
 
@@ -409,7 +415,7 @@ class CreateUserParams:
 
     username: str = param("Unique username.")
     password: str | None = param(
-        "Clear text password (not accepted yet: see docs/accounts.md)",
+        "Clear text password (optional: a user without one signs in with API keys only)",
         length=MAX_PASSWORD_CHARS,
         default=None,
     )
@@ -430,7 +436,6 @@ class CreateUserParams:
 )
 def create_user(ctx: ApiContext, params: CreateUserParams) -> ObjectResult:
     """Add a user to an existing account."""
-    _refuse_password(params.password)
     record = members.create_user(
         ctx.db,
         ctx.caller,
@@ -439,6 +444,7 @@ def create_user(ctx: ApiContext, params: CreateUserParams) -> ObjectResult:
             first_name=params.first_name,
             last_name=params.last_name,
             email=params.email,
+            password=None if params.password is None else _password(params.password),
         ),
         account_name=params.account,
         domain_uuid=params.domain_id,
@@ -485,7 +491,13 @@ class UpdateUserParams(UserIdParams):
     last_name: str | None = param("last name", default=None)
     email: str | None = param("email", default=None)
     password: str | None = param(
-        "Clear text password (not accepted yet: see docs/accounts.md)",
+        "Clear text password",
+        length=MAX_PASSWORD_CHARS,
+        default=None,
+    )
+    current_password: str | None = param(
+        "Current password that was being used by the user. You must inform the current "
+        "password when updating the password.",
         length=MAX_PASSWORD_CHARS,
         default=None,
     )
@@ -499,7 +511,6 @@ class UpdateUserParams(UserIdParams):
 )
 def update_user(ctx: ApiContext, params: UpdateUserParams) -> ObjectResult:
     """Change a user's names, email or username."""
-    _refuse_password(params.password)
     record = members.update_user(
         ctx.db,
         ctx.caller,
@@ -508,6 +519,11 @@ def update_user(ctx: ApiContext, params: UpdateUserParams) -> ObjectResult:
         first_name=params.first_name,
         last_name=params.last_name,
         email=params.email,
+        password=(
+            None
+            if params.password is None
+            else PasswordChange(_password(params.password), params.current_password)
+        ),
     )
     return ObjectResult("user", user_response(record))
 
@@ -603,14 +619,11 @@ def list_roles(ctx: ApiContext, params: ListRolesParams) -> ListResult:
 # ---------------------------------------------------------------- helpers
 
 
-def _refuse_password(password: str | None) -> None:
-    # Password hashing lands with login (issue 13); until then nothing is stored.
-    if password is not None:
-        raise InvalidParameterError(
-            "password",
-            "Invalid parameter password: passwords are not supported by this server yet; "
-            "leave password out and use registerUserKeys",
-        )
+def _password(password: str) -> str:
+    # The value is never quoted back: it is a secret even when it is refused.
+    if not password.strip():
+        raise InvalidParameterError("password", "Password cannot be empty or blank.")
+    return password
 
 
 def _account_type(number: int | None, role_uuid: str | None) -> AccountType:

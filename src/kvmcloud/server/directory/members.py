@@ -1,7 +1,7 @@
 """Create, list, change and delete accounts and users, and their API keys (AccountManager)."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
-from kvmcloud.server.accounts.service import ADMIN_NAME, ApiKeys, new_pair, secret_key_of
+from kvmcloud.server.accounts.passwords import verify_password
+from kvmcloud.server.accounts.service import (
+    ADMIN_NAME,
+    ApiKeys,
+    new_pair,
+    secret_key_of,
+    set_password,
+)
+from kvmcloud.server.accounts.sessions import end_sessions
 from kvmcloud.server.accounts.visibility import (
     check_domain_access,
     in_subtree,
@@ -65,6 +73,16 @@ class NewUser:
     first_name: str | None
     last_name: str | None
     email: str | None
+    # Clear text only on its way to the hash; kept out of repr so no log shows it.
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChange:
+    """updateUser's new password, and the current one a plain user must also give."""
+
+    new: str = field(repr=False)
+    current: str | None = field(default=None, repr=False)
 
 
 def create_account(
@@ -76,7 +94,6 @@ def create_account(
     account_type: AccountType,
     domain_uuid: str | None,
     clock: Callable[[], datetime],
-    box: SecretBox,
 ) -> AccountRecord:
     """Create an account with its first user (keys are minted by registerUserKeys).
 
@@ -85,7 +102,6 @@ def create_account(
             admin creating a root admin.
         InvalidParameterError: the account or user name is taken in the domain.
     """
-    del box
     _check_manager(caller, "createAccount")
     if account_type == AccountType.ADMIN and not caller.is_admin:
         raise PermissionDeniedError("Domain admins can't create root admin accounts")
@@ -252,7 +268,7 @@ def delete_account(
         now = clock()
         account.removed, account.state = now, "removed"
         for user in session.scalars(select(User).where(User.account_id == account.id)):
-            _remove_user(user, now)
+            _remove_user(session, user, now)
 
 
 def managed_user(session: Session, caller: Caller, uuid: str, command: str) -> UserRecord:
@@ -289,11 +305,19 @@ def update_user(
     first_name: str | None,
     last_name: str | None,
     email: str | None,
+    password: PasswordChange | None = None,
 ) -> UserRecord:
-    """updateUser: names and email; a new username must be free in the domain."""
+    """updateUser: names, email and password; a new username must be free in the domain.
+
+    A new password ends the user's other sessions (the caller's own one stays open).
+    """
     with db.transaction() as session:
         record = managed_user(session, caller, uuid, "updateUser")
         user = record.user
+        if password is not None:
+            _check_current_password(caller, user, password)
+            set_password(user, password.new)
+            end_sessions(session, user, keep=caller.session_id)
         if username and username != user.username:
             _check_free_username(session, record.domain, username)
             user.username = username
@@ -329,7 +353,7 @@ def delete_user(db: Database, caller: Caller, uuid: str, clock: Callable[[], dat
                 f"Invalid parameter id: user {record.user.uuid} is the last user of account "
                 f"{record.account.account_name}; delete the account instead",
             )
-        _remove_user(record.user, clock())
+        _remove_user(session, record.user, clock())
 
 
 def register_keys(db: Database, caller: Caller, uuid: str, box: SecretBox) -> ApiKeys:
@@ -465,6 +489,19 @@ def _check_free_username(session: Session, domain: Domain, username: str) -> Non
         )
 
 
+def _check_current_password(caller: Caller, user: User, change: PasswordChange) -> None:
+    # CloudStack: admins (root and domain) set passwords outright; a plain user changing
+    # their own must prove the current one, so a stolen session cannot take the account.
+    if caller.is_admin or caller.account_type == AccountType.DOMAIN_ADMIN:
+        return
+    if not change.current:
+        raise InvalidParameterError(
+            "currentpassword", "To set a new password the current password must be provided."
+        )
+    if not verify_password(change.current, user.password):
+        raise InvalidParameterError("currentpassword", "Current password is incorrect.")
+
+
 def _new_user(session: Session, account: Account, new: NewUser, now: datetime) -> User:
     user = User(
         uuid=new_uuid(),
@@ -475,14 +512,18 @@ def _new_user(session: Session, account: Account, new: NewUser, now: datetime) -
         email=new.email,
         created=now,
     )
+    if new.password is not None:
+        set_password(user, new.password)
     session.add(user)
     session.flush()
     return user
 
 
-def _remove_user(user: User, now: datetime) -> None:
-    # The keys go at once: a removed user's requests fail authentication.
+def _remove_user(session: Session, user: User, now: datetime) -> None:
+    # Keys, password and sessions go at once: a removed user's requests fail authentication.
     user.removed, user.state, user.api_key, user.secret_key = now, "removed", None, None
+    user.password = None
+    end_sessions(session, user)
 
 
 def _is_default(account: Account, domain: Domain) -> bool:

@@ -1,7 +1,7 @@
 """domain tree (parent, level); names unique per domain among live rows; user details
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04 19:05:00
 """
 
@@ -14,8 +14,8 @@ from alembic.operations import BatchOperations
 
 import kvmcloud.server.db
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
