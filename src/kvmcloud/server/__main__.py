@@ -17,6 +17,7 @@ from kvmcloud.server.agent_pki import AgentPki, PkiStoreError
 from kvmcloud.server.app import build_services, create_agent_app, create_app, utc_now
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
+from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.sealing import keyfile
 from kvmcloud.server.sealing.box import SecretBox, SecretsError
 from kvmcloud.server.settings import ServerSettings, SettingsError
@@ -45,8 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("message", nargs="?", help="what a new revision changes (db revision)")
     keys = sub.add_parser("create-api-key", help="replace a user's API keys and print them")
     keys.add_argument("--user", default=accounts.ADMIN_NAME)
+    keys.add_argument("--domain", default="/", type=_domain_path, help="the user's domain path")
     account = sub.add_parser("create-account", help="create a non-admin account and print its keys")
     account.add_argument("name")
+    account.add_argument("--domain", default="/", type=_domain_path, help="a domain path: /a/b/")
     sub.add_parser(
         "rotate-key",
         help="seal every secret under a new key, then retire the old one (safe to re-run)",
@@ -205,6 +208,12 @@ class _LinkedServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def _domain_path(text: str) -> str:
+    # As login's `domain`: "/", "a/b" and "/a/b/" all name paths the way they are stored.
+    inner = text.strip().strip("/")
+    return f"/{inner}/" if inner else "/"
+
+
 def _print_keys(keys: accounts.ApiKeys) -> None:
     print(f"user:       {keys.username}")
     print(f"api key:    {keys.api_key}")
@@ -230,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     except SecretsError as exc:
         print(f"kvmcloud-server: {exc}", file=sys.stderr)
         return 2
+    except InvalidParameterError as exc:
+        print(f"kvmcloud-server: {exc.message}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace, settings: ServerSettings, database: Database) -> int:
@@ -250,11 +262,13 @@ def _run(args: argparse.Namespace, settings: ServerSettings, database: Database)
     elif args.command == "create-api-key":
         box = _box(settings)
         with database.transaction() as session:
-            _print_keys(accounts.regenerate_keys(session, args.user, box))
+            _print_keys(accounts.regenerate_keys(session, args.user, box, args.domain))
     elif args.command == "create-account":
         box = _box(settings)
         with database.transaction() as session:
-            _print_keys(accounts.create_user_account(session, args.name, utc_now(), box))
+            _print_keys(
+                accounts.create_user_account(session, args.name, utc_now(), box, args.domain)
+            )
     elif args.command == "rotate-key":
         _rotate_key(settings, database)
     else:

@@ -15,6 +15,7 @@ from sqlalchemy.sql import ColumnElement
 from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
 from kvmcloud.server.accounts.passwords import generate_password, hash_password
 from kvmcloud.server.db import new_uuid
+from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.sealing.box import SecretBox, user_secret_context
 
 ADMIN_NAME = "admin"
@@ -124,7 +125,7 @@ def ensure_admin_password(session: Session, password: str | None) -> str | None:
     A given ``password`` replaces the admin's; without one, a password is generated only
     while the admin has none, so ``init`` prints it once and never again.
     """
-    user = _live_root_user(session, ADMIN_NAME)
+    user = _live_user(session, ADMIN_NAME, "/")
     if user is None:
         raise LookupError(f"no user named {ADMIN_NAME!r} in ROOT")
     if password is not None:
@@ -137,31 +138,62 @@ def ensure_admin_password(session: Session, password: str | None) -> str | None:
     return generated
 
 
-def regenerate_keys(session: Session, username: str, box: SecretBox) -> ApiKeys:
-    """Replace the key pair of a live user of ROOT; the old pair stops working at once.
+def regenerate_keys(
+    session: Session, username: str, box: SecretBox, domain_path: str = "/"
+) -> ApiKeys:
+    """Replace the key pair of a live user of a domain; the old pair stops working at once.
 
-    Users of other domains get theirs through registerUserKeys (names repeat across
-    domains, so the CLI's bare username means ROOT's).
+    Raises:
+        InvalidParameterError: the domain has no live user of that name.
     """
-    user = _live_root_user(session, username)
+    user = _live_user(session, username, domain_path)
     if user is None:
-        raise LookupError(f"no user named {username!r}")
+        raise InvalidParameterError(
+            "user", f"Unable to find user {username} in domain {_shown(domain_path)}"
+        )
     return new_pair(box, user)
 
 
-def _live_root_user(session: Session, username: str) -> User | None:
-    # Names repeat across domains; the CLI's bare names mean ROOT's users.
+def _live_user(session: Session, username: str, domain_path: str) -> User | None:
+    # Names repeat across domains, so a user is found by name within one domain.
     return session.scalars(
         select(User)
         .join(Account, User.account_id == Account.id)
         .join(Domain, Account.domain_id == Domain.id)
-        .where(User.username == username, User.removed.is_(None), Domain.path == "/")
+        .where(User.username == username, User.removed.is_(None), Domain.path == domain_path)
     ).first()
 
 
-def create_user_account(session: Session, name: str, now: datetime, box: SecretBox) -> ApiKeys:
-    """Create a plain (non-admin) account with one user and keys."""
-    domain = session.scalars(select(Domain).where(Domain.path == "/")).one()
+def _shown(domain_path: str) -> str:
+    # Paths as CloudStack shows them: ROOT, ROOT/a/b.
+    return "ROOT" + domain_path.rstrip("/")
+
+
+def create_user_account(
+    session: Session, name: str, now: datetime, box: SecretBox, domain_path: str = "/"
+) -> ApiKeys:
+    """Create a plain (non-admin) account with one user and keys in a domain.
+
+    Raises:
+        InvalidParameterError: no such domain, or the name is taken there.
+    """
+    domain = session.scalars(
+        select(Domain).where(Domain.path == domain_path, Domain.removed.is_(None))
+    ).first()
+    if domain is None:
+        raise InvalidParameterError("domain", f"Unable to find domain {_shown(domain_path)}")
+    taken = session.scalars(
+        select(Account.id).where(
+            Account.domain_id == domain.id,
+            Account.account_name == name,
+            Account.removed.is_(None),
+        )
+    ).first()
+    if taken is not None or _live_user(session, name, domain_path) is not None:
+        raise InvalidParameterError(
+            "account",
+            f"The specified account: {name} already exists in domain {_shown(domain_path)}",
+        )
     account = Account(account_name=name, type=AccountType.USER, domain_id=domain.id, created=now)
     session.add(account)
     session.flush()
