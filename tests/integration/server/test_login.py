@@ -191,6 +191,27 @@ def test_a_session_is_refused_after_logout(admin: ServerHarness) -> None:
     assert session_call(admin, "listZones", sessionkey=key).status_code == 401
 
 
+def test_a_new_login_ends_the_session_its_cookie_names(admin: ServerHarness) -> None:
+    first_key = logged_in(admin)
+    first_cookie = admin.client.cookies["JSESSIONID"]
+
+    # A refused login still ends the earlier session, as CloudStack's does.
+    assert login(admin, username="admin", password=PASSWORD + "x").status_code == 531
+    admin.client.cookies.clear()
+    admin.client.cookies.set("JSESSIONID", first_cookie)
+    assert session_call(admin, "listZones", sessionkey=first_key).status_code == 401
+
+    admin.client.cookies.clear()
+    second_key = logged_in(admin)
+    second_cookie = admin.client.cookies["JSESSIONID"]
+    third_key = logged_in(admin)
+    assert admin.client.cookies["JSESSIONID"] != second_cookie
+    assert session_call(admin, "listZones", sessionkey=third_key).status_code == 200
+    admin.client.cookies.clear()
+    admin.client.cookies.set("JSESSIONID", second_cookie)
+    assert session_call(admin, "listZones", sessionkey=second_key).status_code == 401
+
+
 def test_a_session_ends_after_its_idle_timeout(admin: ServerHarness) -> None:
     key = logged_in(admin)
     admin.clock.advance(1700)

@@ -113,6 +113,11 @@ class SessionGate:
             raise MethodNotAllowedError("Please use HTTP POST to authenticate using this API")
         credentials = _credentials(params)
         now = self.clock()
+        # As CloudStack's ApiServlet: a login first ends the session the request's cookie
+        # names, whether or not the new credentials are good, so a browser that signs in as
+        # someone else never keeps the earlier person's session beside the new one.
+        with self.db.transaction() as session:
+            sessions.logout(session, origin.cookies.get(SESSION_COOKIE))
         try:
             with self.db.transaction() as session:
                 done = sessions.login(
