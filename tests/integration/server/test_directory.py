@@ -340,3 +340,36 @@ def test_list_roles_gives_cloudstacks_four_default_roles(server: ServerHarness) 
     assert [r["name"] for r in server.ok("listRoles", type="DomainAdmin")["role"]] == [
         "Domain Admin"
     ]
+
+
+def test_update_account_renames_within_its_domain(server: ServerHarness) -> None:
+    sub = domain(server, "sub")
+    alice, alice_keys = account(server, "alice", sub["id"])
+    account(server, "bob", sub["id"])
+    account(server, "carol", root_id(server))
+
+    renamed = server.ok("updateAccount", id=alice["id"], newname="alicia")["account"]
+
+    assert (renamed["id"], renamed["name"], renamed["domainid"]) == (
+        alice["id"],
+        "alicia",
+        sub["id"],
+    )
+    listed = server.ok("listAccounts", name="alicia", listall=True)["account"]
+    assert [a["id"] for a in listed] == [alice["id"]]
+    # Her keys name her user, not the account's name: they keep working.
+    assert server.call("listZones", alice_keys)[0] == 200
+    # By name and domain, as CloudStack accepts; a name taken in that domain is refused.
+    status, body = server.call("updateAccount", account="alicia", domainid=sub["id"], newname="bob")
+    assert status == 431
+    assert body["errortext"] == (
+        f"Invalid parameter newname: The specified account: bob already exists in domain "
+        f"{sub['id']}"
+    )
+    # Another domain's account name is free to take.
+    again = server.ok("updateAccount", account="alicia", domainid=sub["id"], newname="carol")
+    assert again["account"]["name"] == "carol"
+    # A plain user cannot rename an account, not even their own.
+    status, _ = server.call("updateAccount", alice_keys, id=alice["id"], newname="mine")
+    assert status == 531
+    assert server.ok("listAccounts", id=alice["id"])["account"][0]["name"] == "carol"
