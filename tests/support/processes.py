@@ -144,14 +144,19 @@ def base_env() -> dict[str, str]:
 
 @dataclass
 class AdminKeys:
-    """The bootstrap admin's keys, printed by ``kvmcloud-server init``."""
+    """The bootstrap admin's keys and first password, printed by ``kvmcloud-server init``."""
 
     api_key: str
     secret_key: str
+    # Printed once, by the init that gave the admin their first (generated) password.
+    password: str | None = None
 
 
 def init_server(database_url: str, log_path: Path, config_dir: Path) -> AdminKeys:
-    """Run ``kvmcloud-server init`` (database, agent CA in ``config_dir``); return the keys."""
+    """Run ``kvmcloud-server init`` (database, agent CA in ``config_dir``); return the keys.
+
+    The first init of a database also prints the admin's generated password, kept here.
+    """
     env = base_env() | {
         "KVMCLOUD_DATABASE_URL": database_url,
         "KVMCLOUD_LOG_LEVEL": "WARNING",
@@ -169,7 +174,12 @@ def init_server(database_url: str, log_path: Path, config_dir: Path) -> AdminKey
     if result.returncode != 0:
         raise RuntimeError(f"kvmcloud-server init failed:\n{result.stderr}")
     fields = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
-    return AdminKeys(api_key=fields["api key"].strip(), secret_key=fields["secret key"].strip())
+    password = fields.get("password")
+    return AdminKeys(
+        api_key=fields["api key"].strip(),
+        secret_key=fields["secret key"].strip(),
+        password=password.strip() if password is not None else None,
+    )
 
 
 def start_server(
