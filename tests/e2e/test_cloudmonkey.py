@@ -127,6 +127,8 @@ def test_default_profile_registers_a_template_and_deploys_a_vm(
             assert again != session
         # Leaving the shell (end of input) logs out too.
         assert session_ids(stack) == before
+        # CloudMonkey sends the password in the login URL: no request line may be logged.
+        assert stack.keys.password not in stack.server.log_path.read_text()
     finally:
         if vm_id is not None:
             stack.api.destroyVirtualMachine(id=vm_id, expunge=True)
