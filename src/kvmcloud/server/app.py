@@ -43,6 +43,9 @@ from kvmcloud.server.configuration.definitions import (
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.directory import api as directory_api
+from kvmcloud.server.directory import jobs as directory_jobs
+from kvmcloud.server.directory import removal as directory_removal
+from kvmcloud.server.directory.removal import AccountResources, ResourceStep
 from kvmcloud.server.entities import known_ids
 from kvmcloud.server.events import api as events_api
 from kvmcloud.server.events.catalog import EventType, ResourceType
@@ -68,6 +71,7 @@ from kvmcloud.server.templates import copies as templates_copies
 from kvmcloud.server.templates import deletion as templates_deletion
 from kvmcloud.server.templates import inventory as templates_inventory
 from kvmcloud.server.templates import jobs as templates_jobs
+from kvmcloud.server.vms import actions as vms_actions
 from kvmcloud.server.vms import api as vms_api
 from kvmcloud.server.vms import jobs as vms_jobs
 from kvmcloud.server.vms import service as vms_service
@@ -116,6 +120,28 @@ def build_registry() -> Registry:
     )
 
 
+# What deleting and disabling an account do to what it owns, through those features' jobs.
+ACCOUNT_RESOURCES = AccountResources(
+    expunge_vms=ResourceStep(
+        job_kind=vms_service.DESTROY_JOB,
+        find=vms_service.account_vms,
+        queue=vms_actions.queue_expunge_for_owner_removal,
+        failed_verb="destroyed",
+    ),
+    delete_images=ResourceStep(
+        job_kind=templates_deletion.DELETE_TEMPLATE_JOB,
+        find=templates_deletion.account_images,
+        queue=templates_deletion.queue_deletion_for_owner_removal,
+        failed_verb="deleted",
+    ),
+    stop_vms=ResourceStep(
+        job_kind=vms_service.STOP_JOB,
+        find=vms_service.account_running_vms,
+        queue=vms_actions.queue_stop_for_owner_disabling,
+        failed_verb="stopped",
+    ),
+)
+
 VM = ResourceType.VIRTUAL_MACHINE
 JOB_HANDLERS: dict[str, JobHandler] = {
     templates_copies.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
@@ -133,6 +159,24 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     vms_service.ATTACH_ISO_JOB: vms_jobs.run_attach_iso,
     certificates_service.CERTIFICATE_SYNC_JOB: certificates_jobs.run_certificate_sync,
     RENEW_CERTIFICATE_JOB: infrastructure_jobs.run_certificate_renewal,
+    directory_removal.DELETE_ACCOUNT_JOB: with_event(
+        EventType.ACCOUNT_DELETE,
+        ResourceType.ACCOUNT,
+        partial(directory_jobs.run_delete_account, resources=ACCOUNT_RESOURCES),
+    ),
+    directory_removal.DELETE_DOMAIN_JOB: with_event(
+        EventType.DOMAIN_DELETE,
+        ResourceType.DOMAIN,
+        partial(directory_jobs.run_delete_domain, resources=ACCOUNT_RESOURCES),
+    ),
+    directory_removal.DISABLE_ACCOUNT_JOB: with_event(
+        EventType.ACCOUNT_DISABLE,
+        ResourceType.ACCOUNT,
+        partial(directory_jobs.run_disable_account, resources=ACCOUNT_RESOURCES),
+    ),
+    directory_removal.DISABLE_USER_JOB: with_event(
+        EventType.USER_DISABLE, ResourceType.USER, directory_jobs.run_disable_user
+    ),
 }
 
 # What API handlers of a feature need from the features built on it (see hooks.py).
@@ -140,7 +184,6 @@ HOOKS = Hooks(
     queue_new_host_sync=certificates_service.queue_new_host_sync,
     count_template_users=vms_service.count_users,
     find_zone=infrastructure_service.zone_id_by_uuid,
-    count_account_resources=vms_service.count_account_resources,
 )
 # What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
 HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (
@@ -163,6 +206,11 @@ RESUMABLE_JOBS = frozenset(
         vms_service.ATTACH_ISO_JOB,
         certificates_service.CERTIFICATE_SYNC_JOB,
         RENEW_CERTIFICATE_JOB,
+        # These look at what is left each time they run: resuming one repeats nothing.
+        directory_removal.DELETE_ACCOUNT_JOB,
+        directory_removal.DELETE_DOMAIN_JOB,
+        directory_removal.DISABLE_ACCOUNT_JOB,
+        directory_removal.DISABLE_USER_JOB,
     }
 )
 # A job resumed this often is failed instead: something about it kills servers.

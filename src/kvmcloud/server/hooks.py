@@ -23,5 +23,3 @@ class Hooks:
     # infrastructure: a live zone's id from its uuid (session, uuid, command), else 431
     # naming zoneid; the configuration feature, below it, needs it for zone settings.
     find_zone: Callable[[Session, str, str], int]
-    # vms: how many live VMs, templates and ISOs an account owns (deleteAccount).
-    count_account_resources: Callable[[Session, int], int]

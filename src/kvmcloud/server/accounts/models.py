@@ -21,6 +21,13 @@ class AccountType(StrEnum):
     DOMAIN_ADMIN = "2"
 
 
+class DomainState(StrEnum):
+    """CloudStack's Domain.State: a domain being deleted is Inactive (nothing new goes in)."""
+
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+
 class Domain(Base):
     """A domain of the tree under ROOT: path ``/`` for ROOT, ``/a/b/`` below it."""
 
@@ -37,6 +44,9 @@ class Domain(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("domain.id"))
     level: Mapped[int] = mapped_column(Integer, default=0)
     network_domain: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[DomainState] = mapped_column(
+        StrEnumType(DomainState, 16), default=DomainState.ACTIVE, server_default="Active"
+    )
     removed: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
@@ -59,6 +69,8 @@ class Account(Base):
     account_name: Mapped[str] = mapped_column(String(100))
     type: Mapped[AccountType] = mapped_column(StrEnumType(AccountType, 8))
     domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id"))
+    # enabled, disabled or locked; once deleted, removing (``removed`` is set at once, as
+    # in CloudStack) while a job takes its VMs, templates and ISOs away, then removed.
     state: Mapped[str] = mapped_column(String(16), default="enabled")
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     removed: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -7,10 +7,9 @@ from kvmcloud.server.accounts.roles import DEFAULT_ROLES, role_by_uuid
 from kvmcloud.server.accounts.service import ApiKeys
 from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
-from kvmcloud.server.api.responses import FlatResult, ListResult, ObjectResult
-from kvmcloud.server.directory import domains, members
+from kvmcloud.server.api.responses import AsyncResult, FlatResult, ListResult, ObjectResult
+from kvmcloud.server.directory import domains, members, removal
 from kvmcloud.server.directory.members import (
-    DISABLED,
     ENABLED,
     LOCKED,
     AccountRef,
@@ -180,14 +179,15 @@ class DeleteDomainParams:
     DeleteDomainParams,
     description="Deletes a specified domain",
     response_key="success",
+    is_async=True,
     admin_only=True,
 )
-def delete_domain(ctx: ApiContext, params: DeleteDomainParams) -> FlatResult:
-    """Delete an empty domain, or with cleanup=true its subtree of empty domains."""
-    domains.delete_domain(
+def delete_domain(ctx: ApiContext, params: DeleteDomainParams) -> AsyncResult:
+    """Queue deleting an empty domain, or with cleanup=true its subtree and its accounts."""
+    job_id = removal.queue_domain_deletion(
         ctx.db, ctx.caller, params.id, cleanup=bool(params.cleanup), clock=ctx.clock
     )
-    return FlatResult({"success": True})
+    return AsyncResult(job_id)
 
 
 # ---------------------------------------------------------------- accounts
@@ -354,11 +354,14 @@ class DisableAccountParams(AccountRefParams):
     DisableAccountParams,
     description="Disables an account",
     response_key="account",
+    is_async=True,
 )
-def disable_account(ctx: ApiContext, params: DisableAccountParams) -> ObjectResult:
-    """Disable (or with lock=true lock) an account: its users' keys stop working."""
-    state = LOCKED if params.lock else DISABLED
-    return _account_state(ctx, params.ref(), state)
+def disable_account(ctx: ApiContext, params: DisableAccountParams) -> AsyncResult:
+    """Disable (or with lock=true lock) an account now; the job stops a disabled one's VMs."""
+    job_id = removal.queue_account_disabling(
+        ctx.db, ctx.caller, params.ref(), lock=params.lock, clock=ctx.clock
+    )
+    return AsyncResult(job_id)
 
 
 @commands.command(
@@ -393,17 +396,13 @@ def _account_state(ctx: ApiContext, ref: AccountRef, state: str) -> ObjectResult
     AccountRefParams,
     description="Deletes a account, and all users associated with this account",
     response_key="success",
+    is_async=True,
 )
-def delete_account(ctx: ApiContext, params: AccountRefParams) -> FlatResult:
-    """Delete an account that owns no VM, template or ISO, with its users."""
-    members.delete_account(
-        ctx.db,
-        ctx.caller,
-        params.ref(),
-        count_resources=ctx.hooks.count_account_resources,
-        clock=ctx.clock,
+def delete_account(ctx: ApiContext, params: AccountRefParams) -> AsyncResult:
+    """Remove the account's users now; queue the job removing its VMs, templates and ISOs."""
+    return AsyncResult(
+        removal.queue_account_deletion(ctx.db, ctx.caller, params.ref(), clock=ctx.clock)
     )
-    return FlatResult({"success": True})
 
 
 # ---------------------------------------------------------------- users
@@ -529,12 +528,15 @@ def update_user(ctx: ApiContext, params: UpdateUserParams) -> ObjectResult:
 
 
 @commands.command(
-    "disableUser", UserIdParams, description="Disables a user account", response_key="user"
+    "disableUser",
+    UserIdParams,
+    description="Disables a user account",
+    response_key="user",
+    is_async=True,
 )
-def disable_user(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
-    """Disable a user: their keys stop working."""
-    record = members.set_user_state(ctx.db, ctx.caller, params.id, DISABLED, command=ctx.command)
-    return ObjectResult("user", user_response(record))
+def disable_user(ctx: ApiContext, params: UserIdParams) -> AsyncResult:
+    """Disable a user now (their keys and sessions stop working); the job answers them."""
+    return AsyncResult(removal.queue_user_disabling(ctx.db, ctx.caller, params.id, clock=ctx.clock))
 
 
 @commands.command(

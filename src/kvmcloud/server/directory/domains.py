@@ -1,4 +1,4 @@
-"""Create, list, rename and delete domains of the tree under ROOT (CloudStack's DomainManager)."""
+"""Create, list and rename domains of the tree under ROOT (CloudStack's DomainManager)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -8,11 +8,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.callers import Caller
-from kvmcloud.server.accounts.models import Account, AccountType, Domain
+from kvmcloud.server.accounts.models import AccountType, Domain, DomainState
 from kvmcloud.server.accounts.visibility import check_domain_access
 from kvmcloud.server.db import Database
 from kvmcloud.server.directory.records import DomainRecord
-from kvmcloud.server.errors import ApiError, InvalidParameterError, PermissionDeniedError
+from kvmcloud.server.errors import ApiError, InvalidParameterError
 from kvmcloud.server.paging import PageRequest
 from kvmcloud.server.queries import get_by_uuid, list_window, paged
 
@@ -65,6 +65,10 @@ def create_domain(
             else _root(session)
         )
         check_domain_access(caller, parent.path, parent.uuid)
+        if parent.state == DomainState.INACTIVE:
+            raise ApiError(
+                f"The domain cannot be created as the parent domain {parent.name} is being deleted"
+            )
         _check_no_sibling(session, parent, name)
         domain = Domain(
             name=name,
@@ -155,55 +159,10 @@ def update_domain(
         return _record(session, domain)
 
 
-def delete_domain(
-    db: Database,
-    caller: Caller,
-    uuid: str,
-    *,
-    cleanup: bool,
-    clock: Callable[[], datetime],
-) -> None:
-    """Remove an empty domain; with ``cleanup``, remove its empty subtree too.
-
-    Accounts are not removed by a domain's cleanup yet: a subtree still holding live
-    accounts is refused (deleteAccount them first).
-
-    Raises:
-        PermissionDeniedError: ROOT.
-        ApiError: (530, CloudStack's text) children or accounts remain.
-    """
-    with db.transaction() as session:
-        domain = get_by_uuid(session, Domain, uuid, command="deleteDomain", param="id")
-        check_domain_access(caller, domain.path, domain.uuid)
-        if domain.parent_id is None:
-            raise PermissionDeniedError("Can't delete ROOT domain")
-        subtree = list(
-            session.scalars(
-                select(Domain).where(Domain.path.startswith(domain.path), Domain.removed.is_(None))
-            )
-        )
-        ids = [d.id for d in subtree]
-        accounts = (
-            session.scalar(
-                select(func.count())
-                .select_from(Account)
-                .where(Account.domain_id.in_(ids), Account.removed.is_(None))
-            )
-            or 0
-        )
-        if not cleanup and (len(subtree) > 1 or accounts):
-            raise ApiError(
-                f"Delete failed on domain {domain.name} (id: {domain.uuid}); Please make sure "
-                "all users and sub domains have been removed from the domain before deleting"
-            )
-        if accounts:
-            raise ApiError(
-                f"Can't delete the domain yet because it has {accounts} accounts to cleanup: "
-                "kvmcloud does not delete accounts with their domain yet; delete them first"
-            )
-        now = clock()
-        for row in subtree:
-            row.removed = now
+def check_active(domain: Domain, what: str) -> None:
+    """Refuse (CloudStack's 530 text) to create ``what`` in a domain being deleted."""
+    if domain.state == DomainState.INACTIVE:
+        raise ApiError(f"{what} cannot be created as domain {domain.name} is being deleted")
 
 
 def domain_of(session: Session, caller: Caller, uuid: str, *, command: str) -> Domain:

@@ -26,12 +26,11 @@ from kvmcloud.server.accounts.visibility import (
     may_see_account,
 )
 from kvmcloud.server.db import Database, new_uuid
-from kvmcloud.server.directory.domains import domain_of
+from kvmcloud.server.directory.domains import check_active, domain_of
 from kvmcloud.server.directory.records import AccountRecord, UserRecord
 from kvmcloud.server.errors import (
     InvalidParameterError,
     PermissionDeniedError,
-    ResourceInUseError,
 )
 from kvmcloud.server.paging import PageRequest, PageWindow
 from kvmcloud.server.queries import get_by_uuid, list_window
@@ -39,6 +38,8 @@ from kvmcloud.server.sealing.box import SecretBox
 
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 ENABLED, DISABLED, LOCKED = "enabled", "disabled", "locked"
+# A deleted account is removing while its job takes its VMs, templates and ISOs away.
+REMOVING, REMOVED = "removing", "removed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +117,7 @@ def create_account(
             raise InvalidParameterError(
                 "account", f"The specified account: {name} already exists in domain {domain.uuid}"
             )
+        check_active(domain, "The account")
         _check_free_username(session, domain, user.username)
         account = Account(
             account_name=name, type=account_type, domain_id=domain.id, created=clock()
@@ -145,6 +147,7 @@ def create_user(
             if domain_uuid
             else session.get_one(Domain, caller.domain_id)
         )
+        check_active(domain, "The user")
         account = _live_account(session, domain.id, account_name)
         if account is None:
             raise InvalidParameterError(
@@ -212,14 +215,26 @@ def list_users(
 def set_account_state(
     db: Database, caller: Caller, ref: AccountRef, state: str, *, command: str
 ) -> AccountRecord:
-    """enableAccount, disableAccount, lockAccount: a disabled or locked account's keys fail."""
+    """enableAccount, lockAccount: a disabled or locked account's keys fail."""
     with db.transaction() as session:
-        account, domain = _managed_account(session, caller, ref, command)
-        if account.id == caller.account_id and state != ENABLED:
-            raise PermissionDeniedError("Can't disable or lock the account you are calling as")
-        account.state = state
-        session.flush()
-        return AccountRecord(account, domain, is_default=_is_default(account, domain))
+        return change_account_state(session, caller, ref, state, command=command)
+
+
+def change_account_state(
+    session: Session, caller: Caller, ref: AccountRef, state: str, *, command: str
+) -> AccountRecord:
+    """Enable, disable or lock an account the caller manages, in the open transaction."""
+    account, domain = _managed_account(session, caller, ref, command)
+    if account.id == caller.account_id and state != ENABLED:
+        raise PermissionDeniedError("Can't disable or lock the account you are calling as")
+    account.state = state
+    session.flush()
+    return account_record(account, domain)
+
+
+def account_record(account: Account, domain: Domain) -> AccountRecord:
+    """An account with its domain, as the disable and state commands answer (no users)."""
+    return AccountRecord(account, domain, is_default=_is_default(account, domain))
 
 
 def update_account(
@@ -239,36 +254,48 @@ def update_account(
         return AccountRecord(account, domain, is_default=_is_default(account, domain))
 
 
-def delete_account(
-    db: Database,
-    caller: Caller,
-    ref: AccountRef,
-    *,
-    count_resources: Callable[[Session, int], int],
-    clock: Callable[[], datetime],
-) -> None:
-    """Remove an account and its users; refused while it owns live VMs, templates or ISOs.
+def account_to_delete(session: Session, caller: Caller, ref: AccountRef) -> tuple[Account, Domain]:
+    """The account deleteAccount names: a live one, or by id one still being removed (a retry).
 
     Raises:
-        ResourceInUseError: the account still owns resources (delete them first).
         PermissionDeniedError: the caller's own account, or the default admin.
     """
-    with db.transaction() as session:
-        account, domain = _managed_account(session, caller, ref, "deleteAccount")
-        if account.id == caller.account_id or _is_default(account, domain):
-            raise PermissionDeniedError(
-                f"Account id : {account.uuid} is a system account, delete is not allowed"
-            )
-        owned = count_resources(session, account.id)
-        if owned:
-            raise ResourceInUseError(
-                f"Account {account.account_name} still owns {owned} VMs, templates or ISOs: "
-                "kvmcloud does not delete them with the account yet; delete them first"
-            )
-        now = clock()
-        account.removed, account.state = now, "removed"
-        for user in session.scalars(select(User).where(User.account_id == account.id)):
-            _remove_user(session, user, now)
+    command = "deleteAccount"
+    if ref.uuid:
+        removing = session.scalars(
+            select(Account).where(Account.uuid == ref.uuid, Account.state == REMOVING)
+        ).first()
+        if removing is not None:
+            _check_manager(caller, command)
+            domain = session.get_one(Domain, removing.domain_id)
+            check_domain_access(caller, domain.path, domain.uuid)
+            return removing, domain
+    account, domain = _managed_account(session, caller, ref, command)
+    if account.id == caller.account_id or _is_default(account, domain):
+        raise PermissionDeniedError(
+            f"Account id : {account.uuid} is a system account, delete is not allowed"
+        )
+    return account, domain
+
+
+def start_account_removal(session: Session, account: Account, now: datetime) -> None:
+    """Mark an account removing and remove its users: their keys and sessions end at once.
+
+    ``removed`` is set now, as CloudStack does: the account leaves every list and its
+    name is free again while its job takes its VMs, templates and ISOs away.
+    """
+    account.state = REMOVING
+    account.removed = account.removed or now
+    users = session.scalars(
+        select(User).where(User.account_id == account.id, User.removed.is_(None))
+    )
+    for user in users:
+        _remove_user(session, user, now)
+
+
+def finish_account_removal(account: Account) -> None:
+    """Record that nothing of the account is left: it is removed."""
+    account.state = REMOVED
 
 
 def managed_user(session: Session, caller: Caller, uuid: str, command: str) -> UserRecord:
@@ -285,15 +312,29 @@ def managed_user(session: Session, caller: Caller, uuid: str, command: str) -> U
 def set_user_state(
     db: Database, caller: Caller, uuid: str, state: str, *, command: str
 ) -> UserRecord:
-    """enableUser, disableUser: a disabled user's keys stop working."""
+    """enableUser: a disabled user's keys work again."""
     with db.transaction() as session:
-        record = managed_user(session, caller, uuid, command)
-        if record.user.id == caller.user_id and state != ENABLED:
-            raise PermissionDeniedError("Can't disable the user you are calling as")
-        _check_manager(caller, command)
-        record.user.state = state
-        session.flush()
-        return record
+        return change_user_state(session, caller, uuid, state, command=command)
+
+
+def change_user_state(
+    session: Session, caller: Caller, uuid: str, state: str, *, command: str
+) -> UserRecord:
+    """Enable or disable a user the caller manages, in the open transaction."""
+    record = managed_user(session, caller, uuid, command)
+    if record.user.id == caller.user_id and state != ENABLED:
+        raise PermissionDeniedError("Can't disable the user you are calling as")
+    _check_manager(caller, command)
+    record.user.state = state
+    session.flush()
+    return record
+
+
+def user_record(session: Session, user: User, *, viewer_domain_path: str) -> UserRecord:
+    """A user as someone whose account is in ``viewer_domain_path`` sees it (job results)."""
+    account = session.get_one(Account, user.account_id)
+    domain = session.get_one(Domain, account.domain_id)
+    return _record_for(viewer_domain_path, user, account, domain)
 
 
 def update_user(
@@ -531,11 +572,14 @@ def _is_default(account: Account, domain: Domain) -> bool:
 
 
 def _user_record(caller: Caller, user: User, account: Account, domain: Domain) -> UserRecord:
+    return _record_for(caller.domain_path, user, account, domain)
+
+
+def _record_for(viewer_path: str, user: User, account: Account, domain: Domain) -> UserRecord:
     return UserRecord(
         user,
         account,
         domain,
-        is_caller_child_domain=in_subtree(domain.path, caller.domain_path)
-        and domain.path != caller.domain_path,
+        is_caller_child_domain=in_subtree(domain.path, viewer_path) and domain.path != viewer_path,
         is_default=_is_default(account, domain) and user.username == ADMIN_NAME,
     )

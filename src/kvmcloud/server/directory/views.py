@@ -20,7 +20,7 @@ def domain_response(record: DomainRecord) -> dict[str, Any]:
             "haschild": record.has_child,
             "networkdomain": domain.network_domain,
             "path": _display_path(domain.path),
-            "state": "Active",
+            "state": domain.state.value,
         }
     )
 

@@ -29,6 +29,10 @@ class EventType(StrEnum):
     VM_STOP = "VM.STOP"
     VM_REBOOT = "VM.REBOOT"
     VM_DESTROY = "VM.DESTROY"
+    ACCOUNT_DELETE = "ACCOUNT.DELETE"
+    ACCOUNT_DISABLE = "ACCOUNT.DISABLE"
+    USER_DISABLE = "USER.DISABLE"
+    DOMAIN_DELETE = "DOMAIN.DELETE"
 
 
 class ResourceType(StrEnum):
@@ -37,6 +41,9 @@ class ResourceType(StrEnum):
     TEMPLATE = "Template"
     ISO = "Iso"
     VIRTUAL_MACHINE = "VirtualMachine"
+    ACCOUNT = "Account"
+    USER = "User"
+    DOMAIN = "Domain"
 
 
 # What a job-backed event's description says the job was doing (CloudStack's wording:
@@ -47,6 +54,10 @@ ACTIONS = {
     EventType.VM_STOP: "stopping VM",
     EventType.VM_REBOOT: "rebooting VM",
     EventType.VM_DESTROY: "destroying VM",
+    EventType.ACCOUNT_DELETE: "deleting account",
+    EventType.ACCOUNT_DISABLE: "disabling account",
+    EventType.USER_DISABLE: "disabling user",
+    EventType.DOMAIN_DELETE: "deleting domain",
 }
 
 

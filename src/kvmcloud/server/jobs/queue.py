@@ -174,3 +174,38 @@ def set_progress(session: Session, job_uuid: str, percent: int, now: datetime) -
         .where(AsyncJob.uuid == job_uuid)
         .values(job_process_status=max(0, min(100, percent)), last_updated=now)
     )
+
+
+def pending_job(
+    session: Session, instance_uuid: str, *, kind: str | None = None
+) -> AsyncJob | None:
+    """A job (of ``kind``, or any) on this VM, template or account still queued or running."""
+    query = select(AsyncJob).where(
+        AsyncJob.instance_uuid == instance_uuid, AsyncJob.job_status == JobStatus.PENDING
+    )
+    if kind is not None:
+        query = query.where(AsyncJob.kind == kind)
+    return session.scalars(query.order_by(AsyncJob.id).limit(1)).first()
+
+
+def latest_job(
+    session: Session, *, kind: str, instance_uuid: str, since: datetime
+) -> AsyncJob | None:
+    """The newest job of ``kind`` on the instance queued at or after ``since``, if any."""
+    return session.scalars(
+        select(AsyncJob)
+        .where(
+            AsyncJob.kind == kind,
+            AsyncJob.instance_uuid == instance_uuid,
+            AsyncJob.created >= since,
+        )
+        .order_by(AsyncJob.id.desc())
+        .limit(1)
+    ).first()
+
+
+def failure_text(job: AsyncJob) -> str:
+    """The error text a failed job recorded."""
+    result = json.loads(job.job_result) if job.job_result else {}
+    text = result.get("errortext") if isinstance(result, dict) else None
+    return str(text) if text else "the job failed"

@@ -75,18 +75,67 @@ def queue_deletion(
                 f"{template.name} is used by {users} VM(s); pass forced=true to delete it anyway "
                 "(copies in use stay on their pools until those VMs are expunged)"
             )
-        job = queue.enqueue(
-            session,
-            kind=DELETE_TEMPLATE_JOB,
-            cmd=DELETE_ISO_CMD if iso else DELETE_TEMPLATE_CMD,
-            payload={"template_id": template.id},
-            now=clock(),
-            account_id=caller.account_id,
-            user_id=caller.user_id,
-            instance_type="Iso" if iso else "Template",
-            instance_uuid=template.uuid,
+        return _enqueue(
+            session, template, account_id=caller.account_id, user_id=caller.user_id, now=clock()
         )
-        return job.uuid
+
+
+def account_images(session: Session, account_id: int) -> list[tuple[str, str]]:
+    """The account's live templates and ISOs as (uuid, "template <name>" or "ISO <name>")."""
+    rows = session.execute(
+        select(Template.uuid, Template.name, Template.format)
+        .where(Template.removed.is_(None), Template.account_id == account_id)
+        .order_by(Template.id)
+    )
+    return [
+        (uuid, f"{'ISO' if fmt == ImageFormat.ISO else 'template'} {name}")
+        for uuid, name, fmt in rows
+    ]
+
+
+def queue_deletion_for_owner_removal(
+    session: Session,
+    template_uuid: str,
+    *,
+    account_id: int | None,
+    user_id: int | None,
+    now: datetime,
+) -> str:
+    """Queue deleteTemplate (or deleteIso) of an image whose account is being deleted.
+
+    As with forced=true, VMs of other accounts still using it do not hold it back: their
+    copies stay on the pools until those VMs are expunged. The job runs for whoever
+    deletes the account.
+    """
+    template = session.scalars(
+        select(Template).where(Template.uuid == template_uuid, Template.removed.is_(None))
+    ).first()
+    if template is None:
+        raise NotFoundError("deleteTemplate", "id", template_uuid)
+    return _enqueue(session, template, account_id=account_id, user_id=user_id, now=now)
+
+
+def _enqueue(
+    session: Session,
+    template: Template,
+    *,
+    account_id: int | None,
+    user_id: int | None,
+    now: datetime,
+) -> str:
+    iso = template.format == ImageFormat.ISO
+    job = queue.enqueue(
+        session,
+        kind=DELETE_TEMPLATE_JOB,
+        cmd=DELETE_ISO_CMD if iso else DELETE_TEMPLATE_CMD,
+        payload={"template_id": template.id},
+        now=now,
+        account_id=account_id,
+        user_id=user_id,
+        instance_type="Iso" if iso else "Template",
+        instance_uuid=template.uuid,
+    )
+    return job.uuid
 
 
 def retire_template(

@@ -4,12 +4,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.access import check_owner
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.db import Database
-from kvmcloud.server.errors import InvalidParameterError, UnsupportedActionError
+from kvmcloud.server.errors import (
+    InvalidParameterError,
+    ResourceUnavailableError,
+    UnsupportedActionError,
+)
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.queries import get_by_uuid
 from kvmcloud.server.templates.models import ImageFormat, Template
@@ -233,14 +238,88 @@ def queue_vm_job(
     now: datetime,
 ) -> str:
     """Queue a job on ``vm`` for the caller, in the open transaction; return the job's id."""
+    return _enqueue(
+        session,
+        vm,
+        kind=kind,
+        cmd=cmd,
+        payload=payload,
+        account_id=caller.account_id,
+        user_id=caller.user_id,
+        now=now,
+    )
+
+
+def queue_expunge_for_owner_removal(
+    session: Session, vm_uuid: str, *, account_id: int | None, user_id: int | None, now: datetime
+) -> str:
+    """Queue destroyVirtualMachine(expunge=true) of a VM whose account is being deleted.
+
+    The job runs for ``account_id``/``user_id`` (whoever deletes the account), which
+    checked their right to do so; the VM's own account can no longer act.
+    """
+    vm = _live_vm(session, vm_uuid)
+    require_state(vm, _DESTROY_AND_EXPUNGE.allowed, _DESTROY_AND_EXPUNGE.verb)
+    return _enqueue(
+        session,
+        vm,
+        kind=_DESTROY_AND_EXPUNGE.kind,
+        cmd=_DESTROY_AND_EXPUNGE.cmd,
+        payload={"expunge": True},
+        account_id=account_id,
+        user_id=user_id,
+        now=now,
+    )
+
+
+def queue_stop_for_owner_disabling(
+    session: Session, vm_uuid: str, *, account_id: int | None, user_id: int | None, now: datetime
+) -> str:
+    """Queue stopVirtualMachine (not forced) of a VM whose account is being disabled."""
+    vm = _live_vm(session, vm_uuid)
+    require_state(vm, _STOP.allowed, _STOP.verb)
+    return _enqueue(
+        session,
+        vm,
+        kind=_STOP.kind,
+        cmd=_STOP.cmd,
+        payload={"forced": False},
+        account_id=account_id,
+        user_id=user_id,
+        now=now,
+    )
+
+
+def _live_vm(session: Session, vm_uuid: str) -> VirtualMachine:
+    vm = session.scalars(
+        select(VirtualMachine).where(
+            VirtualMachine.uuid == vm_uuid, VirtualMachine.removed.is_(None)
+        )
+    ).first()
+    if vm is None:
+        raise ResourceUnavailableError(f"VM {vm_uuid} no longer exists")
+    return vm
+
+
+def _enqueue(
+    session: Session,
+    vm: VirtualMachine,
+    *,
+    kind: str,
+    cmd: str,
+    payload: dict[str, object],
+    account_id: int | None,
+    user_id: int | None,
+    now: datetime,
+) -> str:
     job = queue.enqueue(
         session,
         kind=kind,
         cmd=f"org.apache.cloudstack.api.command.user.vm.{cmd}",
         payload={"vm_id": vm.id, **payload},
         now=now,
-        account_id=caller.account_id,
-        user_id=caller.user_id,
+        account_id=account_id,
+        user_id=user_id,
         instance_type="VirtualMachine",
         instance_uuid=vm.uuid,
     )

@@ -386,19 +386,25 @@ def count_users(session: Session, template_id: int) -> int:
     )
 
 
-def count_account_resources(session: Session, account_id: int) -> int:
-    """How many live VMs, templates and ISOs an account owns (deleteAccount refuses if any)."""
-    vms = session.scalar(
-        select(func.count(VirtualMachine.id)).where(
-            VirtualMachine.removed.is_(None), VirtualMachine.account_id == account_id
-        )
+def account_vms(session: Session, account_id: int) -> list[tuple[str, str]]:
+    """The account's VMs not yet expunged, as (uuid, "VM <name>"): what deleteAccount removes."""
+    return _described(session, account_id, None)
+
+
+def account_running_vms(session: Session, account_id: int) -> list[tuple[str, str]]:
+    """The account's Running VMs, as (uuid, "VM <name>"): what disableAccount stops."""
+    return _described(session, account_id, VmState.RUNNING)
+
+
+def _described(session: Session, account_id: int, state: VmState | None) -> list[tuple[str, str]]:
+    query = select(VirtualMachine.uuid, VirtualMachine.name).where(
+        VirtualMachine.removed.is_(None), VirtualMachine.account_id == account_id
     )
-    images = session.scalar(
-        select(func.count(Template.id)).where(
-            Template.removed.is_(None), Template.account_id == account_id
-        )
-    )
-    return (vms or 0) + (images or 0)
+    if state is not None:
+        query = query.where(VirtualMachine.state == state)
+    return [
+        (uuid, f"VM {name}") for uuid, name in session.execute(query.order_by(VirtualMachine.id))
+    ]
 
 
 def pools_in_use(session: Session, template_id: int) -> set[int]:
