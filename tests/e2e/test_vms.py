@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cs import CloudStackApiException
+from cs import CloudStack, CloudStackApiException
 from libcloud.compute.providers import get_driver
 from libcloud.compute.types import NodeState, Provider
 
@@ -44,8 +44,8 @@ def offering_id(stack: Stack) -> str:
     return stack.api.listServiceOfferings(name="tiny")["serviceoffering"][0]["id"]
 
 
-def register(stack: Stack, name: str) -> str:
-    return stack.api.registerTemplate(
+def register(stack: Stack, name: str, api: CloudStack | None = None) -> str:
+    return (api or stack.api).registerTemplate(
         name=name,
         displaytext=name,
         url=stack.origin.url(stack.image_path),
@@ -207,3 +207,52 @@ def test_apache_libcloud_creates_and_destroys_a_node(vm_stack: Stack) -> None:
     assert driver.destroy_node(node) is True
     listed = vm_stack.api.listVirtualMachines(id=node.id)
     assert listed == {} or listed["virtualmachine"][0]["state"] == "Destroyed"
+
+
+def test_deleting_an_account_removes_its_running_vm_and_its_template_copy(
+    vm_stack: Stack,
+) -> None:
+    created = vm_stack.api.createAccount(
+        username="leaver", email="l@example.org", firstname="L", lastname="Eaver", accounttype=0
+    )["account"]
+    pair = vm_stack.api.registerUserKeys(id=created["user"][0]["id"])["userkeys"]
+    leaver = CloudStack(
+        endpoint=vm_stack.endpoint,
+        key=pair["apikey"],
+        secret=pair["secretkey"],
+        fetch_result=True,
+        poll_interval=0.2,
+        job_timeout=180,
+    )
+    template_id = register(vm_stack, "leavers-template", api=leaver)
+    vm = leaver.deployVirtualMachine(
+        zoneid=vm_stack.zone_id, templateid=template_id, serviceofferingid=offering_id(vm_stack)
+    )["virtualmachine"]
+    wait_for_marker(vm)
+    assert domain_state(vm["instancename"]) == "running"
+    (copy,) = vm_stack.rows(
+        "select r.install_path from template_spool_ref r "
+        "join vm_template t on t.id = r.template_id where t.uuid = :id",
+        id=template_id,
+    )
+    template_file = Path(copy["install_path"])
+    (volume,) = vm_stack.api.listVolumes(virtualmachineid=vm["id"], listall=True)["volume"]
+    root_file = vm_stack.pool_path / volume["path"]
+    assert template_file.exists() and root_file.exists()
+
+    # cs follows the job to its end, as for any async command.
+    assert vm_stack.api.deleteAccount(id=created["id"]) == {"success": True}
+
+    assert domain_state(vm["instancename"]) is None
+    assert not root_file.exists() and not template_file.exists()
+    assert vm_stack.rows("select state from account where uuid = :id", id=created["id"]) == [
+        {"state": "removed"}
+    ]
+    assert vm_stack.rows(
+        "select count(*) as n from template_spool_ref r "
+        "join vm_template t on t.id = r.template_id where t.uuid = :id",
+        id=template_id,
+    ) == [{"n": 0}]
+    with pytest.raises(CloudStackApiException) as gone:
+        leaver.listZones()
+    assert gone.value.error["errorcode"] == 401
