@@ -14,7 +14,9 @@ from kvmcloud.server.events.catalog import (
     delete_event,
     download_failure_description,
     download_failure_event,
+    job_event_description,
     parse_end_date,
+    parse_resource_type,
     parse_start_date,
 )
 
@@ -91,3 +93,17 @@ def test_bad_dates_are_431_naming_the_parameter(text: str) -> None:
     with pytest.raises(InvalidParameterError) as end:
         parse_end_date(text)
     assert end.value.param == "enddate" and "enddate" in end.value.message
+
+
+def test_account_user_and_domain_jobs_are_described_with_cloudstacks_verbs() -> None:
+    assert job_event_description(EventType.ACCOUNT_DELETE, "a-1", None) == (
+        "Completed deleting account a-1"
+    )
+    assert job_event_description(EventType.DOMAIN_DELETE, "d-1", "no host") == (
+        "Error while deleting domain d-1: no host"
+    )
+    assert job_event_description(EventType.USER_DISABLE, "u-1", None) == (
+        "Completed disabling user u-1"
+    )
+    assert parse_resource_type("account") == ResourceType.ACCOUNT
+    assert parse_resource_type("DOMAIN") == ResourceType.DOMAIN
