@@ -353,3 +353,29 @@ def test_update_account_renames_within_its_domain(server: ServerHarness) -> None
     status, _ = server.call("updateAccount", alice_keys, id=alice["id"], newname="mine")
     assert status == 531
     assert server.ok("listAccounts", id=alice["id"])["account"][0]["name"] == "carol"
+
+
+def test_a_domain_admin_of_root_cannot_act_on_the_root_admin(server: ServerHarness) -> None:
+    # A ROOT domain admin's subtree holds the root admin: they see it, but may not take its
+    # keys, reset its password, disable, lock or delete it (that would make them root).
+    _, boss = account(server, "boss", root_id(server), account_type=2)
+    status, listed = server.call("listAccounts", boss, name="admin", listall=True)
+    assert status == 200, listed
+    admin = listed["account"][0]
+    admin_user = admin["user"][0]["id"]
+    refusals = [
+        server.call("getUserKeys", boss, id=admin_user),
+        server.call("registerUserKeys", boss, id=admin_user),
+        server.call("updateUser", boss, id=admin_user, password="Taken-0ver"),
+        server.call("disableUser", boss, id=admin_user),
+        server.call("updateAccount", boss, id=admin["id"], newname="mine"),
+        server.call("lockAccount", boss, id=admin["id"]),
+        server.call("disableAccount", boss, id=admin["id"], lock=True),
+        server.call("deleteAccount", boss, id=admin["id"]),
+    ]
+
+    assert [status for status, _ in refusals] == [531] * len(refusals)
+    assert "has a lower role type than the user account [admin, " in refusals[0][1]["errortext"]
+    # Still the admin's: its keys work and nothing changed.
+    assert server.call("listZones")[0] == 200
+    assert server.ok("listAccounts", id=admin["id"])["account"][0]["state"] == "enabled"

@@ -46,6 +46,22 @@ def check_domain_access(caller: Caller, domain_path: str, domain_uuid: str) -> N
         )
 
 
+def check_rank(caller: Caller, account_type: AccountType, name: str, uuid: str) -> None:
+    """Refuse with CloudStack's 531 a caller acting on an account of a higher role type.
+
+    A domain admin whose subtree holds a root admin account (ROOT's domain admins always
+    do) may see it, but never disable, delete or rename it, nor read or reset its users'
+    keys: that would make them root admin. CloudStack's
+    checkCallerRoleTypeAllowedForUserOrAccountOperations says the same.
+    """
+    if caller.is_admin or account_type != AccountType.ADMIN:
+        return
+    raise PermissionDeniedError(
+        f"The calling account [{caller.account_name}, {caller.account_uuid}] has a lower "
+        f"role type than the user account [{name}, {uuid}]"
+    )
+
+
 def may_see_account(caller: Caller, account_id: int, domain_path: str) -> bool:
     """Admins see the accounts of the domains they manage; a user sees their own account."""
     if caller.is_admin:

@@ -21,6 +21,7 @@ from kvmcloud.server.accounts.service import (
 from kvmcloud.server.accounts.sessions import end_sessions
 from kvmcloud.server.accounts.visibility import (
     check_domain_access,
+    check_rank,
     in_subtree,
     list_scope,
     may_see_account,
@@ -269,6 +270,7 @@ def account_to_delete(session: Session, caller: Caller, ref: AccountRef) -> tupl
             _check_manager(caller, command)
             domain = session.get_one(Domain, removing.domain_id)
             check_domain_access(caller, domain.path, domain.uuid)
+            check_rank(caller, removing.type, removing.account_name, removing.uuid)
             return removing, domain
     account, domain = _managed_account(session, caller, ref, command)
     if account.id == caller.account_id or _is_default(account, domain):
@@ -306,6 +308,7 @@ def managed_user(session: Session, caller: Caller, uuid: str, command: str) -> U
     if user.id != caller.user_id:
         _check_manager(caller, command)
         check_domain_access(caller, domain.path, domain.uuid)
+        check_rank(caller, account.type, account.account_name, account.uuid)
     return _user_record(caller, user, account, domain)
 
 
@@ -438,6 +441,7 @@ def _managed_account(
             "id", "Either id or account and domainid must be passed to identify the account"
         )
     check_domain_access(caller, domain.path, domain.uuid)
+    check_rank(caller, account.type, account.account_name, account.uuid)
     return account, domain
 
 

@@ -6,6 +6,7 @@ from kvmcloud.server.accounts.roles import DEFAULT_ROLES, RoleType, role_by_uuid
 from kvmcloud.server.accounts.visibility import (
     Scope,
     check_domain_access,
+    check_rank,
     in_subtree,
     list_scope,
     may_see_account,
@@ -102,3 +103,15 @@ def test_the_four_default_roles_match_account_types() -> None:
     assert role_of(AccountType.USER).name == "User"
     assert role_by_uuid(DEFAULT_ROLES[0].uuid.upper()) is DEFAULT_ROLES[0]
     assert role_by_uuid("00000000-0000-0000-0000-000000000000") is None
+
+
+def test_only_a_root_admin_acts_on_a_root_admin_account() -> None:
+    check_rank(ROOT, AccountType.ADMIN, "admin", "a-1")
+    check_rank(BOSS, AccountType.DOMAIN_ADMIN, "peer", "a-2")
+    check_rank(BOSS, AccountType.USER, "carol", "a-3")
+    with pytest.raises(PermissionDeniedError) as refused:
+        check_rank(BOSS, AccountType.ADMIN, "admin", "a-1")
+    assert str(refused.value) == (
+        "The calling account [someone, acc] has a lower role type than the user account "
+        "[admin, a-1]"
+    )
