@@ -4,7 +4,9 @@ from dataclasses import dataclass
 
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import AccountType
-from kvmcloud.server.errors import PermissionDeniedError
+from kvmcloud.server.errors import InvalidParameterError, PermissionDeniedError
+
+ROOT_PATH = "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +22,33 @@ class Scope:
     account_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerFilter:
+    """The ``account``, ``domainid``, ``isrecursive`` and ``listall`` filters of a list."""
+
+    account_name: str | None = None
+    domain_uuid: str | None = None
+    is_recursive: bool = False
+    list_all: bool = False
+
+
 def in_subtree(path: str, ancestor_path: str) -> bool:
     """Whether the domain at ``path`` is ``ancestor_path`` or below it (paths end with /)."""
     return path.startswith(ancestor_path)
+
+
+def is_manager(caller: Caller) -> bool:
+    """Whether the caller administers a domain: a root admin or a domain admin."""
+    return caller.is_admin or caller.account_type == AccountType.DOMAIN_ADMIN
+
+
+def in_scope(scope: Scope, account_id: int, domain_path: str) -> bool:
+    """Whether a resource of ``account_id`` in the domain at ``domain_path`` is in ``scope``."""
+    if scope.account_id is not None:
+        return account_id == scope.account_id
+    if scope.subtree:
+        return in_subtree(domain_path, scope.domain_path)
+    return domain_path == scope.domain_path
 
 
 def may_see_domain(caller: Caller, domain_path: str) -> bool:
@@ -60,6 +86,55 @@ def check_rank(caller: Caller, account_type: AccountType, name: str, uuid: str) 
         f"The calling account [{caller.account_name}, {caller.account_uuid}] has a lower "
         f"role type than the user account [{name}, {uuid}]"
     )
+
+
+def check_domain_reach(caller: Caller, domain_path: str, domain_uuid: str) -> None:
+    """Refuse with 531 a ``domainid`` filter the caller may not see (a user: not theirs)."""
+    if not may_see_domain(caller, domain_path):
+        raise PermissionDeniedError(
+            f"Account {caller.account_name} does not have permission to access domain {domain_uuid}"
+        )
+
+
+def check_account_reach(caller: Caller, account_id: int, domain_path: str, name: str) -> None:
+    """Refuse with 531 an ``account`` filter naming an account the caller may not see."""
+    if not may_see_account(caller, account_id, domain_path):
+        raise PermissionDeniedError(
+            f"Account {caller.account_name} does not have permission to access account {name}"
+        )
+
+
+def names_other_owner(caller: Caller, *, account_name: str | None, domain_uuid: str | None) -> bool:
+    """CloudStack's finalizeOwner: whether ``account`` + ``domainid`` name an owner to look up.
+
+    Both or neither must be given (431). A plain user may name only their own account
+    (531); admins and domain admins name any account, which the caller then looks up and
+    checks against the domains they manage.
+    """
+    if account_name is None and domain_uuid is None:
+        return False
+    if account_name is None or domain_uuid is None:
+        missing = "domainid" if domain_uuid is None else "account"
+        raise InvalidParameterError(missing, "AccountName and domainId must be specified together")
+    if is_manager(caller):
+        return True
+    if account_name != caller.account_name or domain_uuid != caller.domain_uuid:
+        raise PermissionDeniedError(
+            f"Can't create/list resources for account {account_name} in domain {domain_uuid}, "
+            "permission denied"
+        )
+    return False
+
+
+def check_owner_enabled(state: str, *, account_uuid: str, account_name: str, what: str) -> None:
+    """Refuse (531) to create ``what`` for an account that is disabled or locked.
+
+    CloudStack's text for a VM: ``The owner of vm to deploy is disabled: Acct[…]``.
+    """
+    if state != "enabled":
+        raise PermissionDeniedError(
+            f"The owner of {what} is {state}: Acct[{account_uuid}-{account_name}]"
+        )
 
 
 def may_see_account(caller: Caller, account_id: int, domain_path: str) -> bool:

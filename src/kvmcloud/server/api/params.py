@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, NewType, TypeVar, Union
 
 from kvmcloud.protocol.checksums import Checksum, ChecksumFormatError
+from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.errors import (
     InvalidParameterError,
     NotFoundError,
@@ -320,3 +321,49 @@ class ListParams:
         "The number of items per page; -1 for all", minimum=-1, default=None
     )
     list_all: bool | None = param("List resources of every account (admins)", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainListParams(ListParams):
+    """The domain filters of CloudStack's BaseListDomainResourcesCmd (listAccounts, …)."""
+
+    domain_id: Uuid | None = param(
+        "list only resources belonging to the domain specified",
+        entity=Entity.DOMAIN,
+        default=None,
+    )
+    is_recursive: bool | None = param(
+        "defaults to false, but if true, lists all resources from the parent specified by "
+        "the domainId till leaves.",
+        default=None,
+    )
+    list_all: bool | None = param(
+        "If set to false, list only resources belonging to the command's caller; if set to "
+        "true - list resources that the caller is authorized to see. Default value is false",
+        default=None,
+    )
+
+    def owner_filter(self, account_name: str | None = None) -> OwnerFilter:
+        """The owner filters these parameters ask for."""
+        return OwnerFilter(
+            account_name=account_name,
+            domain_uuid=self.domain_id,
+            is_recursive=bool(self.is_recursive),
+            list_all=bool(self.list_all),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerListParams(DomainListParams):
+    """The owner filters of CloudStack's BaseListAccountResourcesCmd: domain, account."""
+
+    account: str | None = param(
+        "list resources by account. Must be used with the domainId parameter.",
+        length=100,
+        default=None,
+    )
+
+    def owner_filter(self, account_name: str | None = None) -> OwnerFilter:
+        """The owner filters these parameters ask for, ``account`` included."""
+        # Named, not super(): slotted dataclasses break the zero-argument form.
+        return DomainListParams.owner_filter(self, account_name or self.account)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from kvmcloud.server.accounts.models import AccountType
 from kvmcloud.server.accounts.roles import DEFAULT_ROLES, role_by_uuid
 from kvmcloud.server.accounts.service import ApiKeys
-from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
+from kvmcloud.server.api.params import DomainListParams, Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, FlatResult, ListResult, ObjectResult
 from kvmcloud.server.directory import domains, members, removal
@@ -251,7 +251,7 @@ def create_account(ctx: ApiContext, params: CreateAccountParams) -> ObjectResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PeopleListParams(ListParams):
+class PeopleListParams(DomainListParams):
     """The filters listAccounts and listUsers share."""
 
     account_type: int | None = param(
@@ -260,31 +260,19 @@ class PeopleListParams(ListParams):
         maximum=2,
         default=None,
     )
-    domain_id: Uuid | None = param(
-        "list only resources belonging to the domain specified",
-        entity=Entity.DOMAIN,
-        default=None,
-    )
-    is_recursive: bool | None = param(
-        "defaults to false, but if true, lists all resources from the parent specified by "
-        "the domainId till leaves.",
-        default=None,
-    )
     state: str | None = param("list by state", default=None)
 
     def people_filter(
         self, *, uuid: str | None, name: str | None, account_name: str | None = None
     ) -> members.PersonFilter:
         """The filter these parameters and the command's own ask for."""
+        owners = self.owner_filter(account_name)
         return members.PersonFilter(
             uuid=uuid,
             name=name,
-            domain_uuid=self.domain_id,
-            account_name=account_name,
+            owners=owners,
             state=self.state,
             keyword=self.keyword,
-            list_all=bool(self.list_all),
-            is_recursive=bool(self.is_recursive),
             account_type=None if self.account_type is None else ACCOUNT_TYPES[self.account_type],
         )
 

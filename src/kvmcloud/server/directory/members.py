@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
+from kvmcloud.server.accounts.owners import live_account, scope_of
 from kvmcloud.server.accounts.passwords import verify_password
 from kvmcloud.server.accounts.service import (
     ADMIN_NAME,
@@ -20,11 +21,10 @@ from kvmcloud.server.accounts.service import (
 )
 from kvmcloud.server.accounts.sessions import end_sessions
 from kvmcloud.server.accounts.visibility import (
+    OwnerFilter,
     check_domain_access,
     check_rank,
     in_subtree,
-    list_scope,
-    may_see_account,
 )
 from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.directory.domains import check_active, domain_of
@@ -49,12 +49,9 @@ class PersonFilter:
 
     uuid: str | None = None
     name: str | None = None
-    domain_uuid: str | None = None
-    account_name: str | None = None
+    owners: OwnerFilter = field(default_factory=OwnerFilter)
     state: str | None = None
     keyword: str | None = None
-    list_all: bool = False
-    is_recursive: bool = False
     account_type: AccountType | None = None
 
 
@@ -114,7 +111,7 @@ def create_account(
             if domain_uuid
             else session.get_one(Domain, caller.domain_id)
         )
-        if _live_account(session, domain.id, name) is not None:
+        if live_account(session, domain.id, name) is not None:
             raise InvalidParameterError(
                 "account", f"The specified account: {name} already exists in domain {domain.uuid}"
             )
@@ -149,7 +146,7 @@ def create_user(
             else session.get_one(Domain, caller.domain_id)
         )
         check_active(domain, "The user")
-        account = _live_account(session, domain.id, account_name)
+        account = live_account(session, domain.id, account_name)
         if account is None:
             raise InvalidParameterError(
                 "account", f"Unable to find account {account_name} in domain {domain.uuid}"
@@ -245,7 +242,7 @@ def update_account(
     with db.transaction() as session:
         account, domain = _managed_account(session, caller, ref, "updateAccount")
         if new_name and new_name != account.account_name:
-            if _live_account(session, domain.id, new_name) is not None:
+            if live_account(session, domain.id, new_name) is not None:
                 raise InvalidParameterError(
                     "newname",
                     f"The specified account: {new_name} already exists in domain {domain.uuid}",
@@ -430,7 +427,7 @@ def _managed_account(
             if ref.domain_uuid
             else session.get_one(Domain, caller.domain_id)
         )
-        found = _live_account(session, domain.id, ref.name)
+        found = live_account(session, domain.id, ref.name)
         if found is None:
             raise InvalidParameterError(
                 "account", f"Unable to find account {ref.name} in domain {domain.uuid}"
@@ -459,35 +456,11 @@ def _scoped(
     command: str,
 ) -> S:
     """Join the domain and keep the rows list_scope lets the caller see."""
-    domain_path: str | None = None
-    account_id: int | None = None
-    if wanted.domain_uuid:
-        domain = domain_of(session, caller, wanted.domain_uuid, command=command)
-        domain_path = domain.path
-    if wanted.account_name:
-        base = domain_path or caller.domain_path
-        account = session.scalars(
-            select(Account)
-            .join(Domain, Account.domain_id == Domain.id)
-            .where(
-                Account.account_name == wanted.account_name,
-                Domain.path == base,
-                Account.removed.is_(None),
-            )
-        ).first()
-        # An unknown account lists nothing; one outside the caller's reach is a 531.
-        account_id = account.id if account is not None else -1
-        if account is not None and not may_see_account(caller, account.id, base):
-            raise PermissionDeniedError(
-                f"Account {caller.account_name} does not have permission to access account "
-                f"{wanted.account_name}"
-            )
-    scope = list_scope(
+    scope = scope_of(
+        session,
         caller,
-        domain_path=domain_path,
-        is_recursive=wanted.is_recursive,
-        list_all=wanted.list_all,
-        account_id=account_id,
+        wanted.owners,
+        command=command,
         by_id=wanted.uuid is not None,
         own_account_by_default=command == "listAccounts",
     )
@@ -510,16 +483,6 @@ def _scoped(
 def _paged_pairs(session: Session, query: S, window: PageWindow) -> tuple[list[Any], int]:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     return list(session.execute(query.offset(window.offset).limit(window.limit))), total
-
-
-def _live_account(session: Session, domain_id: int, name: str) -> Account | None:
-    return session.scalars(
-        select(Account).where(
-            Account.domain_id == domain_id,
-            Account.account_name == name,
-            Account.removed.is_(None),
-        )
-    ).first()
 
 
 def _check_free_username(session: Session, domain: Domain, username: str) -> None:

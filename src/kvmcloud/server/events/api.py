@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult
 from kvmcloud.server.events import service
@@ -16,7 +16,7 @@ EVENT_TYPE_KEY = "eventtype"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListEventsParams(ListParams):
+class ListEventsParams(OwnerListParams):
     """Parameters of listEvents."""
 
     id: Uuid | None = param("the ID of the event", entity=Entity.EVENT, default=None)
@@ -31,13 +31,6 @@ class ListEventsParams(ListParams):
         "the end date range of the list you want to retrieve (use format "
         '"yyyy-MM-dd" or the new format "yyyy-MM-dd HH:mm:ss"; UTC)',
         default=None,
-    )
-    account: str | None = param(
-        "list events of this account; must be used with domainId, or the caller's domain",
-        default=None,
-    )
-    domain_id: Uuid | None = param(
-        "list only events of accounts in this domain", entity=Entity.DOMAIN, default=None
     )
     resource_id: Uuid | None = param(
         "the ID of the resource the events are about (with resourcetype)", default=None
@@ -62,9 +55,7 @@ def list_events(ctx: ApiContext, params: ListEventsParams) -> ListResult:
         start_date=params.start_date,
         end_date=params.end_date,
         keyword=params.keyword,
-        account_name=params.account,
-        domain_uuid=params.domain_id,
-        list_all=bool(params.list_all),
+        owners=params.owner_filter(),
         resource_uuid=params.resource_id,
         resource_type=params.resource_type,
     )

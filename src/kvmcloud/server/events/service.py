@@ -1,7 +1,7 @@
 """Recording events in the caller's transaction; who may see which; the listEvents query."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Select, func, or_, select
@@ -9,8 +9,10 @@ from sqlalchemy.orm import Session, aliased
 
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, Domain, User
+from kvmcloud.server.accounts.owners import owned_by, scope_of
+from kvmcloud.server.accounts.visibility import OwnerFilter, Scope
 from kvmcloud.server.db import Database
-from kvmcloud.server.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
+from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.events.catalog import (
     EventType,
     ResourceType,
@@ -117,72 +119,6 @@ def record_job_outcome(
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Whose events a caller lists: one account, one domain, or (None, None) every one."""
-
-    account_id: int | None
-    domain_id: int | None
-
-
-def resolve_scope(
-    session: Session,
-    *,
-    command: str,
-    caller_account_id: int,
-    is_admin: bool,
-    list_all: bool,
-    account_name: str | None,
-    domain_uuid: str | None,
-    by_id: bool,
-) -> Scope:
-    """Apply CloudStack's list visibility rules (AccountManager.buildACLSearchParameters).
-
-    A user sees only their own account's events; naming another account is 531. An admin
-    sees the account named (in ``domainid`` or their own domain), else the domain given,
-    else everything with listall=true or when asking for one event by id, else their own.
-    """
-    caller = session.get(Account, caller_account_id)
-    assert caller is not None
-    domain = None
-    if domain_uuid is not None:
-        domain = session.scalars(select(Domain).where(Domain.uuid == domain_uuid)).first()
-        if domain is None:
-            raise NotFoundError(command, "domainid", domain_uuid)
-        if not is_admin and domain.id != caller.domain_id:
-            raise PermissionDeniedError(
-                f"Account {caller.account_name} does not have permission to list the events "
-                f"of domain {domain.name}"
-            )
-    if account_name is not None:
-        in_domain = domain.id if domain is not None else caller.domain_id
-        account = session.scalars(
-            select(Account).where(
-                Account.account_name == account_name, Account.domain_id == in_domain
-            )
-        ).first()
-        if account is None:
-            where = domain or session.get(Domain, in_domain)
-            raise InvalidParameterError(
-                "account",
-                f"Unable to find account {account_name} in domain "
-                f"{where.name if where is not None else in_domain}",
-            )
-        if not is_admin and account.id != caller.id:
-            raise PermissionDeniedError(
-                f"Account {caller.account_name} does not have permission to list the events "
-                f"of account {account_name}"
-            )
-        return Scope(account.id, None)
-    if not is_admin:
-        return Scope(caller.id, None)
-    if domain is not None:
-        return Scope(None, domain.id)
-    if list_all or by_id:
-        return Scope(None, None)
-    return Scope(caller.id, None)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventFilter:
     """listEvents' filters, already checked; ``end`` is exclusive."""
@@ -229,10 +165,8 @@ def _query(wanted: EventFilter) -> Select[Event, str, str, str, str, str, str]:
         .outerjoin(parent, Event.start_id == parent.id)
         .where(Event.archived.is_(False))
     )
-    if wanted.scope.account_id is not None:
-        query = query.where(Event.account_id == wanted.scope.account_id)
-    if wanted.scope.domain_id is not None:
-        query = query.where(Event.domain_id == wanted.scope.domain_id)
+    # An event records its own domain: a domain's events are those recorded in it.
+    query = query.where(owned_by(wanted.scope, Event.account_id, domain_column=Event.domain_id))
     if wanted.uuid is not None:
         query = query.where(Event.uuid == wanted.uuid)
     if wanted.type is not None:
@@ -268,9 +202,7 @@ class EventListRequest:
     start_date: str | None = None
     end_date: str | None = None
     keyword: str | None = None
-    account_name: str | None = None
-    domain_uuid: str | None = None
-    list_all: bool = False
+    owners: OwnerFilter = field(default_factory=OwnerFilter)
     resource_uuid: str | None = None
     resource_type: str | None = None
 
@@ -283,19 +215,12 @@ def list_events(
     Raises:
         InvalidParameterError: a bad page, account, date range or resource type.
         NotFoundError: an unknown domain.
-        PermissionDeniedError: a user naming another account or domain.
+        PermissionDeniedError: an account or domain out of the caller's reach.
     """
     with db.transaction() as session:
         window = list_window(session, page)
-        scope = resolve_scope(
-            session,
-            command=command,
-            caller_account_id=caller.account_id,
-            is_admin=caller.is_admin,
-            list_all=request.list_all,
-            account_name=request.account_name,
-            domain_uuid=request.domain_uuid,
-            by_id=request.uuid is not None,
+        scope = scope_of(
+            session, caller, request.owners, command=command, by_id=request.uuid is not None
         )
         return _page(session, _filter(request, scope), window)
 

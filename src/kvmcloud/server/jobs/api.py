@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult
 from kvmcloud.server.jobs import service
@@ -19,7 +19,7 @@ class QueryAsyncJobResultParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListAsyncJobsParams(ListParams):
+class ListAsyncJobsParams(OwnerListParams):
     """Parameters of listAsyncJobs."""
 
 
@@ -44,8 +44,10 @@ def query_async_job_result(ctx: ApiContext, params: QueryAsyncJobResultParams) -
     since="2.2.0",
 )
 def list_async_jobs(ctx: ApiContext, params: ListAsyncJobsParams) -> ListResult:
-    """List the caller's jobs (every account's with listall=true for admins), newest first."""
-    records, total = service.list_jobs(ctx.db, params, ctx.caller, list_all=bool(params.list_all))
+    """List the caller's jobs (those of the accounts they administer with listall), newest first."""
+    records, total = service.list_jobs(
+        ctx.db, params, ctx.caller, params.owner_filter(), command=ctx.command
+    )
     return ListResult("asyncjobs", [job_response(record) for record in records], total)
 
 

@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.access import check_job_reader
 from kvmcloud.server.accounts.callers import Caller
-from kvmcloud.server.accounts.models import Account, User
+from kvmcloud.server.accounts.models import Account, Domain, User
+from kvmcloud.server.accounts.owners import owned_by, scope_of
+from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import NotFoundError
 from kvmcloud.server.jobs.models import AsyncJob, ManagementServer
@@ -33,8 +35,9 @@ def get_job(db: Database, job_uuid: str, caller: Caller, *, command: str) -> Job
         PermissionDeniedError: a job of another account and the caller is no admin (531).
     """
     query = (
-        select(AsyncJob, Account.uuid, User.uuid)
+        select(AsyncJob, Account.uuid, User.uuid, Domain.path)
         .outerjoin(Account, AsyncJob.account_id == Account.id)
+        .outerjoin(Domain, Account.domain_id == Domain.id)
         .outerjoin(User, AsyncJob.user_id == User.id)
         .where(AsyncJob.uuid == job_uuid)
     )
@@ -42,22 +45,23 @@ def get_job(db: Database, job_uuid: str, caller: Caller, *, command: str) -> Job
         found = session.execute(query).first()
     if found is None:
         raise NotFoundError(command, "jobid", job_uuid)
-    record = JobRecord(*found)
-    check_job_reader(caller, record.job.account_id, job_uuid)
-    return record
+    job, account_uuid, user_uuid, domain_path = found
+    check_job_reader(caller, job.account_id, job_uuid, domain_path)
+    return JobRecord(job, account_uuid, user_uuid)
 
 
 def list_jobs(
-    db: Database, page: PageRequest, caller: Caller, *, list_all: bool
+    db: Database, page: PageRequest, caller: Caller, owners: OwnerFilter, *, command: str
 ) -> tuple[list[JobRecord], int]:
     """Return a page of jobs, newest first, and the total count.
 
-    A caller sees their account's jobs; an admin with listall=true sees every account's.
+    A caller sees their account's jobs; admins with listall=true those of every account
+    they administer, or an account's or a domain's with ``account`` and ``domainid``.
     """
     query = select(AsyncJob)
-    if not (caller.is_admin and list_all):
-        query = query.where(AsyncJob.account_id == caller.account_id)
     with db.transaction() as session:
+        scope = scope_of(session, caller, owners, command=command)
+        query = query.where(owned_by(scope, AsyncJob.account_id))
         window = list_window(session, page)
         jobs, total = paged(session, query.order_by(AsyncJob.id.desc()), window)
         return _records(session, jobs), total

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kvmcloud.protocol.checksums import Checksum
-from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult
 from kvmcloud.server.errors import InvalidParameterError
@@ -90,8 +90,14 @@ class RegisterTemplateParams:
     template_type: str | None = param("the type of the template: USER by default", default=None)
     is_routing: bool | None = param("true if the template type is routing", default=None)
     deploy_as_is: bool | None = param("VMware only; ignored", default=None)
-    account: str | None = param("an optional account name", default=None)
-    domain_id: Uuid | None = param("an optional domain id", default=None)
+    account: str | None = param(
+        "an optional accountName. Must be used with domainId.", length=100, default=None
+    )
+    domain_id: Uuid | None = param(
+        "an optional domainId. If the account parameter is used, domainId must also be used.",
+        entity=Entity.DOMAIN,
+        default=None,
+    )
     project_id: Uuid | None = param("register template for the project", default=None)
 
 
@@ -132,8 +138,14 @@ class RegisterIsoParams:
         "true if the ISO supports dynamic scaling", default=None
     )
     image_store_uuid: str | None = param("image store uuid; ignored", default=None)
-    account: str | None = param("an optional account name", default=None)
-    domain_id: Uuid | None = param("an optional domain id", default=None)
+    account: str | None = param(
+        "an optional account name. Must be used with domainId.", length=100, default=None
+    )
+    domain_id: Uuid | None = param(
+        "an optional domain ID. If the account parameter is used, domainId must also be used.",
+        entity=Entity.DOMAIN,
+        default=None,
+    )
     project_id: Uuid | None = param("register ISO for the project", default=None)
 
 
@@ -210,6 +222,8 @@ def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListRe
         bits=params.bits or 64,
         template_tag=params.template_tag,
         template_type=template_type,
+        account_name=params.account,
+        domain_uuid=params.domain_id,
     )
     return _register(ctx, request, "template")
 
@@ -238,6 +252,8 @@ def register_iso(ctx: ApiContext, params: RegisterIsoParams) -> ListResult:
         bootable=params.bootable is not False,
         password_enabled=bool(params.password_enabled),
         dynamically_scalable=bool(params.is_dynamically_scalable),
+        account_name=params.account,
+        domain_uuid=params.domain_id,
     )
     return _register(ctx, request, "iso")
 
@@ -246,7 +262,7 @@ def register_iso(ctx: ApiContext, params: RegisterIsoParams) -> ListResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListTemplatesParams(ListParams):
+class ListTemplatesParams(OwnerListParams):
     """Parameters of listTemplates."""
 
     template_filter: TemplateFilter = param(
@@ -262,7 +278,7 @@ class ListTemplatesParams(ListParams):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListIsosParams(ListParams):
+class ListIsosParams(OwnerListParams):
     """Parameters of listIsos."""
 
     iso_filter: TemplateFilter | None = param(
@@ -297,6 +313,7 @@ def list_templates(ctx: ApiContext, params: ListTemplatesParams) -> ListResult:
     query = listing.TemplateQuery(
         isos=False,
         filter_name=params.template_filter.value,
+        owners=params.owner_filter(),
         uuid=uuid,
         name=params.name,
         keyword=params.keyword,
@@ -314,6 +331,7 @@ def list_isos(ctx: ApiContext, params: ListIsosParams) -> ListResult:
     query = listing.TemplateQuery(
         isos=True,
         filter_name=(params.iso_filter or TemplateFilter.EXECUTABLE).value,
+        owners=params.owner_filter(),
         uuid=params.id,
         name=params.name,
         keyword=params.keyword,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.accounts.access import check_may_modify_image
 from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.owners import owner_path_for
 from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import NotFoundError, ResourceInUseError
@@ -68,6 +69,7 @@ def queue_deletion(
             owner_account_id=template.account_id,
             public=template.public or template.featured,
             image_uuid=template_uuid,
+            owner_domain_path=owner_path_for(session, caller, template.account_id),
         )
         users = count_users(session, template.id)
         if users and not forced:

@@ -2,15 +2,17 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.access import check_may_launch
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, Domain
+from kvmcloud.server.accounts.owners import owned_by, owner_path_for, scope_of
+from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure.models import StoragePool, Zone
 from kvmcloud.server.paging import PageRequest
@@ -34,6 +36,7 @@ class TemplateQuery:
 
     isos: bool
     filter_name: str
+    owners: OwnerFilter = field(default_factory=OwnerFilter)
     uuid: str | None = None
     name: str | None = None
     keyword: str | None = None
@@ -57,11 +60,15 @@ def list_templates(
             zone_id = zone.id
         if query.uuid and not caller.is_admin:
             _check_listed_image(session, caller, query.uuid, isos=query.isos)
+        # CloudStack lists every account's images for templatefilter=all, as for listall.
+        owners = query.owners
+        if query.filter_name == "all":
+            owners = replace(owners, list_all=True)
+        scope = scope_of(session, caller, owners, command=command, by_id=query.uuid is not None)
         select_rows = filtered_templates(
             isos=query.isos,
             filter_name=query.filter_name,
-            account_id=caller.account_id,
-            is_admin=caller.is_admin,
+            owned=owned_by(scope, Template.account_id),
             template_uuid=query.uuid,
             name=query.name,
             keyword=query.keyword,
@@ -96,6 +103,7 @@ def _check_listed_image(session: Session, caller: Caller, uuid: str, *, isos: bo
         owner_account_id=template.account_id,
         public=template.public or template.featured,
         image_uuid=uuid,
+        owner_domain_path=owner_path_for(session, caller, template.account_id),
     )
 
 
@@ -103,14 +111,17 @@ def filtered_templates(
     *,
     isos: bool,
     filter_name: str,
-    account_id: int,
-    is_admin: bool,
+    owned: ColumnElement[bool],
     template_uuid: str | None,
     name: str | None,
     keyword: str | None,
     zone_id: int | None,
 ) -> Select[Template, TemplateZoneRef]:
-    """Build the query for listTemplates/listIsos: one row per (template, zone)."""
+    """Build the query for listTemplates/listIsos: one row per (template, zone).
+
+    ``owned`` keeps the images of the accounts the caller's filters reach (owners.owned_by):
+    "self" lists those; "executable" and "all" add every public and featured image.
+    """
     query = (
         select(Template, TemplateZoneRef)
         .join(TemplateZoneRef, TemplateZoneRef.template_id == Template.id)
@@ -120,17 +131,16 @@ def filtered_templates(
     query = query.where(
         Template.format == ImageFormat.ISO if isos else Template.format != ImageFormat.ISO
     )
-    own = Template.account_id == account_id
     if filter_name in ("self", "selfexecutable"):
-        query = query.where(own)
+        query = query.where(owned)
     elif filter_name == "featured":
         query = query.where(Template.featured.is_(True))
     elif filter_name == "community":
         query = query.where(Template.public.is_(True), Template.featured.is_(False))
     elif filter_name == "sharedexecutable":
-        query = query.where(Template.public.is_(True), ~own)
-    elif filter_name == "executable" or not is_admin:
-        query = query.where(own | Template.public.is_(True) | Template.featured.is_(True))
+        query = query.where(Template.public.is_(True), ~owned)
+    else:
+        query = query.where(owned | Template.public.is_(True) | Template.featured.is_(True))
     if template_uuid:
         query = query.where(Template.uuid == template_uuid)
     if name:

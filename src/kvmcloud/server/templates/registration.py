@@ -11,6 +11,7 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.checksums import Checksum
 from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.owners import owner_for
 from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, error_from_answer
 from kvmcloud.server.configuration import definitions as config
 from kvmcloud.server.configuration.service import egress_policy, egress_rules, get_value
@@ -70,6 +71,9 @@ class TemplateRequest:
     bits: int = 64
     template_tag: str | None = None
     template_type: str = "USER"
+    # ``account`` and ``domainid``: register for that account (admins over its domain).
+    account_name: str | None = None
+    domain_uuid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,7 @@ class _Resolved:
 
     zone_ids: Sequence[int]
     guest_os_id: int
+    owner_account_id: int
     headers: Mapping[str, str]
     other_details: Mapping[str, str]
     check: UrlCheckPlan
@@ -111,7 +116,16 @@ def register_template(
     if request.featured and not caller.is_admin:
         request = replace(request, featured=False)
     headers, others = parse_details(request.details)
+    is_iso = request.format == ImageFormat.ISO
     with db.transaction() as session:
+        owner = owner_for(
+            session,
+            caller,
+            account_name=request.account_name,
+            domain_uuid=request.domain_uuid,
+            command=command,
+            what="ISO to register" if is_iso else "template to register",
+        )
         zones = _zones(session, request, command)
         # Every zone will download it: refuse what any of their policies refuses, now.
         for zone in zones:
@@ -119,6 +133,7 @@ def register_template(
         resolved = _Resolved(
             zone_ids=[z.id for z in zones],
             guest_os_id=resolve_guest_os(session, request.os_type_id, command),
+            owner_account_id=owner.id if owner is not None else caller.account_id,
             headers=headers,
             other_details=others,
             check=plan_url_check(session, request.url, request.format, headers, zones, rng),
@@ -134,9 +149,7 @@ def register_template(
             url=request.url,
         )
     with db.transaction() as session:
-        template = _record_template(
-            session, request, resolved, caller.account_id, answer.result, clock(), box
-        )
+        template = _record_template(session, request, resolved, answer.result, clock(), box)
         _record_create_event(session, template, caller, clock())
         return Registration(zone_records(session, template), answer.result.mirrors)
 
@@ -193,7 +206,6 @@ def _record_template(
     session: Session,
     request: TemplateRequest,
     resolved: _Resolved,
-    account_id: int,
     check: msg.CheckUrlResult,
     now: datetime,
     box: SecretBox,
@@ -220,7 +232,7 @@ def _record_template(
         bits=request.bits,
         template_tag=request.template_tag,
         guest_os_id=resolved.guest_os_id,
-        account_id=account_id,
+        account_id=resolved.owner_account_id,
         size=check.virtual_size_bytes,
         physical_size=check.physical_size_bytes,
         created=now,
@@ -265,7 +277,7 @@ def _record_template(
 def _record_create_event(
     session: Session, template: Template, caller: Caller, now: datetime
 ) -> None:
-    """Record TEMPLATE.CREATE or ISO.CREATE for the caller, with the registration itself."""
+    """Record TEMPLATE.CREATE or ISO.CREATE for the owner, with the registration itself."""
     is_iso = template.format == ImageFormat.ISO
     event_type, resource_type = catalog.create_event(is_iso)
     record_event(
@@ -275,7 +287,7 @@ def _record_create_event(
         # Not the URL: a presigned query string is a credential.
         description=f"{'ISO' if is_iso else 'Template'} {template.name} ({template.uuid}) "
         "registered for direct download",
-        account_id=caller.account_id,
+        account_id=template.account_id,
         user_id=caller.user_id,
         resource_type=resource_type,
         resource_uuid=template.uuid,

@@ -5,6 +5,7 @@ from typing import Any
 
 from kvmcloud.protocol.checksums import Checksum
 from kvmcloud.protocol.redaction import redact_url
+from kvmcloud.server.accounts.access import may_act_on
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.api.responses import format_date, without_none
 from kvmcloud.server.templates.details import is_header_detail
@@ -69,8 +70,9 @@ def template_response(record: TemplateRecord, *, show_private: bool = True) -> d
 
 
 def listed_template_response(record: TemplateRecord, caller: Caller) -> dict[str, Any]:
-    """Map a listed template; its URL and status are shown to admins and its owner only."""
-    owner = caller.is_admin or record.template.account_id == caller.account_id
+    """Map a listed template; its URL and status are shown to admins over its owner only."""
+    domain_path = record.domain.path if record.domain else None
+    owner = may_act_on(caller, record.template.account_id, domain_path)
     return template_response(record, show_private=owner)
 
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kvmcloud.server.accounts.access import check_owner
 from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.owners import check_access
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
     InvalidParameterError,
@@ -171,7 +171,7 @@ def queue_attach_iso(
     """Queue inserting an ISO the caller may use (downloaded to the VM's pool first)."""
     with db.transaction() as session:
         iso = get_by_uuid(session, Template, iso_uuid, command=command, param="id")
-        check_may_use(caller, iso)
+        check_may_use(session, caller, iso)
         if iso.format != ImageFormat.ISO:
             raise InvalidParameterError(
                 "id", f"Invalid parameter id value={iso.uuid}: {iso.name} is a template, not an ISO"
@@ -216,14 +216,14 @@ def queue_detach_iso(
 def own_vm(
     session: Session, caller: Caller, vm_uuid: str, *, command: str, param: str = "id"
 ) -> VirtualMachine:
-    """Load a live VM the caller owns (any, for admins).
+    """Load a live VM the caller may act on: their own, or an account's they administer.
 
     Raises:
         NotFoundError: no such VM (431 naming the parameter).
-        PermissionDeniedError: the VM is another account's (531).
+        PermissionDeniedError: the VM is another account's, out of the caller's reach (531).
     """
     vm = get_by_uuid(session, VirtualMachine, vm_uuid, command=command, param=param)
-    check_owner(caller, vm.account_id, f"VM instance {vm_uuid}")
+    check_access(session, caller, vm.account_id, f"VM instance {vm_uuid}")
     return vm
 
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import MAX_GIB, Entity, ListParams, Long, Uuid, param
+from kvmcloud.server.api.params import MAX_GIB, Entity, Long, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, ObjectResult
 from kvmcloud.server.errors import InvalidParameterError, shown
@@ -53,6 +53,17 @@ class DeployVirtualMachineParams:
         "user data (accepted and ignored for now)", length=1048576, default=None
     )
     group: str | None = param("an optional group for the virtual machine", default=None)
+    account: str | None = param(
+        "an optional account for the virtual machine. Must be used with domainId.",
+        length=100,
+        default=None,
+    )
+    domain_id: Uuid | None = param(
+        "an optional domainId for the virtual machine. If the account parameter is used, "
+        "domainId must also be used.",
+        entity=Entity.DOMAIN,
+        default=None,
+    )
 
 
 @commands.command(
@@ -81,6 +92,8 @@ def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) 
         display_name=params.display_name,
         start=params.start_vm is not False,
         root_disk_size=params.root_disk_size,
+        account_name=params.account,
+        domain_uuid=params.domain_id,
     )
     vm, job_id = service.deploy_vm(
         ctx.db, request, caller=ctx.caller, rng=ctx.rng, clock=ctx.clock, command=ctx.command
@@ -92,7 +105,7 @@ def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) 
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListVirtualMachinesParams(ListParams):
+class ListVirtualMachinesParams(OwnerListParams):
     """Parameters of listVirtualMachines."""
 
     id: Uuid | None = param(
@@ -118,7 +131,7 @@ class ListVirtualMachinesParams(ListParams):
 def list_virtual_machines(ctx: ApiContext, params: ListVirtualMachinesParams) -> ListResult:
     """List VMs (removed ones are not shown; Destroyed ones are, until expunged)."""
     wanted = listing.VmFilter(
-        list_all=bool(params.list_all),
+        owners=params.owner_filter(),
         keyword=params.keyword,
         id=params.id,
         ids=params.ids,
@@ -129,12 +142,14 @@ def list_virtual_machines(ctx: ApiContext, params: ListVirtualMachinesParams) ->
         template_id=params.template_id,
         iso_id=params.iso_id,
     )
-    records, total = listing.list_vms(ctx.db, wanted, params, caller=ctx.caller)
+    records, total = listing.list_vms(
+        ctx.db, wanted, params, caller=ctx.caller, command=ctx.command
+    )
     return ListResult("virtualmachine", [views.vm_response(r) for r in records], total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListVolumesParams(ListParams):
+class ListVolumesParams(OwnerListParams):
     """Parameters of listVolumes."""
 
     id: Uuid | None = param("the ID of the disk volume", entity=Entity.VOLUME, default=None)
@@ -154,9 +169,9 @@ class ListVolumesParams(ListParams):
     "listVolumes", ListVolumesParams, description="Lists all volumes.", response_key="volume"
 )
 def list_volumes(ctx: ApiContext, params: ListVolumesParams) -> ListResult:
-    """List volumes of the caller's VMs (all VMs for admins)."""
+    """List the volumes of the VMs the caller's filters reach."""
     wanted = listing.VolumeFilter(
-        list_all=bool(params.list_all),
+        owners=params.owner_filter(),
         keyword=params.keyword,
         id=params.id,
         vm_id=params.virtual_machine_id,
@@ -164,7 +179,9 @@ def list_volumes(ctx: ApiContext, params: ListVolumesParams) -> ListResult:
         zone_id=params.zone_id,
         pool_id=params.storage_id,
     )
-    records, total = listing.list_volumes(ctx.db, wanted, params, caller=ctx.caller)
+    records, total = listing.list_volumes(
+        ctx.db, wanted, params, caller=ctx.caller, command=ctx.command
+    )
     return ListResult("volume", [views.volume_response(r) for r in records], total)
 
 

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, Domain
+from kvmcloud.server.accounts.owners import owned_by, scope_of
+from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
@@ -25,7 +27,7 @@ M = TypeVar("M")
 class VmFilter:
     """Which VMs listVirtualMachines asks for (None: any); uuids are the API's ids."""
 
-    list_all: bool
+    owners: OwnerFilter
     keyword: str | None
     id: str | None
     ids: Sequence[str] | None
@@ -41,7 +43,7 @@ class VmFilter:
 class VolumeFilter:
     """Which volumes listVolumes asks for (None: any); uuids are the API's ids."""
 
-    list_all: bool
+    owners: OwnerFilter
     keyword: str | None
     id: str | None
     vm_id: str | None
@@ -51,18 +53,16 @@ class VolumeFilter:
 
 
 def list_vms(
-    db: Database, wanted: VmFilter, page: PageRequest, *, caller: Caller
+    db: Database, wanted: VmFilter, page: PageRequest, *, caller: Caller, command: str
 ) -> tuple[list[VmRecord], int]:
     """Return one page of the VMs the caller sees, oldest first, and how many match.
 
-    Removed VMs are not listed; Destroyed ones are, until expunged.
+    Removed VMs are not listed; Destroyed ones are, until expunged. As CloudStack: without
+    listall=true (or an id) even admins see only their own VMs.
     """
     query = (
         select(VirtualMachine).where(VirtualMachine.removed.is_(None)).order_by(VirtualMachine.id)
     )
-    # As CloudStack: without listall=true even admins see only their own VMs.
-    if not (caller.is_admin and wanted.list_all):
-        query = query.where(VirtualMachine.account_id == caller.account_id)
     if wanted.id:
         query = query.where(VirtualMachine.uuid == wanted.id)
     if wanted.ids:
@@ -84,22 +84,23 @@ def list_vms(
                 column == select(model.id).where(model.uuid == value).scalar_subquery()
             )
     with db.transaction() as session:
+        by_id = bool(wanted.id or wanted.ids)
+        scope = scope_of(session, caller, wanted.owners, command=command, by_id=by_id)
+        query = query.where(owned_by(scope, VirtualMachine.account_id))
         vms, total = paged(session, query, list_window(session, page))
         return vm_records(session, vms), total
 
 
 def list_volumes(
-    db: Database, wanted: VolumeFilter, page: PageRequest, *, caller: Caller
+    db: Database, wanted: VolumeFilter, page: PageRequest, *, caller: Caller, command: str
 ) -> tuple[list[VolumeRecord], int]:
-    """Return one page of the volumes of the caller's VMs (all VMs' for admins with listall)."""
+    """Return one page of the volumes of the VMs the caller's filters reach (as list_vms)."""
     query = (
         select(Volume)
         .join(VirtualMachine, Volume.instance_id == VirtualMachine.id)
         .where(Volume.removed.is_(None))
         .order_by(Volume.id)
     )
-    if not (caller.is_admin and wanted.list_all):
-        query = query.where(VirtualMachine.account_id == caller.account_id)
     if wanted.id:
         query = query.where(Volume.uuid == wanted.id)
     if wanted.vm_id:
@@ -117,6 +118,8 @@ def list_volumes(
             StoragePool.uuid == wanted.pool_id
         )
     with db.transaction() as session:
+        scope = scope_of(session, caller, wanted.owners, command=command, by_id=bool(wanted.id))
+        query = query.where(owned_by(scope, VirtualMachine.account_id))
         volumes, total = paged(session, query, list_window(session, page))
         return volume_records(session, volumes), total
 

@@ -12,8 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
-from kvmcloud.server.accounts.access import check_may_launch
+from kvmcloud.server.accounts.access import check_may_launch, check_may_launch_for
 from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.models import Account
+from kvmcloud.server.accounts.owners import owner_for, owner_path_for
 from kvmcloud.server.configuration.definitions import INSTANCE_NAME
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
@@ -70,6 +72,9 @@ class DeployRequest:
     display_name: str | None
     start: bool
     root_disk_size: int | None
+    # ``account`` and ``domainid``: deploy for that account (admins over its domain).
+    account_name: str | None = None
+    domain_uuid: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,11 +113,19 @@ def deploy_vm(
     for race in range(1, MAX_ADDRESS_RACES + 1):
         try:
             with db.transaction() as session:
-                deployment = _resolve(session, request, caller, command)
+                owner = owner_for(
+                    session,
+                    caller,
+                    account_name=request.account_name,
+                    domain_uuid=request.domain_uuid,
+                    command=command,
+                    what="vm to deploy",
+                )
+                deployment = _resolve(session, request, caller, command, owner)
                 return create_vm(
                     session,
                     deployment,
-                    account_id=caller.account_id,
+                    account_id=owner.id if owner is not None else caller.account_id,
                     user_id=caller.user_id,
                     rng=rng,
                     now=clock(),
@@ -124,12 +137,25 @@ def deploy_vm(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def _resolve(session: Session, request: DeployRequest, caller: Caller, command: str) -> Deployment:
-    """Load the rows the request names (431 for any the caller may not use); check sizes."""
+def _resolve(
+    session: Session, request: DeployRequest, caller: Caller, command: str, owner: Account | None
+) -> Deployment:
+    """Load the rows the request names (431 for any the caller may not use); check sizes.
+
+    A VM deployed for another account uses an image that account may use too.
+    """
     get = get_by_uuid
     zone = get(session, Zone, request.zone_id, command=command, param="zoneid")
     template = get(session, Template, request.template_id, command=command, param="templateid")
-    check_may_use(caller, template)
+    check_may_use(session, caller, template)
+    if owner is not None and owner.id != caller.account_id:
+        check_may_launch_for(
+            owner.account_name,
+            owner.id,
+            image_owner_account_id=template.account_id,
+            public=template.public or template.featured,
+            image_uuid=template.uuid,
+        )
     offering = get(
         session,
         ServiceOffering,
@@ -281,13 +307,14 @@ def _unused_mac(session: Session, rng: random.Random) -> str:
     raise ResourceUnavailableError("Could not find an unused MAC address")
 
 
-def check_may_use(caller: Caller, template: Template) -> None:
-    """Let the caller use an image: admins any, others their own, public or featured; or 531."""
+def check_may_use(session: Session, caller: Caller, template: Template) -> None:
+    """Let the caller use an image: public or featured, or one of an account they act for."""
     check_may_launch(
         caller,
         owner_account_id=template.account_id,
         public=template.public or template.featured,
         image_uuid=template.uuid,
+        owner_domain_path=owner_path_for(session, caller, template.account_id),
     )
 
 
