@@ -5,14 +5,20 @@ from kvmcloud.server.accounts.models import AccountType
 from kvmcloud.server.accounts.roles import DEFAULT_ROLES, RoleType, role_by_uuid, role_of
 from kvmcloud.server.accounts.visibility import (
     Scope,
+    check_account_reach,
     check_domain_access,
+    check_domain_reach,
+    check_owner_enabled,
     check_rank,
+    in_scope,
     in_subtree,
+    is_manager,
     list_scope,
     may_see_account,
     may_see_domain,
+    names_other_owner,
 )
-from kvmcloud.server.errors import PermissionDeniedError
+from kvmcloud.server.errors import InvalidParameterError, PermissionDeniedError
 
 
 def caller(kind: AccountType, path: str = "/", account_id: int = 7) -> Caller:
@@ -115,3 +121,75 @@ def test_only_a_root_admin_acts_on_a_root_admin_account() -> None:
         "The calling account [someone, acc] has a lower role type than the user account "
         "[admin, a-1]"
     )
+
+
+@pytest.mark.parametrize(
+    ("scope", "account_id", "path", "expected"),
+    [
+        (Scope("/", subtree=True), 1, "/z/", True),
+        (Scope("/a/", subtree=True), 1, "/a/b/", True),
+        (Scope("/a/", subtree=True), 1, "/ab/", False),
+        (Scope("/a/", subtree=False), 1, "/a/", True),
+        (Scope("/a/", subtree=False), 1, "/a/b/", False),
+        (Scope("/a/", subtree=False, account_id=7), 7, "/a/", True),
+        (Scope("/a/", subtree=False, account_id=7), 8, "/a/", False),
+        # An account filter wins over the path: the account is what was asked for.
+        (Scope("/a/", subtree=True, account_id=7), 8, "/a/b/", False),
+    ],
+)
+def test_in_scope_matches_an_account_or_a_domain_or_a_subtree(
+    scope: Scope, account_id: int, path: str, expected: bool
+) -> None:
+    assert in_scope(scope, account_id, path) is expected
+
+
+def test_managers_are_root_and_domain_admins() -> None:
+    assert is_manager(ROOT) and is_manager(BOSS) and not is_manager(USER)
+
+
+def test_a_list_filter_may_name_what_the_caller_sees_a_user_their_own_domain() -> None:
+    check_domain_reach(USER, "/a/", "u")
+    check_domain_reach(BOSS, "/a/b/", "u")
+    check_domain_reach(ROOT, "/z/", "u")
+    for who, path in ((USER, "/a/b/"), (BOSS, "/"), (BOSS, "/ab/")):
+        with pytest.raises(PermissionDeniedError, match=r"permission to access domain u$"):
+            check_domain_reach(who, path, "u")
+    check_account_reach(USER, 7, "/a/", "me")
+    check_account_reach(BOSS, 9, "/a/b/", "bob")
+    with pytest.raises(PermissionDeniedError) as refused:
+        check_account_reach(USER, 9, "/a/", "bob")
+    assert str(refused.value) == "Account someone does not have permission to access account bob"
+    with pytest.raises(PermissionDeniedError):
+        check_account_reach(BOSS, 9, "/z/", "eve")
+
+
+def test_an_owner_is_named_by_account_and_domainid_together() -> None:
+    assert names_other_owner(ROOT, account_name=None, domain_uuid=None) is False
+    assert names_other_owner(BOSS, account_name="bob", domain_uuid="d") is True
+    for kwargs, missing in (
+        ({"account_name": "bob", "domain_uuid": None}, "domainid"),
+        ({"account_name": None, "domain_uuid": "d"}, "account"),
+    ):
+        with pytest.raises(InvalidParameterError) as refused:
+            names_other_owner(ROOT, **kwargs)  # type: ignore[arg-type]
+        assert refused.value.param == missing
+        assert str(refused.value) == "AccountName and domainId must be specified together"
+
+
+def test_a_user_names_only_their_own_account_as_owner() -> None:
+    # Their own account and domain: the caller, nothing to look up.
+    assert names_other_owner(USER, account_name="someone", domain_uuid="dom") is False
+    for name, domain in (("bob", "dom"), ("someone", "other")):
+        with pytest.raises(PermissionDeniedError) as refused:
+            names_other_owner(USER, account_name=name, domain_uuid=domain)
+        assert str(refused.value) == (
+            f"Can't create/list resources for account {name} in domain {domain}, permission denied"
+        )
+
+
+def test_only_enabled_accounts_get_new_resources() -> None:
+    check_owner_enabled("enabled", account_uuid="u", account_name="bob", what="vm to deploy")
+    for state in ("disabled", "locked"):
+        with pytest.raises(PermissionDeniedError) as refused:
+            check_owner_enabled(state, account_uuid="u", account_name="bob", what="vm to deploy")
+        assert str(refused.value) == f"The owner of vm to deploy is {state}: Acct[u-bob]"

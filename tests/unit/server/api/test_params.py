@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from kvmcloud.protocol.checksums import Checksum, ChecksumAlgorithm
+from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.api.params import (
     INT_MAX,
     INT_MIN,
@@ -13,9 +14,11 @@ from kvmcloud.server.api.params import (
     MAX_NAME_CHARS,
     MAX_PARAMS,
     MAX_VALUE_CHARS,
+    DomainListParams,
     Entity,
     ListParams,
     Long,
+    OwnerListParams,
     ParamSpec,
     ParamType,
     RawParams,
@@ -456,6 +459,30 @@ def test_list_params():
     )
 
     assert parsed == ListParams(keyword="web", page=2, page_size=10, list_all=True)
+
+
+def test_owner_list_params_give_the_owner_filter():
+    parsed = parse(
+        {"account": "bob", "domainId": ZONE, "isRecursive": "true", "listall": "true"},
+        OwnerListParams,
+        "listVirtualMachines",
+    )
+
+    assert [spec.name for spec in describe(OwnerListParams)] == [
+        "keyword",
+        "page",
+        "pagesize",
+        "listall",
+        "domainid",
+        "isrecursive",
+        "account",
+    ]
+    assert parsed.owner_filter() == OwnerFilter(
+        account_name="bob", domain_uuid=ZONE, is_recursive=True, list_all=True
+    )
+    assert parse({}, DomainListParams, "listAccounts").owner_filter("x") == OwnerFilter(
+        account_name="x"
+    )
 
 
 # --- paging -------------------------------------------------------------------------------
