@@ -83,6 +83,10 @@ def test_deploy_downloads_creates_overlay_and_starts(server: ServerHarness, clou
         and volumes[0]["state"] == "Ready"
         and volumes[0]["storage"] == "pool1"
     )
+    # The volume's owner is its VM's: the same account and domain fields as the VM's.
+    owner = ("account", "domain", "domainid")
+    assert [volumes[0][k] for k in owner] == [vm[k] for k in owner]
+    assert volumes[0]["account"] == "admin" and volumes[0]["domain"] == "ROOT"
     # A second VM from the same template on the same pool transfers nothing.
     second = deploy(server, cloud, template_id, offering_id, name="web-2")
     assert second["jobresult"]["virtualmachine"]["nic"][0]["ipaddress"] == "10.1.1.3"

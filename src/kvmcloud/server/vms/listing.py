@@ -170,17 +170,25 @@ def volume_records(session: Session, volumes: Sequence[Volume]) -> list[VolumeRe
     vms = rows_by_id(session, VirtualMachine, (v.instance_id for v in volumes))
     templates = rows_by_id(session, Template, (v.template_id for v in volumes))
     offerings = rows_by_id(session, DiskOffering, (v.disk_offering_id for v in volumes))
-    return [
-        VolumeRecord(
-            volume=v,
-            zone=zones.get(v.data_center_id),
-            pool=_get(pools, v.pool_id),
-            vm=_get(vms, v.instance_id),
-            template=_get(templates, v.template_id),
-            offering=_get(offerings, v.disk_offering_id),
+    accounts = rows_by_id(session, Account, (vm.account_id for vm in vms.values()))
+    domains = rows_by_id(session, Domain, (a.domain_id for a in accounts.values()))
+    records = []
+    for v in volumes:
+        vm = _get(vms, v.instance_id)
+        account = accounts.get(vm.account_id) if vm else None
+        records.append(
+            VolumeRecord(
+                volume=v,
+                zone=zones.get(v.data_center_id),
+                pool=_get(pools, v.pool_id),
+                vm=vm,
+                template=_get(templates, v.template_id),
+                offering=_get(offerings, v.disk_offering_id),
+                account=account,
+                domain=domains.get(account.domain_id) if account else None,
+            )
         )
-        for v in volumes
-    ]
+    return records
 
 
 def _get(rows: dict[int, M], row_id: int | None) -> M | None:

@@ -35,3 +35,6 @@ class VolumeRecord:
     vm: VirtualMachine | None
     template: Template | None
     offering: DiskOffering | None
+    # The owner: the VM's account and its domain (a volume has no owner of its own here).
+    account: Account | None = None
+    domain: Domain | None = None

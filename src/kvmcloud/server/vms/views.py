@@ -74,9 +74,13 @@ def volume_response(record: VolumeRecord) -> dict[str, Any]:
     """Map a volume to CloudStack's volume object."""
     volume, zone, pool, vm = record.volume, record.zone, record.pool, record.vm
     template, offering = record.template, record.offering
+    account, domain = record.account, record.domain
     item = {
         "id": volume.uuid,
         "name": volume.name,
+        "account": account.account_name if account else None,
+        "domain": domain.name if domain else None,
+        "domainid": domain.uuid if domain else None,
         "zoneid": zone.uuid if zone else None,
         "zonename": zone.name if zone else None,
         "type": volume.volume_type,
