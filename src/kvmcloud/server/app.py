@@ -63,6 +63,7 @@ from kvmcloud.server.jobs.leases import renew_interval_s
 from kvmcloud.server.jobs.periodic import PeriodicTask, Scheduler
 from kvmcloud.server.jobs.runner import JobHandler, JobRunner
 from kvmcloud.server.offerings import api as offerings_api
+from kvmcloud.server.roles import api as roles_api
 from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.sealing.keyfile import key_file_path, load_box
 from kvmcloud.server.settings import ServerSettings
@@ -107,6 +108,7 @@ def build_registry() -> Registry:
         [
             discovery.commands,
             directory_api.commands,
+            roles_api.commands,
             capabilities.commands,
             infrastructure_api.commands,
             templates_api.commands,

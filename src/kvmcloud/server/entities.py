@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kvmcloud.server.accounts.models import Account, Domain, User
+from kvmcloud.server.accounts.models import Account, Domain, Role, RolePermission, User
 from kvmcloud.server.api.params import Entity
 from kvmcloud.server.certificates.models import DirectDownloadCertificate
 from kvmcloud.server.events.models import Event
@@ -36,6 +36,8 @@ ID_COLUMNS: dict[Entity, Any] = {
     Entity.USER: User.uuid,
     Entity.MANAGEMENT_SERVER: ManagementServer.msid,
     Entity.CERTIFICATE: DirectDownloadCertificate.uuid,
+    Entity.ROLE: Role.uuid,
+    Entity.ROLE_PERMISSION: RolePermission.uuid,
 }
 
 

@@ -177,7 +177,7 @@ def test_non_admins_are_refused(server: ServerHarness, cloud: Cloud, ca_pem: str
     ]
     for command, params in calls:
         status, body = server.call(command, bob, **params)
-        assert status == 531, (command, body)
+        assert status == 432, (command, body)
         assert "directdownloadcertificate" not in body
 
 

@@ -158,7 +158,7 @@ def test_a_user_session_is_a_user_caller(server: ServerHarness) -> None:
     give_password(server, "bob")
     key = logged_in(server, "bob")
     answer = session_call(server, "listConfigurations", sessionkey=key)
-    assert answer.status_code == 531
+    assert answer.status_code == 432
     assert session_call(server, "listZones", sessionkey=key).status_code == 200
 
 

@@ -285,4 +285,4 @@ def test_list_management_servers_shows_runs_and_states(server: ServerHarness) ->
 
 def test_list_management_servers_is_for_admins(server: ServerHarness) -> None:
     status, body = server.call("listManagementServers", server.user("alice"))
-    assert status == 531 and body["errorcode"] == 531
+    assert status == 432 and body["errorcode"] == 432

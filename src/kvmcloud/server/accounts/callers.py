@@ -2,7 +2,11 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.accounts.models import AccountType
+from kvmcloud.server.accounts.models import AccountType, RoleType
+from kvmcloud.server.accounts.permissions import Grant
+
+# A caller built without a role (tests of pure rules) calls as the default User role.
+_USER_GRANT = Grant(RoleType.USER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +28,5 @@ class Caller:
     account_type: AccountType = AccountType.USER
     # The login session's row when the request came by session; None by API key.
     session_id: int | None = None
+    # What the account's role lets it call (accounts.permissions.may_call).
+    grant: Grant = _USER_GRANT

@@ -1,9 +1,9 @@
-"""Domain, Account and User tables (CloudStack's domain, account, user)."""
+"""Domain, Account, User, Role and RolePermission tables (CloudStack's names, role singular)."""
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kvmcloud.server.db import Base, StrEnumType, UtcDateTime, new_uuid
@@ -26,6 +26,22 @@ class DomainState(StrEnum):
 
     ACTIVE = "Active"
     INACTIVE = "Inactive"
+
+
+class RoleType(StrEnum):
+    """CloudStack's RoleType names (its masks: Admin 1, ResourceAdmin 2, DomainAdmin 4, User 8)."""
+
+    ADMIN = "Admin"
+    RESOURCE_ADMIN = "ResourceAdmin"
+    DOMAIN_ADMIN = "DomainAdmin"
+    USER = "User"
+
+
+class Permission(StrEnum):
+    """What a role rule does to the commands it matches; stored and shown in lower case."""
+
+    ALLOW = "allow"
+    DENY = "deny"
 
 
 class Domain(Base):
@@ -69,11 +85,46 @@ class Account(Base):
     account_name: Mapped[str] = mapped_column(String(100))
     type: Mapped[AccountType] = mapped_column(StrEnumType(AccountType, 8))
     domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id"))
+    # Its role's type always gives its account type (accounts.roles.account_type_of).
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id"), index=True)
     # enabled, disabled or locked; once deleted, removing (``removed`` is set at once, as
     # in CloudStack) while a job takes its VMs, templates and ISOs away, then removed.
     state: Mapped[str] = mapped_column(String(16), default="enabled")
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     removed: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Role(Base):
+    """A role: CloudStack's four defaults (ids 1-4, fixed uuids) and custom ones.
+
+    A live name is unique whatever the type; a deleted role keeps its row (``removed``).
+    """
+
+    __tablename__ = "role"
+    __table_args__ = (
+        Index("ix_role_live_name", "name", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    role_type: Mapped[RoleType] = mapped_column(StrEnumType(RoleType, 16))
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    removed: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RolePermission(Base):
+    """One rule of a custom role (CloudStack's role_permissions): first match in order wins."""
+
+    __tablename__ = "role_permission"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id"), index=True)
+    # A command name or a wildcard such as list* (accounts.permissions.is_valid_rule).
+    rule: Mapped[str] = mapped_column(String(255))
+    permission: Mapped[Permission] = mapped_column(StrEnumType(Permission, 8))
+    description: Mapped[str | None] = mapped_column(String(255))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class User(Base):

@@ -1,22 +1,29 @@
-"""CloudStack's four default roles and the account type each goes with (pure catalog)."""
+"""CloudStack's four default roles and the account type each role type goes with (pure)."""
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-from kvmcloud.server.accounts.models import AccountType
+from kvmcloud.server.accounts.models import AccountType, RoleType
 
+__all__ = [
+    "DEFAULT_ROLES",
+    "ROOT_ADMIN_ROLE",
+    "DefaultRole",
+    "RoleType",
+    "account_type_of",
+    "role_by_uuid",
+    "role_of",
+]
 
-class RoleType(StrEnum):
-    """CloudStack's RoleType names (its masks: Admin 1, ResourceAdmin 2, DomainAdmin 4, User 8)."""
-
-    ADMIN = "Admin"
-    RESOURCE_ADMIN = "ResourceAdmin"
-    DOMAIN_ADMIN = "DomainAdmin"
-    USER = "User"
+# Resource Admin has no account type in kvmcloud (CloudStack's type 3 is not offered).
+_ACCOUNT_TYPES = {
+    RoleType.ADMIN: AccountType.ADMIN,
+    RoleType.DOMAIN_ADMIN: AccountType.DOMAIN_ADMIN,
+    RoleType.USER: AccountType.USER,
+}
 
 
 @dataclass(frozen=True, slots=True)
-class Role:
+class DefaultRole:
     """A default role: CloudStack's name, type and description; a fixed uuid for the API."""
 
     id: int
@@ -30,8 +37,8 @@ class Role:
 # CloudStack seeds these four rows (ids 1-4) in every installation; their uuids are random
 # there, fixed here so that every kvmcloud answers the same. Resource Admin has no account
 # type of its own in kvmcloud (CloudStack's type 3 is not offered): it is listed, not given.
-DEFAULT_ROLES: tuple[Role, ...] = (
-    Role(
+DEFAULT_ROLES: tuple[DefaultRole, ...] = (
+    DefaultRole(
         1,
         "c2b2e6a8-6d0f-4a61-9d4f-5b8f3a1e0001",
         "Root Admin",
@@ -39,7 +46,7 @@ DEFAULT_ROLES: tuple[Role, ...] = (
         "Default root admin role",
         AccountType.ADMIN,
     ),
-    Role(
+    DefaultRole(
         2,
         "c2b2e6a8-6d0f-4a61-9d4f-5b8f3a1e0002",
         "Resource Admin",
@@ -47,7 +54,7 @@ DEFAULT_ROLES: tuple[Role, ...] = (
         "Default resource admin role",
         None,
     ),
-    Role(
+    DefaultRole(
         3,
         "c2b2e6a8-6d0f-4a61-9d4f-5b8f3a1e0003",
         "Domain Admin",
@@ -55,7 +62,7 @@ DEFAULT_ROLES: tuple[Role, ...] = (
         "Default domain admin role",
         AccountType.DOMAIN_ADMIN,
     ),
-    Role(
+    DefaultRole(
         4,
         "c2b2e6a8-6d0f-4a61-9d4f-5b8f3a1e0004",
         "User",
@@ -66,11 +73,19 @@ DEFAULT_ROLES: tuple[Role, ...] = (
 )
 
 
-def role_of(account_type: AccountType) -> Role:
+ROOT_ADMIN_ROLE = DEFAULT_ROLES[0]
+
+
+def account_type_of(role_type: RoleType) -> AccountType | None:
+    """The account type a role of ``role_type`` gives its accounts; None: not given to any."""
+    return _ACCOUNT_TYPES.get(role_type)
+
+
+def role_of(account_type: AccountType) -> DefaultRole:
     """The default role an account of ``account_type`` has."""
     return next(role for role in DEFAULT_ROLES if role.account_type == account_type)
 
 
-def role_by_uuid(uuid: str) -> Role | None:
+def role_by_uuid(uuid: str) -> DefaultRole | None:
     """The default role with this uuid, or None."""
     return next((role for role in DEFAULT_ROLES if role.uuid == uuid.lower()), None)

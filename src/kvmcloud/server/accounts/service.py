@@ -1,5 +1,8 @@
 """Bootstrap the ROOT domain and admin account; mint API key pairs; find a key's holder.
 
+An account's role is read here too: its grant is what the dispatcher checks commands
+against (accounts.permissions).
+
 Secret keys are stored sealed (sealing.box) and bound to their user's uuid; the api key
 stays in clear, as it is public and is how a request finds its user.
 """
@@ -12,8 +15,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
+from kvmcloud.server.accounts.models import (
+    Account,
+    AccountType,
+    Domain,
+    Role,
+    RolePermission,
+    User,
+)
 from kvmcloud.server.accounts.passwords import generate_password, hash_password
+from kvmcloud.server.accounts.permissions import Grant, RuleEntry
+from kvmcloud.server.accounts.roles import ROOT_ADMIN_ROLE, role_of
 from kvmcloud.server.db import new_uuid
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.sealing.box import SecretBox, user_secret_context
@@ -53,6 +65,23 @@ def find_holder(session: Session, *where: ColumnElement[bool]) -> KeyHolder | No
         .where(*where)
     ).first()
     return None if row is None else KeyHolder(*row)
+
+
+def grant_of(session: Session, account: Account) -> Grant:
+    """What the account's role lets it call."""
+    return role_grant(session, session.get_one(Role, account.role_id))
+
+
+def role_grant(session: Session, role: Role) -> Grant:
+    """What a role lets its accounts call: a default role by the catalog, a custom one by rules."""
+    if role.is_default:
+        return Grant(role.role_type, root=role.uuid == ROOT_ADMIN_ROLE.uuid)
+    rules = session.scalars(
+        select(RolePermission)
+        .where(RolePermission.role_id == role.id)
+        .order_by(RolePermission.sort_order, RolePermission.id)
+    )
+    return Grant(role.role_type, tuple(RuleEntry(r.rule, r.permission) for r in rules))
 
 
 def secret_key_of(box: SecretBox, user: User) -> str | None:
@@ -95,7 +124,11 @@ def ensure_admin(session: Session, now: datetime, box: SecretBox) -> ApiKeys:
     ).first()
     if account is None:
         account = Account(
-            account_name=ADMIN_NAME, type=AccountType.ADMIN, domain_id=domain.id, created=now
+            account_name=ADMIN_NAME,
+            type=AccountType.ADMIN,
+            role_id=ROOT_ADMIN_ROLE.id,
+            domain_id=domain.id,
+            created=now,
         )
         session.add(account)
         session.flush()
@@ -194,7 +227,13 @@ def create_user_account(
             "account",
             f"The specified account: {name} already exists in domain {_shown(domain_path)}",
         )
-    account = Account(account_name=name, type=AccountType.USER, domain_id=domain.id, created=now)
+    account = Account(
+        account_name=name,
+        type=AccountType.USER,
+        role_id=role_of(AccountType.USER).id,
+        domain_id=domain.id,
+        created=now,
+    )
     session.add(account)
     session.flush()
     user = User(uuid=new_uuid(), username=name, account_id=account.id, created=now)

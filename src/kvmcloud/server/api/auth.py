@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from kvmcloud.protocol.api_signing import is_valid_signature, parse_expires
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import AccountType
-from kvmcloud.server.accounts.service import KeyHolder, find_key_holder, secret_key_of
+from kvmcloud.server.accounts.service import KeyHolder, find_key_holder, grant_of, secret_key_of
 from kvmcloud.server.errors import AuthenticationError
 from kvmcloud.server.sealing.box import SecretBox
 
@@ -42,10 +42,10 @@ def authenticate(
         expires = parse_expires(special.get("expires", ""))
         if expires is None or expires <= now:
             raise AuthenticationError()
-    return caller_of(holder)
+    return caller_of(session, holder)
 
 
-def caller_of(holder: KeyHolder, *, session_id: int | None = None) -> Caller:
+def caller_of(session: Session, holder: KeyHolder, *, session_id: int | None = None) -> Caller:
     """The Caller a user is, by key or (``session_id`` given) by login session."""
     user, account, domain = holder.user, holder.account, holder.domain
     return Caller(
@@ -59,4 +59,5 @@ def caller_of(holder: KeyHolder, *, session_id: int | None = None) -> Caller:
         domain_path=domain.path,
         account_type=account.type,
         session_id=session_id,
+        grant=grant_of(session, account),
     )

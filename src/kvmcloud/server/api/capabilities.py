@@ -25,7 +25,9 @@ def capabilities() -> dict[str, Any]:
         "cloudstackversion": CLOUDSTACK_API_VERSION,
         "kvmcloudversion": __version__,
         "securitygroupsenabled": False,
-        "dynamicrolesenabled": False,
+        # Roles are rows with rules (createRole, createRolePermission), as CloudStack's
+        # dynamic roles.
+        "dynamicrolesenabled": True,
         # Users may register public templates (CloudStack's allow.public.user.templates).
         "userpublictemplateenabled": True,
         # A String in CloudStack's response, unlike its neighbours.

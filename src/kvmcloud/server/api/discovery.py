@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from typing import Any
 
+from kvmcloud.server.accounts.models import RoleType
+from kvmcloud.server.accounts.permissions import allowed_by_default, may_call
 from kvmcloud.server.api.params import param
 from kvmcloud.server.api.registry import ApiCommand, ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult
@@ -39,7 +41,8 @@ def api_response(command: ApiCommand[Any]) -> dict[str, Any]:
         "related": "",
         "params": params,
         "response": [],
-        "type": "admin" if command.admin_only else "user",
+        # CloudStack leaves it out; kvmcloud says whether the default User role has it.
+        "type": "user" if allowed_by_default(RoleType.USER, command.name) else "admin",
     }
 
 
@@ -51,11 +54,10 @@ def api_response(command: ApiCommand[Any]) -> dict[str, Any]:
     since="4.1.0",
 )
 def list_apis(ctx: ApiContext, params: ListApisParams) -> ListResult:
-    """List the commands the caller may use."""
+    """List the commands the caller's role may call."""
     available = [
         c
         for c in ctx.registry.all()
-        if (ctx.caller.is_admin or not c.admin_only)
-        and (params.name is None or c.name == params.name)
+        if may_call(ctx.caller.grant, c.name) and (params.name is None or c.name == params.name)
     ]
     return ListResult("api", [api_response(c) for c in available], len(available))

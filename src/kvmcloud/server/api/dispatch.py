@@ -1,4 +1,4 @@
-"""bounds → auth → lookup → parse → ids → handler → envelope; the API's one catch-all for errors."""
+"""bounds → auth → lookup → role → parse → ids → handler → envelope; the API's one catch-all."""
 
 import logging
 import random
@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from kvmcloud.server.accounts.permissions import may_call
 from kvmcloud.server.agent_client import AgentClient
 from kvmcloud.server.api.auth import authenticate
 from kvmcloud.server.api.params import (
@@ -28,7 +29,6 @@ from kvmcloud.server.errors import (
     AuthenticationError,
     InvalidParameterError,
     NotFoundError,
-    PermissionDeniedError,
     UnsupportedActionError,
     shown,
 )
@@ -44,6 +44,11 @@ INTERNAL_ERROR_TEXT = "Internal error executing command, please contact your adm
 
 # Of these uuids naming ``entity``, the ones a row has (removed rows too, as in CloudStack).
 KnownIds = Callable[[Session, Entity, Collection[str]], set[str]]
+
+
+def not_available_text(command: str) -> str:
+    """CloudStack's 432 text for a command the caller's role may not call (4.19's checker)."""
+    return f"The API {command} does not exist or is not available for this account."
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +113,11 @@ class Dispatcher:
                 f"The given command '{shown(command_name)}' either does not exist or is not "
                 "available for user"
             )
-        if command.admin_only and not caller.is_admin:
-            raise PermissionDeniedError(
-                f"The command {command.name} is available to root administrators only"
-            )
+        # The caller's role is checked before any parameter is read, as CloudStack's
+        # API checkers run in verifyRequest: a refused command reveals nothing of its
+        # parameters' rules.
+        if not may_call(caller.grant, command.name):
+            raise UnsupportedActionError(not_available_text(command.name))
         parsed = parse_params(command.params, command.name, RawParams(params))
         self._check_ids(command.name, command.param_specs(), parsed)
         context = ApiContext(

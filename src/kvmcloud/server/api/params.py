@@ -70,6 +70,8 @@ class Entity(StrEnum):
     USER = "user"
     MANAGEMENT_SERVER = "managementserver"
     CERTIFICATE = "directdownloadcertificate"
+    ROLE = "role"
+    ROLE_PERMISSION = "rolepermission"
 
 
 class ParamType(StrEnum):

@@ -45,7 +45,6 @@ class ApiCommand(Generic[P]):
     description: str
     response_key: str
     is_async: bool = False
-    admin_only: bool = False
     since: str = "4.11.0"
 
     def param_specs(self) -> list[ParamSpec]:
@@ -67,7 +66,6 @@ class CommandSet:
         description: str,
         response_key: str,
         is_async: bool = False,
-        admin_only: bool = False,
         since: str = "4.11.0",
     ) -> Callable[[Callable[[ApiContext, P], ApiResult]], Callable[[ApiContext, P], ApiResult]]:
         """Declare the decorated function as the handler of API command ``name``."""
@@ -83,7 +81,6 @@ class CommandSet:
                     description=description,
                     response_key=response_key,
                     is_async=is_async,
-                    admin_only=admin_only,
                     since=since,
                 )
             )

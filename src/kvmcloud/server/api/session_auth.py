@@ -106,7 +106,7 @@ class SessionGate:
             now=self.clock(),
             policy=self.policy(session),
         )
-        return caller_of(holder, session_id=session_row)
+        return caller_of(session, holder, session_id=session_row)
 
     def _login(self, params: Mapping[str, str], origin: Origin) -> SessionReply:
         if origin.method != "POST":

@@ -45,7 +45,6 @@ class UploadCertificateParams:
     UploadCertificateParams,
     description="Upload a certificate for HTTPS direct template download on KVM hosts",
     response_key=UPLOAD_KEY,
-    admin_only=True,
     since="4.11.0",
 )
 def upload_certificate(ctx: ApiContext, params: UploadCertificateParams) -> ObjectResult:
@@ -83,7 +82,6 @@ class RevokeCertificateParams:
     RevokeCertificateParams,
     description="Revoke a direct download certificate from hosts in a zone",
     response_key=HOST_STATUS_KEY,
-    admin_only=True,
     since="4.13.0",
 )
 def revoke_certificate(ctx: ApiContext, params: RevokeCertificateParams) -> ListResult:
@@ -125,7 +123,6 @@ class ListCertificatesParams(ListParams):
     ListCertificatesParams,
     description="List the uploaded certificates for direct download templates",
     response_key=CERTIFICATE_KEY,
-    admin_only=True,
     since="4.17.0",
 )
 def list_certificates(ctx: ApiContext, params: ListCertificatesParams) -> ListResult:
@@ -156,7 +153,6 @@ class ProvisionCertificateParams:
     ProvisionCertificateParams,
     description="Provisions a host with a direct download certificate",
     response_key=HOST_STATUS_KEY,
-    admin_only=True,
     since="4.17.0",
 )
 def provision_certificate(ctx: ApiContext, params: ProvisionCertificateParams) -> ObjectResult:

@@ -42,7 +42,6 @@ class UpdateConfigurationParams:
     ListConfigurationsParams,
     description="Lists all configurations.",
     response_key="configuration",
-    admin_only=True,
 )
 def list_configurations(ctx: ApiContext, params: ListConfigurationsParams) -> ListResult:
     """List global settings, or a zone's values of the zone-scoped ones."""
@@ -66,7 +65,6 @@ def list_configurations(ctx: ApiContext, params: ListConfigurationsParams) -> Li
     UpdateConfigurationParams,
     description="Updates a configuration.",
     response_key="configuration",
-    admin_only=True,
 )
 def update_configuration(ctx: ApiContext, params: UpdateConfigurationParams) -> ObjectResult:
     """Change a global setting or a zone's value (a missing value restores the default)."""

@@ -1,9 +1,8 @@
-"""Domain, account, user, role and API key commands (createDomain … getUserKeys, listRoles)."""
+"""Domain, account, user and API key commands (createDomain … getUserKeys)."""
 
 from dataclasses import dataclass
 
 from kvmcloud.server.accounts.models import AccountType
-from kvmcloud.server.accounts.roles import DEFAULT_ROLES, role_by_uuid
 from kvmcloud.server.accounts.service import ApiKeys
 from kvmcloud.server.api.params import DomainListParams, Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
@@ -16,13 +15,8 @@ from kvmcloud.server.directory.members import (
     NewUser,
     PasswordChange,
 )
-from kvmcloud.server.directory.views import (
-    account_response,
-    domain_response,
-    role_response,
-    user_response,
-)
-from kvmcloud.server.errors import InvalidParameterError, NotFoundError
+from kvmcloud.server.directory.views import account_response, domain_response, user_response
+from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.paging import PageRequest
 
 commands = CommandSet()
@@ -54,7 +48,6 @@ class CreateDomainParams:
     CreateDomainParams,
     description="Creates a domain",
     response_key="domain",
-    admin_only=True,
 )
 def create_domain(ctx: ApiContext, params: CreateDomainParams) -> ObjectResult:
     """Create a child domain (of ROOT unless parentdomainid says otherwise)."""
@@ -152,7 +145,6 @@ class UpdateDomainParams:
     UpdateDomainParams,
     description="Updates a domain with a new name",
     response_key="domain",
-    admin_only=True,
 )
 def update_domain(ctx: ApiContext, params: UpdateDomainParams) -> ObjectResult:
     """Rename a domain (its subtree's paths follow) or change its network domain."""
@@ -180,7 +172,6 @@ class DeleteDomainParams:
     description="Deletes a specified domain",
     response_key="success",
     is_async=True,
-    admin_only=True,
 )
 def delete_domain(ctx: ApiContext, params: DeleteDomainParams) -> AsyncResult:
     """Queue deleting an empty domain, or with cleanup=true its subtree and its accounts."""
@@ -212,7 +203,9 @@ class CreateAccountParams:
         maximum=2,
         default=None,
     )
-    role_id: Uuid | None = param("Creates the account under the specified role.", default=None)
+    role_id: Uuid | None = param(
+        "Creates the account under the specified role.", entity=Entity.ROLE, default=None
+    )
     domain_id: Uuid | None = param(
         "Creates the user under the specified domain.", entity=Entity.DOMAIN, default=None
     )
@@ -243,7 +236,8 @@ def create_account(ctx: ApiContext, params: CreateAccountParams) -> ObjectResult
             password=None if params.password is None else _password(params.password),
         ),
         account_name=params.account,
-        account_type=_account_type(params.account_type, params.role_id),
+        account_type=None if params.account_type is None else ACCOUNT_TYPES[params.account_type],
+        role_uuid=params.role_id,
         domain_uuid=params.domain_id,
         clock=ctx.clock,
     )
@@ -316,6 +310,11 @@ class UpdateAccountParams(AccountRefParams):
     """Parameters of updateAccount."""
 
     new_name: str | None = param("new name for the account", length=100, default=None)
+    role_id: Uuid | None = param(
+        "The UUID of the dynamic role to set for the account (of the same type as its role)",
+        entity=Entity.ROLE,
+        default=None,
+    )
 
 
 @commands.command(
@@ -325,8 +324,10 @@ class UpdateAccountParams(AccountRefParams):
     response_key="account",
 )
 def update_account(ctx: ApiContext, params: UpdateAccountParams) -> ObjectResult:
-    """Rename an account."""
-    record = members.update_account(ctx.db, ctx.caller, params.ref(), new_name=params.new_name)
+    """Rename an account, or give it another role of the same type."""
+    record = members.update_account(
+        ctx.db, ctx.caller, params.ref(), new_name=params.new_name, role_uuid=params.role_id
+    )
     return ObjectResult("account", account_response(record))
 
 
@@ -570,42 +571,6 @@ def get_user_keys(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
     return ObjectResult("userkeys", _keys_response(keys) if keys else {})
 
 
-# ---------------------------------------------------------------- roles
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListRolesParams(ListParams):
-    """Parameters of listRoles."""
-
-    # Roles are a fixed catalog, not rows: an unknown id lists nothing.
-    id: Uuid | None = param("List role by role ID.", default=None)
-    name: str | None = param("List role by role name.", default=None)
-    type: str | None = param(
-        "List role by role type, valid options are: Admin, ResourceAdmin, DomainAdmin, User.",
-        default=None,
-    )
-
-
-@commands.command(
-    "listRoles",
-    ListRolesParams,
-    description="Lists dynamic roles in CloudStack",
-    response_key="role",
-)
-def list_roles(ctx: ApiContext, params: ListRolesParams) -> ListResult:
-    """CloudStack's four default roles, filtered."""
-    del ctx
-    roles = [
-        r
-        for r in DEFAULT_ROLES
-        if (params.id is None or r.uuid == params.id)
-        and (params.name is None or r.name.lower() == params.name.lower())
-        and (params.type is None or r.type.value.lower() == params.type.lower())
-        and (params.keyword is None or params.keyword.lower() in r.name.lower())
-    ]
-    return ListResult("role", [role_response(r) for r in roles], len(roles))
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -614,31 +579,6 @@ def _password(password: str) -> str:
     if not password.strip():
         raise InvalidParameterError("password", "Password cannot be empty or blank.")
     return password
-
-
-def _account_type(number: int | None, role_uuid: str | None) -> AccountType:
-    role = None
-    if role_uuid is not None:
-        role = role_by_uuid(role_uuid)
-        if role is None:
-            raise NotFoundError("createAccount", "roleid", role_uuid)
-        if role.account_type is None:
-            raise InvalidParameterError(
-                "roleid", f"Invalid parameter roleid: role {role.name} cannot be given to accounts"
-            )
-    if number is None:
-        if role is None:
-            raise InvalidParameterError(
-                "accounttype", "Either accounttype or roleid must be passed"
-            )
-        assert role.account_type is not None
-        return role.account_type
-    account_type = ACCOUNT_TYPES[number]
-    if role is not None and role.account_type != account_type:
-        raise InvalidParameterError(
-            "roleid", "Invalid parameter roleid: the role does not match accounttype"
-        )
-    return account_type
 
 
 def _keys_response(keys: ApiKeys) -> dict[str, str]:

@@ -57,7 +57,7 @@ def run_disable_account(ctx: JobContext, *, resources: AccountResources) -> dict
             session, account, resources, owner, ctx.clock()
         )
         domain = session.get_one(Domain, account.domain_id)
-        result = {"account": account_response(members.account_record(account, domain))}
+        result = {"account": account_response(members.account_record(session, account, domain))}
         what = f"account {account.account_name} ({account.uuid})"
     _settle(
         progress,

@@ -9,9 +9,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.callers import Caller
-from kvmcloud.server.accounts.models import Account, AccountType, Domain, User
+from kvmcloud.server.accounts.models import Account, AccountType, Domain, Role, User
 from kvmcloud.server.accounts.owners import live_account, scope_of
 from kvmcloud.server.accounts.passwords import verify_password
+from kvmcloud.server.accounts.roles import account_type_of
 from kvmcloud.server.accounts.service import (
     ADMIN_NAME,
     ApiKeys,
@@ -35,6 +36,7 @@ from kvmcloud.server.errors import (
 )
 from kvmcloud.server.paging import PageRequest, PageWindow
 from kvmcloud.server.queries import get_by_uuid, list_window
+from kvmcloud.server.roles.service import account_role, changed_role
 from kvmcloud.server.sealing.box import SecretBox
 
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -90,22 +92,35 @@ def create_account(
     user: NewUser,
     *,
     account_name: str | None,
-    account_type: AccountType,
+    account_type: AccountType | None,
+    role_uuid: str | None,
     domain_uuid: str | None,
     clock: Callable[[], datetime],
 ) -> AccountRecord:
     """Create an account with its first user (keys are minted by registerUserKeys).
 
+    The account's type is its role's: ``roleid``'s role, else the default role of
+    ``accounttype`` (they must agree when both are given).
+
     Raises:
-        PermissionDeniedError: a plain user, a domain outside the caller's, or a domain
-            admin creating a root admin.
-        InvalidParameterError: the account or user name is taken in the domain.
+        PermissionDeniedError: a plain user, a domain outside the caller's, a domain
+            admin creating a root admin, or a role with more rights than the caller's.
+        InvalidParameterError: no type nor role, or the account or user name is taken.
     """
     _check_manager(caller, "createAccount")
     if account_type == AccountType.ADMIN and not caller.is_admin:
         raise PermissionDeniedError("Domain admins can't create root admin accounts")
     name = account_name or user.username
     with db.transaction() as session:
+        role = account_role(
+            session,
+            caller,
+            account_type=account_type,
+            role_uuid=role_uuid,
+            command="createAccount",
+        )
+        given_type = account_type_of(role.role_type)
+        assert given_type is not None  # account_role gives only roles accounts may have
         domain = (
             domain_of(session, caller, domain_uuid, command="createAccount")
             if domain_uuid
@@ -118,13 +133,21 @@ def create_account(
         check_active(domain, "The account")
         _check_free_username(session, domain, user.username)
         account = Account(
-            account_name=name, type=account_type, domain_id=domain.id, created=clock()
+            account_name=name,
+            type=given_type,
+            role_id=role.id,
+            domain_id=domain.id,
+            created=clock(),
         )
         session.add(account)
         session.flush()
         row = _new_user(session, account, user, clock())
         return AccountRecord(
-            account, domain, is_default=False, users=[_user_record(caller, row, account, domain)]
+            account,
+            domain,
+            role,
+            is_default=False,
+            users=[_user_record(session, caller, row, account, domain)],
         )
 
 
@@ -153,7 +176,7 @@ def create_user(
             )
         _check_free_username(session, domain, user.username)
         row = _new_user(session, account, user, clock())
-        return _user_record(caller, row, account, domain)
+        return _user_record(session, caller, row, account, domain)
 
 
 def list_accounts(
@@ -179,8 +202,9 @@ def list_accounts(
                 AccountRecord(
                     account,
                     domain,
+                    session.get_one(Role, account.role_id),
                     is_default=_is_default(account, domain),
-                    users=[_user_record(caller, u, account, domain) for u in users],
+                    users=[_user_record(session, caller, u, account, domain) for u in users],
                 )
             )
         return records, total
@@ -207,7 +231,7 @@ def list_users(
         if wanted.keyword:
             query = query.where(User.username.contains(wanted.keyword))
         rows, total = _paged_pairs(session, query.order_by(User.id), list_window(session, page))
-        return [_user_record(caller, u, a, d) for u, a, d in rows], total
+        return [_user_record(session, caller, u, a, d) for u, a, d in rows], total
 
 
 def set_account_state(
@@ -227,20 +251,31 @@ def change_account_state(
         raise PermissionDeniedError("Can't disable or lock the account you are calling as")
     account.state = state
     session.flush()
-    return account_record(account, domain)
+    return account_record(session, account, domain)
 
 
-def account_record(account: Account, domain: Domain) -> AccountRecord:
-    """An account with its domain, as the disable and state commands answer (no users)."""
-    return AccountRecord(account, domain, is_default=_is_default(account, domain))
+def account_record(session: Session, account: Account, domain: Domain) -> AccountRecord:
+    """An account with its domain and role, as the disable and state commands answer (no users)."""
+    role = session.get_one(Role, account.role_id)
+    return AccountRecord(account, domain, role, is_default=_is_default(account, domain))
 
 
 def update_account(
-    db: Database, caller: Caller, ref: AccountRef, *, new_name: str | None
+    db: Database,
+    caller: Caller,
+    ref: AccountRef,
+    *,
+    new_name: str | None,
+    role_uuid: str | None = None,
 ) -> AccountRecord:
-    """updateAccount: rename an account (unique among its domain's live accounts)."""
+    """updateAccount: rename an account, or give it another role of the same type.
+
+    A new name must be free among the domain's live accounts.
+    """
     with db.transaction() as session:
         account, domain = _managed_account(session, caller, ref, "updateAccount")
+        if role_uuid is not None:
+            account.role_id = changed_role(session, caller, account, role_uuid).id
         if new_name and new_name != account.account_name:
             if live_account(session, domain.id, new_name) is not None:
                 raise InvalidParameterError(
@@ -249,7 +284,7 @@ def update_account(
                 )
             account.account_name = new_name
         session.flush()
-        return AccountRecord(account, domain, is_default=_is_default(account, domain))
+        return account_record(session, account, domain)
 
 
 def account_to_delete(session: Session, caller: Caller, ref: AccountRef) -> tuple[Account, Domain]:
@@ -306,7 +341,7 @@ def managed_user(session: Session, caller: Caller, uuid: str, command: str) -> U
         _check_manager(caller, command)
         check_domain_access(caller, domain.path, domain.uuid)
         check_rank(caller, account.type, account.account_name, account.uuid)
-    return _user_record(caller, user, account, domain)
+    return _user_record(session, caller, user, account, domain)
 
 
 def set_user_state(
@@ -334,7 +369,7 @@ def user_record(session: Session, user: User, *, viewer_domain_path: str) -> Use
     """A user as someone whose account is in ``viewer_domain_path`` sees it (job results)."""
     account = session.get_one(Account, user.account_id)
     domain = session.get_one(Domain, account.domain_id)
-    return _record_for(viewer_domain_path, user, account, domain)
+    return _record_for(session, viewer_domain_path, user, account, domain)
 
 
 def update_user(
@@ -538,15 +573,20 @@ def _is_default(account: Account, domain: Domain) -> bool:
     return account.account_name == ADMIN_NAME and domain.parent_id is None
 
 
-def _user_record(caller: Caller, user: User, account: Account, domain: Domain) -> UserRecord:
-    return _record_for(caller.domain_path, user, account, domain)
+def _user_record(
+    session: Session, caller: Caller, user: User, account: Account, domain: Domain
+) -> UserRecord:
+    return _record_for(session, caller.domain_path, user, account, domain)
 
 
-def _record_for(viewer_path: str, user: User, account: Account, domain: Domain) -> UserRecord:
+def _record_for(
+    session: Session, viewer_path: str, user: User, account: Account, domain: Domain
+) -> UserRecord:
     return UserRecord(
         user,
         account,
         domain,
+        session.get_one(Role, account.role_id),
         is_caller_child_domain=in_subtree(domain.path, viewer_path) and domain.path != viewer_path,
         is_default=_is_default(account, domain) and user.username == ADMIN_NAME,
     )

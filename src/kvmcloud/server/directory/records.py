@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from kvmcloud.server.accounts.models import Account, Domain, User
+from kvmcloud.server.accounts.models import Account, Domain, Role, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,16 +21,18 @@ class UserRecord:
     user: User
     account: Account
     domain: Domain
+    role: Role
     is_caller_child_domain: bool
     is_default: bool
 
 
 @dataclass(frozen=True, slots=True)
 class AccountRecord:
-    """An account with its domain, its live users and what it owns."""
+    """An account with its domain, its role, its live users and what it owns."""
 
     account: Account
     domain: Domain
+    role: Role
     is_default: bool
     template_total: int = 0
     vm_total: int = 0

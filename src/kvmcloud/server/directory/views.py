@@ -1,8 +1,7 @@
-"""CloudStack's domain, account, user and role objects (pure)."""
+"""CloudStack's domain, account and user objects (pure)."""
 
 from typing import Any
 
-from kvmcloud.server.accounts.roles import Role, role_of
 from kvmcloud.server.api.responses import format_date, without_none
 from kvmcloud.server.directory.records import AccountRecord, DomainRecord, UserRecord
 
@@ -27,15 +26,14 @@ def domain_response(record: DomainRecord) -> dict[str, Any]:
 
 def account_response(record: AccountRecord) -> dict[str, Any]:
     """Map an account and its users to CloudStack's account object."""
-    account, domain = record.account, record.domain
-    role = role_of(account.type)
+    account, domain, role = record.account, record.domain, record.role
     return without_none(
         {
             "id": account.uuid,
             "name": account.account_name,
             "accounttype": int(account.type),
             "roleid": role.uuid,
-            "roletype": role.type.value,
+            "roletype": role.role_type.value,
             "rolename": role.name,
             "domainid": domain.uuid,
             "domain": domain.name,
@@ -52,8 +50,7 @@ def account_response(record: AccountRecord) -> dict[str, Any]:
 
 def user_response(record: UserRecord) -> dict[str, Any]:
     """Map a user to CloudStack's user object: the api key, never the secret key."""
-    user, account, domain = record.user, record.account, record.domain
-    role = role_of(account.type)
+    user, account, domain, role = record.user, record.account, record.domain, record.role
     return without_none(
         {
             "id": user.uuid,
@@ -67,7 +64,7 @@ def user_response(record: UserRecord) -> dict[str, Any]:
             "accountid": account.uuid,
             "accounttype": int(account.type),
             "roleid": role.uuid,
-            "roletype": role.type.value,
+            "roletype": role.role_type.value,
             "rolename": role.name,
             "domainid": domain.uuid,
             "domain": domain.name,
@@ -76,18 +73,6 @@ def user_response(record: UserRecord) -> dict[str, Any]:
             "isdefault": record.is_default,
         }
     )
-
-
-def role_response(role: Role) -> dict[str, Any]:
-    """Map a default role to CloudStack's role object."""
-    return {
-        "id": role.uuid,
-        "name": role.name,
-        "type": role.type.value,
-        "description": role.description,
-        "isdefault": True,
-        "ispublic": True,
-    }
 
 
 def _display_path(path: str) -> str:

@@ -56,7 +56,6 @@ class ListZonesParams(ListParams):
     CreateZoneParams,
     description="Creates a Zone.",
     response_key="zone",
-    admin_only=True,
 )
 def create_zone(ctx: ApiContext, params: CreateZoneParams) -> ObjectResult:
     """Create a zone."""
@@ -134,7 +133,6 @@ class ListPodsParams(ListParams):
     CreatePodParams,
     description="Creates a new Pod.",
     response_key="pod",
-    admin_only=True,
 )
 def create_pod(ctx: ApiContext, params: CreatePodParams) -> ObjectResult:
     """Create a pod in a zone."""
@@ -150,9 +148,7 @@ def create_pod(ctx: ApiContext, params: CreatePodParams) -> ObjectResult:
     return ObjectResult("pod", pod_response(record))
 
 
-@commands.command(
-    "listPods", ListPodsParams, description="Lists all Pods.", response_key="pod", admin_only=True
-)
+@commands.command("listPods", ListPodsParams, description="Lists all Pods.", response_key="pod")
 def list_pods(ctx: ApiContext, params: ListPodsParams) -> ListResult:
     """List pods."""
     where = listing.PodFilter(
@@ -189,7 +185,6 @@ class ListClustersParams(ListParams):
     AddClusterParams,
     description="Adds a new cluster",
     response_key="cluster",
-    admin_only=True,
 )
 def add_cluster(ctx: ApiContext, params: AddClusterParams) -> ListResult:
     """Add a cluster of KVM hosts."""
@@ -209,7 +204,6 @@ def add_cluster(ctx: ApiContext, params: AddClusterParams) -> ListResult:
     ListClustersParams,
     description="Lists clusters.",
     response_key="cluster",
-    admin_only=True,
 )
 def list_clusters(ctx: ApiContext, params: ListClustersParams) -> ListResult:
     """List clusters."""
@@ -259,9 +253,7 @@ class ListHostsParams(ListParams):
     hypervisor: str | None = param("hypervisor type of host: KVM", default=None)
 
 
-@commands.command(
-    "addHost", AddHostParams, description="Adds a new host.", response_key="host", admin_only=True
-)
+@commands.command("addHost", AddHostParams, description="Adds a new host.", response_key="host")
 def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
     """Enrol the agent at ``url`` with its token, then record the host."""
     request = enrolment.HostRequest(
@@ -288,9 +280,7 @@ def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
     return ListResult("host", [host_response(record)], 1)
 
 
-@commands.command(
-    "listHosts", ListHostsParams, description="Lists hosts.", response_key="host", admin_only=True
-)
+@commands.command("listHosts", ListHostsParams, description="Lists hosts.", response_key="host")
 def list_hosts(ctx: ApiContext, params: ListHostsParams) -> ListResult:
     """List hosts with their heartbeat-derived state."""
     where = listing.HostFilter(
@@ -353,7 +343,6 @@ class ListStoragePoolsParams(ListParams):
     CreateStoragePoolParams,
     description="Creates a storage pool.",
     response_key="storagepool",
-    admin_only=True,
 )
 def create_storage_pool(ctx: ApiContext, params: CreateStoragePoolParams) -> ObjectResult:
     """Create a file-based pool after every Up host of its scope confirms the path."""
@@ -378,7 +367,6 @@ def create_storage_pool(ctx: ApiContext, params: CreateStoragePoolParams) -> Obj
     ListStoragePoolsParams,
     description="Lists storage pools.",
     response_key="storagepool",
-    admin_only=True,
 )
 def list_storage_pools(ctx: ApiContext, params: ListStoragePoolsParams) -> ListResult:
     """List primary storage pools."""

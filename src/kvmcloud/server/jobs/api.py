@@ -66,7 +66,6 @@ class ListManagementServersParams(ListParams):
     ListManagementServersParams,
     description="Lists management servers: every run of a server process, its state and lease.",
     response_key="managementserver",
-    admin_only=True,
     since="4.0.0",
 )
 def list_management_servers(ctx: ApiContext, params: ListManagementServersParams) -> ListResult:

@@ -48,7 +48,6 @@ class ListServiceOfferingsParams(ListParams):
     CreateServiceOfferingParams,
     description="Creates a service offering.",
     response_key="serviceoffering",
-    admin_only=True,
 )
 def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams) -> ObjectResult:
     """Create a service offering."""
@@ -111,7 +110,6 @@ class ListDiskOfferingsParams(ListParams):
     CreateDiskOfferingParams,
     description="Creates a disk offering.",
     response_key="diskoffering",
-    admin_only=True,
 )
 def create_disk_offering(ctx: ApiContext, params: CreateDiskOfferingParams) -> ObjectResult:
     """Create a disk offering (the size of a blank disk)."""

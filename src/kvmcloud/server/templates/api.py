@@ -414,7 +414,6 @@ class PrepareTemplateParams:
     PrepareTemplateParams,
     description="load template into primary storage",
     response_key="template",
-    admin_only=True,
 )
 def prepare_template(ctx: ApiContext, params: PrepareTemplateParams) -> ListResult:
     """Start (or reuse) a direct download of the template to the pool(s); answer at once."""

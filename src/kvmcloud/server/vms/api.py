@@ -287,7 +287,6 @@ def destroy_virtual_machine(ctx: ApiContext, params: DestroyVirtualMachineParams
     description="Expunge a virtual machine. Once expunged, it cannot be recoverd.",
     response_key="success",
     is_async=True,
-    admin_only=True,
 )
 def expunge_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
     """Queue the expunge of a Destroyed VM."""

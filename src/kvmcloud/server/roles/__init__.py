@@ -1,0 +1,1 @@
+"""Roles and their rules through the API (CloudStack's dynamic roles: RoleManager)."""
