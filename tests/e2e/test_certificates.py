@@ -293,4 +293,4 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
     ):
         with pytest.raises(CloudStackApiException) as refused:
             call()
-        assert refused.value.error["errorcode"] == 531
+        assert refused.value.error["errorcode"] == 432

@@ -42,7 +42,7 @@ def capabilities() -> dict[str, Any]:
         # kvmcloud has no API rate limit: 0 means none.
         "apilimitinterval": 0,
         "apilimitmax": 0,
-        # Users list their Destroyed VMs; expunging one is an admin's (recover is theirs).
+        # Users list their Destroyed VMs; expunging and recovering are not in the User role.
         "allowuserviewdestroyedvm": True,
         "allowuserexpungerecovervm": False,
         "allowuserexpungerecovervolume": False,
