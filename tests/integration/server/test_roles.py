@@ -511,6 +511,19 @@ def test_update_account_changes_the_role_within_its_type(server: ServerHarness) 
     )
 
 
+def test_the_default_admin_keeps_root_admin(server: ServerHarness) -> None:
+    operator = new_role(server, "Operator", type="Admin")
+    admin = server.ok("listAccounts", name="admin")["account"][0]
+
+    status, body = server.call("updateAccount", id=admin["id"], roleid=operator["id"])
+
+    assert status == 531, body
+    assert body["errortext"] == "The role of the default admin account cannot change"
+    assert server.ok("updateAccount", id=admin["id"], roleid=ROOT_ADMIN)["account"]["roleid"] == (
+        ROOT_ADMIN
+    )
+
+
 def test_capabilities_say_roles_are_dynamic(server: ServerHarness) -> None:
     assert server.ok("listCapabilities")["capability"]["dynamicrolesenabled"] is True
 

@@ -275,7 +275,12 @@ def update_account(
     with db.transaction() as session:
         account, domain = _managed_account(session, caller, ref, "updateAccount")
         if role_uuid is not None:
-            account.role_id = changed_role(session, caller, account, role_uuid).id
+            role = changed_role(session, caller, account, role_uuid)
+            # The default admin keeps Root Admin: a custom Admin role with deny rules
+            # could otherwise lock the cloud's last way in.
+            if role.id != account.role_id and _is_default(account, domain):
+                raise PermissionDeniedError("The role of the default admin account cannot change")
+            account.role_id = role.id
         if new_name and new_name != account.account_name:
             if live_account(session, domain.id, new_name) is not None:
                 raise InvalidParameterError(
