@@ -50,6 +50,7 @@ from kvmcloud.server.entities import known_ids
 from kvmcloud.server.events import api as events_api
 from kvmcloud.server.events.catalog import EventType, ResourceType
 from kvmcloud.server.events.jobs import with_event
+from kvmcloud.server.events.service import CommandEvents
 from kvmcloud.server.hooks import Hooks
 from kvmcloud.server.infrastructure import api as infrastructure_api
 from kvmcloud.server.infrastructure import jobs as infrastructure_jobs
@@ -440,6 +441,7 @@ def take_over_lost_work(services: Services) -> None:
 
 def create_app(services: Services, *, run_background: bool = True) -> Starlette:
     """Build the Starlette application serving /client/api (the API port)."""
+    events = CommandEvents(services.db, services.clock)
     dispatcher = Dispatcher(
         registry=build_registry(),
         db=services.db,
@@ -450,7 +452,8 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         hooks=HOOKS,
         box=services.box,
         known_ids=known_ids,
-        sessions=SessionGate(services.db, services.clock, session_policy),
+        sessions=SessionGate(services.db, services.clock, session_policy, observe=events),
+        observe=events,
     )
 
     @contextlib.asynccontextmanager

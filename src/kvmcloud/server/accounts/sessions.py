@@ -170,11 +170,18 @@ def session_holder(
     return holder, row.id
 
 
-def logout(session: Session, session_id: str | None) -> None:
-    """End the session the cookie names, if any."""
-    if is_plausible_token(session_id):
-        assert session_id is not None
-        session.execute(delete(UserSession).where(UserSession.id_hash == token_hash(session_id)))
+def logout(session: Session, session_id: str | None) -> KeyHolder | None:
+    """End the session the cookie names, if any; return whose it was (None: no session)."""
+    if not is_plausible_token(session_id):
+        return None
+    assert session_id is not None
+    row = session.scalars(
+        select(UserSession).where(UserSession.id_hash == token_hash(session_id))
+    ).first()
+    if row is None:
+        return None
+    session.delete(row)
+    return find_holder(session, User.id == row.user_id)
 
 
 def end_sessions(session: Session, user: User, *, keep: int | None = None) -> None:

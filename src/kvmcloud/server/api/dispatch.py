@@ -20,8 +20,8 @@ from kvmcloud.server.api.params import (
     entity_ids,
     parse_params,
 )
-from kvmcloud.server.api.registry import ApiContext, Registry
-from kvmcloud.server.api.responses import ErrorReply, render, render_error
+from kvmcloud.server.api.registry import ApiContext, CommandObserver, Registry, observe_nothing
+from kvmcloud.server.api.responses import ErrorReply, ObjectResult, render, render_error
 from kvmcloud.server.api.session_auth import Origin, SessionGate, is_key_signed, is_session_command
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
@@ -76,6 +76,7 @@ class Dispatcher:
     box: SecretBox
     known_ids: KnownIds
     sessions: SessionGate
+    observe: CommandObserver = observe_nothing
 
     def handle(self, params: Mapping[str, str], origin: Origin | None = None) -> Reply:
         """Run the command named in ``params`` and return the reply to send."""
@@ -133,6 +134,10 @@ class Dispatcher:
             box=self.box,
         )
         result = command.handler(context, parsed)
+        if not command.is_async:
+            item = result.item if isinstance(result, ObjectResult) else None
+            target = getattr(parsed, "id", None)
+            self.observe(caller, command.name, item, target if isinstance(target, str) else None)
         return Reply(status=200, body=render(command.name, result))
 
     def _check_ids(self, command: str, specs: list[ParamSpec], parsed: object) -> None:

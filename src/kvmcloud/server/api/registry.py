@@ -1,7 +1,7 @@
 """ApiCommand declarations, CommandSet (a feature's commands) and Registry.lookup()."""
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -33,6 +33,18 @@ class ApiContext:
     hooks: Hooks
     # Seals and opens secrets at rest (API secret keys, agent keys, HTTP_HEADER values).
     box: SecretBox
+
+
+# Told of each command that succeeded without a job (its event, app.py wires in): the
+# caller, the command's name, the object it answered (None for a bare success) and the
+# ``id`` it was given.
+CommandObserver = Callable[[Caller, str, Mapping[str, Any] | None, str | None], None]
+
+
+def observe_nothing(
+    _caller: Caller, _command: str, _item: Mapping[str, Any] | None, _target_id: str | None
+) -> None:
+    """The observer of a dispatcher nothing listens to."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts import sessions
 from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.models import User
 from kvmcloud.server.accounts.session_rules import SessionPolicy
 from kvmcloud.server.api.auth import caller_of
 from kvmcloud.server.api.params import RawParams
+from kvmcloud.server.api.registry import CommandObserver, observe_nothing
 from kvmcloud.server.api.responses import FlatResult, ListResult, render
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import InvalidParameterError, MethodNotAllowedError
@@ -74,6 +76,8 @@ class SessionGate:
     clock: Callable[[], datetime]
     # Reads the session and login settings in the request's transaction.
     policy: Callable[[Session], SessionPolicy]
+    # Told of each login and logout (USER.LOGIN and USER.LOGOUT events).
+    observe: CommandObserver = observe_nothing
 
     def answer(self, command: str, params: Mapping[str, str], origin: Origin) -> SessionReply:
         """Run login, logout or a pre-login list.
@@ -128,11 +132,13 @@ class SessionGate:
                     policy=self.policy(session),
                 )
                 payload = _login_payload(done)
+                who = caller_of(session, done.holder), _user_item(done.holder.user)
         except sessions.LoginRefusedError as refused:
             if refused.failed:
                 with self.db.transaction() as session:
                     sessions.record_failures(session, refused.failed, now)
             raise
+        self.observe(who[0], "login", who[1], None)
         attributes = _cookie_attributes(origin)
         cookies = (
             f"{SESSION_COOKIE}={done.tokens.session_id}{attributes}",
@@ -143,7 +149,10 @@ class SessionGate:
     def _logout(self, origin: Origin) -> SessionReply:
         # As CloudStack: logout ends the session its cookie names and always succeeds.
         with self.db.transaction() as session:
-            sessions.logout(session, origin.cookies.get(SESSION_COOKIE))
+            ended = sessions.logout(session, origin.cookies.get(SESSION_COOKIE))
+            who = None if ended is None else (caller_of(session, ended), _user_item(ended.user))
+        if who is not None:
+            self.observe(who[0], "logout", who[1], None)
         expired = f"=; Max-Age=0{_cookie_attributes(origin)}"
         cookies = (f"{SESSION_COOKIE}{expired}", f"{KEY_COOKIE}{expired}")
         return SessionReply(200, render("logout", FlatResult({"description": "success"})), cookies)
@@ -162,6 +171,10 @@ def _credentials(params: Mapping[str, str]) -> sessions.Credentials:
         domain=values.get("domain") or None,
         domain_uuid=values.get("domainid") or None,
     )
+
+
+def _user_item(user: User) -> dict[str, str]:
+    return {"id": user.uuid, "username": user.username}
 
 
 def _login_payload(done: sessions.LoggedIn) -> dict[str, str]:

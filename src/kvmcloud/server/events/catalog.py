@@ -1,9 +1,10 @@
 """Event types and resource types kvmcloud records, and listEvents' date parsing (pure)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from kvmcloud.server.errors import InvalidParameterError, shown
 
@@ -33,6 +34,24 @@ class EventType(StrEnum):
     ACCOUNT_DISABLE = "ACCOUNT.DISABLE"
     USER_DISABLE = "USER.DISABLE"
     DOMAIN_DELETE = "DOMAIN.DELETE"
+    DOMAIN_CREATE = "DOMAIN.CREATE"
+    DOMAIN_UPDATE = "DOMAIN.UPDATE"
+    ACCOUNT_CREATE = "ACCOUNT.CREATE"
+    ACCOUNT_UPDATE = "ACCOUNT.UPDATE"
+    ACCOUNT_ENABLE = "ACCOUNT.ENABLE"
+    USER_CREATE = "USER.CREATE"
+    USER_UPDATE = "USER.UPDATE"
+    USER_ENABLE = "USER.ENABLE"
+    USER_DELETE = "USER.DELETE"
+    USER_LOGIN = "USER.LOGIN"
+    USER_LOGOUT = "USER.LOGOUT"
+    REGISTER_USER_KEY = "REGISTER.USER.KEY"
+    ROLE_CREATE = "ROLE.CREATE"
+    ROLE_UPDATE = "ROLE.UPDATE"
+    ROLE_DELETE = "ROLE.DELETE"
+    ROLE_PERMISSION_CREATE = "ROLE.PERMISSION.CREATE"
+    ROLE_PERMISSION_UPDATE = "ROLE.PERMISSION.UPDATE"
+    ROLE_PERMISSION_DELETE = "ROLE.PERMISSION.DELETE"
 
 
 class ResourceType(StrEnum):
@@ -44,6 +63,7 @@ class ResourceType(StrEnum):
     ACCOUNT = "Account"
     USER = "User"
     DOMAIN = "Domain"
+    ROLE = "Role"
 
 
 # What a job-backed event's description says the job was doing (CloudStack's wording:
@@ -59,6 +79,74 @@ ACTIONS = {
     EventType.USER_DISABLE: "disabling user",
     EventType.DOMAIN_DELETE: "deleting domain",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEvent:
+    """The event a synchronous command records when it succeeds, and what it was doing."""
+
+    type: EventType
+    resource_type: ResourceType
+    action: str
+
+
+# Synchronous commands that leave an event, as CloudStack's @ActionEvent annotations on
+# them do (the asynchronous ones record theirs from their jobs). lockAccount has none in
+# CloudStack either.
+COMMAND_EVENTS: dict[str, CommandEvent] = {
+    "createDomain": CommandEvent(EventType.DOMAIN_CREATE, ResourceType.DOMAIN, "creating domain"),
+    "updateDomain": CommandEvent(EventType.DOMAIN_UPDATE, ResourceType.DOMAIN, "updating domain"),
+    "createAccount": CommandEvent(
+        EventType.ACCOUNT_CREATE, ResourceType.ACCOUNT, "creating account"
+    ),
+    "updateAccount": CommandEvent(
+        EventType.ACCOUNT_UPDATE, ResourceType.ACCOUNT, "updating account"
+    ),
+    "enableAccount": CommandEvent(
+        EventType.ACCOUNT_ENABLE, ResourceType.ACCOUNT, "enabling account"
+    ),
+    "createUser": CommandEvent(EventType.USER_CREATE, ResourceType.USER, "creating user"),
+    "updateUser": CommandEvent(EventType.USER_UPDATE, ResourceType.USER, "updating user"),
+    "enableUser": CommandEvent(EventType.USER_ENABLE, ResourceType.USER, "enabling user"),
+    "deleteUser": CommandEvent(EventType.USER_DELETE, ResourceType.USER, "deleting user"),
+    "registerUserKeys": CommandEvent(
+        EventType.REGISTER_USER_KEY, ResourceType.USER, "registering API keys of user"
+    ),
+    "login": CommandEvent(EventType.USER_LOGIN, ResourceType.USER, "logging in user"),
+    "logout": CommandEvent(EventType.USER_LOGOUT, ResourceType.USER, "logging out user"),
+    "createRole": CommandEvent(EventType.ROLE_CREATE, ResourceType.ROLE, "creating role"),
+    "updateRole": CommandEvent(EventType.ROLE_UPDATE, ResourceType.ROLE, "updating role"),
+    "deleteRole": CommandEvent(EventType.ROLE_DELETE, ResourceType.ROLE, "deleting role"),
+    "createRolePermission": CommandEvent(
+        EventType.ROLE_PERMISSION_CREATE, ResourceType.ROLE, "creating role permission"
+    ),
+    "updateRolePermission": CommandEvent(
+        EventType.ROLE_PERMISSION_UPDATE, ResourceType.ROLE, "updating role permission"
+    ),
+    "deleteRolePermission": CommandEvent(
+        EventType.ROLE_PERMISSION_DELETE, ResourceType.ROLE, "deleting role permission"
+    ),
+}
+
+
+def event_subject(item: Mapping[str, Any] | None, target_id: str | None) -> tuple[str | None, str]:
+    """The resource uuid and the words naming it, from a command's answer or its ``id``.
+
+    A role permission is about its role (``roleid``); a command that answers only
+    ``success`` (deleteUser) is about the ``id`` it was given.
+    """
+    if item is None:
+        return target_id, target_id or ""
+    if "roleid" in item and "rule" in item:
+        return item.get("roleid"), f"{item.get('rolename', '')} rule {item.get('rule')}".strip()
+    name = item.get("name") or item.get("username") or ""
+    uuid = item.get("id") or target_id
+    return uuid, f"{name} ({uuid})" if name and uuid else name or uuid or ""
+
+
+def command_event_description(event: CommandEvent, subject: str) -> str:
+    """``Successfully completed creating account alice``: CloudStack's completed wording."""
+    return f"Successfully completed {event.action} {_clip(subject)}"
 
 
 def parse_resource_type(text: str) -> ResourceType:

@@ -1,8 +1,10 @@
 """Recording events in the caller's transaction; who may see which; the listEvents query."""
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -14,8 +16,11 @@ from kvmcloud.server.accounts.visibility import OwnerFilter, Scope
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.events.catalog import (
+    COMMAND_EVENTS,
     EventType,
     ResourceType,
+    command_event_description,
+    event_subject,
     job_event_description,
     parse_end_date,
     parse_resource_type,
@@ -66,6 +71,51 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEvents:
+    """Records the event a synchronous command leaves when it succeeded (COMMAND_EVENTS).
+
+    The API edge calls it after the command's own transaction committed, as CloudStack's
+    ActionEventInterceptor records the completed event after the method returned.
+    """
+
+    db: Database
+    clock: Callable[[], datetime]
+
+    def __call__(
+        self,
+        caller: Caller,
+        command: str,
+        item: Mapping[str, Any] | None,
+        target_id: str | None,
+    ) -> None:
+        """Record ``command``'s event for ``caller``, about the object it answered or ``id``."""
+        event = COMMAND_EVENTS.get(command)
+        if event is None:
+            return
+        uuid, subject = event_subject(item, target_id)
+        try:
+            with self.db.transaction() as session:
+                record_event(
+                    session,
+                    type=event.type.value,
+                    level=EventLevel.INFO,
+                    description=command_event_description(event, subject),
+                    account_id=caller.account_id,
+                    user_id=caller.user_id,
+                    resource_type=event.resource_type.value,
+                    resource_uuid=uuid,
+                    now=self.clock(),
+                )
+        except Exception:
+            # The change itself is committed and answered; a lost event must not turn
+            # that success into an error the client would retry.
+            logger.exception("could not record the %s event of %s", event.type.value, command)
 
 
 def record_job_event(

@@ -4,16 +4,20 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kvmcloud.server.app import build_registry
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.events.catalog import (
+    COMMAND_EVENTS,
     MAX_REASON_CHARS,
     Attempt,
     EventType,
     ResourceType,
+    command_event_description,
     create_event,
     delete_event,
     download_failure_description,
     download_failure_event,
+    event_subject,
     job_event_description,
     parse_end_date,
     parse_resource_type,
@@ -107,3 +111,31 @@ def test_account_user_and_domain_jobs_are_described_with_cloudstacks_verbs() -> 
     )
     assert parse_resource_type("account") == ResourceType.ACCOUNT
     assert parse_resource_type("DOMAIN") == ResourceType.DOMAIN
+
+
+def test_every_command_event_names_a_synchronous_command_or_the_session_pair() -> None:
+    registry = build_registry()
+    for name in COMMAND_EVENTS:
+        if name in ("login", "logout"):
+            continue
+        command = registry.lookup(name)
+        assert command is not None, name
+        # A job records its own outcome; a command event would be a second one.
+        assert not command.is_async, name
+
+
+def test_an_event_names_the_object_answered_or_the_id_given() -> None:
+    assert event_subject({"id": "u-1", "username": "bob", "apikey": "k"}, None) == (
+        "u-1",
+        "bob (u-1)",
+    )
+    assert event_subject({"id": "d-1", "name": "sub"}, "ignored") == ("d-1", "sub (d-1)")
+    assert event_subject(None, "u-2") == ("u-2", "u-2")
+    assert event_subject(None, None) == (None, "")
+    # A role permission is about its role.
+    permission = {"id": "p-1", "roleid": "r-1", "rolename": "auditor", "rule": "list*"}
+    assert event_subject(permission, None) == ("r-1", "auditor rule list*")
+    event = COMMAND_EVENTS["createAccount"]
+    assert command_event_description(event, "alice (a-1)") == (
+        "Successfully completed creating account alice (a-1)"
+    )
