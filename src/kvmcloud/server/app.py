@@ -73,6 +73,7 @@ from kvmcloud.server.templates import copies as templates_copies
 from kvmcloud.server.templates import deletion as templates_deletion
 from kvmcloud.server.templates import inventory as templates_inventory
 from kvmcloud.server.templates import jobs as templates_jobs
+from kvmcloud.server.templates import zone_copies as templates_zone_copies
 from kvmcloud.server.vms import actions as vms_actions
 from kvmcloud.server.vms import api as vms_api
 from kvmcloud.server.vms import jobs as vms_jobs
@@ -148,6 +149,7 @@ ACCOUNT_RESOURCES = AccountResources(
 VM = ResourceType.VIRTUAL_MACHINE
 JOB_HANDLERS: dict[str, JobHandler] = {
     templates_copies.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
+    templates_zone_copies.COPY_TEMPLATE_JOB: templates_jobs.run_copy_template,
     templates_deletion.DELETE_TEMPLATE_JOB: partial(
         templates_jobs.run_delete_template, pools_in_use=vms_service.pools_in_use
     ),
@@ -202,6 +204,8 @@ HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (
 RESUMABLE_JOBS = frozenset(
     {
         templates_copies.DIRECT_DOWNLOAD_JOB,
+        # Adding zone records again changes nothing.
+        templates_zone_copies.COPY_TEMPLATE_JOB,
         templates_deletion.DELETE_TEMPLATE_JOB,
         templates_deletion.STORAGE_CLEANUP_JOB,
         vms_service.DEPLOY_JOB,

@@ -6,9 +6,19 @@ from enum import StrEnum
 from kvmcloud.protocol.checksums import Checksum
 from kvmcloud.server.api.params import Entity, ListParams, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
-from kvmcloud.server.api.responses import AsyncResult, ListResult
+from kvmcloud.server.api.responses import AsyncResult, FlatResult, ListResult, ObjectResult
 from kvmcloud.server.errors import InvalidParameterError
-from kvmcloud.server.templates import copies, deletion, guest_os, listing, registration, views
+from kvmcloud.server.templates import (
+    copies,
+    deletion,
+    guest_os,
+    listing,
+    registration,
+    sharing,
+    updates,
+    views,
+    zone_copies,
+)
 from kvmcloud.server.templates.models import ImageFormat
 from kvmcloud.server.templates.urls import validate_source_url
 
@@ -27,6 +37,7 @@ class TemplateFilter(StrEnum):
 
     FEATURED = "featured"
     SELF = "self"
+    SHARED = "shared"
     SELFEXECUTABLE = "selfexecutable"
     SHAREDEXECUTABLE = "sharedexecutable"
     EXECUTABLE = "executable"
@@ -266,7 +277,7 @@ class ListTemplatesParams(OwnerListParams):
     """Parameters of listTemplates."""
 
     template_filter: TemplateFilter = param(
-        "featured, self, selfexecutable, sharedexecutable, executable, community or all"
+        "featured, self, selfexecutable, shared, sharedexecutable, executable, community or all"
     )
     id: Uuid | None = param("the template ID", entity=Entity.TEMPLATE, default=None)
     ids: list[Uuid] | None = param("the IDs of the templates", entity=Entity.TEMPLATE, default=None)
@@ -341,6 +352,299 @@ def list_isos(ctx: ApiContext, params: ListIsosParams) -> ListResult:
         public=params.is_public,
     )
     return _list(ctx, params, query, "iso")
+
+
+# --- updates ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateIsoParams:
+    """Parameters of updateIso (and, with templatetype and isrouting, updateTemplate)."""
+
+    id: Uuid = param("the ID of the image file", entity=Entity.TEMPLATE)
+    name: str | None = param("the name of the image file", default=None)
+    display_text: str | None = param("the display text of the image", length=4096, default=None)
+    format: str | None = param("the format for the image", default=None)
+    os_type_id: Uuid | None = param(
+        "the ID of the OS type that best represents the OS of this image.",
+        entity=Entity.OS_TYPE,
+        default=None,
+    )
+    bootable: bool | None = param("true if image is bootable, false otherwise", default=None)
+    password_enabled: bool | None = param(
+        "true if the image supports the password reset feature; default is false",
+        default=None,
+    )
+    sshkey_enabled: bool | None = param(
+        "true if the template supports the sshkey upload feature; default is false",
+        default=None,
+    )
+    requires_hvm: bool | None = param(
+        "true if the template requires HVM, false otherwise", default=None
+    )
+    sort_key: int | None = param("sort key of the template, integer", default=None)
+    is_dynamically_scalable: bool | None = param(
+        "true if template/ISO contains XS/VMWare tools inorder to support dynamic scaling of "
+        "VM cpu/memory",
+        default=None,
+    )
+    details: dict[str, str] | None = param(
+        "Details in key/value pairs using format details[i].keyname=keyvalue. Example: "
+        "details[0].hypervisortoolsversion=xenserver61",
+        default=None,
+    )
+    cleanup_details: bool | None = param(
+        "optional boolean field, which indicates if details should be cleaned up or not (If "
+        "set to true, details removed for this resource, details field ignored; if false or "
+        "not set, no action)",
+        default=None,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateTemplateParams(UpdateIsoParams):
+    """Parameters of updateTemplate."""
+
+    template_type: str | None = param(
+        "the type of the template. Valid options are: USER/SYSTEM/ROUTING/BUILTIN. Root "
+        "admins only",
+        default=None,
+    )
+    is_routing: bool | None = param(
+        "true if the template type is routing i.e., if template is used to deploy router",
+        default=None,
+    )
+
+
+def _update(ctx: ApiContext, params: UpdateIsoParams, *, iso: bool) -> ObjectResult:
+    template_params = params if isinstance(params, UpdateTemplateParams) else None
+    changes = updates.TemplateChanges(
+        name=params.name,
+        display_text=params.display_text,
+        format=params.format,
+        os_type_uuid=params.os_type_id,
+        bootable=params.bootable,
+        password_enabled=params.password_enabled,
+        sshkey_enabled=params.sshkey_enabled,
+        requires_hvm=params.requires_hvm,
+        dynamically_scalable=params.is_dynamically_scalable,
+        sort_key=params.sort_key,
+        template_type=template_params.template_type if template_params else None,
+        is_routing=template_params.is_routing if template_params else None,
+        details=params.details or {},
+        cleanup_details=bool(params.cleanup_details),
+    )
+    record = updates.update_template(
+        ctx.db,
+        caller=ctx.caller,
+        command=ctx.command,
+        template_uuid=params.id,
+        iso=iso,
+        changes=changes,
+    )
+    return ObjectResult("iso" if iso else "template", views.template_response(record))
+
+
+@commands.command(
+    "updateTemplate",
+    UpdateTemplateParams,
+    description="Updates attributes of a template.",
+    response_key="template",
+)
+def update_template(ctx: ApiContext, params: UpdateTemplateParams) -> ObjectResult:
+    """Change a template's attributes; answer the template (its first zone)."""
+    return _update(ctx, params, iso=False)
+
+
+@commands.command(
+    "updateIso",
+    UpdateIsoParams,
+    description="Updates an ISO file.",
+    response_key="iso",
+)
+def update_iso(ctx: ApiContext, params: UpdateIsoParams) -> ObjectResult:
+    """Change an ISO's attributes; answer the ISO (its first zone)."""
+    return _update(ctx, params, iso=True)
+
+
+# --- permissions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdatePermissionsParams:
+    """Parameters of updateTemplatePermissions and updateIsoPermissions."""
+
+    id: Uuid = param("the template ID", entity=Entity.TEMPLATE)
+    is_public: bool | None = param(
+        "true for public template/iso, false for private templates/isos", default=None
+    )
+    is_featured: bool | None = param(
+        "true for featured template/iso, false otherwise", default=None
+    )
+    is_extractable: bool | None = param(
+        "true if the template/iso is extractable, false other wise. Can be set only by root admin",
+        default=None,
+    )
+    accounts: list[str] | None = param(
+        'a comma delimited list of accounts within caller\'s domain. If specified, "op" '
+        "parameter has to be passed in.",
+        default=None,
+    )
+    project_ids: list[Uuid] | None = param(
+        'a comma delimited list of projects. If specified, "op" parameter has to be passed in.',
+        default=None,
+    )
+    op: str | None = param("permission operator (add, remove, reset)", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListPermissionsParams:
+    """Parameters of listTemplatePermissions and listIsoPermissions."""
+
+    id: Uuid = param("the template ID", entity=Entity.TEMPLATE)
+
+
+def _update_permissions(
+    ctx: ApiContext, params: UpdatePermissionsParams, *, iso: bool
+) -> FlatResult:
+    if params.project_ids:
+        raise InvalidParameterError("projectids", "kvmcloud has no projects")
+    sharing.update_permissions(
+        ctx.db,
+        caller=ctx.caller,
+        command=ctx.command,
+        template_uuid=params.id,
+        iso=iso,
+        changes=sharing.PermissionChanges(
+            public=params.is_public,
+            featured=params.is_featured,
+            extractable=params.is_extractable,
+            account_names=params.accounts,
+            operation=params.op,
+        ),
+    )
+    return FlatResult({"success": True})
+
+
+def _list_permissions(ctx: ApiContext, params: ListPermissionsParams, *, iso: bool) -> ObjectResult:
+    permissions = sharing.list_permissions(
+        ctx.db, caller=ctx.caller, command=ctx.command, template_uuid=params.id, iso=iso
+    )
+    return ObjectResult("templatepermission", views.permissions_response(permissions, ctx.caller))
+
+
+@commands.command(
+    "updateTemplatePermissions",
+    UpdatePermissionsParams,
+    description="Updates a template visibility permissions. A public template is visible to "
+    "all accounts within the same domain. A private template is visible only to the owner of "
+    "the template. A privileged template is a private template with account permissions "
+    "added. Only accounts specified under the template permissions are visible to them.",
+    response_key="success",
+)
+def update_template_permissions(ctx: ApiContext, params: UpdatePermissionsParams) -> FlatResult:
+    """Change who may see and launch a template."""
+    return _update_permissions(ctx, params, iso=False)
+
+
+@commands.command(
+    "updateIsoPermissions",
+    UpdatePermissionsParams,
+    description="Updates ISO permissions",
+    response_key="success",
+)
+def update_iso_permissions(ctx: ApiContext, params: UpdatePermissionsParams) -> FlatResult:
+    """Change who may see and attach an ISO."""
+    return _update_permissions(ctx, params, iso=True)
+
+
+@commands.command(
+    "listTemplatePermissions",
+    ListPermissionsParams,
+    description="List template visibility and all accounts that have permissions to view this "
+    "template.",
+    response_key="templatepermission",
+)
+def list_template_permissions(ctx: ApiContext, params: ListPermissionsParams) -> ObjectResult:
+    """Show a template's visibility and the accounts it is shared with."""
+    return _list_permissions(ctx, params, iso=False)
+
+
+@commands.command(
+    "listIsoPermissions",
+    ListPermissionsParams,
+    description="List iso visibility and all accounts that have permissions to view this iso.",
+    response_key="templatepermission",
+)
+def list_iso_permissions(ctx: ApiContext, params: ListPermissionsParams) -> ObjectResult:
+    """Show an ISO's visibility and the accounts it is shared with."""
+    return _list_permissions(ctx, params, iso=True)
+
+
+# --- copies to other zones -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyTemplateParams:
+    """Parameters of copyTemplate and copyIso."""
+
+    id: Uuid = param("Template ID.", entity=Entity.TEMPLATE)
+    source_zone_id: Uuid | None = param(
+        "ID of the zone the template is currently hosted on.", entity=Entity.ZONE, default=None
+    )
+    dest_zone_id: Uuid | None = param(
+        "ID of the zone the template is being copied to.", entity=Entity.ZONE, default=None
+    )
+    dest_zone_ids: list[Uuid] | None = param(
+        "A list of IDs of the zones that the template needs to be copied to. Specify this "
+        "list if the template needs to copied to multiple zones in one go. Do not specify "
+        "destzoneid and destzoneids together, however one of them is required.",
+        entity=Entity.ZONE,
+        default=None,
+    )
+
+
+def _queue_copy(ctx: ApiContext, params: CopyTemplateParams, *, iso: bool) -> AsyncResult:
+    if params.dest_zone_id and params.dest_zone_ids:
+        raise InvalidParameterError(
+            "destzoneids", "Both destzoneid and destzoneids cannot be specified at the same time."
+        )
+    job_uuid = zone_copies.queue_copy(
+        ctx.db,
+        caller=ctx.caller,
+        clock=ctx.clock,
+        command=ctx.command,
+        template_uuid=params.id,
+        source_zone_uuid=params.source_zone_id,
+        dest_zone_uuids=params.dest_zone_ids
+        or ([params.dest_zone_id] if params.dest_zone_id else []),
+        iso=iso,
+    )
+    return AsyncResult(job_uuid)
+
+
+@commands.command(
+    "copyTemplate",
+    CopyTemplateParams,
+    description="Copies a template from one zone to another zone.",
+    response_key="template",
+    is_async=True,
+)
+def copy_template(ctx: ApiContext, params: CopyTemplateParams) -> AsyncResult:
+    """Queue registering a direct-download template in more zones."""
+    return _queue_copy(ctx, params, iso=False)
+
+
+@commands.command(
+    "copyIso",
+    CopyTemplateParams,
+    description="Copies an iso from one zone to another.",
+    response_key="iso",
+    is_async=True,
+)
+def copy_iso(ctx: ApiContext, params: CopyTemplateParams) -> AsyncResult:
+    """Queue registering a direct-download ISO in more zones."""
+    return _queue_copy(ctx, params, iso=True)
 
 
 # --- deletion ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from kvmcloud.server.events.service import record_job_event
 from kvmcloud.server.infrastructure.models import StoragePool
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
-from kvmcloud.server.templates import copies, deletion, listing, views
+from kvmcloud.server.templates import copies, deletion, listing, views, zone_copies
 from kvmcloud.server.templates.deletion import PoolsInUse
 from kvmcloud.server.templates.models import ImageFormat, Template, TemplatePoolRef
 from kvmcloud.server.templates.retries import is_worth_another_host
@@ -245,6 +245,17 @@ def _record_unstarted_failure_event(
 def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:
     with ctx.db.transaction() as session:
         return {"template": views.template_response(listing.copy_record(session, ref_id))}
+
+
+def run_copy_template(ctx: JobContext) -> dict[str, Any]:
+    """Register a direct-download template or ISO in more zones (copyTemplate, copyIso)."""
+    zone_ids = [int(z) for z in ctx.payload["zone_ids"]]
+    with ctx.db.transaction() as session:
+        record = zone_copies.add_zones(
+            session, int(ctx.payload["template_id"]), zone_ids, ctx.clock()
+        )
+        key = "iso" if record.template.format == ImageFormat.ISO else "template"
+        return {key: views.template_response(record)}
 
 
 def run_delete_template(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, false, func, select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.access import check_may_launch
@@ -20,6 +20,7 @@ from kvmcloud.server.queries import get_by_uuid, list_window, rows_by_id
 from kvmcloud.server.templates.models import (
     GuestOs,
     ImageFormat,
+    LaunchPermission,
     Template,
     TemplateDetail,
     TemplatePoolRef,
@@ -69,6 +70,7 @@ def list_templates(
             isos=query.isos,
             filter_name=query.filter_name,
             owned=owned_by(scope, Template.account_id),
+            shared=_shared_with(scope.account_id),
             template_uuid=query.uuid,
             name=query.name,
             keyword=query.keyword,
@@ -91,6 +93,26 @@ def list_templates(
     return Page(kept, len(kept))
 
 
+def is_shared_with(session: Session, template_id: int, account_id: int) -> bool:
+    """Whether the template's owner gave ``account_id`` a launch permission."""
+    found = session.scalar(
+        select(LaunchPermission.id).where(
+            LaunchPermission.template_id == template_id,
+            LaunchPermission.account_id == account_id,
+        )
+    )
+    return found is not None
+
+
+def _shared_with(account_id: int | None) -> ColumnElement[bool] | None:
+    """Images shared with ``account_id`` (launch_permission); None for no one account."""
+    if account_id is None:
+        return None
+    return exists().where(
+        LaunchPermission.template_id == Template.id, LaunchPermission.account_id == account_id
+    )
+
+
 def _check_listed_image(session: Session, caller: Caller, uuid: str, *, isos: bool) -> None:
     """Refuse (531) listing another account's private image by id, as CloudStack does."""
     template = session.scalar(
@@ -101,7 +123,9 @@ def _check_listed_image(session: Session, caller: Caller, uuid: str, *, isos: bo
     check_may_launch(
         caller,
         owner_account_id=template.account_id,
-        public=template.public or template.featured,
+        public=template.public
+        or template.featured
+        or is_shared_with(session, template.id, caller.account_id),
         image_uuid=uuid,
         owner_domain_path=owner_path_for(session, caller, template.account_id),
     )
@@ -112,6 +136,7 @@ def filtered_templates(
     isos: bool,
     filter_name: str,
     owned: ColumnElement[bool],
+    shared: ColumnElement[bool] | None,
     template_uuid: str | None,
     name: str | None,
     keyword: str | None,
@@ -119,28 +144,36 @@ def filtered_templates(
 ) -> Select[Template, TemplateZoneRef]:
     """Build the query for listTemplates/listIsos: one row per (template, zone).
 
-    ``owned`` keeps the images of the accounts the caller's filters reach (owners.owned_by):
-    "self" lists those; "executable" and "all" add every public and featured image.
+    ``owned`` keeps the images of the accounts the caller's filters reach (owners.owned_by);
+    ``shared`` those shared with that one account (None: the filters reach several
+    accounts, which CloudStack's sharedexecutable answers with nothing). The filters mean
+    what CloudStack's searchForTemplatesInternal makes them mean; an ``id`` ignores them,
+    as there (the caller's access to it is checked before).
     """
     query = (
         select(Template, TemplateZoneRef)
         .join(TemplateZoneRef, TemplateZoneRef.template_id == Template.id)
         .where(Template.removed.is_(None), TemplateZoneRef.removed.is_(None))
-        .order_by(Template.id, TemplateZoneRef.zone_id)
+        .order_by(Template.sort_key, Template.id, TemplateZoneRef.zone_id)
     )
     query = query.where(
         Template.format == ImageFormat.ISO if isos else Template.format != ImageFormat.ISO
     )
-    if filter_name in ("self", "selfexecutable"):
+    public = Template.public.is_(True)
+    if template_uuid:
+        pass
+    elif filter_name in ("self", "selfexecutable"):
         query = query.where(owned)
     elif filter_name == "featured":
-        query = query.where(Template.featured.is_(True))
+        query = query.where(public, Template.featured.is_(True))
     elif filter_name == "community":
-        query = query.where(Template.public.is_(True), Template.featured.is_(False))
-    elif filter_name == "sharedexecutable":
-        query = query.where(Template.public.is_(True), ~owned)
+        query = query.where(public, Template.featured.is_(False))
+    elif filter_name in ("shared", "sharedexecutable"):
+        query = query.where(shared if shared is not None else false())
+    elif filter_name == "all" and shared is not None:
+        query = query.where(owned | public | shared)
     else:
-        query = query.where(owned | Template.public.is_(True) | Template.featured.is_(True))
+        query = query.where(owned | public)
     if template_uuid:
         query = query.where(Template.uuid == template_uuid)
     if name:

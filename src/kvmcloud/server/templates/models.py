@@ -82,6 +82,8 @@ class Template(Base):
     dynamically_scalable: Mapped[bool] = mapped_column(Boolean, default=False)
     cross_zones: Mapped[bool] = mapped_column(Boolean, default=False)
     bits: Mapped[int] = mapped_column(Integer, default=64)
+    # updateTemplate's sortkey: listings order by it first, as CloudStack's do.
+    sort_key: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     template_tag: Mapped[str | None] = mapped_column(String(255))
     guest_os_id: Mapped[int] = mapped_column(ForeignKey("guest_os.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
@@ -165,3 +167,13 @@ class TemplatePoolRef(Base):
     marked_for_gc: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     last_updated: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class LaunchPermission(Base):
+    """An account another account shared a private template or ISO with (launch_permission)."""
+
+    __tablename__ = "launch_permission"
+    __table_args__ = (UniqueConstraint("template_id", "account_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))

@@ -50,6 +50,16 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
+class Permissions:
+    """A template's permissions as listTemplatePermissions shows them."""
+
+    template: Template
+    # The owner's domain: shown to admins only, as CloudStack does.
+    domain: Domain | None
+    account_names: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
 class OsTypeRecord:
     """A guest OS type with its category."""
 

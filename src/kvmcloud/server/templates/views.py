@@ -7,10 +7,17 @@ from kvmcloud.protocol.checksums import Checksum
 from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.accounts.access import may_act_on
 from kvmcloud.server.accounts.callers import Caller
+from kvmcloud.server.accounts.models import AccountType
 from kvmcloud.server.api.responses import format_date, without_none
 from kvmcloud.server.templates.details import is_header_detail
 from kvmcloud.server.templates.models import GuestOsCategory, TemplateDetail
-from kvmcloud.server.templates.records import OsTypeRecord, PoolCopy, Registration, TemplateRecord
+from kvmcloud.server.templates.records import (
+    OsTypeRecord,
+    Permissions,
+    PoolCopy,
+    Registration,
+    TemplateRecord,
+)
 
 BYPASSED_STATUS = "Bypassed Secondary Storage"
 
@@ -101,6 +108,25 @@ def redacted_details(details: Sequence[TemplateDetail]) -> dict[str, Any]:
     return {
         d.name: ("******" if is_header_detail(d.name) else d.value) for d in details if d.display
     }
+
+
+def permissions_response(permissions: Permissions, caller: Caller) -> dict[str, Any]:
+    """Map a template's permissions to CloudStack's templatepermission object.
+
+    As CloudStack's: the owner's domain only for admins; ``account`` lists the accounts it
+    is shared with, and its owner while it is private.
+    """
+    domain = permissions.domain
+    show_domain = caller.is_admin or caller.account_type == AccountType.DOMAIN_ADMIN
+    return without_none(
+        {
+            "id": permissions.template.uuid,
+            "ispublic": permissions.template.public,
+            "domainid": domain.uuid if domain is not None and show_domain else None,
+            "account": list(permissions.account_names),
+            "projectids": [],
+        }
+    )
 
 
 def os_type_response(record: OsTypeRecord) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
+from kvmcloud.server.templates.listing import is_shared_with
 from kvmcloud.server.templates.models import ImageFormat, Template
 from kvmcloud.server.vms.addressing import choose_address, new_mac
 from kvmcloud.server.vms.models import (
@@ -153,7 +154,9 @@ def _resolve(
             owner.account_name,
             owner.id,
             image_owner_account_id=template.account_id,
-            public=template.public or template.featured,
+            public=template.public
+            or template.featured
+            or is_shared_with(session, template.id, owner.id),
             image_uuid=template.uuid,
         )
     offering = get(
@@ -308,11 +311,13 @@ def _unused_mac(session: Session, rng: random.Random) -> str:
 
 
 def check_may_use(session: Session, caller: Caller, template: Template) -> None:
-    """Let the caller use an image: public or featured, or one of an account they act for."""
+    """Let the caller use an image: public, featured, shared with them, or theirs to act for."""
     check_may_launch(
         caller,
         owner_account_id=template.account_id,
-        public=template.public or template.featured,
+        public=template.public
+        or template.featured
+        or is_shared_with(session, template.id, caller.account_id),
         image_uuid=template.uuid,
         owner_domain_path=owner_path_for(session, caller, template.account_id),
     )
