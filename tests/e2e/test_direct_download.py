@@ -9,6 +9,7 @@ import pytest
 from cs import CloudStackApiException
 
 from tests.e2e.conftest import HEADER, Stack, wait_jobs
+from tests.support.egress import ALLOW_SETTING, LOOPBACK
 from tests.support.processes import free_port, start_agent
 from tests.support.trust import agent_token
 
@@ -149,6 +150,37 @@ def test_cs_lists_and_deletes(stack: Stack) -> None:
     assert stack.api.listTemplates(templatefilter="executable", id=template["id"]) == {}
     hosts = stack.api.listHosts(id=stack.host_id)["host"]
     assert hosts[0]["state"] == "Up"
+
+
+def test_cs_updates_shares_and_copies_a_template(stack: Stack) -> None:
+    template = register(stack, "e2e-manage")
+    updated = stack.api.updateTemplate(id=template["id"], name="e2e-managed", sortkey=3)
+    assert updated["template"]["name"] == "e2e-managed"
+    assert stack.api.updateTemplatePermissions(id=template["id"], ispublic=True) == {
+        "success": True
+    }
+    permission = stack.api.listTemplatePermissions(id=template["id"])["templatepermission"]
+    assert permission["ispublic"] is True and permission["id"] == template["id"]
+    zone = stack.api.createZone(name="e2e-zone2", networktype="Advanced", dns1="8.8.8.8")
+    zone_id = zone["zone"]["id"]
+    stack.api.updateConfiguration(name=ALLOW_SETTING, value=LOOPBACK, zoneid=zone_id)
+    # cs follows the job: the answer is the job's result, the template in the new zone.
+    copied = stack.api.copyTemplate(id=template["id"], destzoneid=zone_id)
+    assert copied["template"]["zoneid"] == zone_id
+    assert copied["template"]["status"] == "Bypassed Secondary Storage"
+    rows = stack.rows(
+        "select count(*) as n from template_zone_ref z join vm_template t on t.id = z.template_id "
+        "where t.uuid = :id and z.removed is null",
+        id=template["id"],
+    )
+    assert rows[0]["n"] == 2
+    stores = stack.rows(
+        "select count(*) as n from template_store_ref s join vm_template t "
+        "on t.id = s.template_id where t.uuid = :id",
+        id=template["id"],
+    )
+    assert stores[0]["n"] == 1
+    stack.api.deleteTemplate(id=template["id"])
 
 
 def test_cli_prepare_waits_with_progress(stack: Stack) -> None:

@@ -188,6 +188,9 @@ def test_a_template_shared_with_an_account_is_listed_and_deployable_there(
         "account": ["sue", "sam"],
         "projectids": [],
     }
+    # The account it is shared with may look at its permissions; others may not.
+    assert w.ok("sue", "listTemplatePermissions", id=w.templates["t-sam"])["templatepermission"]
+    assert w.call("kid", "listTemplatePermissions", id=w.templates["t-sam"])[0] == 531
     by_admin = w.ok("admin", "listTemplatePermissions", id=w.templates["t-sam"])
     assert by_admin["templatepermission"]["domainid"] == w.domains["sub"]
     # Removing takes it back: no listing, no deploy.

@@ -119,7 +119,8 @@ def list_permissions(
     media = "iso" if iso else "template"
     with db.transaction() as session:
         template = _image(session, template_uuid, command=command, iso=iso)
-        if not template.public:
+        # As CloudStack's checkAccess: an account it is shared with may look too.
+        if not template.public and not is_shared_with(session, template.id, caller.account_id):
             check_owner(
                 caller,
                 template.account_id,
