@@ -31,6 +31,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("vm_template", schema=None) as batch_op:
-        batch_op.drop_column("sort_key")
+    op.drop_column("vm_template", "sort_key")
     op.drop_table("launch_permission")
