@@ -67,6 +67,10 @@ def test_update_template_changes_what_it_is_given_and_answers_the_template(world
     assert template["details"] == {"rootDiskController": "scsi"}
     listed = _template(w, "sam", "t-sam")
     assert listed["name"] == "t-sam2" and listed["details"] == {"rootDiskController": "scsi"}
+    (event,) = w.ok("sam", "listEvents", type="TEMPLATE.UPDATE")["event"]
+    assert event["description"] == (
+        f"Successfully completed updating template t-sam2 ({w.templates['t-sam']})"
+    )
     # What is not given stays; cleanupdetails drops the details.
     again = w.ok("sam", "updateTemplate", id=w.templates["t-sam"], cleanupdetails=True)
     assert again["template"]["name"] == "t-sam2"

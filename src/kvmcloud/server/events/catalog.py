@@ -25,6 +25,8 @@ class EventType(StrEnum):
     ISO_CREATE = "ISO.CREATE"
     TEMPLATE_DELETE = "TEMPLATE.DELETE"
     ISO_DELETE = "ISO.DELETE"
+    TEMPLATE_UPDATE = "TEMPLATE.UPDATE"
+    ISO_UPDATE = "ISO.UPDATE"
     VM_CREATE = "VM.CREATE"
     VM_START = "VM.START"
     VM_STOP = "VM.STOP"
@@ -126,6 +128,10 @@ COMMAND_EVENTS: dict[str, CommandEvent] = {
     "deleteRolePermission": CommandEvent(
         EventType.ROLE_PERMISSION_DELETE, ResourceType.ROLE, "deleting role permission"
     ),
+    "updateTemplate": CommandEvent(
+        EventType.TEMPLATE_UPDATE, ResourceType.TEMPLATE, "updating template"
+    ),
+    "updateIso": CommandEvent(EventType.ISO_UPDATE, ResourceType.ISO, "updating iso"),
 }
 
 
