@@ -315,6 +315,22 @@ def test_featured_and_community_are_public_images_only(world: World) -> None:
     # executable is the caller's own and the public ones, as in CloudStack.
     assert "t-featprivate" not in w.templates_seen("sam")
     assert "t-featprivate" in w.templates_seen("admin")
+    # Nor may they deploy from it by id: featured alone does not make it theirs to launch.
+    w.templates["t-featprivate"] = w.names(
+        "admin", "listTemplates", "id", templatefilter="self", name="t-featprivate"
+    ).pop()
+    status, body = w.call(
+        "sam", "listTemplates", templatefilter="featured", id=w.templates["t-featprivate"]
+    )
+    assert status == 531, body
+    status, body = w.call(
+        "sam",
+        "deployVirtualMachine",
+        zoneid=w.cloud.zone_id,
+        templateid=w.templates["t-featprivate"],
+        serviceofferingid=w.offering,
+    )
+    assert status == 531 and "launch instances from template" in body["errortext"], body
     assert w.templates_seen("boss", templatefilter="selfexecutable") == {"t-boss"}
     assert w.templates_seen("boss", templatefilter="selfexecutable", listall=True) == {
         "t-boss",

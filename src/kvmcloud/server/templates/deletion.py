@@ -67,7 +67,7 @@ def queue_deletion(
         check_may_modify_image(
             caller,
             owner_account_id=template.account_id,
-            public=template.public or template.featured,
+            public=template.public,
             image_uuid=template_uuid,
             owner_domain_path=owner_path_for(session, caller, template.account_id),
         )

@@ -123,9 +123,7 @@ def _check_listed_image(session: Session, caller: Caller, uuid: str, *, isos: bo
     check_may_launch(
         caller,
         owner_account_id=template.account_id,
-        public=template.public
-        or template.featured
-        or is_shared_with(session, template.id, caller.account_id),
+        public=template.public or is_shared_with(session, template.id, caller.account_id),
         image_uuid=uuid,
         owner_domain_path=owner_path_for(session, caller, template.account_id),
     )

@@ -154,9 +154,7 @@ def _resolve(
             owner.account_name,
             owner.id,
             image_owner_account_id=template.account_id,
-            public=template.public
-            or template.featured
-            or is_shared_with(session, template.id, owner.id),
+            public=template.public or is_shared_with(session, template.id, owner.id),
             image_uuid=template.uuid,
         )
     offering = get(
@@ -311,13 +309,15 @@ def _unused_mac(session: Session, rng: random.Random) -> str:
 
 
 def check_may_use(session: Session, caller: Caller, template: Template) -> None:
-    """Let the caller use an image: public, featured, shared with them, or theirs to act for."""
+    """Let the caller use an image: public, shared with them, or theirs to act for.
+
+    Featured alone is not enough, as in CloudStack: a featured image that is not public
+    is its owner's (and their admins').
+    """
     check_may_launch(
         caller,
         owner_account_id=template.account_id,
-        public=template.public
-        or template.featured
-        or is_shared_with(session, template.id, caller.account_id),
+        public=template.public or is_shared_with(session, template.id, caller.account_id),
         image_uuid=template.uuid,
         owner_domain_path=owner_path_for(session, caller, template.account_id),
     )
