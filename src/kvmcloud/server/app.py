@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 
 from kvmcloud import __version__
+from kvmcloud.server.absent import api as absent_api
 from kvmcloud.server.accounts.session_rules import SessionPolicy
 from kvmcloud.server.accounts.throttle import LoginLimits
 from kvmcloud.server.agent_client import AgentClient, HttpAgentClient, KeyOpeningAgentClient
@@ -63,7 +64,9 @@ from kvmcloud.server.jobs import servers
 from kvmcloud.server.jobs.leases import renew_interval_s
 from kvmcloud.server.jobs.periodic import PeriodicTask, Scheduler
 from kvmcloud.server.jobs.runner import JobHandler, JobRunner
+from kvmcloud.server.limits import api as limits_api
 from kvmcloud.server.offerings import api as offerings_api
+from kvmcloud.server.regions import api as regions_api
 from kvmcloud.server.roles import api as roles_api
 from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.sealing.keyfile import key_file_path, load_box
@@ -120,6 +123,9 @@ def build_registry() -> Registry:
             jobs_api.commands,
             certificates_api.commands,
             events_api.commands,
+            absent_api.commands,
+            regions_api.commands,
+            limits_api.commands,
         ]
     )
 

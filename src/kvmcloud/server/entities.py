@@ -41,6 +41,25 @@ ID_COLUMNS: dict[Entity, Any] = {
 }
 
 
+# CloudStack objects kvmcloud has none of: an id of one names nothing (431), as in a
+# CloudStack that never created one.
+ABSENT_ENTITIES = frozenset(
+    {
+        Entity.IP_ADDRESS,
+        Entity.FIREWALL_RULE,
+        Entity.LOAD_BALANCER_RULE,
+        Entity.ROUTER,
+        Entity.SYSTEM_VM,
+        Entity.SNAPSHOT,
+        Entity.VLAN_IP_RANGE,
+        Entity.VPC,
+        Entity.PROJECT,
+    }
+)
+
+
 def known_ids(session: Session, entity: Entity, uuids: Collection[str]) -> set[str]:
     """Return which of ``uuids`` name a row of ``entity``; removed rows count, as in CloudStack."""
+    if entity in ABSENT_ENTITIES:
+        return set()
     return known_uuids(session, ID_COLUMNS[entity], uuids)

@@ -1,15 +1,34 @@
 from kvmcloud.server.api.params import Entity, ParamType
 from kvmcloud.server.app import build_registry
-from kvmcloud.server.entities import ID_COLUMNS
+from kvmcloud.server.entities import ABSENT_ENTITIES, ID_COLUMNS
 
 # Filters that name no single kind of entity (CloudStack's listEvents resourceid goes with
 # resourcetype), so an unknown value lists nothing instead of being refused. Roles are a
 # fixed catalog, not rows: an unknown listRoles id lists nothing.
 UNRESOLVED = {("listEvents", "resourceid"), ("listRoles", "id")}
+# Network filters of the lists of things kvmcloud has none of (server/absent/): until guest
+# networks are modelled they name no kind of row here, and the list is empty either way.
+UNRESOLVED |= {
+    (command, name)
+    for command in (
+        "listPublicIpAddresses",
+        "listPortForwardingRules",
+        "listIpForwardingRules",
+        "listRouters",
+        "listVlanIpRanges",
+        "listLoadBalancerRules",
+        "listFirewallRules",
+        "listVPCs",
+    )
+    for name in ("networkid", "associatednetworkid", "physicalnetworkid")
+}
+# A list of service names, not of ids.
+UNRESOLVED.add(("listVPCs", "supportedservices"))
 
 
-def test_every_entity_has_its_id_column():
-    assert set(ID_COLUMNS) == set(Entity)
+def test_every_entity_has_its_id_column_or_is_one_kvmcloud_has_none_of():
+    assert set(ID_COLUMNS) | ABSENT_ENTITIES == set(Entity)
+    assert not set(ID_COLUMNS) & ABSENT_ENTITIES
 
 
 def test_every_uuid_filter_of_a_list_command_names_its_entity():

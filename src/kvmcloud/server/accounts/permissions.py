@@ -130,6 +130,19 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     # events
     "listEvents": _EVERYONE,
     "listEventTypes": _EVERYONE,
+    # lists of objects kvmcloud has none of (server/absent/), regions and limits
+    "listPublicIpAddresses": _EVERYONE,
+    "listPortForwardingRules": _EVERYONE,
+    "listIpForwardingRules": _EVERYONE,
+    "listRouters": _ADMINS,
+    "listSystemVms": _RESOURCE,
+    "listSnapshots": _EVERYONE,
+    "listVlanIpRanges": _ROOT,
+    "listVPCs": _EVERYONE,
+    "listLoadBalancerRules": _EVERYONE,
+    "listFirewallRules": _EVERYONE,
+    "listRegions": _EVERYONE,
+    "listResourceLimits": _EVERYONE,
 }
 
 # CloudStack's Rule: API names and the * wildcard only.

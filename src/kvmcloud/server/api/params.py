@@ -72,6 +72,16 @@ class Entity(StrEnum):
     CERTIFICATE = "directdownloadcertificate"
     ROLE = "role"
     ROLE_PERMISSION = "rolepermission"
+    # CloudStack objects kvmcloud does not have (server/absent/): no id names one.
+    IP_ADDRESS = "ipaddress"
+    FIREWALL_RULE = "firewallrule"
+    LOAD_BALANCER_RULE = "loadbalancerrule"
+    ROUTER = "domainrouter"
+    SYSTEM_VM = "systemvm"
+    SNAPSHOT = "snapshot"
+    VLAN_IP_RANGE = "vlaniprange"
+    VPC = "vpc"
+    PROJECT = "project"
 
 
 class ParamType(StrEnum):

@@ -1,0 +1,1 @@
+"""Resource limits: CloudStack's listResourceLimits; kvmcloud enforces none (all -1)."""

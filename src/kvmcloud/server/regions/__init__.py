@@ -1,0 +1,1 @@
+"""Regions: CloudStack's region 1, "Local", this management server's endpoint."""
