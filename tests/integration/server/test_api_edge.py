@@ -54,10 +54,21 @@ def test_post_form_with_query_and_body_is_signed_over_both(server: ServerHarness
     assert response.json()["createzoneresponse"]["zone"]["name"] == "a b+c*d~é"
 
 
-def test_unknown_command_uses_errorresponse_432(server: ServerHarness) -> None:
-    status, body = server.call("fooBar")
-    assert status == 432
-    assert body["errorcode"] == 432 and "fooBar" in body["errortext"]
+def test_unknown_command_with_valid_keys_is_cloudstacks_401(server: ServerHarness) -> None:
+    for keys in (None, server.user("alice")):
+        status, body = server.call("fooBar", keys, id="x")
+        assert status == 401, body
+        assert body == {
+            "errorcode": 401,
+            "errortext": "unable to verify user credentials and/or request signature",
+            "uuidList": [],
+        }
+    # The same answer as for a bad signature on a real command: keys cannot probe names.
+    query = {"command": "fooBar", "response": "json", "apiKey": server.admin.api_key}
+    query["signature"] = sign(query, "not-the-secret")
+    response = server.client.get("/client/api", params=query)
+    assert response.status_code == 401
+    assert "errorresponse" in response.json()
 
 
 def test_missing_and_invalid_parameters_name_the_parameter(server: ServerHarness) -> None:

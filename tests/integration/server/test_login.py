@@ -162,6 +162,23 @@ def test_a_user_session_is_a_user_caller(server: ServerHarness) -> None:
     assert session_call(server, "listZones", sessionkey=key).status_code == 200
 
 
+def test_an_unknown_command_in_a_session_is_432_as_cloudstack_answers(
+    admin: ServerHarness,
+) -> None:
+    key = logged_in(admin)
+    answer = session_call(admin, "fooBar", sessionkey=key)
+    assert answer.status_code == 432
+    assert answer.json()["errorresponse"]["errortext"] == "Unknown API command: fooBar"
+    admin.user("bob")
+    give_password(admin, "bob")
+    # A user's role has no rule for it: the same text as any command the role may not call.
+    answer = session_call(admin, "fooBar", sessionkey=logged_in(admin, "bob"))
+    assert answer.status_code == 432
+    assert answer.json()["errorresponse"]["errortext"] == (
+        "The API fooBar does not exist or is not available for this account."
+    )
+
+
 def test_a_session_is_refused_without_its_sessionkey(admin: ServerHarness) -> None:
     key = logged_in(admin)
     assert session_call(admin, "listZones").status_code == 401

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kvmcloud.server.accounts.permissions import may_call
+from kvmcloud.server.accounts.permissions import Grant, may_call
 from kvmcloud.server.agent_client import AgentClient
 from kvmcloud.server.api.auth import authenticate
 from kvmcloud.server.api.params import (
@@ -110,10 +110,7 @@ class Dispatcher:
             raise UnsupportedActionError("The parameter command is missing")
         command = self.registry.lookup(command_name)
         if command is None:
-            raise UnsupportedActionError(
-                f"The given command '{shown(command_name)}' either does not exist or is not "
-                "available for user"
-            )
+            raise self._unknown(command_name, caller.grant, key_signed=is_key_signed(params))
         # The caller's role is checked before any parameter is read, as CloudStack's
         # API checkers run in verifyRequest: a refused command reveals nothing of its
         # parameters' rules.
@@ -139,6 +136,21 @@ class Dispatcher:
             target = getattr(parsed, "id", None)
             self.observe(caller, command.name, item, target if isinstance(target, str) else None)
         return Reply(status=200, body=render(command.name, result))
+
+    @staticmethod
+    def _unknown(command_name: str, grant: Grant, *, key_signed: bool) -> ApiError:
+        """What CloudStack (4.19) answers for a command it does not have.
+
+        A key-signed request for it fails ApiServer.verifyRequest, before the signature
+        is even checked: the same 401 as a bad signature, so keys do not probe which
+        commands exist. A session's role is checked first: refused, it is the 432 of any
+        command the role may not call; allowed (a root admin), 432 ``Unknown API command``.
+        """
+        if key_signed:
+            return AuthenticationError()
+        if not may_call(grant, command_name):
+            return UnsupportedActionError(not_available_text(shown(command_name)))
+        return UnsupportedActionError(f"Unknown API command: {shown(command_name)}")
 
     def _check_ids(self, command: str, specs: list[ParamSpec], parsed: object) -> None:
         """Refuse an id that names nothing, as CloudStack does while it reads the parameters."""
