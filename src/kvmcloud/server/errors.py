@@ -4,13 +4,14 @@ ApiError                          base; .error_code, .cs_error_code
 ├── AuthenticationError           401  bad key, signature or expiry
 ├── InvalidParameterError         431  bad or missing parameter (.param)
 ├── NotFoundError                 431  an id does not resolve (CloudStack reports these as 431)
-├── UnsupportedActionError        432  unknown command, or not allowed in this state
+├── UnsupportedActionError        432  unknown command (by session), or not allowed in this state
 ├── PermissionDeniedError         531  the account may not do this
 ├── InsufficientCapacityError     533  no host or pool fits
 ├── ResourceUnavailableError      534  agent unreachable, template could not reach a pool
 ├── ResourceInUseError            536  e.g. deleting something still in use
 ├── MethodNotAllowedError         405  login over GET
-└── RequestTooLargeError          413  a /client/api body over the cap (never read whole)
+├── RequestTooLargeError          413  a /client/api body over the cap (never read whole)
+└── OperationFailedError          530  a refusal CloudStack answers 530, with its own text
 (anything else)                   530  logged with traceback; generic text to the caller
 
 Texts that quote a caller's value use shown(value): printable and bounded, whatever was sent.
@@ -151,6 +152,16 @@ class ResourceInUseError(ApiError):
     """The object is still used by something else."""
 
     error_code = 536
+
+
+class OperationFailedError(ApiError):
+    """A refusal CloudStack reports as 530 (a CloudRuntimeException), with its text, not hidden.
+
+    Unlike a server fault, the text goes to the caller: it says what to fix (an
+    unparsable or expired certificate, an alias already used).
+    """
+
+    error_code = 530
 
 
 class RequestTooLargeError(ApiError):

@@ -135,9 +135,13 @@ def test_refusals(server: ServerHarness, cloud: Cloud, ca_pem: str) -> None:
     upload(server, cloud, ca_pem)
     base: dict[str, Any] = {"hypervisor": "KVM", "zoneid": cloud.zone_id, "method": "POST"}
     status, body = server.call(UPLOAD, certificate=ca_pem, name="private-ca", **base)
-    assert status == 431 and "has been already created" in body["errortext"]
+    assert status == 530 and body["errortext"].startswith(
+        "Certificate alias private-ca has been already created"
+    )
     status, body = server.call(UPLOAD, certificate="XXXXXXXXXXXXXXXX", name="junk", **base)
-    assert status == 431 and "certificate" in body["errortext"]
+    assert status == 530 and body["errortext"].startswith(
+        "Cannot parse the certificate provided, please provide a PEM certificate. Error: "
+    )
     expired = (
         trustme.CA()
         .issue_cert(
@@ -150,7 +154,10 @@ def test_refusals(server: ServerHarness, cloud: Cloud, ca_pem: str) -> None:
         .decode()
     )
     status, body = server.call(UPLOAD, certificate=expired, name="old", **base)
-    assert status == 431 and "expired" in body["errortext"]
+    assert status == 530 and body["errortext"].startswith(
+        "Certificate is invalid. Please provide a valid certificate. Error: the certificate "
+        "has expired"
+    )
     for reserved in ("cloud", "cloudca-x"):
         status, body = server.call(UPLOAD, certificate=ca_pem, name=reserved, **base)
         assert status == 431 and "reserved" in body["errortext"]

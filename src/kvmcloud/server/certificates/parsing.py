@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from kvmcloud.server.errors import InvalidParameterError, shown
+from kvmcloud.server.errors import InvalidParameterError, OperationFailedError, shown
 
 HYPERVISOR_KVM = "KVM"
 MAX_ALIAS_LENGTH = 64
@@ -34,8 +34,18 @@ class ParsedCertificate:
     fingerprint: str
 
 
-def _refuse(why: str) -> InvalidParameterError:
-    return InvalidParameterError("certificate", f"Invalid parameter certificate: {why}")
+def _refuse(why: str) -> OperationFailedError:
+    # CloudStack's DirectDownloadManagerImpl.getCertificateFromString text, and its 530.
+    return OperationFailedError(
+        f"Cannot parse the certificate provided, please provide a PEM certificate. Error: {why}"
+    )
+
+
+def _invalid(why: str) -> OperationFailedError:
+    # CloudStack's DirectDownloadManagerImpl.certificateSanity text, and its 530.
+    return OperationFailedError(
+        f"Certificate is invalid. Please provide a valid certificate. Error: {why}"
+    )
 
 
 def _load(text: str) -> x509.Certificate:
@@ -68,14 +78,14 @@ def parse_certificate(text: str, now: datetime) -> ParsedCertificate:
     """Parse an uploaded certificate and check it is valid at ``now``.
 
     Raises:
-        InvalidParameterError: naming ``certificate``: unparsable, expired or not yet valid.
+        OperationFailedError: unparsable, expired or not yet valid (CloudStack's 530).
     """
     cert = _load(text)
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     if now < not_before:
-        raise _refuse(f"the certificate is not valid yet (valid from {not_before.isoformat()})")
+        raise _invalid(f"the certificate is not valid yet (valid from {not_before.isoformat()})")
     if now > not_after:
-        raise _refuse(f"the certificate has expired (valid until {not_after.isoformat()})")
+        raise _invalid(f"the certificate has expired (valid until {not_after.isoformat()})")
     return ParsedCertificate(
         pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
         subject=cert.subject.rfc4514_string(),

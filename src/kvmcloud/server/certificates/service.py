@@ -38,7 +38,7 @@ from kvmcloud.server.certificates.pushes import (
 )
 from kvmcloud.server.certificates.records import CertificateRecord, HostState, host_mappings
 from kvmcloud.server.db import Database
-from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.errors import InvalidParameterError, OperationFailedError
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, Zone
@@ -71,9 +71,9 @@ def find_by_alias(session: Session, zone_id: int, alias: str) -> DirectDownloadC
     ).first()
 
 
-def _duplicate(alias: str, zone: Zone) -> InvalidParameterError:
-    return InvalidParameterError(
-        "name",
+def _duplicate(alias: str, zone: Zone) -> OperationFailedError:
+    # CloudStack's uploadCertificateToHosts text (a CloudRuntimeException: 530).
+    return OperationFailedError(
         f"Certificate alias {alias} has been already created in zone {zone.name}; "
         "to rotate it, upload the new certificate under another alias, then revoke this one",
     )
@@ -85,7 +85,7 @@ def create_certificate(
     """Store a certificate for the zone's KVM hosts; the alias is unique in the zone.
 
     Raises:
-        InvalidParameterError: the alias is taken in this zone.
+        OperationFailedError: the alias is taken in this zone (530, as CloudStack).
     """
     if find_by_alias(session, zone.id, alias) is not None:
         raise _duplicate(alias, zone)

@@ -14,7 +14,7 @@ from kvmcloud.server.certificates.parsing import (
     parse_certificate,
     validity_text,
 )
-from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.errors import InvalidParameterError, OperationFailedError
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -52,19 +52,22 @@ def test_bare_base64_is_wrapped_into_pem() -> None:
     ["", "XXXXXXXXXXXXXXXXXXXXXXXXXXXX", "not base64 at all!", base64.b64encode(b"junk").decode()],
 )
 def test_garbage_is_refused(text: str) -> None:
-    with pytest.raises(InvalidParameterError) as info:
+    with pytest.raises(OperationFailedError) as info:
         parse_certificate(text, NOW)
-    assert info.value.param == "certificate" and "certificate" in info.value.message
+    assert info.value.error_code == 530
+    assert info.value.message.startswith(
+        "Cannot parse the certificate provided, please provide a PEM certificate. Error: "
+    )
 
 
 def test_private_key_or_two_blocks_refused() -> None:
     ca = trustme.CA()
     leaf = ca.issue_cert("origin.test")
     with_key = leaf.private_key_and_cert_chain_pem.bytes().decode()
-    with pytest.raises(InvalidParameterError, match="exactly one PEM CERTIFICATE"):
+    with pytest.raises(OperationFailedError, match="exactly one PEM CERTIFICATE"):
         parse_certificate(with_key, NOW)
     chain = leaf.cert_chain_pems[0].bytes().decode() + ca.cert_pem.bytes().decode()
-    with pytest.raises(InvalidParameterError, match="exactly one"):
+    with pytest.raises(OperationFailedError, match="exactly one"):
         parse_certificate(chain, NOW)
 
 
@@ -75,11 +78,15 @@ def leaf_pem(not_before: datetime, not_after: datetime) -> str:
 
 def test_expired_and_not_yet_valid_refused() -> None:
     expired = leaf_pem(NOW - timedelta(days=30), NOW - timedelta(days=1))
-    with pytest.raises(InvalidParameterError, match="has expired") as info:
+    with pytest.raises(OperationFailedError, match="has expired") as info:
         parse_certificate(expired, NOW)
-    assert info.value.param == "certificate"
+    assert info.value.error_code == 530
+    assert info.value.message.startswith(
+        "Certificate is invalid. Please provide a valid certificate. Error: the certificate has "
+        "expired (valid until "
+    )
     future = leaf_pem(NOW + timedelta(days=1), NOW + timedelta(days=30))
-    with pytest.raises(InvalidParameterError, match="not valid yet"):
+    with pytest.raises(OperationFailedError, match="not valid yet"):
         parse_certificate(future, NOW)
 
 
@@ -92,7 +99,7 @@ def test_dates_of_a_generated_certificate() -> None:
     )
     pem = leaf.cert_chain_pems[0].bytes().decode()
     assert parse_certificate(pem, NOW).not_after == NOW + timedelta(days=1)
-    with pytest.raises(InvalidParameterError, match="expired"):
+    with pytest.raises(OperationFailedError, match="expired"):
         parse_certificate(pem, NOW + timedelta(days=2))
 
 
