@@ -5,6 +5,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cs import CloudStack, CloudStackApiException
@@ -14,6 +15,7 @@ from libcloud.compute.types import NodeState, Provider
 from tests.e2e.conftest import HEADER, Stack, running_stack
 from tests.support.images import BOOT_MESSAGE, make_boot_iso
 from tests.support.libvirt import domain_state, libvirt_or_skip
+from tests.support.origin import Origin
 from tests.support.processes import start_agent
 from tests.support.waiting import wait_until
 
@@ -187,17 +189,21 @@ def test_errors_reach_the_caller(vm_stack: Stack) -> None:
     assert "free memory" in no_room.value.error["errortext"]
 
 
-def test_apache_libcloud_creates_and_destroys_a_node(vm_stack: Stack) -> None:
-    template_id = register(vm_stack, "libcloud")
-    port = int(vm_stack.endpoint.split(":")[2].split("/")[0])
-    driver = get_driver(Provider.CLOUDSTACK)(
-        vm_stack.keys.api_key,
-        vm_stack.keys.secret_key,
+def libcloud_driver(stack: Stack) -> Any:
+    port = int(stack.endpoint.split(":")[2].split("/")[0])
+    return get_driver(Provider.CLOUDSTACK)(
+        stack.keys.api_key,
+        stack.keys.secret_key,
         host="127.0.0.1",
         port=port,
         path="/client/api",
         secure=False,
     )
+
+
+def test_apache_libcloud_creates_and_destroys_a_node(vm_stack: Stack) -> None:
+    template_id = register(vm_stack, "libcloud")
+    driver = libcloud_driver(vm_stack)
     image = next(i for i in driver.list_images() if i.id == template_id)
     size = next(s for s in driver.list_sizes() if s.name == "tiny")
     location = driver.list_locations()[0]
@@ -207,6 +213,34 @@ def test_apache_libcloud_creates_and_destroys_a_node(vm_stack: Stack) -> None:
     assert driver.destroy_node(node) is True
     listed = vm_stack.api.listVirtualMachines(id=node.id)
     assert listed == {} or listed["virtualmachine"][0]["state"] == "Destroyed"
+
+
+def test_apache_libcloud_lists_nodes_and_registers_an_iso(vm_stack: Stack) -> None:
+    driver = libcloud_driver(vm_stack)
+    vm = deploy(vm_stack, register(vm_stack, "libcloud-list"), name="listed")
+    # list_nodes also lists public IPs and port and IP forwarding rules: none here.
+    nodes = {node.id: node for node in driver.list_nodes()}
+    node = nodes[vm["id"]]
+    assert node.state == NodeState.RUNNING and node.name == "listed"
+    assert vm["nic"][0]["ipaddress"] in node.private_ips and node.public_ips == []
+    assert node.extra["ip_forwarding_rules"] == [] and node.extra["port_forwarding_rules"] == []
+    limits = driver.ex_limits()
+    assert limits["max_instances"] == -1 and limits["max_secondary_storage"] == -1
+
+    # ex_register_iso cannot send directdownload (nor a header): the zone default makes
+    # it a direct download, from an origin that asks for no header.
+    iso_bytes = (vm_stack.workdir / "boot.iso").read_bytes()
+    with Origin(files={"/libcloud.iso": iso_bytes}) as plain:
+        registered = driver.ex_register_iso(
+            "libcloud-iso", plain.url("/libcloud.iso"), location=driver.list_locations()[0]
+        )
+    iso_id = registered["iso"][0]["id"]
+    (listed,) = vm_stack.api.listIsos(id=iso_id)["iso"]
+    assert listed["name"] == "libcloud-iso" and listed["directdownload"] is True
+    assert listed["bootable"] is False  # libcloud's default
+    vm_stack.api.deleteIso(id=iso_id)
+    destroy(vm_stack, vm)
+    assert vm["id"] not in {n.id for n in driver.list_nodes() if n.state != NodeState.TERMINATED}
 
 
 def test_deleting_an_account_removes_its_running_vm_and_its_template_copy(

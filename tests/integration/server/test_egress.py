@@ -132,7 +132,11 @@ def test_egress_settings_are_zone_scoped_with_a_global_default(
     zone = server.ok("listConfigurations", zoneid=cloud.zone_id)["configuration"]
     by_name = {c["name"]: c for c in zone}
     # Only the zone-scoped settings, each with the zone's value.
-    assert set(by_name) == {ALLOW_SETTING, DENY_SETTING}
+    assert set(by_name) == {
+        ALLOW_SETTING,
+        DENY_SETTING,
+        "kvmcloud.register.direct.download.default",
+    }
     assert by_name[ALLOW_SETTING]["value"] == LOOPBACK
     assert by_name[ALLOW_SETTING]["scope"] == "zone"
     assert by_name[ALLOW_SETTING]["id"] == cloud.zone_id

@@ -223,6 +223,19 @@ EGRESS_DENY = ConfigKey(
     _parse_egress_entries,
     scope=Scope.ZONE,
 )
+# Clients that cannot send directdownload (Ansible's cs_template, Terraform, libcloud's
+# ex_register_iso) could not register anything otherwise: kvmcloud has no secondary storage.
+REGISTER_DIRECT_DOWNLOAD_DEFAULT = ConfigKey(
+    "kvmcloud.register.direct.download.default",
+    "Advanced",
+    "Boolean",
+    "true",
+    "A KVM registerTemplate or registerIso without directdownload registers a direct "
+    "download (true), or is refused asking for directdownload=true (false); "
+    "directdownload=false is always refused",
+    _parse_bool,
+    scope=Scope.ZONE,
+)
 
 SESSION_TIMEOUT_S = ConfigKey(
     "session.timeout",
@@ -283,6 +296,7 @@ DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     DOWNLOAD_MAX_ATTEMPTS,
     EGRESS_ALLOW,
     EGRESS_DENY,
+    REGISTER_DIRECT_DOWNLOAD_DEFAULT,
     SESSION_TIMEOUT_S,
     SESSION_ABSOLUTE_TIMEOUT_S,
     LOGIN_FAILURES_PER_USER,

@@ -69,7 +69,8 @@ class RegisterTemplateParams:
         "the ID of the OS Type that best represents the OS", default=None
     )
     direct_download: bool | None = param(
-        "true: the template is downloaded straight to primary storage (KVM); required by kvmcloud",
+        "true: the template is downloaded straight to primary storage (KVM). kvmcloud refuses "
+        "false; when absent, the zone setting kvmcloud.register.direct.download.default decides",
         default=None,
     )
     checksum: Checksum | None = param(
@@ -121,7 +122,8 @@ class RegisterIsoParams:
     zone_id: Uuid = param("the ID of the zone you wish to register the ISO to")
     display_text: str | None = param("the display text of the ISO", length=4096, default=None)
     direct_download: bool | None = param(
-        "true: the ISO is downloaded straight to primary storage (KVM); required by kvmcloud",
+        "true: the ISO is downloaded straight to primary storage (KVM). kvmcloud refuses "
+        "false; when absent, the zone setting kvmcloud.register.direct.download.default decides",
         default=None,
     )
     checksum: Checksum | None = param(
@@ -160,13 +162,11 @@ class RegisterIsoParams:
     project_id: Uuid | None = param("register ISO for the project", default=None)
 
 
-def _require_direct_download(direct_download: bool | None) -> None:
-    if not direct_download:
-        raise InvalidParameterError(
-            "directdownload",
-            "kvmcloud has no secondary storage: register with directdownload=true so hosts "
-            "download the image straight to primary storage",
-        )
+def _refuse_copy_to_secondary(direct_download: bool | None) -> None:
+    # Without the flag, the zone setting kvmcloud.register.direct.download.default decides
+    # (registration.py); an explicit false asks for what kvmcloud cannot do.
+    if direct_download is False:
+        raise InvalidParameterError("directdownload", registration.NO_SECONDARY_STORAGE)
 
 
 def _register(ctx: ApiContext, request: registration.TemplateRequest, key: str) -> ListResult:
@@ -197,7 +197,7 @@ def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListRe
             "hypervisor",
             "Direct download is only allowed for hypervisor KVM; kvmcloud manages KVM only",
         )
-    _require_direct_download(params.direct_download)
+    _refuse_copy_to_secondary(params.direct_download)
     try:
         image_format = ImageFormat(TemplateFormat(params.format.strip().upper()))
     except ValueError:
@@ -235,6 +235,7 @@ def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListRe
         template_type=template_type,
         account_name=params.account,
         domain_uuid=params.domain_id,
+        direct_download=params.direct_download,
     )
     return _register(ctx, request, "template")
 
@@ -247,7 +248,7 @@ def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListRe
 )
 def register_iso(ctx: ApiContext, params: RegisterIsoParams) -> ListResult:
     """Register a direct-download ISO after a host has checked its URL."""
-    _require_direct_download(params.direct_download)
+    _refuse_copy_to_secondary(params.direct_download)
     request = registration.TemplateRequest(
         name=params.name,
         display_text=params.display_text or params.name,
@@ -265,6 +266,7 @@ def register_iso(ctx: ApiContext, params: RegisterIsoParams) -> ListResult:
         dynamically_scalable=bool(params.is_dynamically_scalable),
         account_name=params.account,
         domain_uuid=params.domain_id,
+        direct_download=params.direct_download,
     )
     return _register(ctx, request, "iso")
 

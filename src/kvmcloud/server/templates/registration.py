@@ -14,7 +14,12 @@ from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.owners import owner_for
 from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, error_from_answer
 from kvmcloud.server.configuration import definitions as config
-from kvmcloud.server.configuration.service import egress_policy, egress_rules, get_value
+from kvmcloud.server.configuration.service import (
+    egress_policy,
+    egress_rules,
+    get_value,
+    get_zone_value,
+)
 from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.errors import InvalidParameterError, ResourceUnavailableError
 from kvmcloud.server.events import catalog
@@ -41,6 +46,10 @@ from kvmcloud.server.templates.records import Registration
 from kvmcloud.server.templates.urls import check_egress, is_metalink
 
 URL_CHECK_TIMEOUT_MARGIN_S = 30.0
+NO_SECONDARY_STORAGE = (
+    "kvmcloud has no secondary storage: register with directdownload=true so hosts "
+    "download the image straight to primary storage"
+)
 METALINK_CHECK_ROUNDS = 8
 
 
@@ -74,6 +83,8 @@ class TemplateRequest:
     # ``account`` and ``domainid``: register for that account (admins over its domain).
     account_name: str | None = None
     domain_uuid: str | None = None
+    # ``directdownload`` as given: None when the client did not send it.
+    direct_download: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +138,8 @@ def register_template(
             what="ISO to register" if is_iso else "template to register",
         )
         zones = _zones(session, request, command)
+        if request.direct_download is None:
+            _check_direct_download_default(session, zones)
         # Every zone will download it: refuse what any of their policies refuses, now.
         for zone in zones:
             check_egress(request.url, egress_policy(session, zone.id), zone.name)
@@ -152,6 +165,17 @@ def register_template(
         template = _record_template(session, request, resolved, answer.result, clock(), box)
         _record_create_event(session, template, caller, clock())
         return Registration(zone_records(session, template), answer.result.mirrors)
+
+
+def _check_direct_download_default(session: Session, zones: Sequence[Zone]) -> None:
+    """Refuse a registration without ``directdownload`` where a zone wants the flag said."""
+    for zone in zones:
+        if not get_zone_value(session, config.REGISTER_DIRECT_DOWNLOAD_DEFAULT, zone.id):
+            raise InvalidParameterError(
+                "directdownload",
+                f"{NO_SECONDARY_STORAGE} ({config.REGISTER_DIRECT_DOWNLOAD_DEFAULT.name} is false "
+                f"in zone {zone.name})",
+            )
 
 
 def _zones(session: Session, request: TemplateRequest, command: str) -> list[Zone]:
