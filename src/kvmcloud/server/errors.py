@@ -2,6 +2,7 @@
 
 ApiError                          base; .error_code, .cs_error_code
 ├── AuthenticationError           401  bad key, signature or expiry
+├── NoCommandError                400  a session request without ``command`` (CloudStack's text)
 ├── InvalidParameterError         431  bad or missing parameter (.param)
 ├── NotFoundError                 431  an id does not resolve (CloudStack reports these as 431)
 ├── UnsupportedActionError        432  unknown command (by session), or not allowed in this state
@@ -80,6 +81,15 @@ class AuthenticationError(ApiError):
 
     def __init__(self, message: str = "unable to verify user credentials and/or request signature"):
         super().__init__(message)
+
+
+class NoCommandError(ApiError):
+    """A login session's request names no command: CloudStack's ApiServlet answers 400."""
+
+    error_code = 400
+
+    def __init__(self) -> None:
+        super().__init__("no command specified")
 
 
 class InvalidParameterError(ApiError):

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from kvmcloud.protocol.api_signing import sign
 from kvmcloud.server.accounts.models import Account, User
 from kvmcloud.server.accounts.service import set_password
 from tests.integration.server.conftest import ServerHarness, Wire
@@ -176,6 +177,22 @@ def test_an_unknown_command_in_a_session_is_432_as_cloudstack_answers(
     assert answer.status_code == 432
     assert answer.json()["errorresponse"]["errortext"] == (
         "The API fooBar does not exist or is not available for this account."
+    )
+
+
+def test_a_request_without_a_command_is_refused_as_cloudstack_does(admin: ServerHarness) -> None:
+    key = logged_in(admin)
+    answer = admin.client.get("/client/api", params={"response": "json", "sessionkey": key})
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "errorresponse": {"uuidList": [], "errorcode": 400, "errortext": "no command specified"}
+    }
+    query = {"response": "json", "apiKey": admin.admin.api_key}
+    query["signature"] = sign(query, admin.admin.secret_key)
+    answer = admin.client.get("/client/api", params=query)
+    assert answer.status_code == 401
+    assert answer.json()["errorresponse"]["errortext"] == (
+        "unable to verify user credentials and/or request signature"
     )
 
 

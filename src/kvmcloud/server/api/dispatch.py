@@ -28,6 +28,7 @@ from kvmcloud.server.errors import (
     ApiError,
     AuthenticationError,
     InvalidParameterError,
+    NoCommandError,
     NotFoundError,
     UnsupportedActionError,
     shown,
@@ -107,7 +108,9 @@ class Dispatcher:
             else:
                 caller = self.sessions.authenticate(session, params, origin)
         if not command_name:
-            raise UnsupportedActionError("The parameter command is missing")
+            # CloudStack: verifyRequest refuses a key-signed request without a command (401);
+            # ApiServlet answers a session's with 400.
+            raise AuthenticationError() if is_key_signed(params) else NoCommandError()
         command = self.registry.lookup(command_name)
         if command is None:
             raise self._unknown(command_name, caller.grant, key_signed=is_key_signed(params))
@@ -175,7 +178,9 @@ class Dispatcher:
 
 
 def _error_reply(command: str | None, error: ApiError) -> Reply:
-    cs_code = None if isinstance(error, AuthenticationError) else error.cs_error_code
+    # Errors CloudStack raises before dispatching a command carry no cserrorcode.
+    before_dispatch = isinstance(error, AuthenticationError | NoCommandError)
+    cs_code = None if before_dispatch else error.cs_error_code
     text = error.naming_text() if isinstance(error, InvalidParameterError) else error.message
     reply: ErrorReply = render_error(command, error.error_code, text, cs_code)
     return Reply(status=reply.status, body=reply.body, description=text)
