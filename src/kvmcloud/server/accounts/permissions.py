@@ -106,8 +106,12 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     # offerings and configuration
     "createServiceOffering": _ROOT,
     "listServiceOfferings": _EVERYONE,
+    "updateServiceOffering": _ROOT,
+    "deleteServiceOffering": _ROOT,
     "createDiskOffering": _ROOT,
     "listDiskOfferings": _EVERYONE,
+    "updateDiskOffering": _ROOT,
+    "deleteDiskOffering": _ROOT,
     "listConfigurations": _ROOT,
     "updateConfiguration": _ROOT,
     # VMs and volumes

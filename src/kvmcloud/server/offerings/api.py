@@ -1,10 +1,10 @@
-"""createServiceOffering, listServiceOfferings, createDiskOffering, listDiskOfferings."""
+"""create/list/update/delete for service offerings and for disk offerings."""
 
 from dataclasses import dataclass
 
 from kvmcloud.server.api.params import MAX_GIB, Entity, ListParams, Long, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
-from kvmcloud.server.api.responses import ListResult, ObjectResult
+from kvmcloud.server.api.responses import FlatResult, ListResult, ObjectResult
 from kvmcloud.server.offerings import service
 from kvmcloud.server.offerings.views import disk_offering_response, offering_response
 
@@ -26,7 +26,16 @@ class CreateServiceOfferingParams:
     storage_type: str | None = param(
         "the storage type of the service offering: local or shared", default=None
     )
-    tags: str | None = param("the tags for this service offering", default=None)
+    tags: str | None = param(
+        "the tags for this service offering (storage tags: the root disk's pool has them all)",
+        length=4096,
+        default=None,
+    )
+    host_tags: str | None = param(
+        "the host tag for this service offering (the VM's host has them all)",
+        length=4096,
+        default=None,
+    )
     offer_ha: bool | None = param("the HA for the service offering", default=None)
     limit_cpu_use: bool | None = param(
         "restrict the CPU usage to committed service offering", default=None
@@ -59,6 +68,7 @@ def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams
         memory_mb=params.memory,
         storage_type=params.storage_type,
         tags=params.tags,
+        host_tags=params.host_tags,
         offer_ha=bool(params.offer_ha),
         limit_cpu_use=bool(params.limit_cpu_use),
     )
@@ -81,6 +91,68 @@ def list_service_offerings(ctx: ApiContext, params: ListServiceOfferingsParams) 
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateServiceOfferingParams:
+    """Parameters of updateServiceOffering."""
+
+    id: Uuid = param("the ID of the service offering to be updated", entity=Entity.SERVICE_OFFERING)
+    name: str | None = param("the name of the service offering to be updated", default=None)
+    display_text: str | None = param(
+        "the display text of the service offering to be updated", length=4096, default=None
+    )
+    sort_key: int | None = param("sort key of the service offering, integer", default=None)
+    host_tags: str | None = param(
+        "comma-separated list of host tags for the service offering, tags should match with "
+        "existing host tags",
+        length=4096,
+        default=None,
+    )
+    storage_tags: str | None = param(
+        "comma-separated list of tags for the service offering, tags should match with "
+        "existing storage pool tags",
+        length=4096,
+        default=None,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteServiceOfferingParams:
+    """Parameters of deleteServiceOffering."""
+
+    id: Uuid = param("the ID of the service offering", entity=Entity.SERVICE_OFFERING)
+
+
+@commands.command(
+    "updateServiceOffering",
+    UpdateServiceOfferingParams,
+    description="Updates a service offering.",
+    response_key="serviceoffering",
+)
+def update_service_offering(ctx: ApiContext, params: UpdateServiceOfferingParams) -> ObjectResult:
+    """Rename a service offering, re-sort it or change its host and storage tags."""
+    changes = service.OfferingChanges(
+        name=params.name,
+        display_text=params.display_text,
+        sort_key=params.sort_key,
+        host_tags=params.host_tags,
+        storage_tags=params.storage_tags,
+    )
+    offering = service.update_service_offering(ctx.db, params.id, changes, command=ctx.command)
+    return ObjectResult("serviceoffering", offering_response(offering))
+
+
+@commands.command(
+    "deleteServiceOffering",
+    DeleteServiceOfferingParams,
+    description="Deletes a service offering.",
+    response_key="success",
+)
+def delete_service_offering(ctx: ApiContext, params: DeleteServiceOfferingParams) -> FlatResult:
+    """Remove a service offering from the lists and from new deploys."""
+    service.delete_service_offering(ctx.db, params.id, ctx.clock, command=ctx.command)
+    return FlatResult({"success": True})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CreateDiskOfferingParams:
     """Parameters of createDiskOffering."""
 
@@ -94,7 +166,7 @@ class CreateDiskOfferingParams:
     storage_type: str | None = param(
         "the storage type of the disk offering: local or shared", default=None
     )
-    tags: str | None = param("tags for the storage pool", default=None)
+    tags: str | None = param("tags for the storage pool", length=4096, default=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,3 +208,61 @@ def list_disk_offerings(ctx: ApiContext, params: ListDiskOfferingsParams) -> Lis
         ctx.db, params, uuid=params.id, name=params.name, keyword=params.keyword
     )
     return ListResult("diskoffering", [disk_offering_response(o) for o in offerings], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateDiskOfferingParams:
+    """Parameters of updateDiskOffering."""
+
+    id: Uuid = param("ID of the disk offering", entity=Entity.DISK_OFFERING)
+    name: str | None = param("updates name of the disk offering with this value", default=None)
+    display_text: str | None = param(
+        "updates alternate display text of the disk offering with this value",
+        length=4096,
+        default=None,
+    )
+    sort_key: int | None = param("sort key of the disk offering, integer", default=None)
+    tags: str | None = param(
+        "comma-separated list of tags for the disk offering, tags should match with existing "
+        "storage pool tags",
+        length=4096,
+        default=None,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteDiskOfferingParams:
+    """Parameters of deleteDiskOffering."""
+
+    id: Uuid = param("ID of the disk offering", entity=Entity.DISK_OFFERING)
+
+
+@commands.command(
+    "updateDiskOffering",
+    UpdateDiskOfferingParams,
+    description="Updates a disk offering.",
+    response_key="diskoffering",
+)
+def update_disk_offering(ctx: ApiContext, params: UpdateDiskOfferingParams) -> ObjectResult:
+    """Rename a disk offering, re-sort it or change its storage tags."""
+    changes = service.OfferingChanges(
+        name=params.name,
+        display_text=params.display_text,
+        sort_key=params.sort_key,
+        storage_tags=params.tags,
+    )
+    offering = service.update_disk_offering(ctx.db, params.id, changes, command=ctx.command)
+    return ObjectResult("diskoffering", disk_offering_response(offering))
+
+
+@commands.command(
+    "deleteDiskOffering",
+    DeleteDiskOfferingParams,
+    # CloudStack's own description of this command, copy-paste slip included.
+    description="Updates a disk offering.",
+    response_key="success",
+)
+def delete_disk_offering(ctx: ApiContext, params: DeleteDiskOfferingParams) -> FlatResult:
+    """Remove a disk offering from the lists and from new deploys and volumes."""
+    service.delete_disk_offering(ctx.db, params.id, ctx.clock, command=ctx.command)
+    return FlatResult({"success": True})

@@ -20,7 +20,11 @@ class ServiceOffering(Base):
     speed: Mapped[int] = mapped_column(Integer)
     ram_size: Mapped[int] = mapped_column(Integer)
     storage_type: Mapped[str] = mapped_column(String(16), default="shared")
+    # Storage tags: every one must be on the pool of the root disk (CloudStack's ``tags``).
     tags: Mapped[str | None] = mapped_column(String(4096))
+    # Host tags: every one must be on the host the VM runs on (CloudStack's ``host_tag``).
+    host_tags: Mapped[str | None] = mapped_column(String(4096))
+    sort_key: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     ha_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     limit_cpu_use: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -38,5 +42,6 @@ class DiskOffering(Base):
     disk_size: Mapped[int] = mapped_column(BigInteger)
     storage_type: Mapped[str] = mapped_column(String(16), default="shared")
     tags: Mapped[str | None] = mapped_column(String(4096))
+    sort_key: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     removed: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,4 +1,4 @@
-"""Create service and disk offerings, and list them one page at a time."""
+"""Create, update and delete service and disk offerings; list them one page at a time."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,8 +10,9 @@ from sqlalchemy import select
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
+from kvmcloud.server.offerings.tags import clean_tags
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import list_window, paged
+from kvmcloud.server.queries import get_by_uuid, list_window, paged
 
 GIB = 1024**3
 Offering = TypeVar("Offering", ServiceOffering, DiskOffering)
@@ -28,6 +29,7 @@ class ServiceOfferingSpec:
     memory_mb: int
     storage_type: str | None
     tags: str | None
+    host_tags: str | None
     offer_ha: bool
     limit_cpu_use: bool
 
@@ -60,7 +62,8 @@ def create_service_offering(
             speed=spec.cpu_speed,
             ram_size=spec.memory_mb,
             storage_type=storage_type,
-            tags=spec.tags,
+            tags=clean_tags(spec.tags),
+            host_tags=clean_tags(spec.host_tags),
             ha_enabled=spec.offer_ha,
             limit_cpu_use=spec.limit_cpu_use,
             created=clock(),
@@ -68,6 +71,57 @@ def create_service_offering(
         session.add(offering)
         session.flush()
         return offering
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferingChanges:
+    """What updateServiceOffering or updateDiskOffering asks to change; None keeps a value.
+
+    ``storage_tags`` is a service offering's ``storagetags`` or a disk offering's ``tags``;
+    ``host_tags`` only applies to service offerings.
+    """
+
+    name: str | None = None
+    display_text: str | None = None
+    sort_key: int | None = None
+    host_tags: str | None = None
+    storage_tags: str | None = None
+
+
+def update_service_offering(
+    db: Database, uuid: str, changes: OfferingChanges, *, command: str
+) -> ServiceOffering:
+    """Change a live service offering's names, sort key or tags.
+
+    New tags apply to placements from now on; VMs already placed stay where they are.
+
+    Raises:
+        NotFoundError: no live offering has this id.
+    """
+    with db.transaction() as session:
+        offering = get_by_uuid(session, ServiceOffering, uuid, command=command, param="id")
+        _apply_common(offering, changes)
+        if changes.host_tags is not None:
+            offering.host_tags = clean_tags(changes.host_tags)
+        if changes.storage_tags is not None:
+            offering.tags = clean_tags(changes.storage_tags)
+        session.flush()
+        return offering
+
+
+def delete_service_offering(
+    db: Database, uuid: str, clock: Callable[[], datetime], *, command: str
+) -> None:
+    """Mark a service offering removed, as CloudStack does, even while VMs use it.
+
+    It leaves the lists and new deploys refuse it; VMs that use it keep it and its name.
+
+    Raises:
+        NotFoundError: no live offering has this id.
+    """
+    with db.transaction() as session:
+        offering = get_by_uuid(session, ServiceOffering, uuid, command=command, param="id")
+        offering.removed = clock()
 
 
 def list_service_offerings(
@@ -97,12 +151,42 @@ def create_disk_offering(
             display_text=spec.display_text or spec.name,
             disk_size=spec.disk_size_gib * GIB,
             storage_type=storage_type,
-            tags=spec.tags,
+            tags=clean_tags(spec.tags),
             created=clock(),
         )
         session.add(offering)
         session.flush()
         return offering
+
+
+def update_disk_offering(
+    db: Database, uuid: str, changes: OfferingChanges, *, command: str
+) -> DiskOffering:
+    """Change a live disk offering's names, sort key or storage tags.
+
+    Raises:
+        NotFoundError: no live offering has this id.
+    """
+    with db.transaction() as session:
+        offering = get_by_uuid(session, DiskOffering, uuid, command=command, param="id")
+        _apply_common(offering, changes)
+        if changes.storage_tags is not None:
+            offering.tags = clean_tags(changes.storage_tags)
+        session.flush()
+        return offering
+
+
+def delete_disk_offering(
+    db: Database, uuid: str, clock: Callable[[], datetime], *, command: str
+) -> None:
+    """Mark a disk offering removed, as CloudStack does, even while volumes use it.
+
+    Raises:
+        NotFoundError: no live offering has this id.
+    """
+    with db.transaction() as session:
+        offering = get_by_uuid(session, DiskOffering, uuid, command=command, param="id")
+        offering.removed = clock()
 
 
 def list_disk_offerings(
@@ -134,7 +218,18 @@ def _list_live(
     if keyword:
         query = query.where(model.name.contains(keyword))
     with db.transaction() as session:
-        return paged(session, query.order_by(model.id), list_window(session, page))
+        # CloudStack's default sortkey.algorithm (false): the highest sort key first.
+        ordered = query.order_by(model.sort_key.desc(), model.id)
+        return paged(session, ordered, list_window(session, page))
+
+
+def _apply_common(offering: ServiceOffering | DiskOffering, changes: OfferingChanges) -> None:
+    if changes.name is not None:
+        offering.name = changes.name
+    if changes.display_text is not None:
+        offering.display_text = changes.display_text
+    if changes.sort_key is not None:
+        offering.sort_key = changes.sort_key
 
 
 def _storage_type(text: str | None) -> str:

@@ -12,6 +12,7 @@ from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, StoragePool
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
 from kvmcloud.server.offerings.models import ServiceOffering
+from kvmcloud.server.offerings.tags import tag_set
 from kvmcloud.server.templates.models import ImageFormat, RefState, Template, TemplatePoolRef
 from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume, VolumeType
 from kvmcloud.server.vms.placement import HostCandidate, Needs, PoolCandidate
@@ -68,6 +69,7 @@ def host_candidates(session: Session, vm: VirtualMachine) -> list[HostCandidate]
             cpus=h.cpus,
             memory_bytes=h.ram,
             used_memory_bytes=int(used.get(h.id) or 0) * MIB,
+            tags=tag_set(h.host_tags),
         )
         for h in hosts
     ]
@@ -98,6 +100,7 @@ def pool_candidates(session: Session, vm: VirtualMachine, template_id: int) -> l
             host_id=p.host_id,
             available_bytes=p.available_bytes,
             has_image=p.id in ready,
+            tags=tag_set(p.tags),
         )
         for p in pools
     ]
@@ -113,6 +116,8 @@ def needs_of(session: Session, vm: VirtualMachine, template: Template) -> Needs:
         download_bytes=template.physical_size or template.size or 0,
         local_storage=offering.storage_type == "local",
         host_id=vm.host_id,
+        host_tags=tag_set(offering.host_tags),
+        storage_tags=tag_set(offering.tags),
     )
 
 

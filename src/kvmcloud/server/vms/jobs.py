@@ -99,12 +99,13 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
         template = session.get(Template, vm.template_id)
         assert template is not None
         pools = hosting.pool_candidates(session, vm, template.id)
+        needs = hosting.needs_of(session, vm, template)
         if root.state == VolumeState.READY:
-            # The disk exists: only hosts that reach its pool can run the VM.
+            # The disk exists: only hosts that reach its pool can run the VM, and that pool
+            # stays right even if the offering's storage tags changed since it was chosen.
             pools = [replace(p, has_image=True) for p in pools if p.pool_id == root.pool_id]
-        placement = choose_host_and_pool(
-            hosting.host_candidates(session, vm), pools, hosting.needs_of(session, vm, template)
-        )
+            needs = replace(needs, storage_tags=frozenset())
+        placement = choose_host_and_pool(hosting.host_candidates(session, vm), pools, needs)
         moved = vm.last_host_id is not None and vm.last_host_id != placement.host_id
         vm.host_id = placement.host_id
         vm.state = VmState.STARTING

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kvmcloud.server.errors import InsufficientCapacityError
+from kvmcloud.server.offerings.tags import has_all
 
 MIB = 1024 * 1024
 
@@ -18,6 +19,7 @@ class HostCandidate:
     cpus: int
     memory_bytes: int
     used_memory_bytes: int
+    tags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,7 @@ class PoolCandidate:
     host_id: int | None
     available_bytes: int
     has_image: bool
+    tags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,9 @@ class Needs:
     download_bytes: int
     local_storage: bool
     host_id: int | None = None
+    # The offering's tags: a host needs every host tag, the root disk's pool every storage tag.
+    host_tags: frozenset[str] = frozenset()
+    storage_tags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,9 @@ def choose_host_and_pool(
 ) -> Placement:
     """Pick a host with room and a pool it reaches that suits the offering's storage type.
 
+    A host qualifies only with every host tag of the offering, a pool only with every
+    storage tag (as CloudStack's allocators); an offering without tags takes any.
+
     Hosts with the most free memory come first; for a host, a pool that already holds the
     image wins (no download), then the one with the most free space. Ties go to the lowest id
     so the choice is repeatable.
@@ -79,9 +88,14 @@ def choose_host_and_pool(
         raise InsufficientCapacityError(
             "The requested host is not Up" if needs.host_id is not None else "No KVM host is Up"
         )
+    tagged = [h for h in eligible if has_all(needs.host_tags, h.tags)]
+    if not tagged:
+        raise InsufficientCapacityError(
+            f"No Up host has the host tags {_listed(needs.host_tags)} of this VM's offering"
+        )
     roomy = [
         h
-        for h in eligible
+        for h in tagged
         if h.cpus >= needs.cpus and h.memory_bytes - h.used_memory_bytes >= needs.memory_bytes
     ]
     if not roomy:
@@ -93,7 +107,9 @@ def choose_host_and_pool(
     suitable = [
         p
         for p in pools
-        if p.scope in wanted_scopes and (p.has_image or p.available_bytes >= needs.download_bytes)
+        if p.scope in wanted_scopes
+        and has_all(needs.storage_tags, p.tags)
+        and (p.has_image or p.available_bytes >= needs.download_bytes)
     ]
     for host in sorted(roomy, key=lambda h: (-(h.memory_bytes - h.used_memory_bytes), h.host_id)):
         usable = [p for p in suitable if reaches(host, p)]
@@ -101,7 +117,12 @@ def choose_host_and_pool(
             best = min(usable, key=lambda p: (not p.has_image, -p.available_bytes, p.pool_id))
             return Placement(host_id=host.host_id, pool_id=best.pool_id)
     kind = "host-local (storagetype=local)" if needs.local_storage else "shared"
+    tagged_with = f" tagged {_listed(needs.storage_tags)}" if needs.storage_tags else ""
     raise InsufficientCapacityError(
-        f"No {kind} storage pool with room for the image is reachable from a host that can "
-        "run this VM"
+        f"No {kind} storage pool{tagged_with} with room for the image is reachable from a "
+        "host that can run this VM"
     )
+
+
+def _listed(tags: frozenset[str]) -> str:
+    return ",".join(sorted(tags))

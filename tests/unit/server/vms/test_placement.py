@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from kvmcloud.server.errors import InsufficientCapacityError
@@ -446,3 +448,58 @@ def test_host_is_chosen_before_pool():
     ]
 
     assert choose_host_and_pool(hosts, pools, needs()) == Placement(1, 20)
+
+
+def test_only_hosts_with_every_host_tag_of_the_offering_are_candidates() -> None:
+    # The roomier host lacks "gpu"; the tagged one wins although it has less free memory.
+    hosts = [
+        replace(host(1, memory_bytes=64 * GIB), tags=frozenset({"ssd"})),
+        replace(host(2), tags=frozenset({"gpu", "ssd", "extra"})),
+    ]
+    wanted = replace(needs(), host_tags=frozenset({"gpu", "ssd"}))
+    assert choose_host_and_pool(hosts, [pool(10)], wanted) == Placement(2, 10)
+
+
+def test_no_host_with_the_host_tags_is_insufficient_capacity() -> None:
+    hosts = [replace(host(1), tags=frozenset({"ssd"}))]
+    wanted = replace(needs(), host_tags=frozenset({"gpu", "fast"}))
+    with pytest.raises(InsufficientCapacityError, match="host tags fast,gpu"):
+        choose_host_and_pool(hosts, [pool(10)], wanted)
+
+
+def test_untagged_offerings_take_tagged_hosts_and_pools() -> None:
+    hosts = [replace(host(1), tags=frozenset({"gpu"}))]
+    pools = [replace(pool(10), tags=frozenset({"ssd"}))]
+    assert choose_host_and_pool(hosts, pools, needs()) == Placement(1, 10)
+
+
+def test_only_pools_with_every_storage_tag_are_candidates() -> None:
+    # The emptier pool and the one holding the image both lack "ssd".
+    pools = [
+        replace(pool(10, available_bytes=500 * GIB, has_image=True), tags=frozenset({"hdd"})),
+        replace(pool(11), tags=frozenset({"ssd", "hdd"})),
+    ]
+    wanted = replace(needs(), storage_tags=frozenset({"ssd"}))
+    assert choose_host_and_pool([host(1)], pools, wanted) == Placement(1, 11)
+
+
+def test_no_pool_with_the_storage_tags_names_them() -> None:
+    pools = [replace(pool(10), tags=frozenset({"hdd"}))]
+    wanted = replace(needs(), storage_tags=frozenset({"ssd"}))
+    with pytest.raises(InsufficientCapacityError, match="shared storage pool tagged ssd"):
+        choose_host_and_pool([host(1)], pools, wanted)
+
+
+def test_a_tagged_pool_must_also_be_reachable_from_a_tagged_host() -> None:
+    # Host 1 has the tag but reaches only cluster 1's untagged pool; host 2 lacks the tag.
+    hosts = [
+        replace(host(1, cluster_id=1), tags=frozenset({"gpu"})),
+        host(2, cluster_id=2),
+    ]
+    pools = [
+        pool(10, scope="CLUSTER", cluster_id=1),
+        replace(pool(11, scope="CLUSTER", cluster_id=2), tags=frozenset({"ssd"})),
+    ]
+    wanted = replace(needs(), host_tags=frozenset({"gpu"}), storage_tags=frozenset({"ssd"}))
+    with pytest.raises(InsufficientCapacityError, match="tagged ssd"):
+        choose_host_and_pool(hosts, pools, wanted)
