@@ -189,6 +189,39 @@ def test_errors_reach_the_caller(vm_stack: Stack) -> None:
     assert "free memory" in no_room.value.error["errortext"]
 
 
+def test_offering_tags_update_and_delete_through_cs(vm_stack: Stack) -> None:
+    api = vm_stack.api
+    gpu = api.createServiceOffering(
+        name="gpu", displaytext="gpu", cpunumber=1, cpuspeed=500, memory=64, hosttags="gpu"
+    )["serviceoffering"]
+    assert gpu["hosttags"] == "gpu"
+    template_id = register(vm_stack, "tagged")
+    with pytest.raises(CloudStackApiException) as untagged:
+        api.deployVirtualMachine(
+            zoneid=vm_stack.zone_id, serviceofferingid=gpu["id"], templateid=template_id
+        )
+    assert untagged.value.error["errorcode"] == 533
+    assert "host tags gpu" in untagged.value.error["errortext"]
+    plain = api.createServiceOffering(
+        name="plain", displaytext="plain", cpunumber=1, cpuspeed=500, memory=64
+    )["serviceoffering"]
+    renamed = api.updateServiceOffering(id=plain["id"], name="plain-2", sortkey=3)
+    assert renamed["serviceoffering"]["name"] == "plain-2"
+    vm = api.deployVirtualMachine(
+        zoneid=vm_stack.zone_id, serviceofferingid=plain["id"], templateid=template_id
+    )["virtualmachine"]
+    # Deleting the offering in use is allowed, as in CloudStack; its VM keeps running it.
+    for offering in (gpu, plain):
+        assert api.deleteServiceOffering(id=offering["id"])["success"] in (True, "true")
+    listed = {o["name"] for o in api.listServiceOfferings()["serviceoffering"]}
+    assert not listed & {"gpu", "plain-2"}
+    api.stopVirtualMachine(id=vm["id"])
+    started = api.startVirtualMachine(id=vm["id"])["virtualmachine"]
+    assert started["state"] == "Running" and started["serviceofferingname"] == "plain-2"
+    assert domain_state(vm["instancename"]) == "running"
+    destroy(vm_stack, vm)
+
+
 def libcloud_driver(stack: Stack) -> Any:
     port = int(stack.endpoint.split(":")[2].split("/")[0])
     return get_driver(Provider.CLOUDSTACK)(
