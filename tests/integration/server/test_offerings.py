@@ -189,3 +189,38 @@ def test_only_root_admins_update_and_delete_offerings(server: ServerHarness) -> 
         status, _ = server.call(command, user, id=offering_id, name="mine")
         assert status == 432, command
     assert names(server, "listServiceOfferings", "serviceoffering") == ["small"]
+
+
+def test_offering_commands_leave_events(server: ServerHarness) -> None:
+    offering = service_offering(server)
+    server.ok("updateServiceOffering", id=offering["id"], name="renamed")
+    server.ok("deleteServiceOffering", id=offering["id"])
+    events = server.ok("listEvents", resourcetype="ServiceOffering", resourceid=offering["id"])
+    described = sorted((e["type"], e["description"]) for e in events["event"])
+    assert described == [
+        (
+            "SERVICE.OFFERING.CREATE",
+            f"Successfully completed creating service offering small ({offering['id']})",
+        ),
+        (
+            "SERVICE.OFFERING.DELETE",
+            f"Successfully completed deleting service offering {offering['id']}",
+        ),
+        (
+            "SERVICE.OFFERING.EDIT",
+            f"Successfully completed updating service offering renamed ({offering['id']})",
+        ),
+    ]
+    disk = server.ok("createDiskOffering", name="d", disksize=1)["diskoffering"]
+    server.ok("updateDiskOffering", id=disk["id"], tags="ssd")
+    server.ok("deleteDiskOffering", id=disk["id"])
+    events = server.ok("listEvents", resourcetype="diskoffering", resourceid=disk["id"])
+    assert sorted(e["type"] for e in events["event"]) == [
+        "DISK.OFFERING.CREATE",
+        "DISK.OFFERING.DELETE",
+        "DISK.OFFERING.EDIT",
+    ]
+    # A refused command records nothing.
+    server.call("updateDiskOffering", id=disk["id"], name="gone")
+    events = server.ok("listEvents", resourcetype="DiskOffering", resourceid=disk["id"])
+    assert len(events["event"]) == 3

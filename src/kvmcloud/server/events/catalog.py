@@ -54,6 +54,12 @@ class EventType(StrEnum):
     ROLE_PERMISSION_CREATE = "ROLE.PERMISSION.CREATE"
     ROLE_PERMISSION_UPDATE = "ROLE.PERMISSION.UPDATE"
     ROLE_PERMISSION_DELETE = "ROLE.PERMISSION.DELETE"
+    SERVICE_OFFERING_CREATE = "SERVICE.OFFERING.CREATE"
+    SERVICE_OFFERING_EDIT = "SERVICE.OFFERING.EDIT"
+    SERVICE_OFFERING_DELETE = "SERVICE.OFFERING.DELETE"
+    DISK_OFFERING_CREATE = "DISK.OFFERING.CREATE"
+    DISK_OFFERING_EDIT = "DISK.OFFERING.EDIT"
+    DISK_OFFERING_DELETE = "DISK.OFFERING.DELETE"
 
 
 class ResourceType(StrEnum):
@@ -66,6 +72,8 @@ class ResourceType(StrEnum):
     USER = "User"
     DOMAIN = "Domain"
     ROLE = "Role"
+    SERVICE_OFFERING = "ServiceOffering"
+    DISK_OFFERING = "DiskOffering"
 
 
 # What a job-backed event's description says the job was doing (CloudStack's wording:
@@ -132,6 +140,28 @@ COMMAND_EVENTS: dict[str, CommandEvent] = {
         EventType.TEMPLATE_UPDATE, ResourceType.TEMPLATE, "updating template"
     ),
     "updateIso": CommandEvent(EventType.ISO_UPDATE, ResourceType.ISO, "updating iso"),
+    "createServiceOffering": CommandEvent(
+        EventType.SERVICE_OFFERING_CREATE,
+        ResourceType.SERVICE_OFFERING,
+        "creating service offering",
+    ),
+    "updateServiceOffering": CommandEvent(
+        EventType.SERVICE_OFFERING_EDIT, ResourceType.SERVICE_OFFERING, "updating service offering"
+    ),
+    "deleteServiceOffering": CommandEvent(
+        EventType.SERVICE_OFFERING_DELETE,
+        ResourceType.SERVICE_OFFERING,
+        "deleting service offering",
+    ),
+    "createDiskOffering": CommandEvent(
+        EventType.DISK_OFFERING_CREATE, ResourceType.DISK_OFFERING, "creating disk offering"
+    ),
+    "updateDiskOffering": CommandEvent(
+        EventType.DISK_OFFERING_EDIT, ResourceType.DISK_OFFERING, "updating disk offering"
+    ),
+    "deleteDiskOffering": CommandEvent(
+        EventType.DISK_OFFERING_DELETE, ResourceType.DISK_OFFERING, "deleting disk offering"
+    ),
 }
 
 
