@@ -65,6 +65,9 @@ from kvmcloud.server.jobs.leases import renew_interval_s
 from kvmcloud.server.jobs.periodic import PeriodicTask, Scheduler
 from kvmcloud.server.jobs.runner import JobHandler, JobRunner
 from kvmcloud.server.limits import api as limits_api
+from kvmcloud.server.networks import api as networks_api
+from kvmcloud.server.networks import jobs as networks_jobs
+from kvmcloud.server.networks import service as networks_service
 from kvmcloud.server.offerings import api as offerings_api
 from kvmcloud.server.regions import api as regions_api
 from kvmcloud.server.roles import api as roles_api
@@ -119,6 +122,7 @@ def build_registry() -> Registry:
             templates_api.commands,
             vms_api.commands,
             offerings_api.commands,
+            networks_api.commands,
             configuration_api.commands,
             jobs_api.commands,
             certificates_api.commands,
@@ -169,6 +173,8 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     vms_service.DESTROY_JOB: with_event(EventType.VM_DESTROY, VM, vms_jobs.run_destroy_vm),
     vms_service.ATTACH_ISO_JOB: vms_jobs.run_attach_iso,
     certificates_service.CERTIFICATE_SYNC_JOB: certificates_jobs.run_certificate_sync,
+    networks_service.UPDATE_NETWORK_JOB: networks_jobs.run_update_network,
+    networks_service.DELETE_NETWORK_JOB: networks_jobs.run_delete_network,
     RENEW_CERTIFICATE_JOB: infrastructure_jobs.run_certificate_renewal,
     directory_removal.DELETE_ACCOUNT_JOB: with_event(
         EventType.ACCOUNT_DELETE,

@@ -9,8 +9,16 @@ from kvmcloud.server.accounts.models import Account, Domain, Role, RolePermissio
 from kvmcloud.server.api.params import Entity
 from kvmcloud.server.certificates.models import DirectDownloadCertificate
 from kvmcloud.server.events.models import Event
-from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, StoragePool, Zone
+from kvmcloud.server.infrastructure.models import (
+    Cluster,
+    Host,
+    PhysicalNetwork,
+    Pod,
+    StoragePool,
+    Zone,
+)
 from kvmcloud.server.jobs.models import ManagementServer
+from kvmcloud.server.networks.models import Network, NetworkOffering
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.queries import known_uuids
 from kvmcloud.server.templates.models import GuestOs, GuestOsCategory, Template
@@ -38,6 +46,9 @@ ID_COLUMNS: dict[Entity, Any] = {
     Entity.CERTIFICATE: DirectDownloadCertificate.uuid,
     Entity.ROLE: Role.uuid,
     Entity.ROLE_PERMISSION: RolePermission.uuid,
+    Entity.NETWORK_OFFERING: NetworkOffering.uuid,
+    Entity.NETWORK: Network.uuid,
+    Entity.PHYSICAL_NETWORK: PhysicalNetwork.uuid,
 }
 
 

@@ -10,6 +10,7 @@ def load_all() -> None:
     from kvmcloud.server.events import models as events  # noqa: F401
     from kvmcloud.server.infrastructure import models as infrastructure  # noqa: F401
     from kvmcloud.server.jobs import models as jobs  # noqa: F401
+    from kvmcloud.server.networks import models as networks  # noqa: F401
     from kvmcloud.server.offerings import models as offerings  # noqa: F401
     from kvmcloud.server.templates import models as templates  # noqa: F401
     from kvmcloud.server.vms import models as vms  # noqa: F401

@@ -112,6 +112,18 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     "listDiskOfferings": _EVERYONE,
     "updateDiskOffering": _ROOT,
     "deleteDiskOffering": _ROOT,
+    # network offerings, physical networks, guest networks (4.9's commands.properties)
+    "createNetworkOffering": _ROOT,
+    "listNetworkOfferings": _EVERYONE,
+    "updateNetworkOffering": _ROOT,
+    "deleteNetworkOffering": _ROOT,
+    "listPhysicalNetworks": _ROOT,
+    "listTrafficTypes": _ROOT,
+    "listNetworkServiceProviders": _ROOT,
+    "createNetwork": _EVERYONE,
+    "listNetworks": _EVERYONE,
+    "updateNetwork": _EVERYONE,
+    "deleteNetwork": _EVERYONE,
     "listConfigurations": _ROOT,
     "updateConfiguration": _ROOT,
     # VMs and volumes

@@ -82,6 +82,9 @@ class Entity(StrEnum):
     VLAN_IP_RANGE = "vlaniprange"
     VPC = "vpc"
     PROJECT = "project"
+    NETWORK_OFFERING = "networkoffering"
+    NETWORK = "network"
+    PHYSICAL_NETWORK = "physicalnetwork"
 
 
 class ParamType(StrEnum):

@@ -44,6 +44,32 @@ class Zone(Base):
     created: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class PhysicalNetwork(Base):
+    """A zone's physical network (CloudStack table physical_network); one per zone here."""
+
+    __tablename__ = "physical_network"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    data_center_id: Mapped[int] = mapped_column(ForeignKey("data_center.id"), index=True)
+    state: Mapped[str] = mapped_column(String(32), default="Enabled")
+    broadcast_domain_range: Mapped[str] = mapped_column(String(32), default="ZONE")
+    isolation_methods: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(UtcDateTime())
+    removed: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PhysicalNetworkTrafficType(Base):
+    """A traffic type a physical network carries (CloudStack physical_network_traffic_types)."""
+
+    __tablename__ = "physical_network_traffic_types"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
+    physical_network_id: Mapped[int] = mapped_column(ForeignKey("physical_network.id"), index=True)
+    traffic_type: Mapped[str] = mapped_column(String(32))
+    kvm_network_label: Mapped[str | None] = mapped_column(String(255))
+
+
 class Pod(Base):
     """A pod of a zone (CloudStack table host_pod_ref)."""
 

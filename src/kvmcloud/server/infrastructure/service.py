@@ -22,6 +22,8 @@ from kvmcloud.server.infrastructure.host_states import HostStatus, host_status
 from kvmcloud.server.infrastructure.models import (
     Cluster,
     Host,
+    PhysicalNetwork,
+    PhysicalNetworkTrafficType,
     Pod,
     PoolScope,
     PoolType,
@@ -38,6 +40,8 @@ from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
 from kvmcloud.server.sealing.box import agent_key_context, agent_key_digest
 
 HYPERVISOR_KVM = "KVM"
+# What every zone's one physical network carries: its guests' traffic and the hosts' own.
+ZONE_TRAFFIC_TYPES = ("Guest", "Management")
 CHECK_POOL_TIMEOUT_S = 30.0
 
 
@@ -78,7 +82,22 @@ def create_zone(db: Database, spec: ZoneSpec, clock: Callable[[], datetime]) -> 
         )
         session.add(zone)
         session.flush()
+        add_physical_network(session, zone, clock())
         return zone
+
+
+def add_physical_network(session: Session, zone: Zone, now: datetime) -> PhysicalNetwork:
+    """Give a new zone its physical network, carrying ZONE_TRAFFIC_TYPES (CloudStack's name)."""
+    network = PhysicalNetwork(
+        name=f"Physical Network {zone.id}", data_center_id=zone.id, state="Enabled", created=now
+    )
+    session.add(network)
+    session.flush()
+    for traffic_type in ZONE_TRAFFIC_TYPES:
+        session.add(
+            PhysicalNetworkTrafficType(physical_network_id=network.id, traffic_type=traffic_type)
+        )
+    return network
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

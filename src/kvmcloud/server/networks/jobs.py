@@ -1,0 +1,23 @@
+"""Network jobs: updateNetwork, deleteNetwork."""
+
+from typing import Any
+
+from kvmcloud.server.jobs.runner import JobContext
+from kvmcloud.server.networks import service, views
+
+
+def run_update_network(ctx: JobContext) -> dict[str, Any]:
+    """UpdateNetwork's job: change the name or display text; answer with the network."""
+    record = service.update_network(
+        ctx.db,
+        int(ctx.payload["network_id"]),
+        name=ctx.payload.get("name"),
+        display_text=ctx.payload.get("display_text"),
+    )
+    return {"network": views.network_response(record)}
+
+
+def run_delete_network(ctx: JobContext) -> dict[str, Any]:
+    """DeleteNetwork's job: remove the network's record (nothing runs on hosts for it yet)."""
+    service.delete_network(ctx.db, int(ctx.payload["network_id"]), ctx.clock())
+    return {"success": True}
