@@ -173,8 +173,12 @@ JOB_HANDLERS: dict[str, JobHandler] = {
     vms_service.DESTROY_JOB: with_event(EventType.VM_DESTROY, VM, vms_jobs.run_destroy_vm),
     vms_service.ATTACH_ISO_JOB: vms_jobs.run_attach_iso,
     certificates_service.CERTIFICATE_SYNC_JOB: certificates_jobs.run_certificate_sync,
-    networks_service.UPDATE_NETWORK_JOB: networks_jobs.run_update_network,
-    networks_service.DELETE_NETWORK_JOB: networks_jobs.run_delete_network,
+    networks_service.UPDATE_NETWORK_JOB: with_event(
+        EventType.NETWORK_UPDATE, ResourceType.NETWORK, networks_jobs.run_update_network
+    ),
+    networks_service.DELETE_NETWORK_JOB: with_event(
+        EventType.NETWORK_DELETE, ResourceType.NETWORK, networks_jobs.run_delete_network
+    ),
     RENEW_CERTIFICATE_JOB: infrastructure_jobs.run_certificate_renewal,
     directory_removal.DELETE_ACCOUNT_JOB: with_event(
         EventType.ACCOUNT_DELETE,

@@ -426,3 +426,18 @@ def test_networks_belong_to_accounts_and_follow_the_visibility_rules(
 def test_a_zone_works_without_networks(server: ServerHarness) -> None:
     zone(server)
     assert server.ok("listNetworks", listall=True) == {}
+
+
+def test_network_jobs_record_events_for_the_caller(server: ServerHarness) -> None:
+    z = zone(server)
+    created = network(server, z["id"])
+    job_result(server, server.ok("updateNetwork", id=created["id"], name="n2"))
+    job_result(server, server.ok("deleteNetwork", id=created["id"]))
+    listed = server.ok("listEvents", resourcetype="Network", resourceid=created["id"])["event"]
+    assert [(e["type"], e["level"], e["description"]) for e in listed] == [
+        ("NETWORK.DELETE", "INFO", f"Completed deleting network {created['id']}"),
+        ("NETWORK.UPDATE", "INFO", f"Completed updating network {created['id']}"),
+    ]
+    assert {e["account"] for e in listed} == {"admin"}
+    names = {item["name"] for item in server.ok("listEventTypes")["eventtype"]}
+    assert {"NETWORK.UPDATE", "NETWORK.DELETE"} <= names

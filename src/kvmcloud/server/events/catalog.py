@@ -60,6 +60,8 @@ class EventType(StrEnum):
     DISK_OFFERING_CREATE = "DISK.OFFERING.CREATE"
     DISK_OFFERING_EDIT = "DISK.OFFERING.EDIT"
     DISK_OFFERING_DELETE = "DISK.OFFERING.DELETE"
+    NETWORK_UPDATE = "NETWORK.UPDATE"
+    NETWORK_DELETE = "NETWORK.DELETE"
 
 
 class ResourceType(StrEnum):
@@ -74,6 +76,7 @@ class ResourceType(StrEnum):
     ROLE = "Role"
     SERVICE_OFFERING = "ServiceOffering"
     DISK_OFFERING = "DiskOffering"
+    NETWORK = "Network"
 
 
 # What a job-backed event's description says the job was doing (CloudStack's wording:
@@ -88,6 +91,8 @@ ACTIONS = {
     EventType.ACCOUNT_DISABLE: "disabling account",
     EventType.USER_DISABLE: "disabling user",
     EventType.DOMAIN_DELETE: "deleting domain",
+    EventType.NETWORK_UPDATE: "updating network",
+    EventType.NETWORK_DELETE: "deleting network",
 }
 
 
