@@ -142,6 +142,12 @@ ACCOUNT_RESOURCES = AccountResources(
         queue=vms_actions.queue_expunge_for_owner_removal,
         failed_verb="destroyed",
     ),
+    delete_networks=ResourceStep(
+        job_kind=networks_service.DELETE_NETWORK_JOB,
+        find=networks_service.account_networks,
+        queue=networks_service.queue_delete_for_owner_removal,
+        failed_verb="deleted",
+    ),
     delete_images=ResourceStep(
         job_kind=templates_deletion.DELETE_TEMPLATE_JOB,
         find=templates_deletion.account_images,

@@ -441,3 +441,21 @@ def test_network_jobs_record_events_for_the_caller(server: ServerHarness) -> Non
     assert {e["account"] for e in listed} == {"admin"}
     names = {item["name"] for item in server.ok("listEventTypes")["eventtype"]}
     assert {"NETWORK.UPDATE", "NETWORK.DELETE"} <= names
+
+
+def test_deleting_an_account_deletes_its_networks(server: ServerHarness) -> None:
+    z = zone(server)
+    sub = domain(server, "sub")
+    created, alice = account(server, "alice", sub["id"])
+    mine = network(server, z["id"], alice, name="alice-net")
+    kept = network(server, z["id"], name="admin-net")
+
+    reply = server.ok("deleteAccount", id=created["id"])
+    for _ in range(10):
+        server.run_jobs()
+        server.clock.advance(5)
+    assert server.ok("queryAsyncJobResult", jobid=reply["jobid"])["jobstatus"] == 1
+    listed = server.ok("listNetworks", listall=True)["network"]
+    assert [n["id"] for n in listed] == [kept["id"]]
+    events = server.ok("listEvents", resourcetype="Network", resourceid=mine["id"])["event"]
+    assert [(e["type"], e["account"]) for e in events] == [("NETWORK.DELETE", "admin")]

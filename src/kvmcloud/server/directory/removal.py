@@ -68,6 +68,7 @@ class AccountResources:
     """
 
     expunge_vms: ResourceStep
+    delete_networks: ResourceStep
     delete_images: ResourceStep
     stop_vms: ResourceStep
 
@@ -257,7 +258,7 @@ def advance_account_removal(
     owner: JobOwner,
     now: datetime,
 ) -> Progress:
-    """Expunge the account's VMs, then delete its templates and ISOs, then mark it removed.
+    """Expunge the account's VMs, delete its networks, then its templates and ISOs, then it.
 
     Each call queues the normal job for every item that needs one and has none running,
     and reports what still runs and what failed; the account is removed only once
@@ -265,7 +266,7 @@ def advance_account_removal(
     """
     if account.state != REMOVING:
         return Progress()
-    for step in (resources.expunge_vms, resources.delete_images):
+    for step in (resources.expunge_vms, resources.delete_networks, resources.delete_images):
         progress = _advance(session, step, account.id, owner, now)
         if progress.waiting or progress.failures:
             return progress

@@ -190,7 +190,8 @@ def queue_update(
             kind=UPDATE_NETWORK_JOB,
             cmd=_UPDATE_CMD,
             payload={"network_id": network.id, "name": name, "display_text": display_text},
-            caller=caller,
+            account_id=caller.account_id,
+            user_id=caller.user_id,
             now=clock(),
         )
 
@@ -221,9 +222,41 @@ def queue_delete(
             kind=DELETE_NETWORK_JOB,
             cmd=_DELETE_CMD,
             payload={"network_id": network.id},
-            caller=caller,
+            account_id=caller.account_id,
+            user_id=caller.user_id,
             now=clock(),
         )
+
+
+def account_networks(session: Session, account_id: int) -> list[tuple[str, str]]:
+    """The account's live networks, as (uuid, "network <name>"): what deleteAccount removes."""
+    rows = session.execute(
+        select(Network.uuid, Network.name)
+        .where(Network.account_id == account_id, Network.removed.is_(None))
+        .order_by(Network.id)
+    )
+    return [(uuid, f"network {name}") for uuid, name in rows]
+
+
+def queue_delete_for_owner_removal(
+    session: Session, uuid: str, *, account_id: int | None, user_id: int | None, now: datetime
+) -> str:
+    """Queue deleteNetwork of a network whose account is being deleted, for who deletes it.
+
+    ``account_id``/``user_id`` checked their right to delete the account; the network's own
+    account can no longer act.
+    """
+    network = session.scalars(select(Network).where(Network.uuid == uuid)).one()
+    return _enqueue(
+        session,
+        network,
+        kind=DELETE_NETWORK_JOB,
+        cmd=_DELETE_CMD,
+        payload={"network_id": network.id},
+        account_id=account_id,
+        user_id=user_id,
+        now=now,
+    )
 
 
 def delete_network(db: Database, network_id: int, now: datetime) -> None:
@@ -241,7 +274,8 @@ def _enqueue(
     kind: str,
     cmd: str,
     payload: dict[str, object],
-    caller: Caller,
+    account_id: int | None,
+    user_id: int | None,
     now: datetime,
 ) -> str:
     job = queue.enqueue(
@@ -250,8 +284,8 @@ def _enqueue(
         cmd=cmd,
         payload=payload,
         now=now,
-        account_id=caller.account_id,
-        user_id=caller.user_id,
+        account_id=account_id,
+        user_id=user_id,
         instance_type="Network",
         instance_uuid=network.uuid,
     )
