@@ -437,6 +437,11 @@ def test_network_jobs_record_events_for_the_caller(server: ServerHarness) -> Non
     assert [(e["type"], e["level"], e["description"]) for e in listed] == [
         ("NETWORK.DELETE", "INFO", f"Completed deleting network {created['id']}"),
         ("NETWORK.UPDATE", "INFO", f"Completed updating network {created['id']}"),
+        (
+            "NETWORK.CREATE",
+            "INFO",
+            f"Successfully completed creating network net1 ({created['id']})",
+        ),
     ]
     assert {e["account"] for e in listed} == {"admin"}
     names = {item["name"] for item in server.ok("listEventTypes")["eventtype"]}
@@ -457,5 +462,43 @@ def test_deleting_an_account_deletes_its_networks(server: ServerHarness) -> None
     assert server.ok("queryAsyncJobResult", jobid=reply["jobid"])["jobstatus"] == 1
     listed = server.ok("listNetworks", listall=True)["network"]
     assert [n["id"] for n in listed] == [kept["id"]]
-    events = server.ok("listEvents", resourcetype="Network", resourceid=mine["id"])["event"]
-    assert [(e["type"], e["account"]) for e in events] == [("NETWORK.DELETE", "admin")]
+    events = server.ok("listEvents", resourcetype="Network", resourceid=mine["id"], listall=True)[
+        "event"
+    ]
+    assert [(e["type"], e["account"]) for e in events] == [
+        ("NETWORK.DELETE", "admin"),
+        ("NETWORK.CREATE", "alice"),
+    ]
+
+
+def test_network_and_offering_commands_record_events(server: ServerHarness) -> None:
+    z = zone(server)
+    created = offering(server, "Evt")
+    server.ok("updateNetworkOffering", id=created["id"], state="Enabled")
+    net = network(server, z["id"], name="evt-net", networkofferingid=created["id"])
+    refused(server, "createNetwork", name="x", networkofferingid=SHARED, zoneid=z["id"])
+    job_result(server, server.ok("deleteNetwork", id=net["id"]))
+    server.ok("deleteNetworkOffering", id=created["id"])
+
+    def described(**params: Any) -> list[tuple[str, str]]:
+        listed = server.ok("listEvents", **params)["event"]
+        return [(e["type"], e["description"]) for e in listed]
+
+    assert described(resourcetype="NetworkOffering", resourceid=created["id"]) == [
+        (
+            "NETWORK.OFFERING.DELETE",
+            f"Successfully completed deleting network offering {created['id']}",
+        ),
+        (
+            "NETWORK.OFFERING.EDIT",
+            f"Successfully completed updating network offering Evt ({created['id']})",
+        ),
+        (
+            "NETWORK.OFFERING.CREATE",
+            f"Successfully completed creating network offering Evt ({created['id']})",
+        ),
+    ]
+    # The refused create recorded nothing.
+    assert described(type="NETWORK.CREATE") == [
+        ("NETWORK.CREATE", f"Successfully completed creating network evt-net ({net['id']})")
+    ]

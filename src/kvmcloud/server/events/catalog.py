@@ -60,8 +60,12 @@ class EventType(StrEnum):
     DISK_OFFERING_CREATE = "DISK.OFFERING.CREATE"
     DISK_OFFERING_EDIT = "DISK.OFFERING.EDIT"
     DISK_OFFERING_DELETE = "DISK.OFFERING.DELETE"
+    NETWORK_CREATE = "NETWORK.CREATE"
     NETWORK_UPDATE = "NETWORK.UPDATE"
     NETWORK_DELETE = "NETWORK.DELETE"
+    NETWORK_OFFERING_CREATE = "NETWORK.OFFERING.CREATE"
+    NETWORK_OFFERING_EDIT = "NETWORK.OFFERING.EDIT"
+    NETWORK_OFFERING_DELETE = "NETWORK.OFFERING.DELETE"
 
 
 class ResourceType(StrEnum):
@@ -77,6 +81,7 @@ class ResourceType(StrEnum):
     SERVICE_OFFERING = "ServiceOffering"
     DISK_OFFERING = "DiskOffering"
     NETWORK = "Network"
+    NETWORK_OFFERING = "NetworkOffering"
 
 
 # What a job-backed event's description says the job was doing (CloudStack's wording:
@@ -166,6 +171,24 @@ COMMAND_EVENTS: dict[str, CommandEvent] = {
     ),
     "deleteDiskOffering": CommandEvent(
         EventType.DISK_OFFERING_DELETE, ResourceType.DISK_OFFERING, "deleting disk offering"
+    ),
+    "createNetwork": CommandEvent(
+        EventType.NETWORK_CREATE, ResourceType.NETWORK, "creating network"
+    ),
+    "createNetworkOffering": CommandEvent(
+        EventType.NETWORK_OFFERING_CREATE,
+        ResourceType.NETWORK_OFFERING,
+        "creating network offering",
+    ),
+    "updateNetworkOffering": CommandEvent(
+        EventType.NETWORK_OFFERING_EDIT,
+        ResourceType.NETWORK_OFFERING,
+        "updating network offering",
+    ),
+    "deleteNetworkOffering": CommandEvent(
+        EventType.NETWORK_OFFERING_DELETE,
+        ResourceType.NETWORK_OFFERING,
+        "deleting network offering",
     ),
 }
 
