@@ -85,6 +85,11 @@ def test_a_new_offering_starts_disabled_and_is_enabled_by_update(server: ServerH
     )
     listed = server.ok("listNetworkOfferings", id=created["id"])["networkoffering"]
     assert [(o["name"], o["state"]) for o in listed] == [("L2b", "Enabled")]
+    required = server.ok("updateNetworkOffering", id=created["id"], availability="required")
+    assert required["networkoffering"]["availability"] == "Required"
+    assert "Invalid value for Availability" in refused(
+        server, "updateNetworkOffering", id=created["id"], availability="Never"
+    )
 
 
 def test_create_with_enable_and_the_display_text_defaulting_to_the_name(
@@ -146,6 +151,8 @@ def test_list_offerings_filters_and_pages(server: ServerHarness) -> None:
     assert names(guestiptype="shared") == ["DefaultSharedNetworkOffering", "Mine two"]
     assert names(keyword="Mine") == ["Mine one", "Mine two"]
     assert names(name="Mine two") == ["Mine two"]
+    assert names(displaytext="Offering for L2 networks") == ["DefaultL2NetworkOffering"]
+    assert names(traffictype="guest", state="enabled") == [o.name for o in DEFAULT_OFFERINGS]
     assert names(isdefault=False) == ["Mine one", "Mine two"]
     assert names(forvpc=True) == []
     assert len(names(zoneid=z["id"])) == 5

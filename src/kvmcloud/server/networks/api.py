@@ -135,6 +135,7 @@ def list_network_offerings(ctx: ApiContext, params: ListNetworkOfferingsParams) 
     wanted = offerings.OfferingFilter(
         id=params.id,
         name=params.name,
+        display_text=params.display_text,
         state=params.state,
         guest_ip_type=params.guest_ip_type,
         traffic_type=params.traffic_type,

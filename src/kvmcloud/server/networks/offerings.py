@@ -83,6 +83,7 @@ class OfferingFilter:
 
     id: str | None
     name: str | None
+    display_text: str | None
     state: str | None
     guest_ip_type: str | None
     traffic_type: str | None
@@ -105,6 +106,8 @@ def list_offerings(
         query = query.where(NetworkOffering.uuid == wanted.id)
     if wanted.name:
         query = query.where(NetworkOffering.name == wanted.name)
+    if wanted.display_text:
+        query = query.where(NetworkOffering.display_text == wanted.display_text)
     if wanted.state:
         query = query.where(func.lower(NetworkOffering.state) == wanted.state.lower())
     if wanted.guest_ip_type:
