@@ -1,7 +1,7 @@
 """physical_network (one per zone) and its traffic types; network_offerings (defaults); networks
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-05 08:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import kvmcloud.server.db
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
