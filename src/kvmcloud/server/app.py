@@ -65,6 +65,7 @@ from kvmcloud.server.jobs.leases import renew_interval_s
 from kvmcloud.server.jobs.periodic import PeriodicTask, Scheduler
 from kvmcloud.server.jobs.runner import JobHandler, JobRunner
 from kvmcloud.server.limits import api as limits_api
+from kvmcloud.server.metrics import api as metrics_api
 from kvmcloud.server.networks import api as networks_api
 from kvmcloud.server.networks import jobs as networks_jobs
 from kvmcloud.server.networks import service as networks_service
@@ -130,6 +131,7 @@ def build_registry() -> Registry:
             absent_api.commands,
             regions_api.commands,
             limits_api.commands,
+            metrics_api.commands,
         ]
     )
 

@@ -85,6 +85,11 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     "listStoragePools": _RESOURCE,
     "listHypervisors": _EVERYONE,
     "listManagementServers": _ROOT,
+    # metrics (CloudStack's metrics plugin)
+    "listVirtualMachinesMetrics": _EVERYONE,
+    "listHostsMetrics": _ROOT,
+    "listStoragePoolsMetrics": _ROOT,
+    "listInfrastructure": _ROOT,
     # templates and ISOs
     "registerTemplate": _EVERYONE,
     "listTemplates": _EVERYONE,

@@ -1,0 +1,1 @@
+"""Metrics list commands for dashboards: base list objects plus their figures."""
