@@ -84,9 +84,46 @@ def test_infrastructure_counts_what_exists(server: ServerHarness, cloud: Cloud) 
     assert item["systemvms"] == item["routers"] == 0
 
 
+def test_zone_and_cluster_metrics_sum_their_hosts(server: ServerHarness, cloud: Cloud) -> None:
+    template_id, offering_id = register(server, cloud), offering(server, memory=2048)
+    deploy(server, cloud, template_id, offering_id, name="a")
+    server.ok("createZone", name="empty", networktype="Advanced")
+
+    zones = server.ok("listZonesMetrics")
+    assert zones["count"] == 2
+    zone, empty = sorted(zones["zone"], key=lambda z: z["name"] != "zone1")
+    assert zone["id"] == cloud.zone_id and zone["networktype"] == "Advanced"
+    assert (zone["state"], zone["clusters"]) == ("Enabled", "1 / 1")
+    assert (zone["cputotal"], zone["memorytotal"]) == ("4.00 Ghz", "8.00 GB")
+    assert (zone["cpuallocated"], zone["memoryallocated"]) == ("12.50%", "25.00%")
+    assert (empty["clusters"], empty["cputotal"]) == ("0 / 0", "0.00 Ghz")
+    assert "cpuallocated" not in empty and "cpuused" not in zone
+    assert server.ok("listZonesMetrics", name="empty")["zone"][0]["id"] == empty["id"]
+
+    (cluster,) = server.ok("listClustersMetrics", zoneid=cloud.zone_id)["cluster"]
+    assert cluster["id"] == cloud.cluster_id and cluster["hypervisortype"] == "KVM"
+    assert (cluster["state"], cluster["hosts"]) == ("Enabled", "1 / 1")
+    assert (cluster["cpuallocated"], cluster["memoryallocated"]) == ("12.50%", "25.00%")
+    assert "memoryused" not in cluster and "drsimbalance" not in cluster
+
+
+def test_management_server_metrics_list_the_base_objects(server: ServerHarness) -> None:
+    recover_after_restart(server.services)
+    metrics = server.ok("listManagementServersMetrics", id=server.services.msid)
+    assert metrics == server.ok("listManagementServers", id=server.services.msid)
+    assert metrics["managementserver"][0]["state"] == "Up"
+
+
 def test_admin_metrics_refuse_users(server: ServerHarness, cloud: Cloud) -> None:
     user = server.user("bob")
-    for command in ("listHostsMetrics", "listStoragePoolsMetrics", "listInfrastructure"):
+    for command in (
+        "listHostsMetrics",
+        "listStoragePoolsMetrics",
+        "listZonesMetrics",
+        "listClustersMetrics",
+        "listManagementServersMetrics",
+        "listInfrastructure",
+    ):
         status, body = server.call(command, user)
         assert status == 432, (command, body)
         assert body["errortext"] == (

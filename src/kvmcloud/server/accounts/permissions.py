@@ -89,6 +89,9 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     "listVirtualMachinesMetrics": _EVERYONE,
     "listHostsMetrics": _ROOT,
     "listStoragePoolsMetrics": _ROOT,
+    "listZonesMetrics": _ROOT,
+    "listClustersMetrics": _ROOT,
+    "listManagementServersMetrics": _ROOT,
     "listInfrastructure": _ROOT,
     # templates and ISOs
     "registerTemplate": _EVERYONE,

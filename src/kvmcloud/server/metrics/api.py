@@ -1,10 +1,11 @@
-"""listVirtualMachinesMetrics, listHostsMetrics, listStoragePoolsMetrics, listInfrastructure."""
+"""The metrics plugin's list commands: VMs, hosts, pools, zones, clusters, servers, totals."""
 
 from dataclasses import dataclass
 
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ApiResult, ListResult, ObjectResult
 from kvmcloud.server.infrastructure import api as infrastructure_api
+from kvmcloud.server.jobs import api as jobs_api
 from kvmcloud.server.metrics import figures, service
 from kvmcloud.server.vms import api as vms_api
 
@@ -68,6 +69,62 @@ def list_storage_pools_metrics(
     base = _listed(infrastructure_api.list_storage_pools(ctx, params))
     items = [{**pool, **figures.pool_metrics(pool)} for pool in base.items]
     return ListResult(base.item_key, items, base.count)
+
+
+@commands.command(
+    "listZonesMetrics",
+    infrastructure_api.ListZonesParams,
+    description="Lists zone metrics",
+    response_key="zone",
+    since="4.9.3",
+)
+def list_zones_metrics(ctx: ApiContext, params: infrastructure_api.ListZonesParams) -> ListResult:
+    """List zones as listZones does, with their hosts' capacity and what VMs hold."""
+    base = _listed(infrastructure_api.list_zones(ctx, params))
+    loads = service.zone_loads(ctx.db, [zone["id"] for zone in base.items])
+    items = [
+        {**zone, **figures.area_metrics(zone["allocationstate"], "clusters", loads[zone["id"]])}
+        for zone in base.items
+    ]
+    return ListResult(base.item_key, items, base.count)
+
+
+@commands.command(
+    "listClustersMetrics",
+    infrastructure_api.ListClustersParams,
+    description="Lists clusters metrics",
+    response_key="cluster",
+    since="4.9.3",
+)
+def list_clusters_metrics(
+    ctx: ApiContext, params: infrastructure_api.ListClustersParams
+) -> ListResult:
+    """List clusters as listClusters does, with their hosts' capacity and what VMs hold."""
+    base = _listed(infrastructure_api.list_clusters(ctx, params))
+    loads = service.cluster_loads(ctx.db, [cluster["id"] for cluster in base.items])
+    items = [
+        {**c, **figures.area_metrics(c["allocationstate"], "hosts", loads[c["id"]])}
+        for c in base.items
+    ]
+    return ListResult(base.item_key, items, base.count)
+
+
+@commands.command(
+    "listManagementServersMetrics",
+    jobs_api.ListManagementServersParams,
+    description="Lists Management Server metrics",
+    response_key="managementserver",
+    since="4.17.0",
+)
+def list_management_servers_metrics(
+    ctx: ApiContext, params: jobs_api.ListManagementServersParams
+) -> ListResult:
+    """List management servers as listManagementServers does.
+
+    A kvmcloud server collects no JVM, session or agent figures of its peers, so the
+    metrics fields are left out: dashboards get the base objects.
+    """
+    return _listed(jobs_api.list_management_servers(ctx, params))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -74,6 +74,34 @@ def vm_metrics(vm: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AreaLoad:
+    """A zone's or cluster's hosts summed up, and how many of its parts are healthy."""
+
+    capacity_mhz: int = 0
+    capacity_memory_bytes: int = 0
+    allocated_mhz: int = 0
+    allocated_memory_bytes: int = 0
+    healthy: int = 0
+    total: int = 0
+
+
+def area_metrics(state: str, parts: str, load: AreaLoad) -> dict[str, Any]:
+    """Return the metrics fields of a zone or cluster (``parts``: "clusters" or "hosts")."""
+    fields: dict[str, Any] = {
+        "state": state,
+        parts: f"{load.healthy} / {load.total}",
+        "cputotal": ghz(load.capacity_mhz),
+        "memorytotal": gib(load.capacity_memory_bytes),
+    }
+    # CloudStack leaves the shares out when there is no capacity to share.
+    if load.capacity_mhz:
+        fields["cpuallocated"] = percent(load.allocated_mhz, load.capacity_mhz)
+    if load.capacity_memory_bytes:
+        fields["memoryallocated"] = percent(load.allocated_memory_bytes, load.capacity_memory_bytes)
+    return fields
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InfrastructureCounts:
     """How many of each kind of infrastructure object exist (live ones only)."""
 

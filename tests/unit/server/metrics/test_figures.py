@@ -64,3 +64,31 @@ def test_infrastructure_counts_and_true_zeros():
     assert (item["zones"], item["pods"], item["clusters"], item["hosts"]) == (1, 2, 3, 4)
     assert (item["storagepools"], item["managementservers"]) == (5, 1)
     assert item["systemvms"] == item["routers"] == item["imagestores"] == 0
+
+
+def test_area_metrics_sum_hosts_and_share_what_vms_hold():
+    load = figures.AreaLoad(
+        capacity_mhz=8000,
+        capacity_memory_bytes=16 << 30,
+        allocated_mhz=2000,
+        allocated_memory_bytes=4 << 30,
+        healthy=1,
+        total=2,
+    )
+    assert figures.area_metrics("Enabled", "hosts", load) == {
+        "state": "Enabled",
+        "hosts": "1 / 2",
+        "cputotal": "8.00 Ghz",
+        "memorytotal": "16.00 GB",
+        "cpuallocated": "25.00%",
+        "memoryallocated": "25.00%",
+    }
+
+
+def test_area_metrics_without_capacity_leave_the_shares_out():
+    assert figures.area_metrics("Disabled", "clusters", figures.AreaLoad()) == {
+        "state": "Disabled",
+        "clusters": "0 / 0",
+        "cputotal": "0.00 Ghz",
+        "memorytotal": "0.00 GB",
+    }
