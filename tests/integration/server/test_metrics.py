@@ -129,3 +129,20 @@ def test_admin_metrics_refuse_users(server: ServerHarness, cloud: Cloud) -> None
         assert body["errortext"] == (
             f"The API {command} does not exist or is not available for this account."
         )
+
+
+def test_metrics_commands_take_their_base_commands_parameters(server: ServerHarness) -> None:
+    def params(name: str) -> list[str]:
+        (api,) = server.ok("listApis", name=name)["api"]
+        return sorted(p["name"] for p in api["params"])
+
+    for metrics, base in (
+        ("listVirtualMachinesMetrics", "listVirtualMachines"),
+        ("listHostsMetrics", "listHosts"),
+        ("listStoragePoolsMetrics", "listStoragePools"),
+        ("listZonesMetrics", "listZones"),
+        ("listClustersMetrics", "listClusters"),
+        ("listManagementServersMetrics", "listManagementServers"),
+    ):
+        assert params(metrics) == params(base), metrics
+    assert params("listInfrastructure") == []
