@@ -185,7 +185,9 @@ JOB_HANDLERS: dict[str, JobHandler] = {
         EventType.NETWORK_UPDATE, ResourceType.NETWORK, networks_jobs.run_update_network
     ),
     networks_service.DELETE_NETWORK_JOB: with_event(
-        EventType.NETWORK_DELETE, ResourceType.NETWORK, networks_jobs.run_delete_network
+        EventType.NETWORK_DELETE,
+        ResourceType.NETWORK,
+        partial(networks_jobs.run_delete_network, users=vms_service.network_users),
     ),
     RENEW_CERTIFICATE_JOB: infrastructure_jobs.run_certificate_renewal,
     directory_removal.DELETE_ACCOUNT_JOB: with_event(

@@ -17,7 +17,7 @@ def run_update_network(ctx: JobContext) -> dict[str, Any]:
     return {"network": views.network_response(record)}
 
 
-def run_delete_network(ctx: JobContext) -> dict[str, Any]:
-    """DeleteNetwork's job: remove the network's record (nothing runs on hosts for it yet)."""
-    service.delete_network(ctx.db, int(ctx.payload["network_id"]), ctx.clock())
+def run_delete_network(ctx: JobContext, *, users: service.NetworkUsers) -> dict[str, Any]:
+    """DeleteNetwork's job: remove the network's record unless a VM has a NIC on it."""
+    service.delete_network(ctx.db, int(ctx.payload["network_id"]), ctx.clock(), users)
     return {"success": True}

@@ -1,11 +1,12 @@
-"""What createNetworkOffering and createNetwork accept, checked on plain values (pure)."""
+"""What createNetworkOffering, createNetwork and deploy on a network accept (pure)."""
 
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kvmcloud.server.errors import InvalidParameterError, shown
-from kvmcloud.server.networks.models import GuestType
+from kvmcloud.server.errors import InvalidParameterError, PermissionDeniedError, shown
+from kvmcloud.server.infrastructure.models import Zone
+from kvmcloud.server.networks.models import GuestType, Network, OfferingState
 
 # CloudStack's Network.Service names; kvmcloud provides none of them yet.
 CLOUDSTACK_SERVICES = (
@@ -156,3 +157,51 @@ def guest_range(
             "4 addresses",
         )
     return GuestRange(str(address), str(network))
+
+
+def check_unique_networks(uuids: Sequence[str]) -> None:
+    """Refuse a networkids list naming a network twice (one NIC per network).
+
+    Raises:
+        InvalidParameterError: the first repeated id (431).
+    """
+    seen: set[str] = set()
+    for uuid in uuids:
+        if uuid in seen:
+            raise InvalidParameterError(
+                "networkids", f"Network id={uuid} is given more than once in networkids"
+            )
+        seen.add(uuid)
+
+
+def usable_for_deploy(offering_state: OfferingState) -> bool:
+    """Whether a live network takes new NICs: its offering is Enabled (canusefordeploy)."""
+    return offering_state is OfferingState.ENABLED
+
+
+def check_deploy_network(
+    network: Network, offering_state: OfferingState, *, owner_account_id: int, zone: Zone
+) -> None:
+    """Check a VM of ``owner_account_id`` in ``zone`` may have a NIC on ``network``.
+
+    Its own account's networks and the Shared networks are usable, as in CloudStack's
+    NetworkModel.checkNetworkPermissions for an account; the texts are CloudStack's.
+
+    Raises:
+        PermissionDeniedError: another account's Isolated or L2 network (531).
+        InvalidParameterError: a network of another zone, or of a disabled offering (431).
+    """
+    if network.guest_type is not GuestType.SHARED and network.account_id != owner_account_id:
+        raise PermissionDeniedError(
+            f"Unable to use network with id= {network.uuid}, permission denied"
+        )
+    if not usable_for_deploy(offering_state):
+        raise InvalidParameterError(
+            "networkids",
+            f"Network id={network.uuid} can't be used for vm deployment: "
+            "its network offering is not in Enabled state",
+        )
+    if network.data_center_id != zone.id:
+        raise InvalidParameterError(
+            "networkids", f"Network id={network.uuid} doesn't belong to zone {zone.uuid}"
+        )

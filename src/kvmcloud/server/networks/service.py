@@ -12,7 +12,7 @@ from kvmcloud.server.accounts.models import Account, AccountType, Domain
 from kvmcloud.server.accounts.owners import check_access, owned_by, owner_for, scope_of
 from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
-from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.errors import InvalidParameterError, OperationFailedError
 from kvmcloud.server.infrastructure.models import PhysicalNetwork, Zone
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.networks import rules
@@ -259,10 +259,27 @@ def queue_delete_for_owner_removal(
     )
 
 
-def delete_network(db: Database, network_id: int, now: datetime) -> None:
-    """Remove the network (no VM has NICs on guest networks yet; nothing runs on hosts)."""
+# The live VMs with a NIC on a network, as (name, state): vms.service.network_users, passed
+# in because VMs are built on networks.
+NetworkUsers = Callable[[Session, int], list[tuple[str, str]]]
+
+
+def delete_network(db: Database, network_id: int, now: datetime, users: NetworkUsers) -> None:
+    """Remove the network unless a VM not yet expunged has a NIC on it (nothing runs on hosts).
+
+    Raises:
+        OperationFailedError: a VM still uses it: CloudStack's job failure (530) with the
+            reason CloudStack only logs.
+    """
     with db.transaction() as session:
         network = session.get_one(Network, network_id)
+        holders = users(session, network.id)
+        if holders:
+            name, state = holders[0]
+            raise OperationFailedError(
+                "Failed to delete network: Can't delete the network, not all user vms are "
+                f"expunged. Vm {name} is in {state} state"
+            )
         if network.removed is None:
             network.removed = now
 

@@ -4,6 +4,7 @@ import ipaddress
 from typing import Any
 
 from kvmcloud.server.api.responses import format_date, without_none
+from kvmcloud.server.networks import rules
 from kvmcloud.server.networks.models import NetworkOffering
 from kvmcloud.server.networks.physical import PhysicalNetworkRecord, TrafficTypeRecord
 from kvmcloud.server.networks.service import NetworkRecord
@@ -107,8 +108,7 @@ def network_response(record: NetworkRecord) -> dict[str, Any]:
             "physicalnetworkid": record.physical_network.uuid,
             "restartrequired": False,
             "specifyipranges": offering.specify_ip_ranges,
-            # deployVirtualMachine does not place NICs on guest networks yet.
-            "canusefordeploy": False,
+            "canusefordeploy": rules.usable_for_deploy(offering.state),
             "ispersistent": offering.is_persistent,
             "tags": [],
             "displaynetwork": True,

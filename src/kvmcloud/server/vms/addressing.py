@@ -1,4 +1,4 @@
-"""choose_address() and new_mac(): a guest NIC's IP from the zone's range and its MAC (pure)."""
+"""choose_address(), choose_network_address(), new_mac(): a guest NIC's IP and MAC (pure)."""
 
 import ipaddress
 import random
@@ -32,6 +32,19 @@ def choose_address(cidr: str | None, used: Collection[str]) -> GuestAddress:
     for candidate in hosts:
         if str(candidate) not in used:
             return GuestAddress(str(candidate), str(network.netmask), str(gateway))
+    raise InsufficientCapacityError(f"No free guest address left in {network}")
+
+
+def choose_network_address(cidr: str, gateway: str | None, used: Collection[str]) -> GuestAddress:
+    """Return the lowest free address of a guest network's CIDR, never its gateway.
+
+    Raises:
+        InsufficientCapacityError: every address is taken.
+    """
+    network = ipaddress.ip_network(cidr, strict=False)
+    for candidate in network.hosts():
+        if str(candidate) != gateway and str(candidate) not in used:
+            return GuestAddress(str(candidate), str(network.netmask), gateway or "")
     raise InsufficientCapacityError(f"No free guest address left in {network}")
 
 

@@ -43,7 +43,9 @@ class DeployVirtualMachineParams:
         "the hypervisor on which to deploy the virtual machine: KVM", default=None
     )
     network_ids: list[Uuid] | None = param(
-        "list of network ids (accepted; guest networks come later)", default=None
+        "list of network ids used by virtual machine: one NIC per network, in this order, "
+        "the first the default",
+        default=None,
     )
     details: dict[str, str] | None = param("details (accepted and ignored for now)", default=None)
     keypair: str | None = param(
@@ -94,6 +96,7 @@ def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) 
         root_disk_size=params.root_disk_size,
         account_name=params.account,
         domain_uuid=params.domain_id,
+        network_ids=tuple(str(i) for i in params.network_ids or ()),
     )
     vm, job_id = service.deploy_vm(
         ctx.db, request, caller=ctx.caller, rng=ctx.rng, clock=ctx.clock, command=ctx.command

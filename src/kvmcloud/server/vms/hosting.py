@@ -151,7 +151,8 @@ def vm_spec(session: Session, vm: VirtualMachine, iso_path: str | None) -> msg.V
         raise ResourceUnavailableError(f"The root volume of VM {vm.name} is on no pool")
     disks = [msg.DiskSpec(path=pool_path(pool, root.path), format="qcow2")]
     disks.append(msg.DiskSpec(path=iso_path or "", format="raw", device="cdrom"))
-    nic = session.scalars(select(Nic).where(Nic.instance_id == vm.id)).first()
+    # The default NIC (the first one) is the one the agent is told about, for now.
+    nic = session.scalars(select(Nic).where(Nic.instance_id == vm.id).order_by(Nic.id)).first()
     template = session.get(Template, vm.template_id)
     # A VM deployed from an ISO boots from it until its disk is installed; others from disk.
     boot = (

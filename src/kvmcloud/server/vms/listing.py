@@ -13,6 +13,7 @@ from kvmcloud.server.accounts.owners import owned_by, scope_of
 from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.networks.models import Network
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.paging import PageRequest
 from kvmcloud.server.queries import list_window, matches_enum, paged, rows_by_id
@@ -143,6 +144,9 @@ def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord
         query = select(Nic).where(Nic.instance_id.in_({vm.id for vm in vms})).order_by(Nic.id)
         for nic in session.scalars(query):
             nics.setdefault(nic.instance_id, []).append(nic)
+    networks = rows_by_id(
+        session, Network, (n.network_id for ns in nics.values() for n in ns if n.network_id)
+    )
     records = []
     for vm in vms:
         account = accounts.get(vm.account_id)
@@ -158,6 +162,7 @@ def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord
                 domain=domains.get(account.domain_id) if account else None,
                 guest_os=guest_oses.get(vm.guest_os_id),
                 nics=tuple(nics.get(vm.id, ())),
+                networks=networks,
             )
         )
     return records

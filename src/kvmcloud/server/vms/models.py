@@ -93,7 +93,11 @@ class Volume(Base):
 
 
 class Nic(Base):
-    """A VM's NIC: a MAC and an address from the zone's guest range (CloudStack nics)."""
+    """A VM's NIC: a MAC and an address from its guest network or the zone's range (nics).
+
+    ``network_id`` None: the zone's guest range (a VM deployed without networkids). A NIC
+    on an L2 network has no address.
+    """
 
     __tablename__ = "nics"
     __table_args__ = (UniqueConstraint("data_center_id", "ip4_address"),)
@@ -101,9 +105,10 @@ class Nic(Base):
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
     instance_id: Mapped[int] = mapped_column(ForeignKey("vm_instance.id"))
     data_center_id: Mapped[int] = mapped_column(ForeignKey("data_center.id"))
+    network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id"), index=True)
     mac_address: Mapped[str] = mapped_column(String(17), unique=True)
-    ip4_address: Mapped[str] = mapped_column(String(40))
-    netmask: Mapped[str] = mapped_column(String(40))
-    gateway: Mapped[str] = mapped_column(String(40))
+    ip4_address: Mapped[str | None] = mapped_column(String(40))
+    netmask: Mapped[str | None] = mapped_column(String(40))
+    gateway: Mapped[str | None] = mapped_column(String(40))
     is_default: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(UtcDateTime())

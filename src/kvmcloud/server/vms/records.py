@@ -1,9 +1,10 @@
 """VmRecord and VolumeRecord: a VM or a volume with the related rows its response names."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kvmcloud.server.accounts.models import Account, Domain
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.networks.models import Network
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.templates.models import GuestOs, Template
 from kvmcloud.server.vms.models import Nic, VirtualMachine, Volume
@@ -23,6 +24,8 @@ class VmRecord:
     domain: Domain | None
     guest_os: GuestOs | None
     nics: tuple[Nic, ...]
+    # The guest networks of the NICs that are on one, by id.
+    networks: dict[int, Network] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

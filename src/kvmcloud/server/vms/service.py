@@ -28,11 +28,18 @@ from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.models import Host, Zone
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
+from kvmcloud.server.networks import rules as network_rules
+from kvmcloud.server.networks.models import GuestType, Network, NetworkOffering
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
 from kvmcloud.server.templates.listing import is_shared_with
 from kvmcloud.server.templates.models import ImageFormat, Template
-from kvmcloud.server.vms.addressing import choose_address, new_mac
+from kvmcloud.server.vms.addressing import (
+    GuestAddress,
+    choose_address,
+    choose_network_address,
+    new_mac,
+)
 from kvmcloud.server.vms.models import (
     Nic,
     VirtualMachine,
@@ -76,6 +83,9 @@ class DeployRequest:
     # ``account`` and ``domainid``: deploy for that account (admins over its domain).
     account_name: str | None = None
     domain_uuid: str | None = None
+    # ``networkids``: one NIC per network, in this order, the first the default. Empty: one
+    # NIC with an address of the zone's guest range.
+    network_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,6 +101,7 @@ class Deployment:
     start: bool
     host: Host | None
     root_disk_bytes: int | None
+    networks: tuple[Network, ...] = ()
 
 
 def deploy_vm(
@@ -168,6 +179,13 @@ def _resolve(
         session, DiskOffering, request.disk_offering_id, command=command, param="diskofferingid"
     )
     host = get_by_uuid_if_given(session, Host, request.host_id, command=command, param="hostid")
+    networks = _networks(
+        session,
+        request.network_ids,
+        owner_account_id=owner.id if owner is not None else caller.account_id,
+        zone=zone,
+        command=command,
+    )
     return Deployment(
         zone=zone,
         template=template,
@@ -178,7 +196,24 @@ def _resolve(
         start=request.start,
         host=host,
         root_disk_bytes=request.root_disk_size * GIB if request.root_disk_size else None,
+        networks=networks,
     )
+
+
+def _networks(
+    session: Session, uuids: tuple[str, ...], *, owner_account_id: int, zone: Zone, command: str
+) -> tuple[Network, ...]:
+    """Load the networks of ``networkids`` in order, each one the VM's owner may use."""
+    network_rules.check_unique_networks(uuids)
+    networks = []
+    for uuid in uuids:
+        network = get_by_uuid(session, Network, uuid, command=command, param="networkids")
+        offering = session.get_one(NetworkOffering, network.network_offering_id)
+        network_rules.check_deploy_network(
+            network, offering.state, owner_account_id=owner_account_id, zone=zone
+        )
+        networks.append(network)
+    return tuple(networks)
 
 
 def validate_deploy(deployment: Deployment) -> None:
@@ -250,21 +285,7 @@ def create_vm(
     if deployment.name is None:
         vm.name = f"VM-{vm.uuid}"
     vm.display_name = vm.display_name or vm.name
-    used = set(
-        session.scalars(select(Nic.ip4_address).where(Nic.data_center_id == deployment.zone.id))
-    )
-    address = choose_address(deployment.zone.guest_network_cidr, used)
-    session.add(
-        Nic(
-            instance_id=vm.id,
-            data_center_id=deployment.zone.id,
-            mac_address=_unused_mac(session, rng),
-            ip4_address=address.ip,
-            netmask=address.netmask,
-            gateway=address.gateway,
-            created=now,
-        )
-    )
+    _add_nics(session, vm, deployment, rng=rng, now=now)
     iso = template.format == ImageFormat.ISO
     size = (
         deployment.disk_offering.disk_size
@@ -298,6 +319,52 @@ def create_vm(
         instance_uuid=vm.uuid,
     )
     return vm, job.uuid
+
+
+def _add_nics(
+    session: Session,
+    vm: VirtualMachine,
+    deployment: Deployment,
+    *,
+    rng: random.Random,
+    now: datetime,
+) -> None:
+    """One NIC per chosen network in order (the first the default), or one of the zone range.
+
+    Addresses stay unique in the zone (the NIC table's constraint), so two guest networks
+    of one zone with overlapping CIDRs share their free addresses.
+    """
+    zone_id = deployment.zone.id
+    used = {
+        ip
+        for ip in session.scalars(select(Nic.ip4_address).where(Nic.data_center_id == zone_id))
+        if ip is not None
+    }
+    wanted: list[tuple[Network | None, GuestAddress | None]] = []
+    if not deployment.networks:
+        wanted.append((None, choose_address(deployment.zone.guest_network_cidr, used)))
+    for network in deployment.networks:
+        address = None
+        if network.guest_type is not GuestType.L2 and network.cidr is not None:
+            address = choose_network_address(network.cidr, network.gateway, used)
+            used.add(address.ip)
+        wanted.append((network, address))
+    for index, (nic_network, address) in enumerate(wanted):
+        session.add(
+            Nic(
+                instance_id=vm.id,
+                data_center_id=zone_id,
+                network_id=nic_network.id if nic_network else None,
+                mac_address=_unused_mac(session, rng),
+                ip4_address=address.ip if address else None,
+                netmask=address.netmask if address else None,
+                gateway=address.gateway if address else None,
+                is_default=index == 0,
+                created=now,
+            )
+        )
+        # Flushed one by one so that the next NIC's MAC check sees this one.
+        session.flush()
 
 
 def _unused_mac(session: Session, rng: random.Random) -> str:
@@ -402,6 +469,19 @@ def remove_vm(session: Session, vm: VirtualMachine, now: datetime) -> None:
         session.delete(nic)
     vm.state = VmState.EXPUNGING
     vm.removed = now
+
+
+def network_users(session: Session, network_id: int) -> list[tuple[str, str]]:
+    """The VMs not yet expunged with a NIC on the network, as (name, state), oldest first."""
+    rows = session.execute(
+        select(VirtualMachine.name, VirtualMachine.state)
+        .where(
+            VirtualMachine.removed.is_(None),
+            VirtualMachine.id.in_(select(Nic.instance_id).where(Nic.network_id == network_id)),
+        )
+        .order_by(VirtualMachine.id)
+    )
+    return [(name, str(state)) for name, state in rows]
 
 
 def count_users(session: Session, template_id: int) -> int:

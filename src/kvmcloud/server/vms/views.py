@@ -3,6 +3,7 @@
 from typing import Any
 
 from kvmcloud.server.api.responses import format_date, without_none
+from kvmcloud.server.networks.models import Network
 from kvmcloud.server.vms.models import Nic
 from kvmcloud.server.vms.records import VmRecord, VolumeRecord
 
@@ -45,7 +46,7 @@ def vm_response(record: VmRecord) -> dict[str, Any]:
         "rootdeviceid": 0,
         "rootdevicetype": "ROOT",
         "hypervisor": "KVM",
-        "nic": [nic_response(nic) for nic in record.nics],
+        "nic": [nic_response(nic, record.networks.get(nic.network_id or 0)) for nic in record.nics],
         "securitygroup": [],
         "affinitygroup": [],
         "tags": [],
@@ -55,19 +56,25 @@ def vm_response(record: VmRecord) -> dict[str, Any]:
     return without_none(item)
 
 
-def nic_response(nic: Nic) -> dict[str, Any]:
-    """Map a NIC to an entry of the virtualmachine's nic list."""
-    return {
+def nic_response(nic: Nic, network: Network | None = None) -> dict[str, Any]:
+    """Map a NIC to an entry of the virtualmachine's nic list.
+
+    ``network`` None: the NIC has the zone's guest range (deployed without networkids),
+    shown as kvmcloud always showed it. An L2 network's NIC has no address keys.
+    """
+    item = {
         "id": nic.uuid,
+        "networkid": network.uuid if network else None,
+        "networkname": network.name if network else "guest",
         "ipaddress": nic.ip4_address,
         "netmask": nic.netmask,
         "gateway": nic.gateway,
         "macaddress": nic.mac_address,
         "isdefault": nic.is_default,
         "traffictype": "Guest",
-        "type": "L2",
-        "networkname": "guest",
+        "type": network.guest_type.value if network else "L2",
     }
+    return without_none(item)
 
 
 def volume_response(record: VolumeRecord) -> dict[str, Any]:

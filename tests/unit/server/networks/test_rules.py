@@ -1,11 +1,12 @@
-"""The pure checks of createNetworkOffering and createNetwork, on plain values."""
+"""The pure checks of createNetworkOffering, createNetwork and deploy, on plain values."""
 
 import pytest
 
-from kvmcloud.server.errors import InvalidParameterError
+from kvmcloud.server.errors import InvalidParameterError, PermissionDeniedError
+from kvmcloud.server.infrastructure.models import Zone
 from kvmcloud.server.networks import rules
 from kvmcloud.server.networks.defaults import DEFAULT_OFFERINGS
-from kvmcloud.server.networks.models import GuestType
+from kvmcloud.server.networks.models import GuestType, Network, OfferingState
 from kvmcloud.server.networks.rules import GuestRange, guest_range
 
 
@@ -98,3 +99,55 @@ def test_the_default_offerings_are_cloudstacks_and_unique() -> None:
         "DefaultIsolatedNetworkOfferingWithSourceNatService",
     ]
     assert len({o.uuid for o in DEFAULT_OFFERINGS}) == len({o.id for o in DEFAULT_OFFERINGS}) == 3
+
+
+# --- deploying on networks --------------------------------------------------------------
+
+
+def test_a_network_named_twice_is_refused() -> None:
+    rules.check_unique_networks(["a", "b"])
+    with pytest.raises(InvalidParameterError, match="Network id=a is given more than once"):
+        rules.check_unique_networks(["a", "b", "a"])
+
+
+def a_network(guest_type: GuestType, account_id: int = 7, zone_id: int = 1) -> Network:
+    return Network(
+        uuid="net-1", guest_type=guest_type, account_id=account_id, data_center_id=zone_id
+    )
+
+
+ZONE = Zone(id=1, uuid="zone-1")
+
+
+@pytest.mark.parametrize("guest_type", list(GuestType))
+def test_own_networks_are_usable(guest_type: GuestType) -> None:
+    rules.check_deploy_network(
+        a_network(guest_type), OfferingState.ENABLED, owner_account_id=7, zone=ZONE
+    )
+
+
+def test_shared_networks_are_usable_by_any_account() -> None:
+    rules.check_deploy_network(
+        a_network(GuestType.SHARED), OfferingState.ENABLED, owner_account_id=8, zone=ZONE
+    )
+
+
+@pytest.mark.parametrize("guest_type", [GuestType.L2, GuestType.ISOLATED])
+def test_another_accounts_network_is_denied(guest_type: GuestType) -> None:
+    with pytest.raises(PermissionDeniedError, match="Unable to use network with id= net-1"):
+        rules.check_deploy_network(
+            a_network(guest_type), OfferingState.ENABLED, owner_account_id=8, zone=ZONE
+        )
+
+
+def test_a_disabled_offering_or_another_zone_is_refused() -> None:
+    assert rules.usable_for_deploy(OfferingState.ENABLED)
+    assert not rules.usable_for_deploy(OfferingState.DISABLED)
+    with pytest.raises(InvalidParameterError, match="not in Enabled state"):
+        rules.check_deploy_network(
+            a_network(GuestType.L2), OfferingState.DISABLED, owner_account_id=7, zone=ZONE
+        )
+    with pytest.raises(InvalidParameterError, match="doesn't belong to zone zone-1"):
+        rules.check_deploy_network(
+            a_network(GuestType.L2, zone_id=2), OfferingState.ENABLED, owner_account_id=7, zone=ZONE
+        )

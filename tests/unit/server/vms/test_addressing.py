@@ -8,6 +8,7 @@ from kvmcloud.server.vms.addressing import (
     DEFAULT_GUEST_CIDR,
     GuestAddress,
     choose_address,
+    choose_network_address,
     new_mac,
 )
 
@@ -191,3 +192,23 @@ def test_mac_octets_are_zero_padded():
             return 5
 
     assert new_mac(LowRandom()) == "02:00:05:05:05:05"
+
+
+# --- choose_network_address ---------------------------------------------------------------
+
+
+def test_a_network_address_skips_the_gateway_wherever_it_is():
+    assert choose_network_address("192.168.7.0/24", "192.168.7.1", []) == GuestAddress(
+        "192.168.7.2", "255.255.255.0", "192.168.7.1"
+    )
+    assert choose_network_address("192.168.7.0/24", "192.168.7.3", ["192.168.7.1"]) == (
+        GuestAddress("192.168.7.2", "255.255.255.0", "192.168.7.3")
+    )
+    assert choose_network_address("192.168.7.0/24", "192.168.7.2", ["192.168.7.1"]).ip == (
+        "192.168.7.3"
+    )
+
+
+def test_a_full_network_has_no_address():
+    with pytest.raises(InsufficientCapacityError, match=r"10\.2\.3\.0/30"):
+        choose_network_address("10.2.3.0/30", "10.2.3.1", ["10.2.3.2"])

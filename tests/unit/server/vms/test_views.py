@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from kvmcloud.server.accounts.models import Account, Domain
 from kvmcloud.server.infrastructure.models import Host, PoolScope, StoragePool, Zone
+from kvmcloud.server.networks.models import GuestType, Network
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.templates.models import GuestOs, Template
 from kvmcloud.server.vms.models import (
@@ -200,3 +201,21 @@ def test_a_volume_not_yet_on_a_pool_is_shared_and_shows_no_pool() -> None:
     response = volume_response(record)
     assert response["storagetype"] == "shared" and response["state"] == "Allocated"
     assert not {"storageid", "storage", "physicalsize", "zoneid", "vmname"} & response.keys()
+
+
+def test_a_nic_on_a_guest_network_names_it_and_an_l2_nic_has_no_address() -> None:
+    shared = Network(id=3, uuid="net-3", name="sh", guest_type=GuestType.SHARED)
+    item = nic_response(a_nic("nic-1", "10.1.1.2"), shared)
+    assert (item["networkid"], item["networkname"], item["type"]) == ("net-3", "sh", "Shared")
+    assert item["ipaddress"] == "10.1.1.2"
+    l2 = Network(id=4, uuid="net-4", name="l2", guest_type=GuestType.L2)
+    bare = Nic(uuid="nic-2", mac_address="02:00:00:00:00:02", is_default=False)
+    assert nic_response(bare, l2) == {
+        "id": "nic-2",
+        "networkid": "net-4",
+        "networkname": "l2",
+        "macaddress": "02:00:00:00:00:02",
+        "isdefault": False,
+        "traffictype": "Guest",
+        "type": "L2",
+    }
