@@ -3,6 +3,7 @@
 import pytest
 
 from tests.integration.server.conftest import Cloud, ServerHarness
+from tests.integration.server.test_networks import network
 
 UNKNOWN = "3e1d52f0-57e0-4d1c-9c0b-6f9f1e1b2a77"
 EMPTY_LISTS = [
@@ -46,6 +47,16 @@ def test_filters_naming_real_objects_are_checked_then_list_nothing(
     assert status == 431 and "virtualmachineid" in body["errortext"], body
     status, body = server.call("listSnapshots", projectid=UNKNOWN)
     assert status == 431 and "projectid" in body["errortext"], body
+    # Guest networks exist: a network filter must name one, and still lists nothing.
+    net = network(server, cloud.zone_id)
+    assert server.ok("listPublicIpAddresses", associatednetworkid=net["id"]) == {}
+    assert server.ok("listFirewallRules", networkid=net["id"]) == {}
+    status, body = server.call("listLoadBalancerRules", networkid=UNKNOWN)
+    assert status == 431 and "networkid" in body["errortext"], body
+    physical = server.ok("listPhysicalNetworks", zoneid=cloud.zone_id)["physicalnetwork"][0]
+    assert server.ok("listVlanIpRanges", physicalnetworkid=physical["id"]) == {}
+    status, body = server.call("listVlanIpRanges", physicalnetworkid=UNKNOWN)
+    assert status == 431 and "physicalnetworkid" in body["errortext"], body
 
 
 def test_owner_filters_are_resolved_as_in_any_list(server: ServerHarness) -> None:

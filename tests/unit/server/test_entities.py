@@ -6,22 +6,6 @@ from kvmcloud.server.entities import ABSENT_ENTITIES, ID_COLUMNS
 # resourcetype), so an unknown value lists nothing instead of being refused. Roles are a
 # fixed catalog, not rows: an unknown listRoles id lists nothing.
 UNRESOLVED = {("listEvents", "resourceid"), ("listRoles", "id")}
-# Network filters of the lists of things kvmcloud has none of (server/absent/): until guest
-# networks are modelled they name no kind of row here, and the list is empty either way.
-UNRESOLVED |= {
-    (command, name)
-    for command in (
-        "listPublicIpAddresses",
-        "listPortForwardingRules",
-        "listIpForwardingRules",
-        "listRouters",
-        "listVlanIpRanges",
-        "listLoadBalancerRules",
-        "listFirewallRules",
-        "listVPCs",
-    )
-    for name in ("networkid", "associatednetworkid", "physicalnetworkid")
-}
 # A list of service names, not of ids.
 UNRESOLVED.add(("listVPCs", "supportedservices"))
 

@@ -55,17 +55,21 @@ class ListPublicIpAddressesParams(ProjectListParams):
         "limits search results to allocated public IP addresses", default=None
     )
     associated_network_id: Uuid | None = param(
-        "lists all public IP addresses associated to the network specified", default=None
+        "lists all public IP addresses associated to the network specified",
+        entity=Entity.NETWORK,
+        default=None,
     )
     for_load_balancing: bool | None = param("list only IPs used for load balancing", default=None)
     for_virtual_network: bool | None = param("the virtual network for the IP address", default=None)
     is_source_nat: bool | None = param("list only source NAT IP addresses", default=None)
     is_static_nat: bool | None = param("list only static NAT IP addresses", default=None)
     network_id: Uuid | None = param(
-        "lists all public IP addresses by source network ID", default=None
+        "lists all public IP addresses by source network ID", entity=Entity.NETWORK, default=None
     )
     physical_network_id: Uuid | None = param(
-        "lists all public IP addresses by physical network ID", default=None
+        "lists all public IP addresses by physical network ID",
+        entity=Entity.PHYSICAL_NETWORK,
+        default=None,
     )
     vlan_id: Uuid | None = param(
         "lists all public IP addresses by VLAN ID", entity=Entity.VLAN_IP_RANGE, default=None
@@ -103,7 +107,9 @@ class ListPortForwardingRulesParams(ProjectListParams):
         entity=Entity.IP_ADDRESS,
         default=None,
     )
-    network_id: Uuid | None = param("list port forwarding rules for certain network", default=None)
+    network_id: Uuid | None = param(
+        "list port forwarding rules for certain network", entity=Entity.NETWORK, default=None
+    )
 
 
 @commands.command(
@@ -158,7 +164,7 @@ class ListRoutersParams(ProjectListParams):
         "the cluster ID of the router", entity=Entity.CLUSTER, default=None
     )
     host_id: Uuid | None = param("the host ID of the router", entity=Entity.HOST, default=None)
-    network_id: Uuid | None = param("list by network id", default=None)
+    network_id: Uuid | None = param("list by network id", entity=Entity.NETWORK, default=None)
     vpc_id: Uuid | None = param("List networks by VPC", entity=Entity.VPC, default=None)
     for_vpc: bool | None = param(
         "if true is passed for this parameter, list only VPC routers", default=None
@@ -263,9 +269,11 @@ class ListVlanIpRangesParams(ProjectListParams):
         "the Zone ID of the VLAN IP range", entity=Entity.ZONE, default=None
     )
     pod_id: Uuid | None = param("the Pod ID of the VLAN IP range", entity=Entity.POD, default=None)
-    network_id: Uuid | None = param("network id of the VLAN IP range", default=None)
+    network_id: Uuid | None = param(
+        "network id of the VLAN IP range", entity=Entity.NETWORK, default=None
+    )
     physical_network_id: Uuid | None = param(
-        "physical network id of the VLAN IP range", default=None
+        "physical network id of the VLAN IP range", entity=Entity.PHYSICAL_NETWORK, default=None
     )
     for_virtual_network: bool | None = param(
         "true if VLAN is of Virtual type, false if Direct", default=None
@@ -332,7 +340,9 @@ class ListLoadBalancerRulesParams(ProjectListParams):
         default=None,
     )
     zone_id: Uuid | None = param("the availability zone ID", entity=Entity.ZONE, default=None)
-    network_id: Uuid | None = param("list by network ID the rule belongs to", default=None)
+    network_id: Uuid | None = param(
+        "list by network ID the rule belongs to", entity=Entity.NETWORK, default=None
+    )
 
 
 @commands.command(
@@ -356,7 +366,9 @@ class ListFirewallRulesParams(ProjectListParams):
     ip_address_id: Uuid | None = param(
         "the ID of IP address of the firewall services", entity=Entity.IP_ADDRESS, default=None
     )
-    network_id: Uuid | None = param("list firewall rules for certain network", default=None)
+    network_id: Uuid | None = param(
+        "list firewall rules for certain network", entity=Entity.NETWORK, default=None
+    )
 
 
 @commands.command(
