@@ -2,7 +2,7 @@
 
 import shutil
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,13 @@ from kvmcloud.protocol.api_signing import sign
 from kvmcloud.server import db_migrations
 from kvmcloud.server.accounts.service import ApiKeys, create_user_account, ensure_admin
 from kvmcloud.server.agent_pki import AgentPki
-from kvmcloud.server.app import Services, build_services, create_agent_app, create_app
+from kvmcloud.server.app import (
+    Services,
+    build_registry,
+    build_services,
+    create_agent_app,
+    create_app,
+)
 from kvmcloud.server.configuration.service import seed_definitions
 from kvmcloud.server.db import Database, make_engine
 from kvmcloud.server.sealing.keyfile import ensure_key_file, key_file_path
@@ -24,6 +30,10 @@ from kvmcloud.server.templates.guest_os import seed_guest_os
 from tests.fakes import FAKE_TOKEN, FakeAgentClient, FakeClock
 from tests.support.egress import ALLOW_SETTING, LOOPBACK
 from tests.support.live_server import serve_in_thread
+from tests.support.response_fields import answer_problems, result_problems
+
+# Every answer a test gets is checked against the fields its command declares to listApis.
+REGISTRY = build_registry()
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +56,8 @@ class ServerHarness:
     agents: FakeAgentClient
     clock: FakeClock
     admin: ApiKeys
+    # The async command behind each job id this harness was given: its result is checked.
+    jobs: dict[str, str] = field(default_factory=dict)
 
     @property
     def db(self) -> Database:
@@ -64,7 +76,24 @@ class ServerHarness:
             response = self.client.get("/client/api", params=query)
         body = response.json()
         assert len(body) == 1, body
-        return response.status_code, next(iter(body.values()))
+        answer = next(iter(body.values()))
+        if response.status_code == 200:
+            self._check_fields(command, params, answer)
+        return response.status_code, answer
+
+    def _check_fields(
+        self, command_name: str, params: Mapping[str, Any], answer: dict[str, Any]
+    ) -> None:
+        command = REGISTRY.lookup(command_name)
+        if command is None:
+            return
+        problems = answer_problems(command, answer)
+        if command.is_async and "jobid" in answer:
+            self.jobs[answer["jobid"]] = command.name
+        job_command = REGISTRY.lookup(self.jobs.get(str(params.get("jobid")), ""))
+        if command.name == "queryAsyncJobResult" and job_command and answer.get("jobstatus") == 1:
+            problems += result_problems(job_command, answer.get("jobresult", {}))
+        assert not problems, problems
 
     def ok(self, command: str, **params: Any) -> dict[str, Any]:
         status, body = self.call(command, **params)

@@ -157,3 +157,20 @@ def test_dates_are_cloudstack_formatted(server: ServerHarness) -> None:
     server.clock.now = datetime(2024, 5, 1, 10, 20, 30, tzinfo=UTC)
     zone = server.ok("createZone", name="z", networktype="Basic")["zone"]
     assert zone["created"] == "2024-05-01T10:20:30+0000"
+
+
+def test_list_apis_describes_the_response_fields_and_related_commands(
+    server: ServerHarness,
+) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    fields = {f["name"]: f for f in apis["listRegions"]["response"]}
+    assert fields["id"] == {"name": "id", "description": "The ID of the region", "type": "integer"}
+    assert fields["gslbserviceenabled"]["type"] == "boolean" and "jobid" in fields
+    job = {f["name"]: f for f in apis["queryAsyncJobResult"]["response"]}
+    assert job["created"]["type"] == "date" and job["jobresult"]["type"] == "object"
+    assert apis["queryAsyncJobResult"]["related"] == "listAsyncJobs"
+    success = {f["name"] for f in apis["deleteTemplate"]["response"]}
+    assert {"success", "displaytext"} <= success and apis["deleteTemplate"]["related"] == ""
+    described = {f["name"]: f for f in apis["listApis"]["response"]}
+    nested = {f["name"]: f for f in described["params"]["response"]}
+    assert nested["required"]["type"] == "boolean"

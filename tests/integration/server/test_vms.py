@@ -270,7 +270,7 @@ def test_deleting_a_template_keeps_copies_in_use_and_removes_them_later(
     job = server.ok("deleteTemplate", id=template_id, forced="true")
     server.run_jobs()
     result = server.ok("queryAsyncJobResult", jobid=job["jobid"])["jobresult"]
-    assert result["success"] is True and "kept on pool(s) pool1" in result["details"]
+    assert result["success"] is True and "kept on pool(s) pool1" in result["displaytext"]
     assert agent(server).sent(msg.DeletePoolFileCommand) == []
     server.ok("destroyVirtualMachine", id=vm["id"], expunge="true")
     server.run_jobs()
@@ -291,7 +291,7 @@ def test_deleting_an_unused_template_removes_its_copies(
     server.run_jobs()
     assert server.ok("queryAsyncJobResult", jobid=job["jobid"])["jobresult"] == {
         "success": True,
-        "details": "removed from pool(s) pool1",
+        "displaytext": "removed from pool(s) pool1",
     }
 
 
@@ -384,7 +384,7 @@ def test_failed_copy_deletes_are_retried_by_the_storage_cleanup(
     server.run_jobs()
     assert (
         "kept on pool(s) pool1"
-        in server.ok("queryAsyncJobResult", jobid=job["jobid"])["jobresult"]["details"]
+        in server.ok("queryAsyncJobResult", jobid=job["jobid"])["jobresult"]["displaytext"]
     )
     with server.db.transaction() as session:
         assert session.scalars(select(TemplatePoolRef)).one().marked_for_gc is True

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentClient
+from kvmcloud.server.api.fields import ObjectSchema
 from kvmcloud.server.api.params import ParamSpec, describe
 from kvmcloud.server.api.responses import ApiResult
 from kvmcloud.server.db import Database
@@ -58,6 +59,8 @@ class ApiCommand(Generic[P]):
     response_key: str
     is_async: bool = False
     since: str = "4.11.0"
+    # The object it answers (for an async command, its job's result): listApis' ``response``.
+    response: ObjectSchema | None = None
 
     def param_specs(self) -> list[ParamSpec]:
         """Describe the parameters for listApis."""
@@ -79,6 +82,7 @@ class CommandSet:
         response_key: str,
         is_async: bool = False,
         since: str = "4.11.0",
+        response: ObjectSchema | None = None,
     ) -> Callable[[Callable[[ApiContext, P], ApiResult]], Callable[[ApiContext, P], ApiResult]]:
         """Declare the decorated function as the handler of API command ``name``."""
 
@@ -94,6 +98,7 @@ class CommandSet:
                     response_key=response_key,
                     is_async=is_async,
                     since=since,
+                    response=response,
                 )
             )
             return handler

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from kvmcloud.server.accounts.models import AccountType
 from kvmcloud.server.accounts.service import ApiKeys
+from kvmcloud.server.api.fields import SUCCESS
 from kvmcloud.server.api.params import DomainListParams, Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, FlatResult, ListResult, ObjectResult
@@ -171,6 +172,7 @@ class DeleteDomainParams:
     DeleteDomainParams,
     description="Deletes a specified domain",
     response_key="success",
+    response=SUCCESS,
     is_async=True,
 )
 def delete_domain(ctx: ApiContext, params: DeleteDomainParams) -> AsyncResult:
@@ -385,6 +387,7 @@ def _account_state(ctx: ApiContext, ref: AccountRef, state: str) -> ObjectResult
     AccountRefParams,
     description="Deletes a account, and all users associated with this account",
     response_key="success",
+    response=SUCCESS,
     is_async=True,
 )
 def delete_account(ctx: ApiContext, params: AccountRefParams) -> AsyncResult:
@@ -538,7 +541,11 @@ def enable_user(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
 
 
 @commands.command(
-    "deleteUser", UserIdParams, description="Deletes a user for an account", response_key="success"
+    "deleteUser",
+    UserIdParams,
+    description="Deletes a user for an account",
+    response_key="success",
+    response=SUCCESS,
 )
 def delete_user(ctx: ApiContext, params: UserIdParams) -> FlatResult:
     """Delete a user (not the caller, nor an account's last user)."""

@@ -6,7 +6,7 @@ from kvmcloud.server.api.params import Entity, ListParams, OwnerListParams, Uuid
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult
 from kvmcloud.server.jobs import service
-from kvmcloud.server.jobs.views import job_response, management_server_response
+from kvmcloud.server.jobs.views import ASYNC_JOB, job_response, management_server_response
 
 commands = CommandSet()
 
@@ -29,6 +29,7 @@ class ListAsyncJobsParams(OwnerListParams):
     description="Retrieves the current status of asynchronous job.",
     response_key="asyncjobs",
     since="2.2.0",
+    response=ASYNC_JOB,
 )
 def query_async_job_result(ctx: ApiContext, params: QueryAsyncJobResultParams) -> FlatResult:
     """Return one job's status, progress and (when finished) result."""
@@ -42,6 +43,7 @@ def query_async_job_result(ctx: ApiContext, params: QueryAsyncJobResultParams) -
     description="Lists all pending asynchronous jobs for the account.",
     response_key="asyncjobs",
     since="2.2.0",
+    response=ASYNC_JOB,
 )
 def list_async_jobs(ctx: ApiContext, params: ListAsyncJobsParams) -> ListResult:
     """List the caller's jobs (those of the accounts they administer with listall), newest first."""

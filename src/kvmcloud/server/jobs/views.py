@@ -3,9 +3,33 @@
 import json
 from typing import Any
 
+from kvmcloud.server.api.fields import FieldType, ObjectSchema, out
 from kvmcloud.server.api.responses import format_date, without_none
 from kvmcloud.server.jobs.models import JobStatus, ManagementServer
 from kvmcloud.server.jobs.service import JobRecord
+
+ASYNC_JOB = ObjectSchema(
+    "AsyncJobResponse",
+    (
+        out("jobid", FieldType.STRING, "the UUID of the job"),
+        out("accountid", FieldType.STRING, "the account id that executed the async command"),
+        out("userid", FieldType.STRING, "the user that executed the async command"),
+        out("cmd", FieldType.STRING, "the async command executed"),
+        out("jobstatus", FieldType.INTEGER, "the current job status: 0 pending, 1 done, 2 failed"),
+        out("jobprocstatus", FieldType.INTEGER, "the progress information of the PENDING job"),
+        out("jobresultcode", FieldType.INTEGER, "the result code for the job"),
+        out("jobresulttype", FieldType.STRING, "the result type"),
+        out("jobresult", FieldType.OBJECT, "the result reason"),
+        out("jobinstancetype", FieldType.STRING, "the instance/entity object related to the job"),
+        out(
+            "jobinstanceid",
+            FieldType.STRING,
+            "the unique ID of the instance/entity object related to the job",
+        ),
+        out("created", FieldType.DATE, "the created date of the job"),
+        out("completed", FieldType.DATE, "the completed date of the job"),
+    ),
+)
 
 
 def job_response(record: JobRecord) -> dict[str, Any]:
@@ -27,7 +51,7 @@ def job_response(record: JobRecord) -> dict[str, Any]:
     }
     if job.job_status != JobStatus.PENDING and job.job_result:
         item["jobresult"] = json.loads(job.job_result)
-    return without_none(item)
+    return ASYNC_JOB.render(item)
 
 
 def management_server_response(server: ManagementServer) -> dict[str, Any]:

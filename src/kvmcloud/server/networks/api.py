@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from kvmcloud.server.api.fields import SUCCESS
 from kvmcloud.server.api.params import Entity, ListParams, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, FlatResult, ListResult, ObjectResult
@@ -193,6 +194,7 @@ class DeleteNetworkOfferingParams:
     DeleteNetworkOfferingParams,
     description="Deletes a network offering.",
     response_key="success",
+    response=SUCCESS,
 )
 def delete_network_offering(ctx: ApiContext, params: DeleteNetworkOfferingParams) -> FlatResult:
     """Delete a network offering no network uses (never a default one)."""
@@ -427,6 +429,7 @@ class DeleteNetworkParams:
     DeleteNetworkParams,
     description="Deletes a network",
     response_key="success",
+    response=SUCCESS,
     is_async=True,
 )
 def delete_network(ctx: ApiContext, params: DeleteNetworkParams) -> AsyncResult:

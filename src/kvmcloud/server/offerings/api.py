@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from kvmcloud.server.api.fields import SUCCESS
 from kvmcloud.server.api.params import MAX_GIB, Entity, ListParams, Long, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult, ObjectResult
@@ -145,6 +146,7 @@ def update_service_offering(ctx: ApiContext, params: UpdateServiceOfferingParams
     DeleteServiceOfferingParams,
     description="Deletes a service offering.",
     response_key="success",
+    response=SUCCESS,
 )
 def delete_service_offering(ctx: ApiContext, params: DeleteServiceOfferingParams) -> FlatResult:
     """Remove a service offering from the lists and from new deploys."""
@@ -261,6 +263,7 @@ def update_disk_offering(ctx: ApiContext, params: UpdateDiskOfferingParams) -> O
     # CloudStack's own description of this command, copy-paste slip included.
     description="Updates a disk offering.",
     response_key="success",
+    response=SUCCESS,
 )
 def delete_disk_offering(ctx: ApiContext, params: DeleteDiskOfferingParams) -> FlatResult:
     """Remove a disk offering from the lists and from new deploys and volumes."""

@@ -6,7 +6,12 @@ from kvmcloud.server.api.params import ListParams, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult
 from kvmcloud.server.regions import service
-from kvmcloud.server.regions.views import LOCAL_REGION_ID, LOCAL_REGION_NAME, local_region_response
+from kvmcloud.server.regions.views import (
+    LOCAL_REGION_ID,
+    LOCAL_REGION_NAME,
+    REGION,
+    local_region_response,
+)
 
 commands = CommandSet()
 REGION_KEY = "region"
@@ -25,6 +30,7 @@ class ListRegionsParams(ListParams):
     ListRegionsParams,
     description="Lists Regions",
     response_key=REGION_KEY,
+    response=REGION,
 )
 def list_regions(ctx: ApiContext, params: ListRegionsParams) -> ListResult:
     """List the regions: region 1, "Local", unless the filters leave it out."""

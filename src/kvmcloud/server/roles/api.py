@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from kvmcloud.server.accounts.models import Permission, RoleType
+from kvmcloud.server.api.fields import SUCCESS
 from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult, ObjectResult
@@ -114,6 +115,7 @@ class DeleteRoleParams:
     DeleteRoleParams,
     description="Deletes a role",
     response_key="success",
+    response=SUCCESS,
     since="4.9.0",
 )
 def delete_role(ctx: ApiContext, params: DeleteRoleParams) -> FlatResult:
@@ -192,6 +194,7 @@ class UpdateRolePermissionParams:
     UpdateRolePermissionParams,
     description="Updates a role permission order",
     response_key="success",
+    response=SUCCESS,
     since="4.9.0",
 )
 def update_role_permission(ctx: ApiContext, params: UpdateRolePermissionParams) -> FlatResult:
@@ -224,6 +227,7 @@ class DeleteRolePermissionParams:
     DeleteRolePermissionParams,
     description="Deletes a role permission",
     response_key="success",
+    response=SUCCESS,
     since="4.9.0",
 )
 def delete_role_permission(ctx: ApiContext, params: DeleteRolePermissionParams) -> FlatResult:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kvmcloud.protocol.checksums import Checksum
+from kvmcloud.server.api.fields import SUCCESS
 from kvmcloud.server.api.params import Entity, ListParams, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, FlatResult, ListResult, ObjectResult
@@ -543,6 +544,7 @@ def _list_permissions(ctx: ApiContext, params: ListPermissionsParams, *, iso: bo
     "the template. A privileged template is a private template with account permissions "
     "added. Only accounts specified under the template permissions are visible to them.",
     response_key="success",
+    response=SUCCESS,
 )
 def update_template_permissions(ctx: ApiContext, params: UpdatePermissionsParams) -> FlatResult:
     """Change who may see and launch a template."""
@@ -554,6 +556,7 @@ def update_template_permissions(ctx: ApiContext, params: UpdatePermissionsParams
     UpdatePermissionsParams,
     description="Updates ISO permissions",
     response_key="success",
+    response=SUCCESS,
 )
 def update_iso_permissions(ctx: ApiContext, params: UpdatePermissionsParams) -> FlatResult:
     """Change who may see and attach an ISO."""
@@ -680,6 +683,7 @@ def _queue_delete(ctx: ApiContext, params: DeleteTemplateParams, *, iso: bool) -
     DeleteTemplateParams,
     description="Deletes a template",
     response_key="success",
+    response=SUCCESS,
     is_async=True,
 )
 def delete_template(ctx: ApiContext, params: DeleteTemplateParams) -> AsyncResult:
@@ -692,6 +696,7 @@ def delete_template(ctx: ApiContext, params: DeleteTemplateParams) -> AsyncResul
     DeleteTemplateParams,
     description="Deletes an ISO file.",
     response_key="success",
+    response=SUCCESS,
     is_async=True,
 )
 def delete_iso(ctx: ApiContext, params: DeleteTemplateParams) -> AsyncResult:

@@ -271,7 +271,7 @@ def run_delete_template(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[st
         details.append(
             f"kept on pool(s) {', '.join(kept)} while volumes use it; removed when unused"
         )
-    return {"success": True, "details": "; ".join(details)} if details else {"success": True}
+    return {"success": True, "displaytext": "; ".join(details)} if details else {"success": True}
 
 
 def remove_unused_copies(
@@ -313,4 +313,4 @@ def run_storage_cleanup(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[st
         gone, _kept = remove_unused_copies(ctx, template_id, pools_in_use)
         removed.extend(gone)
     details = f"removed {len(removed)} unused template copies" if removed else "nothing to remove"
-    return {"success": True, "details": details}
+    return {"success": True, "displaytext": details}

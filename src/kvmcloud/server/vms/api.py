@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from kvmcloud.server.api.fields import SUCCESS
 from kvmcloud.server.api.params import MAX_GIB, Entity, Long, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, ObjectResult
@@ -289,6 +290,7 @@ def destroy_virtual_machine(ctx: ApiContext, params: DestroyVirtualMachineParams
     VmIdParams,
     description="Expunge a virtual machine. Once expunged, it cannot be recoverd.",
     response_key="success",
+    response=SUCCESS,
     is_async=True,
 )
 def expunge_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
