@@ -1,12 +1,13 @@
-"""Suite-wide guards: agent code may start no process unless a test allows it by name."""
+"""Suite-wide fixtures: the guard on agent commands, and the libvirt run lock."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
 import pytest
 
 from kvmcloud.agent.host import commands
+from tests.support.run_lock import held_run_lock, lock_path_from_env
 
 
 class CommandNotAllowedError(AssertionError):
@@ -43,3 +44,14 @@ def _guard_commands(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(commands, "run", guarded_run)
     monkeypatch.setattr(commands, "stream", guarded_stream)
+
+
+@pytest.fixture(scope="session")
+def libvirt_run_lock() -> Iterator[None]:
+    """Hold KVMCLOUD_TEST_LOCK's file for the session when set (tests/support/run_lock.py).
+
+    Tests that start, stop or drive the real libvirt daemons depend on this, so parallel
+    local runs take turns at the host's libvirt.
+    """
+    with held_run_lock(lock_path_from_env()):
+        yield

@@ -92,9 +92,28 @@ def test_one_nic_per_network_in_order_the_first_the_default(
     )
     assert len({n["macaddress"] for n in vm["nic"]}) == 3
     assert server.ok("listVirtualMachines", id=vm["id"])["virtualmachine"][0]["nic"] == vm["nic"]
-    # The agent is told about the default NIC only, as before guest networks.
+    # The agent gets every NIC with its network; the default's MAC alone for older agents.
     start = agent(server).sent(msg.StartVmCommand)[-1]
     assert start.spec.mac_address == first["macaddress"]
+    assert start.spec.nics == [
+        msg.NicSpec(
+            mac_address=first["macaddress"],
+            network_uuid=iso["id"],
+            guest_type="Isolated",
+            ip_address=first["ipaddress"],
+            netmask=first["netmask"],
+            gateway=first["gateway"],
+        ),
+        msg.NicSpec(mac_address=second["macaddress"], network_uuid=l2["id"], guest_type="L2"),
+        msg.NicSpec(
+            mac_address=third["macaddress"],
+            network_uuid=sh["id"],
+            guest_type="Shared",
+            ip_address="192.168.7.2",
+            netmask="255.255.255.0",
+            gateway="192.168.7.1",
+        ),
+    ]
 
     # The next VM on the Shared network takes the next free address.
     other = deployed(server, cloud, [sh["id"]], images=pair)
@@ -109,6 +128,9 @@ def test_without_networkids_the_vm_gets_the_zone_range_nic(
     (nic,) = vm["nic"]
     assert (nic["ipaddress"], nic["networkname"], nic["type"]) == ("10.1.1.2", "guest", "L2")
     assert "networkid" not in nic and nic["isdefault"] is True
+    # No guest network: the agent gets the MAC alone, for QEMU's user-mode network.
+    start = agent(server).sent(msg.StartVmCommand)[-1]
+    assert (start.spec.mac_address, start.spec.nics) == (nic["macaddress"], [])
 
 
 def test_networkids_must_exist_be_distinct_in_the_zone_and_enabled(

@@ -13,6 +13,7 @@ from kvmcloud.agent.vms.domain import (
     validate_vm_name,
 )
 from kvmcloud.agent.vms.errors import InvalidVmCommandError, VmFailureError
+from kvmcloud.agent.vms.guest_networks import guest_networks
 from kvmcloud.protocol.agent_messages import (
     AttachIsoCommand,
     DestroyVmCommand,
@@ -56,6 +57,10 @@ class Hypervisor(Protocol):
         """Return the state of every kvmcloud domain by name."""
         ...
 
+    def ensure_network(self, name: str, xml: str) -> None:
+        """Define network ``name`` from ``xml`` unless it exists, and make it active."""
+        ...
+
 
 class VmLifecycle:
     """Turns VM commands into domain XML and hypervisor calls, and answers VmStateResult.
@@ -87,7 +92,11 @@ class VmLifecycle:
         accelerator = Accelerator.KVM if self._kvm_usable() else Accelerator.TCG
         console_log = console_log_path(self._console_dir, spec.name)
         xml = domain_xml(spec, accelerator=accelerator, console_log=console_log)
+        networks = guest_networks(spec.nics)
         self._ensure_console_dir()
+        # Before the domain: libvirt refuses to start one whose network is not active.
+        for network in networks:
+            self._hypervisor.ensure_network(network.name, network.xml)
         state = self._hypervisor.start(spec.name, xml)
         logger.info("VM %s is %s on %s", spec.name, state, accelerator)
         return VmStateResult(
