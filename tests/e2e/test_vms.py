@@ -364,10 +364,13 @@ def test_a_vm_on_two_guest_networks_has_a_nic_on_each_libvirt_network(vm_stack: 
         for name in names:
             assert "Active:         yes" in virsh("net-info", name)
         destroy(vm_stack, vm)
+        # The libvirt networks outlive their VMs, until deleteNetwork.
+        assert set(names) <= set(virsh("net-list", "--name").split())
         for network in networks:
             api.deleteNetwork(id=network["id"])
+        assert not set(names) & set(virsh("net-list", "--all", "--name").split())
     finally:
-        # The libvirt networks outlive their VMs and the records (docs/networks.md).
+        # Whatever failed above, no bridge of this test stays on the host.
         for name in names:
             subprocess.run(
                 ["virsh", "-c", URI, "net-destroy", name], capture_output=True, check=False

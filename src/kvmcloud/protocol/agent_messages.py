@@ -330,6 +330,23 @@ class AttachIsoCommand:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveNetworkCommand:
+    """Stop and undefine the host's libvirt network of a deleted guest network, if any."""
+
+    TYPE: ClassVar[str] = "RemoveNetwork"
+    LONG: ClassVar[bool] = False
+    network_uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkRemoved:
+    """A guest network's libvirt network is gone; ``existed`` says whether there was one."""
+
+    TYPE: ClassVar[str] = "NetworkRemoved"
+    existed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SetupCertificateCommand:
     """Trust ``pem`` for HTTPS sources under ``alias`` (replacing one of the same alias)."""
 
@@ -510,6 +527,7 @@ Command = (
     | RebootVmCommand
     | DestroyVmCommand
     | AttachIsoCommand
+    | RemoveNetworkCommand
     | SetupCertificateCommand
     | RevokeCertificateCommand
     | RenewCertificateCommand
@@ -522,6 +540,7 @@ Result = (
     | VolumeResult
     | PoolFileDeleted
     | VmStateResult
+    | NetworkRemoved
     | CertificateResult
     | CertificateRequest
     | CertificateInstalled
@@ -540,6 +559,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         RebootVmCommand,
         DestroyVmCommand,
         AttachIsoCommand,
+        RemoveNetworkCommand,
         SetupCertificateCommand,
         RevokeCertificateCommand,
         RenewCertificateCommand,
@@ -555,6 +575,7 @@ RESULT_TYPES: dict[str, type[Result]] = {
         VolumeResult,
         PoolFileDeleted,
         VmStateResult,
+        NetworkRemoved,
         CertificateResult,
         CertificateRequest,
         CertificateInstalled,

@@ -223,7 +223,26 @@ def test_delete_network_is_refused_while_a_vm_has_a_nic_on_it(
     assert again["nic"][0]["ipaddress"] == "192.168.7.2"
     server.ok("destroyVirtualMachine", id=again["id"], expunge="true")
     server.run_jobs()
+    # Refused deletes asked no host to remove anything; the real one asks the Up host.
+    assert agent(server).sent(msg.RemoveNetworkCommand) == []
+    assert sh["id"] in agent(server).networks
     assert delete()["jobstatus"] == 1
+    assert server.ok("listNetworks") == {}
+    assert agent(server).sent(msg.RemoveNetworkCommand) == [
+        msg.RemoveNetworkCommand(network_uuid=sh["id"])
+    ]
+    assert sh["id"] not in agent(server).networks
+
+
+def test_delete_network_succeeds_when_a_host_keeps_its_libvirt_network(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    l2 = create_network(server, cloud.zone_id, name="l2")
+    agent(server).reachable = False
+    reply = server.ok("deleteNetwork", id=l2["id"])
+    server.run_jobs()
+    agent(server).reachable = True
+    assert server.ok("queryAsyncJobResult", jobid=reply["jobid"])["jobstatus"] == 1
     assert server.ok("listNetworks") == {}
 
 

@@ -198,6 +198,10 @@ class FakeHypervisor:
         self._call("ensure_network", name)
         self.networks.setdefault(name, xml)
 
+    def remove_network(self, name: str) -> bool:
+        self._call("remove_network", name)
+        return self.networks.pop(name, None) is not None
+
     def _call(self, *call: object) -> None:
         self.calls.append(call)
         if self.error is not None:

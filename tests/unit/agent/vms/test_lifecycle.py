@@ -17,8 +17,10 @@ from kvmcloud.protocol.agent_messages import (
     Command,
     DestroyVmCommand,
     DiskSpec,
+    NetworkRemoved,
     NicSpec,
     RebootVmCommand,
+    RemoveNetworkCommand,
     StartVmCommand,
     StopVmCommand,
     VmPowerState,
@@ -116,6 +118,21 @@ def test_start_sets_up_each_guest_network_before_the_domain(agent: Agent) -> Non
         "./devices/interface/source"
     )
     assert [s.get("network") for s in sources] == names
+
+
+def test_remove_network_undefines_the_guest_networks_libvirt_network(agent: Agent) -> None:
+    nic = NicSpec(mac_address="02:00:00:00:00:0b", network_uuid=NET_A, guest_type="L2")
+    agent.result(StartVmCommand(spec=dataclasses.replace(SPEC, nics=[nic])))
+
+    first = agent.run(RemoveNetworkCommand(network_uuid=NET_A.upper()))
+    again = agent.run(RemoveNetworkCommand(network_uuid=NET_A))
+
+    assert (first.result, again.result) == (
+        NetworkRemoved(existed=True),
+        NetworkRemoved(existed=False),
+    )
+    assert agent.hypervisor.networks == {}
+    assert error_code(agent.run(RemoveNetworkCommand(network_uuid="../x"))) is ErrorCode.BAD_COMMAND
 
 
 def test_start_without_nics_sets_up_no_network(agent: Agent) -> None:
