@@ -46,8 +46,8 @@ def network_name(network_uuid: str) -> str:
 def bridge_name(network_uuid: str) -> str:
     """The bridge of a guest network: ``kvc`` and the uuid's first 12 hex digits (15 chars).
 
-    48 bits of a random (version 4) uuid: two networks sharing a bridge name is as likely
-    as a collision among 2^24 networks, far beyond what one installation holds.
+    48 random bits of a version 4 uuid: even odds of two networks sharing a bridge name
+    need about 2^24 networks (birthday bound), far more than one installation holds.
     """
     hex_digits = uuid.UUID(canonical_network_uuid(network_uuid)).hex
     return BRIDGE_PREFIX + hex_digits[:_BRIDGE_HEX_CHARS]
