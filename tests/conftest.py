@@ -1,12 +1,14 @@
-"""Suite-wide guards: agent code may start no process unless a test allows it by name."""
+"""Suite-wide fixtures: the guard on agent commands, and the libvirt run lock."""
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
 import pytest
 
 from kvmcloud.agent.host import commands
+from tests.support.run_lock import RunLockTimeoutError, held_run_lock, lock_path_from_env
 
 
 class CommandNotAllowedError(AssertionError):
@@ -43,3 +45,46 @@ def _guard_commands(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(commands, "run", guarded_run)
     monkeypatch.setattr(commands, "stream", guarded_stream)
+
+
+_RUN_LOCK = pytest.StashKey[contextlib.ExitStack]()
+_RUN_LOCK_ERROR = pytest.StashKey[Exception]()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Take the libvirt run lock before pytest-timeout starts the test's clock.
+
+    Waiting for another run's turn at libvirt can take minutes: inside the fixture it would
+    count against the 60 s per-test timeout. A failure to take it is kept for the fixture,
+    which raises it as that test's error.
+    """
+    if "libvirt_run_lock" in getattr(item, "fixturenames", ()):
+        try:
+            _hold_run_lock(item.config)
+        except RunLockTimeoutError as exc:
+            item.config.stash[_RUN_LOCK_ERROR] = exc
+    yield
+
+
+def _hold_run_lock(config: pytest.Config) -> None:
+    """Hold KVMCLOUD_TEST_LOCK's file from now until the session ends (once per session)."""
+    if _RUN_LOCK in config.stash:
+        return
+    stack = contextlib.ExitStack()
+    stack.enter_context(held_run_lock(lock_path_from_env()))
+    config.stash[_RUN_LOCK] = stack
+    config.add_cleanup(stack.close)
+
+
+@pytest.fixture(scope="session")
+def libvirt_run_lock(request: pytest.FixtureRequest) -> None:
+    """Hold KVMCLOUD_TEST_LOCK's file for the rest of the session when set (run_lock.py).
+
+    Tests that start, stop or drive the real libvirt daemons depend on this, so parallel
+    local runs take turns at the host's libvirt. The hook above usually took it already.
+    """
+    error = request.config.stash.get(_RUN_LOCK_ERROR, None)
+    if error is not None:
+        raise error
+    _hold_run_lock(request.config)

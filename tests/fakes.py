@@ -64,6 +64,8 @@ class FakeAgent:
     run_ids: list[str] = field(default_factory=list)
     key: str | None = None
     domains: dict[str, msg.VmPowerState] = field(default_factory=dict)
+    # The guest networks whose libvirt network the agent set up (StartVm's NICs).
+    networks: set[str] = field(default_factory=set)
     start_vm: Callable[[msg.StartVmCommand], msg.Answer] | None = None
     # The certificate store: alias → PEM. certificate_error makes setup and revoke fail
     # with that message; certificate_delay_s makes them slow.
@@ -199,6 +201,7 @@ class FakeAgentClient:
             if agent.start_vm is not None:
                 return agent.start_vm(command)
             agent.domains[command.spec.name] = msg.VmPowerState.RUNNING
+            agent.networks.update(nic.network_uuid for nic in command.spec.nics)
             return state(command.spec.name)
         if isinstance(command, msg.StopVmCommand):
             agent.domains[command.name] = msg.VmPowerState.STOPPED
@@ -208,6 +211,10 @@ class FakeAgentClient:
             return state(command.name)
         if isinstance(command, msg.RebootVmCommand | msg.AttachIsoCommand):
             return state(command.name)
+        if isinstance(command, msg.RemoveNetworkCommand):
+            existed = command.network_uuid in agent.networks
+            agent.networks.discard(command.network_uuid)
+            return msg.Answer(ok=True, result=msg.NetworkRemoved(existed=existed))
         return msg.Answer(
             ok=False, error=msg.ErrorInfo(code=ErrorCode.BAD_COMMAND, message="unknown")
         )

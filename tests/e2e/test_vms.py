@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from libcloud.compute.types import NodeState, Provider
 
 from tests.e2e.conftest import HEADER, Stack, running_stack
 from tests.support.images import BOOT_MESSAGE, make_boot_iso
-from tests.support.libvirt import domain_state, libvirt_or_skip
+from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.origin import Origin
 from tests.support.processes import start_agent
 from tests.support.waiting import wait_until
@@ -323,3 +324,57 @@ def test_deleting_an_account_removes_its_running_vm_and_its_template_copy(
     with pytest.raises(CloudStackApiException) as gone:
         leaver.listZones()
     assert gone.value.error["errorcode"] == 401
+
+
+L2_OFFERING = "5e0b7c0e-6a43-4c1e-9f7d-2b1d8c4e0001"
+ISOLATED_OFFERING = "5e0b7c0e-6a43-4c1e-9f7d-2b1d8c4e0003"
+
+
+def virsh(*args: str) -> str:
+    return subprocess.run(
+        ["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+
+
+def test_a_vm_on_two_guest_networks_has_a_nic_on_each_libvirt_network(vm_stack: Stack) -> None:
+    api = vm_stack.api
+    networks = [
+        api.createNetwork(
+            name="e2e-isolated", networkofferingid=ISOLATED_OFFERING, zoneid=vm_stack.zone_id
+        )["network"],
+        api.createNetwork(name="e2e-l2", networkofferingid=L2_OFFERING, zoneid=vm_stack.zone_id)[
+            "network"
+        ],
+    ]
+    names = [f"kvmcloud-{n['id']}" for n in networks]
+    try:
+        vm = deploy(
+            vm_stack,
+            register(vm_stack, "on-networks"),
+            networkids=",".join(n["id"] for n in networks),
+        )
+        wait_for_marker(vm)
+        assert [nic["networkid"] for nic in vm["nic"]] == [n["id"] for n in networks]
+        # domiflist: Interface Type Source Model MAC, after two header lines.
+        rows = [r.split() for r in virsh("domiflist", vm["instancename"]).splitlines()[2:] if r]
+        assert [(r[1], r[2], r[4]) for r in rows] == [
+            ("network", names[0], vm["nic"][0]["macaddress"]),
+            ("network", names[1], vm["nic"][1]["macaddress"]),
+        ]
+        for name in names:
+            assert "Active:         yes" in virsh("net-info", name)
+        destroy(vm_stack, vm)
+        # The libvirt networks outlive their VMs, until deleteNetwork.
+        assert set(names) <= set(virsh("net-list", "--name").split())
+        for network in networks:
+            api.deleteNetwork(id=network["id"])
+        assert not set(names) & set(virsh("net-list", "--all", "--name").split())
+    finally:
+        # Whatever failed above, no bridge of this test stays on the host.
+        for name in names:
+            subprocess.run(
+                ["virsh", "-c", URI, "net-destroy", name], capture_output=True, check=False
+            )
+            subprocess.run(
+                ["virsh", "-c", URI, "net-undefine", name], capture_output=True, check=False
+            )

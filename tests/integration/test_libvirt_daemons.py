@@ -38,7 +38,7 @@ def is_running(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
-def test_running_daemons_are_reused_and_left_running() -> None:
+def test_running_daemons_are_reused_and_left_running(libvirt_run_lock: None) -> None:
     with libvirt_or_skip():
         with LibvirtDaemons() as daemons:
             assert daemons.reused

@@ -37,6 +37,7 @@ from kvmcloud.protocol.agent_messages import (
     PoolFileDeleted,
     PoolSpec,
     RebootVmCommand,
+    RemoveNetworkCommand,
     RenewCertificateCommand,
     Result,
     RevokeCertificateCommand,
@@ -142,6 +143,8 @@ class CommandHandlers:
                 return self._vms.destroy(command)
             case AttachIsoCommand():
                 return self._vms.attach_iso(command)
+            case RemoveNetworkCommand():
+                return self._vms.remove_network(command)
             case SetupCertificateCommand() | RevokeCertificateCommand():
                 return self.certificate(command)
             case RenewCertificateCommand() | InstallCertificateCommand():

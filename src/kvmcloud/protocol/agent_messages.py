@@ -245,8 +245,31 @@ class DiskSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NicSpec:
+    """One NIC of a VM on a guest network; the agent puts it on that network's bridge.
+
+    ``guest_type`` is the network's (``L2``, ``Shared``, ``Isolated``); the address fields
+    are None on L2 networks, and ``vlan`` is None while networks have no VLAN.
+    """
+
+    mac_address: str
+    network_uuid: str
+    guest_type: str
+    vlan: int | None = None
+    ip_address: str | None = None
+    netmask: str | None = None
+    gateway: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VmSpec:
-    """What the agent needs to define a VM's libvirt domain."""
+    """What the agent needs to define a VM's libvirt domain.
+
+    ``nics`` lists the NICs on guest networks, the default first; empty for a VM without
+    guest networks, which gets ``mac_address`` on QEMU's user-mode network. A server that
+    sends ``nics`` also sends the default NIC's MAC as ``mac_address``, so an agent that
+    predates ``nics`` (and ignores it as an unknown field) still starts the VM as before.
+    """
 
     name: str
     uuid: str
@@ -255,6 +278,7 @@ class VmSpec:
     disks: list[DiskSpec] = field(default_factory=list)
     mac_address: str | None = None
     boot_devices: list[str] = field(default_factory=lambda: ["hd"])
+    nics: list[NicSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,6 +327,23 @@ class AttachIsoCommand:
     LONG: ClassVar[bool] = False
     name: str
     iso_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveNetworkCommand:
+    """Stop and undefine the host's libvirt network of a deleted guest network, if any."""
+
+    TYPE: ClassVar[str] = "RemoveNetwork"
+    LONG: ClassVar[bool] = False
+    network_uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkRemoved:
+    """A guest network's libvirt network is gone; ``existed`` says whether there was one."""
+
+    TYPE: ClassVar[str] = "NetworkRemoved"
+    existed: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -486,6 +527,7 @@ Command = (
     | RebootVmCommand
     | DestroyVmCommand
     | AttachIsoCommand
+    | RemoveNetworkCommand
     | SetupCertificateCommand
     | RevokeCertificateCommand
     | RenewCertificateCommand
@@ -498,6 +540,7 @@ Result = (
     | VolumeResult
     | PoolFileDeleted
     | VmStateResult
+    | NetworkRemoved
     | CertificateResult
     | CertificateRequest
     | CertificateInstalled
@@ -516,6 +559,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         RebootVmCommand,
         DestroyVmCommand,
         AttachIsoCommand,
+        RemoveNetworkCommand,
         SetupCertificateCommand,
         RevokeCertificateCommand,
         RenewCertificateCommand,
@@ -531,6 +575,7 @@ RESULT_TYPES: dict[str, type[Result]] = {
         VolumeResult,
         PoolFileDeleted,
         VmStateResult,
+        NetworkRemoved,
         CertificateResult,
         CertificateRequest,
         CertificateInstalled,

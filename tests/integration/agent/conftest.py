@@ -91,7 +91,7 @@ def pool_files(pool: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def libvirt_daemons() -> Iterator[LibvirtDaemons]:
+def libvirt_daemons(libvirt_run_lock: None) -> Iterator[LibvirtDaemons]:
     """A working qemu:///system: running daemons reused, or ours started (skip/fail in CI)."""
     with libvirt_or_skip() as daemons:
         yield daemons

@@ -1,9 +1,13 @@
 """VM and volume commands on real libvirt + QEMU: the boot-sector guest prints its marker."""
 
 import contextlib
+import dataclasses
+import re
+import subprocess
 import threading
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +19,7 @@ from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.handlers import CommandHandlers, Execution
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import is_kvm_usable
+from kvmcloud.agent.vms.guest_networks import bridge_name, network_name
 from kvmcloud.agent.vms.libvirt import LibvirtHost
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
 from kvmcloud.protocol.agent_messages import (
@@ -25,6 +30,7 @@ from kvmcloud.protocol.agent_messages import (
     DeletePoolFileCommand,
     DestroyVmCommand,
     DiskSpec,
+    NicSpec,
     PoolFileDeleted,
     PoolSpec,
     PoolType,
@@ -38,7 +44,7 @@ from kvmcloud.protocol.agent_messages import (
 )
 from kvmcloud.protocol.error_codes import ErrorCode
 from tests.support.images import BOOT_MESSAGE, make_boot_iso, make_qcow2
-from tests.support.libvirt import LibvirtDaemons, domain_state
+from tests.support.libvirt import URI, LibvirtDaemons, domain_state
 
 pytestmark = pytest.mark.allow_commands("qemu-img")
 
@@ -287,3 +293,93 @@ def test_a_domain_kvmcloud_did_not_define_is_left_alone(agent: Agent) -> None:
     finally:
         foreign.undefine()
         connection.close()
+
+
+def virsh(*args: str) -> str:
+    completed = subprocess.run(
+        ["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=30, check=True
+    )
+    return completed.stdout
+
+
+@pytest.fixture
+def network_uuids(agent: Agent) -> Iterator[list[str]]:
+    """Fresh guest network uuids; their libvirt networks are removed after the test."""
+    uuids = [str(uuid.uuid4()) for _ in range(2)]
+    try:
+        yield uuids
+    finally:
+        # The domains first (the agent fixture's teardown runs after this one).
+        for name in agent.names:
+            with contextlib.suppress(Exception):
+                agent.host.destroy_and_undefine(name)
+        for network_uuid in uuids:
+            agent.host.remove_network(network_name(network_uuid))
+
+
+def test_a_vm_on_two_guest_networks_gets_two_isolated_libvirt_networks(
+    agent: Agent, network_uuids: list[str]
+) -> None:
+    name = agent.new_name()
+    volume = agent.volume(f"{name}-root.qcow2")
+    macs = ["02:00:7e:00:00:01", "02:00:7e:00:00:02"]
+    nics = [
+        NicSpec(
+            mac_address=macs[0],
+            network_uuid=network_uuids[0],
+            guest_type="Isolated",
+            ip_address="10.9.9.2",
+            netmask="255.255.255.0",
+            gateway="10.9.9.1",
+        ),
+        NicSpec(mac_address=macs[1], network_uuid=network_uuids[1], guest_type="L2"),
+    ]
+    spec = dataclasses.replace(
+        vm_spec(name, [DiskSpec(path=volume.path, format="qcow2")]), nics=nics
+    )
+
+    result = agent.start(spec)
+
+    assert result.state is VmPowerState.RUNNING
+    wait_for_marker(result.console_log)
+    for network_uuid in network_uuids:
+        info = virsh("net-info", network_name(network_uuid))
+        assert re.search(r"^Active:\s+yes$", info, re.MULTILINE), info
+        assert re.search(rf"^Bridge:\s+{bridge_name(network_uuid)}$", info, re.MULTILINE), info
+        network = ET.fromstring(virsh("net-dumpxml", network_name(network_uuid)))
+        assert network.findtext("uuid") == network_uuid
+        assert network.find("forward") is None and network.find("ip") is None
+        assert Path("/sys/class/net", bridge_name(network_uuid), "bridge").is_dir()
+    # domiflist: Interface Type Source Model MAC, one row per NIC after two header lines.
+    rows = [line.split() for line in virsh("domiflist", name).splitlines()[2:] if line.strip()]
+    assert [(row[1], row[2], row[4]) for row in rows] == [
+        ("network", network_name(network_uuids[0]), macs[0]),
+        ("network", network_name(network_uuids[1]), macs[1]),
+    ]
+    # Each tap device is a port of its network's bridge.
+    for row, network_uuid in zip(rows, network_uuids, strict=True):
+        bridge_port = Path("/sys/class/net", row[0], "brport", "bridge").resolve()
+        assert bridge_port.name == bridge_name(network_uuid)
+
+    # A second VM on the first network reuses it; restarting the first changes nothing.
+    other = agent.new_name()
+    other_volume = agent.volume(f"{other}-root.qcow2")
+    other_spec = dataclasses.replace(
+        vm_spec(other, [DiskSpec(path=other_volume.path, format="qcow2")]),
+        uuid=str(uuid.uuid4()),
+        nics=[
+            NicSpec(mac_address="02:00:7e:00:00:03", network_uuid=network_uuids[0], guest_type="L2")
+        ],
+    )
+    assert agent.start(other_spec).state is VmPowerState.RUNNING
+    assert agent.start(spec).state is VmPowerState.RUNNING
+    assert virsh("net-list", "--all", "--name").split().count(network_name(network_uuids[0])) == 1
+
+    # Destroying the VMs leaves the networks (they are removed only on request).
+    agent.ok(DestroyVmCommand(name=name))
+    agent.ok(DestroyVmCommand(name=other))
+    assert network_name(network_uuids[0]) in virsh("net-list", "--name").split()
+    assert agent.host.remove_network(network_name(network_uuids[0])) is True
+    assert agent.host.remove_network(network_name(network_uuids[0])) is False
+    assert network_name(network_uuids[0]) not in virsh("net-list", "--all", "--name").split()
+    assert not Path("/sys/class/net", bridge_name(network_uuids[0])).exists()

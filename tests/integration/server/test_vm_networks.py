@@ -92,9 +92,28 @@ def test_one_nic_per_network_in_order_the_first_the_default(
     )
     assert len({n["macaddress"] for n in vm["nic"]}) == 3
     assert server.ok("listVirtualMachines", id=vm["id"])["virtualmachine"][0]["nic"] == vm["nic"]
-    # The agent is told about the default NIC only, as before guest networks.
+    # The agent gets every NIC with its network; the default's MAC alone for older agents.
     start = agent(server).sent(msg.StartVmCommand)[-1]
     assert start.spec.mac_address == first["macaddress"]
+    assert start.spec.nics == [
+        msg.NicSpec(
+            mac_address=first["macaddress"],
+            network_uuid=iso["id"],
+            guest_type="Isolated",
+            ip_address=first["ipaddress"],
+            netmask=first["netmask"],
+            gateway=first["gateway"],
+        ),
+        msg.NicSpec(mac_address=second["macaddress"], network_uuid=l2["id"], guest_type="L2"),
+        msg.NicSpec(
+            mac_address=third["macaddress"],
+            network_uuid=sh["id"],
+            guest_type="Shared",
+            ip_address="192.168.7.2",
+            netmask="255.255.255.0",
+            gateway="192.168.7.1",
+        ),
+    ]
 
     # The next VM on the Shared network takes the next free address.
     other = deployed(server, cloud, [sh["id"]], images=pair)
@@ -109,6 +128,9 @@ def test_without_networkids_the_vm_gets_the_zone_range_nic(
     (nic,) = vm["nic"]
     assert (nic["ipaddress"], nic["networkname"], nic["type"]) == ("10.1.1.2", "guest", "L2")
     assert "networkid" not in nic and nic["isdefault"] is True
+    # No guest network: the agent gets the MAC alone, for QEMU's user-mode network.
+    start = agent(server).sent(msg.StartVmCommand)[-1]
+    assert (start.spec.mac_address, start.spec.nics) == (nic["macaddress"], [])
 
 
 def test_networkids_must_exist_be_distinct_in_the_zone_and_enabled(
@@ -201,7 +223,26 @@ def test_delete_network_is_refused_while_a_vm_has_a_nic_on_it(
     assert again["nic"][0]["ipaddress"] == "192.168.7.2"
     server.ok("destroyVirtualMachine", id=again["id"], expunge="true")
     server.run_jobs()
+    # Refused deletes asked no host to remove anything; the real one asks the Up host.
+    assert agent(server).sent(msg.RemoveNetworkCommand) == []
+    assert sh["id"] in agent(server).networks
     assert delete()["jobstatus"] == 1
+    assert server.ok("listNetworks") == {}
+    assert agent(server).sent(msg.RemoveNetworkCommand) == [
+        msg.RemoveNetworkCommand(network_uuid=sh["id"])
+    ]
+    assert sh["id"] not in agent(server).networks
+
+
+def test_delete_network_succeeds_when_a_host_keeps_its_libvirt_network(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    l2 = create_network(server, cloud.zone_id, name="l2")
+    agent(server).reachable = False
+    reply = server.ok("deleteNetwork", id=l2["id"])
+    server.run_jobs()
+    agent(server).reachable = True
+    assert server.ok("queryAsyncJobResult", jobid=reply["jobid"])["jobstatus"] == 1
     assert server.ok("listNetworks") == {}
 
 

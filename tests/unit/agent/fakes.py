@@ -156,6 +156,7 @@ class FakeHypervisor:
     """Plays LibvirtHost in memory; ``error`` is raised by every call when set."""
 
     domains: dict[str, FakeDomain] = field(default_factory=dict)
+    networks: dict[str, str] = field(default_factory=dict)
     error: Exception | None = None
     calls: list[tuple[object, ...]] = field(default_factory=list)
 
@@ -192,6 +193,14 @@ class FakeHypervisor:
     def states(self) -> dict[str, VmPowerState]:
         self._call("states")
         return {name: domain.state for name, domain in self.domains.items()}
+
+    def ensure_network(self, name: str, xml: str) -> None:
+        self._call("ensure_network", name)
+        self.networks.setdefault(name, xml)
+
+    def remove_network(self, name: str) -> bool:
+        self._call("remove_network", name)
+        return self.networks.pop(name, None) is not None
 
     def _call(self, *call: object) -> None:
         self.calls.append(call)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from collections.abc import Sequence
 
@@ -31,11 +32,14 @@ from kvmcloud.protocol.agent_messages import (
     HostReport,
     InstallCertificateCommand,
     MessageFormatError,
+    NetworkRemoved,
+    NicSpec,
     PoolFileDeleted,
     PoolReport,
     PoolSpec,
     PoolType,
     RebootVmCommand,
+    RemoveNetworkCommand,
     RenewCertificateCommand,
     Result,
     StartVmCommand,
@@ -67,6 +71,22 @@ VM_SPEC = VmSpec(
     mac_address="02:00:1a:2b:3c:4d",
     boot_devices=["cdrom", "hd", "network"],
 )
+NICS = [
+    NicSpec(
+        mac_address="02:00:1a:2b:3c:4d",
+        network_uuid="3f2a9c4e-1b7d-4e8f-9a0b-1c2d3e4f5a6b",
+        guest_type="Isolated",
+        ip_address="10.1.1.2",
+        netmask="255.255.255.0",
+        gateway="10.1.1.1",
+    ),
+    NicSpec(
+        mac_address="02:00:1a:2b:3c:4e",
+        network_uuid="a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d",
+        guest_type="L2",
+        vlan=100,
+    ),
+]
 
 COMMANDS: list[Command] = [
     CheckUrlCommand(url="http://origin/img.qcow2", format="QCOW2"),
@@ -115,12 +135,14 @@ COMMANDS: list[Command] = [
     DeletePoolFileCommand(pool=POOL, name="root-7.qcow2"),
     StartVmCommand(spec=VM_SPEC),
     StartVmCommand(spec=VmSpec(name="i-2-9-VM", uuid="vm-9", vcpus=1, memory_mib=512)),
+    StartVmCommand(spec=dataclasses.replace(VM_SPEC, nics=NICS)),
     StopVmCommand(name="i-2-7-VM"),
     StopVmCommand(name="i-2-7-VM", forced=True, graceful_timeout_s=2.5),
     RebootVmCommand(name="i-2-7-VM"),
     DestroyVmCommand(name="i-2-7-VM"),
     AttachIsoCommand(name="i-2-7-VM", iso_path="/mnt/pool one/debian.iso"),
     AttachIsoCommand(name="i-2-7-VM"),
+    RemoveNetworkCommand(network_uuid="3f2a9c4e-1b7d-4e8f-9a0b-1c2d3e4f5a6b"),
     RenewCertificateCommand(),
     InstallCertificateCommand(certificate_pem="-----BEGIN…", ca_pem="-----BEGIN CA…"),
 ]
@@ -150,6 +172,7 @@ RESULTS: list[Result] = [
         console_log="Booting from Hard Disk...\nü\n",
     ),
     VmStateResult(name="i-2-7-VM", state=VmPowerState.MISSING, accelerator="tcg"),
+    NetworkRemoved(existed=True),
     CertificateRequest(csr_pem="-----BEGIN CERTIFICATE REQUEST-----"),
     CertificateInstalled(fingerprint="ab" * 32),
 ]
@@ -201,6 +224,7 @@ def test_command_types_cover_every_command():
         "RebootVm",
         "DestroyVm",
         "AttachIso",
+        "RemoveNetwork",
         "SetupCertificate",
         "RevokeCertificate",
         "RenewCertificate",
@@ -213,6 +237,7 @@ def test_command_types_cover_every_command():
         "VolumeResult",
         "PoolFileDeleted",
         "VmStateResult",
+        "NetworkRemoved",
         "CertificateResult",
         "CertificateRequest",
         "CertificateInstalled",
@@ -542,6 +567,22 @@ def test_unknown_fields_ignored_in_command():
         id="c1",
         command=CheckPoolCommand(pool=PoolSpec(uuid="p", type=PoolType.FILESYSTEM, path="/p")),
     )
+
+
+def test_nics_are_optional_both_ways_between_old_and_new_peers():
+    new = command_to_json(
+        CommandEnvelope(
+            id="c", command=StartVmCommand(spec=dataclasses.replace(VM_SPEC, nics=NICS))
+        )
+    )
+    wire = json.loads(new)
+    # What a server before NicSpec sends: an agent of today reads no NICs, and the MAC.
+    del wire["payload"]["spec"]["nics"]
+    old = command_from_json(json.dumps(wire)).command
+    assert isinstance(old, StartVmCommand)
+    assert (old.spec.nics, old.spec.mac_address) == ([], VM_SPEC.mac_address)
+    # An agent before NicSpec ignores the field and still finds the default NIC's MAC.
+    assert wire["payload"]["spec"]["mac_address"] == NICS[0].mac_address
 
 
 def test_unknown_fields_ignored_in_heartbeat():

@@ -12,7 +12,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from kvmcloud.agent.vms.errors import InvalidVmCommandError
-from kvmcloud.protocol.agent_messages import DiskSpec, VmSpec
+from kvmcloud.agent.vms.guest_networks import network_name
+from kvmcloud.protocol.agent_messages import DiskSpec, NicSpec, VmSpec
 
 # Marks the domains kvmcloud defined, so the agent reports and touches only those.
 METADATA_NAMESPACE = "https://kvmcloud.invalid/xmlns/instance/1"
@@ -24,6 +25,7 @@ ARCH = "x86_64"
 MAX_VCPUS = 256
 MAX_MEMORY_MIB = 4 * 1024 * 1024
 MAX_DISKS = 16
+MAX_NICS = 16
 BOOT_DEVICES = ("hd", "cdrom")
 # IDE order: the secondary master first, where guests (and CloudStack) expect the CD-ROM.
 CDROM_TARGETS = ("hdc", "hdd", "hda", "hdb")
@@ -129,8 +131,8 @@ def domain_xml(spec: VmSpec, *, accelerator: Accelerator, console_log: Path) -> 
     devices = ET.SubElement(domain, "devices")
     for disk in _disk_elements(spec.disks):
         devices.append(disk)
-    if spec.mac_address is not None:
-        devices.append(_interface_element(spec.mac_address))
+    for interface in _interface_elements(spec):
+        devices.append(interface)
     log_path = str(console_log)
     # append: a restart must not wipe the log of the boot an operator is investigating.
     serial = ET.SubElement(devices, "serial", type="file")
@@ -206,16 +208,44 @@ def _cdrom_element(iso_path: str | None, target: str) -> ET.Element:
     return element
 
 
-def _interface_element(mac_address: str) -> ET.Element:
-    if not _MAC.fullmatch(mac_address):
-        raise InvalidVmCommandError(
-            f"mac_address {mac_address!r} is not of the form 02:00:00:aa:bb:cc"
-        )
-    # User-mode networking: the guest gets a NIC with its MAC and needs no bridge here.
-    element = ET.Element("interface", type="user")
-    ET.SubElement(element, "mac", address=mac_address.lower())
+def _interface_elements(spec: VmSpec) -> list[ET.Element]:
+    """NICs on guest networks when the spec has any, else the one user-mode NIC (or none)."""
+    if len(spec.nics) > MAX_NICS:
+        raise InvalidVmCommandError(f"a VM has at most {MAX_NICS} NICs, not {len(spec.nics)}")
+    if spec.nics:
+        macs = [
+            _checked_mac(nic.mac_address, f"nics[{i}].mac_address")
+            for i, nic in enumerate(spec.nics)
+        ]
+        if len(set(macs)) != len(macs):
+            raise InvalidVmCommandError("two NICs of the VM have the same MAC address")
+        return [_network_interface(nic, mac) for nic, mac in zip(spec.nics, macs, strict=True)]
+    if spec.mac_address is not None:
+        return [_user_interface(_checked_mac(spec.mac_address, "mac_address"))]
+    return []
+
+
+def _network_interface(nic: NicSpec, mac: str) -> ET.Element:
+    # A tap device on the guest network's isolated libvirt network (guest_networks.py).
+    element = ET.Element("interface", type="network")
+    ET.SubElement(element, "source", network=network_name(nic.network_uuid))
+    ET.SubElement(element, "mac", address=mac)
     ET.SubElement(element, "model", type="virtio")
     return element
+
+
+def _user_interface(mac: str) -> ET.Element:
+    # User-mode networking: the guest gets a NIC with its MAC and needs no bridge here.
+    element = ET.Element("interface", type="user")
+    ET.SubElement(element, "mac", address=mac)
+    ET.SubElement(element, "model", type="virtio")
+    return element
+
+
+def _checked_mac(mac_address: str, what: str) -> str:
+    if not _MAC.fullmatch(mac_address):
+        raise InvalidVmCommandError(f"{what} {mac_address!r} is not of the form 02:00:00:aa:bb:cc")
+    return mac_address.lower()
 
 
 def _driver_type(disk: DiskSpec, index: int) -> str:

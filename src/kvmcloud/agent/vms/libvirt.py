@@ -41,6 +41,7 @@ _ERR_INVALID_CONN = 3
 _ERR_NO_CONNECT = 5
 _ERR_RPC = 39
 _ERR_NO_DOMAIN = 42
+_ERR_NO_NETWORK = 43
 _ERR_NO_DOMAIN_METADATA = 80
 _FROM_RPC = 7
 
@@ -227,6 +228,56 @@ class LibvirtHost:
             domain.updateDeviceFlags(device, flags)
             return self._power_state(domain)
 
+    def ensure_network(self, name: str, xml: str) -> None:
+        """Define network ``name`` from ``xml`` unless it exists, and start it unless active.
+
+        An existing network of that name is reused as it is: the name holds the guest
+        network's uuid, and the XML of a guest network never changes.
+
+        Raises:
+            VmFailureError: libvirt refused to define or start it (e.g. the bridge name is
+                taken by an interface libvirt did not make).
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        libvirt = self._libvirt()
+        network = self._lookup_network(name)
+        if network is None:
+            with self._errors("define", name, kind="network"):
+                network = self._connect().networkDefineXML(xml)
+            logger.info("network %s defined", name)
+        with self._errors("start", name, kind="network"):
+            if network.isActive() == 1:
+                return
+            try:
+                network.create()
+            except libvirt.libvirtError:
+                # Another VM's start may have started it in the meantime: active is fine.
+                if network.isActive() != 1:
+                    raise
+            logger.info("network %s started", name)
+
+    def remove_network(self, name: str) -> bool:
+        """Stop and undefine network ``name``; return whether there was one.
+
+        Raises:
+            VmFailureError: libvirt refused.
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        libvirt = self._libvirt()
+        network = self._lookup_network(name)
+        if network is None:
+            return False
+        with self._errors("remove", name, kind="network"):
+            try:
+                if network.isActive() == 1:
+                    network.destroy()
+                network.undefine()
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != _ERR_NO_NETWORK:
+                    raise
+        logger.info("network %s removed", name)
+        return True
+
     def state(self, name: str) -> VmPowerState:
         """Return the state of domain ``name``; MISSING when kvmcloud has no such domain.
 
@@ -297,7 +348,14 @@ class LibvirtHost:
         with contextlib.suppress(Exception):
             connection.close()
 
-    def _with_reconnect(self, action: str, name: str | None, call: Callable[[Any], Any]) -> Any:
+    def _with_reconnect(
+        self,
+        action: str,
+        name: str | None,
+        call: Callable[[Any], Any],
+        *,
+        kind: str = "domain",
+    ) -> Any:
         """Run a read-only ``call(connection)``, once more on a new connection if it was lost.
 
         Only reads are retried: a lost connection after a change leaves it unknown whether
@@ -313,7 +371,7 @@ class LibvirtHost:
                     logger.info("libvirt connection lost (%s); reconnecting", exc)
                     self._forget(connection)
                     continue
-                raise self._translate(exc, action, name) from exc
+                raise self._translate(exc, action, name, kind=kind) from exc
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     # -- domains ------------------------------------------------------------------------
@@ -331,6 +389,20 @@ class LibvirtHost:
                 raise
 
         return self._with_reconnect("look up", name, lookup)
+
+    def _lookup_network(self, name: str) -> Any:
+        """Return the network called ``name``, or None when libvirt has none."""
+        libvirt = self._libvirt()
+
+        def lookup(connection: Any) -> Any:
+            try:
+                return connection.networkLookupByName(name)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == _ERR_NO_NETWORK:
+                    return None
+                raise
+
+        return self._with_reconnect("look up", name, lookup, kind="network")
 
     def _find_ours(self, name: str) -> Any:
         """Return kvmcloud's domain called ``name``, or None (missing, foreign or vanished)."""
@@ -394,16 +466,18 @@ class LibvirtHost:
     # -- errors -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _errors(self, action: str, name: str | None) -> Iterator[None]:
+    def _errors(self, action: str, name: str | None, *, kind: str = "domain") -> Iterator[None]:
         """Translate libvirt's exceptions raised inside the block into the vms tree."""
         libvirt = self._libvirt()
         try:
             yield
         except libvirt.libvirtError as exc:
-            raise self._translate(exc, action, name) from exc
+            raise self._translate(exc, action, name, kind=kind) from exc
 
-    def _translate(self, exc: Any, action: str, name: str | None) -> VmError:
-        what = f"{action} domain {name!r}" if name is not None else action
+    def _translate(
+        self, exc: Any, action: str, name: str | None, *, kind: str = "domain"
+    ) -> VmError:
+        what = f"{action} {kind} {name!r}" if name is not None else action
         message = exc.get_error_message() or str(exc)
         if _is_connection_lost(exc):
             with self._lock:

@@ -1,4 +1,4 @@
-"""VmLifecycle: the VM commands (start, stop, reboot, destroy, CD-ROM) on a Hypervisor."""
+"""VmLifecycle: the VM commands (start, stop, reboot, destroy, CD-ROM, networks) on a Hypervisor."""
 
 import logging
 from collections.abc import Callable
@@ -13,10 +13,13 @@ from kvmcloud.agent.vms.domain import (
     validate_vm_name,
 )
 from kvmcloud.agent.vms.errors import InvalidVmCommandError, VmFailureError
+from kvmcloud.agent.vms.guest_networks import guest_networks, network_name
 from kvmcloud.protocol.agent_messages import (
     AttachIsoCommand,
     DestroyVmCommand,
+    NetworkRemoved,
     RebootVmCommand,
+    RemoveNetworkCommand,
     StartVmCommand,
     StopVmCommand,
     VmPowerState,
@@ -56,6 +59,14 @@ class Hypervisor(Protocol):
         """Return the state of every kvmcloud domain by name."""
         ...
 
+    def ensure_network(self, name: str, xml: str) -> None:
+        """Define network ``name`` from ``xml`` unless it exists, and make it active."""
+        ...
+
+    def remove_network(self, name: str) -> bool:
+        """Stop and undefine network ``name``; tell whether there was one."""
+        ...
+
 
 class VmLifecycle:
     """Turns VM commands into domain XML and hypervisor calls, and answers VmStateResult.
@@ -87,7 +98,11 @@ class VmLifecycle:
         accelerator = Accelerator.KVM if self._kvm_usable() else Accelerator.TCG
         console_log = console_log_path(self._console_dir, spec.name)
         xml = domain_xml(spec, accelerator=accelerator, console_log=console_log)
+        networks = guest_networks(spec.nics)
         self._ensure_console_dir()
+        # Before the domain: libvirt refuses to start one whose network is not active.
+        for network in networks:
+            self._hypervisor.ensure_network(network.name, network.xml)
         state = self._hypervisor.start(spec.name, xml)
         logger.info("VM %s is %s on %s", spec.name, state, accelerator)
         return VmStateResult(
@@ -160,6 +175,19 @@ class VmLifecycle:
             if not Path(iso_path).is_file():
                 raise VmFailureError(f"ISO {iso_path} is not a file on this host")
         return self._result(name, self._hypervisor.set_cdrom(name, iso_path))
+
+    def remove_network(self, command: RemoveNetworkCommand) -> NetworkRemoved:
+        """Stop and undefine the libvirt network of a deleted guest network; missing is fine.
+
+        The server asks only once no VM it knows of has a NIC on the network.
+
+        Raises:
+            InvalidVmCommandError: the network uuid is not a UUID.
+            VmFailureError: libvirt refused.
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        name = network_name(command.network_uuid)
+        return NetworkRemoved(existed=self._hypervisor.remove_network(name))
 
     def _result(self, name: str, state: VmPowerState) -> VmStateResult:
         return VmStateResult(

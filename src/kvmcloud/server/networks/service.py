@@ -11,9 +11,11 @@ from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, AccountType, Domain
 from kvmcloud.server.accounts.owners import check_access, owned_by, owner_for, scope_of
 from kvmcloud.server.accounts.visibility import OwnerFilter
+from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import InvalidParameterError, OperationFailedError
 from kvmcloud.server.infrastructure.models import PhysicalNetwork, Zone
+from kvmcloud.server.infrastructure.service import endpoint_for, up_hosts_in_zone
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.networks import rules
 from kvmcloud.server.networks.models import GuestType, Network, NetworkOffering, OfferingState
@@ -264,8 +266,13 @@ def queue_delete_for_owner_removal(
 NetworkUsers = Callable[[Session, int], list[tuple[str, str]]]
 
 
-def delete_network(db: Database, network_id: int, now: datetime, users: NetworkUsers) -> None:
-    """Remove the network unless a VM not yet expunged has a NIC on it (nothing runs on hosts).
+def delete_network(
+    db: Database, network_id: int, now: datetime, users: NetworkUsers
+) -> tuple[str, list[AgentEndpoint]]:
+    """Remove the network unless a VM not yet expunged has a NIC on it.
+
+    Returns its uuid and the zone's Up hosts, to be asked to remove its libvirt network
+    (the hosts that ran a VM on it made one; asking the others is harmless).
 
     Raises:
         OperationFailedError: a VM still uses it: CloudStack's job failure (530) with the
@@ -282,6 +289,8 @@ def delete_network(db: Database, network_id: int, now: datetime, users: NetworkU
             )
         if network.removed is None:
             network.removed = now
+        hosts = up_hosts_in_zone(session, network.data_center_id)
+        return network.uuid, [endpoint_for(host) for host in hosts]
 
 
 def _enqueue(

@@ -11,6 +11,7 @@ from kvmcloud.server.errors import ResourceUnavailableError
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, StoragePool
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
+from kvmcloud.server.networks.models import Network
 from kvmcloud.server.offerings.models import ServiceOffering
 from kvmcloud.server.offerings.tags import tag_set
 from kvmcloud.server.templates.models import ImageFormat, RefState, Template, TemplatePoolRef
@@ -151,8 +152,9 @@ def vm_spec(session: Session, vm: VirtualMachine, iso_path: str | None) -> msg.V
         raise ResourceUnavailableError(f"The root volume of VM {vm.name} is on no pool")
     disks = [msg.DiskSpec(path=pool_path(pool, root.path), format="qcow2")]
     disks.append(msg.DiskSpec(path=iso_path or "", format="raw", device="cdrom"))
-    # The default NIC (the first one) is the one the agent is told about, for now.
-    nic = session.scalars(select(Nic).where(Nic.instance_id == vm.id).order_by(Nic.id)).first()
+    nics = list(session.scalars(select(Nic).where(Nic.instance_id == vm.id).order_by(Nic.id)))
+    # The default NIC's MAC also goes alone, for agents that predate NicSpec.
+    default = next((n for n in nics if n.is_default), nics[0] if nics else None)
     template = session.get(Template, vm.template_id)
     # A VM deployed from an ISO boots from it until its disk is installed; others from disk.
     boot = (
@@ -166,6 +168,28 @@ def vm_spec(session: Session, vm: VirtualMachine, iso_path: str | None) -> msg.V
         vcpus=offering.cpu,
         memory_mib=offering.ram_size,
         disks=disks,
-        mac_address=nic.mac_address if nic else None,
+        mac_address=default.mac_address if default else None,
         boot_devices=boot,
+        nics=nic_specs(session, nics),
     )
+
+
+def nic_specs(session: Session, nics: list[Nic]) -> list[msg.NicSpec]:
+    """The NICs on guest networks, default first; none for a VM on the zone's range."""
+    specs: list[msg.NicSpec] = []
+    for nic in sorted(nics, key=lambda n: (not n.is_default, n.id)):
+        if nic.network_id is None:
+            continue
+        network = session.get(Network, nic.network_id)
+        assert network is not None
+        specs.append(
+            msg.NicSpec(
+                mac_address=nic.mac_address,
+                network_uuid=network.uuid,
+                guest_type=network.guest_type.value,
+                ip_address=nic.ip4_address,
+                netmask=nic.netmask,
+                gateway=nic.gateway,
+            )
+        )
+    return specs

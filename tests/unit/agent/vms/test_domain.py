@@ -14,7 +14,7 @@ from kvmcloud.agent.vms.domain import (
     validate_vm_name,
 )
 from kvmcloud.agent.vms.errors import InvalidVmCommandError
-from kvmcloud.protocol.agent_messages import DiskSpec, VmSpec
+from kvmcloud.protocol.agent_messages import DiskSpec, NicSpec, VmSpec
 from kvmcloud.protocol.error_codes import ErrorCode
 
 UUID = "6f1c3a52-9d0e-4c55-8a9b-0a1b2c3d4e5f"
@@ -173,6 +173,56 @@ def test_user_mode_nic_with_mac_and_virtio_model():
 
 def test_no_nic_without_mac():
     assert parse(spec(mac_address=None)).find("./devices/interface") is None
+
+
+NET_A = "3f2a9c4e-1b7d-4e8f-9a0b-1c2d3e4f5a6b"
+NET_B = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
+TWO_NICS = [
+    NicSpec(
+        mac_address="02:00:4C:00:00:0B",
+        network_uuid=NET_A,
+        guest_type="Isolated",
+        ip_address="10.1.1.2",
+        netmask="255.255.255.0",
+        gateway="10.1.1.1",
+    ),
+    NicSpec(mac_address="02:00:4c:00:00:0c", network_uuid=NET_B, guest_type="L2"),
+]
+
+
+def test_nics_on_guest_networks_replace_the_user_mode_nic():
+    interfaces = parse(spec(nics=TWO_NICS)).findall("./devices/interface")
+
+    assert [i.get("type") for i in interfaces] == ["network", "network"]
+    assert [child(i, "source").attrib for i in interfaces] == [
+        {"network": f"kvmcloud-{NET_A}"},
+        {"network": f"kvmcloud-{NET_B}"},
+    ]
+    assert [child(i, "mac").get("address") for i in interfaces] == [
+        "02:00:4c:00:00:0b",
+        "02:00:4c:00:00:0c",
+    ]
+    assert [child(i, "model").get("type") for i in interfaces] == ["virtio", "virtio"]
+
+
+@pytest.mark.parametrize(
+    ("nics", "problem"),
+    [
+        ([TWO_NICS[0], TWO_NICS[0]], "same MAC"),
+        ([NicSpec(mac_address="02:00", network_uuid=NET_A, guest_type="L2")], r"nics\[0\]"),
+        ([NicSpec(mac_address="02:00:00:00:00:01", network_uuid="x", guest_type="L2")], "UUID"),
+        (
+            [
+                NicSpec(mac_address=f"02:00:00:00:00:{i:02x}", network_uuid=NET_A, guest_type="L2")
+                for i in range(17)
+            ],
+            "at most 16 NICs",
+        ),
+    ],
+)
+def test_invalid_nics_are_refused(nics, problem):
+    with pytest.raises(InvalidVmCommandError, match=problem):
+        parse(spec(nics=nics))
 
 
 def test_serial_console_goes_to_the_log_file():

@@ -1,5 +1,6 @@
 """VM commands through CommandHandlers, on a FakeHypervisor: results and wire codes."""
 
+import dataclasses
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,7 +17,10 @@ from kvmcloud.protocol.agent_messages import (
     Command,
     DestroyVmCommand,
     DiskSpec,
+    NetworkRemoved,
+    NicSpec,
     RebootVmCommand,
+    RemoveNetworkCommand,
     StartVmCommand,
     StopVmCommand,
     VmPowerState,
@@ -86,6 +90,58 @@ def test_start_defines_the_domain_and_reports_kvm_and_the_console_log(agent: Age
     serial_source = root.find("./devices/serial/source")
     assert serial_source is not None
     assert serial_source.get("path") == str(log)
+
+
+NET_A = "3f2a9c4e-1b7d-4e8f-9a0b-1c2d3e4f5a6b"
+NET_B = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+def test_start_sets_up_each_guest_network_before_the_domain(agent: Agent) -> None:
+    nics = [
+        NicSpec(mac_address="02:00:00:00:00:0b", network_uuid=NET_A, guest_type="Isolated"),
+        NicSpec(mac_address="02:00:00:00:00:0c", network_uuid=NET_B, guest_type="L2"),
+    ]
+    spec = dataclasses.replace(SPEC, nics=nics)
+
+    agent.result(StartVmCommand(spec=spec))
+    agent.result(StartVmCommand(spec=spec))
+
+    names = [f"kvmcloud-{NET_A}", f"kvmcloud-{NET_B}"]
+    assert agent.hypervisor.calls[:3] == [
+        ("ensure_network", names[0]),
+        ("ensure_network", names[1]),
+        ("start", "i-2-10-VM"),
+    ]
+    assert sorted(agent.hypervisor.networks) == sorted(names)
+    assert ET.fromstring(agent.hypervisor.networks[names[1]]).findtext("uuid") == NET_B
+    sources = ET.fromstring(agent.hypervisor.domains["i-2-10-VM"].xml).findall(
+        "./devices/interface/source"
+    )
+    assert [s.get("network") for s in sources] == names
+
+
+def test_remove_network_undefines_the_guest_networks_libvirt_network(agent: Agent) -> None:
+    nic = NicSpec(mac_address="02:00:00:00:00:0b", network_uuid=NET_A, guest_type="L2")
+    agent.result(StartVmCommand(spec=dataclasses.replace(SPEC, nics=[nic])))
+
+    first = agent.run(RemoveNetworkCommand(network_uuid=NET_A.upper()))
+    again = agent.run(RemoveNetworkCommand(network_uuid=NET_A))
+
+    assert (first.result, again.result) == (
+        NetworkRemoved(existed=True),
+        NetworkRemoved(existed=False),
+    )
+    assert agent.hypervisor.networks == {}
+    assert error_code(agent.run(RemoveNetworkCommand(network_uuid="../x"))) is ErrorCode.BAD_COMMAND
+
+
+def test_start_without_nics_sets_up_no_network(agent: Agent) -> None:
+    agent.result(StartVmCommand(spec=SPEC))
+
+    assert agent.hypervisor.networks == {}
+    assert [c[0] for c in agent.hypervisor.calls] == ["start"]
+    interface = ET.fromstring(agent.hypervisor.domains["i-2-10-VM"].xml).find("./devices/interface")
+    assert interface is not None and interface.get("type") == "user"
 
 
 def test_start_without_usable_kvm_runs_on_tcg(tmp_path: Path) -> None:
