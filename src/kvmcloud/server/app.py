@@ -215,6 +215,8 @@ HOOKS = Hooks(
     queue_new_host_sync=certificates_service.queue_new_host_sync,
     count_template_users=vms_service.count_users,
     find_zone=infrastructure_service.zone_id_by_uuid,
+    offering_volume_pools=vms_service.offering_volume_pools,
+    offering_vm_hosts=vms_service.offering_vm_hosts,
 )
 # What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
 HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (

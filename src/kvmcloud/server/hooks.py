@@ -8,6 +8,17 @@ from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TagHolder:
+    """A pool or host with its tags, and the volumes or VMs of one offering it holds."""
+
+    name: str
+    uuid: str
+    tags: str | None
+    # (name, uuid) of each active volume or VM of the offering on this pool or host.
+    users: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hooks:
     """What API handlers of a lower feature need from a higher one.
 
@@ -23,3 +34,8 @@ class Hooks:
     # infrastructure: a live zone's id from its uuid (session, uuid, command), else 431
     # naming zoneid; the configuration feature, below it, needs it for zone settings.
     find_zone: Callable[[Session, str, str], int]
+    # vms: the pools holding active volumes of an offering (session, "service" or "disk",
+    # offering id), and the hosts running active VMs of a service offering: tag updates of
+    # offerings are checked against them, as CloudStack does.
+    offering_volume_pools: Callable[[Session, str, int], list[TagHolder]]
+    offering_vm_hosts: Callable[[Session, int], list[TagHolder]]

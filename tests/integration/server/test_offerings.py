@@ -166,8 +166,13 @@ def test_storage_tags_pick_the_pool(server: ServerHarness, cloud: Cloud) -> None
     vm = result["jobresult"]["virtualmachine"]
     (volume,) = server.ok("listVolumes", virtualmachineid=vm["id"])["volume"]
     assert volume["storageid"] == pool["id"]
-    # New storage tags no pool has do not strand the VM: its disk stays where it is.
+    # As CloudStack: new storage tags must already be on the pools of the offering's disks.
+    status, body = server.call("updateServiceOffering", id=ssd, storagetags="nvme")
+    assert status == 431 and "doesn't have the new tags" in body["errortext"], body
+    server.ok("updateStoragePool", id=pool["id"], tags="ssd,fast,nvme")
     server.ok("updateServiceOffering", id=ssd, storagetags="nvme")
+    # A pool losing a tag does not strand the VM: its disk stays where it is.
+    server.ok("updateStoragePool", id=pool["id"], tags="ssd")
     server.ok("stopVirtualMachine", id=vm["id"])
     server.run_jobs()
     server.ok("startVirtualMachine", id=vm["id"])

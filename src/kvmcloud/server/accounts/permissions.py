@@ -81,8 +81,10 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     "listClusters": _RESOURCE,
     "addHost": _RESOURCE,
     "listHosts": _RESOURCE,
+    "updateHost": _ROOT,
     "createStoragePool": _ROOT,
     "listStoragePools": _RESOURCE,
+    "updateStoragePool": _ROOT,
     "listHypervisors": _EVERYONE,
     "listManagementServers": _ROOT,
     # metrics (CloudStack's metrics plugin)

@@ -112,6 +112,8 @@ class ParamSpec:
     minimum: int | None = None
     maximum: int | None = None
     entity: Entity | None = None
+    # An empty value is a value (it clears tags), not an absent parameter.
+    keep_empty: bool = False
 
 
 def param(
@@ -122,12 +124,15 @@ def param(
     minimum: int | None = None,
     maximum: int | None = None,
     entity: Entity | None = None,
+    keep_empty: bool = False,
     default: Any = dataclasses.MISSING,
 ) -> Any:
     """Declare a parameter field: description, CloudStack name, max length, number range.
 
     ``entity`` says what a uuid (or list of uuids) names; ids that name nothing are refused
     with CloudStack's 431 before the handler runs, as CloudStack resolves them.
+    ``keep_empty`` passes an empty value on as ``""`` instead of dropping it: CloudStack
+    clears tags given as ``hosttags=`` (its other optional parameters ignore empty values).
     """
     metadata = {
         "description": description,
@@ -136,6 +141,7 @@ def param(
         "minimum": minimum,
         "maximum": maximum,
         "entity": entity,
+        "keep_empty": keep_empty,
     }
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -163,6 +169,7 @@ def describe(cls: type[Any]) -> list[ParamSpec]:
                 minimum=f.metadata.get("minimum"),
                 maximum=f.metadata.get("maximum"),
                 entity=f.metadata.get("entity"),
+                keep_empty=f.metadata.get("keep_empty", False),
             )
         )
     return specs
@@ -222,7 +229,7 @@ def parse_params(cls: type[T], command: str, raw: RawParams) -> T:
                 raise _missing(command, spec.name)
             continue
         text = raw.values.get(spec.name)
-        if text is None or (text == "" and not spec.required):
+        if text is None or (text == "" and not spec.required and not spec.keep_empty):
             if spec.required:
                 raise _missing(command, spec.name)
             continue

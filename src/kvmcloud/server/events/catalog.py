@@ -66,6 +66,8 @@ class EventType(StrEnum):
     NETWORK_OFFERING_CREATE = "NETWORK.OFFERING.CREATE"
     NETWORK_OFFERING_EDIT = "NETWORK.OFFERING.EDIT"
     NETWORK_OFFERING_DELETE = "NETWORK.OFFERING.DELETE"
+    ENABLE_PRIMARY_STORAGE = "ENABLE.PS"
+    DISABLE_PRIMARY_STORAGE = "DISABLE.PS"
 
 
 class ResourceType(StrEnum):
@@ -82,6 +84,7 @@ class ResourceType(StrEnum):
     DISK_OFFERING = "DiskOffering"
     NETWORK = "Network"
     NETWORK_OFFERING = "NetworkOffering"
+    STORAGE_POOL = "StoragePool"
 
 
 # What a job-backed event's description says the job was doing (CloudStack's wording:

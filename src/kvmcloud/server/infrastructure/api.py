@@ -3,11 +3,11 @@
 import ipaddress
 from dataclasses import dataclass
 
-from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
+from kvmcloud.server.api.params import Entity, ListParams, Long, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult
 from kvmcloud.server.errors import InvalidParameterError
-from kvmcloud.server.infrastructure import enrolment, listing, service
+from kvmcloud.server.infrastructure import changes, enrolment, listing, service
 from kvmcloud.server.infrastructure.views import (
     cluster_response,
     host_response,
@@ -298,6 +298,44 @@ def list_hosts(ctx: ApiContext, params: ListHostsParams) -> ListResult:
     return ListResult("host", [host_response(r) for r in records], total)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateHostParams:
+    """Parameters of updateHost."""
+
+    id: Uuid = param("the ID of the host to update", entity=Entity.HOST)
+    name: str | None = param("Change the name of host", default=None)
+    allocation_state: str | None = param(
+        "Change resource state of host, valid values are [Enable, Disable]. Operation may "
+        "failed if host in states not allowing Enable/Disable",
+        default=None,
+    )
+    host_tags: str | None = param(
+        "list of tags to be added to the host (empty: no tags)",
+        length=4096,
+        keep_empty=True,
+        default=None,
+    )
+    is_tag_a_rule: bool | None = param(
+        "Whether the informed tag is a JS interpretable rule or not (kvmcloud: false only)",
+        default=None,
+    )
+
+
+@commands.command(
+    "updateHost", UpdateHostParams, description="Updates a host.", response_key="host"
+)
+def update_host(ctx: ApiContext, params: UpdateHostParams) -> ObjectResult:
+    """Rename or retag a host, or enable or disable it for new VMs."""
+    wanted = changes.HostChanges(
+        name=params.name,
+        allocation_state=params.allocation_state,
+        host_tags=params.host_tags,
+        is_tag_a_rule=params.is_tag_a_rule,
+    )
+    record = changes.update_host(ctx.db, params.id, wanted, command=ctx.command)
+    return ObjectResult("host", host_response(record))
+
+
 # --- storage pools ----------------------------------------------------------------------
 
 
@@ -382,6 +420,56 @@ def list_storage_pools(ctx: ApiContext, params: ListStoragePoolsParams) -> ListR
     )
     records, total = listing.list_storage_pools(ctx.db, where, params)
     return ListResult("storagepool", [pool_response(r) for r in records], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateStoragePoolParams:
+    """Parameters of updateStoragePool."""
+
+    id: Uuid = param("The Id of the storage pool", entity=Entity.STORAGE_POOL)
+    name: str | None = param("Change the name of the storage pool", default=None)
+    tags: str | None = param(
+        "Comma-separated list of tags for the storage pool (empty: no tags)",
+        length=4096,
+        keep_empty=True,
+        default=None,
+    )
+    capacity_iops: Long | None = param(
+        "IOPS CloudStack can provision from this storage pool (kvmcloud: refused)", default=None
+    )
+    capacity_bytes: Long | None = param(
+        "Bytes CloudStack can provision from this storage pool (kvmcloud: refused)", default=None
+    )
+    enabled: bool | None = param(
+        "False to disable the pool for allocation of new volumes, true to enable it back.",
+        default=None,
+    )
+    is_tag_a_rule: bool | None = param(
+        "Whether the informed tag is a JS interpretable rule or not (kvmcloud: false only)",
+        default=None,
+    )
+
+
+@commands.command(
+    "updateStoragePool",
+    UpdateStoragePoolParams,
+    description="Updates a storage pool.",
+    response_key="storagepool",
+)
+def update_storage_pool(ctx: ApiContext, params: UpdateStoragePoolParams) -> ObjectResult:
+    """Rename or retag a pool, or disable it for new volumes (enabled=false) and back."""
+    wanted = changes.PoolChanges(
+        name=params.name,
+        tags=params.tags,
+        enabled=params.enabled,
+        capacity_bytes=params.capacity_bytes,
+        capacity_iops=params.capacity_iops,
+        is_tag_a_rule=params.is_tag_a_rule,
+    )
+    record = changes.update_storage_pool(
+        ctx.db, params.id, wanted, ctx.caller, ctx.clock, command=ctx.command
+    )
+    return ObjectResult("storagepool", pool_response(record))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -105,12 +105,14 @@ class UpdateServiceOfferingParams:
         "comma-separated list of host tags for the service offering, tags should match with "
         "existing host tags",
         length=4096,
+        keep_empty=True,
         default=None,
     )
     storage_tags: str | None = param(
         "comma-separated list of tags for the service offering, tags should match with "
         "existing storage pool tags",
         length=4096,
+        keep_empty=True,
         default=None,
     )
 
@@ -137,7 +139,14 @@ def update_service_offering(ctx: ApiContext, params: UpdateServiceOfferingParams
         host_tags=params.host_tags,
         storage_tags=params.storage_tags,
     )
-    offering = service.update_service_offering(ctx.db, params.id, changes, command=ctx.command)
+    offering = service.update_service_offering(
+        ctx.db,
+        params.id,
+        changes,
+        command=ctx.command,
+        volume_pools=ctx.hooks.offering_volume_pools,
+        vm_hosts=ctx.hooks.offering_vm_hosts,
+    )
     return ObjectResult("serviceoffering", offering_response(offering))
 
 
@@ -228,6 +237,7 @@ class UpdateDiskOfferingParams:
         "comma-separated list of tags for the disk offering, tags should match with existing "
         "storage pool tags",
         length=4096,
+        keep_empty=True,
         default=None,
     )
 
@@ -253,7 +263,13 @@ def update_disk_offering(ctx: ApiContext, params: UpdateDiskOfferingParams) -> O
         sort_key=params.sort_key,
         storage_tags=params.tags,
     )
-    offering = service.update_disk_offering(ctx.db, params.id, changes, command=ctx.command)
+    offering = service.update_disk_offering(
+        ctx.db,
+        params.id,
+        changes,
+        command=ctx.command,
+        volume_pools=ctx.hooks.offering_volume_pools,
+    )
     return ObjectResult("diskoffering", disk_offering_response(offering))
 
 

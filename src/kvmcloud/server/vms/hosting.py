@@ -76,8 +76,14 @@ def host_candidates(session: Session, vm: VirtualMachine) -> list[HostCandidate]
     ]
 
 
-def pool_candidates(session: Session, vm: VirtualMachine, template_id: int) -> list[PoolCandidate]:
-    """Up pools of the zone, and whether each already holds the image Ready."""
+def pool_candidates(
+    session: Session, vm: VirtualMachine, template_id: int, *, disk_pool_id: int | None = None
+) -> list[PoolCandidate]:
+    """Up pools of the zone, and whether each already holds the image Ready.
+
+    ``disk_pool_id``, the pool of an existing root disk, counts even when Disabled: as in
+    CloudStack, disabling a pool keeps new volumes off it, not its VMs from starting.
+    """
     ready = set(
         session.scalars(
             select(TemplatePoolRef.pool_id).where(
@@ -89,7 +95,7 @@ def pool_candidates(session: Session, vm: VirtualMachine, template_id: int) -> l
         select(StoragePool).where(
             StoragePool.data_center_id == vm.data_center_id,
             StoragePool.removed.is_(None),
-            StoragePool.status == "Up",
+            (StoragePool.status == "Up") | (StoragePool.id == disk_pool_id),
         )
     )
     return [

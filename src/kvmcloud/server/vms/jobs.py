@@ -98,7 +98,8 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
         root = hosting.root_volume(session, vm)
         template = session.get(Template, vm.template_id)
         assert template is not None
-        pools = hosting.pool_candidates(session, vm, template.id)
+        disk_pool_id = root.pool_id if root.state == VolumeState.READY else None
+        pools = hosting.pool_candidates(session, vm, template.id, disk_pool_id=disk_pool_id)
         needs = hosting.needs_of(session, vm, template)
         if root.state == VolumeState.READY:
             # The disk exists: only hosts that reach its pool can run the VM, and that pool

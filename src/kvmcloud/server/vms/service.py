@@ -3,7 +3,7 @@
 import logging
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,8 +24,9 @@ from kvmcloud.server.errors import (
     PermissionDeniedError,
     ResourceUnavailableError,
 )
+from kvmcloud.server.hooks import TagHolder
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
-from kvmcloud.server.infrastructure.models import Host, Zone
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.networks import rules as network_rules
@@ -40,6 +41,7 @@ from kvmcloud.server.vms.addressing import (
     choose_network_address,
     new_mac,
 )
+from kvmcloud.server.vms.hosting import ACTIVE_STATES
 from kvmcloud.server.vms.models import (
     Nic,
     VirtualMachine,
@@ -496,6 +498,58 @@ def count_users(session: Session, template_id: int) -> int:
         )
         or 0
     )
+
+
+def offering_volume_pools(session: Session, kind: str, offering_id: int) -> list[TagHolder]:
+    """The pools holding active volumes of a service (root disks) or disk offering."""
+    query = (
+        select(Volume, StoragePool)
+        .join(StoragePool, Volume.pool_id == StoragePool.id)
+        .where(
+            Volume.removed.is_(None),
+            Volume.state.not_in((VolumeState.DESTROY, VolumeState.EXPUNGED)),
+        )
+        .order_by(StoragePool.id, Volume.id)
+    )
+    if kind == "service":
+        query = query.join(VirtualMachine, Volume.instance_id == VirtualMachine.id).where(
+            VirtualMachine.service_offering_id == offering_id,
+            VirtualMachine.removed.is_(None),
+            Volume.volume_type == VolumeType.ROOT,
+        )
+    else:
+        query = query.where(Volume.disk_offering_id == offering_id)
+    return _holders((pool, volume.name, volume.uuid) for volume, pool in session.execute(query))
+
+
+def offering_vm_hosts(session: Session, offering_id: int) -> list[TagHolder]:
+    """The hosts running active (Starting, Running, Stopping) VMs of a service offering."""
+    rows = session.execute(
+        select(VirtualMachine, Host)
+        .join(Host, VirtualMachine.host_id == Host.id)
+        .where(
+            VirtualMachine.service_offering_id == offering_id,
+            VirtualMachine.state.in_(ACTIVE_STATES),
+            VirtualMachine.removed.is_(None),
+        )
+        .order_by(Host.id, VirtualMachine.id)
+    )
+    return _holders((host, vm.name, vm.uuid) for vm, host in rows)
+
+
+def _holders(rows: Iterable[tuple[StoragePool | Host, str, str]]) -> list[TagHolder]:
+    found: dict[int, tuple[StoragePool | Host, list[tuple[str, str]]]] = {}
+    for place, name, uuid in rows:
+        found.setdefault(place.id, (place, []))[1].append((name, uuid))
+    return [
+        TagHolder(
+            name=place.name,
+            uuid=place.uuid,
+            tags=place.tags if isinstance(place, StoragePool) else place.host_tags,
+            users=tuple(users),
+        )
+        for place, users in found.values()
+    ]
 
 
 def account_vms(session: Session, account_id: int) -> list[tuple[str, str]]:

@@ -158,6 +158,20 @@ def test_empty_optional_value_is_treated_as_absent():
     assert parsed == ExampleParams(name="n", zone_id=Uuid(ZONE))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagParams:
+    host_tags: str | None = param("tags", keep_empty=True, default=None)
+    name: str | None = param("name", default=None)
+
+
+def test_a_keep_empty_parameter_passes_an_empty_value_on():
+    parsed = parse_params(TagParams, "updateHost", RawParams({"hosttags": "", "name": ""}))
+
+    assert parsed == TagParams(host_tags="", name=None)
+    assert parse_params(TagParams, "updateHost", RawParams({})) == TagParams()
+    assert [s.keep_empty for s in describe(TagParams)] == [True, False]
+
+
 # --- booleans, integers, enums ------------------------------------------------------------
 
 
