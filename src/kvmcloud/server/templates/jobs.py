@@ -16,7 +16,7 @@ from kvmcloud.server.events.service import record_job_event
 from kvmcloud.server.infrastructure.models import StoragePool
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
-from kvmcloud.server.templates import copies, deletion, listing, views, zone_copies
+from kvmcloud.server.templates import copies, deletion, extraction, listing, views, zone_copies
 from kvmcloud.server.templates.deletion import PoolsInUse
 from kvmcloud.server.templates.models import ImageFormat, Template, TemplatePoolRef
 from kvmcloud.server.templates.retries import is_worth_another_host
@@ -256,6 +256,19 @@ def run_copy_template(ctx: JobContext) -> dict[str, Any]:
         )
         key = "iso" if record.template.format == ImageFormat.ISO else "template"
         return {key: views.template_response(record)}
+
+
+def run_extract(ctx: JobContext) -> dict[str, Any]:
+    """Answer an extract URL: signed, to a verified pool copy, or the registered URL.
+
+    No agent is called here: the bytes move only when the URL is fetched.
+    """
+    with ctx.db.transaction() as session:
+        extract = extraction.make_extract_url(
+            session, dict(ctx.payload), box=ctx.box, settings=ctx.settings, now=ctx.clock()
+        )
+        key = "iso" if extract.template.format == ImageFormat.ISO else "template"
+        return {key: views.extract_response(extract)}
 
 
 def run_delete_template(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[str, Any]:
