@@ -1,4 +1,4 @@
-"""Template jobs: download a copy to a pool (prepare or deploy), delete a template."""
+"""Template jobs: download a copy to a pool (prepare or deploy), extract, delete a template."""
 
 import logging
 from collections.abc import Callable
