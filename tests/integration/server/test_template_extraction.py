@@ -69,7 +69,10 @@ def test_extract_of_a_template_on_a_pool_answers_a_signed_url_that_relays_the_co
     assert response.content == COPY_BYTES
     assert response.headers["content-length"] == "1000"
     assert response.headers["content-disposition"] == 'attachment; filename="tiny.qcow2"'
-    (read,) = server.agents.agents[AGENT_URL].reads
+    head = server.client.head(_path(extract["url"]))
+    assert head.status_code == 200 and head.headers["content-length"] == "1000"
+    assert head.content == b""
+    read, _head_read = server.agents.agents[AGENT_URL].reads
     assert read.name == name and read.size_bytes == 1000 and read.pool.uuid == cloud.pool_id
 
     (event,) = server.ok("listEvents", type="TEMPLATE.EXTRACT")["event"]

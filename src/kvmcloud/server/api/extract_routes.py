@@ -33,7 +33,7 @@ OpenDownload = Callable[[str, str | None], OpenedDownload]
 
 
 def extract_routes(open_download: OpenDownload) -> list[Route]:
-    """Return the route serving signed extract URLs (GET) on the API listener.
+    """Return the route serving signed extract URLs (GET, and HEAD) on the API listener.
 
     The token is checked before anything else is done: a bad or expired one is answered
     403 without a database query or a call to any agent.
@@ -49,6 +49,10 @@ def extract_routes(open_download: OpenDownload) -> list[Route]:
         headers = dict(stream.headers)
         if stream.status_code != 416:
             headers["Content-Disposition"] = f'attachment; filename="{opened.file_name}"'
+        if request.method == "HEAD":
+            # The headers only: drop the agent's transfer rather than relay it for nothing.
+            await run_in_threadpool(opened.close)
+            return Response(status_code=stream.status_code, headers=headers)
         return StreamingResponse(
             _relayed(stream.chunks, opened.close),
             status_code=stream.status_code,
