@@ -32,6 +32,7 @@ def test_extract_before_prepare_answers_the_registered_url(stack: Stack) -> None
     answer = extract(stack, template["id"])
     assert answer["url"] == stack.origin.url(stack.image_path)
     assert "registered URL" in answer["resultstring"]
+    assert "checked from host" in answer["resultstring"]
 
 
 def test_signed_url_streams_the_verified_copy_and_refuses_forged_ones(stack: Stack) -> None:

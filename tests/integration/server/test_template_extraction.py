@@ -4,8 +4,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.error_codes import ErrorCode
+from kvmcloud.server.infrastructure.models import Host, HostStatus
 from kvmcloud.server.templates.models import TemplatePoolRef
 from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 from tests.integration.server.jobs import finished, run_all_jobs
@@ -123,6 +126,48 @@ def test_without_a_pool_copy_the_registered_url_is_answered_masked_for_others(
     user = server.user("ulla")
     other = _extract(server, template["id"], keys=user)
     assert other["url"] == "http://127.0.0.1:9/tiny.qcow2?X-Amz-Signature=***"
+
+
+def test_the_registered_url_is_checked_from_a_host_with_its_headers_first(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    template = _template(server, cloud)
+    agent = server.agents.agents[AGENT_URL]
+    checks = len(agent.sent(msg.CheckUrlCommand))
+    answer = _extract(server, template["id"])
+    check = agent.sent(msg.CheckUrlCommand)[checks]
+    assert check.url == "http://127.0.0.1:9/tiny.qcow2"
+    assert check.headers == {"X-Auth-Token": "s3cret"}
+    assert "checked from host" in answer["resultstring"]
+
+
+def test_a_registered_url_that_no_longer_answers_fails_the_job(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    template = _template(server, cloud)
+    agent = server.agents.agents[AGENT_URL]
+    agent.check_url = lambda _: msg.Answer(
+        ok=False, error=msg.ErrorInfo(code=ErrorCode.SOURCE_NOT_FOUND, message="HTTP 404")
+    )
+    reply = server.ok("extractTemplate", id=template["id"], mode="HTTP_DOWNLOAD")
+    result = finished(server, reply)
+    assert result["jobstatus"] == 2
+    assert result["jobresult"]["errorcode"] == 534
+    assert "registered URL" in result["jobresult"]["errortext"]
+    assert "HTTP 404" in result["jobresult"]["errortext"]
+    (event,) = server.ok("listEvents", type="TEMPLATE.EXTRACT")["event"]
+    assert event["level"] == "ERROR"
+
+
+def test_without_an_up_host_the_registered_url_is_answered_unchecked(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    template = _template(server, cloud)
+    with server.db.transaction() as session:
+        session.execute(update(Host).values(status=HostStatus.DISCONNECTED))
+    answer = _extract(server, template["id"])
+    assert answer["url"] == "http://127.0.0.1:9/tiny.qcow2"
+    assert "not checked: no Up host" in answer["resultstring"]
 
 
 def test_a_url_whose_copy_is_gone_answers_404(server: ServerHarness, cloud: Cloud) -> None:

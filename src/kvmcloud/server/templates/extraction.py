@@ -1,10 +1,11 @@
 """extractTemplate/extractIso: the checks, the URL a job makes, and serving a signed URL."""
 
 import logging
+import random
 import re
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from kvmcloud.server.agent_client import (
     AgentEndpoint,
     FileStream,
     PoolFileMissingError,
+    error_from_answer,
 )
 from kvmcloud.server.configuration.definitions import DISABLE_EXTRACTION, EXTRACT_URL_EXPIRATION_S
 from kvmcloud.server.configuration.service import get_value
@@ -32,6 +34,7 @@ from kvmcloud.server.errors import (
     InvalidParameterError,
     NotFoundError,
     PermissionDeniedError,
+    ResourceUnavailableError,
 )
 from kvmcloud.server.infrastructure.models import StoragePool, Zone
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
@@ -39,7 +42,7 @@ from kvmcloud.server.jobs import queue
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
 from kvmcloud.server.sealing.box import SecretBox
 from kvmcloud.server.settings import ServerSettings
-from kvmcloud.server.templates.copies import state_of
+from kvmcloud.server.templates.copies import state_of, template_headers
 from kvmcloud.server.templates.copy_states import is_ready
 from kvmcloud.server.templates.extract_tokens import (
     ExpiredTokenError,
@@ -52,6 +55,7 @@ from kvmcloud.server.templates.extract_tokens import (
 from kvmcloud.server.templates.listing import is_shared_with
 from kvmcloud.server.templates.models import ImageFormat, Template, TemplatePoolRef, TemplateZoneRef
 from kvmcloud.server.templates.records import HTTP_DOWNLOAD, ExtractUrl
+from kvmcloud.server.templates.registration import UrlCheckPlan, plan_url_check
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +155,15 @@ def _registered_in(session: Session, template_id: int, zone_id: int) -> bool:
     return found is not None
 
 
+@dataclass(frozen=True, slots=True)
+class ExtractPlan:
+    """The URL to answer; for the registered URL, how to check it still answers first."""
+
+    extract: ExtractUrl
+    # None when the URL is a signed one, or when no Up host could check the registered one.
+    check: UrlCheckPlan | None
+
+
 def make_extract_url(
     session: Session,
     payload: dict[str, Any],
@@ -158,11 +171,14 @@ def make_extract_url(
     box: SecretBox,
     settings: ServerSettings,
     now: datetime,
-) -> ExtractUrl:
-    """Sign a URL to a verified copy on a pool an Up host reaches, or give the registered URL.
+    rng: random.Random,
+) -> ExtractPlan:
+    """Sign a URL to a verified copy on a pool an Up host reaches, or plan the registered URL.
 
     A copy in the requested zone (any of the template's zones without one) is preferred;
-    with none, the template's registered URL is answered, credentials masked.
+    with none, the template's registered URL is answered, credentials masked, once an Up
+    host of the zone has checked it still answers (``check``; sent by the job with no
+    transaction open, as at registration).
 
     Raises:
         NotFoundError: the template was deleted since the request.
@@ -176,7 +192,8 @@ def make_extract_url(
     copy = _readable_copy(session, template.id, zone.id if zone is not None else None)
     if copy is None:
         url = redact_url(template.url, keep_query=bool(payload.get("show_query")))
-        return ExtractUrl(template, account, zone, url, None, None, now)
+        extract = ExtractUrl(template, account, zone, url, None, None, now)
+        return ExtractPlan(extract, _plan_check(session, template, zone, box, rng))
     ref, pool = copy
     if zone is None:
         zone = session.get(Zone, pool.data_center_id)
@@ -185,7 +202,51 @@ def make_extract_url(
     claims = ExtractClaims(ref.id, template.uuid, int(expires.timestamp()))
     token = sign_token(claims, box.current, signing_key(box.keys[box.current]))
     url = f"{public_base_url(settings)}{EXTRACT_PATH}{token}"
-    return ExtractUrl(template, account, zone, url, pool.name, expires, now)
+    return ExtractPlan(ExtractUrl(template, account, zone, url, pool.name, expires, now), None)
+
+
+def _plan_check(
+    session: Session, template: Template, zone: Zone | None, box: SecretBox, rng: random.Random
+) -> UrlCheckPlan | None:
+    zones = [zone] if zone is not None else template_zones(session, template.id)
+    headers = template_headers(session, template, box)
+    try:
+        return plan_url_check(session, template.url, template.format, headers, zones, rng)
+    except ResourceUnavailableError:
+        return None
+
+
+def template_zones(session: Session, template_id: int) -> list[Zone]:
+    """The zones the template is registered in, oldest record first."""
+    query = (
+        select(Zone)
+        .join(TemplateZoneRef, TemplateZoneRef.zone_id == Zone.id)
+        .where(TemplateZoneRef.template_id == template_id, TemplateZoneRef.removed.is_(None))
+        .order_by(TemplateZoneRef.id)
+    )
+    return list(session.scalars(query))
+
+
+def checked_extract(plan: ExtractPlan, answer: msg.Answer | None) -> ExtractUrl:
+    """The registered URL's answer once a host checked it (``answer``; None: not checked).
+
+    Raises:
+        ResourceUnavailableError: the check failed: the URL no longer answers from the zone,
+            so no working URL can be given (534, with the host's reason).
+    """
+    extract, check = plan.extract, plan.check
+    if check is None:
+        return replace(extract, checked="not checked: no Up host in the zone")
+    if answer is None or not answer.ok:
+        error = error_from_answer(
+            answer or msg.Answer(ok=False),
+            f"No verified copy of {extract.template.name} is on a pool an Up host reaches, "
+            f"and its registered URL {redact_url(extract.template.url)} failed the check on "
+            f"host {check.endpoint.name}",
+            url=extract.template.url,
+        )
+        raise ResourceUnavailableError(error.message)
+    return replace(extract, checked=f"checked from host {check.endpoint.name}")
 
 
 def public_base_url(settings: ServerSettings) -> str:

@@ -92,3 +92,5 @@ class ExtractUrl:
     pool_name: str | None
     expires: datetime | None
     created: datetime
+    # For the registered URL: whether, and from which host, it was checked to answer.
+    checked: str | None = None

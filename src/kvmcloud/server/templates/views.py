@@ -180,7 +180,7 @@ def extract_response(extract: ExtractUrl) -> dict[str, Any]:
     else:
         result = (
             "No verified copy on a pool an Up host reaches: this is the registered URL "
-            "(credentials masked)"
+            f"(credentials masked; {extract.checked or 'not checked'})"
         )
     zone = extract.zone
     return without_none(
