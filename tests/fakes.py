@@ -3,7 +3,8 @@
 import hashlib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,13 @@ from kvmcloud import pki
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.enrolment_tokens import EnrolmentToken
 from kvmcloud.protocol.error_codes import ErrorCode
-from kvmcloud.server.agent_client import AgentEndpoint, AgentUnreachableError, ProgressCallback
+from kvmcloud.server.agent_client import (
+    AgentEndpoint,
+    AgentUnreachableError,
+    FileStream,
+    PoolFileMissingError,
+    ProgressCallback,
+)
 from kvmcloud.server.errors import InvalidParameterError
 
 
@@ -74,6 +81,9 @@ class FakeAgent:
     certificate_delay_s: float = 0.0
     # False: setups answer ok but the store does not keep the certificate.
     keeps_certificates: bool = True
+    # Pool files the agent serves to read_pool_file, by name, and the reads it was asked for.
+    files: dict[str, bytes] = field(default_factory=dict)
+    reads: list[msg.ReadPoolFileRequest] = field(default_factory=list)
 
     def sent(self, kind: type) -> list:
         """The commands of one type this agent received, oldest first."""
@@ -244,6 +254,18 @@ class FakeAgentClient:
                 format=command.format,
             ),
         )
+
+    @contextmanager
+    def read_pool_file(
+        self, endpoint: AgentEndpoint, request: msg.ReadPoolFileRequest, *, byte_range: str | None
+    ) -> Iterator[FileStream]:
+        agent = self._authorised(endpoint)
+        agent.reads.append(request)
+        data = agent.files.get(request.name)
+        if data is None or len(data) != request.size_bytes:
+            raise PoolFileMissingError(f"no {request.name} of {request.size_bytes} bytes")
+        headers = {"content-length": str(len(data)), "accept-ranges": "bytes"}
+        yield FileStream(200, headers, iter([data[i : i + 100] for i in range(0, len(data), 100)]))
 
     def _agent(self, url: str) -> FakeAgent:
         agent = self.agents.get(url)

@@ -9,6 +9,8 @@ Routes (protocol in ``protocol/agent_messages.py``):
 * ``POST /commands``: run a command (idempotent by id); 200 when done, 202 while running.
   This and the next need the per-host key and the management server's certificate.
 * ``GET /commands/{id}?wait_s=N``: the command's status, long-polling up to N seconds.
+* ``POST /pool-files/read``: the bytes of a template copy the server recorded as verified
+  (extractTemplate's download URL); one ``Range`` honoured. Same authentication.
 
 Everything the agent constructs is constructed here; other modules receive collaborators.
 Before it serves anything, the agent removes its own partial files left in the pools it
@@ -23,19 +25,21 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from kvmcloud import pki
+from kvmcloud.agent.byte_ranges import UnsatisfiableRangeError, parse_range
 from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.command_registry import (
     CommandRegistry,
@@ -58,10 +62,12 @@ from kvmcloud.agent.enrollment import (
     save_enrollment,
 )
 from kvmcloud.agent.enrollment_rules import FailureBucket, token_expired
+from kvmcloud.agent.errors import BadCommandError, PoolFileMismatchError, PoolUnavailableError
 from kvmcloud.agent.handlers import CommandHandlers
 from kvmcloud.agent.heartbeat import HeartbeatLoop
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
+from kvmcloud.agent.pools import StoragePool
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.agent.tls_identity import IdentityError, TlsIdentity
@@ -77,6 +83,7 @@ from kvmcloud.protocol.agent_messages import (
     HostReport,
     MessageFormatError,
     PoolInventory,
+    ReadPoolFileRequest,
     VmPowerState,
     command_from_json,
     from_json,
@@ -90,6 +97,8 @@ MAX_BODY_BYTES = 1024 * 1024
 # An enrolment request is a few identifiers, a certificate and a CA certificate.
 MAX_ENROLL_BODY_BYTES = 64 * 1024
 SHUTDOWN_DRAIN_S = 30.0
+# A pool file is streamed in pieces this large (read in a worker thread).
+READ_CHUNK_BYTES = 1024 * 1024
 HEARTBEAT_HTTP_TIMEOUT_S = 10.0
 
 
@@ -238,6 +247,23 @@ class AgentRuntime:
             return False
         return hmac.compare_digest(key.strip().encode("utf-8"), enrollment.host_key.encode("utf-8"))
 
+    def open_pool_file(self, request: ReadPoolFileRequest) -> BinaryIO:
+        """Open a template copy the server asks to read, from a pool this agent has used.
+
+        Only pools a command named before (remembered by the PoolKeeper, same uuid, type
+        and path) are read: a request cannot turn an arbitrary directory into a pool.
+
+        Raises:
+            PoolFileMismatchError: the pool is not one this agent used, or the file is absent
+                or not the regular file of the size recorded.
+            BadCommandError: the name is not a safe file name.
+            PoolUnavailableError: the file cannot be opened.
+        """
+        remembered = self.keeper.remembered() if self.keeper is not None else []
+        if request.pool not in remembered:
+            raise PoolFileMismatchError(f"pool {request.pool.uuid} is not one this agent uses")
+        return StoragePool(request.pool).open_published(request.name, request.size_bytes)
+
     def begin_shutdown(self) -> None:
         """Stop taking commands, cancel running downloads and release long polls."""
         self._shutdown_started = True
@@ -352,6 +378,7 @@ def create_app(
             Route("/enroll", routes.enroll, methods=["POST"]),
             Route("/commands", routes.post_command, methods=["POST"]),
             Route("/commands/{command_id}", routes.get_command, methods=["GET"]),
+            Route("/pool-files/read", routes.read_pool_file, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
@@ -479,6 +506,59 @@ class _Routes:
         if status is None:
             return _error(404, f"unknown command id {command_id!r}")
         return _status(status)
+
+    async def read_pool_file(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return _unauthorized()
+        try:
+            read = from_json(ReadPoolFileRequest, await read_capped_body(request, MAX_BODY_BYTES))
+        except BodyTooLargeError as exc:
+            return _error(413, str(exc))
+        except MessageFormatError as exc:
+            return _error(400, str(exc))
+        try:
+            file = await run_in_threadpool(self._runtime.open_pool_file, read)
+        except BadCommandError as exc:
+            return _error(400, str(exc))
+        except PoolFileMismatchError as exc:
+            return _error(404, str(exc))
+        except PoolUnavailableError as exc:
+            return _error(503, str(exc))
+        try:
+            byte_range = parse_range(request.headers.get("range"), read.size_bytes)
+        except UnsatisfiableRangeError as exc:
+            file.close()
+            return Response(status_code=416, headers={"Content-Range": str(exc)})
+        first, length = (
+            (0, read.size_bytes) if byte_range is None else (byte_range.first, byte_range.length)
+        )
+        headers = {"Content-Length": str(length), "Accept-Ranges": "bytes"}
+        if byte_range is not None:
+            headers["Content-Range"] = byte_range.content_range()
+        logger.info("serving %s of pool %s (%d bytes)", read.name, read.pool.uuid, length)
+        return StreamingResponse(
+            _file_chunks(file, first, length),
+            status_code=206 if byte_range else 200,
+            headers=headers,
+            media_type="application/octet-stream",
+        )
+
+
+def _file_chunks(file: BinaryIO, first: int, length: int) -> Iterator[bytes]:
+    """Yield ``length`` bytes of ``file`` from ``first`` (run in a thread), then close it."""
+    try:
+        file.seek(first)
+        left = length
+        while left > 0:
+            chunk = file.read(min(READ_CHUNK_BYTES, left))
+            if not chunk:
+                # The file shrank under us: the client sees a short body, never other bytes.
+                logger.warning("pool file ended %d bytes early", left)
+                return
+            left -= len(chunk)
+            yield chunk
+    finally:
+        file.close()
 
 
 def _bearer(authorization: str | None) -> str:

@@ -4,6 +4,7 @@
 AgentError                        .code (protocol/error_codes.py)
 ├── BadCommandError               bad_command: the command itself is invalid
 ├── PoolUnavailableError          pool_unavailable: pool path missing, not a dir, read-only
+├── PoolFileMismatchError         source_not_found: a pool file to read is absent or changed
 ├── DownloadError                 downloads/errors.py: transfers and the images they bring
 ├── VmError                       vms/errors.py: libvirt and the domains it runs
 ├── VolumeFailureError            vms/errors.py: qemu-img could not make a volume
@@ -38,3 +39,9 @@ class PoolUnavailableError(AgentError):
     """The pool's directory is missing, not a directory, or not writable."""
 
     code = ErrorCode.POOL_UNAVAILABLE
+
+
+class PoolFileMismatchError(AgentError):
+    """A pool file to read is not there, or is not the regular file of the size recorded."""
+
+    code = ErrorCode.SOURCE_NOT_FOUND

@@ -1,15 +1,18 @@
-"""StoragePool: a pool directory's checks, free space, temp files, install, deletion, listing."""
+"""StoragePool: a pool directory's checks, space, temp files, install, reads, removal, listing."""
 
+import errno
 import itertools
 import logging
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
+from kvmcloud.agent.errors import BadCommandError, PoolFileMismatchError, PoolUnavailableError
 from kvmcloud.agent.pool_files import (
     PARTIAL_SUFFIX,
     PublishedNames,
@@ -157,6 +160,36 @@ class StoragePool:
         _fsync_directory(self.path)
         logger.info("deleted %s from pool %s", path, self.spec.uuid)
         return True
+
+    def open_published(self, name: str, size_bytes: int) -> BinaryIO:
+        """Open ``<pool>/<name>`` for reading, if it is a regular file of ``size_bytes``.
+
+        A symbolic link is refused (it could point outside the pool), and so is a file whose
+        size differs from the one the server recorded when it verified the copy.
+
+        Raises:
+            BadCommandError: ``name`` is not a safe file name.
+            PoolFileMismatchError: no such regular file, or it has another size.
+            PoolUnavailableError: the file cannot be opened.
+        """
+        path = self.path / validate_file_name(name, what="file name")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise PoolFileMismatchError(f"{name} is not in pool {self.spec.uuid}") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise PoolFileMismatchError(f"{name} in pool {self.spec.uuid} is a link") from None
+            raise PoolUnavailableError(
+                f"cannot open {name} in pool {self.spec.uuid}: {exc.strerror}"
+            ) from exc
+        stats = os.fstat(fd)
+        if not stat.S_ISREG(stats.st_mode) or stats.st_size != size_bytes:
+            os.close(fd)
+            raise PoolFileMismatchError(
+                f"{name} in pool {self.spec.uuid} is not the {size_bytes}-byte file recorded"
+            )
+        return os.fdopen(fd, "rb", buffering=0)
 
     def remove_own_partials(self, host_tag: str, *, max_entries: int) -> "PartialCleanup":
         """Remove the partial files the agent tagged ``host_tag`` left in this pool.

@@ -10,6 +10,8 @@ The agent protocol (docs/architecture.md, "Agent protocol"):
   ``{"id": <server-chosen id>, "type": <tag>, "payload": {...}}``. Commands are idempotent by
   id. Short commands answer inline; long ones answer 202 and are polled with
   ``GET /commands/<id>?wait_s=N``. Both reply with a :class:`CommandStatus`.
+* The server reads a verified template copy with ``POST /pool-files/read``
+  (:class:`ReadPoolFileRequest`); the answer is the file's bytes (``Range`` honoured).
 * The agent reports itself with ``POST /agent/v1/heartbeat`` on the server
   (:class:`Heartbeat` → :class:`HeartbeatReply`).
 
@@ -233,6 +235,20 @@ class PoolFileDeleted:
 
     TYPE: ClassVar[str] = "PoolFileDeleted"
     existed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadPoolFileRequest:
+    """Stream a verified template copy's bytes (``POST /pool-files/read``, not a command).
+
+    The server names a copy it recorded as Ready on the pool, with the size it recorded;
+    the agent serves it only from a pool it was asked to use before, under a safe name,
+    as a regular file of exactly that size.
+    """
+
+    pool: PoolSpec
+    name: str
+    size_bytes: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

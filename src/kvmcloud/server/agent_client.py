@@ -5,7 +5,8 @@ import logging
 import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -35,6 +36,9 @@ _POLL_MARGIN_S = 15.0
 # Consecutive failed polls tolerated before the agent counts as lost.
 _MAX_POLL_FAILURES = 5
 ENROLL_TIMEOUT_S = 30.0
+# A pool file is relayed in pieces this large; a stall this long ends the transfer.
+READ_CHUNK_BYTES = 1024 * 1024
+READ_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,20 @@ class AgentEndpoint:
 
 class AgentUnreachableError(ResourceUnavailableError):
     """The agent did not answer (connection refused, timeout, or lost the command)."""
+
+
+class PoolFileMissingError(ResourceUnavailableError):
+    """The agent has no such verified copy (gone, changed size, or a pool it does not use)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileStream:
+    """A pool file's bytes as the agent streams them: status (200, 206 or 416), headers."""
+
+    status_code: int
+    # Content-Length, Content-Range and Accept-Ranges, as the agent sent them.
+    headers: dict[str, str]
+    chunks: Iterator[bytes]
 
 
 class AgentClient(Protocol):
@@ -97,6 +115,15 @@ class AgentClient(Protocol):
         """Start a long command (idempotent by ``command_id``) and follow it to its answer."""
         ...
 
+    def read_pool_file(
+        self, endpoint: AgentEndpoint, request: msg.ReadPoolFileRequest, *, byte_range: str | None
+    ) -> AbstractContextManager[FileStream]:
+        """Stream a verified pool copy from the agent; ``byte_range`` is a ``Range`` value.
+
+        Raises AgentUnreachableError, or PoolFileMissingError when the agent has no such copy.
+        """
+        ...
+
 
 class KeyOpeningAgentClient:
     """An AgentClient that opens each endpoint's sealed key, then lets ``inner`` send."""
@@ -136,6 +163,12 @@ class KeyOpeningAgentClient:
             deadline_s=deadline_s,
             on_progress=on_progress,
         )
+
+    def read_pool_file(
+        self, endpoint: AgentEndpoint, request: msg.ReadPoolFileRequest, *, byte_range: str | None
+    ) -> AbstractContextManager[FileStream]:
+        """Stream a pool copy with the opened key."""
+        return self._inner.read_pool_file(self._opened(endpoint), request, byte_range=byte_range)
 
     def _opened(self, endpoint: AgentEndpoint) -> AgentEndpoint:
         return replace(endpoint, key=self._box.open(endpoint.key, endpoint.key_context))
@@ -241,6 +274,49 @@ class HttpAgentClient:
                 time.sleep(1.0)
         on_progress(status.bytes_done, status.bytes_total)
         return status.answer
+
+    @contextmanager
+    def read_pool_file(
+        self, endpoint: AgentEndpoint, request: msg.ReadPoolFileRequest, *, byte_range: str | None
+    ) -> Iterator[FileStream]:
+        """Stream a verified pool copy from the agent (``POST /pool-files/read``).
+
+        The response stays open while the caller reads ``chunks``; leaving the context
+        closes it.
+
+        Raises:
+            AgentUnreachableError: no answer, or the transfer broke off.
+            PoolFileMissingError: the agent has no such copy (404).
+        """
+        headers = _auth(endpoint)
+        if byte_range:
+            headers["Range"] = byte_range
+        try:
+            with self._http.stream(
+                "POST",
+                f"{endpoint.url.rstrip('/')}/pool-files/read",
+                content=msg.to_json(request),
+                headers=headers,
+                timeout=httpx.Timeout(READ_TIMEOUT_S),
+            ) as response:
+                if response.status_code == 404:
+                    response.read()
+                    raise PoolFileMissingError(
+                        f"Host {endpoint.name} does not hold the copy: {_error_text(response)}"
+                    )
+                if response.status_code not in (200, 206, 416):
+                    response.read()
+                    _raise_for_status(response, endpoint.url)
+                kept = {
+                    name: response.headers[name]
+                    for name in ("content-length", "content-range", "accept-ranges")
+                    if name in response.headers
+                }
+                yield FileStream(response.status_code, kept, response.iter_raw(READ_CHUNK_BYTES))
+        except httpx.HTTPError as exc:
+            raise AgentUnreachableError(
+                f"Lost the transfer from the agent of host {endpoint.name}: {exc}"
+            ) from exc
 
     def _post(
         self, endpoint: AgentEndpoint, envelope: msg.CommandEnvelope, *, timeout_s: float

@@ -24,6 +24,7 @@ from kvmcloud.server.agent_pki import AgentPki
 from kvmcloud.server.api import capabilities, discovery
 from kvmcloud.server.api.agent_routes import agent_routes
 from kvmcloud.server.api.dispatch import Dispatcher
+from kvmcloud.server.api.extract_routes import extract_routes
 from kvmcloud.server.api.registry import Registry
 from kvmcloud.server.api.routes import api_routes
 from kvmcloud.server.api.session_auth import SessionGate
@@ -78,6 +79,7 @@ from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates import api as templates_api
 from kvmcloud.server.templates import copies as templates_copies
 from kvmcloud.server.templates import deletion as templates_deletion
+from kvmcloud.server.templates import extraction as templates_extraction
 from kvmcloud.server.templates import inventory as templates_inventory
 from kvmcloud.server.templates import jobs as templates_jobs
 from kvmcloud.server.templates import zone_copies as templates_zone_copies
@@ -168,6 +170,12 @@ VM = ResourceType.VIRTUAL_MACHINE
 JOB_HANDLERS: dict[str, JobHandler] = {
     templates_copies.DIRECT_DOWNLOAD_JOB: templates_jobs.run_direct_download,
     templates_zone_copies.COPY_TEMPLATE_JOB: templates_jobs.run_copy_template,
+    templates_extraction.EXTRACT_TEMPLATE_JOB: with_event(
+        EventType.TEMPLATE_EXTRACT, ResourceType.TEMPLATE, templates_jobs.run_extract
+    ),
+    templates_extraction.EXTRACT_ISO_JOB: with_event(
+        EventType.ISO_EXTRACT, ResourceType.ISO, templates_jobs.run_extract
+    ),
     templates_deletion.DELETE_TEMPLATE_JOB: partial(
         templates_jobs.run_delete_template, pools_in_use=vms_service.pools_in_use
     ),
@@ -234,6 +242,9 @@ RESUMABLE_JOBS = frozenset(
         templates_copies.DIRECT_DOWNLOAD_JOB,
         # Adding zone records again changes nothing.
         templates_zone_copies.COPY_TEMPLATE_JOB,
+        # Signing a URL again changes nothing.
+        templates_extraction.EXTRACT_TEMPLATE_JOB,
+        templates_extraction.EXTRACT_ISO_JOB,
         templates_deletion.DELETE_TEMPLATE_JOB,
         templates_deletion.STORAGE_CLEANUP_JOB,
         vms_service.DEPLOY_JOB,
@@ -472,7 +483,7 @@ def take_over_lost_work(services: Services) -> None:
 
 
 def create_app(services: Services, *, run_background: bool = True) -> Starlette:
-    """Build the Starlette application serving /client/api (the API port)."""
+    """Build the Starlette application serving /client/api and /client/extract (the API port)."""
     events = CommandEvents(services.db, services.clock)
     dispatcher = Dispatcher(
         registry=build_registry(),
@@ -498,7 +509,11 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         finally:
             services.stop_background()
 
-    return Starlette(routes=api_routes(dispatcher), lifespan=lifespan)
+    downloads = templates_extraction.ExtractDownloads(
+        services.db, services.agents, services.box, services.clock
+    )
+    routes = api_routes(dispatcher) + extract_routes(downloads.open)
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def create_agent_app(services: Services, *, require_client_certificate: bool = True) -> Starlette:

@@ -178,3 +178,15 @@ class RequestTooLargeError(ApiError):
     """The request is bigger than the API edge reads; it was refused before any work."""
 
     error_code = 413
+
+
+class DownloadRefusedError(Exception):
+    """A signed extract URL cannot be served; ``status`` is the plain HTTP status to answer.
+
+    Not an ApiError: the URL is fetched by any HTTP client, outside the API's envelope.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

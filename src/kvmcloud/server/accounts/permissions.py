@@ -111,6 +111,8 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     "listIsoPermissions": _EVERYONE,
     "copyTemplate": _EVERYONE,
     "copyIso": _EVERYONE,
+    "extractTemplate": _EVERYONE,
+    "extractIso": _EVERYONE,
     "listOsTypes": _EVERYONE,
     "listOsCategories": _EVERYONE,
     # offerings and configuration

@@ -192,6 +192,24 @@ STORAGE_CLEANUP_INTERVAL_S = ConfigKey(
     _parse_int(10, 7 * 86400),
 )
 
+EXTRACT_URL_EXPIRATION_S = ConfigKey(
+    "extract.url.expiration.interval",
+    "Advanced",
+    "Integer",
+    "14400",
+    "Seconds an extractTemplate/extractIso download URL served from a pool copy stays valid "
+    "(CloudStack's extract URL lifetime)",
+    _parse_int(60, 7 * 86400),
+)
+DISABLE_EXTRACTION = ConfigKey(
+    "disable.extraction",
+    "Advanced",
+    "Boolean",
+    "false",
+    "Flag for disabling extraction of templates and ISOs (root admins may still extract)",
+    _parse_bool,
+)
+
 DOWNLOAD_MAX_ATTEMPTS = ConfigKey(
     "direct.download.max.attempts",
     "Advanced",
@@ -293,6 +311,8 @@ DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     INSTANCE_NAME,
     STORAGE_CLEANUP_ENABLED,
     STORAGE_CLEANUP_INTERVAL_S,
+    EXTRACT_URL_EXPIRATION_S,
+    DISABLE_EXTRACTION,
     DOWNLOAD_MAX_ATTEMPTS,
     EGRESS_ALLOW,
     EGRESS_DENY,

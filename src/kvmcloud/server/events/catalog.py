@@ -27,6 +27,8 @@ class EventType(StrEnum):
     ISO_DELETE = "ISO.DELETE"
     TEMPLATE_UPDATE = "TEMPLATE.UPDATE"
     ISO_UPDATE = "ISO.UPDATE"
+    TEMPLATE_EXTRACT = "TEMPLATE.EXTRACT"
+    ISO_EXTRACT = "ISO.EXTRACT"
     VM_CREATE = "VM.CREATE"
     VM_START = "VM.START"
     VM_STOP = "VM.STOP"
@@ -91,6 +93,8 @@ class ResourceType(StrEnum):
 # "Completed starting Vm", "Error while starting Vm").
 ACTIONS = {
     EventType.VM_CREATE: "deploying VM",
+    EventType.TEMPLATE_EXTRACT: "extracting template",
+    EventType.ISO_EXTRACT: "extracting ISO",
     EventType.VM_START: "starting VM",
     EventType.VM_STOP: "stopping VM",
     EventType.VM_REBOOT: "rebooting VM",

@@ -1,4 +1,4 @@
-"""Template and ISO commands (register, list, delete, prepareTemplate) and OS type listings."""
+"""Template and ISO commands (register, list, extract, delete, …) and OS type listings."""
 
 from dataclasses import dataclass
 from enum import StrEnum
@@ -12,6 +12,7 @@ from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.templates import (
     copies,
     deletion,
+    extraction,
     guest_os,
     listing,
     registration,
@@ -650,6 +651,65 @@ def copy_template(ctx: ApiContext, params: CopyTemplateParams) -> AsyncResult:
 def copy_iso(ctx: ApiContext, params: CopyTemplateParams) -> AsyncResult:
     """Queue registering a direct-download ISO in more zones."""
     return _queue_copy(ctx, params, iso=True)
+
+
+# --- extraction -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractTemplateParams:
+    """Parameters of extractTemplate and extractIso."""
+
+    id: Uuid = param("the ID of the template or ISO", entity=Entity.TEMPLATE)
+    mode: str = param("the mode of extraction: HTTP_DOWNLOAD (kvmcloud refuses FTP_UPLOAD)")
+    zone_id: Uuid | None = param(
+        "the ID of the zone where the template or ISO is originally located",
+        entity=Entity.ZONE,
+        default=None,
+    )
+    url: str | None = param(
+        "the URL to which the template or ISO would be extracted (FTP_UPLOAD only; ignored)",
+        length=2048,
+        default=None,
+    )
+
+
+def _queue_extract(ctx: ApiContext, params: ExtractTemplateParams, *, iso: bool) -> AsyncResult:
+    job_uuid = extraction.queue_extract(
+        ctx.db,
+        caller=ctx.caller,
+        clock=ctx.clock,
+        command=ctx.command,
+        template_uuid=params.id,
+        zone_uuid=params.zone_id,
+        mode=params.mode,
+        iso=iso,
+    )
+    return AsyncResult(job_uuid)
+
+
+@commands.command(
+    "extractTemplate",
+    ExtractTemplateParams,
+    description="Extracts a Template",
+    response_key="template",
+    is_async=True,
+)
+def extract_template(ctx: ApiContext, params: ExtractTemplateParams) -> AsyncResult:
+    """Queue making a download URL for a template: a pool copy's, or the registered one."""
+    return _queue_extract(ctx, params, iso=False)
+
+
+@commands.command(
+    "extractIso",
+    ExtractTemplateParams,
+    description="Extracts an ISO",
+    response_key="iso",
+    is_async=True,
+)
+def extract_iso(ctx: ApiContext, params: ExtractTemplateParams) -> AsyncResult:
+    """Queue making a download URL for an ISO: a pool copy's, or the registered one."""
+    return _queue_extract(ctx, params, iso=True)
 
 
 # --- deletion ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Template jobs: download a copy to a pool (prepare or deploy), delete a template."""
+"""Template jobs: download a copy to a pool (prepare or deploy), extract, delete a template."""
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.error_codes import ErrorCode
 from kvmcloud.server.agent_client import AgentUnreachableError, ProgressCallback, error_from_answer
 from kvmcloud.server.errors import ApiError, ResourceUnavailableError
 from kvmcloud.server.events import catalog
@@ -16,7 +18,7 @@ from kvmcloud.server.events.service import record_job_event
 from kvmcloud.server.infrastructure.models import StoragePool
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
-from kvmcloud.server.templates import copies, deletion, listing, views, zone_copies
+from kvmcloud.server.templates import copies, deletion, extraction, listing, views, zone_copies
 from kvmcloud.server.templates.deletion import PoolsInUse
 from kvmcloud.server.templates.models import ImageFormat, Template, TemplatePoolRef
 from kvmcloud.server.templates.retries import is_worth_another_host
@@ -256,6 +258,38 @@ def run_copy_template(ctx: JobContext) -> dict[str, Any]:
         )
         key = "iso" if record.template.format == ImageFormat.ISO else "template"
         return {key: views.template_response(record)}
+
+
+def run_extract(ctx: JobContext) -> dict[str, Any]:
+    """Answer an extract URL: signed, to a verified pool copy, or the registered URL.
+
+    The registered URL is first checked from an Up host of the zone, with no transaction
+    open; the signed URL needs no agent now: the bytes move when it is fetched.
+    """
+    with ctx.db.transaction() as session:
+        plan = extraction.make_extract_url(
+            session,
+            dict(ctx.payload),
+            box=ctx.box,
+            settings=ctx.settings,
+            now=ctx.clock(),
+            rng=random.SystemRandom(),
+        )
+    extract = plan.extract
+    if extract.pool_name is None:
+        answer = None
+        if plan.check is not None:
+            try:
+                answer = ctx.agents.call(
+                    plan.check.endpoint, plan.check.command, timeout_s=plan.check.timeout_s
+                )
+            except AgentUnreachableError as exc:
+                answer = msg.Answer(
+                    ok=False, error=msg.ErrorInfo(code=ErrorCode.INTERNAL, message=exc.message)
+                )
+        extract = extraction.checked_extract(plan, answer)
+    key = "iso" if extract.template.format == ImageFormat.ISO else "template"
+    return {key: views.extract_response(extract)}
 
 
 def run_delete_template(ctx: JobContext, *, pools_in_use: PoolsInUse) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from kvmcloud.protocol import agent_messages as msg
@@ -73,3 +74,23 @@ class Page(Generic[R]):
 
     items: Sequence[R]
     total: int
+
+
+# extractTemplate's only mode here (FTP_UPLOAD is refused).
+HTTP_DOWNLOAD = "HTTP_DOWNLOAD"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractUrl:
+    """The URL an extract job answers, and where its bytes come from."""
+
+    template: Template
+    account: Account | None
+    zone: Zone | None
+    url: str
+    # The pool whose verified copy the signed URL serves; None: the registered URL.
+    pool_name: str | None
+    expires: datetime | None
+    created: datetime
+    # For the registered URL: whether, and from which host, it was checked to answer.
+    checked: str | None = None

@@ -12,6 +12,8 @@ from kvmcloud.server.api.responses import format_date, without_none
 from kvmcloud.server.templates.details import is_header_detail
 from kvmcloud.server.templates.models import GuestOsCategory, TemplateDetail
 from kvmcloud.server.templates.records import (
+    HTTP_DOWNLOAD,
+    ExtractUrl,
     OsTypeRecord,
     Permissions,
     PoolCopy,
@@ -20,6 +22,8 @@ from kvmcloud.server.templates.records import (
 )
 
 BYPASSED_STATUS = "Bypassed Secondary Storage"
+# CloudStack's Upload.Status once an extract URL exists.
+URL_CREATED = "DOWNLOAD_URL_CREATED"
 
 
 def template_response(record: TemplateRecord, *, show_private: bool = True) -> dict[str, Any]:
@@ -158,5 +162,39 @@ def _download_details(copy: PoolCopy) -> dict[str, Any]:
             "jobid": ref.job_id,
             "installpath": ref.install_path,
             "errortext": ref.error_str,
+        }
+    )
+
+
+def extract_response(extract: ExtractUrl) -> dict[str, Any]:
+    """Map an extract URL to CloudStack's ExtractResponse (createImageExtractResponse).
+
+    ``resultstring`` says where the bytes come from: a signed URL on this management
+    server relaying a verified pool copy (with its expiry), or the registered URL.
+    """
+    if extract.pool_name is not None:
+        result = (
+            f"Served by the management server from the verified copy on pool "
+            f"{extract.pool_name}; the URL expires at {format_date(extract.expires)}"
+        )
+    else:
+        result = (
+            "No verified copy on a pool an Up host reaches: this is the registered URL "
+            f"(credentials masked; {extract.checked or 'not checked'})"
+        )
+    zone = extract.zone
+    return without_none(
+        {
+            "id": extract.template.uuid,
+            "name": extract.template.name,
+            "accountid": extract.account.uuid if extract.account else None,
+            "state": URL_CREATED,
+            "zoneid": zone.uuid if zone else None,
+            "zonename": zone.name if zone else None,
+            "extractMode": HTTP_DOWNLOAD,
+            "url": extract.url,
+            "created": format_date(extract.created),
+            "storagetype": "Primary" if extract.pool_name is not None else None,
+            "resultstring": result,
         }
     )
