@@ -58,6 +58,8 @@ class ServerHarness:
     admin: ApiKeys
     # The async command behind each job id this harness was given: its result is checked.
     jobs: dict[str, str] = field(default_factory=dict)
+    # The commands whose answer carried at least one object, checked against its schema.
+    answered: set[str] = field(default_factory=set)
 
     @property
     def db(self) -> Database:
@@ -88,11 +90,15 @@ class ServerHarness:
         if command is None:
             return
         problems = answer_problems(command, answer)
+        if command.response is not None and not command.is_async and answer:
+            self.answered.add(command.name)
         if command.is_async and "jobid" in answer:
             self.jobs[answer["jobid"]] = command.name
         job_command = REGISTRY.lookup(self.jobs.get(str(params.get("jobid")), ""))
         if command.name == "queryAsyncJobResult" and job_command and answer.get("jobstatus") == 1:
             problems += result_problems(job_command, answer.get("jobresult", {}))
+            if job_command.response is not None:
+                self.answered.add(job_command.name)
         assert not problems, problems
 
     def ok(self, command: str, **params: Any) -> dict[str, Any]:

@@ -243,7 +243,8 @@ def run_destroy_vm(ctx: JobContext) -> dict[str, Any]:
     if ctx.payload.get("expunge"):
         expunge_vm(ctx, vm_id, ctx.clock)
         result["virtualmachine"]["state"] = VmState.EXPUNGING.value
-    return result
+    # expungeVirtualMachine answers SuccessResponse; destroyVirtualMachine the VM.
+    return {"success": True} if ctx.payload.get("answer_success") else result
 
 
 def _undefine_on_last_host(ctx: JobContext, vm_id: int) -> None:
