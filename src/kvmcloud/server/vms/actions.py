@@ -118,7 +118,7 @@ def queue_expunge(
     db: Database, vm_uuid: str, *, caller: Caller, clock: Callable[[], datetime], command: str
 ) -> str:
     """Queue the expunge of a Destroyed VM; its job answers a bare success, as CloudStack's."""
-    payload = {"expunge": True, "answer_success": True}
+    payload: dict[str, object] = {"expunge": True, "answer_success": True}
     return _queue_action(
         db, vm_uuid, _EXPUNGE, payload, caller=caller, clock=clock, command=command
     )
