@@ -19,6 +19,14 @@ def test_list_capabilities_answers_cloudstacks_fields(server: ServerHarness) -> 
     assert {"allowuserexpungerecovervm", "dynamicrolesenabled"} <= set(capability)
 
 
+def test_list_apis_describes_the_capabilities(server: ServerHarness) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    fields = {f["name"]: f for f in apis["listCapabilities"]["response"]}
+    assert fields["supportELB"]["type"] == "string"
+    assert fields["customdiskofferingmaxsize"]["type"] == "long"
+    assert fields["kvmcloudversion"]["description"].startswith("kvmcloud: ")
+
+
 def test_a_user_may_list_capabilities(server: ServerHarness) -> None:
     status, body = server.call("listCapabilities", server.user("carol"))
     assert status == 200

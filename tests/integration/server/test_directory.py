@@ -395,3 +395,22 @@ def test_a_domain_admin_of_root_cannot_act_on_the_root_admin(server: ServerHarne
     # Still the admin's: its keys work and nothing changed.
     assert server.call("listZones")[0] == 200
     assert server.ok("listAccounts", id=admin["id"])["account"][0]["state"] == "enabled"
+
+
+def test_list_apis_describes_accounts_with_their_users_and_related_commands(
+    server: ServerHarness,
+) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    fields = {f["name"]: f for f in apis["listAccounts"]["response"]}
+    assert fields["accounttype"]["type"] == "integer" and fields["vmtotal"]["type"] == "long"
+    users = {f["name"]: f for f in fields["user"]["response"]}
+    assert fields["user"]["type"] == "list" and users["apikey"]["type"] == "string"
+    assert "secretkey" not in users
+    # disableAccount's job answers the account: it is related like the synchronous commands.
+    assert {"createAccount", "disableAccount", "lockAccount"} <= set(
+        apis["listAccounts"]["related"].split(",")
+    )
+    keys = {f["name"] for f in apis["getUserKeys"]["response"]}
+    assert {"apikey", "secretkey"} <= keys and apis["getUserKeys"]["related"] == "registerUserKeys"
+    (domain_id,) = (p for p in apis["updateDomain"]["params"] if p["name"] == "id")
+    assert "listDomains" in domain_id["related"].split(",")

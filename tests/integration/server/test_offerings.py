@@ -229,3 +229,20 @@ def test_offering_commands_leave_events(server: ServerHarness) -> None:
     server.call("updateDiskOffering", id=disk["id"], name="gone")
     events = server.ok("listEvents", resourcetype="DiskOffering", resourceid=disk["id"])
     assert len(events["event"]) == 3
+
+
+def test_list_apis_describes_offerings_and_relates_their_id_parameters(
+    server: ServerHarness,
+) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    service = {f["name"]: f for f in apis["listServiceOfferings"]["response"]}
+    assert service["memory"] == {
+        "name": "memory",
+        "description": "the memory in MB",
+        "type": "integer",
+    }
+    disk = {f["name"]: f for f in apis["createDiskOffering"]["response"]}
+    assert disk["disksize"]["type"] == "long" and disk["created"]["type"] == "date"
+    (offering_id,) = (p for p in apis["deleteServiceOffering"]["params"] if p["name"] == "id")
+    assert "listServiceOfferings" in offering_id["related"].split(",")
+    assert "listDiskOfferings" not in offering_id["related"].split(",")

@@ -541,3 +541,12 @@ def test_api_md_gives_each_commands_default_roles() -> None:
             documented[command] = {letters[x] for x in cells[3].split()}
     expected = {c: {t.value for t in types} for c, types in DEFAULT_PERMISSIONS.items()}
     assert documented == expected
+
+
+def test_list_apis_describes_roles_and_role_permissions(server: ServerHarness) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    role = {f["name"]: f["type"] for f in apis["createRole"]["response"]}
+    assert role["isdefault"] == "boolean" and role["type"] == "string"
+    rule = {f["name"] for f in apis["listRolePermissions"]["response"]}
+    assert {"roleid", "rule", "permission"} <= rule
+    assert apis["listRolePermissions"]["related"] == "createRolePermission"

@@ -1,6 +1,7 @@
 """Domain, account, user and API key commands (createDomain … getUserKeys)."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from kvmcloud.server.accounts.models import AccountType
 from kvmcloud.server.accounts.service import ApiKeys
@@ -16,7 +17,16 @@ from kvmcloud.server.directory.members import (
     NewUser,
     PasswordChange,
 )
-from kvmcloud.server.directory.views import account_response, domain_response, user_response
+from kvmcloud.server.directory.views import (
+    ACCOUNT,
+    DOMAIN,
+    USER,
+    USER_KEYS,
+    account_response,
+    domain_response,
+    user_keys_response,
+    user_response,
+)
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.paging import PageRequest
 
@@ -49,6 +59,7 @@ class CreateDomainParams:
     CreateDomainParams,
     description="Creates a domain",
     response_key="domain",
+    response=DOMAIN,
 )
 def create_domain(ctx: ApiContext, params: CreateDomainParams) -> ObjectResult:
     """Create a child domain (of ROOT unless parentdomainid says otherwise)."""
@@ -77,6 +88,7 @@ class ListDomainsParams(ListParams):
     ListDomainsParams,
     description="Lists domains and provides detailed information for listed domains",
     response_key="domain",
+    response=DOMAIN,
 )
 def list_domains(ctx: ApiContext, params: ListDomainsParams) -> ListResult:
     """The caller's domain, or with listall the subtree they see."""
@@ -108,6 +120,7 @@ class ListDomainChildrenParams(ListParams):
     ListDomainChildrenParams,
     description="Lists all children domains belonging to a specified domain",
     response_key="domain",
+    response=DOMAIN,
 )
 def list_domain_children(ctx: ApiContext, params: ListDomainChildrenParams) -> ListResult:
     """The children (or with isrecursive all descendants) of a domain."""
@@ -146,6 +159,7 @@ class UpdateDomainParams:
     UpdateDomainParams,
     description="Updates a domain with a new name",
     response_key="domain",
+    response=DOMAIN,
 )
 def update_domain(ctx: ApiContext, params: UpdateDomainParams) -> ObjectResult:
     """Rename a domain (its subtree's paths follow) or change its network domain."""
@@ -224,6 +238,7 @@ class CreateAccountParams:
     CreateAccountParams,
     description="Creates an account",
     response_key="account",
+    response=ACCOUNT,
 )
 def create_account(ctx: ApiContext, params: CreateAccountParams) -> ObjectResult:
     """Create an account and its first user in a domain the caller manages."""
@@ -286,6 +301,7 @@ class ListAccountsParams(PeopleListParams):
     ListAccountsParams,
     description="Lists accounts and provides detailed account information for listed accounts",
     response_key="account",
+    response=ACCOUNT,
 )
 def list_accounts(ctx: ApiContext, params: ListAccountsParams) -> ListResult:
     """The accounts the caller may see, with their users."""
@@ -324,6 +340,7 @@ class UpdateAccountParams(AccountRefParams):
     UpdateAccountParams,
     description="Updates account information for the authenticated user",
     response_key="account",
+    response=ACCOUNT,
 )
 def update_account(ctx: ApiContext, params: UpdateAccountParams) -> ObjectResult:
     """Rename an account, or give it another role of the same type."""
@@ -345,6 +362,7 @@ class DisableAccountParams(AccountRefParams):
     DisableAccountParams,
     description="Disables an account",
     response_key="account",
+    response=ACCOUNT,
     is_async=True,
 )
 def disable_account(ctx: ApiContext, params: DisableAccountParams) -> AsyncResult:
@@ -360,6 +378,7 @@ def disable_account(ctx: ApiContext, params: DisableAccountParams) -> AsyncResul
     AccountRefParams,
     description="Enables an account",
     response_key="account",
+    response=ACCOUNT,
 )
 def enable_account(ctx: ApiContext, params: AccountRefParams) -> ObjectResult:
     """Enable a disabled or locked account."""
@@ -371,6 +390,7 @@ def enable_account(ctx: ApiContext, params: AccountRefParams) -> ObjectResult:
     AccountRefParams,
     description="Locks an account",
     response_key="account",
+    response=ACCOUNT,
 )
 def lock_account(ctx: ApiContext, params: AccountRefParams) -> ObjectResult:
     """Lock an account: its users' keys stop working."""
@@ -424,6 +444,7 @@ class CreateUserParams:
     CreateUserParams,
     description="Creates a user for an account that already exists",
     response_key="user",
+    response=USER,
 )
 def create_user(ctx: ApiContext, params: CreateUserParams) -> ObjectResult:
     """Add a user to an existing account."""
@@ -458,6 +479,7 @@ class ListUsersParams(PeopleListParams):
     ListUsersParams,
     description="Lists user accounts",
     response_key="user",
+    response=USER,
 )
 def list_users(ctx: ApiContext, params: ListUsersParams) -> ListResult:
     """The users of the accounts the caller may see."""
@@ -499,6 +521,7 @@ class UpdateUserParams(UserIdParams):
     UpdateUserParams,
     description="Updates a user account",
     response_key="user",
+    response=USER,
 )
 def update_user(ctx: ApiContext, params: UpdateUserParams) -> ObjectResult:
     """Change a user's names, email or username."""
@@ -524,6 +547,7 @@ def update_user(ctx: ApiContext, params: UpdateUserParams) -> ObjectResult:
     UserIdParams,
     description="Disables a user account",
     response_key="user",
+    response=USER,
     is_async=True,
 )
 def disable_user(ctx: ApiContext, params: UserIdParams) -> AsyncResult:
@@ -532,7 +556,11 @@ def disable_user(ctx: ApiContext, params: UserIdParams) -> AsyncResult:
 
 
 @commands.command(
-    "enableUser", UserIdParams, description="Enables a user account", response_key="user"
+    "enableUser",
+    UserIdParams,
+    description="Enables a user account",
+    response_key="user",
+    response=USER,
 )
 def enable_user(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
     """Enable a disabled user."""
@@ -559,6 +587,7 @@ def delete_user(ctx: ApiContext, params: UserIdParams) -> FlatResult:
     description="This command allows a user to register for the developer API, returning a "
     "secret key and an API key. The old pair stops working.",
     response_key="userkeys",
+    response=USER_KEYS,
 )
 def register_user_keys(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
     """Mint a new key pair for the user (themselves, or one an admin manages)."""
@@ -571,6 +600,7 @@ def register_user_keys(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
     UserIdParams,
     description="This command allows the user to query the seceret and API keys for the account",
     response_key="userkeys",
+    response=USER_KEYS,
 )
 def get_user_keys(ctx: ApiContext, params: UserIdParams) -> ObjectResult:
     """A user's key pair, for themselves or an admin over them."""
@@ -588,5 +618,5 @@ def _password(password: str) -> str:
     return password
 
 
-def _keys_response(keys: ApiKeys) -> dict[str, str]:
-    return {"apikey": keys.api_key, "secretkey": keys.secret_key}
+def _keys_response(keys: ApiKeys) -> dict[str, Any]:
+    return user_keys_response(keys.api_key, keys.secret_key)

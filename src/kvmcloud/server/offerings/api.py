@@ -7,7 +7,12 @@ from kvmcloud.server.api.params import MAX_GIB, Entity, ListParams, Long, Uuid, 
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult, ObjectResult
 from kvmcloud.server.offerings import service
-from kvmcloud.server.offerings.views import disk_offering_response, offering_response
+from kvmcloud.server.offerings.views import (
+    DISK_OFFERING,
+    SERVICE_OFFERING,
+    disk_offering_response,
+    offering_response,
+)
 
 commands = CommandSet()
 
@@ -58,6 +63,7 @@ class ListServiceOfferingsParams(ListParams):
     CreateServiceOfferingParams,
     description="Creates a service offering.",
     response_key="serviceoffering",
+    response=SERVICE_OFFERING,
 )
 def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams) -> ObjectResult:
     """Create a service offering."""
@@ -82,6 +88,7 @@ def create_service_offering(ctx: ApiContext, params: CreateServiceOfferingParams
     ListServiceOfferingsParams,
     description="Lists all available service offerings.",
     response_key="serviceoffering",
+    response=SERVICE_OFFERING,
 )
 def list_service_offerings(ctx: ApiContext, params: ListServiceOfferingsParams) -> ListResult:
     """List service offerings."""
@@ -129,6 +136,7 @@ class DeleteServiceOfferingParams:
     UpdateServiceOfferingParams,
     description="Updates a service offering.",
     response_key="serviceoffering",
+    response=SERVICE_OFFERING,
 )
 def update_service_offering(ctx: ApiContext, params: UpdateServiceOfferingParams) -> ObjectResult:
     """Rename a service offering, re-sort it or change its host and storage tags."""
@@ -193,6 +201,7 @@ class ListDiskOfferingsParams(ListParams):
     CreateDiskOfferingParams,
     description="Creates a disk offering.",
     response_key="diskoffering",
+    response=DISK_OFFERING,
 )
 def create_disk_offering(ctx: ApiContext, params: CreateDiskOfferingParams) -> ObjectResult:
     """Create a disk offering (the size of a blank disk)."""
@@ -212,6 +221,7 @@ def create_disk_offering(ctx: ApiContext, params: CreateDiskOfferingParams) -> O
     ListDiskOfferingsParams,
     description="Lists all available disk offerings.",
     response_key="diskoffering",
+    response=DISK_OFFERING,
 )
 def list_disk_offerings(ctx: ApiContext, params: ListDiskOfferingsParams) -> ListResult:
     """List disk offerings."""
@@ -254,6 +264,7 @@ class DeleteDiskOfferingParams:
     UpdateDiskOfferingParams,
     description="Updates a disk offering.",
     response_key="diskoffering",
+    response=DISK_OFFERING,
 )
 def update_disk_offering(ctx: ApiContext, params: UpdateDiskOfferingParams) -> ObjectResult:
     """Rename a disk offering, re-sort it or change its storage tags."""

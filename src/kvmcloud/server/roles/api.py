@@ -9,7 +9,7 @@ from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult, ObjectResult
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.roles import service
-from kvmcloud.server.roles.views import role_response, rule_response
+from kvmcloud.server.roles.views import ROLE, ROLE_PERMISSION, role_response, rule_response
 
 commands = CommandSet()
 
@@ -30,6 +30,7 @@ class ListRolesParams(ListParams):
     ListRolesParams,
     description="Lists dynamic roles in CloudStack",
     response_key="role",
+    response=ROLE,
     since="4.9.0",
 )
 def list_roles(ctx: ApiContext, params: ListRolesParams) -> ListResult:
@@ -60,6 +61,7 @@ class CreateRoleParams:
     CreateRoleParams,
     description="Creates a role",
     response_key="role",
+    response=ROLE,
     since="4.9.0",
 )
 def create_role(ctx: ApiContext, params: CreateRoleParams) -> ObjectResult:
@@ -89,6 +91,7 @@ class UpdateRoleParams:
     UpdateRoleParams,
     description="Updates a role",
     response_key="role",
+    response=ROLE,
     since="4.9.0",
 )
 def update_role(ctx: ApiContext, params: UpdateRoleParams) -> ObjectResult:
@@ -139,6 +142,7 @@ class CreateRolePermissionParams:
     CreateRolePermissionParams,
     description="Adds an API permission to a role",
     response_key="rolepermission",
+    response=ROLE_PERMISSION,
     since="4.9.0",
 )
 def create_role_permission(ctx: ApiContext, params: CreateRolePermissionParams) -> ObjectResult:
@@ -165,6 +169,7 @@ class ListRolePermissionsParams:
     ListRolePermissionsParams,
     description="Lists role permissions",
     response_key="rolepermission",
+    response=ROLE_PERMISSION,
     since="4.9.0",
 )
 def list_role_permissions(ctx: ApiContext, params: ListRolePermissionsParams) -> ListResult:
