@@ -112,6 +112,104 @@ CAPABILITY = ObjectSchema(
 )
 
 
+CAPABILITY = ObjectSchema(
+    "CapabilitiesResponse",
+    (
+        out("cloudstackversion", FieldType.STRING, "version of the cloud stack"),
+        out("kvmcloudversion", FieldType.STRING, "kvmcloud: the version of kvmcloud answering"),
+        out(
+            "securitygroupsenabled",
+            FieldType.BOOLEAN,
+            "true if security groups support is enabled, false otherwise",
+        ),
+        out(
+            "dynamicrolesenabled",
+            FieldType.BOOLEAN,
+            "true if dynamic role-based api checker is enabled, false otherwise",
+        ),
+        out(
+            "userpublictemplateenabled",
+            FieldType.BOOLEAN,
+            "true if user and domain admins can set templates to be shared, false otherwise",
+        ),
+        out(
+            "supportELB",
+            FieldType.STRING,
+            "true if region supports elastic load balancer on basic zones",
+        ),
+        out(
+            "projectinviterequired",
+            FieldType.BOOLEAN,
+            "If invitation confirmation is required when add account to project",
+        ),
+        out(
+            "allowusercreateprojects",
+            FieldType.BOOLEAN,
+            "true if regular user is allowed to create projects",
+        ),
+        out(
+            "customdiskofferingminsize",
+            FieldType.LONG,
+            "minimum size that can be specified when create disk from disk offering with "
+            "custom size",
+        ),
+        out(
+            "customdiskofferingmaxsize",
+            FieldType.LONG,
+            "maximum size that can be specified when create disk from disk offering with "
+            "custom size",
+        ),
+        out(
+            "regionsecondaryenabled",
+            FieldType.BOOLEAN,
+            "true if region wide secondary is enabled, false otherwise",
+        ),
+        out(
+            "kvmsnapshotenabled",
+            FieldType.BOOLEAN,
+            "true if snapshot is supported for KVM host, false otherwise",
+        ),
+        out("apilimitinterval", FieldType.INTEGER, "time interval (in seconds) to reset api count"),
+        out(
+            "apilimitmax",
+            FieldType.INTEGER,
+            "Max allowed number of api requests within the specified interval",
+        ),
+        out(
+            "allowuserviewdestroyedvm",
+            FieldType.BOOLEAN,
+            "true if the user is allowed to view destroyed virtualmachines, false otherwise",
+        ),
+        out(
+            "allowuserexpungerecovervm",
+            FieldType.BOOLEAN,
+            "true if the user can recover and expunge virtualmachines, false otherwise",
+        ),
+        out(
+            "allowuserexpungerecovervolume",
+            FieldType.BOOLEAN,
+            "true if the user can recover and expunge volumes, false otherwise",
+        ),
+        out(
+            "allowuserviewalldomainaccounts",
+            FieldType.BOOLEAN,
+            "true if users can see all accounts within the same domain, false otherwise",
+        ),
+        out(
+            "kubernetesserviceenabled",
+            FieldType.BOOLEAN,
+            "true if Kubernetes Service plugin is enabled, false otherwise",
+        ),
+        out(
+            "kubernetesclusterexperimentalfeaturesenabled",
+            FieldType.BOOLEAN,
+            "true if experimental features for Kubernetes cluster such as Docker private "
+            "registry are enabled, false otherwise",
+        ),
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListCapabilitiesParams:
     """listCapabilities takes no parameters."""

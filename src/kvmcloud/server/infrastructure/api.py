@@ -9,6 +9,12 @@ from kvmcloud.server.api.responses import ListResult, ObjectResult
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.infrastructure import changes, enrolment, listing, service
 from kvmcloud.server.infrastructure.views import (
+    CLUSTER,
+    HOST,
+    HYPERVISOR,
+    POD,
+    STORAGE_POOL,
+    ZONE,
     cluster_response,
     host_response,
     pod_response,
@@ -56,6 +62,7 @@ class ListZonesParams(ListParams):
     CreateZoneParams,
     description="Creates a Zone.",
     response_key="zone",
+    response=ZONE,
 )
 def create_zone(ctx: ApiContext, params: CreateZoneParams) -> ObjectResult:
     """Create a zone."""
@@ -90,7 +97,12 @@ def create_zone(ctx: ApiContext, params: CreateZoneParams) -> ObjectResult:
 
 
 @commands.command(
-    "listZones", ListZonesParams, description="Lists zones.", response_key="zone", since="2.2.0"
+    "listZones",
+    ListZonesParams,
+    description="Lists zones.",
+    response_key="zone",
+    response=ZONE,
+    since="2.2.0",
 )
 def list_zones(ctx: ApiContext, params: ListZonesParams) -> ListResult:
     """List zones."""
@@ -133,6 +145,7 @@ class ListPodsParams(ListParams):
     CreatePodParams,
     description="Creates a new Pod.",
     response_key="pod",
+    response=POD,
 )
 def create_pod(ctx: ApiContext, params: CreatePodParams) -> ObjectResult:
     """Create a pod in a zone."""
@@ -148,7 +161,9 @@ def create_pod(ctx: ApiContext, params: CreatePodParams) -> ObjectResult:
     return ObjectResult("pod", pod_response(record))
 
 
-@commands.command("listPods", ListPodsParams, description="Lists all Pods.", response_key="pod")
+@commands.command(
+    "listPods", ListPodsParams, description="Lists all Pods.", response_key="pod", response=POD
+)
 def list_pods(ctx: ApiContext, params: ListPodsParams) -> ListResult:
     """List pods."""
     where = listing.PodFilter(
@@ -185,6 +200,7 @@ class ListClustersParams(ListParams):
     AddClusterParams,
     description="Adds a new cluster",
     response_key="cluster",
+    response=CLUSTER,
 )
 def add_cluster(ctx: ApiContext, params: AddClusterParams) -> ListResult:
     """Add a cluster of KVM hosts."""
@@ -204,6 +220,7 @@ def add_cluster(ctx: ApiContext, params: AddClusterParams) -> ListResult:
     ListClustersParams,
     description="Lists clusters.",
     response_key="cluster",
+    response=CLUSTER,
 )
 def list_clusters(ctx: ApiContext, params: ListClustersParams) -> ListResult:
     """List clusters."""
@@ -253,7 +270,9 @@ class ListHostsParams(ListParams):
     hypervisor: str | None = param("hypervisor type of host: KVM", default=None)
 
 
-@commands.command("addHost", AddHostParams, description="Adds a new host.", response_key="host")
+@commands.command(
+    "addHost", AddHostParams, description="Adds a new host.", response_key="host", response=HOST
+)
 def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
     """Enrol the agent at ``url`` with its token, then record the host."""
     request = enrolment.HostRequest(
@@ -280,7 +299,9 @@ def add_host(ctx: ApiContext, params: AddHostParams) -> ListResult:
     return ListResult("host", [host_response(record)], 1)
 
 
-@commands.command("listHosts", ListHostsParams, description="Lists hosts.", response_key="host")
+@commands.command(
+    "listHosts", ListHostsParams, description="Lists hosts.", response_key="host", response=HOST
+)
 def list_hosts(ctx: ApiContext, params: ListHostsParams) -> ListResult:
     """List hosts with their heartbeat-derived state."""
     where = listing.HostFilter(
@@ -322,7 +343,11 @@ class UpdateHostParams:
 
 
 @commands.command(
-    "updateHost", UpdateHostParams, description="Updates a host.", response_key="host"
+    "updateHost",
+    UpdateHostParams,
+    description="Updates a host.",
+    response_key="host",
+    response=HOST,
 )
 def update_host(ctx: ApiContext, params: UpdateHostParams) -> ObjectResult:
     """Rename or retag a host, or enable or disable it for new VMs."""
@@ -381,6 +406,7 @@ class ListStoragePoolsParams(ListParams):
     CreateStoragePoolParams,
     description="Creates a storage pool.",
     response_key="storagepool",
+    response=STORAGE_POOL,
 )
 def create_storage_pool(ctx: ApiContext, params: CreateStoragePoolParams) -> ObjectResult:
     """Create a file-based pool after every Up host of its scope confirms the path."""
@@ -405,6 +431,7 @@ def create_storage_pool(ctx: ApiContext, params: CreateStoragePoolParams) -> Obj
     ListStoragePoolsParams,
     description="Lists storage pools.",
     response_key="storagepool",
+    response=STORAGE_POOL,
 )
 def list_storage_pools(ctx: ApiContext, params: ListStoragePoolsParams) -> ListResult:
     """List primary storage pools."""
@@ -455,6 +482,7 @@ class UpdateStoragePoolParams:
     UpdateStoragePoolParams,
     description="Updates a storage pool.",
     response_key="storagepool",
+    response=STORAGE_POOL,
 )
 def update_storage_pool(ctx: ApiContext, params: UpdateStoragePoolParams) -> ObjectResult:
     """Rename or retag a pool, or disable it for new volumes (enabled=false) and back."""
@@ -486,7 +514,8 @@ class ListHypervisorsParams:
     ListHypervisorsParams,
     description="List hypervisors",
     response_key="hypervisor",
+    response=HYPERVISOR,
 )
 def list_hypervisors(ctx: ApiContext, params: ListHypervisorsParams) -> ListResult:
     """List the hypervisors kvmcloud supports: KVM."""
-    return ListResult("hypervisor", [{"name": service.HYPERVISOR_KVM}], 1)
+    return ListResult("hypervisor", [HYPERVISOR.render({"name": service.HYPERVISOR_KVM})], 1)
