@@ -75,6 +75,7 @@ class CreateNetworkOfferingParams:
     CreateNetworkOfferingParams,
     description="Creates a network offering.",
     response_key="networkoffering",
+    response=views.NETWORK_OFFERING,
 )
 def create_network_offering(ctx: ApiContext, params: CreateNetworkOfferingParams) -> ObjectResult:
     """Create a network offering (Disabled unless enable=true, as in CloudStack)."""
@@ -130,6 +131,7 @@ class ListNetworkOfferingsParams(ListParams):
     ListNetworkOfferingsParams,
     description="Lists all available network offerings.",
     response_key="networkoffering",
+    response=views.NETWORK_OFFERING,
 )
 def list_network_offerings(ctx: ApiContext, params: ListNetworkOfferingsParams) -> ListResult:
     """List network offerings."""
@@ -169,6 +171,7 @@ class UpdateNetworkOfferingParams:
     UpdateNetworkOfferingParams,
     description="Updates a network offering.",
     response_key="networkoffering",
+    response=views.NETWORK_OFFERING,
 )
 def update_network_offering(ctx: ApiContext, params: UpdateNetworkOfferingParams) -> ObjectResult:
     """Rename, re-describe, enable or disable a network offering."""
@@ -223,6 +226,7 @@ class ListPhysicalNetworksParams(ListParams):
     ListPhysicalNetworksParams,
     description="Lists physical networks",
     response_key="physicalnetwork",
+    response=views.PHYSICAL_NETWORK,
 )
 def list_physical_networks(ctx: ApiContext, params: ListPhysicalNetworksParams) -> ListResult:
     """List the zones' physical networks (one per zone)."""
@@ -249,6 +253,7 @@ class ListTrafficTypesParams(ListParams):
     ListTrafficTypesParams,
     description="Lists traffic types of a given physical network.",
     response_key="traffictype",
+    response=views.TRAFFIC_TYPE,
 )
 def list_traffic_types(ctx: ApiContext, params: ListTrafficTypesParams) -> ListResult:
     """List the traffic types a physical network carries."""
@@ -274,6 +279,7 @@ class ListNetworkServiceProvidersParams(ListParams):
     ListNetworkServiceProvidersParams,
     description="Lists network serviceproviders for a given physical network.",
     response_key="networkserviceprovider",
+    response=views.SERVICE_PROVIDER,
 )
 def list_network_service_providers(
     ctx: ApiContext, params: ListNetworkServiceProvidersParams
@@ -313,6 +319,7 @@ class CreateNetworkParams:
     CreateNetworkParams,
     description="Creates a network",
     response_key="network",
+    response=views.NETWORK,
 )
 def create_network(ctx: ApiContext, params: CreateNetworkParams) -> ObjectResult:
     """Record a guest network (nothing is set up on hosts yet)."""
@@ -361,6 +368,7 @@ class ListNetworksParams(OwnerListParams):
     ListNetworksParams,
     description="Lists all available networks.",
     response_key="network",
+    response=views.NETWORK,
 )
 def list_networks(ctx: ApiContext, params: ListNetworksParams) -> ListResult:
     """List the guest networks the caller sees (as listVirtualMachines sees VMs)."""
@@ -396,6 +404,7 @@ class UpdateNetworkParams:
     UpdateNetworkParams,
     description="Updates a network",
     response_key="network",
+    response=views.NETWORK,
     is_async=True,
 )
 def update_network(ctx: ApiContext, params: UpdateNetworkParams) -> AsyncResult:
