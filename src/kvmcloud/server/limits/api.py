@@ -6,7 +6,7 @@ from kvmcloud.server.api.params import Entity, Long, OwnerListParams, Uuid, para
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult
 from kvmcloud.server.limits import service
-from kvmcloud.server.limits.views import chosen_types, resource_limit_response
+from kvmcloud.server.limits.views import RESOURCE_LIMIT, chosen_types, resource_limit_response
 
 commands = CommandSet()
 RESOURCE_LIMIT_KEY = "resourcelimit"
@@ -37,6 +37,7 @@ class ListResourceLimitsParams(OwnerListParams):
     ListResourceLimitsParams,
     description="Lists resource limits.",
     response_key=RESOURCE_LIMIT_KEY,
+    response=RESOURCE_LIMIT,
 )
 def list_resource_limits(ctx: ApiContext, params: ListResourceLimitsParams) -> ListResult:
     """List the limits of the caller's account (or an account's, a domain's): all -1."""

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from kvmcloud.server.api.fields import FieldType, ObjectSchema, out
 from kvmcloud.server.errors import InvalidParameterError
 from kvmcloud.server.limits.service import LimitOwner
 
@@ -22,6 +23,37 @@ RESOURCE_TYPES: tuple[tuple[int, str], ...] = (
 )
 # CloudStack's Resource.RESOURCE_UNLIMITED: the resource has no limit.
 UNLIMITED = -1
+
+RESOURCE_LIMIT = ObjectSchema(
+    "ResourceLimitResponse",
+    (
+        out("account", FieldType.STRING, "the account of the resource limit"),
+        out("domainid", FieldType.STRING, "the domain ID of the resource limit"),
+        out("domain", FieldType.STRING, "the domain name of the resource limit"),
+        out(
+            "domainpath",
+            FieldType.STRING,
+            "path of the domain to which the resource limit belongs",
+        ),
+        out(
+            "resourcetype",
+            FieldType.STRING,
+            "resource type. Values include 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11. See the "
+            "resourceType parameter for more information on these values.",
+        ),
+        out(
+            "resourcetypename",
+            FieldType.STRING,
+            "resource type name. Values include user_vm, public_ip, volume, snapshot, "
+            "template, project, network, vpc, cpu, memory, primary_storage, secondary_storage.",
+        ),
+        out(
+            "max",
+            FieldType.LONG,
+            "the maximum number of the resource. A -1 means the resource currently has no limit.",
+        ),
+    ),
+)
 
 
 def chosen_types(type_number: int | None, type_name: str | None) -> list[tuple[int, str]]:
@@ -60,4 +92,4 @@ def resource_limit_response(owner: LimitOwner, number: int, name: str) -> dict[s
             "max": UNLIMITED,
         }
     )
-    return item
+    return RESOURCE_LIMIT.render(item)
