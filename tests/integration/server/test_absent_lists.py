@@ -137,3 +137,21 @@ def test_resource_limits_filters(server: ServerHarness) -> None:
     )
     status, body = server.call("listResourceLimits", user, account="bob")
     assert status == 531, body
+
+
+def test_list_apis_describes_the_objects_none_of_which_exist(server: ServerHarness) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    for command in EMPTY_LISTS:
+        assert {"id", "jobid"} <= {f["name"] for f in apis[command]["response"]}, command
+    address = {f["name"]: f for f in apis["listPublicIpAddresses"]["response"]}
+    assert address["ipaddress"] == {
+        "name": "ipaddress",
+        "description": "public IP address",
+        "type": "string",
+    }
+    # CloudStack answers port and IP forwarding rules as the same object.
+    assert apis["listPortForwardingRules"]["related"] == "listIpForwardingRules"
+    rule_params = {p["name"]: p for p in apis["listPortForwardingRules"]["params"]}
+    assert rule_params["ipaddressid"]["related"] == "listPublicIpAddresses"
+    limit = {f["name"]: f for f in apis["listResourceLimits"]["response"]}
+    assert limit["max"]["type"] == "long" and limit["resourcetype"]["type"] == "string"

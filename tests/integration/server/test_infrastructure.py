@@ -134,3 +134,20 @@ def test_zone_guest_cidr_is_validated(server: ServerHarness) -> None:
     assert server.ok(
         "createZone", name="z", networktype="Advanced", guestcidraddress="192.168.50.0/24"
     )
+
+
+def test_list_apis_describes_the_infrastructure_objects(server: ServerHarness) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    host = {f["name"]: f for f in apis["listHosts"]["response"]}
+    assert host["cpunumber"]["type"] == "integer" and host["details"]["type"] == "map"
+    assert apis["listHosts"]["related"] == "addHost,updateHost"
+    zone = {f["name"]: f for f in apis["createZone"]["response"]}
+    assert zone["tags"]["type"] == "set"
+    assert {f["name"] for f in zone["tags"]["response"]} >= {"key", "value", "resourceid"}
+    pod_params = {p["name"]: p for p in apis["listPods"]["params"]}
+    assert pod_params["zoneid"]["related"] == "createZone,listZones"
+    pool_params = {p["name"]: p for p in apis["updateStoragePool"]["params"]}
+    assert "listStoragePools" in pool_params["id"]["related"].split(",")
+    capability = {f["name"]: f for f in apis["listCapabilities"]["response"]}
+    assert capability["supportELB"]["type"] == "string"
+    assert capability["kvmcloudversion"]["description"].startswith("kvmcloud: ")

@@ -509,3 +509,15 @@ def test_network_and_offering_commands_record_events(server: ServerHarness) -> N
     assert described(type="NETWORK.CREATE") == [
         ("NETWORK.CREATE", f"Successfully completed creating network evt-net ({net['id']})")
     ]
+
+
+def test_list_apis_describes_the_network_objects(server: ServerHarness) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    offering = {f["name"]: f for f in apis["listNetworkOfferings"]["response"]}
+    service = {f["name"]: f for f in offering["service"]["response"]}
+    assert offering["service"]["type"] == "list" and service["capability"]["type"] == "list"
+    assert {f["name"] for f in service["provider"]["response"]} >= {"name", "state"}
+    assert apis["updateNetwork"]["related"] == "createNetwork,listNetworks"
+    params = {p["name"]: p for p in apis["listNetworks"]["params"]}
+    assert "listNetworkOfferings" in params["networkofferingid"]["related"].split(",")
+    assert params["physicalnetworkid"]["related"] == "listPhysicalNetworks"

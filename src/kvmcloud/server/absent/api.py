@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from kvmcloud.server.absent import service
+from kvmcloud.server.absent import service, views
 from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.api.params import Entity, ListParams, OwnerListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
@@ -89,6 +89,7 @@ class ListPublicIpAddressesParams(ProjectListParams):
     ListPublicIpAddressesParams,
     description="Lists all public IP addresses",
     response_key=PUBLIC_IP_ADDRESS_KEY,
+    response=views.PUBLIC_IP_ADDRESS,
 )
 def list_public_ip_addresses(ctx: ApiContext, params: ListPublicIpAddressesParams) -> ListResult:
     """List public IP addresses: kvmcloud has none (a VM's address is its guest NIC's)."""
@@ -117,6 +118,7 @@ class ListPortForwardingRulesParams(ProjectListParams):
     ListPortForwardingRulesParams,
     description="Lists all port forwarding rules for an IP address.",
     response_key=PORT_FORWARDING_RULE_KEY,
+    response=views.FORWARDING_RULE,
 )
 def list_port_forwarding_rules(
     ctx: ApiContext, params: ListPortForwardingRulesParams
@@ -145,6 +147,7 @@ class ListIpForwardingRulesParams(ProjectListParams):
     ListIpForwardingRulesParams,
     description="List the IP forwarding rules",
     response_key=IP_FORWARDING_RULE_KEY,
+    response=views.FORWARDING_RULE,
 )
 def list_ip_forwarding_rules(ctx: ApiContext, params: ListIpForwardingRulesParams) -> ListResult:
     """List IP forwarding (static NAT) rules: kvmcloud has none."""
@@ -185,6 +188,7 @@ class ListRoutersParams(ProjectListParams):
     ListRoutersParams,
     description="List routers.",
     response_key=ROUTER_KEY,
+    response=views.ROUTER,
 )
 def list_routers(ctx: ApiContext, params: ListRoutersParams) -> ListResult:
     """List virtual routers: kvmcloud runs none."""
@@ -215,6 +219,7 @@ class ListSystemVmsParams(ListParams):
     ListSystemVmsParams,
     description="List system virtual machines.",
     response_key=SYSTEM_VM_KEY,
+    response=views.SYSTEM_VM,
 )
 def list_system_vms(ctx: ApiContext, params: ListSystemVmsParams) -> ListResult:
     """List system VMs: kvmcloud needs none (no secondary storage, no console proxy)."""
@@ -251,6 +256,7 @@ class ListSnapshotsParams(ProjectListParams):
     ListSnapshotsParams,
     description="Lists all available snapshots for the account.",
     response_key=SNAPSHOT_KEY,
+    response=views.SNAPSHOT,
 )
 def list_snapshots(ctx: ApiContext, params: ListSnapshotsParams) -> ListResult:
     """List volume snapshots: kvmcloud takes none."""
@@ -285,6 +291,7 @@ class ListVlanIpRangesParams(ProjectListParams):
     ListVlanIpRangesParams,
     description="Lists all VLAN IP ranges.",
     response_key=VLAN_IP_RANGE_KEY,
+    response=views.VLAN_IP_RANGE,
 )
 def list_vlan_ip_ranges(ctx: ApiContext, params: ListVlanIpRangesParams) -> ListResult:
     """List VLAN IP ranges: kvmcloud has none (guest addresses come from a zone CIDR)."""
@@ -315,6 +322,7 @@ class ListVpcsParams(ProjectListParams):
     ListVpcsParams,
     description="Lists VPCs",
     response_key=VPC_KEY,
+    response=views.VPC,
 )
 def list_vpcs(ctx: ApiContext, params: ListVpcsParams) -> ListResult:
     """List VPCs: kvmcloud has none."""
@@ -350,6 +358,7 @@ class ListLoadBalancerRulesParams(ProjectListParams):
     ListLoadBalancerRulesParams,
     description="Lists load balancer rules.",
     response_key=LOAD_BALANCER_RULE_KEY,
+    response=views.LOAD_BALANCER_RULE,
 )
 def list_load_balancer_rules(ctx: ApiContext, params: ListLoadBalancerRulesParams) -> ListResult:
     """List load balancer rules: kvmcloud has none."""
@@ -376,6 +385,7 @@ class ListFirewallRulesParams(ProjectListParams):
     ListFirewallRulesParams,
     description="Lists all firewall rules for an IP address.",
     response_key=FIREWALL_RULE_KEY,
+    response=views.FIREWALL_RULE,
 )
 def list_firewall_rules(ctx: ApiContext, params: ListFirewallRulesParams) -> ListResult:
     """List firewall rules: kvmcloud has none."""
