@@ -75,6 +75,7 @@ class DeployVirtualMachineParams:
     description="Creates and automatically starts a virtual machine based on a service offering, "
     "disk offering, and template.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
     is_async=True,
 )
 def deploy_virtual_machine(ctx: ApiContext, params: DeployVirtualMachineParams) -> AsyncResult:
@@ -131,6 +132,7 @@ class ListVirtualMachinesParams(OwnerListParams):
     ListVirtualMachinesParams,
     description="List the virtual machines owned by the account.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
 )
 def list_virtual_machines(ctx: ApiContext, params: ListVirtualMachinesParams) -> ListResult:
     """List VMs (removed ones are not shown; Destroyed ones are, until expunged)."""
@@ -170,7 +172,11 @@ class ListVolumesParams(OwnerListParams):
 
 
 @commands.command(
-    "listVolumes", ListVolumesParams, description="Lists all volumes.", response_key="volume"
+    "listVolumes",
+    ListVolumesParams,
+    description="Lists all volumes.",
+    response_key="volume",
+    response=views.VOLUME,
 )
 def list_volumes(ctx: ApiContext, params: ListVolumesParams) -> ListResult:
     """List the volumes of the VMs the caller's filters reach."""
@@ -220,6 +226,7 @@ class DestroyVirtualMachineParams:
     VmIdParams,
     description="Starts a virtual machine.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
     is_async=True,
 )
 def start_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
@@ -235,6 +242,7 @@ def start_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
     StopVirtualMachineParams,
     description="Stops a virtual machine.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
     is_async=True,
 )
 def stop_virtual_machine(ctx: ApiContext, params: StopVirtualMachineParams) -> AsyncResult:
@@ -255,6 +263,7 @@ def stop_virtual_machine(ctx: ApiContext, params: StopVirtualMachineParams) -> A
     VmIdParams,
     description="Reboots a virtual machine.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
     is_async=True,
 )
 def reboot_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
@@ -270,6 +279,7 @@ def reboot_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
     DestroyVirtualMachineParams,
     description="Destroys a virtual machine.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
     is_async=True,
 )
 def destroy_virtual_machine(ctx: ApiContext, params: DestroyVirtualMachineParams) -> AsyncResult:
@@ -306,6 +316,7 @@ def expunge_virtual_machine(ctx: ApiContext, params: VmIdParams) -> AsyncResult:
     VmIdParams,
     description="Recovers a virtual machine.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
 )
 def recover_virtual_machine(ctx: ApiContext, params: VmIdParams) -> ObjectResult:
     """Bring a Destroyed (not expunged) VM back as Stopped; its disks were kept."""
@@ -336,6 +347,7 @@ class DetachIsoParams:
     AttachIsoParams,
     description="Attaches an ISO to a virtual machine.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
     is_async=True,
 )
 def attach_iso(ctx: ApiContext, params: AttachIsoParams) -> AsyncResult:
@@ -356,6 +368,7 @@ def attach_iso(ctx: ApiContext, params: AttachIsoParams) -> AsyncResult:
     DetachIsoParams,
     description="Detaches any ISO file (if any) currently attached to a virtual machine.",
     response_key="virtualmachine",
+    response=views.VIRTUAL_MACHINE,
     is_async=True,
 )
 def detach_iso(ctx: ApiContext, params: DetachIsoParams) -> AsyncResult:

@@ -2,10 +2,117 @@
 
 from typing import Any
 
-from kvmcloud.server.api.responses import format_date, without_none
+from kvmcloud.server.api.fields import FieldType, ObjectSchema, out
+from kvmcloud.server.api.params import Entity
+from kvmcloud.server.api.responses import format_date
 from kvmcloud.server.networks.models import Network
 from kvmcloud.server.vms.models import Nic
 from kvmcloud.server.vms.records import VmRecord, VolumeRecord
+
+_S, _B, _I, _L, _D = (
+    FieldType.STRING,
+    FieldType.BOOLEAN,
+    FieldType.INTEGER,
+    FieldType.LONG,
+    FieldType.DATE,
+)
+
+# kvmcloud answers these lists empty: declared without fields, any element would be a bug.
+_TAG = ObjectSchema("ResourceTagResponse", ())
+_SECURITY_GROUP = ObjectSchema("SecurityGroupResponse", ())
+_AFFINITY_GROUP = ObjectSchema("AffinityGroupResponse", ())
+
+NIC = ObjectSchema(
+    "NicResponse",
+    (
+        out("id", _S, "the ID of the nic"),
+        out("networkid", _S, "the ID of the corresponding network"),
+        out("networkname", _S, "the name of the corresponding network"),
+        out("ipaddress", _S, "the ip address of the nic"),
+        out("netmask", _S, "the netmask of the nic"),
+        out("gateway", _S, "the gateway of the nic"),
+        out("macaddress", _S, "the MAC address of the nic"),
+        out("isdefault", _B, "true if nic is default, false otherwise"),
+        out("traffictype", _S, "the traffic type of the nic"),
+        out("type", _S, "the type of the nic"),
+    ),
+)
+
+VIRTUAL_MACHINE = ObjectSchema(
+    "UserVmResponse",
+    (
+        out("id", _S, "the ID of the virtual machine"),
+        out("name", _S, "the name of the virtual machine"),
+        out(
+            "displayname",
+            _S,
+            "user generated name. The name of the virtual machine is returned if no "
+            "displayname exists.",
+        ),
+        out(
+            "instancename",
+            _S,
+            "instance name of the user vm; this parameter is returned to the ROOT admin only",
+        ),
+        out("state", _S, "the state of the virtual machine"),
+        out("account", _S, "the account associated with the virtual machine"),
+        out("accountid", _S, "kvmcloud: the ID of the account owning the virtual machine"),
+        out("domain", _S, "the name of the domain in which the virtual machine exists"),
+        out("domainid", _S, "the ID of the domain in which the virtual machine exists"),
+        out("created", _D, "the date when this virtual machine was created"),
+        out("haenable", _B, "true if high-availability is enabled, false otherwise"),
+        out("zoneid", _S, "the ID of the availablility zone for the virtual machine"),
+        out("zonename", _S, "the name of the availability zone for the virtual machine"),
+        out("hostid", _S, "the ID of the host for the virtual machine"),
+        out("hostname", _S, "the name of the host for the virtual machine"),
+        out(
+            "templateid",
+            _S,
+            "the ID of the template for the virtual machine. A -1 is returned if the virtual "
+            "machine was created from an ISO file.",
+        ),
+        out("templatename", _S, "the name of the template for the virtual machine"),
+        out(
+            "templatedisplaytext",
+            _S,
+            "an alternate display text of the template for the virtual machine",
+        ),
+        out("isoid", _S, "the ID of the ISO attached to the virtual machine"),
+        out("isoname", _S, "the name of the ISO attached to the virtual machine"),
+        out("passwordenabled", _B, "true if the password rest feature is enabled, false otherwise"),
+        out("serviceofferingid", _S, "the ID of the service offering of the virtual machine"),
+        out("serviceofferingname", _S, "the name of the service offering of the virtual machine"),
+        out("cpunumber", _I, "the number of cpu this virtual machine is running with"),
+        out("cpuspeed", _I, "the speed of each cpu"),
+        out("memory", _I, "the memory allocated for the virtual machine"),
+        out("guestosid", _S, "Os type ID of the virtual machine"),
+        out("ostypeid", _S, "OS type id of the vm"),
+        out("rootdeviceid", _L, "device ID of the root volume"),
+        out("rootdevicetype", _S, "device type of the root volume"),
+        out("hypervisor", _S, "the hypervisor on which the template runs"),
+        out("nic", FieldType.SET, "the list of nics associated with vm", nested=NIC),
+        out(
+            "securitygroup",
+            FieldType.SET,
+            "list of security groups associated with the virtual machine",
+            nested=_SECURITY_GROUP,
+        ),
+        out(
+            "affinitygroup",
+            FieldType.SET,
+            "list of affinity groups associated with the virtual machine",
+            nested=_AFFINITY_GROUP,
+        ),
+        out("tags", FieldType.SET, "the list of resource tags associated", nested=_TAG),
+        out("details", FieldType.MAP, "Vm details in key/value pairs."),
+        out(
+            "lasterror",
+            _S,
+            "kvmcloud: why the virtual machine's last operation failed, if it did",
+        ),
+    ),
+    entity=Entity.VIRTUAL_MACHINE,
+)
 
 
 def vm_response(record: VmRecord) -> dict[str, Any]:
@@ -53,7 +160,7 @@ def vm_response(record: VmRecord) -> dict[str, Any]:
         "details": {k: v for k, v in details.items() if v},
         "lasterror": vm.error_text,
     }
-    return without_none(item)
+    return VIRTUAL_MACHINE.render(item)
 
 
 def nic_response(nic: Nic, network: Network | None = None) -> dict[str, Any]:
@@ -74,7 +181,54 @@ def nic_response(nic: Nic, network: Network | None = None) -> dict[str, Any]:
         "traffictype": "Guest",
         "type": network.guest_type.value if network else "L2",
     }
-    return without_none(item)
+    return NIC.render(item)
+
+
+VOLUME = ObjectSchema(
+    "VolumeResponse",
+    (
+        out("id", _S, "ID of the disk volume"),
+        out("name", _S, "name of the disk volume"),
+        out("account", _S, "the account associated with the disk volume"),
+        out("domain", _S, "the domain associated with the disk volume"),
+        out("domainid", _S, "the ID of the domain associated with the disk volume"),
+        out("zoneid", _S, "ID of the availability zone"),
+        out("zonename", _S, "name of the availability zone"),
+        out("type", _S, "type of the disk volume (ROOT or DATADISK)"),
+        out(
+            "deviceid",
+            _L,
+            "the ID of the device on user vm the volume is attahed to. This tag is not "
+            "returned when the volume is detached.",
+        ),
+        out("virtualmachineid", _S, "id of the virtual machine"),
+        out("vmname", _S, "name of the virtual machine"),
+        out("vmstate", _S, "state of the virtual machine"),
+        out("size", _L, "size of the disk volume"),
+        out("physicalsize", _L, "the bytes actually consumed on disk"),
+        out(
+            "storageid",
+            _S,
+            "id of the primary storage hosting the disk volume; returned to admin user only",
+        ),
+        out("storage", _S, "name of the primary storage hosting the disk volume"),
+        out("storagetype", _S, "shared or local storage"),
+        out("state", _S, "the state of the disk volume"),
+        out("path", _S, "the path of the volume"),
+        out("format", _S, "kvmcloud: the disk image format of the volume (QCOW2)"),
+        out("hypervisor", _S, "Hypervisor the volume belongs to"),
+        out(
+            "templateid",
+            _S,
+            "the ID of the template for the virtual machine. A -1 is returned if the virtual "
+            "machine was created from an ISO file.",
+        ),
+        out("diskofferingid", _S, "ID of the disk offering"),
+        out("diskofferingname", _S, "name of the disk offering"),
+        out("created", _D, "the date the disk volume was created"),
+    ),
+    entity=Entity.VOLUME,
+)
 
 
 def volume_response(record: VolumeRecord) -> dict[str, Any]:
@@ -109,4 +263,4 @@ def volume_response(record: VolumeRecord) -> dict[str, Any]:
         "diskofferingname": offering.name if offering else None,
         "created": format_date(volume.created),
     }
-    return without_none(item)
+    return VOLUME.render(item)
