@@ -6,7 +6,12 @@ from kvmcloud.server.api.params import Entity, ListParams, OwnerListParams, Uuid
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import FlatResult, ListResult
 from kvmcloud.server.jobs import service
-from kvmcloud.server.jobs.views import ASYNC_JOB, job_response, management_server_response
+from kvmcloud.server.jobs.views import (
+    ASYNC_JOB,
+    MANAGEMENT_SERVER,
+    job_response,
+    management_server_response,
+)
 
 commands = CommandSet()
 
@@ -69,6 +74,7 @@ class ListManagementServersParams(ListParams):
     description="Lists management servers: every run of a server process, its state and lease.",
     response_key="managementserver",
     since="4.0.0",
+    response=MANAGEMENT_SERVER,
 )
 def list_management_servers(ctx: ApiContext, params: ListManagementServersParams) -> ListResult:
     """List management server runs, the live ones first, newest first."""

@@ -4,7 +4,8 @@ import json
 from typing import Any
 
 from kvmcloud.server.api.fields import FieldType, ObjectSchema, out
-from kvmcloud.server.api.responses import format_date, without_none
+from kvmcloud.server.api.params import Entity
+from kvmcloud.server.api.responses import format_date
 from kvmcloud.server.jobs.models import JobStatus, ManagementServer
 from kvmcloud.server.jobs.service import JobRecord
 
@@ -54,9 +55,28 @@ def job_response(record: JobRecord) -> dict[str, Any]:
     return ASYNC_JOB.render(item)
 
 
+MANAGEMENT_SERVER = ObjectSchema(
+    "ManagementServerResponse",
+    (
+        out("id", FieldType.STRING, "the ID of the management server"),
+        out("name", FieldType.STRING, "the name of the management server"),
+        out("state", FieldType.STRING, "the state of the management server"),
+        out("version", FieldType.STRING, "the version of the management server"),
+        out("lastserverstart", FieldType.DATE, "the last time this Management Server was started"),
+        out("lastserverstop", FieldType.DATE, "the last time this Management Server was stopped"),
+        out(
+            "lastseen",
+            FieldType.DATE,
+            "kvmcloud: the last time this Management Server renewed its lease",
+        ),
+    ),
+    entity=Entity.MANAGEMENT_SERVER,
+)
+
+
 def management_server_response(server: ManagementServer) -> dict[str, Any]:
     """Map an mshost row to CloudStack's management server object."""
-    return without_none(
+    return MANAGEMENT_SERVER.render(
         {
             "id": server.msid,
             "name": server.name,

@@ -6,7 +6,7 @@ from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ApiResult, ListResult, ObjectResult
 from kvmcloud.server.infrastructure import api as infrastructure_api
 from kvmcloud.server.jobs import api as jobs_api
-from kvmcloud.server.metrics import figures, service
+from kvmcloud.server.metrics import figures, service, views
 from kvmcloud.server.vms import api as vms_api
 
 commands = CommandSet()
@@ -27,13 +27,14 @@ def _listed(result: ApiResult) -> ListResult:
     description="Lists VM metrics",
     response_key="virtualmachine",
     since="4.9.3",
+    response=views.VM_METRICS,
 )
 def list_virtual_machines_metrics(
     ctx: ApiContext, params: vms_api.ListVirtualMachinesParams
 ) -> ListResult:
     """List VMs as listVirtualMachines does, with their allocated CPU and memory."""
     base = _listed(vms_api.list_virtual_machines(ctx, params))
-    items = [{**vm, **figures.vm_metrics(vm)} for vm in base.items]
+    items = [views.vm_metrics_response(vm) for vm in base.items]
     return ListResult(base.item_key, items, base.count)
 
 
@@ -115,6 +116,7 @@ def list_clusters_metrics(
     description="Lists Management Server metrics",
     response_key="managementserver",
     since="4.17.0",
+    response=views.MANAGEMENT_SERVER_METRICS,
 )
 def list_management_servers_metrics(
     ctx: ApiContext, params: jobs_api.ListManagementServersParams
@@ -138,8 +140,9 @@ class ListInfrastructureParams:
     description="Lists infrastructure",
     response_key="infrastructure",
     since="4.9.3",
+    response=views.INFRASTRUCTURE,
 )
 def list_infrastructure(ctx: ApiContext, params: ListInfrastructureParams) -> ObjectResult:
     """Count the infrastructure objects."""
     counts = service.infrastructure_counts(ctx.db)
-    return ObjectResult("infrastructure", figures.infrastructure(counts))
+    return ObjectResult("infrastructure", views.infrastructure_response(counts))
