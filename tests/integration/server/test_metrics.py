@@ -1,5 +1,7 @@
 """Metrics list commands: the base list's objects, visibility and paging, plus figures."""
 
+from typing import Any
+
 from kvmcloud.server.app import recover_after_restart
 from tests.integration.server.conftest import Cloud, ServerHarness
 from tests.integration.server.test_management_servers import add_server
@@ -146,3 +148,32 @@ def test_metrics_commands_take_their_base_commands_parameters(server: ServerHarn
     ):
         assert params(metrics) == params(base), metrics
     assert params("listInfrastructure") == []
+
+
+def test_list_apis_describes_vm_and_metrics_objects(server: ServerHarness) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+
+    def fields(command: str) -> dict[str, dict[str, Any]]:
+        return {f["name"]: f for f in apis[command]["response"]}
+
+    vm = fields("deployVirtualMachine")
+    nic = {f["name"]: f for f in vm["nic"]["response"]}
+    assert vm["nic"]["type"] == "set" and nic["isdefault"]["type"] == "boolean"
+    assert vm["details"]["type"] == "map" and vm["created"]["type"] == "date"
+    assert "listVirtualMachines" in apis["startVirtualMachine"]["related"].split(",")
+    assert "listVirtualMachinesMetrics" not in apis["startVirtualMachine"]["related"]
+    volume_params = {p["name"]: p for p in apis["listVolumes"]["params"]}
+    vm_related = volume_params["virtualmachineid"]["related"].split(",")
+    assert "deployVirtualMachine" in vm_related and "listVirtualMachinesMetrics" not in vm_related
+    assert fields("listVolumes")["size"]["type"] == "long"
+    metrics = fields("listVirtualMachinesMetrics")
+    assert {"nic", "cputotal", "memorytotal", "ipaddress"} <= metrics.keys()
+    host = fields("listHostsMetrics")
+    assert host["memoryallocated"]["type"] == "long" and host["cpunumber"]["type"] == "integer"
+    assert {"disksizetotal", "disksizeusedgb"} <= fields("listStoragePoolsMetrics").keys()
+    assert fields("listZonesMetrics")["clusters"]["type"] == "string"
+    assert fields("listClustersMetrics")["hosts"]["type"] == "string"
+    assert fields("listInfrastructure")["hosts"]["type"] == "integer"
+    servers = fields("listManagementServersMetrics")
+    assert servers.keys() == fields("listManagementServers").keys()
+    assert servers["lastserverstart"]["type"] == "date"

@@ -44,13 +44,14 @@ def list_virtual_machines_metrics(
     description="Lists hosts metrics",
     response_key="host",
     since="4.9.3",
+    response=views.HOST_METRICS,
 )
 def list_hosts_metrics(ctx: ApiContext, params: infrastructure_api.ListHostsParams) -> ListResult:
     """List hosts as listHosts does, with their capacity and what their VMs hold."""
     base = _listed(infrastructure_api.list_hosts(ctx, params))
     loads = service.host_loads(ctx.db, [host["id"] for host in base.items])
     items = [
-        {**host, **figures.host_metrics(host, loads.get(host["id"], figures.HostLoad()))}
+        views.host_metrics_response(host, loads.get(host["id"], figures.HostLoad()))
         for host in base.items
     ]
     return ListResult(base.item_key, items, base.count)
@@ -62,13 +63,14 @@ def list_hosts_metrics(ctx: ApiContext, params: infrastructure_api.ListHostsPara
     description="Lists storage pool metrics",
     response_key="storagepool",
     since="4.9.3",
+    response=views.STORAGE_POOL_METRICS,
 )
 def list_storage_pools_metrics(
     ctx: ApiContext, params: infrastructure_api.ListStoragePoolsParams
 ) -> ListResult:
     """List pools as listStoragePools does, with their capacity and use in GiB."""
     base = _listed(infrastructure_api.list_storage_pools(ctx, params))
-    items = [{**pool, **figures.pool_metrics(pool)} for pool in base.items]
+    items = [views.storage_pool_metrics_response(pool) for pool in base.items]
     return ListResult(base.item_key, items, base.count)
 
 
@@ -78,15 +80,13 @@ def list_storage_pools_metrics(
     description="Lists zone metrics",
     response_key="zone",
     since="4.9.3",
+    response=views.ZONE_METRICS,
 )
 def list_zones_metrics(ctx: ApiContext, params: infrastructure_api.ListZonesParams) -> ListResult:
     """List zones as listZones does, with their hosts' capacity and what VMs hold."""
     base = _listed(infrastructure_api.list_zones(ctx, params))
     loads = service.zone_loads(ctx.db, [zone["id"] for zone in base.items])
-    items = [
-        {**zone, **figures.area_metrics(zone["allocationstate"], "clusters", loads[zone["id"]])}
-        for zone in base.items
-    ]
+    items = [views.zone_metrics_response(zone, loads[zone["id"]]) for zone in base.items]
     return ListResult(base.item_key, items, base.count)
 
 
@@ -96,6 +96,7 @@ def list_zones_metrics(ctx: ApiContext, params: infrastructure_api.ListZonesPara
     description="Lists clusters metrics",
     response_key="cluster",
     since="4.9.3",
+    response=views.CLUSTER_METRICS,
 )
 def list_clusters_metrics(
     ctx: ApiContext, params: infrastructure_api.ListClustersParams
@@ -103,10 +104,7 @@ def list_clusters_metrics(
     """List clusters as listClusters does, with their hosts' capacity and what VMs hold."""
     base = _listed(infrastructure_api.list_clusters(ctx, params))
     loads = service.cluster_loads(ctx.db, [cluster["id"] for cluster in base.items])
-    items = [
-        {**c, **figures.area_metrics(c["allocationstate"], "hosts", loads[c["id"]])}
-        for c in base.items
-    ]
+    items = [views.cluster_metrics_response(c, loads[c["id"]]) for c in base.items]
     return ListResult(base.item_key, items, base.count)
 
 

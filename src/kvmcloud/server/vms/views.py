@@ -5,6 +5,7 @@ from typing import Any
 from kvmcloud.server.api.fields import FieldType, ObjectSchema, out
 from kvmcloud.server.api.params import Entity
 from kvmcloud.server.api.responses import format_date
+from kvmcloud.server.infrastructure.views import RESOURCE_TAG
 from kvmcloud.server.networks.models import Network
 from kvmcloud.server.vms.models import Nic
 from kvmcloud.server.vms.records import VmRecord, VolumeRecord
@@ -18,7 +19,6 @@ _S, _B, _I, _L, _D = (
 )
 
 # kvmcloud answers these lists empty: declared without fields, any element would be a bug.
-_TAG = ObjectSchema("ResourceTagResponse", ())
 _SECURITY_GROUP = ObjectSchema("SecurityGroupResponse", ())
 _AFFINITY_GROUP = ObjectSchema("AffinityGroupResponse", ())
 
@@ -103,7 +103,7 @@ VIRTUAL_MACHINE = ObjectSchema(
             "list of affinity groups associated with the virtual machine",
             nested=_AFFINITY_GROUP,
         ),
-        out("tags", FieldType.SET, "the list of resource tags associated", nested=_TAG),
+        out("tags", FieldType.SET, "the list of resource tags associated", nested=RESOURCE_TAG),
         out("details", FieldType.MAP, "Vm details in key/value pairs."),
         out(
             "lasterror",
