@@ -706,6 +706,7 @@ def _queue_extract(ctx: ApiContext, params: ExtractTemplateParams, *, iso: bool)
     ExtractTemplateParams,
     description="Extracts a Template",
     response_key="template",
+    response=views.EXTRACT,
     is_async=True,
 )
 def extract_template(ctx: ApiContext, params: ExtractTemplateParams) -> AsyncResult:
@@ -718,6 +719,7 @@ def extract_template(ctx: ApiContext, params: ExtractTemplateParams) -> AsyncRes
     ExtractTemplateParams,
     description="Extracts an ISO",
     response_key="iso",
+    response=views.EXTRACT,
     is_async=True,
 )
 def extract_iso(ctx: ApiContext, params: ExtractTemplateParams) -> AsyncResult:
