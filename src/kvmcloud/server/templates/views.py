@@ -11,6 +11,7 @@ from kvmcloud.server.accounts.models import AccountType
 from kvmcloud.server.api.fields import FieldType, ObjectSchema, out
 from kvmcloud.server.api.params import Entity
 from kvmcloud.server.api.responses import format_date
+from kvmcloud.server.infrastructure.views import RESOURCE_TAG
 from kvmcloud.server.templates.details import is_header_detail
 from kvmcloud.server.templates.models import GuestOsCategory, TemplateDetail
 from kvmcloud.server.templates.records import (
@@ -26,11 +27,6 @@ from kvmcloud.server.templates.records import (
 BYPASSED_STATUS = "Bypassed Secondary Storage"
 # CloudStack's Upload.Status once an extract URL exists.
 URL_CREATED = "DOWNLOAD_URL_CREATED"
-
-TAG = ObjectSchema(
-    "ResourceTagResponse",
-    (),
-)
 
 DOWNLOAD_DETAILS = ObjectSchema(
     "TemplateDownloadDetails",
@@ -156,7 +152,7 @@ TEMPLATE = ObjectSchema(
             "tags",
             FieldType.SET,
             "the list of resource tags associated (kvmcloud: always empty)",
-            nested=TAG,
+            nested=RESOURCE_TAG,
         ),
     ),
     entity=Entity.TEMPLATE,
