@@ -419,3 +419,11 @@ def test_a_push_the_host_did_not_keep_is_failed(
     certificate = upload(server, cloud, ca_pem)
     status, details = hostsmap(server, certificate["id"])["kvm1"]
     assert status == "FAILED" and "does not hold private-ca" in (details or "")
+
+
+def test_list_apis_describes_certificates_and_host_states(server: ServerHarness) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    listed = {f["name"]: f for f in apis[LIST]["response"]}
+    hosts = {f["name"] for f in listed["hostsmap"]["response"]}
+    assert {"hostid", "hostname", "status", "details"} <= hosts
+    assert apis[LIST]["related"] == UPLOAD and apis[REVOKE]["related"] == PROVISION

@@ -273,3 +273,22 @@ def test_metalink_registration_reports_each_mirror(server: ServerHarness, cloud:
         {"url": "http://a/t.qcow2", "ok": True},
         {"url": "http://b/t.qcow2", "ok": False, "errortext": "connection refused"},
     ]
+
+
+def test_list_apis_describes_templates_as_answered(server: ServerHarness) -> None:
+    apis = {a["name"]: a for a in server.ok("listApis")["api"]}
+    listed = {f["name"]: f for f in apis["listTemplates"]["response"]}
+    details = {f["name"]: f for f in listed["downloaddetails"]["response"]}
+    assert (
+        listed["downloaddetails"]["type"] == "list" and details["downloadState"]["type"] == "string"
+    )
+    assert listed["size"]["type"] == "long" and "mirrors" not in listed
+    assert "mirrors" in {f["name"] for f in apis["registerTemplate"]["response"]}
+    related = set(apis["listTemplates"]["related"].split(","))
+    assert {"listIsos", "registerIso", "updateTemplate", "copyIso", "prepareTemplate"} <= related
+    assert "listTemplatePermissions" not in related
+    update_id = {p["name"]: p for p in apis["updateTemplate"]["params"]}["id"]
+    assert "listTemplates" in update_id["related"].split(",")
+    os_type = {f["name"]: f for f in apis["listOsTypes"]["response"]}
+    assert os_type["isuserdefined"]["type"] == "string"
+    assert server.ok("listOsTypes")["ostype"][0]["isuserdefined"] == "false"

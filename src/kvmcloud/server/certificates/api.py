@@ -8,6 +8,8 @@ from kvmcloud.server.api.responses import ListResult, ObjectResult
 from kvmcloud.server.certificates import listing, service
 from kvmcloud.server.certificates.parsing import check_alias, check_hypervisor
 from kvmcloud.server.certificates.views import (
+    CERTIFICATE,
+    HOST_STATUS,
     certificate_response,
     host_status_response,
     host_status_responses,
@@ -45,6 +47,7 @@ class UploadCertificateParams:
     UploadCertificateParams,
     description="Upload a certificate for HTTPS direct template download on KVM hosts",
     response_key=UPLOAD_KEY,
+    response=CERTIFICATE,
     since="4.11.0",
 )
 def upload_certificate(ctx: ApiContext, params: UploadCertificateParams) -> ObjectResult:
@@ -82,6 +85,7 @@ class RevokeCertificateParams:
     RevokeCertificateParams,
     description="Revoke a direct download certificate from hosts in a zone",
     response_key=HOST_STATUS_KEY,
+    response=HOST_STATUS,
     since="4.13.0",
 )
 def revoke_certificate(ctx: ApiContext, params: RevokeCertificateParams) -> ListResult:
@@ -123,6 +127,7 @@ class ListCertificatesParams(ListParams):
     ListCertificatesParams,
     description="List the uploaded certificates for direct download templates",
     response_key=CERTIFICATE_KEY,
+    response=CERTIFICATE,
     since="4.17.0",
 )
 def list_certificates(ctx: ApiContext, params: ListCertificatesParams) -> ListResult:
@@ -153,6 +158,7 @@ class ProvisionCertificateParams:
     ProvisionCertificateParams,
     description="Provisions a host with a direct download certificate",
     response_key=HOST_STATUS_KEY,
+    response=HOST_STATUS,
     since="4.17.0",
 )
 def provision_certificate(ctx: ApiContext, params: ProvisionCertificateParams) -> ObjectResult:

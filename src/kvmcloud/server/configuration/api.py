@@ -6,7 +6,7 @@ from kvmcloud.server.api.params import Entity, ListParams, Uuid, param
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import ListResult, ObjectResult
 from kvmcloud.server.configuration import service
-from kvmcloud.server.configuration.views import configuration_response
+from kvmcloud.server.configuration.views import CONFIGURATION, configuration_response
 
 commands = CommandSet()
 
@@ -42,6 +42,7 @@ class UpdateConfigurationParams:
     ListConfigurationsParams,
     description="Lists all configurations.",
     response_key="configuration",
+    response=CONFIGURATION,
 )
 def list_configurations(ctx: ApiContext, params: ListConfigurationsParams) -> ListResult:
     """List global settings, or a zone's values of the zone-scoped ones."""
@@ -65,6 +66,7 @@ def list_configurations(ctx: ApiContext, params: ListConfigurationsParams) -> Li
     UpdateConfigurationParams,
     description="Updates a configuration.",
     response_key="configuration",
+    response=CONFIGURATION,
 )
 def update_configuration(ctx: ApiContext, params: UpdateConfigurationParams) -> ObjectResult:
     """Change a global setting or a zone's value (a missing value restores the default)."""

@@ -8,7 +8,12 @@ from kvmcloud.server.api.responses import ListResult
 from kvmcloud.server.events import service
 from kvmcloud.server.events.catalog import EventType
 from kvmcloud.server.events.models import EventLevel
-from kvmcloud.server.events.views import event_response, event_type_response
+from kvmcloud.server.events.views import (
+    EVENT,
+    EVENT_TYPE,
+    event_response,
+    event_type_response,
+)
 
 commands = CommandSet()
 EVENT_KEY = "event"
@@ -45,6 +50,7 @@ class ListEventsParams(OwnerListParams):
     ListEventsParams,
     description="A command to list events.",
     response_key=EVENT_KEY,
+    response=EVENT,
 )
 def list_events(ctx: ApiContext, params: ListEventsParams) -> ListResult:
     """List events, newest first: the caller's own, or (admins) an account's, a domain's, all."""
@@ -73,6 +79,7 @@ class ListEventTypesParams:
     ListEventTypesParams,
     description="List the event types kvmcloud records.",
     response_key=EVENT_TYPE_KEY,
+    response=EVENT_TYPE,
 )
 def list_event_types(ctx: ApiContext, params: ListEventTypesParams) -> ListResult:
     """List every event type kvmcloud can record."""

@@ -191,6 +191,7 @@ def _register(ctx: ApiContext, request: registration.TemplateRequest, key: str) 
     RegisterTemplateParams,
     description="Registers an existing template into the CloudStack cloud.",
     response_key="template",
+    response=views.REGISTERED_TEMPLATE,
 )
 def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListResult:
     """Register a direct-download template after a host has checked its URL."""
@@ -247,6 +248,7 @@ def register_template(ctx: ApiContext, params: RegisterTemplateParams) -> ListRe
     RegisterIsoParams,
     description="Registers an existing ISO into the CloudStack Cloud.",
     response_key="iso",
+    response=views.REGISTERED_TEMPLATE,
 )
 def register_iso(ctx: ApiContext, params: RegisterIsoParams) -> ListResult:
     """Register a direct-download ISO after a host has checked its URL."""
@@ -321,6 +323,7 @@ def _list(
     ListTemplatesParams,
     description="List all public, private, and privileged templates.",
     response_key="template",
+    response=views.TEMPLATE,
 )
 def list_templates(ctx: ApiContext, params: ListTemplatesParams) -> ListResult:
     """List templates, one entry per zone."""
@@ -339,7 +342,11 @@ def list_templates(ctx: ApiContext, params: ListTemplatesParams) -> ListResult:
 
 
 @commands.command(
-    "listIsos", ListIsosParams, description="Lists all available ISO files.", response_key="iso"
+    "listIsos",
+    ListIsosParams,
+    description="Lists all available ISO files.",
+    response_key="iso",
+    response=views.TEMPLATE,
 )
 def list_isos(ctx: ApiContext, params: ListIsosParams) -> ListResult:
     """List ISOs, one entry per zone."""
@@ -454,6 +461,7 @@ def _update(ctx: ApiContext, params: UpdateIsoParams, *, iso: bool) -> ObjectRes
     UpdateTemplateParams,
     description="Updates attributes of a template.",
     response_key="template",
+    response=views.TEMPLATE,
 )
 def update_template(ctx: ApiContext, params: UpdateTemplateParams) -> ObjectResult:
     """Change a template's attributes; answer the template (its first zone)."""
@@ -465,6 +473,7 @@ def update_template(ctx: ApiContext, params: UpdateTemplateParams) -> ObjectResu
     UpdateIsoParams,
     description="Updates an ISO file.",
     response_key="iso",
+    response=views.TEMPLATE,
 )
 def update_iso(ctx: ApiContext, params: UpdateIsoParams) -> ObjectResult:
     """Change an ISO's attributes; answer the ISO (its first zone)."""
@@ -570,6 +579,7 @@ def update_iso_permissions(ctx: ApiContext, params: UpdatePermissionsParams) -> 
     description="List template visibility and all accounts that have permissions to view this "
     "template.",
     response_key="templatepermission",
+    response=views.TEMPLATE_PERMISSIONS,
 )
 def list_template_permissions(ctx: ApiContext, params: ListPermissionsParams) -> ObjectResult:
     """Show a template's visibility and the accounts it is shared with."""
@@ -581,6 +591,7 @@ def list_template_permissions(ctx: ApiContext, params: ListPermissionsParams) ->
     ListPermissionsParams,
     description="List iso visibility and all accounts that have permissions to view this iso.",
     response_key="templatepermission",
+    response=views.TEMPLATE_PERMISSIONS,
 )
 def list_iso_permissions(ctx: ApiContext, params: ListPermissionsParams) -> ObjectResult:
     """Show an ISO's visibility and the accounts it is shared with."""
@@ -634,6 +645,7 @@ def _queue_copy(ctx: ApiContext, params: CopyTemplateParams, *, iso: bool) -> As
     CopyTemplateParams,
     description="Copies a template from one zone to another zone.",
     response_key="template",
+    response=views.TEMPLATE,
     is_async=True,
 )
 def copy_template(ctx: ApiContext, params: CopyTemplateParams) -> AsyncResult:
@@ -646,6 +658,7 @@ def copy_template(ctx: ApiContext, params: CopyTemplateParams) -> AsyncResult:
     CopyTemplateParams,
     description="Copies an iso from one zone to another.",
     response_key="iso",
+    response=views.TEMPLATE,
     is_async=True,
 )
 def copy_iso(ctx: ApiContext, params: CopyTemplateParams) -> AsyncResult:
@@ -693,6 +706,7 @@ def _queue_extract(ctx: ApiContext, params: ExtractTemplateParams, *, iso: bool)
     ExtractTemplateParams,
     description="Extracts a Template",
     response_key="template",
+    response=views.EXTRACT,
     is_async=True,
 )
 def extract_template(ctx: ApiContext, params: ExtractTemplateParams) -> AsyncResult:
@@ -705,6 +719,7 @@ def extract_template(ctx: ApiContext, params: ExtractTemplateParams) -> AsyncRes
     ExtractTemplateParams,
     description="Extracts an ISO",
     response_key="iso",
+    response=views.EXTRACT,
     is_async=True,
 )
 def extract_iso(ctx: ApiContext, params: ExtractTemplateParams) -> AsyncResult:
@@ -785,6 +800,7 @@ class PrepareTemplateParams:
     PrepareTemplateParams,
     description="load template into primary storage",
     response_key="template",
+    response=views.TEMPLATE,
 )
 def prepare_template(ctx: ApiContext, params: PrepareTemplateParams) -> ListResult:
     """Start (or reuse) a direct download of the template to the pool(s); answer at once."""
@@ -827,6 +843,7 @@ class ListOsCategoriesParams(ListParams):
     ListOsTypesParams,
     description="Lists all supported OS types.",
     response_key="ostype",
+    response=views.OS_TYPE,
 )
 def list_os_types(ctx: ApiContext, params: ListOsTypesParams) -> ListResult:
     """List guest OS types."""
@@ -846,6 +863,7 @@ def list_os_types(ctx: ApiContext, params: ListOsTypesParams) -> ListResult:
     ListOsCategoriesParams,
     description="Lists all supported OS categories for this cloud.",
     response_key="oscategory",
+    response=views.OS_CATEGORY,
 )
 def list_os_categories(ctx: ApiContext, params: ListOsCategoriesParams) -> ListResult:
     """List guest OS categories."""

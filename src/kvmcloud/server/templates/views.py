@@ -8,7 +8,10 @@ from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.accounts.access import may_act_on
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import AccountType
-from kvmcloud.server.api.responses import format_date, without_none
+from kvmcloud.server.api.fields import FieldType, ObjectSchema, out
+from kvmcloud.server.api.params import Entity
+from kvmcloud.server.api.responses import format_date
+from kvmcloud.server.infrastructure.views import RESOURCE_TAG
 from kvmcloud.server.templates.details import is_header_detail
 from kvmcloud.server.templates.models import GuestOsCategory, TemplateDetail
 from kvmcloud.server.templates.records import (
@@ -24,6 +27,147 @@ from kvmcloud.server.templates.records import (
 BYPASSED_STATUS = "Bypassed Secondary Storage"
 # CloudStack's Upload.Status once an extract URL exists.
 URL_CREATED = "DOWNLOAD_URL_CREATED"
+
+DOWNLOAD_DETAILS = ObjectSchema(
+    "TemplateDownloadDetails",
+    (
+        out("datastore", FieldType.STRING, "the name of the primary storage pool holding the copy"),
+        out("datastoreid", FieldType.STRING, "the ID of the primary storage pool holding the copy"),
+        out(
+            "downloadPercent",
+            FieldType.INTEGER,
+            "the download progress of the copy (kvmcloud: a number; CloudStack: a string)",
+        ),
+        out("downloadState", FieldType.STRING, "the download state of the copy"),
+        out("jobid", FieldType.STRING, "kvmcloud: the UUID of the job downloading the copy"),
+        out("installpath", FieldType.STRING, "kvmcloud: the path of the copy on the pool"),
+        out("errortext", FieldType.STRING, "kvmcloud: why the copy's download failed"),
+    ),
+)
+
+MIRROR = ObjectSchema(
+    "TemplateMirrorResponse",
+    (
+        out("url", FieldType.STRING, "kvmcloud: the mirror's URL, credentials masked"),
+        out("ok", FieldType.BOOLEAN, "kvmcloud: true if the mirror served the image as expected"),
+        out("errortext", FieldType.STRING, "kvmcloud: why the mirror failed its check"),
+    ),
+)
+
+TEMPLATE = ObjectSchema(
+    "TemplateResponse",
+    (
+        out("id", FieldType.STRING, "The Template ID"),
+        out("name", FieldType.STRING, "The Template name"),
+        out("displaytext", FieldType.STRING, "The Template display text"),
+        out(
+            "ispublic",
+            FieldType.BOOLEAN,
+            "True if this Template is a public Template, false otherwise",
+        ),
+        out(
+            "isfeatured",
+            FieldType.BOOLEAN,
+            "True if this Template is a featured Template, false otherwise",
+        ),
+        out(
+            "isready",
+            FieldType.BOOLEAN,
+            "True if the Template is ready to be deployed from, false otherwise.",
+        ),
+        out(
+            "crossZones",
+            FieldType.BOOLEAN,
+            "True if the Template is managed across all Zones, false otherwise",
+        ),
+        out(
+            "isextractable",
+            FieldType.BOOLEAN,
+            "True if the Template is extractable, false otherwise",
+        ),
+        out(
+            "passwordenabled",
+            FieldType.BOOLEAN,
+            "True if the reset password feature is enabled, false otherwise",
+        ),
+        out(
+            "sshkeyenabled",
+            FieldType.BOOLEAN,
+            "True if Template is sshkey enabled, false otherwise",
+        ),
+        out(
+            "isdynamicallyscalable",
+            FieldType.BOOLEAN,
+            "True if Template contains XS/VMWare tools in order to support dynamic scaling of "
+            "Instance CPU/memory",
+        ),
+        out(
+            "requireshvm",
+            FieldType.BOOLEAN,
+            "True if Template requires HVM enabled, false otherwise",
+        ),
+        out(
+            "directdownload",
+            FieldType.BOOLEAN,
+            "KVM Only: true if Template is directly downloaded to Primary Storage bypassing "
+            "Secondary Storage",
+        ),
+        out(
+            "deployasis",
+            FieldType.BOOLEAN,
+            "VMware only: true if Template is deployed without orchestrating disks and Networks "
+            'but "as-is" defined in the Template.',
+        ),
+        out("bootable", FieldType.BOOLEAN, "True if the ISO is bootable, false otherwise"),
+        out("format", FieldType.STRING, "The format of the Template."),
+        out("hypervisor", FieldType.STRING, "The hypervisor on which the Template runs"),
+        out("ostypeid", FieldType.STRING, "The ID of the OS type for this Template."),
+        out("ostypename", FieldType.STRING, "The name of the OS type for this Template."),
+        out("templatetype", FieldType.STRING, "The type of the Template"),
+        out("status", FieldType.STRING, "The status of the Template"),
+        out("url", FieldType.STRING, "The URL which the Template/ISO is registered from"),
+        out("size", FieldType.LONG, "The size of the Template"),
+        out("physicalsize", FieldType.LONG, "The physical size of the Template"),
+        out("checksum", FieldType.STRING, "Checksum of the Template"),
+        out("zoneid", FieldType.STRING, "The ID of the zone for this Template"),
+        out("zonename", FieldType.STRING, "The name of the zone for this Template"),
+        out("account", FieldType.STRING, "The Account name to which the Template belongs"),
+        out("accountid", FieldType.STRING, "The Account id to which the Template belongs"),
+        out("domain", FieldType.STRING, "The name of the domain to which the Template belongs"),
+        out("domainid", FieldType.STRING, "The ID of the domain to which the Template belongs"),
+        out("domainpath", FieldType.STRING, "Path of the Domain the template belongs to"),
+        out("created", FieldType.DATE, "The date this Template was created"),
+        out("removed", FieldType.DATE, "The date this Template was removed"),
+        out("details", FieldType.MAP, "Additional key/value details tied with Template"),
+        out(
+            "downloaddetails",
+            FieldType.LIST,
+            "Lists the download progress of a Template across all secondary storages "
+            "(kvmcloud: across the primary storage pools holding a copy)",
+            nested=DOWNLOAD_DETAILS,
+        ),
+        out("bits", FieldType.INTEGER, "The processor bit size"),
+        out("templatetag", FieldType.STRING, "The tag of this Template"),
+        out(
+            "tags",
+            FieldType.SET,
+            "the list of resource tags associated (kvmcloud: always empty)",
+            nested=RESOURCE_TAG,
+        ),
+    ),
+    entity=Entity.TEMPLATE,
+)
+
+# registerTemplate/registerIso answer a Metalink's mirror checks as well (kvmcloud only).
+REGISTERED_TEMPLATE = TEMPLATE.extended(
+    "TemplateResponse",
+    out(
+        "mirrors",
+        FieldType.LIST,
+        "kvmcloud: for a Metalink registration, how each mirror checked out",
+        nested=MIRROR,
+    ),
+)
 
 
 def template_response(record: TemplateRecord, *, show_private: bool = True) -> dict[str, Any]:
@@ -77,7 +221,7 @@ def template_response(record: TemplateRecord, *, show_private: bool = True) -> d
         "templatetag": template.template_tag,
         "tags": [],
     }
-    return without_none(item)
+    return TEMPLATE.render(item)
 
 
 def listed_template_response(record: TemplateRecord, caller: Caller) -> dict[str, Any]:
@@ -95,7 +239,7 @@ def registration_response(registration: Registration) -> list[dict[str, Any]]:
     # kvmcloud extension: a Metalink's registration says how each mirror checked out. The
     # agent masks the mirrors' credentials; masked again here for agents that did not.
     mirrors = [
-        without_none(
+        MIRROR.render(
             {
                 "url": redact_url(m.url),
                 "ok": m.ok,
@@ -104,7 +248,7 @@ def registration_response(registration: Registration) -> list[dict[str, Any]]:
         )
         for m in registration.mirrors
     ]
-    return [{**item, "mirrors": mirrors} for item in items]
+    return [REGISTERED_TEMPLATE.render({**item, "mirrors": mirrors}) for item in items]
 
 
 def redacted_details(details: Sequence[TemplateDetail]) -> dict[str, Any]:
@@ -112,6 +256,22 @@ def redacted_details(details: Sequence[TemplateDetail]) -> dict[str, Any]:
     return {
         d.name: ("******" if is_header_detail(d.name) else d.value) for d in details if d.display
     }
+
+
+TEMPLATE_PERMISSIONS = ObjectSchema(
+    "TemplatePermissionsResponse",
+    (
+        out("id", FieldType.STRING, "The Template ID"),
+        out(
+            "ispublic",
+            FieldType.BOOLEAN,
+            "True if this Template is a public Template, false otherwise",
+        ),
+        out("domainid", FieldType.STRING, "The ID of the domain to which the Template belongs"),
+        out("account", FieldType.LIST, "The list of Accounts the Template is available for"),
+        out("projectids", FieldType.LIST, "The list of projects the Template is available for"),
+    ),
+)
 
 
 def permissions_response(permissions: Permissions, caller: Caller) -> dict[str, Any]:
@@ -122,7 +282,7 @@ def permissions_response(permissions: Permissions, caller: Caller) -> dict[str, 
     """
     domain = permissions.domain
     show_domain = caller.is_admin or caller.account_type == AccountType.DOMAIN_ADMIN
-    return without_none(
+    return TEMPLATE_PERMISSIONS.render(
         {
             "id": permissions.template.uuid,
             "ispublic": permissions.template.public,
@@ -133,27 +293,55 @@ def permissions_response(permissions: Permissions, caller: Caller) -> dict[str, 
     )
 
 
+OS_TYPE = ObjectSchema(
+    "GuestOSResponse",
+    (
+        out("id", FieldType.STRING, "the ID of the OS type"),
+        out("description", FieldType.STRING, "the name/description of the OS type"),
+        out("name", FieldType.STRING, "the name of the OS type"),
+        out("oscategoryid", FieldType.STRING, "the ID of the OS category"),
+        out("oscategoryname", FieldType.STRING, "the name of the OS category"),
+        out("isuserdefined", FieldType.STRING, "is the guest OS user defined"),
+        out("fordisplay", FieldType.BOOLEAN, "is the guest OS visible for the users"),
+    ),
+    entity=Entity.OS_TYPE,
+)
+
+
 def os_type_response(record: OsTypeRecord) -> dict[str, Any]:
     """Map a guest OS type to CloudStack's ostype object."""
-    return {
-        "id": record.guest_os.uuid,
-        "description": record.guest_os.display_name,
-        "name": record.guest_os.display_name,
-        "oscategoryid": record.category.uuid,
-        "oscategoryname": record.category.name,
-        "isuserdefined": record.guest_os.is_user_defined,
-        "fordisplay": True,
-    }
+    return OS_TYPE.render(
+        {
+            "id": record.guest_os.uuid,
+            "description": record.guest_os.display_name,
+            "name": record.guest_os.display_name,
+            "oscategoryid": record.category.uuid,
+            "oscategoryname": record.category.name,
+            # A string, as CloudStack's (GuestOSResponse.isUserDefined is a String).
+            "isuserdefined": str(record.guest_os.is_user_defined).lower(),
+            "fordisplay": True,
+        }
+    )
+
+
+OS_CATEGORY = ObjectSchema(
+    "GuestOSCategoryResponse",
+    (
+        out("id", FieldType.STRING, "the ID of the OS category"),
+        out("name", FieldType.STRING, "the name of the OS category"),
+    ),
+    entity=Entity.OS_CATEGORY,
+)
 
 
 def os_category_response(category: GuestOsCategory) -> dict[str, Any]:
     """Map a guest OS category to CloudStack's oscategory object."""
-    return {"id": category.uuid, "name": category.name}
+    return OS_CATEGORY.render({"id": category.uuid, "name": category.name})
 
 
 def _download_details(copy: PoolCopy) -> dict[str, Any]:
     ref, pool = copy.ref, copy.pool
-    return without_none(
+    return DOWNLOAD_DETAILS.render(
         {
             "datastore": pool.name,
             "datastoreid": pool.uuid,
@@ -164,6 +352,35 @@ def _download_details(copy: PoolCopy) -> dict[str, Any]:
             "errortext": ref.error_str,
         }
     )
+
+
+EXTRACT = ObjectSchema(
+    "ExtractResponse",
+    (
+        out("id", FieldType.STRING, "The ID of extracted object"),
+        out("name", FieldType.STRING, "The name of the extracted object"),
+        out("accountid", FieldType.STRING, "The Account ID to which the extracted object belongs"),
+        out("state", FieldType.STRING, "The state of the extracted object"),
+        out("zoneid", FieldType.STRING, "Zone ID the object was extracted from"),
+        out("zonename", FieldType.STRING, "Zone name the object was extracted from"),
+        out("extractMode", FieldType.STRING, "The mode of extraction - upload or download"),
+        out(
+            "url",
+            FieldType.STRING,
+            "If mode = upload then URL of the uploaded entity. if mode = download the URL from "
+            "which the entity can be downloaded",
+        ),
+        out("created", FieldType.DATE, "The time and date the object was created"),
+        out("storagetype", FieldType.STRING, "Type of the storage"),
+        # CloudStack leaves resultstring out of its API doc; kvmcloud's says something.
+        out(
+            "resultstring",
+            FieldType.STRING,
+            "kvmcloud: where the URL's bytes come from (a verified pool copy, or the "
+            "registered URL)",
+        ),
+    ),
+)
 
 
 def extract_response(extract: ExtractUrl) -> dict[str, Any]:
@@ -183,7 +400,7 @@ def extract_response(extract: ExtractUrl) -> dict[str, Any]:
             f"(credentials masked; {extract.checked or 'not checked'})"
         )
     zone = extract.zone
-    return without_none(
+    return EXTRACT.render(
         {
             "id": extract.template.uuid,
             "name": extract.template.name,

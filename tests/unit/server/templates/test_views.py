@@ -229,7 +229,7 @@ def test_os_type_and_category_responses() -> None:
         "name": "Debian 12",
         "oscategoryid": "c-1",
         "oscategoryname": "Debian",
-        "isuserdefined": False,
+        "isuserdefined": "false",
         "fordisplay": True,
     }
     assert os_category_response(category) == {"id": "c-1", "name": "Debian"}
