@@ -277,6 +277,47 @@ def test_apache_libcloud_lists_nodes_and_registers_an_iso(vm_stack: Stack) -> No
     assert vm["id"] not in {n.id for n in driver.list_nodes() if n.state != NodeState.TERMINATED}
 
 
+def test_apache_libcloud_creates_a_node_on_networks(vm_stack: Stack) -> None:
+    driver = libcloud_driver(vm_stack)
+    template_id = register(vm_stack, "libcloud-networks")
+    image = next(i for i in driver.list_images() if i.id == template_id)
+    size = next(s for s in driver.list_sizes() if s.name == "tiny")
+    location = driver.list_locations()[0]
+    offerings = {o.name: o for o in driver.ex_list_network_offerings()}
+    assert offerings["DefaultSharedNetworkOffering"].guest_ip_type == "Shared"
+    shared = driver.ex_create_network(
+        "libcloud shared",
+        "libcloud-shared",
+        offerings["DefaultSharedNetworkOffering"],
+        location,
+        gateway="192.168.60.1",
+        netmask="255.255.255.0",
+    )
+    l2 = driver.ex_create_network(
+        "libcloud l2", "libcloud-l2", offerings["DefaultL2NetworkOffering"], location
+    )
+    listed = {n.id: n for n in driver.ex_list_networks()}
+    assert listed[shared.id].name == "libcloud-shared"
+    assert listed[shared.id].extra["type"] == "Shared"
+    assert listed[l2.id].extra["type"] == "L2"
+
+    node = driver.create_node(
+        name="libcloud-nets", size=size, image=image, location=location, networks=[shared, l2]
+    )
+
+    # The Shared network gives the default NIC its address; the L2 NIC has none.
+    assert node.private_ips == ["192.168.60.2"] and node.public_ips == []
+    (vm,) = vm_stack.api.listVirtualMachines(id=node.id)["virtualmachine"]
+    assert [(n["networkid"], n["isdefault"], n.get("ipaddress")) for n in vm["nic"]] == [
+        (shared.id, True, "192.168.60.2"),
+        (l2.id, False, None),
+    ]
+    assert driver.destroy_node(node, ex_expunge=True) is True
+    assert driver.ex_delete_network(l2) is True
+    assert driver.ex_delete_network(shared) is True
+    assert {shared.id, l2.id}.isdisjoint(n.id for n in driver.ex_list_networks())
+
+
 def test_deleting_an_account_removes_its_running_vm_and_its_template_copy(
     vm_stack: Stack,
 ) -> None:
