@@ -223,6 +223,64 @@ def test_offering_tags_update_and_delete_through_cs(vm_stack: Stack) -> None:
     destroy(vm_stack, vm)
 
 
+def test_network_offerings_networks_and_disk_offerings_through_cs(vm_stack: Stack) -> None:
+    api = vm_stack.api
+    offering = api.createNetworkOffering(
+        name="cs-l2", displaytext="cs L2", guestiptype="L2", traffictype="GUEST"
+    )["networkoffering"]
+    assert offering["state"] == "Disabled"
+    with pytest.raises(CloudStackApiException) as disabled:
+        api.createNetwork(name="early", networkofferingid=offering["id"], zoneid=vm_stack.zone_id)
+    assert disabled.value.error["errorcode"] == 431
+    assert "is not Enabled" in disabled.value.error["errortext"]
+    api.updateNetworkOffering(id=offering["id"], state="Enabled")
+    (enabled,) = api.listNetworkOfferings(id=offering["id"])["networkoffering"]
+    assert enabled["state"] == "Enabled"
+    isolated_offering = api.listNetworkOfferings(guestiptype="Isolated", isdefault=True)[
+        "networkoffering"
+    ][0]
+
+    l2 = api.createNetwork(name="cs-l2", networkofferingid=offering["id"], zoneid=vm_stack.zone_id)
+    isolated = api.createNetwork(
+        name="cs-isolated",
+        networkofferingid=isolated_offering["id"],
+        zoneid=vm_stack.zone_id,
+        gateway="192.168.70.1",
+        netmask="255.255.255.0",
+    )
+    l2_id, isolated_id = l2["network"]["id"], isolated["network"]["id"]
+    # cs follows updateNetwork's job and returns its result.
+    renamed = api.updateNetwork(id=l2_id, name="cs-l2-renamed")["network"]
+    assert renamed["name"] == "cs-l2-renamed"
+    vm = deploy(vm_stack, register(vm_stack, "cs-networks"), networkids=f"{isolated_id},{l2_id}")
+    assert vm["state"] == "Running" and domain_state(vm["instancename"]) == "running"
+    assert [(n["networkid"], n.get("ipaddress")) for n in vm["nic"]] == [
+        (isolated_id, "192.168.70.2"),
+        (l2_id, None),
+    ]
+    with pytest.raises(CloudStackApiException) as in_use:
+        api.deleteNetwork(id=l2_id)
+    assert in_use.value.error["errorcode"] == 530
+    assert "not all user vms are expunged" in in_use.value.error["errortext"]
+    with pytest.raises(CloudStackApiException) as offering_in_use:
+        api.deleteNetworkOffering(id=offering["id"])
+    assert offering_in_use.value.error["errorcode"] == 431
+
+    destroy(vm_stack, vm)
+    for network_id in (l2_id, isolated_id):
+        assert api.deleteNetwork(id=network_id) == {"success": True}
+    assert api.deleteNetworkOffering(id=offering["id"])["success"] in (True, "true")
+    assert api.listNetworks(listall=True) == {}
+    assert api.listNetworkOfferings(id=offering["id"]) == {}
+
+    disk = api.createDiskOffering(name="cs-disk", displaytext="cs disk", disksize=2)
+    disk_id = disk["diskoffering"]["id"]
+    updated = api.updateDiskOffering(id=disk_id, displaytext="renamed disk")["diskoffering"]
+    assert updated["displaytext"] == "renamed disk"
+    assert api.deleteDiskOffering(id=disk_id)["success"] in (True, "true")
+    assert api.listDiskOfferings(id=disk_id) == {}
+
+
 def libcloud_driver(stack: Stack) -> Any:
     port = int(stack.endpoint.split(":")[2].split("/")[0])
     return get_driver(Provider.CLOUDSTACK)(
