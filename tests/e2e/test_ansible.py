@@ -22,6 +22,8 @@ pytestmark = pytest.mark.e2e
 
 TEMPLATE = "ansible-template"
 VM = "ansible-vm"
+OFFERING = "ansible-tiny"
+DISK_OFFERING = "ansible-disk"
 # An Isolated network (addresses from its CIDR) and an L2 one (none), of the default offerings.
 NETWORKS = {
     "ansible-isolated": {
@@ -51,9 +53,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnsibleStack]:
         with running_stack(f"sqlite:///{workdir}/kvmcloud.db", workdir) as stack:
             # Domain names must not collide with another run's on this host's libvirt.
             stack.api.updateConfiguration(name="instance.name", value=f"e2e-{secrets.token_hex(3)}")
-            stack.api.createServiceOffering(
-                name="tiny", displaytext="tiny", cpunumber=1, cpuspeed=500, memory=64
-            )
             keys = CloudStackKeys(stack.endpoint, stack.keys.api_key, stack.keys.secret_key)
             # cs_template sends no details, so no HTTP header: an origin that asks for none.
             with Origin(directory=workdir / "images") as origin:
@@ -83,6 +82,22 @@ def template_task(env: AnsibleStack, os_type: str, **extra: Any) -> dict[str, An
     }
 
 
+def offering_tasks(state: str) -> list[dict[str, Any]]:
+    present = state == "present"
+    return [
+        {
+            "name": f"service offering {state}",
+            "ngine_io.cloudstack.cs_service_offering": {"name": OFFERING, "state": state}
+            | ({"cpu_number": 1, "cpu_speed": 500, "memory": 64} if present else {}),
+        },
+        {
+            "name": f"disk offering {state}",
+            "ngine_io.cloudstack.cs_disk_offering": {"name": DISK_OFFERING, "state": state}
+            | ({"disk_size": 1, "storage_tags": ["fast"]} if present else {}),
+        },
+    ]
+
+
 def network_tasks(state: str) -> list[dict[str, Any]]:
     return [
         {
@@ -101,7 +116,7 @@ def instance_task(state: str) -> dict[str, Any]:
             "name": VM,
             "zone": "zone1",
             "template": TEMPLATE,
-            "service_offering": "tiny",
+            "service_offering": OFFERING,
             "networks": list(NETWORKS),
             "state": state,
         },
@@ -116,7 +131,12 @@ def test_cs_template_and_cs_instance_register_deploy_and_remove(
     os_type = stack.api.listOsTypes()["ostype"][0]["description"]
 
     # No direct-download flag: the zone setting (default true) makes it one.
-    present = [template_task(env, os_type), *network_tasks("present"), instance_task("present")]
+    present = [
+        template_task(env, os_type),
+        *offering_tasks("present"),
+        *network_tasks("present"),
+        instance_task("present"),
+    ]
     deployed = run(env, tmp_path / "deploy", present)
 
     (template,) = stack.api.listTemplates(templatefilter="self", name=TEMPLATE)["template"]
@@ -128,6 +148,11 @@ def test_cs_template_and_cs_instance_register_deploy_and_remove(
     (vm,) = stack.api.listVirtualMachines(name=VM)["virtualmachine"]
     assert (vm["state"], vm["templateid"]) == ("Running", template["id"])
     assert deployed.task("instance present").module_result["id"] == vm["id"]
+    (offering,) = stack.api.listServiceOfferings(name=OFFERING)["serviceoffering"]
+    assert (offering["cpunumber"], offering["cpuspeed"], offering["memory"]) == (1, 500, 64)
+    assert vm["serviceofferingid"] == offering["id"]
+    (disk,) = stack.api.listDiskOfferings(name=DISK_OFFERING)["diskoffering"]
+    assert (disk["disksize"], disk["tags"]) == (1, "fast")
     networks = {n["name"]: n for n in stack.api.listNetworks()["network"]}
     assert {name: networks[name]["type"] for name in NETWORKS} == {
         "ansible-isolated": "Isolated",
@@ -160,6 +185,7 @@ def test_cs_template_and_cs_instance_register_deploy_and_remove(
             instance_task("expunged"),
             *network_tasks("absent"),
             template_task(env, os_type, state="absent"),
+            *offering_tasks("absent"),
         ],
     )
     assert removed.task("instance absent").changed
@@ -170,3 +196,6 @@ def test_cs_template_and_cs_instance_register_deploy_and_remove(
     assert stack.api.listNetworks() == {}
     assert removed.task("template").changed
     assert stack.api.listTemplates(templatefilter="self", name=TEMPLATE) == {}
+    assert removed.task("service offering absent").changed
+    assert stack.api.listServiceOfferings(name=OFFERING) == {}
+    assert stack.api.listDiskOfferings(name=DISK_OFFERING) == {}
