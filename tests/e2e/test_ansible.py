@@ -136,6 +136,16 @@ def test_cs_template_and_cs_instance_register_deploy_and_remove(
         *offering_tasks("present"),
         *network_tasks("present"),
         instance_task("present"),
+        # Reads only: listNics and listVirtualMachines/listVolumes.
+        {
+            "name": "nic",
+            "ngine_io.cloudstack.cs_instance_nic": {
+                "vm": VM,
+                "zone": "zone1",
+                "network": "ansible-isolated",
+            },
+        },
+        {"name": "info", "ngine_io.cloudstack.cs_instance_info": {"name": VM}},
     ]
     deployed = run(env, tmp_path / "deploy", present)
 
@@ -168,6 +178,10 @@ def test_cs_template_and_cs_instance_register_deploy_and_remove(
         (networks["ansible-l2"]["id"], False),
     ]
     assert deployed.task("instance present").module_result["default_ip"] == "192.168.50.2"
+    nic = deployed.task("nic")
+    assert not nic.changed and nic.module_result["ip_address"] == "192.168.50.2"
+    (info,) = deployed.task("info").module_result["instances"]
+    assert (info["id"], info["state"], info["default_ip"]) == (vm["id"], "Running", "192.168.50.2")
     assert domain_state(vm["instancename"]) == "running"
     # The agent fetched the image from the URL Ansible registered (after the URL check).
     assert stack.origin.get_count(stack.image_path) == 0
