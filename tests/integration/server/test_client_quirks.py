@@ -64,6 +64,8 @@ def test_list_nics_needs_a_vm_the_caller_may_act_on(server: ServerHarness, cloud
     assert status == 431, body
     assert "missing parameter virtualmachineid" in body["errortext"]
     assert "virtualmachineid" in refused(server, "listNics", virtualmachineid=UNKNOWN)
+    assert "nicid" in refused(server, "listNics", virtualmachineid=vm["id"], nicid=UNKNOWN)
+    assert "networkid" in refused(server, "listNics", virtualmachineid=vm["id"], networkid=UNKNOWN)
     outsider = server.user("outsider")
     status, body = server.call("listNics", outsider, virtualmachineid=vm["id"])
     assert status == 531, body

@@ -87,6 +87,7 @@ class Entity(StrEnum):
     NETWORK_OFFERING = "networkoffering"
     NETWORK = "network"
     PHYSICAL_NETWORK = "physicalnetwork"
+    NIC = "nic"
 
 
 class ParamType(StrEnum):

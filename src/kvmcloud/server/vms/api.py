@@ -202,8 +202,10 @@ class ListNicsParams(ListParams):
     """Parameters of listNics."""
 
     virtual_machine_id: Uuid = param("the ID of the vm", entity=Entity.VIRTUAL_MACHINE)
-    nic_id: Uuid | None = param("the ID of the nic to to list IPs", default=None)
-    network_id: Uuid | None = param("list nic of the specific vm's network", default=None)
+    nic_id: Uuid | None = param("the ID of the nic to to list IPs", entity=Entity.NIC, default=None)
+    network_id: Uuid | None = param(
+        "list nic of the specific vm's network", entity=Entity.NETWORK, default=None
+    )
 
 
 @commands.command(
