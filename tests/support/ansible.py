@@ -109,6 +109,8 @@ def run_playbook(
         "CLOUDSTACK_ENDPOINT": keys.endpoint,
         "CLOUDSTACK_KEY": keys.api_key,
         "CLOUDSTACK_SECRET": keys.secret_key,
+        # The modules' default, 10 s per request, is short on a loaded CI machine.
+        "CLOUDSTACK_TIMEOUT": "60",
     }
     result = subprocess.run(
         [str(binary), str(playbook)],
