@@ -56,7 +56,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnsibleStack]:
             keys = CloudStackKeys(stack.endpoint, stack.keys.api_key, stack.keys.secret_key)
             # cs_template sends no details, so no HTTP header: an origin that asks for none.
             with Origin(directory=workdir / "images") as origin:
-                yield AnsibleStack(stack, origin, playbook_bin, keys)
+                try:
+                    yield AnsibleStack(stack, origin, playbook_bin, keys)
+                finally:
+                    # A failed test must not leave its domain running on the host's libvirt.
+                    listed = stack.api.listVirtualMachines(listall=True)
+                    for vm in listed.get("virtualmachine", []):
+                        stack.api.destroyVirtualMachine(id=vm["id"], expunge=True)
 
 
 def run(env: AnsibleStack, workdir: Path, tasks: list[dict[str, Any]]) -> PlaybookRun:
