@@ -97,6 +97,11 @@ NETWORK_OFFERING = ObjectSchema(
         ),
         out("service", FieldType.LIST, "the list of supported services", nested=SERVICE),
         out(
+            "serviceofferingid",
+            FieldType.STRING,
+            "the ID of the service offering used by virtual router provider",
+        ),
+        out(
             "forvpc", FieldType.BOOLEAN, "true if network offering can be used by VPC networks only"
         ),
         out(
