@@ -13,6 +13,9 @@ COVERAGE ?= --cov --cov-report=term
 # CloudMonkey 5.3.3.1 runs on Python 2.7 only: its own virtualenv, for the end-to-end tests.
 CLOUDMONKEY_VENV := .venv-cloudmonkey
 CLOUDMONKEY_STAMP := $(CLOUDMONKEY_VENV)/.installed
+# Ansible with the ngine_io.cloudstack collection: its own virtualenv, for the end-to-end tests.
+ANSIBLE_VENV := .venv-ansible
+ANSIBLE_STAMP := $(ANSIBLE_VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 CODE := $(wildcard src tests bench scripts)
 
@@ -49,6 +52,13 @@ $(CLOUDMONKEY_STAMP): scripts/install-cloudmonkey tests/e2e/cloudmonkey-requirem
 cloudmonkey: $(CLOUDMONKEY_STAMP) ## create .venv-cloudmonkey: CloudMonkey 5.3.3.1 on Python 2.7 (pyenv)
 	@true
 
+$(ANSIBLE_STAMP): scripts/install-ansible tests/e2e/ansible-requirements.txt
+	PYTHON3=$(PYTHON) scripts/install-ansible
+
+.PHONY: ansible
+ansible: $(ANSIBLE_STAMP) ## create .venv-ansible: Ansible 11.13.0 with ngine_io.cloudstack 2.5.0
+	@true
+
 .PHONY: fmt
 fmt: install ## format the code
 	$(BIN)/ruff format $(CODE)
@@ -65,7 +75,7 @@ typecheck: install ## mypy --strict on src
 	$(BIN)/mypy
 
 .PHONY: test
-test: install cloudmonkey ## the whole test suite (unit, integration, end to end, PostgreSQL) and the coverage floor
+test: install cloudmonkey ansible ## the whole test suite (unit, integration, end to end, PostgreSQL) and the coverage floor
 	$(BIN)/pytest $(COVERAGE) $(PYTEST_ARGS)
 
 .PHONY: test-fast
@@ -99,4 +109,4 @@ bench: install ## download engine vs curl, aria2c, dd, hashlib (BENCH_ARGS="--si
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) $(CLOUDMONKEY_VENV) .mypy_cache .ruff_cache .pytest_cache .coverage var
+	rm -rf $(VENV) $(CLOUDMONKEY_VENV) $(ANSIBLE_VENV) .mypy_cache .ruff_cache .pytest_cache .coverage var

@@ -223,6 +223,64 @@ def test_offering_tags_update_and_delete_through_cs(vm_stack: Stack) -> None:
     destroy(vm_stack, vm)
 
 
+def test_network_offerings_networks_and_disk_offerings_through_cs(vm_stack: Stack) -> None:
+    api = vm_stack.api
+    offering = api.createNetworkOffering(
+        name="cs-l2", displaytext="cs L2", guestiptype="L2", traffictype="GUEST"
+    )["networkoffering"]
+    assert offering["state"] == "Disabled"
+    with pytest.raises(CloudStackApiException) as disabled:
+        api.createNetwork(name="early", networkofferingid=offering["id"], zoneid=vm_stack.zone_id)
+    assert disabled.value.error["errorcode"] == 431
+    assert "is not Enabled" in disabled.value.error["errortext"]
+    api.updateNetworkOffering(id=offering["id"], state="Enabled")
+    (enabled,) = api.listNetworkOfferings(id=offering["id"])["networkoffering"]
+    assert enabled["state"] == "Enabled"
+    isolated_offering = api.listNetworkOfferings(guestiptype="Isolated", isdefault=True)[
+        "networkoffering"
+    ][0]
+
+    l2 = api.createNetwork(name="cs-l2", networkofferingid=offering["id"], zoneid=vm_stack.zone_id)
+    isolated = api.createNetwork(
+        name="cs-isolated",
+        networkofferingid=isolated_offering["id"],
+        zoneid=vm_stack.zone_id,
+        gateway="192.168.70.1",
+        netmask="255.255.255.0",
+    )
+    l2_id, isolated_id = l2["network"]["id"], isolated["network"]["id"]
+    # cs follows updateNetwork's job and returns its result.
+    renamed = api.updateNetwork(id=l2_id, name="cs-l2-renamed")["network"]
+    assert renamed["name"] == "cs-l2-renamed"
+    vm = deploy(vm_stack, register(vm_stack, "cs-networks"), networkids=f"{isolated_id},{l2_id}")
+    assert vm["state"] == "Running" and domain_state(vm["instancename"]) == "running"
+    assert [(n["networkid"], n.get("ipaddress")) for n in vm["nic"]] == [
+        (isolated_id, "192.168.70.2"),
+        (l2_id, None),
+    ]
+    with pytest.raises(CloudStackApiException) as in_use:
+        api.deleteNetwork(id=l2_id)
+    assert in_use.value.error["errorcode"] == 530
+    assert "not all user vms are expunged" in in_use.value.error["errortext"]
+    with pytest.raises(CloudStackApiException) as offering_in_use:
+        api.deleteNetworkOffering(id=offering["id"])
+    assert offering_in_use.value.error["errorcode"] == 431
+
+    destroy(vm_stack, vm)
+    for network_id in (l2_id, isolated_id):
+        assert api.deleteNetwork(id=network_id) == {"success": True}
+    assert api.deleteNetworkOffering(id=offering["id"])["success"] in (True, "true")
+    assert api.listNetworks(listall=True) == {}
+    assert api.listNetworkOfferings(id=offering["id"]) == {}
+
+    disk = api.createDiskOffering(name="cs-disk", displaytext="cs disk", disksize=2)
+    disk_id = disk["diskoffering"]["id"]
+    updated = api.updateDiskOffering(id=disk_id, displaytext="renamed disk")["diskoffering"]
+    assert updated["displaytext"] == "renamed disk"
+    assert api.deleteDiskOffering(id=disk_id)["success"] in (True, "true")
+    assert api.listDiskOfferings(id=disk_id) == {}
+
+
 def libcloud_driver(stack: Stack) -> Any:
     port = int(stack.endpoint.split(":")[2].split("/")[0])
     return get_driver(Provider.CLOUDSTACK)(
@@ -275,6 +333,47 @@ def test_apache_libcloud_lists_nodes_and_registers_an_iso(vm_stack: Stack) -> No
     vm_stack.api.deleteIso(id=iso_id)
     destroy(vm_stack, vm)
     assert vm["id"] not in {n.id for n in driver.list_nodes() if n.state != NodeState.TERMINATED}
+
+
+def test_apache_libcloud_creates_a_node_on_networks(vm_stack: Stack) -> None:
+    driver = libcloud_driver(vm_stack)
+    template_id = register(vm_stack, "libcloud-networks")
+    image = next(i for i in driver.list_images() if i.id == template_id)
+    size = next(s for s in driver.list_sizes() if s.name == "tiny")
+    location = driver.list_locations()[0]
+    offerings = {o.name: o for o in driver.ex_list_network_offerings()}
+    assert offerings["DefaultSharedNetworkOffering"].guest_ip_type == "Shared"
+    shared = driver.ex_create_network(
+        "libcloud shared",
+        "libcloud-shared",
+        offerings["DefaultSharedNetworkOffering"],
+        location,
+        gateway="192.168.60.1",
+        netmask="255.255.255.0",
+    )
+    l2 = driver.ex_create_network(
+        "libcloud l2", "libcloud-l2", offerings["DefaultL2NetworkOffering"], location
+    )
+    listed = {n.id: n for n in driver.ex_list_networks()}
+    assert listed[shared.id].name == "libcloud-shared"
+    assert listed[shared.id].extra["type"] == "Shared"
+    assert listed[l2.id].extra["type"] == "L2"
+
+    node = driver.create_node(
+        name="libcloud-nets", size=size, image=image, location=location, networks=[shared, l2]
+    )
+
+    # The Shared network gives the default NIC its address; the L2 NIC has none.
+    assert node.private_ips == ["192.168.60.2"] and node.public_ips == []
+    (vm,) = vm_stack.api.listVirtualMachines(id=node.id)["virtualmachine"]
+    assert [(n["networkid"], n["isdefault"], n.get("ipaddress")) for n in vm["nic"]] == [
+        (shared.id, True, "192.168.60.2"),
+        (l2.id, False, None),
+    ]
+    assert driver.destroy_node(node, ex_expunge=True) is True
+    assert driver.ex_delete_network(l2) is True
+    assert driver.ex_delete_network(shared) is True
+    assert {shared.id, l2.id}.isdisjoint(n.id for n in driver.ex_list_networks())
 
 
 def test_deleting_an_account_removes_its_running_vm_and_its_template_copy(

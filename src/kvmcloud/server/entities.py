@@ -22,7 +22,7 @@ from kvmcloud.server.networks.models import Network, NetworkOffering
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.queries import known_uuids
 from kvmcloud.server.templates.models import GuestOs, GuestOsCategory, Template
-from kvmcloud.server.vms.models import VirtualMachine, Volume
+from kvmcloud.server.vms.models import Nic, VirtualMachine, Volume
 
 ID_COLUMNS: dict[Entity, Any] = {
     Entity.ZONE: Zone.uuid,
@@ -49,6 +49,7 @@ ID_COLUMNS: dict[Entity, Any] = {
     Entity.NETWORK_OFFERING: NetworkOffering.uuid,
     Entity.NETWORK: Network.uuid,
     Entity.PHYSICAL_NETWORK: PhysicalNetwork.uuid,
+    Entity.NIC: Nic.uuid,
 }
 
 

@@ -150,6 +150,7 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     "attachIso": _EVERYONE,
     "detachIso": _EVERYONE,
     "listVolumes": _EVERYONE,
+    "listNics": _EVERYONE,
     # direct-download certificates
     "uploadTemplateDirectDownloadCertificate": _ROOT,
     "revokeTemplateDirectDownloadCertificate": _ROOT,

@@ -36,6 +36,8 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 # The most GiB a size parameter may give: the size in bytes still fits a long (and a column).
 MAX_GIB = LONG_MAX // 2**30
+# What a Python client sends for None; a boolean parameter reads it as false.
+PYTHON_NONE = "None"
 # Bounds on the raw request, checked before authentication: the most parameters, and the
 # longest name and value, a legitimate request has (userdata is the longest value, 1 MiB).
 MAX_PARAMS = 1024
@@ -85,6 +87,7 @@ class Entity(StrEnum):
     NETWORK_OFFERING = "networkoffering"
     NETWORK = "network"
     PHYSICAL_NETWORK = "physicalnetwork"
+    NIC = "nic"
 
 
 class ParamType(StrEnum):
@@ -260,6 +263,10 @@ def _convert(tp: Any, text: str, command: str, spec: ParamSpec) -> Any:  # noqa:
     if tp is Uuid:
         return _parse_uuid(command, name, text)
     if tp is bool:
+        # Python clients send str(None) for a parameter they leave unset (Apache Libcloud's
+        # ex_delete_network: forced=None); CloudStack's Boolean.valueOf reads it as false.
+        if text == PYTHON_NONE:
+            return False
         lowered = text.strip().lower()
         if lowered not in ("true", "false"):
             raise _invalid(name, text, "must be true or false")

@@ -97,6 +97,11 @@ NETWORK_OFFERING = ObjectSchema(
         ),
         out("service", FieldType.LIST, "the list of supported services", nested=SERVICE),
         out(
+            "serviceofferingid",
+            FieldType.STRING,
+            "the ID of the service offering used by virtual router provider",
+        ),
+        out(
             "forvpc", FieldType.BOOLEAN, "true if network offering can be used by VPC networks only"
         ),
         out(
@@ -271,6 +276,10 @@ def offering_response(offering: NetworkOffering) -> dict[str, Any]:
             "guestiptype": offering.guest_type.value,
             # kvmcloud has no network service provider: no offering carries a service.
             "service": [],
+            # CloudStack names its virtual router's system offering here, for every offering;
+            # kvmcloud runs no router. Empty, not absent: Apache Libcloud reads the key
+            # unconditionally (ex_list_network_offerings).
+            "serviceofferingid": "",
             "forvpc": offering.for_vpc,
             "fornsx": False,
             "fortungsten": False,

@@ -3,7 +3,15 @@
 from dataclasses import dataclass
 
 from kvmcloud.server.api.fields import SUCCESS
-from kvmcloud.server.api.params import MAX_GIB, Entity, Long, OwnerListParams, Uuid, param
+from kvmcloud.server.api.params import (
+    MAX_GIB,
+    Entity,
+    ListParams,
+    Long,
+    OwnerListParams,
+    Uuid,
+    param,
+)
 from kvmcloud.server.api.registry import ApiContext, CommandSet
 from kvmcloud.server.api.responses import AsyncResult, ListResult, ObjectResult
 from kvmcloud.server.errors import InvalidParameterError, shown
@@ -193,6 +201,34 @@ def list_volumes(ctx: ApiContext, params: ListVolumesParams) -> ListResult:
         ctx.db, wanted, params, caller=ctx.caller, command=ctx.command
     )
     return ListResult("volume", [views.volume_response(r) for r in records], total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListNicsParams(ListParams):
+    """Parameters of listNics."""
+
+    virtual_machine_id: Uuid = param("the ID of the vm", entity=Entity.VIRTUAL_MACHINE)
+    nic_id: Uuid | None = param("the ID of the nic to to list IPs", entity=Entity.NIC, default=None)
+    network_id: Uuid | None = param(
+        "list nic of the specific vm's network", entity=Entity.NETWORK, default=None
+    )
+
+
+@commands.command(
+    "listNics", ListNicsParams, description="list the vm nics  IP to NIC", response_key="nic"
+)
+def list_nics(ctx: ApiContext, params: ListNicsParams) -> ListResult:
+    """List the NICs of a VM the caller may act on."""
+    wanted = listing.NicFilter(
+        vm_id=params.virtual_machine_id, nic_id=params.nic_id, network_id=params.network_id
+    )
+    nics, vm_uuid, total = listing.list_nics(
+        ctx.db, wanted, params, caller=ctx.caller, command=ctx.command
+    )
+    items = [
+        views.nic_response(nic, network) | {"virtualmachineid": vm_uuid} for nic, network in nics
+    ]
+    return ListResult("nic", items, total)
 
 
 # --- lifecycle ------------------------------------------------------------------------------

@@ -9,14 +9,14 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, Domain
-from kvmcloud.server.accounts.owners import owned_by, scope_of
+from kvmcloud.server.accounts.owners import check_access, owned_by, scope_of
 from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.networks.models import Network
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import list_window, matches_enum, paged, rows_by_id
+from kvmcloud.server.queries import get_by_uuid, list_window, matches_enum, paged, rows_by_id
 from kvmcloud.server.templates.models import GuestOs, Template
 from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume, VolumeType
 from kvmcloud.server.vms.records import VmRecord, VolumeRecord
@@ -123,6 +123,40 @@ def list_volumes(
         query = query.where(owned_by(scope, VirtualMachine.account_id))
         volumes, total = paged(session, query, list_window(session, page))
         return volume_records(session, volumes), total
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NicFilter:
+    """Which NICs of one VM listNics asks for (None: any); uuids are the API's ids."""
+
+    vm_id: str
+    nic_id: str | None = None
+    network_id: str | None = None
+
+
+def list_nics(
+    db: Database, wanted: NicFilter, page: PageRequest, *, caller: Caller, command: str
+) -> tuple[list[tuple[Nic, Network | None]], str, int]:
+    """Return one page of a VM's NICs with their networks, the VM's uuid, and the total.
+
+    As CloudStack: the VM must be one the caller may act on (531 otherwise); the NICs come
+    in device order, the default first.
+    """
+    with db.transaction() as session:
+        vm = get_by_uuid(
+            session, VirtualMachine, wanted.vm_id, command=command, param="virtualmachineid"
+        )
+        check_access(session, caller, vm.account_id, f"VM instance {vm.uuid}")
+        query = select(Nic).where(Nic.instance_id == vm.id).order_by(Nic.id)
+        if wanted.nic_id:
+            query = query.where(Nic.uuid == wanted.nic_id)
+        if wanted.network_id:
+            query = query.join(Network, Nic.network_id == Network.id).where(
+                Network.uuid == wanted.network_id
+            )
+        nics, total = paged(session, query, list_window(session, page))
+        networks = rows_by_id(session, Network, (n.network_id for n in nics if n.network_id))
+        return [(nic, _get(networks, nic.network_id)) for nic in nics], vm.uuid, total
 
 
 def vm_record(session: Session, vm: VirtualMachine) -> VmRecord:

@@ -183,7 +183,11 @@ def test_boolean_values(text, value):
     assert parse(base(ispublic=text)).is_public is value
 
 
-@pytest.mark.parametrize("text", ["yes", "no", "1", "0", "on", "truthy"])
+def test_boolean_reads_pythons_none_as_false_as_cloudstack_does():
+    assert parse(base(ispublic="None")).is_public is False
+
+
+@pytest.mark.parametrize("text", ["yes", "no", "1", "0", "on", "truthy", "none", "null"])
 def test_boolean_refuses_other_words(text):
     error = parse_error(base(ispublic=text))
 
