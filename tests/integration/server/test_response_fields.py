@@ -178,6 +178,7 @@ def test_every_command_answers_what_it_declares(
     )["virtualmachine"]["id"]
     ok("listVirtualMachines")
     ok("listVirtualMachinesMetrics")
+    ok("listNics", virtualmachineid=vm)
     ok("listVolumes")
     done(server, "rebootVirtualMachine", id=vm)
     done(server, "attachIso", id=iso, virtualmachineid=vm)

@@ -215,7 +215,11 @@ class ListNicsParams(ListParams):
 
 
 @commands.command(
-    "listNics", ListNicsParams, description="list the vm nics  IP to NIC", response_key="nic"
+    "listNics",
+    ListNicsParams,
+    description="list the vm nics  IP to NIC",
+    response_key="nic",
+    response=views.NIC,
 )
 def list_nics(ctx: ApiContext, params: ListNicsParams) -> ListResult:
     """List the NICs of a VM the caller may act on."""

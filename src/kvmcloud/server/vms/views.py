@@ -35,7 +35,9 @@ NIC = ObjectSchema(
         out("isdefault", _B, "true if nic is default, false otherwise"),
         out("traffictype", _S, "the traffic type of the nic"),
         out("type", _S, "the type of the nic"),
+        out("virtualmachineid", _S, "Id of the vm to which the nic belongs"),
     ),
+    entity=Entity.NIC,
 )
 
 VIRTUAL_MACHINE = ObjectSchema(
