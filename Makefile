@@ -18,6 +18,11 @@ ANSIBLE_VENV := .venv-ansible
 ANSIBLE_STAMP := $(ANSIBLE_VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 CODE := $(wildcard src tests bench scripts)
+# The web UI (ui/): npm packages pinned by ui/package-lock.json; vite builds it into the
+# Python package, where kvmcloud-server serves it at /client/.
+UI_STAMP := ui/node_modules/.installed
+UI_BUILT := src/kvmcloud/server/webui/static/index.html
+UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
 
 .DEFAULT_GOAL := help
 
@@ -59,13 +64,29 @@ $(ANSIBLE_STAMP): scripts/install-ansible tests/e2e/ansible-requirements.txt
 ansible: $(ANSIBLE_STAMP) ## create .venv-ansible: Ansible 11.13.0 with ngine_io.cloudstack 2.5.0
 	@true
 
+$(UI_STAMP): ui/package.json ui/package-lock.json $(SYSTEM_STAMP)
+	cd ui && npm ci --no-audit --no-fund
+	@touch $@
+
+$(UI_BUILT): $(UI_STAMP) $(UI_SOURCES)
+	cd ui && npm run build
+
+.PHONY: ui
+ui: $(UI_BUILT) ## build the web UI (ui/) into the server package
+	@true
+
+.PHONY: ui-lint
+ui-lint: $(UI_STAMP) ## ESLint (with jsx-a11y) and tsc --noEmit on the UI
+	cd ui && npm run lint
+	cd ui && npm run typecheck
+
 .PHONY: fmt
 fmt: install ## format the code
 	$(BIN)/ruff format $(CODE)
 	$(BIN)/ruff check --fix $(CODE)
 
 .PHONY: lint
-lint: install ## ruff and import-linter contracts
+lint: install ui-lint ## ruff, import-linter contracts, and the UI's ESLint and tsc
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/lint-imports
@@ -75,11 +96,11 @@ typecheck: install ## mypy --strict on src
 	$(BIN)/mypy
 
 .PHONY: test
-test: install cloudmonkey ansible ## the whole test suite (unit, integration, end to end, PostgreSQL) and the coverage floor
+test: install cloudmonkey ansible ui ## the whole test suite (unit, integration, end to end, PostgreSQL) and the coverage floor
 	$(BIN)/pytest $(COVERAGE) $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: install ## unit and integration tests, no end to end: the edit-test loop
+test-fast: install ui ## unit and integration tests, no end to end: the edit-test loop
 	$(BIN)/pytest $(PYTEST_ARGS) tests/unit tests/integration
 
 .PHONY: db-check
@@ -99,7 +120,7 @@ db-revision: install ## autogenerate a migration: make db-revision MESSAGE="what
 check: lint typecheck db-check test ## everything CI runs
 
 .PHONY: demo
-demo: install ## the main job: register + prepare a direct-download template, boot a VM from it
+demo: install ui ## the main job: register + prepare a direct-download template, boot a VM from it
 	$(BIN)/python scripts/demo.py
 
 .PHONY: bench
@@ -109,4 +130,5 @@ bench: install ## download engine vs curl, aria2c, dd, hashlib (BENCH_ARGS="--si
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) $(CLOUDMONKEY_VENV) $(ANSIBLE_VENV) .mypy_cache .ruff_cache .pytest_cache .coverage var
+	rm -rf $(VENV) $(CLOUDMONKEY_VENV) $(ANSIBLE_VENV) .mypy_cache .ruff_cache .pytest_cache .coverage var \
+	  ui/node_modules src/kvmcloud/server/webui/static

@@ -87,6 +87,7 @@ from kvmcloud.server.vms import actions as vms_actions
 from kvmcloud.server.vms import api as vms_api
 from kvmcloud.server.vms import jobs as vms_jobs
 from kvmcloud.server.vms import service as vms_service
+from kvmcloud.server.webui.routes import webui_routes
 
 logger = logging.getLogger(__name__)
 
@@ -512,7 +513,7 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
     downloads = templates_extraction.ExtractDownloads(
         services.db, services.agents, services.box, services.clock
     )
-    routes = api_routes(dispatcher) + extract_routes(downloads.open)
+    routes = api_routes(dispatcher) + extract_routes(downloads.open) + webui_routes()
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -1,0 +1,1 @@
+"""The web UI's static files (built by ``make ui`` from ui/) and the routes serving them."""

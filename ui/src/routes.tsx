@@ -1,0 +1,10 @@
+// Every screen's routes, in navigation order. Screen modules add their entries here.
+import type { RouteDef } from "./route";
+import { routes as dashboard } from "./screens/dashboard";
+
+export const ROUTES: RouteDef[] = [
+  ...dashboard,
+];
+
+/** The navigation sections, in order; a route's nav.section must be one of these. */
+export const SECTIONS = ["Overview", "Images", "Compute", "Network", "Infrastructure", "Administration"];

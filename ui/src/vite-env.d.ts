@@ -1,0 +1,2 @@
+// Vite's types for the CSS import.
+/// <reference types="vite/client" />
