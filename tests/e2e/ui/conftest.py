@@ -1,0 +1,125 @@
+"""The UI tests' fixtures: a running kvmcloud serving the web UI, and Debian Chromium pages.
+
+The stack runs on SQLite only: the UI is a client of the API, whose behaviour on PostgreSQL
+the other end-to-end tests already check, and a browser run per backend would double the
+slowest tests of the suite for nothing.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
+
+from tests.e2e.conftest import Stack, running_stack
+from tests.support.browser import (
+    DESKTOP,
+    TABLET,
+    UI_INDEX,
+    BrowserMissingError,
+    ConsoleLog,
+    launch_chromium,
+    open_page,
+    screenshot,
+)
+from tests.support.required import in_ci
+
+pytestmark = pytest.mark.e2e
+
+_CONSOLE = pytest.StashKey[dict[str, ConsoleLog]]()
+# The fixtures that hold a page, looked for in a failing test's arguments.
+_PAGE_FIXTURES = ("page", "tablet_page")
+
+
+@dataclass(frozen=True)
+class Ui:
+    """A running kvmcloud with its web UI, and the bootstrap admin's login."""
+
+    stack: Stack
+    # http://127.0.0.1:PORT/client/ (the API stays at /client/api).
+    url: str
+    username: str
+    password: str
+
+
+def _skip_or_fail(reason: str) -> NoReturn:
+    # In CI a missing browser or UI build is a broken setup: the tests would pass untested.
+    if in_ci():
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    if not UI_INDEX.exists():
+        _skip_or_fail(f"the web UI is not built ({UI_INDEX} is missing): run `make ui`")
+    workdir = tmp_path_factory.mktemp("ui")
+    with running_stack(f"sqlite:///{workdir}/kvmcloud.db", workdir) as stack:
+        assert stack.keys.password, "the first init prints the admin's generated password"
+        url = stack.endpoint.removesuffix("api")
+        yield Ui(stack=stack, url=url, username="admin", password=stack.keys.password)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    try:
+        chromium = launch_chromium(playwright)
+    except BrowserMissingError as exc:
+        _skip_or_fail(str(exc))
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+def _page(
+    request: pytest.FixtureRequest, browser: Browser, name: str, viewport: ViewportSize
+) -> Iterator[Page]:
+    with open_page(browser, viewport) as page:
+        request.node.stash.setdefault(_CONSOLE, {})[name] = ConsoleLog.attach(page)
+        yield page
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A fresh context and page at 1280×800, the desktop size the UI is made for."""
+    yield from _page(request, browser, "page", DESKTOP)
+
+
+@pytest.fixture
+def tablet_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A fresh context and page at a tablet's width, 768×1024."""
+    yield from _page(request, browser, "tablet_page", TABLET)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On a failing test, save each of its pages as a screenshot and show their console errors.
+
+    CI keeps var/ui-screenshots/; the picture and the page's own errors explain most UI
+    failures that the assertion message alone does not.
+    """
+    report = yield
+    if not report.failed or call.when != "call":
+        return report
+    funcargs = getattr(item, "funcargs", {})
+    for name in _PAGE_FIXTURES:
+        page = funcargs.get(name)
+        if not isinstance(page, Page):
+            continue
+        try:
+            path = screenshot(page, f"failed-{item.nodeid}-{name}")
+            report.sections.append((f"{name} screenshot", str(path)))
+        except Exception as exc:  # the page may be what broke: still report the rest
+            report.sections.append((f"{name} screenshot", f"could not be taken: {exc}"))
+        errors = item.stash.get(_CONSOLE, {}).get(name)
+        if errors is not None:
+            report.sections.append((f"{name} console errors", "\n".join(errors.errors) or "(none)"))
+    return report
