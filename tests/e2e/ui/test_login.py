@@ -140,3 +140,15 @@ def test_navigation_is_usable_at_tablet_width(ui: Ui, tablet_page: Page) -> None
     dashboard.focus()
     page.keyboard.press("Enter")
     expect_dashboard(page)
+
+
+def test_the_accessibility_check_fails_on_an_unlabelled_control(ui: Ui, page: Page) -> None:
+    # The check above proves something only if axe runs under the UI's CSP and is heard.
+    page.goto(ui.url)
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    page.evaluate(
+        "() => document.querySelector('form').append(Object.assign("
+        "document.createElement('input'), {id: 'unlabelled'}))"
+    )
+    with pytest.raises(AssertionError, match=r"label \(critical\).*#unlabelled"):
+        assert_accessible(page)
