@@ -60,6 +60,9 @@ class ConsoleLog:
     """The errors a page wrote to its console, and the exceptions its scripts did not catch."""
 
     errors: list[str] = field(default_factory=list)
+    # Uncaught exceptions alone: a console error may be an expected refusal (a 531 login),
+    # an uncaught exception is always a bug in the UI.
+    uncaught: list[str] = field(default_factory=list)
 
     @classmethod
     def attach(cls, page: Page) -> "ConsoleLog":
@@ -69,8 +72,12 @@ class ConsoleLog:
             if message.type == "error":
                 log.errors.append(f"console: {message.text} ({message.location.get('url')})")
 
+        def on_page_error(error: Exception) -> None:
+            log.uncaught.append(f"{error}")
+            log.errors.append(f"uncaught: {error}")
+
         page.on("console", on_console)
-        page.on("pageerror", lambda error: log.errors.append(f"uncaught: {error}"))
+        page.on("pageerror", on_page_error)
         return log
 
 

@@ -28,6 +28,7 @@ from tests.support.required import in_ci
 pytestmark = pytest.mark.e2e
 
 _CONSOLE = pytest.StashKey[dict[str, ConsoleLog]]()
+_FAILED = pytest.StashKey[bool]()
 # The fixtures that hold a page, looked for in a failing test's arguments.
 _PAGE_FIXTURES = ("page", "tablet_page")
 
@@ -83,8 +84,11 @@ def _page(
     request: pytest.FixtureRequest, browser: Browser, name: str, viewport: ViewportSize
 ) -> Iterator[Page]:
     with open_page(browser, viewport) as page:
-        request.node.stash.setdefault(_CONSOLE, {})[name] = ConsoleLog.attach(page)
+        log = request.node.stash.setdefault(_CONSOLE, {})[name] = ConsoleLog.attach(page)
         yield page
+    # A test that passed while the UI threw passed by luck; a failed one already reports it.
+    if not request.node.stash.get(_FAILED, False):
+        assert not log.uncaught, f"the UI threw uncaught exceptions: {log.uncaught}"
 
 
 @pytest.fixture
@@ -109,6 +113,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if not report.failed or call.when != "call":
         return report
+    item.stash[_FAILED] = True
     funcargs = getattr(item, "funcargs", {})
     for name in _PAGE_FIXTURES:
         page = funcargs.get(name)

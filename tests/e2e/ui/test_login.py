@@ -88,11 +88,14 @@ def test_logout_returns_to_login_and_ends_the_session(ui: Ui, page: Page) -> Non
 def test_session_ended_elsewhere_brings_the_login_screen_with_a_message(ui: Ui, page: Page) -> None:
     login(page, ui.url, ui.username, ui.password)
     expect_dashboard(page)
+    page.goto(f"{ui.url}#/nowhere")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     session_id, _ = session_tokens(page)
     # Behind the browser's back: the same session ends, as when it times out.
     assert call_with_session(ui, "logout", session_id).status_code == 200
 
-    page.reload()
+    # The next action (the dashboard asks the API for its counts) finds the session gone.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
 
     expect_login_screen(page)
     expect(page.get_by_role("status")).to_have_text(EXPIRED)
