@@ -155,3 +155,19 @@ def test_the_accessibility_check_fails_on_an_unlabelled_control(ui: Ui, page: Pa
     )
     with pytest.raises(AssertionError, match=r"label \(critical\).*#unlabelled"):
         assert_accessible(page)
+
+
+def test_login_works_by_keyboard_alone(ui: Ui, page: Page) -> None:
+    page.goto(ui.url)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.keyboard.type(ui.username)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(ui.password)
+    page.keyboard.press("Enter")
+
+    expect_dashboard(page)
+    # The first Tab stop of the layout skips the navigation to the screen itself.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
