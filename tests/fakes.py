@@ -65,6 +65,8 @@ class FakeAgent:
     )
     check_url: Callable[[msg.CheckUrlCommand], msg.Answer] | None = None
     download: Callable[[msg.DirectDownloadCommand], msg.Answer] | None = None
+    # How a download reports its progress before answering (default: 50 bytes of 100).
+    download_progress: Callable[[ProgressCallback], None] | None = None
     reachable: bool = True
     received: list[msg.Command] = field(default_factory=list)
     # The ids long commands were run under (a resumed job must re-send the same id).
@@ -242,7 +244,10 @@ class FakeAgentClient:
         agent.received.append(command)
         agent.run_ids.append(command_id)
         assert isinstance(command, msg.DirectDownloadCommand)
-        on_progress(50, 100)
+        if agent.download_progress is not None:
+            agent.download_progress(on_progress)
+        else:
+            on_progress(50, 100)
         if agent.download is not None:
             return agent.download(command)
         return msg.Answer(

@@ -96,6 +96,14 @@ def test_prepare_downloads_verifies_and_records_the_spool_ref(stack: Stack) -> N
     assert ref["template_size"] == 1024 * 1024
     assert not any(".part" in name for name in stack.pool_files())
     assert stack.origin.get_count(stack.image_path) == before + 1
+    # The template's pool copy says who downloaded it and that every byte arrived.
+    (listed,) = stack.api.listTemplates(templatefilter="all", id=template["id"])["template"]
+    (copy,) = listed["downloaddetails"]
+    size = (stack.pool_path.parent / "images" / "tiny.qcow2").stat().st_size
+    assert copy["totalbytes"] == copy["downloadedbytes"] == size
+    (host,) = stack.api.listHosts(id=stack.host_id)["host"]
+    assert (copy["hostid"], copy["hostname"]) == (stack.host_id, host["name"])
+    assert copy["attempts"] == 1 and copy["failures"] == []
     # Preparing again on the same pool transfers nothing.
     again = stack.api.prepareTemplate(templateid=template["id"], zoneid=stack.zone_id)
     assert again["template"][0]["downloaddetails"][0]["downloadState"] == "DOWNLOADED"

@@ -256,19 +256,29 @@ def test_progress_is_visible_while_the_transfer_runs(src_stack: Stack) -> None:
         )["template"][0]
         job_id = details["downloaddetails"][0]["jobid"]
         seen: set[int] = set()
+        running: list[dict] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             job = src_stack.api.queryAsyncJobResult(jobid=job_id, fetch_result=False)
             listed = src_stack.api.listTemplates(templatefilter="all", id=template["id"])[
                 "template"
             ][0]
-            seen.add(listed["downloaddetails"][0]["downloadPercent"])
+            copy = listed["downloaddetails"][0]
+            seen.add(copy["downloadPercent"])
             seen.add(job["jobprocstatus"])
+            if copy["downloadState"] == "DOWNLOAD_IN_PROGRESS" and copy.get("downloadedbytes"):
+                running.append(copy)
             if job["jobstatus"] != 0:
                 break
             time.sleep(0.3)
         assert job["jobstatus"] == 1
         assert any(0 < pct < 100 for pct in seen), seen
+        # While it ran: the host at work, the bytes so far of the announced size, a rate, an ETA.
+        assert running, seen
+        live = running[-1]
+        assert live["hostid"] == src_stack.host_id and live["hostname"]
+        assert live["totalbytes"] == len(data) and 0 < live["downloadedbytes"] <= len(data)
+        assert live["downloadrate"] > 0 and live["eta"] >= 0 and live["attempts"] == 1
 
 
 def test_presigned_url_and_password_stay_out_of_logs_and_errors(src_stack: Stack) -> None:

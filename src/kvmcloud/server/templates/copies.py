@@ -21,7 +21,7 @@ from kvmcloud.server.errors import (
     ResourceUnavailableError,
     UnsupportedActionError,
 )
-from kvmcloud.server.infrastructure.models import StoragePool, Zone
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
@@ -34,6 +34,7 @@ from kvmcloud.server.templates.details import (
     header_name,
     is_header_detail,
 )
+from kvmcloud.server.templates.download_status import FailedAttempt, with_failure
 from kvmcloud.server.templates.listing import template_records
 from kvmcloud.server.templates.models import (
     DownloadState,
@@ -150,6 +151,7 @@ def request_on_pool(
     set_state(ref, requested)
     ref.download_pct = 0
     ref.error_str = None
+    forget_download(ref)
     ref.last_updated = now
     session.flush()
     job = queue.enqueue(
@@ -239,6 +241,21 @@ def set_state(ref: TemplatePoolRef, state: CopyState) -> None:
     """Write a state ``copy_states.transition()`` returned to the copy's columns."""
     ref.state = state.state
     ref.download_state = state.download_state
+
+
+def forget_download(ref: TemplatePoolRef) -> None:
+    """Clear what the copy's previous download recorded: a new one starts from nothing.
+
+    ``host_id`` goes too: it names the host that downloaded the copy now on the pool, and
+    a copy that is downloaded (again) has none.
+    """
+    ref.host_id = None
+    ref.download_host_id = None
+    ref.download_started = None
+    ref.downloaded_bytes = 0
+    ref.total_bytes = None
+    ref.download_attempts = 0
+    ref.download_failures = None
 
 
 def _install_name(template: Template) -> str:
@@ -451,6 +468,7 @@ def begin_download(
     set_state(ref, started)
     ref.download_pct = 0
     ref.error_str = None
+    forget_download(ref)
     ref.last_updated = now
     return DownloadPlan(
         ref_id=ref.id,
@@ -462,18 +480,66 @@ def begin_download(
     )
 
 
-def record_progress(session: Session, ref_id: int, percent: int, now: datetime) -> None:
-    """Store download progress on the pool copy."""
+def start_attempt(
+    session: Session, ref_id: int, *, host_id: int, attempt: int, now: datetime
+) -> None:
+    """Record that ``host_id`` is asked now, as the download's ``attempt``-th host.
+
+    The bytes start again from 0: a host never continues another host's transfer.
+    """
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is not None and copy_states.is_downloading(state_of(ref)):
-        ref.download_pct = percent
+        ref.download_host_id = host_id
+        ref.download_started = now
+        ref.download_attempts = attempt
+        ref.downloaded_bytes = 0
+        ref.total_bytes = None
+        ref.download_pct = 0
         ref.last_updated = now
 
 
+def record_progress(
+    session: Session, ref_id: int, *, done: int, total: int | None, percent: int, now: datetime
+) -> None:
+    """Store download progress on the pool copy: the bytes received, of how many, as percent.
+
+    ``last_updated`` is the moment of these bytes: the rate is measured up to it.
+    """
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is not None and copy_states.is_downloading(state_of(ref)):
+        ref.download_pct = percent
+        ref.downloaded_bytes = done
+        ref.total_bytes = total
+        ref.last_updated = now
+
+
+def record_failed_attempt(
+    session: Session, ref_id: int, *, host_id: int, host_name: str, reason: str, now: datetime
+) -> None:
+    """Add one host's failed attempt to the copy's failures, as soon as it failed."""
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None or not copy_states.is_downloading(state_of(ref)):
+        return
+    host = session.get(Host, host_id)
+    failure = FailedAttempt(host.uuid if host is not None else None, host_name, reason)
+    ref.download_failures = with_failure(ref.download_failures, failure)
+    ref.last_updated = now
+
+
 def finish_download(
-    session: Session, ref_id: int, host_id: int, result: msg.DirectDownloadResult, now: datetime
+    session: Session,
+    ref_id: int,
+    host_id: int,
+    result: msg.DirectDownloadResult,
+    now: datetime,
+    *,
+    received: tuple[int, int | None],
 ) -> TemplatePoolRef:
-    """Record a verified copy on the pool: DOWNLOADED, Ready, install path and sizes."""
+    """Record a verified copy on the pool: DOWNLOADED, Ready, install path, sizes and host.
+
+    ``received`` is the last (bytes done, bytes total) the host reported; a source that
+    announced no size turns out to have been as long as what was received.
+    """
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
         raise ResourceUnavailableError(f"Pool reference {ref_id} vanished during its download")
@@ -485,6 +551,10 @@ def finish_download(
     ref.template_size = result.virtual_size_bytes
     ref.physical_size = result.physical_size_bytes
     ref.host_id = host_id
+    ref.download_host_id = host_id
+    done, total = received
+    ref.downloaded_bytes = done
+    ref.total_bytes = total if total is not None else done
     ref.error_str = None
     ref.last_updated = now
     return ref

@@ -11,7 +11,7 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.models import Host, StoragePool
 from kvmcloud.server.infrastructure.service import hosts_reaching_pool
-from kvmcloud.server.templates.copies import set_state, state_of
+from kvmcloud.server.templates.copies import forget_download, set_state, state_of
 from kvmcloud.server.templates.copy_states import CopyEvent, transition
 from kvmcloud.server.templates.models import RefState, Template, TemplatePoolRef
 
@@ -111,6 +111,7 @@ def reconcile_pool_inventory(
         set_state(ref, reset)
         ref.download_pct = 0
         ref.install_path = None
+        forget_download(ref)
         ref.error_str = (
             f"The file {name} was missing on pool {pool.name} per host {host.name} at "
             f"{now.isoformat(timespec='seconds')}; it is downloaded again when next needed"

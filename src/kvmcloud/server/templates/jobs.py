@@ -4,13 +4,14 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.error_codes import ErrorCode
-from kvmcloud.server.agent_client import AgentUnreachableError, ProgressCallback, error_from_answer
+from kvmcloud.server.agent_client import AgentUnreachableError, error_from_answer
 from kvmcloud.server.errors import ApiError, ResourceUnavailableError
 from kvmcloud.server.events import catalog
 from kvmcloud.server.events.models import EventLevel
@@ -18,7 +19,15 @@ from kvmcloud.server.events.service import record_job_event
 from kvmcloud.server.infrastructure.models import StoragePool
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.runner import JobContext, RetryLater
-from kvmcloud.server.templates import copies, deletion, extraction, listing, views, zone_copies
+from kvmcloud.server.templates import (
+    copies,
+    deletion,
+    download_status,
+    extraction,
+    listing,
+    views,
+    zone_copies,
+)
 from kvmcloud.server.templates.deletion import PoolsInUse
 from kvmcloud.server.templates.models import ImageFormat, Template, TemplatePoolRef
 from kvmcloud.server.templates.retries import is_worth_another_host
@@ -78,7 +87,8 @@ def download_to_pool(
     plan = _plan_download(ctx, ref_id, preferred_host_id)
     if isinstance(plan, copies.ReadyCopy):
         return plan.install_path
-    attempts = _ask_hosts(ctx, plan, _progress_recorder(ctx, ref_id, on_percent))
+    recorder = _ProgressRecorder(ctx, ref_id, on_percent)
+    attempts = _ask_hosts(ctx, plan, recorder)
     if attempts.downloaded is None:
         error = attempts.error()
         with ctx.db.transaction() as session:
@@ -88,7 +98,9 @@ def download_to_pool(
         raise error
     host_id, result = attempts.downloaded
     with ctx.db.transaction() as session:
-        copies.finish_download(session, ref_id, host_id, result, ctx.clock())
+        copies.finish_download(
+            session, ref_id, host_id, result, ctx.clock(), received=recorder.received
+        )
         queue.wake_waiting_jobs(session, ctx.clock())
     logger.info(
         "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path
@@ -112,22 +124,51 @@ def _plan_download(
         raise
 
 
-def _progress_recorder(
-    ctx: JobContext, ref_id: int, on_percent: Callable[[int], None]
-) -> ProgressCallback:
-    """Return the callback that stores each new percentage on the copy and the job."""
-    last_percent = -1
+class _ProgressRecorder:
+    """The progress callback of a download's attempts: stores bytes and percent on the copy.
 
-    def on_progress(done: int, total: int | None) -> None:
-        nonlocal last_percent
-        percent = min(99, done * 100 // total) if total else 0
-        if percent != last_percent:
-            last_percent = percent
-            with ctx.db.transaction() as session:
-                copies.record_progress(session, ref_id, percent, ctx.clock())
-            on_percent(percent)
+    Each new percentage also goes to ``on_percent`` (the job's progress). Writes to the
+    copy's row are bounded by ``download_status.is_worth_writing``.
+    """
 
-    return on_progress
+    def __init__(self, ctx: JobContext, ref_id: int, on_percent: Callable[[int], None]) -> None:
+        self._ctx, self._ref_id, self._on_percent = ctx, ref_id, on_percent
+        self._job_percent: int | None = None
+        # The last (bytes done, bytes total) the host reported, for finish_download.
+        self.received: tuple[int, int | None] = (0, None)
+        self._written_percent: int | None = None
+        self._written_done: int | None = None
+        self._written_at: datetime | None = None
+
+    def start_attempt(self, host_id: int, attempt: int) -> None:
+        """Record that ``host_id`` is asked now; its progress starts from nothing."""
+        now = self._ctx.clock()
+        with self._ctx.db.transaction() as session:
+            copies.start_attempt(session, self._ref_id, host_id=host_id, attempt=attempt, now=now)
+        self.received = (0, None)
+        self._written_percent = self._written_done = None
+        self._written_at = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        self.received = (done, total)
+        percent = download_status.percent_of(done, total)
+        now = self._ctx.clock()
+        since = (now - self._written_at).total_seconds() if self._written_at else None
+        if download_status.is_worth_writing(
+            percent=percent,
+            written_percent=self._written_percent,
+            done=done,
+            written_done=self._written_done,
+            since_written_s=since,
+        ):
+            with self._ctx.db.transaction() as session:
+                copies.record_progress(
+                    session, self._ref_id, done=done, total=total, percent=percent, now=now
+                )
+            self._written_percent, self._written_done, self._written_at = percent, done, now
+        if percent != self._job_percent:
+            self._job_percent = percent
+            self._on_percent(percent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +198,13 @@ class _Attempts:
 
 
 def _ask_hosts(
-    ctx: JobContext, plan: copies.DownloadPlan, on_progress: ProgressCallback
+    ctx: JobContext, plan: copies.DownloadPlan, on_progress: _ProgressRecorder
 ) -> _Attempts:
-    """Ask the planned hosts in turn until one installs the copy or another could not help."""
+    """Ask the planned hosts in turn until one installs the copy or another could not help.
+
+    Each attempt's host and start, and each failure, are written to the copy as they
+    happen: listTemplates shows the host at work and the hosts that failed before it.
+    """
     failures: list[_Failure] = []
     for attempt, (host_id, endpoint) in enumerate(plan.hosts, 1):
         context = (
@@ -167,6 +212,7 @@ def _ask_hosts(
             f"by host {endpoint.name}"
         )
         code = None
+        on_progress.start_attempt(host_id, attempt)
         try:
             answer = ctx.agents.run(
                 endpoint,
@@ -181,7 +227,17 @@ def _ask_hosts(
             error: ApiError = error_from_answer(answer, context, url=plan.command.url)
         except AgentUnreachableError as exc:
             error = exc
-        failures.append(_Failure(endpoint.name, error, error.message.removeprefix(f"{context}: ")))
+        failure = _Failure(endpoint.name, error, error.message.removeprefix(f"{context}: "))
+        failures.append(failure)
+        with ctx.db.transaction() as session:
+            copies.record_failed_attempt(
+                session,
+                plan.ref_id,
+                host_id=host_id,
+                host_name=failure.host_name,
+                reason=failure.reason,
+                now=ctx.clock(),
+            )
         logger.warning("attempt %d of %s failed: %s", attempt, plan.template_name, error.message)
         if not is_worth_another_host(code):
             break

@@ -14,7 +14,7 @@ from kvmcloud.server.accounts.models import Account, Domain
 from kvmcloud.server.accounts.owners import owned_by, owner_path_for, scope_of
 from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
-from kvmcloud.server.infrastructure.models import StoragePool, Zone
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.paging import PageRequest
 from kvmcloud.server.queries import get_by_uuid, list_window, rows_by_id
 from kvmcloud.server.templates.models import (
@@ -196,6 +196,7 @@ def template_records(
     guest_os = rows_by_id(session, GuestOs, {t.guest_os_id for t in templates.values()})
     details: defaultdict[int, list[TemplateDetail]] = defaultdict(list)
     copies: defaultdict[int, list[PoolCopy]] = defaultdict(list)
+    refs: list[tuple[TemplatePoolRef, StoragePool]] = []
     if templates:
         for detail in session.scalars(
             select(TemplateDetail)
@@ -203,13 +204,19 @@ def template_records(
             .order_by(TemplateDetail.id)
         ):
             details[detail.template_id].append(detail)
-        for ref, pool in session.execute(
-            select(TemplatePoolRef, StoragePool)
-            .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
-            .where(TemplatePoolRef.template_id.in_(templates))
-            .order_by(TemplatePoolRef.id)
-        ):
-            copies[ref.template_id].append(PoolCopy(ref, pool))
+        refs = [
+            (ref, pool)
+            for ref, pool in session.execute(
+                select(TemplatePoolRef, StoragePool)
+                .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
+                .where(TemplatePoolRef.template_id.in_(templates))
+                .order_by(TemplatePoolRef.id)
+            )
+        ]
+    hosts = rows_by_id(session, Host, {ref.download_host_id for ref, _ in refs})
+    for ref, pool in refs:
+        host = hosts.get(ref.download_host_id) if ref.download_host_id is not None else None
+        copies[ref.template_id].append(PoolCopy(ref, pool, host))
     records = []
     for template, zone_id in pairs:
         account = accounts.get(template.account_id)

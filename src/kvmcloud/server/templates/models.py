@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kvmcloud.server.db import Base, StrEnumType, UtcDateTime, new_uuid
@@ -163,10 +163,24 @@ class TemplatePoolRef(Base):
     # CloudStack's template_size is the virtual size; physical_size is bytes on the pool.
     template_size: Mapped[int] = mapped_column(BigInteger, default=0)
     physical_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The host that downloaded the copy now on the pool: set when it is Ready, cleared when
+    # a new download starts (the host of an attempt under way is download_host_id).
     host_id: Mapped[int | None] = mapped_column(ForeignKey("host.id"))
     marked_for_gc: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UtcDateTime())
+    # While a download runs, the time downloaded_bytes was written (the rate is measured
+    # from download_started to it).
     last_updated: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The latest download's current (or last) attempt, kvmcloud only: the host asked, when
+    # it was asked, the source's bytes it received and the size the source announced.
+    download_host_id: Mapped[int | None] = mapped_column(ForeignKey("host.id"))
+    download_started: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    downloaded_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    total_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # How many hosts the latest download asked, and a JSON list of the failed attempts
+    # ({"hostid", "hostname", "reason"}; bounded by download_status.with_failure).
+    download_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    download_failures: Mapped[str | None] = mapped_column(Text)
 
 
 class LaunchPermission(Base):

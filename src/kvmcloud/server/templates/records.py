@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.accounts.models import Account, Domain
-from kvmcloud.server.infrastructure.models import StoragePool, Zone
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.templates.models import (
     GuestOs,
     GuestOsCategory,
@@ -21,10 +21,12 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class PoolCopy:
-    """A template's copy on a pool, with the pool."""
+    """A template's copy on a pool, with the pool and the host of its latest attempt."""
 
     ref: TemplatePoolRef
     pool: StoragePool
+    # The host downloading the copy, or that downloaded it or failed last (download_host_id).
+    host: Host | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

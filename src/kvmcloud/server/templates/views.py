@@ -13,7 +13,8 @@ from kvmcloud.server.api.params import Entity
 from kvmcloud.server.api.responses import format_date
 from kvmcloud.server.infrastructure.views import RESOURCE_TAG
 from kvmcloud.server.templates.details import is_header_detail
-from kvmcloud.server.templates.models import GuestOsCategory, TemplateDetail
+from kvmcloud.server.templates.download_status import failed_attempts, throughput
+from kvmcloud.server.templates.models import DownloadState, GuestOsCategory, TemplateDetail
 from kvmcloud.server.templates.records import (
     HTTP_DOWNLOAD,
     ExtractUrl,
@@ -27,6 +28,15 @@ from kvmcloud.server.templates.records import (
 BYPASSED_STATUS = "Bypassed Secondary Storage"
 # CloudStack's Upload.Status once an extract URL exists.
 URL_CREATED = "DOWNLOAD_URL_CREATED"
+
+FAILED_ATTEMPT = ObjectSchema(
+    "TemplateDownloadFailure",
+    (
+        out("hostid", FieldType.STRING, "kvmcloud: the ID of the host whose attempt failed"),
+        out("hostname", FieldType.STRING, "kvmcloud: the name of the host whose attempt failed"),
+        out("reason", FieldType.STRING, "kvmcloud: what the host answered, or why it could not"),
+    ),
+)
 
 DOWNLOAD_DETAILS = ObjectSchema(
     "TemplateDownloadDetails",
@@ -42,6 +52,53 @@ DOWNLOAD_DETAILS = ObjectSchema(
         out("jobid", FieldType.STRING, "kvmcloud: the UUID of the job downloading the copy"),
         out("installpath", FieldType.STRING, "kvmcloud: the path of the copy on the pool"),
         out("errortext", FieldType.STRING, "kvmcloud: why the copy's download failed"),
+        out(
+            "hostid",
+            FieldType.STRING,
+            "kvmcloud: the ID of the host downloading the copy, or that downloaded it, or "
+            "whose attempt failed last",
+        ),
+        out("hostname", FieldType.STRING, "kvmcloud: the name of that host"),
+        out(
+            "downloadstarted",
+            FieldType.DATE,
+            "kvmcloud: when that host's attempt started",
+        ),
+        out(
+            "downloadedbytes",
+            FieldType.LONG,
+            "kvmcloud: the bytes of the source that attempt received (compressed bytes for a "
+            "compressed image)",
+        ),
+        out(
+            "totalbytes",
+            FieldType.LONG,
+            "kvmcloud: the size of the source, once it is known (announced by the source, or "
+            "what was received once the copy is Ready)",
+        ),
+        out(
+            "downloadrate",
+            FieldType.LONG,
+            "kvmcloud: bytes per second received, averaged from the attempt's start to the "
+            "last progress update; while downloading and once downloaded",
+        ),
+        out(
+            "eta",
+            FieldType.LONG,
+            "kvmcloud: seconds the download should still take at that rate, from the last "
+            "progress update; only while downloading and when the size is known",
+        ),
+        out(
+            "attempts",
+            FieldType.INTEGER,
+            "kvmcloud: how many hosts the latest download has asked",
+        ),
+        out(
+            "failures",
+            FieldType.LIST,
+            "kvmcloud: the latest download's failed attempts, oldest first",
+            nested=FAILED_ATTEMPT,
+        ),
     ),
 )
 
@@ -340,16 +397,41 @@ def os_category_response(category: GuestOsCategory) -> dict[str, Any]:
 
 
 def _download_details(copy: PoolCopy) -> dict[str, Any]:
-    ref, pool = copy.ref, copy.pool
+    ref, pool, host = copy.ref, copy.pool, copy.host
+    state = ref.download_state
+    attempted = ref.download_started is not None
+    # A failed attempt's average says little and a new attempt starts from 0: no rate then.
+    measured = state in (DownloadState.DOWNLOAD_IN_PROGRESS, DownloadState.DOWNLOADED)
+    speed = throughput(
+        done=ref.downloaded_bytes,
+        total=ref.total_bytes,
+        started=ref.download_started if measured else None,
+        measured=ref.last_updated,
+        downloading=state == DownloadState.DOWNLOAD_IN_PROGRESS,
+    )
     return DOWNLOAD_DETAILS.render(
         {
             "datastore": pool.name,
             "datastoreid": pool.uuid,
             "downloadPercent": ref.download_pct,
-            "downloadState": ref.download_state,
+            "downloadState": state,
             "jobid": ref.job_id,
             "installpath": ref.install_path,
             "errortext": ref.error_str,
+            "hostid": host.uuid if host else None,
+            "hostname": host.name if host else None,
+            "downloadstarted": format_date(ref.download_started),
+            "downloadedbytes": ref.downloaded_bytes if attempted else None,
+            "totalbytes": ref.total_bytes,
+            "downloadrate": speed.rate,
+            "eta": speed.eta_s,
+            "attempts": ref.download_attempts,
+            "failures": [
+                FAILED_ATTEMPT.render(
+                    {"hostid": f.hostid, "hostname": f.hostname, "reason": f.reason}
+                )
+                for f in failed_attempts(ref.download_failures)
+            ],
         }
     )
 

@@ -1,12 +1,13 @@
 """Template, ISO, OS type and OS category responses from records (pure)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.error_codes import ErrorCode
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account, Domain
-from kvmcloud.server.infrastructure.models import StoragePool, Zone
+from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.templates.download_status import FailedAttempt, with_failure
 from kvmcloud.server.templates.models import (
     DownloadState,
     GuestOs,
@@ -160,6 +161,7 @@ def test_each_copy_in_the_zone_is_a_download_detail_in_order() -> None:
             "downloadState": DownloadState.DOWNLOADED,
             "jobid": "j-1",
             "installpath": "/pool1/abc",
+            "failures": [],
         },
         {
             "datastore": "pool1",
@@ -167,8 +169,85 @@ def test_each_copy_in_the_zone_is_a_download_detail_in_order() -> None:
             "downloadPercent": 0,
             "downloadState": DownloadState.DOWNLOAD_ERROR,
             "errortext": "checksum mismatch",
+            "failures": [],
         },
     ]
+
+
+def copy_at(state: DownloadState, **columns: object) -> PoolCopy:
+    ref = TemplatePoolRef(
+        download_state=state,
+        state=RefState.READY if state == DownloadState.DOWNLOADED else RefState.CREATING,
+        download_pct=40,
+        **columns,
+    )
+    host = Host(id=3, uuid="h-1", name="kvm1")
+    return PoolCopy(ref, StoragePool(id=5, uuid="p-1", name="pool1", data_center_id=2), host)
+
+
+def details_of(copy: PoolCopy) -> dict[str, object]:
+    (details,) = template_response(record(copies=[copy]))["downloaddetails"]
+    return details
+
+
+def test_a_running_download_shows_its_host_bytes_rate_and_eta() -> None:
+    copy = copy_at(
+        DownloadState.DOWNLOAD_IN_PROGRESS,
+        download_host_id=3,
+        download_started=CREATED,
+        last_updated=CREATED + timedelta(seconds=10),
+        downloaded_bytes=400,
+        total_bytes=1000,
+        download_attempts=2,
+        download_failures=with_failure(None, FailedAttempt("h-0", "kvm0", "HTTP 503")),
+    )
+    details = details_of(copy)
+    assert details["hostid"] == "h-1" and details["hostname"] == "kvm1"
+    assert details["downloadstarted"] == "2026-01-02T03:04:05+0000"
+    assert (details["downloadedbytes"], details["totalbytes"]) == (400, 1000)
+    # 400 bytes in 10 s: 40 B/s; 600 bytes left: 15 s.
+    assert (details["downloadrate"], details["eta"]) == (40, 15)
+    assert details["attempts"] == 2
+    assert details["failures"] == [{"hostid": "h-0", "hostname": "kvm0", "reason": "HTTP 503"}]
+
+
+def test_a_failed_download_shows_its_attempts_but_no_rate_or_eta() -> None:
+    failures = None
+    for name in ("kvm0", "kvm1"):
+        failures = with_failure(failures, FailedAttempt(None, name, f"no data from {name}"))
+    copy = copy_at(
+        DownloadState.DOWNLOAD_ERROR,
+        download_host_id=3,
+        download_started=CREATED,
+        last_updated=CREATED + timedelta(seconds=10),
+        downloaded_bytes=400,
+        total_bytes=1000,
+        download_attempts=2,
+        download_failures=failures,
+    )
+    details = details_of(copy)
+    assert "downloadrate" not in details and "eta" not in details
+    assert details["attempts"] == 2
+    assert details["failures"] == [
+        {"hostname": "kvm0", "reason": "no data from kvm0"},
+        {"hostname": "kvm1", "reason": "no data from kvm1"},
+    ]
+
+
+def test_a_downloaded_copy_shows_its_average_rate_and_no_eta() -> None:
+    copy = copy_at(
+        DownloadState.DOWNLOADED,
+        download_host_id=3,
+        download_started=CREATED,
+        last_updated=CREATED + timedelta(seconds=4),
+        downloaded_bytes=1000,
+        total_bytes=1000,
+        download_attempts=1,
+    )
+    details = details_of(copy)
+    assert (details["downloadedbytes"], details["totalbytes"]) == (1000, 1000)
+    assert details["downloadrate"] == 250 and "eta" not in details
+    assert details["hostname"] == "kvm1" and details["failures"] == []
 
 
 def caller(account_id: int, *, is_admin: bool) -> Caller:
