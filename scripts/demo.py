@@ -10,7 +10,9 @@ every process the demo started is stopped (by PID) at the end.
 
 import hashlib
 import json
+import os
 import secrets
+import select
 import shutil
 import sqlite3
 import subprocess
@@ -108,6 +110,7 @@ def run_stack(
                 api = ApiClient(endpoint, keys.api_key, keys.secret_key, http=http)
                 run_flow(api, endpoint, keys, origin, token, agent_port, pool, digest, db_file)
                 boot_vm(api, pool)
+                show_ui(http, f"http://127.0.0.1:{server_port}", keys)
         finally:
             for process in (agent, server):
                 if process is not None:
@@ -323,6 +326,51 @@ def boot_vm(api: ApiClient, pool: Path) -> None:
     if marker is None:
         raise SystemExit("demo failed: the VM did not write its marker on the console")
     print("\nThe VM booted from the direct-download template; it is expunged again.")
+
+
+# How long the demo keeps its cloud up for the web UI: until Enter on a terminal, at most
+# this long (every wait is bounded); KVMCLOUD_DEMO_KEEP_S sets it when there is no terminal.
+KEEP_LIMIT_S = 3600.0
+
+
+def show_ui(http: httpx.Client, base: str, keys: AdminKeys) -> None:
+    """Check the web UI is served and the admin's login works, then print both."""
+    step("The web UI: served by kvmcloud-server at /client/, a client of /client/api")
+    page = http.get(f"{base}/client/")
+    if page.status_code != 200 or '<div id="app">' not in page.text:
+        raise SystemExit(f"demo failed: /client/ answered {page.status_code}; run `make ui`")
+    password = keys.password or "(the password given at an earlier init)"
+    if keys.password is not None:
+        login = http.post(
+            f"{base}/client/api",
+            data={"command": "login", "username": "admin", "password": keys.password},
+            params={"response": "json"},
+        )
+        if login.status_code != 200:
+            raise SystemExit(f"demo failed: the admin's login answered {login.status_code}")
+    keep_s = float(os.environ.get("KVMCLOUD_DEMO_KEEP_S", "0"))
+    interactive = sys.stdin.isatty()
+    print(f"\n    Web UI:  {base}/client/")
+    print(f"    Login:   admin / {password}  (domain: leave empty for ROOT)")
+    if interactive:
+        print("    The cloud stays up for the UI; press Enter to stop it.", flush=True)
+        wait_for_enter(min(KEEP_LIMIT_S, keep_s or KEEP_LIMIT_S))
+    elif keep_s > 0:
+        print(f"    The cloud stays up for {keep_s:.0f} s (KVMCLOUD_DEMO_KEEP_S).", flush=True)
+        time.sleep(min(KEEP_LIMIT_S, keep_s))
+    else:
+        print(
+            "    (no terminal: the cloud stops now; run `make demo` in a terminal, or set "
+            "KVMCLOUD_DEMO_KEEP_S, to keep it up for the UI)",
+            flush=True,
+        )
+
+
+def wait_for_enter(limit_s: float) -> None:
+    """Return on Enter, or after limit_s."""
+    ready, _, _ = select.select([sys.stdin], [], [], limit_s)
+    if ready:
+        sys.stdin.readline()
 
 
 if __name__ == "__main__":
