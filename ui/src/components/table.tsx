@@ -27,6 +27,8 @@ export interface TableProps {
   empty?: string;
   /** Extra cells at the end of each row (actions). */
   actions?: (row: Row, reload: () => void) => ComponentChildren;
+  /** The header of the actions column (default "Actions"). */
+  actionsLabel?: string;
 }
 
 function cell(row: Row, column: Column): ComponentChildren {
@@ -75,7 +77,7 @@ export function DataTable(props: TableProps): JSX.Element {
                 {c.label}
               </th>
             ))}
-            {props.actions !== undefined && <th scope="col">Actions</th>}
+            {props.actions !== undefined && <th scope="col">{props.actionsLabel ?? "Actions"}</th>}
           </tr>
         </thead>
         <tbody>

@@ -212,6 +212,7 @@ function Settings(): JSX.Element {
           { key: "category", label: "Category" },
           { key: "description", label: "Description" },
         ]}
+        actionsLabel="Value"
         actions={(row, reload) => <SettingValue key={`${text(row.name)}=${text(row.value)}`} row={row} reload={reload} />}
         empty="No settings match."
       />
