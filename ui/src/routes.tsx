@@ -1,9 +1,11 @@
 // Every screen's routes, in navigation order. Screen modules add their entries here.
 import type { RouteDef } from "./route";
 import { routes as dashboard } from "./screens/dashboard";
+import { routes as instances } from "./screens/instances";
 
 export const ROUTES: RouteDef[] = [
   ...dashboard,
+  ...instances,
 ];
 
 /** The navigation sections, in order; a route's nav.section must be one of these. */
