@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import HEADER
 from tests.e2e.ui.conftest import Ui
 from tests.support.browser import assert_accessible, login, screenshot
+from tests.support.images import make_boot_iso
 from tests.support.libvirt import domain_state, libvirt_or_skip
 
 pytestmark = pytest.mark.e2e
@@ -44,6 +45,15 @@ def test_deploy_stop_destroy_and_expunge_an_instance(ui: Ui, page: Page) -> None
             name="ui-tiny", displaytext="ui-tiny", cpunumber=1, cpuspeed=500, memory=64
         )
         register_template(ui, "ui-boot")
+        make_boot_iso(ui.stack.workdir / "images" / "ui.iso")
+        api.registerIso(
+            name="ui-iso",
+            displaytext="ui-iso",
+            zoneid=ui.stack.zone_id,
+            url=ui.stack.origin.url("/ui.iso"),
+            directdownload=True,
+            details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
+        )
         # Destroy and expunge ask for confirmation.
         page.on("dialog", lambda dialog: dialog.accept())
 
@@ -69,6 +79,16 @@ def test_deploy_stop_destroy_and_expunge_an_instance(ui: Ui, page: Page) -> None
         screenshot(page, "instance-running")
         assert_accessible(page)
 
+        iso_attached = page.get_by_role("definition").filter(has_text="ui-iso")
+        page.get_by_label("ISO to attach").select_option(label="ui-iso")
+        page.get_by_role("button", name="Attach ISO").click()
+        expect(iso_attached).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        expect(page.get_by_role("status")).to_contain_text("ISO attached")
+        assert api.listVirtualMachines(id=vm["id"])["virtualmachine"][0]["isoname"] == "ui-iso"
+        page.get_by_role("button", name="Detach ISO").click()
+        expect(iso_attached).to_have_count(0, timeout=JOB_TIMEOUT_MS)
+        expect(page.get_by_role("status")).to_contain_text("ISO ui-iso detached")
+
         # The test image has no ACPI handler: power it off, as tests/e2e/test_vms.py does.
         page.get_by_role("button", name="Force stop").click()
         expect(heading).to_contain_text("Stopped", timeout=JOB_TIMEOUT_MS)
@@ -85,3 +105,42 @@ def test_deploy_stop_destroy_and_expunge_an_instance(ui: Ui, page: Page) -> None
         assert api.listVirtualMachines(id=vm["id"], listall=True) == {}
         assert domain_state(vm["instancename"]) is None
         expect(page.get_by_role("link", name="ui-vm")).to_have_count(0)
+
+
+def test_deploy_from_an_iso_asks_for_a_disk_offering(ui: Ui, page: Page) -> None:
+    with libvirt_or_skip():
+        api = ui.stack.api
+        api.updateConfiguration(name="instance.name", value=f"ui-{secrets.token_hex(3)}")
+        api.createServiceOffering(
+            name="ui-iso-tiny", displaytext="ui-iso-tiny", cpunumber=1, cpuspeed=500, memory=64
+        )
+        api.createDiskOffering(name="ui-small", displaytext="ui-small", disksize=1)
+        make_boot_iso(ui.stack.workdir / "images" / "ui-deploy.iso")
+        api.registerIso(
+            name="ui-deploy-iso",
+            displaytext="ui-deploy-iso",
+            zoneid=ui.stack.zone_id,
+            url=ui.stack.origin.url("/ui-deploy.iso"),
+            directdownload=True,
+            details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
+        )
+
+        login(page, ui.url, ui.username, ui.password)
+        page.goto(f"{ui.url}#/instances/deploy")
+        expect(page.get_by_label("Disk offering")).to_have_count(0)
+        page.get_by_role("radio", name="An ISO").check()
+        page.get_by_role("combobox", name="ISO").select_option(label="ui-deploy-iso")
+        page.get_by_label("Service offering").select_option(label="ui-iso-tiny")
+        page.get_by_label("Disk offering").select_option(label="ui-small")
+        page.get_by_label("Name").fill("ui-iso-vm")
+        assert_accessible(page)
+        page.get_by_role("button", name="Deploy").click()
+
+        heading = page.get_by_role("heading", name=re.compile(r"^Instance ui-iso-vm"), level=1)
+        expect(heading).to_contain_text("Running", timeout=DEPLOY_TIMEOUT_MS)
+        vm = api.listVirtualMachines(name="ui-iso-vm", listall=True)["virtualmachine"][0]
+        assert vm["isoname"] == "ui-deploy-iso"
+        root = api.listVolumes(virtualmachineid=vm["id"])["volume"][0]
+        assert root["size"] == 1024**3
+        api.destroyVirtualMachine(id=vm["id"], expunge=True)
+        assert domain_state(vm["instancename"]) is None
