@@ -1,10 +1,12 @@
 // Every screen's routes, in navigation order. Screen modules add their entries here.
 import type { RouteDef } from "./route";
-import { routes as dashboard } from "./screens/dashboard";
 import { routes as admin } from "./screens/admin";
+import { routes as dashboard } from "./screens/dashboard";
+import { routes as instances } from "./screens/instances";
 
 export const ROUTES: RouteDef[] = [
   ...dashboard,
+  ...instances,
   ...admin,
 ];
 
