@@ -3,8 +3,11 @@ import type { RouteDef } from "./route";
 import { routes as admin } from "./screens/admin";
 import { routes as dashboard } from "./screens/dashboard";
 import { routes as instances } from "./screens/instances";
+import { routes as register } from "./screens/register";
 
 export const ROUTES: RouteDef[] = [
+  // Before any /templates/:id or /isos/:id route, which would take "register" for an id.
+  ...register,
   ...dashboard,
   ...instances,
   ...admin,
