@@ -2,6 +2,7 @@
 import type { RouteDef } from "./route";
 import { routes as admin } from "./screens/admin";
 import { routes as dashboard } from "./screens/dashboard";
+import { routes as images } from "./screens/images";
 import { routes as instances } from "./screens/instances";
 import { routes as register } from "./screens/register";
 
@@ -9,6 +10,7 @@ export const ROUTES: RouteDef[] = [
   // Before any /templates/:id or /isos/:id route, which would take "register" for an id.
   ...register,
   ...dashboard,
+  ...images,
   ...instances,
   ...admin,
 ];

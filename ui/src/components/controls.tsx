@@ -57,15 +57,17 @@ interface ActionProps {
 export function ActionButton(props: ActionProps): JSX.Element {
   const { notify } = useApp();
   const [busy, setBusy] = useState(false);
+  // A label that already ends in "…" (it opens a choice) gets no second one while busy.
+  const base = props.label.replace(/…$/, "");
   const click = async (): Promise<void> => {
     if (props.confirm !== undefined && !window.confirm(props.confirm)) return;
     setBusy(true);
-    notify("info", `${props.label}…`);
+    notify("info", `${base}…`);
     try {
       notify("success", await props.run());
       props.done?.();
     } catch (error) {
-      notify("error", `${props.label} failed: ${messageOf(error)}`);
+      notify("error", `${base} failed: ${messageOf(error)}`);
     } finally {
       setBusy(false);
     }
@@ -78,7 +80,7 @@ export function ActionButton(props: ActionProps): JSX.Element {
       aria-busy={busy}
       onClick={() => void click()}
     >
-      {busy ? `${props.label}…` : props.label}
+      {busy ? `${base}…` : props.label}
     </button>
   );
 }
