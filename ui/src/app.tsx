@@ -28,7 +28,13 @@ export function App({ api }: { api: Api }): JSX.Element {
   );
 
   const notify = useCallback((tone: Tone, text: string) => {
-    setNotices((old) => [...old, { id: Date.now() + Math.random(), tone, text }].slice(-NOTICE_LIMIT));
+    // "Running…" notices are superseded by how an action ended; the busy button still
+    // shows any other action that is running.
+    setNotices((old) =>
+      [...old.filter((n) => tone === "info" || n.tone !== "info"), { id: Date.now() + Math.random(), tone, text }].slice(
+        -NOTICE_LIMIT,
+      ),
+    );
   }, []);
   const value = useMemo<AppValue>(() => ({ api, notify }), [api, notify]);
 
