@@ -1,8 +1,10 @@
 // Every screen's routes, in navigation order. Screen modules add their entries here.
 import type { RouteDef } from "./route";
 import { routes as admin } from "./screens/admin";
+import { routes as certificates } from "./screens/certificates";
 import { routes as dashboard } from "./screens/dashboard";
 import { routes as images } from "./screens/images";
+import { routes as infrastructure } from "./screens/infrastructure";
 import { routes as instances } from "./screens/instances";
 import { routes as register } from "./screens/register";
 
@@ -13,6 +15,8 @@ export const ROUTES: RouteDef[] = [
   ...images,
   ...instances,
   ...admin,
+  ...infrastructure,
+  ...certificates,
 ];
 
 /** The navigation sections, in order; a route's nav.section must be one of these. */

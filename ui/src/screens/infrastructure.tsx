@@ -1,0 +1,253 @@
+// Infrastructure screens: zones, pods, clusters, hosts, primary storage and a pool's copies.
+import type { JSX } from "preact";
+
+import type { Row } from "../api";
+import { Details, ErrorText, StateBadge } from "../components/controls";
+import { DataTable } from "../components/table";
+import { useApp } from "../context";
+import { bytes, date, text } from "../format";
+import { useLoad } from "../hooks";
+import type { RouteDef } from "../route";
+
+function str(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+/** Used of total as bytes and a percentage, with a meter for the eye. */
+function Usage({ row }: { row: Row }): JSX.Element {
+  const used = row.disksizeused;
+  const total = row.disksizetotal;
+  if (typeof used !== "number" || typeof total !== "number" || total <= 0) {
+    return <span>{`${bytes(used)} of ${bytes(total)}`}</span>;
+  }
+  const percent = Math.round((used / total) * 1000) / 10;
+  return (
+    <span class="usage">
+      <meter min={0} max={total} value={used} aria-label={`Used ${percent}%`} />{" "}
+      {`${bytes(used)} of ${bytes(total)} (${percent}%)`}
+    </span>
+  );
+}
+
+function badge(key: string): (row: Row) => JSX.Element {
+  return (row) => <StateBadge state={row[key]} />;
+}
+
+function Listing(props: {
+  id: string;
+  title: string;
+  command: string;
+  columns: { key: string; label: string; render?: (row: Row) => JSX.Element | string }[];
+  link?: (row: Row) => string;
+  refreshMs?: number;
+}): JSX.Element {
+  return (
+    <section aria-labelledby={props.id}>
+      <h1 id={props.id}>{props.title}</h1>
+      <DataTable
+        command={props.command}
+        caption={props.title}
+        columns={props.columns}
+        {...(props.link === undefined ? {} : { link: props.link })}
+        {...(props.refreshMs === undefined ? {} : { refreshMs: props.refreshMs })}
+      />
+    </section>
+  );
+}
+
+const POOL_COLUMNS = [
+  { key: "name", label: "Name" },
+  { key: "state", label: "State", render: badge("state") },
+  { key: "zonename", label: "Zone" },
+  { key: "scope", label: "Scope" },
+  { key: "type", label: "Type" },
+  { key: "disksizeused", label: "Usage", render: (row: Row) => <Usage row={row} /> },
+];
+
+/** The copies of templates on one pool, from listTemplates' downloaddetails. */
+function PoolCopies({ poolId }: { poolId: string }): JSX.Element {
+  const { api } = useApp();
+  // listTemplates has no pool filter: take one page of every template and keep the copies
+  // on this pool (a pool with copies of more templates than the page shows lists those only).
+  const templates = useLoad(
+    () => api.list("listTemplates", { templatefilter: "all", pagesize: 200, page: 1 }),
+    [poolId],
+    5000,
+  );
+  const copies: { template: Row; copy: Row }[] = [];
+  for (const template of templates.data?.items ?? []) {
+    const details = Array.isArray(template.downloaddetails) ? (template.downloaddetails as Row[]) : [];
+    for (const copy of details) {
+      if (copy.datastoreid === poolId) copies.push({ template, copy });
+    }
+  }
+  return (
+    <div class="table-wrap">
+      <ErrorText error={templates.error} />
+      <table aria-busy={templates.loading}>
+        <caption>
+          Template copies on this pool <span class="muted">({copies.length})</span>
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Template</th>
+            <th scope="col">State</th>
+            <th scope="col">Progress</th>
+            <th scope="col">Path</th>
+          </tr>
+        </thead>
+        <tbody>
+          {copies.length === 0 && !templates.loading && (
+            <tr>
+              <td colSpan={4}>No template copies on this pool.</td>
+            </tr>
+          )}
+          {copies.map(({ template, copy }) => (
+            <tr key={`${str(template.id)}-${str(template.zoneid)}`}>
+              <td>{text(template.name)}</td>
+              <td>
+                <StateBadge state={copy.downloadState} />
+                {str(copy.errortext) !== "" && <small class="muted"> {str(copy.errortext)}</small>}
+              </td>
+              <td>{typeof copy.downloadPercent === "number" ? `${copy.downloadPercent}%` : "—"}</td>
+              <td>{text(copy.installpath)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function PoolDetail({ id }: { id: string }): JSX.Element {
+  const { api } = useApp();
+  const pool = useLoad(() => api.list("listStoragePools", { id }), [id]);
+  const row = pool.data?.items[0];
+  return (
+    <section aria-labelledby="pool-title">
+      <h1 id="pool-title">Primary storage {row === undefined ? "" : text(row.name)}</h1>
+      <ErrorText error={pool.error} />
+      {row !== undefined && (
+        <Details
+          items={[
+            ["State", <StateBadge state={row.state} />],
+            ["Usage", <Usage row={row} />],
+            ["Allocated", bytes(row.disksizeallocated)],
+            ["Zone", text(row.zonename)],
+            ["Cluster", text(row.clustername)],
+            ["Scope", text(row.scope)],
+            ["Type", text(row.type)],
+            ["Path", text(row.path)],
+            ["Created", date(row.created)],
+          ]}
+        />
+      )}
+      <PoolCopies poolId={id} />
+    </section>
+  );
+}
+
+export const routes: RouteDef[] = [
+  {
+    path: "/zones",
+    title: "Zones",
+    admin: true,
+    nav: { section: "Infrastructure", label: "Zones" },
+    view: () => (
+      <Listing
+        id="zones-title"
+        title="Zones"
+        command="listZones"
+        columns={[
+          { key: "name", label: "Name" },
+          { key: "allocationstate", label: "Allocation", render: badge("allocationstate") },
+          { key: "networktype", label: "Network type" },
+          { key: "type", label: "Type" },
+        ]}
+      />
+    ),
+  },
+  {
+    path: "/pods",
+    title: "Pods",
+    admin: true,
+    nav: { section: "Infrastructure", label: "Pods" },
+    view: () => (
+      <Listing
+        id="pods-title"
+        title="Pods"
+        command="listPods"
+        columns={[
+          { key: "name", label: "Name" },
+          { key: "zonename", label: "Zone" },
+          { key: "allocationstate", label: "Allocation", render: badge("allocationstate") },
+        ]}
+      />
+    ),
+  },
+  {
+    path: "/clusters",
+    title: "Clusters",
+    admin: true,
+    nav: { section: "Infrastructure", label: "Clusters" },
+    view: () => (
+      <Listing
+        id="clusters-title"
+        title="Clusters"
+        command="listClusters"
+        columns={[
+          { key: "name", label: "Name" },
+          { key: "zonename", label: "Zone" },
+          { key: "podname", label: "Pod" },
+          { key: "hypervisortype", label: "Hypervisor" },
+          { key: "allocationstate", label: "Allocation", render: badge("allocationstate") },
+        ]}
+      />
+    ),
+  },
+  {
+    path: "/hosts",
+    title: "Hosts",
+    admin: true,
+    nav: { section: "Infrastructure", label: "Hosts" },
+    view: () => (
+      <Listing
+        id="hosts-title"
+        title="Hosts"
+        command="listHosts"
+        refreshMs={10000}
+        columns={[
+          { key: "name", label: "Name" },
+          { key: "state", label: "State", render: badge("state") },
+          { key: "resourcestate", label: "Resource state", render: badge("resourcestate") },
+          { key: "ipaddress", label: "IP address" },
+          { key: "zonename", label: "Zone" },
+          { key: "clustername", label: "Cluster" },
+          { key: "version", label: "Version" },
+          { key: "lastpinged", label: "Last heartbeat", render: (row) => date(row.lastpinged) },
+        ]}
+      />
+    ),
+  },
+  {
+    path: "/storage",
+    title: "Primary storage",
+    admin: true,
+    nav: { section: "Infrastructure", label: "Primary storage" },
+    view: () => (
+      <Listing
+        id="storage-title"
+        title="Primary storage"
+        command="listStoragePools"
+        columns={POOL_COLUMNS}
+        link={(row) => `/storage/${str(row.id)}`}
+      />
+    ),
+  },
+  {
+    path: "/storage/:id",
+    title: "Primary storage pool",
+    admin: true,
+    view: (params) => <PoolDetail id={params.id ?? ""} />,
+  },
+];
