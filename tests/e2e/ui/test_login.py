@@ -42,8 +42,10 @@ def expect_login_screen(page: Page) -> None:
 def expect_dashboard(page: Page) -> None:
     """The dashboard is shown with the stack's one host and one pool counted."""
     expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    # In the screen, not the navigation, which has links of the same names.
+    screen = page.get_by_role("main")
     for label in ("Hosts", "Primary storage"):
-        expect(page.get_by_role("link", name=re.compile(label))).to_have_text(
+        expect(screen.get_by_role("link", name=re.compile(label))).to_have_text(
             re.compile(rf"^\s*1\s*{label}\s*$")
         )
 
