@@ -86,6 +86,8 @@ class FakeAgent:
     # Pool files the agent serves to read_pool_file, by name, and the reads it was asked for.
     files: dict[str, bytes] = field(default_factory=dict)
     reads: list[msg.ReadPoolFileRequest] = field(default_factory=list)
+    # Serial console logs by domain name, which ReadConsoleLog returns the tail of.
+    console_logs: dict[str, bytes] = field(default_factory=dict)
 
     def sent(self, kind: type) -> list:
         """The commands of one type this agent received, oldest first."""
@@ -223,6 +225,18 @@ class FakeAgentClient:
             return state(command.name)
         if isinstance(command, msg.RebootVmCommand | msg.AttachIsoCommand):
             return state(command.name)
+        if isinstance(command, msg.ReadConsoleLogCommand):
+            data = agent.console_logs.get(command.name, b"")
+            tail = data[-command.max_bytes :]
+            return msg.Answer(
+                ok=True,
+                result=msg.ConsoleLogResult(
+                    name=command.name,
+                    log=tail.decode("utf-8", errors="replace"),
+                    size_bytes=len(data),
+                    truncated=len(tail) < len(data),
+                ),
+            )
         if isinstance(command, msg.RemoveNetworkCommand):
             existed = command.network_uuid in agent.networks
             agent.networks.discard(command.network_uuid)

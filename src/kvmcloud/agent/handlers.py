@@ -36,6 +36,7 @@ from kvmcloud.protocol.agent_messages import (
     InstallCertificateCommand,
     PoolFileDeleted,
     PoolSpec,
+    ReadConsoleLogCommand,
     RebootVmCommand,
     RemoveNetworkCommand,
     RenewCertificateCommand,
@@ -143,6 +144,8 @@ class CommandHandlers:
                 return self._vms.destroy(command)
             case AttachIsoCommand():
                 return self._vms.attach_iso(command)
+            case ReadConsoleLogCommand():
+                return self._vms.console_log(command)
             case RemoveNetworkCommand():
                 return self._vms.remove_network(command)
             case SetupCertificateCommand() | RevokeCertificateCommand():

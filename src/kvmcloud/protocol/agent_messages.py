@@ -336,6 +336,16 @@ class DestroyVmCommand:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReadConsoleLogCommand:
+    """Return the last ``max_bytes`` of domain ``name``'s serial console log."""
+
+    TYPE: ClassVar[str] = "ReadConsoleLog"
+    LONG: ClassVar[bool] = False
+    name: str
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AttachIsoCommand:
     """Insert ``iso_path`` into the domain's CD-ROM, or eject it when None."""
 
@@ -435,6 +445,20 @@ class VmStateResult:
     state: VmPowerState
     accelerator: str | None = None
     console_log: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleLogResult:
+    """The tail of a console log: text (UTF-8, bad bytes replaced) and the file's full size.
+
+    ``size_bytes`` is 0 and ``log`` empty when the domain has written no console output yet.
+    """
+
+    TYPE: ClassVar[str] = "ConsoleLogResult"
+    name: str
+    log: str
+    size_bytes: int
+    truncated: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -543,6 +567,7 @@ Command = (
     | RebootVmCommand
     | DestroyVmCommand
     | AttachIsoCommand
+    | ReadConsoleLogCommand
     | RemoveNetworkCommand
     | SetupCertificateCommand
     | RevokeCertificateCommand
@@ -556,6 +581,7 @@ Result = (
     | VolumeResult
     | PoolFileDeleted
     | VmStateResult
+    | ConsoleLogResult
     | NetworkRemoved
     | CertificateResult
     | CertificateRequest
@@ -575,6 +601,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         RebootVmCommand,
         DestroyVmCommand,
         AttachIsoCommand,
+        ReadConsoleLogCommand,
         RemoveNetworkCommand,
         SetupCertificateCommand,
         RevokeCertificateCommand,
@@ -591,6 +618,7 @@ RESULT_TYPES: dict[str, type[Result]] = {
         VolumeResult,
         PoolFileDeleted,
         VmStateResult,
+        ConsoleLogResult,
         NetworkRemoved,
         CertificateResult,
         CertificateRequest,

@@ -1,7 +1,8 @@
-"""Instances in the web UI: deploy through the form, stop, destroy and expunge on real libvirt."""
+"""Instances in the web UI: deploy, serial console, stop, destroy and expunge on real libvirt."""
 
 import re
 import secrets
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -9,7 +10,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import HEADER
 from tests.e2e.ui.conftest import Ui
 from tests.support.browser import assert_accessible, login, screenshot
-from tests.support.images import make_boot_iso
+from tests.support.images import BOOT_MESSAGE, make_boot_iso
 from tests.support.libvirt import domain_state, libvirt_or_skip
 
 pytestmark = pytest.mark.e2e
@@ -78,6 +79,16 @@ def test_deploy_stop_destroy_and_expunge_an_instance(ui: Ui, page: Page) -> None
         expect(page.get_by_text(vm["nic"][0]["ipaddress"])).to_be_visible()
         screenshot(page, "instance-running")
         assert_accessible(page)
+
+        # The guest prints its boot marker on the serial console; Refresh until it shows.
+        console = page.get_by_role("region", name="Serial console")
+        expect(console).to_be_visible()
+        deadline = time.monotonic() + JOB_TIMEOUT_MS / 1000
+        while BOOT_MESSAGE.decode() not in console.inner_text() and time.monotonic() < deadline:
+            page.get_by_role("button", name="Refresh").click()
+            expect(page.get_by_role("status")).to_contain_text("Serial console refreshed")
+            time.sleep(1)
+        expect(console).to_contain_text(BOOT_MESSAGE.decode())
 
         iso_attached = page.get_by_role("definition").filter(has_text="ui-iso")
         page.get_by_label("ISO to attach").select_option(label="ui-iso")

@@ -179,6 +179,7 @@ def test_every_command_answers_what_it_declares(
     ok("listVirtualMachines")
     ok("listVirtualMachinesMetrics")
     ok("listNics", virtualmachineid=vm)
+    ok("getVirtualMachineConsoleLog", id=vm)
     ok("listVolumes")
     done(server, "rebootVirtualMachine", id=vm)
     done(server, "attachIso", id=iso, virtualmachineid=vm)

@@ -396,3 +396,36 @@ def test_failed_copy_deletes_are_retried_by_the_storage_cleanup(
     with server.db.transaction() as session:
         assert session.scalars(select(TemplatePoolRef)).all() == []
     assert fake.sent(msg.DeletePoolFileCommand)
+
+
+def test_console_log_is_read_from_the_vms_host(server: ServerHarness, cloud: Cloud) -> None:
+    template_id, offering_id = register(server, cloud), offering(server)
+    vm = deploy(server, cloud, template_id, offering_id)["jobresult"]["virtualmachine"]
+    agent(server).console_logs[vm["instancename"]] = b"booting\n\xffkvmcloud ready\n"
+    console = server.ok("getVirtualMachineConsoleLog", id=vm["id"])["consolelog"]
+    assert console == {
+        "id": vm["id"],
+        "log": "booting\n\ufffdkvmcloud ready\n",
+        "truncated": False,
+        "size": 24,
+    }
+    (read,) = agent(server).sent(msg.ReadConsoleLogCommand)
+    assert (read.name, read.max_bytes) == (vm["instancename"], 64 * 1024)
+    tail = server.ok("getVirtualMachineConsoleLog", id=vm["id"], bytes=6)["consolelog"]
+    assert (tail["log"], tail["truncated"], tail["size"]) == ("ready\n", True, 24)
+    for bad in (0, 1024 * 1024 + 1, "many"):
+        status, body = server.call("getVirtualMachineConsoleLog", id=vm["id"], bytes=bad)
+        assert status == 431 and "bytes" in body["errortext"], body
+    status, body = server.call("getVirtualMachineConsoleLog", server.user("bob"), id=vm["id"])
+    assert status == 531, body
+    agent(server).reachable = False
+    status, body = server.call("getVirtualMachineConsoleLog", id=vm["id"])
+    assert status == 534 and "Cannot reach the agent" in body["errortext"], body
+
+
+def test_console_log_of_a_vm_that_never_ran(server: ServerHarness, cloud: Cloud) -> None:
+    template_id, offering_id = register(server, cloud), offering(server)
+    result = deploy(server, cloud, template_id, offering_id, startvm="false")
+    vm_id = result["jobresult"]["virtualmachine"]["id"]
+    status, body = server.call("getVirtualMachineConsoleLog", id=vm_id)
+    assert status == 534 and "has not run on any host" in body["errortext"], body

@@ -380,20 +380,49 @@ function InstanceDetail({ id }: { id: string }): JSX.Element {
           </div>
           <h2>ISO</h2>
           <IsoAttach vm={vm} done={reload} />
-          <h2>Serial console</h2>
-          <p>
-            {consoleLog === "" ? (
-              "No serial console log recorded yet."
-            ) : (
-              <>
-                Logged on the host at <code>{consoleLog}</code>.{" "}
-              </>
-            )}
-            <span class="muted">The API has no command that returns the log's content.</span>
-          </p>
+          <SerialConsole id={id} path={consoleLog} />
         </>
       )}
     </section>
+  );
+}
+
+/** The tail of the VM's serial console log, read from its host through the API. */
+function SerialConsole({ id, path }: { id: string; path: string }): JSX.Element {
+  const { api } = useApp();
+  const loaded = useLoad(() => api.call("getVirtualMachineConsoleLog", { id }), [id]);
+  const [fresh, setFresh] = useState<Row | undefined>(undefined);
+  const consolelog = (fresh ?? loaded.data?.consolelog) as Row | undefined;
+  const log = str(consolelog?.log);
+  const size = typeof consolelog?.size === "number" ? consolelog.size : 0;
+  return (
+    <>
+      <h2 id="console-title">Serial console</h2>
+      <div class="toolbar" role="group" aria-label="Serial console actions">
+        <ActionButton
+          label="Refresh"
+          run={async () => {
+            const result = await api.call("getVirtualMachineConsoleLog", { id });
+            setFresh(result.consolelog as Row);
+            return "Serial console refreshed";
+          }}
+        />
+      </div>
+      {fresh === undefined && <ErrorText error={loaded.error} />}
+      {path !== "" && (
+        <p class="muted">
+          Logged on the host at <code>{path}</code>
+          {consolelog?.truncated === true ? `; showing the end of ${bytes(size)}` : ""}.
+        </p>
+      )}
+      {consolelog !== undefined && (
+        // Focusable so keyboard users can scroll a long log.
+        // eslint-disable-next-line jsx-a11y/no-noninteractive-tabindex
+        <pre class="console-log" role="region" aria-labelledby="console-title" tabIndex={0}>
+          {log === "" ? "No console output yet." : log}
+        </pre>
+      )}
+    </>
   );
 }
 

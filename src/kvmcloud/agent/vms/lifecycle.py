@@ -1,6 +1,8 @@
-"""VmLifecycle: the VM commands (start, stop, reboot, destroy, CD-ROM, networks) on a Hypervisor."""
+"""VmLifecycle: the VM commands (start, stop, reboot, destroy, CD-ROM, networks, console log)."""
 
 import logging
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -16,8 +18,10 @@ from kvmcloud.agent.vms.errors import InvalidVmCommandError, VmFailureError
 from kvmcloud.agent.vms.guest_networks import guest_networks, network_name
 from kvmcloud.protocol.agent_messages import (
     AttachIsoCommand,
+    ConsoleLogResult,
     DestroyVmCommand,
     NetworkRemoved,
+    ReadConsoleLogCommand,
     RebootVmCommand,
     RemoveNetworkCommand,
     StartVmCommand,
@@ -27,6 +31,9 @@ from kvmcloud.protocol.agent_messages import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The most of a console log one ReadConsoleLog returns (the server caps requests lower).
+MAX_CONSOLE_LOG_BYTES = 1024 * 1024
 
 # StopVm is answered inline: the server's request waits for the whole graceful period.
 MAX_GRACEFUL_TIMEOUT_S = 300.0
@@ -188,6 +195,42 @@ class VmLifecycle:
         """
         name = network_name(command.network_uuid)
         return NetworkRemoved(existed=self._hypervisor.remove_network(name))
+
+    def console_log(self, command: ReadConsoleLogCommand) -> ConsoleLogResult:
+        """Return the tail of the VM's serial console log; none written yet reads as empty.
+
+        Only ``console_log_path(console_dir, name)`` is read, never a path from the server,
+        and not through a symbolic link.
+
+        Raises:
+            InvalidVmCommandError: bad name or byte count.
+            VmFailureError: the log is not a regular file or cannot be read.
+        """
+        name = validate_vm_name(command.name)
+        if not 1 <= command.max_bytes <= MAX_CONSOLE_LOG_BYTES:
+            raise InvalidVmCommandError(
+                f"max_bytes must be between 1 and {MAX_CONSOLE_LOG_BYTES}, not {command.max_bytes}"
+            )
+        path = console_log_path(self._console_dir, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return ConsoleLogResult(name=name, log="", size_bytes=0, truncated=False)
+        except OSError as exc:
+            raise VmFailureError(f"cannot read the console log {path}: {exc.strerror}") from exc
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise VmFailureError(f"console log {path} is not a regular file")
+            first = max(0, info.st_size - command.max_bytes)
+            file.seek(first)
+            data = file.read(command.max_bytes)
+        return ConsoleLogResult(
+            name=name,
+            log=data.decode("utf-8", errors="replace"),
+            size_bytes=info.st_size,
+            truncated=first > 0,
+        )
 
     def _result(self, name: str, state: VmPowerState) -> VmStateResult:
         return VmStateResult(

@@ -144,6 +144,7 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     "startVirtualMachine": _EVERYONE,
     "stopVirtualMachine": _EVERYONE,
     "rebootVirtualMachine": _EVERYONE,
+    "getVirtualMachineConsoleLog": _EVERYONE,
     "destroyVirtualMachine": _EVERYONE,
     "expungeVirtualMachine": _ADMINS,
     "recoverVirtualMachine": _ADMINS,

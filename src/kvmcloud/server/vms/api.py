@@ -364,6 +364,46 @@ def recover_virtual_machine(ctx: ApiContext, params: VmIdParams) -> ObjectResult
     return ObjectResult("virtualmachine", views.vm_response(record))
 
 
+# --- console log ------------------------------------------------------------------------
+
+
+CONSOLE_LOG_DEFAULT_BYTES = 64 * 1024
+CONSOLE_LOG_MAX_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleLogParams:
+    """Parameters of getVirtualMachineConsoleLog."""
+
+    id: Uuid = param("The ID of the virtual machine")
+    bytes: int | None = param(
+        f"how many trailing bytes of the log to return; default {CONSOLE_LOG_DEFAULT_BYTES}",
+        minimum=1,
+        maximum=CONSOLE_LOG_MAX_BYTES,
+        default=None,
+    )
+
+
+@commands.command(
+    "getVirtualMachineConsoleLog",
+    ConsoleLogParams,
+    description="Returns the tail of a virtual machine's serial console log (kvmcloud extension).",
+    response_key="consolelog",
+    response=views.CONSOLE_LOG,
+)
+def get_virtual_machine_console_log(ctx: ApiContext, params: ConsoleLogParams) -> ObjectResult:
+    """Read the tail of the VM's console log from its host's agent."""
+    console = service.read_console_log(
+        ctx.db,
+        ctx.agents,
+        ctx.caller,
+        params.id,
+        max_bytes=params.bytes if params.bytes is not None else CONSOLE_LOG_DEFAULT_BYTES,
+        command=ctx.command,
+    )
+    return ObjectResult("consolelog", views.console_log_response(console))
+
+
 # --- ISOs ---------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""VmRecord and VolumeRecord: a VM or a volume with the related rows its response names."""
+"""VmRecord, VolumeRecord, ConsoleLog: what VM, volume and console log responses render."""
 
 from dataclasses import dataclass, field
 
@@ -41,3 +41,13 @@ class VolumeRecord:
     # The owner: the VM's account and its domain (a volume has no owner of its own here).
     account: Account | None = None
     domain: Domain | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleLog:
+    """The tail of a VM's serial console log as its host's agent read it."""
+
+    vm_uuid: str
+    log: str
+    truncated: bool
+    size_bytes: int

@@ -15,11 +15,13 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.accounts.access import check_may_launch, check_may_launch_for
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.models import Account
-from kvmcloud.server.accounts.owners import owner_for, owner_path_for
+from kvmcloud.server.accounts.owners import check_access, owner_for, owner_path_for
+from kvmcloud.server.agent_client import AgentClient, error_from_answer
 from kvmcloud.server.configuration.definitions import INSTANCE_NAME
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
 from kvmcloud.server.errors import (
+    ApiError,
     InvalidParameterError,
     PermissionDeniedError,
     ResourceUnavailableError,
@@ -27,6 +29,7 @@ from kvmcloud.server.errors import (
 from kvmcloud.server.hooks import TagHolder
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.infrastructure.service import endpoint_for
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.networks import rules as network_rules
@@ -50,6 +53,7 @@ from kvmcloud.server.vms.models import (
     VolumeState,
     VolumeType,
 )
+from kvmcloud.server.vms.records import ConsoleLog
 
 logger = logging.getLogger(__name__)
 
@@ -623,3 +627,55 @@ def settle_vms_without_jobs(session: Session, now: datetime) -> int:
         else:
             vm.state = VmState.RUNNING
     return len(interrupted)
+
+
+# --- console log ------------------------------------------------------------------------------
+
+CONSOLE_LOG_TIMEOUT_S = 30.0
+
+
+def read_console_log(
+    db: Database,
+    agents: AgentClient,
+    caller: Caller,
+    vm_uuid: str,
+    *,
+    max_bytes: int,
+    command: str,
+) -> ConsoleLog:
+    """Ask the VM's host (its current one, else the last) for the tail of its console log.
+
+    Raises:
+        NotFoundError: no such VM (431 naming ``id``).
+        PermissionDeniedError: another account's VM, out of the caller's reach (531).
+        ResourceUnavailableError: the VM has no host, or its agent cannot be reached (533).
+        ApiError: the agent failed to read the log (530).
+    """
+    with db.transaction() as session:
+        vm = get_by_uuid(session, VirtualMachine, vm_uuid, command=command, param="id")
+        check_access(session, caller, vm.account_id, f"VM instance {vm_uuid}")
+        host_id = vm.host_id if vm.host_id is not None else vm.last_host_id
+        host = session.get(Host, host_id) if host_id is not None else None
+        if host is None or host.removed is not None:
+            raise ResourceUnavailableError(
+                f"VM instance {vm_uuid} has not run on any host yet, so it has no console log"
+            )
+        endpoint = endpoint_for(host)
+        instance_name = vm.instance_name
+    # Outside the transaction: the agent's answer may take a while.
+    answer = agents.call(
+        endpoint,
+        msg.ReadConsoleLogCommand(name=instance_name, max_bytes=max_bytes),
+        timeout_s=CONSOLE_LOG_TIMEOUT_S,
+    )
+    if not answer.ok:
+        raise error_from_answer(
+            answer,
+            f"Reading the console log of VM instance {vm_uuid} failed on host {endpoint.name}",
+        )
+    result = answer.result
+    if not isinstance(result, msg.ConsoleLogResult):
+        raise ApiError(f"Host {endpoint.name} answered the console log request with {result!r}")
+    return ConsoleLog(
+        vm_uuid=vm_uuid, log=result.log, truncated=result.truncated, size_bytes=result.size_bytes
+    )

@@ -8,7 +8,7 @@ from kvmcloud.server.api.responses import format_date
 from kvmcloud.server.infrastructure.views import RESOURCE_TAG
 from kvmcloud.server.networks.models import Network
 from kvmcloud.server.vms.models import Nic
-from kvmcloud.server.vms.records import VmRecord, VolumeRecord
+from kvmcloud.server.vms.records import ConsoleLog, VmRecord, VolumeRecord
 
 _S, _B, _I, _L, _D = (
     FieldType.STRING,
@@ -266,3 +266,30 @@ def volume_response(record: VolumeRecord) -> dict[str, Any]:
         "created": format_date(volume.created),
     }
     return VOLUME.render(item)
+
+
+CONSOLE_LOG = ObjectSchema(
+    "VirtualMachineConsoleLogResponse",
+    (
+        out("id", FieldType.STRING, "the ID of the virtual machine"),
+        out(
+            "log",
+            FieldType.STRING,
+            "the tail of the serial console log (UTF-8, undecodable bytes replaced)",
+        ),
+        out("truncated", FieldType.BOOLEAN, "true if the log holds more than was returned"),
+        out("size", FieldType.LONG, "the size of the whole log in bytes"),
+    ),
+)
+
+
+def console_log_response(console: ConsoleLog) -> dict[str, Any]:
+    """Render getVirtualMachineConsoleLog's object."""
+    return CONSOLE_LOG.render(
+        {
+            "id": console.vm_uuid,
+            "log": console.log,
+            "truncated": console.truncated,
+            "size": console.size_bytes,
+        }
+    )

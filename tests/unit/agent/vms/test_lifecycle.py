@@ -15,10 +15,12 @@ from kvmcloud.protocol.agent_messages import (
     Answer,
     AttachIsoCommand,
     Command,
+    ConsoleLogResult,
     DestroyVmCommand,
     DiskSpec,
     NetworkRemoved,
     NicSpec,
+    ReadConsoleLogCommand,
     RebootVmCommand,
     RemoveNetworkCommand,
     StartVmCommand,
@@ -242,3 +244,32 @@ def test_libvirt_unavailable_is_hypervisor_unavailable(agent: Agent) -> None:
 
     assert error_code(answer) is ErrorCode.HYPERVISOR_UNAVAILABLE
     assert answer.error is not None and "qemu:///x" in answer.error.message
+
+
+def test_console_log_tail_is_read_from_the_console_dir_only(tmp_path: Path) -> None:
+    agent = Agent(tmp_path)
+    assert agent.run(ReadConsoleLogCommand(name="i-2-10-VM", max_bytes=10)).result == (
+        ConsoleLogResult(name="i-2-10-VM", log="", size_bytes=0, truncated=False)
+    )
+    agent.console_dir.mkdir()
+    (agent.console_dir / "i-2-10-VM.log").write_bytes(b"boot \xff done\n")
+    full = agent.run(ReadConsoleLogCommand(name="i-2-10-VM", max_bytes=1024)).result
+    assert full == ConsoleLogResult(
+        name="i-2-10-VM", log="boot \ufffd done\n", size_bytes=12, truncated=False
+    )
+    tail = agent.run(ReadConsoleLogCommand(name="i-2-10-VM", max_bytes=5)).result
+    assert isinstance(tail, ConsoleLogResult) and (tail.log, tail.truncated) == ("done\n", True)
+    for bad_name in ("../secret", "/etc/passwd"):
+        answer = agent.run(ReadConsoleLogCommand(name=bad_name, max_bytes=5))
+        assert answer.error is not None and answer.error.code == ErrorCode.BAD_COMMAND
+    answer = agent.run(ReadConsoleLogCommand(name="i-2-10-VM", max_bytes=0))
+    assert answer.error is not None and answer.error.code == ErrorCode.BAD_COMMAND
+
+
+def test_console_log_refuses_a_symbolic_link(tmp_path: Path) -> None:
+    agent = Agent(tmp_path)
+    agent.console_dir.mkdir()
+    (tmp_path / "secret").write_text("key")
+    (agent.console_dir / "i-2-10-VM.log").symlink_to(tmp_path / "secret")
+    answer = agent.run(ReadConsoleLogCommand(name="i-2-10-VM", max_bytes=5))
+    assert answer.error is not None and answer.error.code == ErrorCode.VM_FAILURE
