@@ -94,6 +94,24 @@ class Stack:
         )
 
 
+def register_template(
+    stack: Stack, name: str, path: str | None = None, api: CloudStack | None = None
+) -> dict[str, Any]:
+    """Register a direct-download template of ``path`` (the stack's image) on the origin."""
+    template: dict[str, Any] = (api or stack.api).registerTemplate(
+        name=name,
+        displaytext=name,
+        url=stack.origin.url(path or stack.image_path),
+        format="QCOW2",
+        hypervisor="KVM",
+        zoneid=stack.zone_id,
+        directdownload=True,
+        checksum=f"{{SHA-256}}{stack.image_sha256}",
+        details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
+    )["template"][0]
+    return template
+
+
 def wait_jobs(
     api: CloudStack, job_ids: list[str], timeout_s: float = JOB_TIMEOUT_S
 ) -> list[dict[str, Any]]:

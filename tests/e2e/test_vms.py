@@ -13,7 +13,7 @@ from cs import CloudStack, CloudStackApiException
 from libcloud.compute.providers import get_driver
 from libcloud.compute.types import NodeState, Provider
 
-from tests.e2e.conftest import HEADER, Stack, running_stack
+from tests.e2e.conftest import HEADER, Stack, register_template, running_stack
 from tests.support.images import BOOT_MESSAGE, make_boot_iso
 from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.origin import Origin
@@ -48,17 +48,7 @@ def offering_id(stack: Stack) -> str:
 
 
 def register(stack: Stack, name: str, api: CloudStack | None = None) -> str:
-    return (api or stack.api).registerTemplate(
-        name=name,
-        displaytext=name,
-        url=stack.origin.url(stack.image_path),
-        format="QCOW2",
-        hypervisor="KVM",
-        zoneid=stack.zone_id,
-        directdownload=True,
-        checksum=f"{{SHA-256}}{stack.image_sha256}",
-        details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
-    )["template"][0]["id"]
+    return str(register_template(stack, name, api=api)["id"])
 
 
 def wait_for_marker(vm: dict, after: int = 0, timeout_s: float = 30.0) -> str:

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import HEADER, Stack
+from tests.e2e.conftest import Stack, register_template
 from tests.e2e.ui.conftest import Ui
 from tests.support.browser import assert_accessible, login, screenshot
 
@@ -17,18 +17,7 @@ SETTLE_MS = 90_000
 
 def register(stack: Stack, name: str, path: str) -> dict:
     """Register a direct-download template of ``path`` on the stack's origin, as an admin would."""
-    params = {
-        "name": name,
-        "displaytext": name,
-        "url": stack.origin.url(path),
-        "format": "QCOW2",
-        "hypervisor": "KVM",
-        "zoneid": stack.zone_id,
-        "directdownload": True,
-        "checksum": f"{{SHA-256}}{stack.image_sha256}",
-        "details": {f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
-    }
-    return stack.api.registerTemplate(**params)["template"][0]
+    return register_template(stack, name, path)
 
 
 def host_name(stack: Stack) -> str:

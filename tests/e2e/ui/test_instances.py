@@ -7,6 +7,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e import conftest as e2e
 from tests.e2e.conftest import HEADER
 from tests.e2e.ui.conftest import Ui
 from tests.support.browser import assert_accessible, login, screenshot
@@ -22,19 +23,7 @@ JOB_TIMEOUT_MS = 60_000
 
 def register_template(ui: Ui, name: str) -> str:
     """A direct-download template from the stack's origin, as tests/e2e/test_vms.py has it."""
-    stack = ui.stack
-    template: str = stack.api.registerTemplate(
-        name=name,
-        displaytext=name,
-        url=stack.origin.url(stack.image_path),
-        format="QCOW2",
-        hypervisor="KVM",
-        zoneid=stack.zone_id,
-        directdownload=True,
-        checksum=f"{{SHA-256}}{stack.image_sha256}",
-        details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
-    )["template"][0]["id"]
-    return template
+    return str(e2e.register_template(ui.stack, name)["id"])
 
 
 def test_deploy_stop_destroy_and_expunge_an_instance(ui: Ui, page: Page) -> None:
