@@ -648,7 +648,7 @@ def read_console_log(
     Raises:
         NotFoundError: no such VM (431 naming ``id``).
         PermissionDeniedError: another account's VM, out of the caller's reach (531).
-        ResourceUnavailableError: the VM has no host, or its agent cannot be reached (533).
+        ResourceUnavailableError: the VM has no host, or its agent cannot be reached (534).
         ApiError: the agent failed to read the log (530).
     """
     with db.transaction() as session:
