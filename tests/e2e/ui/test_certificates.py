@@ -9,7 +9,7 @@ from playwright.sync_api import Dialog, Page, expect
 
 from tests.e2e.conftest import running_stack
 from tests.e2e.ui.conftest import Ui
-from tests.support.browser import UI_INDEX, assert_accessible, login, screenshot
+from tests.support.browser import TABLET, UI_INDEX, assert_accessible, login, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -110,3 +110,22 @@ def dismiss_notices(page: Page) -> None:
 def dialog_accept(dialog: Dialog, alias: str) -> None:
     assert alias in dialog.message, dialog.message
     dialog.accept()
+
+
+def test_certificates_screen_fits_a_tablet(ui: Ui, tablet_page: Page) -> None:
+    page = tablet_page
+    pem = trustme.CA().cert_pem.bytes().decode()
+    login(page, ui.url, ui.username, ui.password)
+    page.goto(f"{ui.url}#/certificates")
+    page.get_by_label("Name", exact=True).fill("tablet-ca")
+    page.get_by_label("Certificate (PEM)").fill(pem)
+    page.get_by_role("button", name="Upload certificate").click()
+    # The widest state: a row with its host map and its actions (host choice, buttons).
+    expect(page.get_by_role("list", name="Hosts of tablet-ca")).to_contain_text("UPLOADED")
+    expect(page.get_by_label("Host for tablet-ca")).to_be_visible()
+    dismiss_notices(page)
+
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow} px at {TABLET['width']} px"
+    assert_accessible(page)
+    screenshot(page, "certificates-tablet")

@@ -3,13 +3,32 @@ import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 
 import type { Params, Row } from "../api";
-import { ActionButton, Dialog, Field, StateBadge } from "../components/controls";
+import { ActionButton, Dialog, ErrorText, Field, StateBadge } from "../components/controls";
+import type { Column } from "../components/table";
 import { DataTable } from "../components/table";
 import { useApp } from "../context";
 import { date, text } from "../format";
+import type { Loaded } from "../hooks";
+import { useLoad } from "../hooks";
 import type { RouteDef } from "../route";
 
 const LEVELS = ["INFO", "WARN", "ERROR"];
+
+function str(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+/**
+ * The rows of a list command for a form's choices: its first page at the server's own
+ * bound (no page/pagesize: default.page.size rows), reloaded when `version` changes.
+ */
+function useChoices(command: string, params: Params = {}, version = 0): Loaded<Row[]> {
+  const { api } = useApp();
+  return useLoad(
+    async () => (await api.list(command, params)).items,
+    [command, JSON.stringify(params), version],
+  );
+}
 
 /** A keyword box that applies on submit (one list call per search, not per keystroke). */
 function KeywordForm({
@@ -48,11 +67,18 @@ function KeywordForm({
 }
 
 function Events(): JSX.Element {
+  const { api } = useApp();
   const [level, setLevel] = useState("");
+  const [type, setType] = useState("");
   const [keyword, setKeyword] = useState("");
-  const params: Params = { listall: true, level, keyword };
+  const types = useLoad(async () => {
+    const answer = await api.call("listEventTypes");
+    const list = Array.isArray(answer.eventtype) ? (answer.eventtype as Row[]) : [];
+    return list.map((t) => str(t.name)).filter((n) => n !== "").sort();
+  }, []);
+  const params: Params = { listall: true, level, type, keyword };
   return (
-    <section aria-labelledby="events-title">
+    <section class="admin-screen" aria-labelledby="events-title">
       <h1 id="events-title">Events</h1>
       <div class="toolbar">
         <Field label="Level">
@@ -73,6 +99,24 @@ function Events(): JSX.Element {
             </select>
           )}
         </Field>
+        <Field label="Type">
+          {(id) => (
+            <select
+              id={id}
+              value={type}
+              onChange={(e) => {
+                setType(e.currentTarget.value);
+              }}
+            >
+              <option value="">All types</option>
+              {(types.data ?? []).map((t) => (
+                <option key={t} value={t}>
+                  {t}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
         <KeywordForm label="Keyword" value={keyword} onApply={setKeyword} />
       </div>
       <DataTable
@@ -88,6 +132,7 @@ function Events(): JSX.Element {
         ]}
         empty="No events."
       />
+      <ErrorText error={types.error} />
     </section>
   );
 }
@@ -100,10 +145,11 @@ function LevelBadge({ level }: { level: unknown }): JSX.Element {
 
 const JOB_STATUS: Record<number, string> = { 0: "Pending", 1: "Succeeded", 2: "Failed" };
 
-function jobResult(row: Row): string {
+function jobResult(row: Row): JSX.Element | string {
   const result = row.jobresult;
   if (row.jobstatus === 2 && typeof result === "object" && result !== null) {
-    return text((result as Row).errortext);
+    // A failure's text names URLs and checksums: let it wrap, not widen the table.
+    return <span class="wrap-anywhere">{text((result as Row).errortext)}</span>;
   }
   if (row.jobstatus === 0) {
     return typeof row.jobprocstatus === "number" ? `${row.jobprocstatus}%` : "Running";
@@ -111,30 +157,108 @@ function jobResult(row: Row): string {
   return row.jobstatus === 1 ? "Done" : "—";
 }
 
-function Jobs(): JSX.Element {
+const JOB_COLUMNS: Column[] = [
+  { key: "cmd", label: "Command" },
+  {
+    key: "jobstatus",
+    label: "Status",
+    render: (r) => <StateBadge state={typeof r.jobstatus === "number" ? JOB_STATUS[r.jobstatus] : undefined} />,
+  },
+  { key: "jobresult", label: "Result", render: jobResult },
+  { key: "created", label: "Created", render: (r) => date(r.created) },
+  { key: "completed", label: "Completed", render: (r) => date(r.completed) },
+];
+
+/**
+ * The newest jobs with one status. listAsyncJobs (as CloudStack's) has no status filter, so
+ * the newest default.page.size jobs (no page/pagesize) are filtered here.
+ */
+function JobsWithStatus({ status }: { status: number }): JSX.Element {
+  const { api } = useApp();
+  const list = useLoad(() => api.list("listAsyncJobs", { listall: true }), [], 5000);
+  const scanned = list.data?.items ?? [];
+  const items = scanned.filter((row) => row.jobstatus === status);
+  const caption = `${JOB_STATUS[status] ?? ""} async jobs`;
   return (
-    <section aria-labelledby="jobs-title">
+    <div class="table-wrap">
+      <ErrorText error={list.error} />
+      <table aria-busy={list.loading}>
+        <caption>
+          {caption} <span class="muted">({items.length})</span>
+        </caption>
+        <thead>
+          <tr>
+            {JOB_COLUMNS.map((c) => (
+              <th scope="col" key={c.key}>
+                {c.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {items.length === 0 && !list.loading && (
+            <tr>
+              <td colSpan={JOB_COLUMNS.length}>No {caption.toLowerCase()} among the newest {scanned.length}.</td>
+            </tr>
+          )}
+          {items.map((row, index) => (
+            <tr key={typeof row.jobid === "string" ? row.jobid : index}>
+              {JOB_COLUMNS.map((c) => (
+                <td key={c.key}>{c.render === undefined ? text(row[c.key]) : c.render(row)}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Jobs(): JSX.Element {
+  const [status, setStatus] = useState("");
+  return (
+    <section class="admin-screen" aria-labelledby="jobs-title">
       <h1 id="jobs-title">Async jobs</h1>
-      <DataTable
-        command="listAsyncJobs"
-        caption="Async jobs"
-        params={{ listall: true }}
-        refreshMs={5000}
-        columns={[
-          { key: "cmd", label: "Command" },
-          {
-            key: "jobstatus",
-            label: "Status",
-            render: (r) => (
-              <StateBadge state={typeof r.jobstatus === "number" ? JOB_STATUS[r.jobstatus] : undefined} />
-            ),
-          },
-          { key: "jobresult", label: "Result", render: jobResult },
-          { key: "created", label: "Created", render: (r) => date(r.created) },
-          { key: "completed", label: "Completed", render: (r) => date(r.completed) },
-        ]}
-        empty="No async jobs."
-      />
+      <div class="toolbar">
+        <Field
+          label="Status"
+          hint={
+            status === ""
+              ? undefined
+              : "listAsyncJobs has no status filter: the newest jobs (up to default.page.size) are filtered in the browser."
+          }
+        >
+          {(id, describedBy) => (
+            <select
+              id={id}
+              aria-describedby={describedBy}
+              value={status}
+              onChange={(e) => {
+                setStatus(e.currentTarget.value);
+              }}
+            >
+              <option value="">All statuses</option>
+              {Object.entries(JOB_STATUS).map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      </div>
+      {status === "" ? (
+        <DataTable
+          command="listAsyncJobs"
+          caption="Async jobs"
+          params={{ listall: true }}
+          refreshMs={5000}
+          columns={JOB_COLUMNS}
+          empty="No async jobs."
+        />
+      ) : (
+        <JobsWithStatus key={status} status={Number(status)} />
+      )}
     </section>
   );
 }
@@ -167,11 +291,22 @@ function SettingValue({ row, reload }: { row: Row; reload: () => void }): JSX.El
   );
 }
 
+/** The categories the server's settings belong to, as listConfigurations answers them. */
+function useCategories(): Loaded<string[]> {
+  const { api } = useApp();
+  return useLoad(async () => {
+    // pagesize=-1 (without page): every setting, to see every category once.
+    const all = await api.list("listConfigurations", { pagesize: -1 });
+    return [...new Set(all.items.map((row) => str(row.category)).filter((c) => c !== ""))].sort();
+  }, []);
+}
+
 function Settings(): JSX.Element {
   const [keyword, setKeyword] = useState("");
   const [category, setCategory] = useState("");
+  const categories = useCategories();
   return (
-    <section aria-labelledby="settings-title">
+    <section class="admin-screen" aria-labelledby="settings-title">
       <h1 id="settings-title">Global settings</h1>
       <div class="toolbar">
         <KeywordForm key={keyword} label="Keyword" value={keyword} onApply={setKeyword} />
@@ -185,7 +320,7 @@ function Settings(): JSX.Element {
               }}
             >
               <option value="">All categories</option>
-              {["Advanced", "Storage", "Network", "Hidden", "Secure"].map((c) => (
+              {(categories.data ?? []).map((c) => (
                 <option key={c} value={c}>
                   {c}
                 </option>
@@ -196,6 +331,7 @@ function Settings(): JSX.Element {
         <button
           type="button"
           onClick={() => {
+            setCategory("");
             setKeyword("direct.download");
           }}
         >
@@ -216,42 +352,167 @@ function Settings(): JSX.Element {
         actions={(row, reload) => <SettingValue key={`${text(row.name)}=${text(row.value)}`} row={row} reload={reload} />}
         empty="No settings match."
       />
+      <ErrorText error={categories.error} />
     </section>
   );
 }
 
+// The account types createAccount takes when the server serves no roles to choose from.
 const ACCOUNT_TYPES: [string, string][] = [
   ["0", "User"],
   ["2", "Domain admin"],
   ["1", "Root admin"],
 ];
 
-function CreateAccount({ done }: { done: () => void }): JSX.Element {
-  const { api } = useApp();
-  const [open, setOpen] = useState(false);
-  const [form, setForm] = useState({
-    username: "",
-    password: "",
-    email: "",
-    firstname: "",
-    lastname: "",
-    accounttype: "0",
-  });
-  const input = (key: keyof typeof form, label: string, type = "text"): JSX.Element => (
+/** A select of a list command's rows (domains, roles, accounts): value and label per row. */
+function Choice({
+  label,
+  rows,
+  value,
+  option,
+  onChange,
+}: {
+  label: string;
+  rows: Loaded<Row[]>;
+  value: string;
+  option: (row: Row) => [string, string];
+  onChange: (value: string) => void;
+}): JSX.Element {
+  const items = (rows.data ?? []).map(option);
+  return (
+    <Field label={label} error={rows.error}>
+      {(id, describedBy) => (
+        <select
+          id={id}
+          aria-describedby={describedBy}
+          required
+          value={value}
+          onChange={(e) => {
+            onChange(e.currentTarget.value);
+          }}
+        >
+          {rows.loading && items.length === 0 && <option value="">Loading…</option>}
+          {items.map(([v, l]) => (
+            <option key={v} value={v}>
+              {l}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+}
+
+/** A domain as a choice: its id, labelled with its path (ROOT/child/…). */
+const domainOption = (row: Row): [string, string] => [str(row.id), str(row.path) || str(row.name)];
+
+interface Person {
+  username: string;
+  password: string;
+  email: string;
+  firstname: string;
+  lastname: string;
+}
+
+const NO_PERSON: Person = { username: "", password: "", email: "", firstname: "", lastname: "" };
+
+/** The user fields createAccount and createUser share. */
+function PersonFields({ person, onChange }: { person: Person; onChange: (p: Person) => void }): JSX.Element {
+  const input = (key: keyof Person, label: string, type = "text"): JSX.Element => (
     <Field label={label}>
       {(id) => (
         <input
           id={id}
           type={type}
           required
-          value={form[key]}
+          value={person[key]}
           onInput={(e) => {
-            setForm({ ...form, [key]: e.currentTarget.value });
+            onChange({ ...person, [key]: e.currentTarget.value });
           }}
         />
       )}
     </Field>
   );
+  return (
+    <>
+      {input("username", "Username")}
+      {input("password", "Password", "password")}
+      {input("email", "Email", "email")}
+      {input("firstname", "First name")}
+      {input("lastname", "Last name")}
+    </>
+  );
+}
+
+/** The role (or, without roles, the account type) and the domain of a new account. */
+function CreateAccountForm({ done }: { done: () => void }): JSX.Element {
+  const { api } = useApp();
+  const [person, setPerson] = useState(NO_PERSON);
+  const domains = useChoices("listDomains", { listall: true });
+  const roles = useChoices("listRoles");
+  const [domainId, setDomainId] = useState("");
+  const [roleId, setRoleId] = useState("");
+  const [accountType, setAccountType] = useState("0");
+  // No roles served (an older server, or none visible): fall back to the account type.
+  const useRoles = roles.error === undefined && (roles.loading || (roles.data ?? []).length > 0);
+  const roleRows = roles.data ?? [];
+  const defaultRole = roleRows.find((r) => r.type === "User") ?? roleRows[0];
+  const chosenRole = roleId !== "" ? roleId : str(defaultRole?.id);
+  const chosenDomain = domainId !== "" ? domainId : str(domains.data?.[0]?.id);
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+      }}
+    >
+      <PersonFields person={person} onChange={setPerson} />
+      <Choice label="Domain" rows={domains} value={chosenDomain} option={domainOption} onChange={setDomainId} />
+      {useRoles ? (
+        <Choice
+          label="Role"
+          rows={roles}
+          value={chosenRole}
+          option={(r) => [str(r.id), `${str(r.name)} (${str(r.type)})`]}
+          onChange={setRoleId}
+        />
+      ) : (
+        <Field label="Account type">
+          {(id) => (
+            <select
+              id={id}
+              value={accountType}
+              onChange={(e) => {
+                setAccountType(e.currentTarget.value);
+              }}
+            >
+              {ACCOUNT_TYPES.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      )}
+      <ActionButton
+        label="Create"
+        kind="primary"
+        run={async () => {
+          await api.call("createAccount", {
+            ...person,
+            domainid: chosenDomain,
+            ...(useRoles ? { roleid: chosenRole } : { accounttype: accountType }),
+          });
+          return `Account ${person.username} created`;
+        }}
+        done={done}
+      />
+    </form>
+  );
+}
+
+function CreateAccount({ done }: { done: () => void }): JSX.Element {
+  const [open, setOpen] = useState(false);
   return (
     <>
       <button
@@ -270,46 +531,12 @@ function CreateAccount({ done }: { done: () => void }): JSX.Element {
           setOpen(false);
         }}
       >
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
+        <CreateAccountForm
+          done={() => {
+            setOpen(false);
+            done();
           }}
-        >
-          {input("username", "Username")}
-          {input("password", "Password", "password")}
-          {input("email", "Email", "email")}
-          {input("firstname", "First name")}
-          {input("lastname", "Last name")}
-          <Field label="Account type">
-            {(id) => (
-              <select
-                id={id}
-                value={form.accounttype}
-                onChange={(e) => {
-                  setForm({ ...form, accounttype: e.currentTarget.value });
-                }}
-              >
-                {ACCOUNT_TYPES.map(([value, label]) => (
-                  <option key={value} value={value}>
-                    {label}
-                  </option>
-                ))}
-              </select>
-            )}
-          </Field>
-          <ActionButton
-            label="Create"
-            kind="primary"
-            run={async () => {
-              await api.call("createAccount", form);
-              return `Account ${form.username} created`;
-            }}
-            done={() => {
-              setOpen(false);
-              done();
-            }}
-          />
-        </form>
+        />
       </Dialog>
     </>
   );
@@ -319,7 +546,7 @@ function Accounts(): JSX.Element {
   const { api } = useApp();
   const [version, setVersion] = useState(0);
   return (
-    <section aria-labelledby="accounts-title">
+    <section class="admin-screen" aria-labelledby="accounts-title">
       <h1 id="accounts-title">Accounts</h1>
       <div class="toolbar">
         <CreateAccount
@@ -336,7 +563,7 @@ function Accounts(): JSX.Element {
         columns={[
           { key: "name", label: "Name" },
           { key: "domain", label: "Domain" },
-          { key: "roletype", label: "Role", render: (r) => text(r.roletype ?? r.accounttype) },
+          { key: "rolename", label: "Role", render: (r) => text(r.rolename ?? r.roletype ?? r.accounttype) },
           { key: "state", label: "State", render: (r) => <StateBadge state={r.state} /> },
         ]}
         actions={(row, reload) => {
@@ -382,11 +609,92 @@ function Accounts(): JSX.Element {
   );
 }
 
-function Users(): JSX.Element {
+/** A new user in an existing account (createUser: account name and its domain). */
+function CreateUserForm({ done }: { done: () => void }): JSX.Element {
+  const { api } = useApp();
+  const [person, setPerson] = useState(NO_PERSON);
+  const accounts = useChoices("listAccounts", { listall: true });
+  const [accountId, setAccountId] = useState("");
+  const rows = accounts.data ?? [];
+  const account = rows.find((r) => r.id === accountId) ?? rows[0];
   return (
-    <section aria-labelledby="users-title">
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+      }}
+    >
+      <Choice
+        label="Account"
+        rows={accounts}
+        value={str(account?.id)}
+        option={(r) => [str(r.id), `${str(r.name)} (${str(r.domainpath) || str(r.domain)})`]}
+        onChange={setAccountId}
+      />
+      <PersonFields person={person} onChange={setPerson} />
+      <ActionButton
+        label="Create"
+        kind="primary"
+        disabled={account === undefined}
+        run={async () => {
+          await api.call("createUser", {
+            ...person,
+            account: str(account?.name),
+            domainid: str(account?.domainid),
+          });
+          return `User ${person.username} created in account ${str(account?.name)}`;
+        }}
+        done={done}
+      />
+    </form>
+  );
+}
+
+function CreateUser({ done }: { done: () => void }): JSX.Element {
+  const [open, setOpen] = useState(false);
+  return (
+    <>
+      <button
+        type="button"
+        class="primary"
+        onClick={() => {
+          setOpen(true);
+        }}
+      >
+        Create user
+      </button>
+      <Dialog
+        title="Create user"
+        open={open}
+        onClose={() => {
+          setOpen(false);
+        }}
+      >
+        <CreateUserForm
+          done={() => {
+            setOpen(false);
+            done();
+          }}
+        />
+      </Dialog>
+    </>
+  );
+}
+
+function Users(): JSX.Element {
+  const { api } = useApp();
+  const [version, setVersion] = useState(0);
+  return (
+    <section class="admin-screen" aria-labelledby="users-title">
       <h1 id="users-title">Users</h1>
+      <div class="toolbar">
+        <CreateUser
+          done={() => {
+            setVersion(version + 1);
+          }}
+        />
+      </div>
       <DataTable
+        key={version}
         command="listUsers"
         caption="Users"
         params={{ listall: true }}
@@ -397,6 +705,43 @@ function Users(): JSX.Element {
           { key: "email", label: "Email" },
           { key: "state", label: "State", render: (r) => <StateBadge state={r.state} /> },
         ]}
+        actions={(row, reload) => {
+          const id = str(row.id);
+          const name = str(row.username);
+          return (
+            <>
+              {row.state === "disabled" ? (
+                <ActionButton
+                  label={`Enable user ${name}`}
+                  run={async () => {
+                    await api.call("enableUser", { id });
+                    return `User ${name} enabled`;
+                  }}
+                  done={reload}
+                />
+              ) : (
+                <ActionButton
+                  label={`Disable user ${name}`}
+                  run={async () => {
+                    await api.run("disableUser", { id });
+                    return `User ${name} disabled`;
+                  }}
+                  done={reload}
+                />
+              )}
+              <ActionButton
+                label={`Delete user ${name}`}
+                kind="danger"
+                confirm={`Delete user ${name}?`}
+                run={async () => {
+                  await api.call("deleteUser", { id });
+                  return `User ${name} deleted`;
+                }}
+                done={reload}
+              />
+            </>
+          );
+        }}
         empty="No users."
       />
     </section>
@@ -406,9 +751,13 @@ function Users(): JSX.Element {
 function Domains(): JSX.Element {
   const { api } = useApp();
   const [name, setName] = useState("");
+  const [parentId, setParentId] = useState("");
+  const [cleanup, setCleanup] = useState(false);
   const [version, setVersion] = useState(0);
+  const domains = useChoices("listDomains", { listall: true }, version);
+  const parent = parentId !== "" ? parentId : str(domains.data?.[0]?.id);
   return (
-    <section aria-labelledby="domains-title">
+    <section class="admin-screen" aria-labelledby="domains-title">
       <h1 id="domains-title">Domains</h1>
       <form
         class="toolbar"
@@ -427,13 +776,15 @@ function Domains(): JSX.Element {
             />
           )}
         </Field>
+        <Choice label="Parent domain" rows={domains} value={parent} option={domainOption} onChange={setParentId} />
         <ActionButton
           label="Create domain"
           kind="primary"
-          disabled={name.trim() === ""}
+          disabled={name.trim() === "" || parent === ""}
           run={async () => {
-            await api.call("createDomain", { name: name.trim() });
-            return `Domain ${name.trim()} created`;
+            const created = await api.call("createDomain", { name: name.trim(), parentdomainid: parent });
+            const domain = (created.domain ?? created) as Row;
+            return `Domain ${str(domain.path) || name.trim()} created`;
           }}
           done={() => {
             setName("");
@@ -441,6 +792,20 @@ function Domains(): JSX.Element {
           }}
         />
       </form>
+      <div class="toolbar">
+        <div class="field check">
+          <label>
+            <input
+              type="checkbox"
+              checked={cleanup}
+              onChange={(e) => {
+                setCleanup(e.currentTarget.checked);
+              }}
+            />{" "}
+            Delete also removes child domains and their accounts (cleanup)
+          </label>
+        </div>
+      </div>
       <DataTable
         key={version}
         command="listDomains"
@@ -452,6 +817,29 @@ function Domains(): JSX.Element {
           { key: "parentdomainname", label: "Parent" },
           { key: "level", label: "Level" },
         ]}
+        actions={(row) => {
+          const id = str(row.id);
+          const path = str(row.path) || str(row.name);
+          if (row.level === 0) return <span class="muted">Root domain</span>;
+          return (
+            <ActionButton
+              label={`Delete domain ${path}`}
+              kind="danger"
+              confirm={
+                cleanup
+                  ? `Delete domain ${path} with its child domains and accounts?`
+                  : `Delete domain ${path}? (It must be empty.)`
+              }
+              run={async () => {
+                await api.run("deleteDomain", { id, cleanup });
+                return `Domain ${path} deleted`;
+              }}
+              done={() => {
+                setVersion(version + 1);
+              }}
+            />
+          );
+        }}
         empty="No domains."
       />
     </section>

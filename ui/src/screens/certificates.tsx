@@ -234,7 +234,7 @@ function Certificates(): JSX.Element {
   // A new upload changes the list: a key bump remounts the table, which loads it again.
   const [generation, setGeneration] = useState(0);
   return (
-    <section aria-labelledby="certificates-title">
+    <section class="admin-screen" aria-labelledby="certificates-title">
       <h1 id="certificates-title">Certificates</h1>
       <p class="muted">
         CA certificates the KVM hosts trust for HTTPS direct downloads, with each host's state.
