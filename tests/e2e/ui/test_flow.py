@@ -104,6 +104,7 @@ def test_the_whole_direct_download_flow(ui: Ui, page: Page) -> None:
         (vm,) = api.listVirtualMachines(name="flow-vm", listall=True)["virtualmachine"]
         assert domain_state(vm["instancename"]) == "running"
         screenshot(page, "flow-4-running")
+        assert_accessible(page)
         try:
             # 5. Upload a CA certificate, see each host's state, revoke it for the zone.
             open_from_nav(page, "Certificates", "Certificates")
@@ -135,7 +136,6 @@ def test_the_whole_direct_download_flow(ui: Ui, page: Page) -> None:
             assert detail["failures"], detail
             for failure in detail["failures"]:
                 expect(failed).to_contain_text(f"{failure['hostname']}: {failure['reason']}")
-            assert_accessible(page)
             screenshot(page, "flow-6-failed-download")
         finally:
             api.destroyVirtualMachine(id=vm["id"], expunge=True)
