@@ -5,12 +5,21 @@ the other end-to-end tests already check, and a browser run per backend would do
 slowest tests of the suite for nothing.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Page,
+    Playwright,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.conftest import Stack, running_stack
 from tests.support.browser import (
@@ -51,15 +60,21 @@ def _skip_or_fail(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+@contextmanager
+def running_ui(workdir: Path, agent_env: dict[str, str] | None = None) -> Iterator[Ui]:
+    """A stack on SQLite in ``workdir`` serving the built UI; ``agent_env`` goes to the agent."""
     if not UI_INDEX.exists():
         _skip_or_fail(f"the web UI is not built ({UI_INDEX} is missing): run `make ui`")
-    workdir = tmp_path_factory.mktemp("ui")
-    with running_stack(f"sqlite:///{workdir}/kvmcloud.db", workdir) as stack:
+    with running_stack(f"sqlite:///{workdir}/kvmcloud.db", workdir, agent_env) as stack:
         assert stack.keys.password, "the first init prints the admin's generated password"
         url = stack.endpoint.removesuffix("api")
         yield Ui(stack=stack, url=url, username="admin", password=stack.keys.password)
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    with running_ui(tmp_path_factory.mktemp("ui")) as running:
+        yield running
 
 
 # Module scope, not session: the sync API keeps an asyncio loop running in the main thread
@@ -130,3 +145,55 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if errors is not None:
             report.sections.append((f"{name} console errors", "\n".join(errors.errors) or "(none)"))
     return report
+
+
+def expect_step(page: Page, number: int, title: str, *, focused: bool = True) -> None:
+    """The deploy wizard shows step ``number``: its indicator and its heading.
+
+    The heading has the focus after a move to the step, not after a step's refusal.
+    """
+    steps = page.get_by_role("navigation", name="Deploy steps")
+    expect(steps.locator('[aria-current="step"]')).to_have_text(f"{number}. {title}")
+    heading = page.get_by_role("heading", level=2, name=f"Step {number} of 5: {title}")
+    expect(heading).to_be_visible()
+    if focused:
+        expect(heading).to_be_focused()
+
+
+def deploy_with_wizard(
+    page: Page,
+    *,
+    name: str,
+    offering: str,
+    template: str | None = None,
+    iso: str | None = None,
+    disk_offering: str | None = None,
+    pool_tags: Sequence[str] = (),
+    networks: Sequence[str] = (),
+) -> None:
+    """Walk the open deploy wizard from its first step to Deploy, choosing what is given."""
+    page.get_by_role("button", name="Next").click()
+    expect_step(page, 2, "Image")
+    if iso is not None:
+        page.get_by_role("radio", name="An ISO").check()
+        expect(page.get_by_role("combobox", name="ISO")).to_contain_text(iso)
+        page.get_by_role("combobox", name="ISO").select_option(label=iso)
+        if disk_offering is not None:
+            page.get_by_label("Disk offering").select_option(label=disk_offering)
+    else:
+        assert template is not None, "a template or an ISO"
+        expect(page.get_by_role("combobox", name="Template")).to_contain_text(template)
+        page.get_by_role("combobox", name="Template").select_option(label=template)
+    page.get_by_role("button", name="Next").click()
+    expect_step(page, 3, "Offering")
+    for tag in pool_tags:
+        page.get_by_role("checkbox", name=tag, exact=True).check()
+    page.get_by_label("Service offering").select_option(label=offering)
+    page.get_by_role("button", name="Next").click()
+    expect_step(page, 4, "Network")
+    for network in networks:
+        page.get_by_role("checkbox", name=network).check()
+    page.get_by_role("button", name="Next").click()
+    expect_step(page, 5, "Review")
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_role("button", name="Deploy").click()
