@@ -147,7 +147,9 @@ function Failures({ copy }: { copy: Row }): JSX.Element | null {
         <ul class="failures">
           {failures.map((f, index) => (
             <li key={index}>
-              {format.text(f.hostname)}: {format.text(f.reason)}
+              {/* Hosts are shown to root admins only, and a pool no Up host reaches names none. */}
+              {str(f.hostname) === "" ? "" : `${str(f.hostname)}: `}
+              {format.text(f.reason)}
             </li>
           ))}
         </ul>
@@ -301,6 +303,8 @@ function Events({ image, kind }: { image: Row; kind: Kind }): JSX.Element {
 
 function ImageDetail({ kind, id }: { kind: Kind; id: string }): JSX.Element {
   const { api } = useApp();
+  // prepareTemplate and the pools to choose from are a root admin's.
+  const admin = api.isAdmin();
   const [downloading, setDownloading] = useState(false);
   const [extracted, setExtracted] = useState("");
   const loaded = useLoad(
@@ -359,7 +363,8 @@ function ImageDetail({ kind, id }: { kind: Kind; id: string }): JSX.Element {
         ]}
       />
       <div class="toolbar">
-        {kind === TEMPLATE && <Prepare image={image} done={loaded.reload} />}
+        {/* prepareTemplate takes an ISO's id too, as CloudStack's does. */}
+        {admin && <Prepare image={image} done={loaded.reload} />}
         <ActionButton
           label="Extract"
           run={async () => {

@@ -64,58 +64,63 @@ const POOL_COLUMNS = [
   { key: "disksizeused", label: "Usage", render: (row: Row) => <Usage row={row} /> },
 ];
 
-/** The copies of templates on one pool, from listTemplates' downloaddetails. */
+/** A listed image's copy on the pool: storageid limits downloaddetails to that pool's. */
+function copyOf(row: Row): Row {
+  const details = Array.isArray(row.downloaddetails) ? (row.downloaddetails as Row[]) : [];
+  return details[0] ?? {};
+}
+
+const COPY_COLUMNS = [
+  { key: "name", label: "Name" },
+  {
+    key: "downloadState",
+    label: "State",
+    render: (row: Row) => {
+      const copy = copyOf(row);
+      return (
+        <>
+          <StateBadge state={copy.downloadState} />
+          {str(copy.errortext) !== "" && <small class="muted"> {str(copy.errortext)}</small>}
+        </>
+      );
+    },
+  },
+  {
+    key: "downloadPercent",
+    label: "Progress",
+    render: (row: Row) => {
+      const pct = copyOf(row).downloadPercent;
+      return typeof pct === "number" ? `${pct}%` : "—";
+    },
+  },
+  { key: "installpath", label: "Path", render: (row: Row) => text(copyOf(row).installpath) },
+];
+
+/** The copies of templates and ISOs on one pool, paged by the server (listTemplates' storageid). */
 function PoolCopies({ poolId }: { poolId: string }): JSX.Element {
-  const { api } = useApp();
-  // listTemplates has no pool filter: take one page of every template and keep the copies
-  // on this pool (a pool with copies of more templates than the page shows lists those only).
-  const templates = useLoad(
-    () => api.list("listTemplates", { templatefilter: "all", pagesize: 200, page: 1 }),
-    [poolId],
-    5000,
-  );
-  const copies: { template: Row; copy: Row }[] = [];
-  for (const template of templates.data?.items ?? []) {
-    const details = Array.isArray(template.downloaddetails) ? (template.downloaddetails as Row[]) : [];
-    for (const copy of details) {
-      if (copy.datastoreid === poolId) copies.push({ template, copy });
-    }
-  }
   return (
-    <div class="table-wrap">
-      <ErrorText error={templates.error} />
-      <table aria-busy={templates.loading}>
-        <caption>
-          Template copies on this pool <span class="muted">({copies.length})</span>
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Template</th>
-            <th scope="col">State</th>
-            <th scope="col">Progress</th>
-            <th scope="col">Path</th>
-          </tr>
-        </thead>
-        <tbody>
-          {copies.length === 0 && !templates.loading && (
-            <tr>
-              <td colSpan={4}>No template copies on this pool.</td>
-            </tr>
-          )}
-          {copies.map(({ template, copy }) => (
-            <tr key={`${str(template.id)}-${str(template.zoneid)}`}>
-              <td>{text(template.name)}</td>
-              <td>
-                <StateBadge state={copy.downloadState} />
-                {str(copy.errortext) !== "" && <small class="muted"> {str(copy.errortext)}</small>}
-              </td>
-              <td>{typeof copy.downloadPercent === "number" ? `${copy.downloadPercent}%` : "—"}</td>
-              <td>{text(copy.installpath)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <>
+      <DataTable
+        command="listTemplates"
+        params={{ templatefilter: "all", storageid: poolId }}
+        columns={COPY_COLUMNS}
+        caption="Template copies on this pool"
+        link={(row) => `/templates/${str(row.id)}`}
+        refreshMs={5000}
+        pageSize={10}
+        empty="No template copies on this pool."
+      />
+      <DataTable
+        command="listIsos"
+        params={{ isofilter: "all", storageid: poolId }}
+        columns={COPY_COLUMNS}
+        caption="ISO copies on this pool"
+        link={(row) => `/isos/${str(row.id)}`}
+        refreshMs={5000}
+        pageSize={10}
+        empty="No ISO copies on this pool."
+      />
+    </>
   );
 }
 

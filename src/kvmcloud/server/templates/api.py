@@ -292,6 +292,13 @@ class ListTemplatesParams(OwnerListParams):
     hypervisor: str | None = param("the hypervisor for which to restrict the search", default=None)
     show_removed: bool | None = param("show removed templates as well", default=None)
     show_unique: bool | None = param("one entry per template rather than per zone", default=None)
+    storage_id: Uuid | None = param(
+        "kvmcloud: only the templates with a copy on this primary storage pool (a "
+        "template_spool_ref row, whatever its state), each showing in downloaddetails "
+        "its copy on that pool only",
+        entity=Entity.STORAGE_POOL,
+        default=None,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,6 +315,13 @@ class ListIsosParams(OwnerListParams):
     is_public: bool | None = param("true if the ISO is publicly available", default=None)
     is_ready: bool | None = param("true if this ISO is ready to be deployed", default=None)
     hypervisor: str | None = param("the hypervisor for which to restrict the search", default=None)
+    storage_id: Uuid | None = param(
+        "kvmcloud: only the ISOs with a copy on this primary storage pool (a "
+        "template_spool_ref row, whatever its state), each showing in downloaddetails "
+        "its copy on that pool only",
+        entity=Entity.STORAGE_POOL,
+        default=None,
+    )
 
 
 def _list(
@@ -337,6 +351,7 @@ def list_templates(ctx: ApiContext, params: ListTemplatesParams) -> ListResult:
         keyword=params.keyword,
         zone_uuid=params.zone_id,
         hypervisor=params.hypervisor,
+        pool_uuid=params.storage_id,
     )
     return _list(ctx, params, query, "template")
 
@@ -359,6 +374,7 @@ def list_isos(ctx: ApiContext, params: ListIsosParams) -> ListResult:
         keyword=params.keyword,
         zone_uuid=params.zone_id,
         hypervisor=params.hypervisor,
+        pool_uuid=params.storage_id,
         bootable=params.bootable,
         public=params.is_public,
     )
@@ -453,7 +469,10 @@ def _update(ctx: ApiContext, params: UpdateIsoParams, *, iso: bool) -> ObjectRes
         iso=iso,
         changes=changes,
     )
-    return ObjectResult("iso" if iso else "template", views.template_response(record))
+    return ObjectResult(
+        "iso" if iso else "template",
+        views.template_response(record, show_hosts=ctx.caller.is_admin),
+    )
 
 
 @commands.command(
@@ -813,7 +832,9 @@ def prepare_template(ctx: ApiContext, params: PrepareTemplateParams) -> ListResu
         zone_uuid=params.zone_id,
         pool_uuid=params.storage_id,
     )
-    return ListResult("template", [views.template_response(record)], 1)
+    return ListResult(
+        "template", [views.template_response(record, show_hosts=ctx.caller.is_admin)], 1
+    )
 
 
 # --- OS types ----------------------------------------------------------------------------------

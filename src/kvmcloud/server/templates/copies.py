@@ -21,7 +21,7 @@ from kvmcloud.server.errors import (
     ResourceUnavailableError,
     UnsupportedActionError,
 )
-from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.infrastructure.models import Cluster, Host, PoolScope, StoragePool, Zone
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
@@ -442,7 +442,8 @@ def begin_download(
     hosts = {h.id: h for h in hosts_reaching_pool(session, pool)}
     if not hosts:
         raise ResourceUnavailableError(
-            f"No Up KVM host can reach pool {pool.name} to download template {template.name}"
+            f"No Up KVM host can reach pool {pool.name} to download template {template.name}: "
+            f"{_unreached_reason(session, pool)}"
         )
     assert ref.local_path is not None
     timeouts = download_timeouts(session)
@@ -478,6 +479,37 @@ def begin_download(
         hosts=[(host_id, endpoint_for(hosts[host_id])) for host_id in to_try],
         deadline_s=timeouts.total_s,
     )
+
+
+def _unreached_reason(session: Session, pool: StoragePool) -> str:
+    """Say which hosts would reach the pool by its scope: its cluster's, its host, its zone's."""
+    if pool.scope == PoolScope.HOST and pool.host_id is not None:
+        host = session.get(Host, pool.host_id)
+        return f"its host {host.name if host is not None else pool.host_id} is not Up"
+    if pool.scope == PoolScope.CLUSTER and pool.cluster_id is not None:
+        cluster = session.get(Cluster, pool.cluster_id)
+        return f"no host of cluster {cluster.name if cluster is not None else '?'} is Up"
+    zone = session.get(Zone, pool.data_center_id)
+    return f"no host of zone {zone.name if zone is not None else '?'} is Up"
+
+
+def fail_unattempted(session: Session, ref_id: int, reason: str, now: datetime) -> None:
+    """Record a download no host could attempt: failed, with ``reason`` as its one failure.
+
+    Without this the copy stayed Not Downloaded with no word of why nothing happens; the
+    failure names no host (none was asked).
+    """
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None:
+        return
+    failed = transition(state_of(ref), CopyEvent.FAILED)
+    if failed is None:
+        return
+    forget_download(ref)
+    ref.download_failures = with_failure(None, FailedAttempt(None, "", reason))
+    set_state(ref, failed)
+    ref.error_str = reason[:1024]
+    ref.last_updated = now
 
 
 def start_attempt(

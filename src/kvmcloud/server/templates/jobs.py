@@ -120,6 +120,8 @@ def _plan_download(
         # No attempt could even start (no Up host reaches the pool, or the template or
         # pool went away): still a failed download the operator must be able to find.
         with ctx.db.transaction() as session:
+            copies.fail_unattempted(session, ref_id, exc.message, ctx.clock())
+            queue.wake_waiting_jobs(session, ctx.clock())
             _record_unstarted_failure_event(ctx, session, ref_id, exc.message)
         raise
 
@@ -302,7 +304,9 @@ def _record_unstarted_failure_event(
 
 def _result(ctx: JobContext, ref_id: int) -> dict[str, Any]:
     with ctx.db.transaction() as session:
-        return {"template": views.template_response(listing.copy_record(session, ref_id))}
+        # prepareTemplate is a root admin's command: its result shows the hosts.
+        record = listing.copy_record(session, ref_id)
+        return {"template": views.template_response(record, show_hosts=True)}
 
 
 def run_copy_template(ctx: JobContext) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, false, func, select
+from sqlalchemy import ColumnElement, Select, exists, false, func, select, true
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.access import check_may_launch
@@ -43,6 +43,8 @@ class TemplateQuery:
     keyword: str | None = None
     zone_uuid: str | None = None
     hypervisor: str | None = None
+    # kvmcloud: only the images with a copy on this pool, showing that copy only.
+    pool_uuid: str | None = None
     # listIsos only: applied to the page, after paging.
     bootable: bool | None = None
     public: bool | None = None
@@ -59,6 +61,11 @@ def list_templates(
         if query.zone_uuid:
             zone = get_by_uuid(session, Zone, query.zone_uuid, command=command, param="zoneid")
             zone_id = zone.id
+        pool = None
+        if query.pool_uuid:
+            pool = get_by_uuid(
+                session, StoragePool, query.pool_uuid, command=command, param="storageid"
+            )
         if query.uuid and not caller.is_admin:
             _check_listed_image(session, caller, query.uuid, isos=query.isos)
         # CloudStack lists every account's images for templatefilter=all, as for listall.
@@ -76,11 +83,17 @@ def list_templates(
             keyword=query.keyword,
             zone_id=zone_id,
         )
+        if pool is not None:
+            select_rows = on_pool(select_rows, pool)
         window = list_window(session, page)
         count = select(func.count()).select_from(select_rows.order_by(None).subquery())
         total = session.scalar(count)
         rows = session.execute(select_rows.offset(window.offset).limit(window.limit)).all()
-        records = template_records(session, [(t, zone_ref.zone_id) for t, zone_ref in rows])
+        records = template_records(
+            session,
+            [(t, zone_ref.zone_id) for t, zone_ref in rows],
+            pool_id=pool.id if pool is not None else None,
+        )
     if query.bootable is None and query.public is None:
         return Page(records, total or 0)
     # CloudStack filters these after paging: the count is what is left of the page.
@@ -185,10 +198,23 @@ def filtered_templates(
     return query
 
 
+def on_pool(
+    query: Select[Template, TemplateZoneRef], pool: StoragePool
+) -> Select[Template, TemplateZoneRef]:
+    """Keep the images with a copy row on ``pool``, listed in the pool's zone only."""
+    has_copy = exists().where(
+        TemplatePoolRef.template_id == Template.id, TemplatePoolRef.pool_id == pool.id
+    )
+    return query.where(has_copy, TemplateZoneRef.zone_id == pool.data_center_id)
+
+
 def template_records(
-    session: Session, pairs: Sequence[tuple[Template, int]]
+    session: Session, pairs: Sequence[tuple[Template, int]], *, pool_id: int | None = None
 ) -> list[TemplateRecord]:
-    """Build the records of (template, zone id) pairs, loading related rows once per kind."""
+    """Build the records of (template, zone id) pairs, loading related rows once per kind.
+
+    With ``pool_id``, each record's copies are the one on that pool only.
+    """
     templates = {t.id: t for t, _ in pairs}
     zones = rows_by_id(session, Zone, {zone_id for _, zone_id in pairs})
     accounts = rows_by_id(session, Account, {t.account_id for t in templates.values()})
@@ -209,7 +235,10 @@ def template_records(
             for ref, pool in session.execute(
                 select(TemplatePoolRef, StoragePool)
                 .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
-                .where(TemplatePoolRef.template_id.in_(templates))
+                .where(
+                    TemplatePoolRef.template_id.in_(templates),
+                    true() if pool_id is None else TemplatePoolRef.pool_id == pool_id,
+                )
                 .order_by(TemplatePoolRef.id)
             )
         ]

@@ -13,7 +13,7 @@ from kvmcloud.server.api.params import Entity
 from kvmcloud.server.api.responses import format_date
 from kvmcloud.server.infrastructure.views import RESOURCE_TAG
 from kvmcloud.server.templates.details import is_header_detail
-from kvmcloud.server.templates.download_status import failed_attempts, throughput
+from kvmcloud.server.templates.download_status import FailedAttempt, failed_attempts, throughput
 from kvmcloud.server.templates.models import DownloadState, GuestOsCategory, TemplateDetail
 from kvmcloud.server.templates.records import (
     HTTP_DOWNLOAD,
@@ -32,8 +32,17 @@ URL_CREATED = "DOWNLOAD_URL_CREATED"
 FAILED_ATTEMPT = ObjectSchema(
     "TemplateDownloadFailure",
     (
-        out("hostid", FieldType.STRING, "kvmcloud: the ID of the host whose attempt failed"),
-        out("hostname", FieldType.STRING, "kvmcloud: the name of the host whose attempt failed"),
+        out(
+            "hostid",
+            FieldType.STRING,
+            "kvmcloud: the ID of the host whose attempt failed (root admins only)",
+        ),
+        out(
+            "hostname",
+            FieldType.STRING,
+            "kvmcloud: the name of the host whose attempt failed (root admins only; none when "
+            "no host could be asked)",
+        ),
         out("reason", FieldType.STRING, "kvmcloud: what the host answered, or why it could not"),
     ),
 )
@@ -51,14 +60,19 @@ DOWNLOAD_DETAILS = ObjectSchema(
         out("downloadState", FieldType.STRING, "the download state of the copy"),
         out("jobid", FieldType.STRING, "kvmcloud: the UUID of the job downloading the copy"),
         out("installpath", FieldType.STRING, "kvmcloud: the path of the copy on the pool"),
-        out("errortext", FieldType.STRING, "kvmcloud: why the copy's download failed"),
+        out(
+            "errortext",
+            FieldType.STRING,
+            "kvmcloud: why the copy's download failed (for others than root admins, the last "
+            "attempt's reason, without the hosts tried)",
+        ),
         out(
             "hostid",
             FieldType.STRING,
             "kvmcloud: the ID of the host downloading the copy, or that downloaded it, or "
-            "whose attempt failed last",
+            "whose attempt failed last (root admins only)",
         ),
-        out("hostname", FieldType.STRING, "kvmcloud: the name of that host"),
+        out("hostname", FieldType.STRING, "kvmcloud: the name of that host (root admins only)"),
         out(
             "downloadstarted",
             FieldType.DATE,
@@ -227,12 +241,15 @@ REGISTERED_TEMPLATE = TEMPLATE.extended(
 )
 
 
-def template_response(record: TemplateRecord, *, show_private: bool = True) -> dict[str, Any]:
+def template_response(
+    record: TemplateRecord, *, show_private: bool = True, show_hosts: bool = False
+) -> dict[str, Any]:
     """Map a template (in one zone) to CloudStack's template/iso object.
 
     ``show_private`` is for the template's owner and admins: the status, and the URL's
     query as registered (a presigned URL's signature). Others get the URL with its query
-    values masked. A userinfo password is masked for everyone.
+    values masked. A userinfo password is masked for everyone. ``show_hosts`` is for root
+    admins: the hosts that downloaded or failed to download each copy.
     """
     template, zone, account, domain = record.template, record.zone, record.account, record.domain
     guest_os = record.guest_os
@@ -273,7 +290,9 @@ def template_response(record: TemplateRecord, *, show_private: bool = True) -> d
         "created": format_date(template.created),
         "removed": format_date(template.removed),
         "details": redacted_details(record.details),
-        "downloaddetails": [_download_details(copy) for copy in record.copies],
+        "downloaddetails": [
+            _download_details(copy, show_hosts=show_hosts) for copy in record.copies
+        ],
         "bits": template.bits,
         "templatetag": template.template_tag,
         "tags": [],
@@ -282,10 +301,14 @@ def template_response(record: TemplateRecord, *, show_private: bool = True) -> d
 
 
 def listed_template_response(record: TemplateRecord, caller: Caller) -> dict[str, Any]:
-    """Map a listed template; its URL and status are shown to admins over its owner only."""
+    """Map a listed template; its URL and status are shown to admins over its owner only.
+
+    Host identities (downloaddetails' hostid/hostname) are shown to root admins only:
+    CloudStack never shows hosts to users.
+    """
     domain_path = record.domain.path if record.domain else None
     owner = may_act_on(caller, record.template.account_id, domain_path)
-    return template_response(record, show_private=owner)
+    return template_response(record, show_private=owner, show_hosts=caller.is_admin)
 
 
 def registration_response(registration: Registration) -> list[dict[str, Any]]:
@@ -396,8 +419,10 @@ def os_category_response(category: GuestOsCategory) -> dict[str, Any]:
     return OS_CATEGORY.render({"id": category.uuid, "name": category.name})
 
 
-def _download_details(copy: PoolCopy) -> dict[str, Any]:
-    ref, pool, host = copy.ref, copy.pool, copy.host
+def _download_details(copy: PoolCopy, *, show_hosts: bool) -> dict[str, Any]:
+    ref, pool = copy.ref, copy.pool
+    host = copy.host if show_hosts else None
+    failures = failed_attempts(ref.download_failures)
     state = ref.download_state
     attempted = ref.download_started is not None
     # A failed attempt's average says little and a new attempt starts from 0: no rate then.
@@ -417,7 +442,7 @@ def _download_details(copy: PoolCopy) -> dict[str, Any]:
             "downloadState": state,
             "jobid": ref.job_id,
             "installpath": ref.install_path,
-            "errortext": ref.error_str,
+            "errortext": ref.error_str if show_hosts else shown_error(ref.error_str, failures),
             "hostid": host.uuid if host else None,
             "hostname": host.name if host else None,
             "downloadstarted": format_date(ref.download_started),
@@ -428,12 +453,27 @@ def _download_details(copy: PoolCopy) -> dict[str, Any]:
             "attempts": ref.download_attempts,
             "failures": [
                 FAILED_ATTEMPT.render(
-                    {"hostid": f.hostid, "hostname": f.hostname, "reason": f.reason}
+                    {
+                        "hostid": f.hostid if show_hosts else None,
+                        "hostname": (f.hostname or None) if show_hosts else None,
+                        "reason": f.reason,
+                    }
                 )
-                for f in failed_attempts(ref.download_failures)
+                for f in failures
             ],
         }
     )
+
+
+def shown_error(error: str | None, failures: Sequence[FailedAttempt]) -> str | None:
+    """Return a failed copy's error as non-admins see it: without the hosts it names.
+
+    The recorded error says which hosts were tried; the last attempt's reason is what
+    the host answered (the source's status, a checksum mismatch…), without that context.
+    """
+    if error is None or not failures:
+        return error
+    return failures[-1].reason
 
 
 EXTRACT = ObjectSchema(

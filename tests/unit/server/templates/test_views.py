@@ -29,6 +29,7 @@ from kvmcloud.server.templates.views import (
     os_category_response,
     os_type_response,
     registration_response,
+    shown_error,
     template_response,
 )
 
@@ -185,8 +186,8 @@ def copy_at(state: DownloadState, **columns: object) -> PoolCopy:
     return PoolCopy(ref, StoragePool(id=5, uuid="p-1", name="pool1", data_center_id=2), host)
 
 
-def details_of(copy: PoolCopy) -> dict[str, object]:
-    (details,) = template_response(record(copies=[copy]))["downloaddetails"]
+def details_of(copy: PoolCopy, *, show_hosts: bool = True) -> dict[str, object]:
+    (details,) = template_response(record(copies=[copy]), show_hosts=show_hosts)["downloaddetails"]
     return details
 
 
@@ -232,6 +233,35 @@ def test_a_failed_download_shows_its_attempts_but_no_rate_or_eta() -> None:
         {"hostname": "kvm0", "reason": "no data from kvm0"},
         {"hostname": "kvm1", "reason": "no data from kvm1"},
     ]
+
+
+def test_others_than_root_admins_see_no_host_of_a_copy() -> None:
+    failures = with_failure(None, FailedAttempt("h-0", "kvm0", "HTTP 404 from http://x"))
+    copy = copy_at(
+        DownloadState.DOWNLOAD_ERROR,
+        download_host_id=3,
+        download_attempts=1,
+        download_failures=failures,
+        error_str="Template t could not be downloaded to pool pool1 by host kvm0: HTTP 404",
+    )
+    details = details_of(copy, show_hosts=False)
+    assert "hostid" not in details and "hostname" not in details
+    assert details["failures"] == [{"reason": "HTTP 404 from http://x"}]
+    assert details["errortext"] == "HTTP 404 from http://x"
+    assert details_of(copy)["errortext"].startswith("Template t could not")  # type: ignore[union-attr]
+
+
+def test_a_failure_no_host_was_asked_for_names_no_host() -> None:
+    failures = with_failure(None, FailedAttempt(None, "", "no host of cluster c1 is Up"))
+    copy = copy_at(DownloadState.DOWNLOAD_ERROR, download_failures=failures)
+    assert details_of(copy)["failures"] == [{"reason": "no host of cluster c1 is Up"}]
+
+
+def test_the_shown_error_is_the_last_attempts_reason_when_there_were_attempts() -> None:
+    first, last = FailedAttempt("h-0", "kvm0", "HTTP 503"), FailedAttempt("h-1", "kvm1", "EOF")
+    assert shown_error("by host kvm0 and kvm1", [first, last]) == "EOF"
+    assert shown_error("the job ended", []) == "the job ended"
+    assert shown_error(None, [first]) is None
 
 
 def test_a_downloaded_copy_shows_its_average_rate_and_no_eta() -> None:
