@@ -12,6 +12,7 @@ from kvmcloud.server.events.catalog import command_event_description as describe
 from kvmcloud.server.events.models import EventLevel
 from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import Host, StoragePool
+from kvmcloud.server.infrastructure.pool_states import PoolStatus
 from kvmcloud.server.infrastructure.records import (
     HostRecord,
     PoolRecord,
@@ -21,7 +22,7 @@ from kvmcloud.server.infrastructure.records import (
 from kvmcloud.server.offerings.tags import clean_tags
 from kvmcloud.server.queries import get_by_uuid
 
-POOL_UP, POOL_DISABLED = "Up", "Disabled"
+POOL_UP, POOL_DISABLED = PoolStatus.UP, PoolStatus.DISABLED
 HOST_ENABLED, HOST_DISABLED = "Enabled", "Disabled"
 # CloudStack's ResourceState events updateHost accepts, and the state each leads to.
 ALLOCATION_EVENTS = {"enable": HOST_ENABLED, "disable": HOST_DISABLED}

@@ -22,6 +22,7 @@ from kvmcloud.server.errors import (
     UnsupportedActionError,
 )
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
+from kvmcloud.server.infrastructure.pool_states import PoolStatus
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
@@ -108,6 +109,13 @@ def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> 
                 f"Invalid parameter storageid value={pool.uuid}: storage pool {pool.name} is "
                 f"not in zone {zone.name}",
             )
+        if pool.status in (PoolStatus.PREPARE_FOR_MAINTENANCE, PoolStatus.MAINTENANCE):
+            # A pool being taken out of service gets no new copy.
+            raise InvalidParameterError(
+                "storageid",
+                f"Invalid parameter storageid value={pool.uuid}: storage pool {pool.name} is "
+                f"in {pool.status}",
+            )
         return [pool]
     pools = list(
         session.scalars(
@@ -115,7 +123,7 @@ def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> 
             .where(
                 StoragePool.data_center_id == zone.id,
                 StoragePool.removed.is_(None),
-                StoragePool.status == "Up",
+                StoragePool.status == PoolStatus.UP,
             )
             .order_by(StoragePool.id)
         )
