@@ -240,6 +240,7 @@ HOOKS = Hooks(
     find_zone=infrastructure_service.zone_id_by_uuid,
     offering_volume_pools=vms_service.offering_volume_pools,
     offering_vm_hosts=vms_service.offering_vm_hosts,
+    pool_allocated_bytes=pools_service.allocated_bytes,
 )
 # What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
 HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (

@@ -2,14 +2,16 @@
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.protocol.error_codes import ErrorCode
-from kvmcloud.server.infrastructure.models import Host
+from kvmcloud.server.infrastructure.models import Host, StoragePool
 from kvmcloud.server.templates.models import TemplatePoolRef
 from kvmcloud.server.vms.models import Volume
-from tests.integration.server.conftest import Cloud, ServerHarness
+from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
+from tests.integration.server.test_pool_inventory import beat as send_beat
+from tests.integration.server.test_pool_inventory import inventory
 from tests.integration.server.test_vms import agent, deploy, offering, register
 
 UNKNOWN = "8f0c4a8e-3f0b-4b59-9a57-0c1d2e3f4a5b"
@@ -29,6 +31,10 @@ def state(server: ServerHarness, pool_id: str) -> str:
 def copies_on(server: ServerHarness) -> int:
     with server.db.transaction() as session:
         return session.scalar(select(func.count(TemplatePoolRef.id))) or 0
+
+
+def beat(server: ServerHarness, host_id: str, *inventories: msg.PoolInventory) -> None:
+    send_beat(server, host_id, AGENT_URL, *inventories)
 
 
 def volume_file(server: ServerHarness, volume_id: str) -> str:
@@ -225,3 +231,38 @@ def test_an_empty_pool_in_maintenance_is_deleted_without_asking_a_host(
     maintain(server, cloud)
     assert server.ok("deleteStoragePool", id=cloud.pool_id) == {"success": True}
     assert agent(server).sent(msg.DeletePoolFileCommand) == []
+
+
+def test_pool_sizes_come_from_the_agents_reports_and_what_the_pool_holds(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    (created,) = server.ok("listStoragePools", id=cloud.pool_id)["storagepool"]
+    assert created["disksizeallocated"] == 0
+    template_id, offering_id = register(server, cloud), offering(server)
+    vm = deploy(server, cloud, template_id, offering_id)["jobresult"]["virtualmachine"]
+    (volume,) = server.ok("listVolumes", virtualmachineid=vm["id"])["volume"]
+    with server.db.transaction() as session:
+        copy_size = session.scalars(select(TemplatePoolRef.template_size)).one()
+    (listed,) = server.ok("listStoragePools", id=cloud.pool_id)["storagepool"]
+    assert listed["disksizeallocated"] == volume["size"] + copy_size > 0
+    # A heartbeat's pool inventory refreshes the capacity and the use.
+    usage = {"capacity_bytes": 100 << 30, "available_bytes": 60 << 30}
+    beat(server, cloud.host_id, inventory(cloud.pool_id, **usage))
+    (listed,) = server.ok("listStoragePools", id=cloud.pool_id)["storagepool"]
+    assert (listed["disksizetotal"], listed["disksizeused"]) == (100 << 30, 40 << 30)
+    # A report without figures, or for a pool of another cluster, changes nothing.
+    beat(server, cloud.host_id, inventory(cloud.pool_id))
+    other = {"capacity_bytes": 1, "available_bytes": 1}
+    with server.db.transaction() as session:
+        session.execute(
+            update(StoragePool).where(StoragePool.uuid == cloud.pool_id).values(cluster_id=None)
+        )
+    beat(server, cloud.host_id, inventory(cloud.pool_id, **other))
+    with server.db.transaction() as session:
+        session.execute(
+            update(StoragePool)
+            .where(StoragePool.uuid == cloud.pool_id)
+            .values(cluster_id=select(Host.cluster_id).where(Host.id == 1).scalar_subquery())
+        )
+    (listed,) = server.ok("listStoragePools", id=cloud.pool_id)["storagepool"]
+    assert (listed["disksizetotal"], listed["disksizeused"]) == (100 << 30, 40 << 30)

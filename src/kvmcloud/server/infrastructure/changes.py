@@ -14,6 +14,7 @@ from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import Host, StoragePool
 from kvmcloud.server.infrastructure.pool_states import PoolStatus
 from kvmcloud.server.infrastructure.records import (
+    AllocatedBytes,
     HostRecord,
     PoolRecord,
     host_records,
@@ -55,6 +56,7 @@ def update_storage_pool(
     clock: Callable[[], datetime],
     *,
     command: str,
+    allocated: AllocatedBytes | None = None,
 ) -> PoolRecord:
     """Rename, retag, enable or disable a pool, all in one transaction.
 
@@ -88,7 +90,7 @@ def update_storage_pool(
                 now=clock(),
             )
         session.flush()
-        return pool_records(session, [pool])[0]
+        return pool_records(session, [pool], allocated)[0]
 
 
 def _switch_pool(pool: StoragePool, enabled: bool) -> CommandEvent:

@@ -1,11 +1,11 @@
 """Storage pool maintenance and deletion: the checks, the plans, the records."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
@@ -51,6 +51,30 @@ _SHOWN = 5
 def _listed(names: list[str]) -> str:
     shown = ", ".join(names[:_SHOWN])
     return shown if len(names) <= _SHOWN else f"{shown} and {len(names) - _SHOWN} more"
+
+
+def allocated_bytes(session: Session, pool_ids: Sequence[int]) -> dict[int, int]:
+    """The virtual sizes of the live volumes and the template copies on each pool, by id.
+
+    As CloudStack's disksizeallocated: what the pool's disks may grow to, not what they
+    take now (thin qcow2 overlays take far less).
+    """
+    ids = list(pool_ids)
+    volumes = session.execute(
+        select(Volume.pool_id, func.sum(Volume.size))
+        .where(Volume.pool_id.in_(ids), Volume.removed.is_(None))
+        .group_by(Volume.pool_id)
+    ).all()
+    copies = session.execute(
+        select(TemplatePoolRef.pool_id, func.sum(TemplatePoolRef.template_size))
+        .where(TemplatePoolRef.pool_id.in_(ids))
+        .group_by(TemplatePoolRef.pool_id)
+    ).all()
+    sums: dict[int, int] = {}
+    for pool_id, total in [*volumes, *copies]:
+        if pool_id is not None:
+            sums[pool_id] = sums.get(pool_id, 0) + int(total or 0)
+    return sums
 
 
 # --- maintenance ---------------------------------------------------------------------------
@@ -161,7 +185,7 @@ def finish_maintenance(db: Database, pool_id: int) -> PoolRecord:
                 f"Primary storage {pool.name} ({pool.uuid}) left PrepareForMaintenance "
                 f"before its maintenance began: it is {pool.status}"
             )
-        record = pool_records(session, [pool])[0]
+        record = pool_records(session, [pool], allocated_bytes)[0]
     if problem is not None:
         raise problem
     return record
@@ -211,7 +235,7 @@ def cancel_maintenance(db: Database, pool_id: int) -> PoolRecord:
         if pool.status != PoolStatus.UP:
             _check_cancellable(pool)
             pool.status = PoolStatus.UP
-        return pool_records(session, [pool])[0]
+        return pool_records(session, [pool], allocated_bytes)[0]
 
 
 # --- deletion ------------------------------------------------------------------------------
