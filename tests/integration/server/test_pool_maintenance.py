@@ -266,3 +266,20 @@ def test_pool_sizes_come_from_the_agents_reports_and_what_the_pool_holds(
         )
     (listed,) = server.ok("listStoragePools", id=cloud.pool_id)["storagepool"]
     assert (listed["disksizetotal"], listed["disksizeused"]) == (100 << 30, 40 << 30)
+
+
+def test_a_download_queued_before_maintenance_does_not_run_on_the_pool(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    template_id = register(server, cloud)
+    queued = server.ok("prepareTemplate", templateid=template_id, zoneid=cloud.zone_id)
+    (copy,) = queued["template"][0]["downloaddetails"]
+    # The job has not run: the copy is not being downloaded yet, so maintenance may begin.
+    reply = server.ok("enableStorageMaintenance", id=cloud.pool_id)
+    server.run_jobs()
+    result = server.ok("queryAsyncJobResult", jobid=copy["jobid"])
+    assert result["jobstatus"] == 2, result
+    assert "pool1 is in PrepareForMaintenance" in result["jobresult"]["errortext"]
+    assert agent(server).sent(msg.DirectDownloadCommand) == []
+    assert server.ok("queryAsyncJobResult", jobid=reply["jobid"])["jobstatus"] == 1
+    assert state(server, cloud.pool_id) == "Maintenance"

@@ -20,6 +20,10 @@ MAY_ENTER_MAINTENANCE = frozenset(
 )
 # cancelStorageMaintenance brings these back Up.
 MAY_CANCEL_MAINTENANCE = frozenset({PoolStatus.MAINTENANCE, PoolStatus.ERROR_IN_MAINTENANCE})
+# A pool in these states is out of service: no new volume, no new template copy.
+IN_MAINTENANCE = frozenset(
+    {PoolStatus.PREPARE_FOR_MAINTENANCE, PoolStatus.MAINTENANCE, PoolStatus.ERROR_IN_MAINTENANCE}
+)
 # Stopped VMs whose root disk is on a pool in these states may still start there.
 STARTABLE_DISK_POOL = frozenset({PoolStatus.UP, PoolStatus.DISABLED})
 

@@ -22,7 +22,7 @@ from kvmcloud.server.errors import (
     UnsupportedActionError,
 )
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
-from kvmcloud.server.infrastructure.pool_states import PoolStatus
+from kvmcloud.server.infrastructure.pool_states import IN_MAINTENANCE, PoolStatus
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
@@ -109,7 +109,7 @@ def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> 
                 f"Invalid parameter storageid value={pool.uuid}: storage pool {pool.name} is "
                 f"not in zone {zone.name}",
             )
-        if pool.status in (PoolStatus.PREPARE_FOR_MAINTENANCE, PoolStatus.MAINTENANCE):
+        if pool.status in IN_MAINTENANCE:
             # A pool being taken out of service gets no new copy.
             raise InvalidParameterError(
                 "storageid",
@@ -319,14 +319,21 @@ def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) 
     afresh.
 
     Raises:
-        ResourceUnavailableError: the copy vanished, or its download failed after this job
-            was queued (that failure's event was recorded once, by the job that ran it).
+        ResourceUnavailableError: the copy vanished, its download failed after this job
+            was queued (that failure's event was recorded once, by the job that ran it), or
+            its pool is in maintenance.
     """
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
         raise ResourceUnavailableError(f"Pool reference {ref_id} vanished before its download")
     if copy_states.is_ready(state_of(ref)):
         return DownloadClaim.READY
+    pool = session.get_one(StoragePool, ref.pool_id)
+    if pool.status in IN_MAINTENANCE:
+        # Queued before the pool left service: its maintenance keeps new copies off it.
+        raise ResourceUnavailableError(
+            f"Storage pool {pool.name} is in {pool.status}: no template is downloaded to it"
+        )
     holder = ref.job_id
     if holder and holder != job_uuid and _job_pending(session, holder):
         return DownloadClaim.BUSY
