@@ -283,3 +283,25 @@ def test_a_download_queued_before_maintenance_does_not_run_on_the_pool(
     assert agent(server).sent(msg.DirectDownloadCommand) == []
     assert server.ok("queryAsyncJobResult", jobid=reply["jobid"])["jobstatus"] == 1
     assert state(server, cloud.pool_id) == "Maintenance"
+
+
+def test_a_pool_brought_back_up_while_its_files_go_is_not_deleted(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    template_id = register(server, cloud)
+    server.ok("prepareTemplate", templateid=template_id, zoneid=cloud.zone_id)
+    server.run_jobs()
+    maintain(server, cloud)
+
+    def cancel_meanwhile(command: msg.DeletePoolFileCommand) -> msg.Answer:
+        # No transaction is open during the agent call: another one can change the pool.
+        with server.db.transaction() as session:
+            session.execute(
+                update(StoragePool).where(StoragePool.uuid == cloud.pool_id).values(status="Up")
+            )
+        return msg.Answer(ok=True, result=msg.PoolFileDeleted(existed=True))
+
+    agent(server).delete_pool_file = cancel_meanwhile
+    status, body = server.call("deleteStoragePool", id=cloud.pool_id)
+    assert status == 530 and "it was not deleted" in body["errortext"], body
+    assert state(server, cloud.pool_id) == "Up" and copies_on(server) == 0

@@ -390,8 +390,13 @@ def record_deletion(
     now: datetime,
     *,
     remove_pool: bool,
-) -> None:
-    """Forget the removed files' rows, and the pool itself when ``remove_pool``."""
+) -> bool:
+    """Forget the removed files' rows, and the pool itself when ``remove_pool``.
+
+    The pool is removed only if it is still in Maintenance: a cancelStorageMaintenance
+    (or another delete) while the host worked wins, and the pool stays. Returns whether
+    this call removed it.
+    """
     for removal in gone:
         if removal.ref_id is not None:
             ref = session.get(TemplatePoolRef, removal.ref_id)
@@ -404,7 +409,10 @@ def record_deletion(
                 volume.removed = now
     if remove_pool:
         pool = session.get_one(StoragePool, plan.pool_id)
-        pool.removed = now
+        if pool.removed is None and may_delete(pool.status):
+            pool.removed = now
+            return True
+    return False
 
 
 def delete_storage_pool(
@@ -430,8 +438,14 @@ def delete_storage_pool(
             "deleting pool %s: files left on the storage: %s", plan.pool_name, "; ".join(failures)
         )
         gone = list(plan.removals)
+    remove_pool = not failures or forced
     with db.transaction() as session:
-        record_deletion(session, plan, gone, clock(), remove_pool=not failures or forced)
+        removed = record_deletion(session, plan, gone, clock(), remove_pool=remove_pool)
+    if remove_pool and not removed:
+        raise OperationFailedError(
+            f"Storage pool {plan.pool_name} left Maintenance (or was deleted) while its files "
+            "were removed: it was not deleted"
+        )
     if failures and not forced:
         raise OperationFailedError(
             f"Failed to delete storage pool {plan.pool_name}: could not remove "
