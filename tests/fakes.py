@@ -76,6 +76,8 @@ class FakeAgent:
     # The guest networks whose libvirt network the agent set up (StartVm's NICs).
     networks: set[str] = field(default_factory=set)
     start_vm: Callable[[msg.StartVmCommand], msg.Answer] | None = None
+    # Answers DeletePoolFile instead of the default success.
+    delete_pool_file: Callable[[msg.DeletePoolFileCommand], msg.Answer] | None = None
     # The certificate store: alias → PEM. certificate_error makes setup and revoke fail
     # with that message; certificate_delay_s makes them slow.
     certificates: dict[str, str] = field(default_factory=dict)
@@ -210,6 +212,8 @@ class FakeAgentClient:
                 ),
             )
         if isinstance(command, msg.DeletePoolFileCommand):
+            if agent.delete_pool_file is not None:
+                return agent.delete_pool_file(command)
             return msg.Answer(ok=True, result=msg.PoolFileDeleted(existed=True))
         if isinstance(command, msg.StartVmCommand):
             if agent.start_vm is not None:

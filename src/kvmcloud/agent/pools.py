@@ -86,6 +86,14 @@ class StoragePool:
             uuid=self.spec.uuid, capacity_bytes=capacity_bytes, available_bytes=available_bytes
         )
 
+    def usage(self) -> tuple[int, int]:
+        """Return the pool's capacity and the bytes still available to it.
+
+        Raises:
+            PoolUnavailableError: the file system could not be asked.
+        """
+        return self._statvfs()
+
     def available_bytes(self) -> int:
         """Return the bytes an unprivileged writer may still use in the pool."""
         return self._statvfs()[1]

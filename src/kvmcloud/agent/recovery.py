@@ -196,10 +196,12 @@ class PoolKeeper:
         """
         inventories = []
         for spec in self.remembered():
+            pool = StoragePool(spec)
             try:
-                published = StoragePool(spec).published_files(
+                published = pool.published_files(
                     limit=MAX_INVENTORY_FILES, max_entries=MAX_INVENTORY_ENTRIES
                 )
+                capacity_bytes, available_bytes = pool.usage()
             except PoolUnavailableError as exc:
                 logger.info("pool %s not in this inventory: %s", spec.uuid, exc)
                 continue
@@ -212,6 +214,8 @@ class PoolKeeper:
                     files=published.names,
                     truncated=published.truncated,
                     stale_partials_removed=removed,
+                    capacity_bytes=capacity_bytes,
+                    available_bytes=available_bytes,
                 )
             )
         return inventories

@@ -521,6 +521,8 @@ class PoolInventory:
     ``truncated`` says the list stopped early, and then a name missing from it proves
     nothing. ``stale_partials_removed`` counts this host's own temporary files of
     interrupted transfers that it removed from the pool when it started.
+    ``capacity_bytes`` and ``available_bytes`` are the pool's file system figures as
+    ``CheckPool`` reports them; None when the host could not read them.
     """
 
     uuid: str
@@ -528,6 +530,8 @@ class PoolInventory:
     files: list[str] = field(default_factory=list)
     truncated: bool = False
     stale_partials_removed: int = 0
+    capacity_bytes: int | None = None
+    available_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -71,6 +71,9 @@ from kvmcloud.server.networks import api as networks_api
 from kvmcloud.server.networks import jobs as networks_jobs
 from kvmcloud.server.networks import service as networks_service
 from kvmcloud.server.offerings import api as offerings_api
+from kvmcloud.server.pools import api as pools_api
+from kvmcloud.server.pools import jobs as pools_jobs
+from kvmcloud.server.pools import service as pools_service
 from kvmcloud.server.regions import api as regions_api
 from kvmcloud.server.roles import api as roles_api
 from kvmcloud.server.sealing.box import SecretBox
@@ -123,6 +126,7 @@ def build_registry() -> Registry:
             roles_api.commands,
             capabilities.commands,
             infrastructure_api.commands,
+            pools_api.commands,
             templates_api.commands,
             vms_api.commands,
             offerings_api.commands,
@@ -199,6 +203,16 @@ JOB_HANDLERS: dict[str, JobHandler] = {
         partial(networks_jobs.run_delete_network, users=vms_service.network_users),
     ),
     RENEW_CERTIFICATE_JOB: infrastructure_jobs.run_certificate_renewal,
+    pools_service.MAINTENANCE_JOB: with_event(
+        EventType.MAINTENANCE_PREPARE_PRIMARY_STORAGE,
+        ResourceType.STORAGE_POOL,
+        pools_jobs.run_maintenance,
+    ),
+    pools_service.CANCEL_MAINTENANCE_JOB: with_event(
+        EventType.MAINTENANCE_CANCEL_PRIMARY_STORAGE,
+        ResourceType.STORAGE_POOL,
+        pools_jobs.run_cancel_maintenance,
+    ),
     directory_removal.DELETE_ACCOUNT_JOB: with_event(
         EventType.ACCOUNT_DELETE,
         ResourceType.ACCOUNT,
@@ -226,6 +240,7 @@ HOOKS = Hooks(
     find_zone=infrastructure_service.zone_id_by_uuid,
     offering_volume_pools=vms_service.offering_volume_pools,
     offering_vm_hosts=vms_service.offering_vm_hosts,
+    pool_allocated_bytes=pools_service.allocated_bytes,
 )
 # What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
 HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (
@@ -253,6 +268,9 @@ RESUMABLE_JOBS = frozenset(
         vms_service.ATTACH_ISO_JOB,
         certificates_service.CERTIFICATE_SYNC_JOB,
         RENEW_CERTIFICATE_JOB,
+        # A pool's state says how far these got: running one again repeats nothing.
+        pools_service.MAINTENANCE_JOB,
+        pools_service.CANCEL_MAINTENANCE_JOB,
         # These look at what is left each time they run: resuming one repeats nothing.
         directory_removal.DELETE_ACCOUNT_JOB,
         directory_removal.DELETE_DOMAIN_JOB,

@@ -1,6 +1,6 @@
 """Calls a feature makes into the features built on it, wired by app.py so imports point one way."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,3 +39,6 @@ class Hooks:
     # offerings are checked against them, as CloudStack does.
     offering_volume_pools: Callable[[Session, str, int], list[TagHolder]]
     offering_vm_hosts: Callable[[Session, int], list[TagHolder]]
+    # pools: the virtual bytes of the live volumes and template copies on each pool given
+    # by id (listStoragePools' disksizeallocated).
+    pool_allocated_bytes: Callable[[Session, Sequence[int]], dict[int, int]]

@@ -237,7 +237,18 @@ def test_every_command_answers_what_it_declares(
     for empty in sorted(ALWAYS_EMPTY):
         assert ok(empty) == {}, empty
 
-    # Removals last: a template, an ISO, an account, a domain.
+    # Removals last: a pool, a template, an ISO, an account, a domain.
+    spare = ok(
+        "createStoragePool",
+        name="spare",
+        zoneid=zone,
+        clusterid=cloud.cluster_id,
+        url="SharedMountPoint://localhost/var/lib/kvmcloud/spare",
+    )["storagepool"]["id"]
+    done(server, "enableStorageMaintenance", id=spare)
+    done(server, "cancelStorageMaintenance", id=spare)
+    done(server, "enableStorageMaintenance", id=spare)
+    ok("deleteStoragePool", id=spare)
     done(server, "deleteTemplate", id=template)
     done(server, "deleteIso", id=iso)
     done(server, "deleteAccount", id=account["id"])

@@ -52,6 +52,8 @@ def test_inventory_goes_in_the_first_beat_then_every_interval():
             "files": ["t1"],
             "truncated": False,
             "stale_partials_removed": 2,
+            "capacity_bytes": None,
+            "available_bytes": None,
         }
     ]
     assert inventories[1] == []

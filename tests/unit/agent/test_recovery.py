@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 import stat
 from pathlib import Path
 
@@ -161,15 +162,20 @@ def test_inventory_lists_readable_pools_with_removed_counts(tmp_path):
     (pool / "volume-b").write_bytes(b"b")
     keeper.remove_stale_partials()
 
-    assert keeper.inventory() == [
-        PoolInventory(
-            uuid="p1",
-            path=str(pool),
-            files=["template-a", "volume-b"],
-            truncated=False,
-            stale_partials_removed=1,
-        )
-    ]
+    (listed,) = keeper.inventory()
+    stats = os.statvfs(pool)
+    assert listed == PoolInventory(
+        uuid="p1",
+        path=str(pool),
+        files=["template-a", "volume-b"],
+        truncated=False,
+        stale_partials_removed=1,
+        capacity_bytes=stats.f_blocks * stats.f_frsize,
+        available_bytes=listed.available_bytes,
+    )
+    # The pool's file system figures, as CheckPool reports them.
+    assert listed.available_bytes is not None
+    assert 0 < listed.available_bytes <= (listed.capacity_bytes or 0)
 
 
 def test_inventory_is_bounded(tmp_path, monkeypatch):

@@ -1,13 +1,15 @@
 // Infrastructure screens: zones, pods, clusters, hosts, primary storage and a pool's copies.
 import type { JSX } from "preact";
+import { useState } from "preact/hooks";
 
 import type { Row } from "../api";
-import { Details, ErrorText, StateBadge } from "../components/controls";
+import { ActionButton, Details, Dialog, ErrorText, Field, StateBadge } from "../components/controls";
 import { DataTable } from "../components/table";
 import { useApp } from "../context";
 import { bytes, date, text } from "../format";
 import { useLoad } from "../hooks";
 import type { RouteDef } from "../route";
+import { navigate } from "../router";
 
 function str(value: unknown): string {
   return typeof value === "string" ? value : "";
@@ -124,6 +126,103 @@ function PoolCopies({ poolId }: { poolId: string }): JSX.Element {
   );
 }
 
+// A pool may enter maintenance from these states; cancelling brings these back Up.
+const MAINTAINABLE = new Set(["Up", "Disabled", "ErrorInMaintenance"]);
+const IN_MAINTENANCE = new Set(["Maintenance", "ErrorInMaintenance"]);
+
+/** Deleting a pool in Maintenance, with the choice to force it, in a dialog. */
+function DeletePool({ pool, disabled }: { pool: Row; disabled: boolean }): JSX.Element {
+  const { api } = useApp();
+  const [open, setOpen] = useState(false);
+  const [forced, setForced] = useState(false);
+  const close = (): void => {
+    setOpen(false);
+    setForced(false);
+  };
+  return (
+    <>
+      <button
+        type="button"
+        class="danger"
+        disabled={disabled}
+        onClick={() => {
+          setOpen(true);
+        }}
+      >
+        Delete…
+      </button>
+      <Dialog title={`Delete pool ${str(pool.name)}`} open={open} onClose={close}>
+        <p>
+          Its template copies are removed from the storage. A pool that still holds volumes is
+          not deleted.
+        </p>
+        <Field
+          label="Forced"
+          hint="Also expunge the volumes of destroyed instances; files no host can remove are left on the storage."
+        >
+          {(id, describedBy) => (
+            <input
+              id={id}
+              type="checkbox"
+              aria-describedby={describedBy}
+              checked={forced}
+              onChange={(e) => {
+                setForced(e.currentTarget.checked);
+              }}
+            />
+          )}
+        </Field>
+        <ActionButton
+          label="Delete pool"
+          kind="danger"
+          confirm={
+            forced
+              ? "Delete this pool, expunging the volumes of its destroyed instances?"
+              : "Delete this pool and its template copies?"
+          }
+          run={async () => {
+            await api.call("deleteStoragePool", { id: str(pool.id), forced });
+            return `Pool ${str(pool.name)} deleted`;
+          }}
+          done={() => {
+            close();
+            navigate("/storage");
+          }}
+        />
+      </Dialog>
+    </>
+  );
+}
+
+/** Maintenance and deletion of a pool, by its state. */
+function PoolActions({ pool, reload }: { pool: Row; reload: () => void }): JSX.Element {
+  const { api } = useApp();
+  const state = str(pool.state);
+  const maintenance = (label: string, command: string) => async (): Promise<string> => {
+    const result = await api.run(command, { id: str(pool.id) });
+    const after = (result.storagepool ?? {}) as Row;
+    return `${label}: ${text(after.state)}`;
+  };
+  return (
+    <div class="toolbar" role="group" aria-label="Pool actions">
+      <ActionButton
+        label="Enable maintenance"
+        disabled={!MAINTAINABLE.has(state)}
+        confirm="Take this pool out of service? No new volume or template copy goes there, and instances with disks on it cannot start."
+        run={maintenance("Maintenance", "enableStorageMaintenance")}
+        done={reload}
+      />
+      <ActionButton
+        label="Cancel maintenance"
+        disabled={!IN_MAINTENANCE.has(state)}
+        run={maintenance("Maintenance cancelled", "cancelStorageMaintenance")}
+        done={reload}
+      />
+      <DeletePool pool={pool} disabled={state !== "Maintenance"} />
+    </div>
+  );
+}
+
 function PoolDetail({ id }: { id: string }): JSX.Element {
   const { api } = useApp();
   const pool = useLoad(() => api.list("listStoragePools", { id }), [id]);
@@ -132,6 +231,7 @@ function PoolDetail({ id }: { id: string }): JSX.Element {
     <section aria-labelledby="pool-title">
       <h1 id="pool-title">Primary storage {row === undefined ? "" : text(row.name)}</h1>
       <ErrorText error={pool.error} />
+      {row !== undefined && <PoolActions pool={row} reload={pool.reload} />}
       {row !== undefined && (
         <Details
           items={[

@@ -85,6 +85,9 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[RoleType]] = {
     "createStoragePool": _ROOT,
     "listStoragePools": _RESOURCE,
     "updateStoragePool": _ROOT,
+    "deleteStoragePool": _ROOT,
+    "enableStorageMaintenance": _ROOT,
+    "cancelStorageMaintenance": _ROOT,
     "listHypervisors": _EVERYONE,
     "listManagementServers": _ROOT,
     # metrics (CloudStack's metrics plugin)

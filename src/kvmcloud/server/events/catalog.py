@@ -70,6 +70,8 @@ class EventType(StrEnum):
     NETWORK_OFFERING_DELETE = "NETWORK.OFFERING.DELETE"
     ENABLE_PRIMARY_STORAGE = "ENABLE.PS"
     DISABLE_PRIMARY_STORAGE = "DISABLE.PS"
+    MAINTENANCE_PREPARE_PRIMARY_STORAGE = "MAINT.PREPARE.PS"
+    MAINTENANCE_CANCEL_PRIMARY_STORAGE = "MAINT.CANCEL.PS"
 
 
 class ResourceType(StrEnum):
@@ -105,6 +107,8 @@ ACTIONS = {
     EventType.DOMAIN_DELETE: "deleting domain",
     EventType.NETWORK_UPDATE: "updating network",
     EventType.NETWORK_DELETE: "deleting network",
+    EventType.MAINTENANCE_PREPARE_PRIMARY_STORAGE: "preparing storage pool for maintenance",
+    EventType.MAINTENANCE_CANCEL_PRIMARY_STORAGE: "cancelling maintenance of storage pool",
 }
 
 

@@ -445,7 +445,9 @@ def list_storage_pools(ctx: ApiContext, params: ListStoragePoolsParams) -> ListR
         path=params.path,
         keyword=params.keyword,
     )
-    records, total = listing.list_storage_pools(ctx.db, where, params)
+    records, total = listing.list_storage_pools(
+        ctx.db, where, params, ctx.hooks.pool_allocated_bytes
+    )
     return ListResult("storagepool", [pool_response(r) for r in records], total)
 
 
@@ -495,7 +497,13 @@ def update_storage_pool(ctx: ApiContext, params: UpdateStoragePoolParams) -> Obj
         is_tag_a_rule=params.is_tag_a_rule,
     )
     record = changes.update_storage_pool(
-        ctx.db, params.id, wanted, ctx.caller, ctx.clock, command=ctx.command
+        ctx.db,
+        params.id,
+        wanted,
+        ctx.caller,
+        ctx.clock,
+        command=ctx.command,
+        allocated=ctx.hooks.pool_allocated_bytes,
     )
     return ObjectResult("storagepool", pool_response(record))
 

@@ -12,7 +12,9 @@ from kvmcloud.server.events.catalog import command_event_description as describe
 from kvmcloud.server.events.models import EventLevel
 from kvmcloud.server.events.service import record_event
 from kvmcloud.server.infrastructure.models import Host, StoragePool
+from kvmcloud.server.infrastructure.pool_states import PoolStatus
 from kvmcloud.server.infrastructure.records import (
+    AllocatedBytes,
     HostRecord,
     PoolRecord,
     host_records,
@@ -21,7 +23,7 @@ from kvmcloud.server.infrastructure.records import (
 from kvmcloud.server.offerings.tags import clean_tags
 from kvmcloud.server.queries import get_by_uuid
 
-POOL_UP, POOL_DISABLED = "Up", "Disabled"
+POOL_UP, POOL_DISABLED = PoolStatus.UP, PoolStatus.DISABLED
 HOST_ENABLED, HOST_DISABLED = "Enabled", "Disabled"
 # CloudStack's ResourceState events updateHost accepts, and the state each leads to.
 ALLOCATION_EVENTS = {"enable": HOST_ENABLED, "disable": HOST_DISABLED}
@@ -54,6 +56,7 @@ def update_storage_pool(
     clock: Callable[[], datetime],
     *,
     command: str,
+    allocated: AllocatedBytes | None = None,
 ) -> PoolRecord:
     """Rename, retag, enable or disable a pool, all in one transaction.
 
@@ -87,7 +90,7 @@ def update_storage_pool(
                 now=clock(),
             )
         session.flush()
-        return pool_records(session, [pool])[0]
+        return pool_records(session, [pool], allocated)[0]
 
 
 def _switch_pool(pool: StoragePool, enabled: bool) -> CommandEvent:

@@ -67,6 +67,8 @@ class Heartbeats:
             host = service.record_heartbeat(session, beat, key, now)
             interval_s = float(get_value(session, PING_INTERVAL_S))
             seen = HostSeen(host=host, previous=previous, beat=beat, now=now, interval_s=interval_s)
+            # Pools are this feature's own: their usage is recorded before the listeners run.
+            service.record_pool_usage(session, host, beat.pool_inventory)
             for listener in self.listeners:
                 listener(session, seen)
             return msg.HeartbeatReply(interval_s=interval_s)

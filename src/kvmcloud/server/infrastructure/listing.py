@@ -16,6 +16,7 @@ from kvmcloud.server.infrastructure.models import (
     Zone,
 )
 from kvmcloud.server.infrastructure.records import (
+    AllocatedBytes,
     ClusterRecord,
     HostRecord,
     PodRecord,
@@ -169,9 +170,9 @@ class PoolFilter:
 
 
 def list_storage_pools(
-    db: Database, where: PoolFilter, page: PageRequest
+    db: Database, where: PoolFilter, page: PageRequest, allocated: AllocatedBytes | None = None
 ) -> tuple[list[PoolRecord], int]:
-    """Return one page of live pools with their placement, and the count of every match."""
+    """Return one page of live pools with their placement and what they hold, and the count."""
     with db.transaction() as session:
         query = select(StoragePool).where(StoragePool.removed.is_(None)).order_by(StoragePool.id)
         if where.uuid:
@@ -185,7 +186,7 @@ def list_storage_pools(
             query = query.where(StoragePool.path == where.path)
         query = _keyword(query, StoragePool.name, where.keyword)
         pools, total = paged(session, query, list_window(session, page))
-        return pool_records(session, pools), total
+        return pool_records(session, pools, allocated), total
 
 
 def _placed_in(

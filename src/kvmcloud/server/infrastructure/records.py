@@ -1,6 +1,6 @@
 """Records: a zone's pod, cluster, host or pool row with the rows its response names."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -44,6 +44,13 @@ class PoolRecord:
     zone: Zone
     pod: Pod | None
     cluster: Cluster | None
+    # The virtual sizes of its live volumes and template copies (disksizeallocated).
+    allocated_bytes: int = 0
+
+
+# What the pools given by id hold, in virtual bytes: the features that put volumes and
+# template copies on pools are built on this one, so app.py passes the sum in (Hooks).
+AllocatedBytes = Callable[[Session, Sequence[int]], dict[int, int]]
 
 
 def pod_records(session: Session, pods: Sequence[Pod]) -> list[PodRecord]:
@@ -77,8 +84,14 @@ def host_records(session: Session, hosts: Sequence[Host]) -> list[HostRecord]:
     ]
 
 
-def pool_records(session: Session, pools: Sequence[StoragePool]) -> list[PoolRecord]:
-    """Build the records of a page of pools, loading their zones, pods, clusters in batches."""
+def pool_records(
+    session: Session, pools: Sequence[StoragePool], allocated: AllocatedBytes | None = None
+) -> list[PoolRecord]:
+    """Build the records of a page of pools, loading their zones, pods, clusters in batches.
+
+    ``allocated`` sums what each pool holds; without it the records say 0.
+    """
+    sums = allocated(session, [p.id for p in pools]) if allocated is not None and pools else {}
     zones = rows_by_id(session, Zone, (p.data_center_id for p in pools))
     pods = rows_by_id(session, Pod, (p.pod_id for p in pools))
     clusters = rows_by_id(session, Cluster, (p.cluster_id for p in pools))
@@ -88,6 +101,7 @@ def pool_records(session: Session, pools: Sequence[StoragePool]) -> list[PoolRec
             zone=zones[p.data_center_id],
             pod=pods.get(p.pod_id) if p.pod_id else None,
             cluster=clusters.get(p.cluster_id) if p.cluster_id else None,
+            allocated_bytes=sums.get(p.id, 0),
         )
         for p in pools
     ]

@@ -276,6 +276,45 @@ def update_host_states(
     return changes
 
 
+def record_pool_usage(
+    session: Session, host: Host, inventories: Sequence[msg.PoolInventory]
+) -> int:
+    """Store the capacity a host reported for the pools it lists; return how many changed.
+
+    Only pools the host reaches by their scope are taken: a host cannot speak for a pool
+    of another cluster, even one at the same path.
+    """
+    reported = {i.uuid: i for i in inventories if i.capacity_bytes is not None}
+    if not reported:
+        return 0
+    changed = 0
+    pools = session.scalars(
+        select(StoragePool).where(
+            StoragePool.uuid.in_(list(reported)), StoragePool.removed.is_(None)
+        )
+    )
+    for pool in pools:
+        inventory = reported[pool.uuid]
+        if not _host_reaches(host, pool) or inventory.available_bytes is None:
+            continue
+        assert inventory.capacity_bytes is not None  # filtered above
+        usage = (inventory.capacity_bytes, inventory.available_bytes)
+        if (pool.capacity_bytes, pool.available_bytes) != usage:
+            pool.capacity_bytes, pool.available_bytes = usage
+            changed += 1
+    return changed
+
+
+def _host_reaches(host: Host, pool: StoragePool) -> bool:
+    if pool.data_center_id != host.data_center_id:
+        return False
+    if pool.scope == PoolScope.HOST:
+        return pool.host_id == host.id
+    if pool.scope == PoolScope.CLUSTER:
+        return pool.cluster_id == host.cluster_id
+    return True
+
+
 def zone_id_by_uuid(session: Session, uuid: str, command: str) -> int:
     """Return a live zone's id, or raise 431 naming ``zoneid`` (the Hooks.find_zone)."""
     return get_by_uuid(session, Zone, uuid, command=command, param="zoneid").id

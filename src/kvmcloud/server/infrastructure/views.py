@@ -313,7 +313,7 @@ def pool_response(record: PoolRecord) -> dict[str, Any]:
             "istagarule": False,
             "disksizetotal": pool.capacity_bytes,
             "disksizeused": pool.capacity_bytes - pool.available_bytes,
-            "disksizeallocated": 0,
+            "disksizeallocated": record.allocated_bytes,
             "overprovisionfactor": "1.0",
             "provider": "DefaultPrimary",
             "suitableformigration": False,

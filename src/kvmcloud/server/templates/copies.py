@@ -22,6 +22,7 @@ from kvmcloud.server.errors import (
     UnsupportedActionError,
 )
 from kvmcloud.server.infrastructure.models import Cluster, Host, PoolScope, StoragePool, Zone
+from kvmcloud.server.infrastructure.pool_states import IN_MAINTENANCE, PoolStatus
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
@@ -108,6 +109,13 @@ def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> 
                 f"Invalid parameter storageid value={pool.uuid}: storage pool {pool.name} is "
                 f"not in zone {zone.name}",
             )
+        if pool.status in IN_MAINTENANCE:
+            # A pool being taken out of service gets no new copy.
+            raise InvalidParameterError(
+                "storageid",
+                f"Invalid parameter storageid value={pool.uuid}: storage pool {pool.name} is "
+                f"in {pool.status}",
+            )
         return [pool]
     pools = list(
         session.scalars(
@@ -115,7 +123,7 @@ def pools_to_prepare(session: Session, zone: Zone, pool: StoragePool | None) -> 
             .where(
                 StoragePool.data_center_id == zone.id,
                 StoragePool.removed.is_(None),
-                StoragePool.status == "Up",
+                StoragePool.status == PoolStatus.UP,
             )
             .order_by(StoragePool.id)
         )
@@ -311,14 +319,21 @@ def claim_download(session: Session, ref_id: int, job_uuid: str, now: datetime) 
     afresh.
 
     Raises:
-        ResourceUnavailableError: the copy vanished, or its download failed after this job
-            was queued (that failure's event was recorded once, by the job that ran it).
+        ResourceUnavailableError: the copy vanished, its download failed after this job
+            was queued (that failure's event was recorded once, by the job that ran it), or
+            its pool is in maintenance.
     """
     ref = session.get(TemplatePoolRef, ref_id)
     if ref is None:
         raise ResourceUnavailableError(f"Pool reference {ref_id} vanished before its download")
     if copy_states.is_ready(state_of(ref)):
         return DownloadClaim.READY
+    pool = session.get_one(StoragePool, ref.pool_id)
+    if pool.status in IN_MAINTENANCE:
+        # Queued before the pool left service: its maintenance keeps new copies off it.
+        raise ResourceUnavailableError(
+            f"Storage pool {pool.name} is in {pool.status}: no template is downloaded to it"
+        )
     holder = ref.job_id
     if holder and holder != job_uuid and _job_pending(session, holder):
         return DownloadClaim.BUSY

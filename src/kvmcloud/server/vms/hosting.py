@@ -10,6 +10,7 @@ from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.errors import ResourceUnavailableError
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, StoragePool
+from kvmcloud.server.infrastructure.pool_states import STARTABLE_DISK_POOL, PoolStatus
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
 from kvmcloud.server.networks.models import Network
 from kvmcloud.server.offerings.models import ServiceOffering
@@ -82,7 +83,8 @@ def pool_candidates(
     """Up pools of the zone, and whether each already holds the image Ready.
 
     ``disk_pool_id``, the pool of an existing root disk, counts even when Disabled: as in
-    CloudStack, disabling a pool keeps new volumes off it, not its VMs from starting.
+    CloudStack, disabling a pool keeps new volumes off it, not its VMs from starting. A
+    pool in (or entering) maintenance is never a candidate.
     """
     ready = set(
         session.scalars(
@@ -95,7 +97,11 @@ def pool_candidates(
         select(StoragePool).where(
             StoragePool.data_center_id == vm.data_center_id,
             StoragePool.removed.is_(None),
-            (StoragePool.status == "Up") | (StoragePool.id == disk_pool_id),
+            (StoragePool.status == PoolStatus.UP)
+            | (
+                (StoragePool.id == disk_pool_id)
+                & StoragePool.status.in_(tuple(STARTABLE_DISK_POOL))
+            ),
         )
     )
     return [

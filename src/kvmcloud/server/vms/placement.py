@@ -92,6 +92,7 @@ def choose_host_and_pool(
     if not tagged:
         raise InsufficientCapacityError(
             f"No Up host has the host tags {_listed(needs.host_tags)} of this VM's offering"
+            + _missing(needs.host_tags, [(h.name, h.tags) for h in eligible], "host")
         )
     roomy = [
         h
@@ -118,10 +119,30 @@ def choose_host_and_pool(
             return Placement(host_id=host.host_id, pool_id=best.pool_id)
     kind = "host-local (storagetype=local)" if needs.local_storage else "shared"
     tagged_with = f" tagged {_listed(needs.storage_tags)}" if needs.storage_tags else ""
+    scoped = [p for p in pools if p.scope in wanted_scopes]
+    missing = ""
+    if needs.storage_tags and not any(has_all(needs.storage_tags, p.tags) for p in scoped):
+        missing = _missing(needs.storage_tags, [(p.name, p.tags) for p in scoped], "pool")
     raise InsufficientCapacityError(
         f"No {kind} storage pool{tagged_with} with room for the image is reachable from a "
-        "host that can run this VM"
+        f"host that can run this VM{missing}"
     )
+
+
+# How many hosts or pools a tag error names before it stops.
+_NAMED = 5
+
+
+def _missing(
+    needed: frozenset[str], holders: Sequence[tuple[str, frozenset[str]]], kind: str
+) -> str:
+    """Say which tags are missing: those no host (pool) has, else what each one lacks."""
+    absent = needed - frozenset().union(*(tags for _name, tags in holders))
+    if absent:
+        return f": no {kind} has the tag {_listed(absent)}"
+    lacks = [f"{name} lacks {_listed(needed - tags)}" for name, tags in holders[:_NAMED]]
+    more = f"; and {len(holders) - _NAMED} more" if len(holders) > _NAMED else ""
+    return f": {'; '.join(lacks)}{more}"
 
 
 def _listed(tags: frozenset[str]) -> str:

@@ -463,8 +463,20 @@ def test_only_hosts_with_every_host_tag_of_the_offering_are_candidates() -> None
 def test_no_host_with_the_host_tags_is_insufficient_capacity() -> None:
     hosts = [replace(host(1), tags=frozenset({"ssd"}))]
     wanted = replace(needs(), host_tags=frozenset({"gpu", "fast"}))
-    with pytest.raises(InsufficientCapacityError, match="host tags fast,gpu"):
+    with pytest.raises(InsufficientCapacityError, match="host tags fast,gpu") as raised:
         choose_host_and_pool(hosts, [pool(10)], wanted)
+    assert raised.value.message.endswith(": no host has the tag fast,gpu")
+
+
+def test_when_each_tag_is_on_some_host_the_error_says_what_each_lacks() -> None:
+    hosts = [
+        replace(host(1), name="kvm1", tags=frozenset({"gpu"})),
+        replace(host(2), name="kvm2", tags=frozenset({"fast"})),
+    ]
+    wanted = replace(needs(), host_tags=frozenset({"gpu", "fast"}))
+    with pytest.raises(InsufficientCapacityError) as raised:
+        choose_host_and_pool(hosts, [pool(10)], wanted)
+    assert raised.value.message.endswith(": kvm1 lacks fast; kvm2 lacks gpu")
 
 
 def test_untagged_offerings_take_tagged_hosts_and_pools() -> None:
@@ -486,8 +498,18 @@ def test_only_pools_with_every_storage_tag_are_candidates() -> None:
 def test_no_pool_with_the_storage_tags_names_them() -> None:
     pools = [replace(pool(10), tags=frozenset({"hdd"}))]
     wanted = replace(needs(), storage_tags=frozenset({"ssd"}))
-    with pytest.raises(InsufficientCapacityError, match="shared storage pool tagged ssd"):
+    with pytest.raises(InsufficientCapacityError, match="shared storage pool tagged ssd") as raised:
         choose_host_and_pool([host(1)], pools, wanted)
+    assert raised.value.message.endswith(": no pool has the tag ssd")
+    # Each tag on some pool, none with both: each pool's missing tag is named.
+    pools = [
+        replace(pool(10), name="p10", tags=frozenset({"ssd"})),
+        replace(pool(11), name="p11", tags=frozenset({"fast"})),
+    ]
+    wanted = replace(needs(), storage_tags=frozenset({"ssd", "fast"}))
+    with pytest.raises(InsufficientCapacityError) as raised:
+        choose_host_and_pool([host(1)], pools, wanted)
+    assert raised.value.message.endswith(": p10 lacks fast; p11 lacks ssd")
 
 
 def test_a_tagged_pool_must_also_be_reachable_from_a_tagged_host() -> None:

@@ -1,0 +1,1 @@
+"""Pool management: maintenance and deletion of primary storage pools."""
