@@ -73,6 +73,7 @@ def validate_vm_name(name: str) -> str:
 
 
 NFS_SCHEME = "nfs"
+NFS_IDENTITY = "root"
 # A DNS name or an IPv4 address, as createStoragePool accepts for NFS servers.
 _NFS_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
@@ -235,6 +236,9 @@ def _disk_element(disk: DiskSpec, index: int, target: str) -> ET.Element:
         ET.SubElement(element, "driver", name="qemu", type=driver_type, cache="none")
         source = ET.SubElement(element, "source", protocol=NFS_SCHEME, name=path)
         ET.SubElement(source, "host", name=server)
+        # libvirt's schema requires <identity> for NFS: the uid/gid QEMU's libnfs sends.
+        # root, as the agent (root) wrote the overlay and CloudStack needs no_root_squash.
+        ET.SubElement(source, "identity", user=NFS_IDENTITY, group=NFS_IDENTITY)
         ET.SubElement(element, "target", dev=target, bus="virtio")
         return element
     element = ET.Element("disk", type="file", device=DEVICE_DISK)

@@ -341,6 +341,8 @@ def test_an_nfs_volume_is_a_network_disk_read_through_qemus_nfs_driver():
     source = child(disk, "source")
     assert (source.get("protocol"), source.get("name")) == ("nfs", "/export/pool/ROOT-10.qcow2")
     assert child(source, "host").get("name") == "nfs1.example.org"
+    identity = child(source, "identity")
+    assert (identity.get("user"), identity.get("group")) == ("root", "root")
     assert child(disk, "target").get("dev") == "vda"
 
 
