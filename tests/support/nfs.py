@@ -19,9 +19,17 @@ port need not be 2049: ganesha listens on ``NFS_Port`` and registers it with rpc
 path so NFSv4 sees the same names. It answers within a second of starting with
 ``Graceless = true``; it logs DBUS and Kerberos complaints that do no harm.
 
-Two exports: ``export_dir`` (root is not squashed, so every file reads) and
-``squashed_dir`` (root is mapped to the anonymous user, so a mode-0600 file there is
-refused, for permission tests).
+Three exports: ``export_dir`` (read-only, root is not squashed, so every file reads),
+``squashed_dir`` (read-only, root is mapped to the anonymous user, so a mode-0600 file
+there is refused, for permission tests) and ``writable_dir`` (read/write, root not
+squashed: primary storage for ``NetworkFilesystem`` pools). Tests that write give each
+pool its own subfolder (``writable_subdir``), mounted as its own export path.
+
+One ganesha per machine: rpcbind holds one registration per RPC program, so a second
+ganesha would take the NFS and MOUNT registrations of the first, and QEMU/libvirt (which
+cannot be given ports) would reach the wrong one. ``start`` therefore takes an exclusive
+lock on ``GANESHA_LOCK`` (held until ``stop``) and waits, bounded, for any other test
+process's ganesha to stop first.
 
 Processes are started in the foreground as children of the test process and stopped by
 those PIDs: SIGTERM, then SIGKILL after a bounded wait. A running rpcbind is reused and
@@ -30,6 +38,7 @@ the registration of any other NFS server on the machine while the tests run.
 """
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -49,7 +58,10 @@ RPCBIND_PORT = 111
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 CHECK_TIMEOUT_S = 5.0
+LOCK_TIMEOUT_S = 300.0
 REQUIRED_PROGRAMS = ("ganesha.nfsd", "rpcbind", "nfs-ls", "nfs-cat")
+# Outside every test's temp directory, so every process of the machine sees the same file.
+GANESHA_LOCK = Path("/run/lock/kvmcloud-tests-ganesha.lock")
 _POLL_S = 0.1
 
 _CONFIG = """\
@@ -82,6 +94,15 @@ EXPORT {{
     Pseudo = "{squashed}";
     Access_Type = RO;
     Squash = Root_Squash;
+    SecType = sys;
+    FSAL {{ Name = VFS; }}
+}}
+EXPORT {{
+    Export_Id = 3;
+    Path = "{writable}";
+    Pseudo = "{writable}";
+    Access_Type = RW;
+    Squash = No_Root_Squash;
     SecType = sys;
     FSAL {{ Name = VFS; }}
 }}
@@ -144,11 +165,16 @@ class GaneshaServer:
         port: int | None = None,
         ready_timeout_s: float = READY_TIMEOUT_S,
         stop_timeout_s: float = STOP_TIMEOUT_S,
+        lock_timeout_s: float = LOCK_TIMEOUT_S,
+        lock_path: Path = GANESHA_LOCK,
     ) -> None:
         self._requested_port = port
         self.port = 0
         self._ready_timeout_s = ready_timeout_s
         self._stop_timeout_s = stop_timeout_s
+        self._lock_timeout_s = lock_timeout_s
+        self._lock_path = lock_path
+        self._lock: IO[bytes] | None = None
         self._directory: Path | None = None
         self._ganesha: _Child | None = None
         self._rpcbind: _Child | None = None
@@ -168,6 +194,25 @@ class GaneshaServer:
     def squashed_dir(self) -> Path:
         """A second export where root is mapped to the anonymous user."""
         return self.directory / "squashed"
+
+    @property
+    def writable_dir(self) -> Path:
+        """The read/write export (root not squashed): NFS primary storage."""
+        return self.directory / "writable"
+
+    def writable_subdir(self, name: str) -> Path:
+        """Create (if needed) and return ``writable_dir/name``: one pool's export path."""
+        path = self.writable_dir / name
+        path.mkdir(exist_ok=True)
+        return path
+
+    def pool_url(self, export: Path | None = None) -> str:
+        """The ``nfs://host/path`` of a writable export, as createStoragePool takes it.
+
+        No port: clients find ganesha's NFS and MOUNT ports through rpcbind, as QEMU and
+        libvirt must.
+        """
+        return f"nfs://{HOST}{export or self.writable_dir}"
 
     @property
     def log_path(self) -> Path:
@@ -207,6 +252,7 @@ class GaneshaServer:
             )
         if os.geteuid() != 0:
             raise NfsUnavailableError("ganesha.nfsd and rpcbind need root")
+        self._take_lock()
         self._directory = Path(tempfile.mkdtemp(prefix="kvmcloud-nfs-"))
         try:
             self._start_rpcbind()
@@ -224,6 +270,34 @@ class GaneshaServer:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
+        if self._lock is not None:
+            # Closing the file releases the lock: the next test process may start its ganesha.
+            self._lock.close()
+            self._lock = None
+
+    def _take_lock(self) -> None:
+        """Wait (bounded) for the machine-wide ganesha lock; raise NfsStartError on timeout."""
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self._lock_path.open("a+b")
+        deadline = time.monotonic() + self._lock_timeout_s
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    lock.seek(0)
+                    holder = lock.read().decode(errors="replace").strip() or "unknown"
+                    lock.close()
+                    raise NfsStartError(
+                        f"another test ganesha (pid {holder}) still holds {self._lock_path} "
+                        f"after {self._lock_timeout_s:g} s: only one may run per machine"
+                    ) from None
+                time.sleep(_POLL_S)
+        lock.truncate(0)
+        lock.write(str(os.getpid()).encode())
+        lock.flush()
+        self._lock = lock
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -249,6 +323,7 @@ class GaneshaServer:
         self.port = self._requested_port or free_port()
         self.export_dir.mkdir()
         self.squashed_dir.mkdir()
+        self.writable_dir.mkdir()
         (self.directory / "recovery").mkdir()
         config = self.directory / "ganesha.conf"
         config.write_text(
@@ -258,6 +333,7 @@ class GaneshaServer:
                 recovery=self.directory / "recovery",
                 export=self.export_dir,
                 squashed=self.squashed_dir,
+                writable=self.writable_dir,
             )
         )
         argv = [

@@ -67,7 +67,7 @@ from kvmcloud.agent.handlers import CommandHandlers
 from kvmcloud.agent.heartbeat import HeartbeatLoop
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
-from kvmcloud.agent.pools import StoragePool
+from kvmcloud.agent.nfs_pool import open_pool
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.agent.tls_identity import IdentityError, TlsIdentity
@@ -262,7 +262,7 @@ class AgentRuntime:
         remembered = self.keeper.remembered() if self.keeper is not None else []
         if request.pool not in remembered:
             raise PoolFileMismatchError(f"pool {request.pool.uuid} is not one this agent uses")
-        return StoragePool(request.pool).open_published(request.name, request.size_bytes)
+        return open_pool(request.pool).open_published(request.name, request.size_bytes)
 
     def begin_shutdown(self) -> None:
         """Stop taking commands, cancel running downloads and release long polls."""

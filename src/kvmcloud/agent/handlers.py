@@ -13,7 +13,7 @@ from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressC
 from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
 from kvmcloud.agent.errors import AgentError, BadCommandError
-from kvmcloud.agent.pools import StoragePool
+from kvmcloud.agent.nfs_pool import open_pool
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.tls_identity import TlsIdentity
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
@@ -124,7 +124,7 @@ class CommandHandlers:
             case CheckUrlCommand():
                 return self.check_url(command, execution)
             case CheckPoolCommand():
-                return StoragePool(command.pool).check()
+                return open_pool(command.pool).check()
             case DirectDownloadCommand():
                 return self.direct_download(command, execution)
             case CreateVolumeCommand():
@@ -133,7 +133,7 @@ class CommandHandlers:
                     command, qemu_img=self._qemu_img, attempt_id=self._new_attempt_id()
                 )
             case DeletePoolFileCommand():
-                return PoolFileDeleted(existed=StoragePool(command.pool).delete_file(command.name))
+                return PoolFileDeleted(existed=open_pool(command.pool).delete_file(command.name))
             case StartVmCommand():
                 return self._vms.start(command)
             case StopVmCommand():

@@ -143,6 +143,11 @@ class StoragePool:
         logger.info("installed %s in pool %s", final, self.spec.uuid)
         return final
 
+    def publish_download(self, temp: Path, install_name: str) -> tuple[str, int]:
+        """Install a verified download (see ``install``); return its path and size."""
+        final = self.install(temp, install_name)
+        return str(final), final.stat().st_size
+
     def delete_file(self, name: str) -> bool:
         """Delete ``<pool>/<name>``; return whether there was such a file.
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from kvmcloud.agent.enrollment import EnrollmentStateError, ensure_state_dir, write_private_file
 from kvmcloud.agent.errors import PoolUnavailableError
+from kvmcloud.agent.nfs_pool import open_pool
 from kvmcloud.agent.pool_files import HOST_TAG, new_attempt_id, new_host_tag
-from kvmcloud.agent.pools import StoragePool
 from kvmcloud.protocol.agent_messages import (
     MessageFormatError,
     PoolInventory,
@@ -161,7 +161,7 @@ class PoolKeeper:
         removed_total = failed_pools = 0
         for spec in self.remembered():
             try:
-                cleanup = StoragePool(spec).remove_own_partials(
+                cleanup = open_pool(spec).remove_own_partials(
                     self.host_tag, max_entries=MAX_PARTIAL_ENTRIES
                 )
             except PoolUnavailableError as exc:
@@ -196,7 +196,7 @@ class PoolKeeper:
         """
         inventories = []
         for spec in self.remembered():
-            pool = StoragePool(spec)
+            pool = open_pool(spec)
             try:
                 published = pool.published_files(
                     limit=MAX_INVENTORY_FILES, max_entries=MAX_INVENTORY_ENTRIES

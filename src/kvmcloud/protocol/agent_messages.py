@@ -45,6 +45,7 @@ class PoolType(StrEnum):
 
     FILESYSTEM = "Filesystem"
     SHARED_MOUNT_POINT = "SharedMountPoint"
+    NETWORK_FILESYSTEM = "NetworkFilesystem"
 
 
 class VmPowerState(StrEnum):
@@ -77,11 +78,16 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoolSpec:
-    """A primary storage pool as the agent sees it: a directory of a given type."""
+    """A primary storage pool as the agent sees it: a directory of a given type.
+
+    For NetworkFilesystem, ``path`` is the export on NFS server ``server``; the other
+    types are directories on the host and have no server.
+    """
 
     uuid: str
     type: PoolType
     path: str
+    server: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

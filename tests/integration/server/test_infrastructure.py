@@ -97,9 +97,18 @@ def test_heartbeats_keep_host_state(server: ServerHarness, cloud: Cloud) -> None
 
 def test_storage_pool_validation(server: ServerHarness, cloud: Cloud) -> None:
     status, body = server.call(
-        "createStoragePool", name="p", zoneid=cloud.zone_id, url="nfs://h/export"
+        "createStoragePool", name="p", zoneid=cloud.zone_id, url="rbd://mon/pool"
     )
     assert status == 431 and "not supported" in body["errortext"]
+    status, body = server.call(
+        "createStoragePool", name="p", zoneid=cloud.zone_id, url="nfs://h/export?nfsport=1"
+    )
+    assert status == 431 and "url" in body["errortext"]
+    status, body = server.call(
+        "createStoragePool", name="p", zoneid=cloud.zone_id, url="nfs://h/export"
+    )
+    assert status == 431 and "clusterid" in body["errortext"]
+    assert "NetworkFilesystem" in body["errortext"]
     status, body = server.call(
         "createStoragePool", name="p", zoneid=cloud.zone_id, url="Filesystem:///data"
     )
@@ -151,3 +160,35 @@ def test_list_apis_describes_the_infrastructure_objects(server: ServerHarness) -
     capability = {f["name"]: f for f in apis["listCapabilities"]["response"]}
     assert capability["supportELB"]["type"] == "string"
     assert capability["kvmcloudversion"]["description"].startswith("kvmcloud: ")
+
+
+def test_nfs_pools_are_network_filesystem_with_server_and_export(
+    server: ServerHarness, cloud: Cloud
+) -> None:
+    cluster_pool = server.ok(
+        "createStoragePool",
+        name="nfs-cluster",
+        zoneid=cloud.zone_id,
+        clusterid=cloud.cluster_id,
+        url="nfs://nfs1.example.org/export/primary/",
+    )["storagepool"]
+    zone_pool = server.ok(
+        "createStoragePool",
+        name="nfs-zone",
+        zoneid=cloud.zone_id,
+        scope="zone",
+        hypervisor="KVM",
+        url="nfs://10.0.0.5/export/zone",
+    )["storagepool"]
+    assert (cluster_pool["type"], cluster_pool["scope"]) == ("NetworkFilesystem", "CLUSTER")
+    assert (cluster_pool["ipaddress"], cluster_pool["path"]) == (
+        "nfs1.example.org",
+        "/export/primary",
+    )
+    assert cluster_pool["clusterid"] == cloud.cluster_id
+    assert (zone_pool["type"], zone_pool["scope"]) == ("NetworkFilesystem", "ZONE")
+    assert (zone_pool["ipaddress"], zone_pool["path"]) == ("10.0.0.5", "/export/zone")
+    listed = server.ok("listStoragePools", id=cluster_pool["id"])["storagepool"]
+    assert [(p["type"], p["ipaddress"], p["path"]) for p in listed] == [
+        ("NetworkFilesystem", "nfs1.example.org", "/export/primary")
+    ]

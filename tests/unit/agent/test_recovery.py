@@ -57,6 +57,7 @@ def test_pools_are_remembered_across_restarts_and_updated(tmp_path):
         "uuid": "p1",
         "type": "SharedMountPoint",
         "path": str(tmp_path / "a"),
+        "server": None,
     }
 
 

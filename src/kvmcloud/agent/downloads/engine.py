@@ -21,6 +21,7 @@ from kvmcloud.agent.downloads.sink import PoolFileSink
 from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
+from kvmcloud.agent.nfs_pool import NfsStoragePool, open_pool
 from kvmcloud.agent.pools import StoragePool
 from kvmcloud.protocol.agent_messages import DirectDownloadCommand, DirectDownloadResult
 from kvmcloud.protocol.checksums import (
@@ -111,7 +112,7 @@ def download_template(
     downloader = pick_downloader(command.url, downloaders, metalink=command.metalink)
     qemu_format = expected_qemu_format(command.format)
     verifier = _new_verifier(command.checksum)
-    pool = StoragePool(command.pool)
+    pool = open_pool(command.pool)
     pool.check()
     temp = pool.temp_path(command.install_name, attempt_id)
     if cancel.is_set():
@@ -146,10 +147,10 @@ def download_template(
                 ) from exc
         info = _inspect(qemu_img, temp)
         _check_image(info, command.format, qemu_format)
-        final = pool.install(temp, command.install_name)
+        install_path, physical_size_bytes = pool.publish_download(temp, command.install_name)
         return DirectDownloadResult(
-            install_path=str(final),
-            physical_size_bytes=final.stat().st_size,
+            install_path=install_path,
+            physical_size_bytes=physical_size_bytes,
             virtual_size_bytes=info.virtual_size_bytes,
             format=command.format.upper(),
         )
@@ -162,7 +163,7 @@ def download_template(
 def _fetch(
     downloader: Downloader,
     request: DownloadRequest,
-    pool: StoragePool,
+    pool: StoragePool | NfsStoragePool,
     temp: Path,
     verifier: ChecksumVerifier | None,
 ) -> ChecksumVerifier | None:
@@ -202,7 +203,7 @@ def _new_verifier(checksum: str | None) -> ChecksumVerifier | None:
         raise BadCommandError(f"invalid checksum: {exc}") from exc
 
 
-def _ensure_space(pool: StoragePool, size_bytes: int) -> None:
+def _ensure_space(pool: StoragePool | NfsStoragePool, size_bytes: int) -> None:
     available_bytes = pool.available_bytes()
     if size_bytes > available_bytes:
         raise PoolFullError(
@@ -211,7 +212,7 @@ def _ensure_space(pool: StoragePool, size_bytes: int) -> None:
         )
 
 
-def _pool_write_error(pool: StoragePool, temp: Path, exc: OSError) -> Exception:
+def _pool_write_error(pool: StoragePool | NfsStoragePool, temp: Path, exc: OSError) -> Exception:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return PoolFullError(f"pool {pool.spec.uuid} at {pool.path} ran out of space: {exc}")
     return PoolUnavailableError(f"writing {temp} in pool {pool.spec.uuid} failed: {exc}")

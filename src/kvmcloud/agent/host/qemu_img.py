@@ -88,7 +88,7 @@ class QemuImg:
         self._program = program
         self._timeout_s = timeout_s
 
-    def info(self, path: Path) -> ImageInfo:
+    def info(self, path: Path | str) -> ImageInfo:
         """Inspect ``path`` without opening its backing chain.
 
         ``-U`` (force share) lets us read an image another process holds open; qemu-img
@@ -106,10 +106,10 @@ class QemuImg:
 
     def create(
         self,
-        path: Path,
+        path: Path | str,
         *,
         size_bytes: int | None,
-        backing: Path | None = None,
+        backing: Path | str | None = None,
         backing_format: str | None = None,
     ) -> None:
         """Create a qcow2 image at ``path``: an overlay on ``backing``, or blank.

@@ -10,6 +10,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kvmcloud.agent.vms.errors import InvalidVmCommandError
 from kvmcloud.agent.vms.guest_networks import network_name
@@ -69,6 +70,12 @@ def validate_vm_name(name: str) -> str:
             "A-Z a-z 0-9 . _ -, not starting with '.' and without '..'"
         )
     return name
+
+
+NFS_SCHEME = "nfs"
+NFS_IDENTITY = "root"
+# A DNS name or an IPv4 address, as createStoragePool accepts for NFS servers.
+_NFS_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 def validate_image_path(path: str, *, what: str) -> str:
@@ -189,11 +196,55 @@ def _disk_elements(disks: list[DiskSpec]) -> list[ET.Element]:
     return elements
 
 
+def nfs_disk_source(url: str, *, what: str) -> tuple[str, str]:
+    """Split a disk's ``nfs://server/export/file`` URL into server and absolute path.
+
+    NetworkFilesystem pools in user-space mode give their volumes as such URLs; the domain
+    then reads them through QEMU's libnfs driver (no mount on the host).
+
+    Raises:
+        InvalidVmCommandError: not a plain nfs URL (port, user, query or odd characters).
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = parts.hostname or ""
+    if (
+        parts.scheme != NFS_SCHEME
+        # urlsplit drops tabs and newlines silently: look at the URL as given.
+        or _CONTROL_CHARACTERS.search(url)
+        or not _NFS_HOST.fullmatch(host)
+        or port is not None
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or "?" in url
+        or "#" in url
+    ):
+        raise InvalidVmCommandError(f"{what} {url!r} must be nfs://<server>/<path>")
+    return host, validate_image_path(parts.path, what=what)
+
+
 def _disk_element(disk: DiskSpec, index: int, target: str) -> ET.Element:
+    what = f"disks[{index}]"
+    driver_type = _driver_type(disk, index)
+    if disk.path.startswith(f"{NFS_SCHEME}://"):
+        server, path = nfs_disk_source(disk.path, what=what)
+        element = ET.Element("disk", type="network", device=DEVICE_DISK)
+        ET.SubElement(element, "driver", name="qemu", type=driver_type, cache="none")
+        source = ET.SubElement(element, "source", protocol=NFS_SCHEME, name=path)
+        ET.SubElement(source, "host", name=server)
+        # libvirt's schema requires <identity> for NFS: the uid/gid QEMU's libnfs sends.
+        # root, as the agent (root) wrote the overlay and CloudStack needs no_root_squash.
+        ET.SubElement(source, "identity", user=NFS_IDENTITY, group=NFS_IDENTITY)
+        ET.SubElement(element, "target", dev=target, bus="virtio")
+        return element
     element = ET.Element("disk", type="file", device=DEVICE_DISK)
     # cache=none: the host page cache would hold a second copy of every guest block.
-    ET.SubElement(element, "driver", name="qemu", type=_driver_type(disk, index), cache="none")
-    ET.SubElement(element, "source", file=validate_image_path(disk.path, what=f"disks[{index}]"))
+    ET.SubElement(element, "driver", name="qemu", type=driver_type, cache="none")
+    ET.SubElement(element, "source", file=validate_image_path(disk.path, what=what))
     ET.SubElement(element, "target", dev=target, bus="virtio")
     return element
 

@@ -10,7 +10,8 @@ from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
 from kvmcloud.agent.pools import StoragePool, validate_file_name
 from kvmcloud.agent.vms.errors import VolumeFailureError
-from kvmcloud.protocol.agent_messages import CreateVolumeCommand, VolumeResult
+from kvmcloud.agent.vms.nfs_volumes import create_nfs_volume
+from kvmcloud.protocol.agent_messages import CreateVolumeCommand, PoolType, VolumeResult
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +24,16 @@ _STAT_BLOCK_BYTES = 512
 class VolumeImages(Protocol):
     """The qemu-img operations volumes need (``host.qemu_img.QemuImg`` in production)."""
 
-    def info(self, path: Path) -> ImageInfo:
-        """Inspect an image without opening its backing chain."""
+    def info(self, path: Path | str) -> ImageInfo:
+        """Inspect an image (a path or an ``nfs://`` URL) without opening its backing chain."""
         ...
 
     def create(
         self,
-        path: Path,
+        path: Path | str,
         *,
         size_bytes: int | None,
-        backing: Path | None = None,
+        backing: Path | str | None = None,
         backing_format: str | None = None,
     ) -> None:
         """Create a qcow2 image, an overlay when ``backing`` is given."""
@@ -64,6 +65,13 @@ def create_volume(
         VolumeFailureError: the backing file is missing or unfit, qemu-img failed, or a
             different volume already has this name.
     """
+    if command.pool.type == PoolType.NETWORK_FILESYSTEM:
+        return create_nfs_volume(
+            command,
+            size_bytes=_checked_size(command.size_bytes),
+            qemu_img=qemu_img,
+            attempt_id=attempt_id,
+        )
     pool = StoragePool(command.pool)
     name = validate_file_name(command.name, what="volume name")
     size_bytes = _checked_size(command.size_bytes)

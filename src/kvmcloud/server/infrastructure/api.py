@@ -370,7 +370,8 @@ class CreateStoragePoolParams:
 
     name: str = param("the name for the storage pool")
     url: str = param(
-        "the URL: SharedMountPoint://localhost/<path> or Filesystem://localhost/<path>"
+        "the URL: nfs://<server>/<export>, SharedMountPoint://localhost/<path> or "
+        "Filesystem://localhost/<path>"
     )
     zone_id: Uuid = param("the Zone ID for the storage pool")
     pod_id: Uuid | None = param("the Pod ID for the storage pool", default=None)

@@ -15,6 +15,7 @@ class PoolType(StrEnum):
 
     FILESYSTEM = "Filesystem"
     SHARED_MOUNT_POINT = "SharedMountPoint"
+    NETWORK_FILESYSTEM = "NetworkFilesystem"
 
 
 class PoolScope(StrEnum):

@@ -1,6 +1,8 @@
 """Zones, pods, clusters, hosts (heartbeats, states) and storage pools: create and query."""
 
 import hmac
+import ipaddress
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -382,23 +384,89 @@ _SCHEMES = {
     "sharedmountpoint": PoolType.SHARED_MOUNT_POINT,
     "filesystem": PoolType.FILESYSTEM,
     "file": PoolType.FILESYSTEM,
+    "nfs": PoolType.NETWORK_FILESYSTEM,
 }
+_NFS_PORT = 2049
+# As for nfs:// template sources (agent/downloads/nfs_urls.py): a DNS name or an IPv4
+# address, and path segments without shell, URL or libnfs option characters.
+_DNS_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_NFS_PATH = re.compile(r"(?:/[A-Za-z0-9._~+=,@-]{1,255})+/?")
 
 
 def parse_pool_url(url: str) -> tuple[PoolType, str, str]:
-    """Parse ``SharedMountPoint://localhost/path``, ``Filesystem:///path`` or ``file:///path``."""
+    """Parse a createStoragePool url into the pool type, path and host.
+
+    Takes ``SharedMountPoint://localhost/path``, ``Filesystem:///path``, ``file:///path``
+    or ``nfs://server/export`` (the path is then the export, the host the NFS server).
+    """
     parts = urlsplit(url.strip())
     pool_type = _SCHEMES.get(parts.scheme.lower())
     if pool_type is None:
         raise InvalidParameterError(
             "url",
-            f"Storage url {url!r} is not supported: use SharedMountPoint://localhost/<path> or "
-            "Filesystem://localhost/<path> (NFS, RBD and others come later)",
+            f"Storage url {url!r} is not supported: use nfs://<server>/<export>, "
+            "SharedMountPoint://localhost/<path> or Filesystem://localhost/<path> "
+            "(RBD and others come later)",
         )
+    if pool_type == PoolType.NETWORK_FILESYSTEM:
+        return pool_type, *_parse_nfs(url)
     path = parts.path
     if not path.startswith("/") or "\x00" in path or "/../" in f"{path}/":
         raise InvalidParameterError("url", f"Storage url {url!r} must carry an absolute path")
     return pool_type, path.rstrip("/") or "/", parts.hostname or "localhost"
+
+
+def _parse_nfs(url: str) -> tuple[str, str]:
+    """Return the export path and server of ``nfs://server/export`` (CloudStack's parsing).
+
+    Only the URL's host and path count, as in CloudStack; anything libnfs or a shell could
+    read as an option (query, user, odd characters, ``..``) is refused, and the port, found
+    through rpcbind by libnfs and QEMU, may only be the standard 2049.
+    """
+    usage = (
+        f"Storage url {url!r} is not usable: host or path is null, should be nfs://hostname/path"
+    )
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidParameterError("url", f"Storage url {url!r} has an invalid port") from None
+    host = parts.hostname or ""
+    if not host or not parts.path or parts.path == "/":
+        raise InvalidParameterError("url", usage)
+    if parts.username is not None or parts.query or parts.fragment or "?" in url or "#" in url:
+        raise InvalidParameterError(
+            "url",
+            f"Storage url {url!r} must be nfs://hostname/path, without user, query or fragment",
+        )
+    if not (_is_ipv4(host) or (_DNS_NAME.fullmatch(host) and not host.replace(".", "").isdigit())):
+        raise InvalidParameterError(
+            "url", f"Storage url {url!r} names no valid NFS server: give a DNS name or IPv4 address"
+        )
+    if port is not None and port != _NFS_PORT:
+        raise InvalidParameterError(
+            "url",
+            f"Storage url {url!r} gives port {port}: kvmcloud finds the NFS server's ports "
+            "through rpcbind, as QEMU does, so only the standard port 2049 may be written",
+        )
+    path = parts.path
+    if not _NFS_PATH.fullmatch(path) or any(s in (".", "..") for s in path.split("/")):
+        raise InvalidParameterError(
+            "url",
+            f"Storage url {url!r} must carry an absolute export path of segments made of "
+            "A-Z a-z 0-9 . _ ~ + = , @ -",
+        )
+    return path.rstrip("/"), host.lower()
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv4Address)
+    except ValueError:
+        return False
 
 
 def plan_pool(
@@ -425,7 +493,8 @@ def plan_pool(
     else:
         if cluster is None:
             raise InvalidParameterError(
-                "clusterid", "A cluster-wide SharedMountPoint pool needs clusterid (or scope=zone)"
+                "clusterid",
+                f"A cluster-wide {pool_type.value} pool needs clusterid (or scope=zone)",
             )
         pool_scope = PoolScope.CLUSTER
     for owner, param in ((pod, "podid"), (cluster, "clusterid"), (host, "hostid")):
@@ -477,7 +546,10 @@ def plan_pool(
 def pool_spec(pool: StoragePool | PoolPlan) -> msg.PoolSpec:
     """Describe a pool to an agent."""
     pool_type = pool.pool_type
-    return msg.PoolSpec(uuid=pool.uuid, type=msg.PoolType(pool_type.value), path=pool.path)
+    server = pool.host_address if pool_type == PoolType.NETWORK_FILESYSTEM else None
+    return msg.PoolSpec(
+        uuid=pool.uuid, type=msg.PoolType(pool_type.value), path=pool.path, server=server
+    )
 
 
 def record_pool(

@@ -9,7 +9,7 @@ from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.errors import ResourceUnavailableError
 from kvmcloud.server.infrastructure.host_states import HostStatus
-from kvmcloud.server.infrastructure.models import Host, StoragePool
+from kvmcloud.server.infrastructure.models import Host, PoolType, StoragePool
 from kvmcloud.server.infrastructure.pool_states import STARTABLE_DISK_POOL, PoolStatus
 from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
 from kvmcloud.server.networks.models import Network
@@ -150,7 +150,13 @@ def endpoints_for_pool(
 
 
 def pool_path(pool: StoragePool, name: str) -> str:
-    """The absolute path of a file in a pool."""
+    """The absolute path of a file in a pool; for an NFS pool its ``nfs://`` URL.
+
+    NetworkFilesystem pools are used in user space (no mount on the host): QEMU opens the
+    file through its libnfs driver, so the agent gets the server too.
+    """
+    if pool.pool_type == PoolType.NETWORK_FILESYSTEM:
+        return f"nfs://{pool.host_address}{PurePosixPath(pool.path) / name}"
     return str(PurePosixPath(pool.path) / name)
 
 

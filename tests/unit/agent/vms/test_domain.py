@@ -330,3 +330,34 @@ def test_find_cdrom_target():
 
     assert find_cdrom_target(text) == "hdc"
     assert find_cdrom_target("<domain><devices/></domain>") is None
+
+
+def test_an_nfs_volume_is_a_network_disk_read_through_qemus_nfs_driver():
+    url = "nfs://nfs1.example.org/export/pool/ROOT-10.qcow2"
+    root = parse(spec(disks=[DiskSpec(path=url, format="QCOW2")]))
+    disk = disks(root)[0]
+    assert (disk.get("type"), disk.get("device")) == ("network", "disk")
+    assert child(disk, "driver").get("type") == "qcow2"
+    source = child(disk, "source")
+    assert (source.get("protocol"), source.get("name")) == ("nfs", "/export/pool/ROOT-10.qcow2")
+    assert child(source, "host").get("name") == "nfs1.example.org"
+    identity = child(source, "identity")
+    assert (identity.get("user"), identity.get("group")) == ("root", "root")
+    assert child(disk, "target").get("dev") == "vda"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "nfs://h:2049/export/r.qcow2",
+        "nfs://u@h/export/r.qcow2",
+        "nfs://h/export/r.qcow2?nfsport=1",
+        "nfs://h/export/r.qcow2#x",
+        "nfs://-h/export/r.qcow2",
+        "nfs://h/export/r\n.qcow2",
+        "nfs://h",
+    ],
+)
+def test_odd_nfs_disk_urls_are_refused(url: str):
+    with pytest.raises(InvalidVmCommandError):
+        parse(spec(disks=[DiskSpec(path=url, format="QCOW2")]))

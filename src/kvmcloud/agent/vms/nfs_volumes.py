@@ -1,0 +1,164 @@
+"""create_nfs_volume(): a qcow2 volume in a NetworkFilesystem pool, made by qemu-img over nfs://.
+
+User-space mode: nothing is mounted, so qemu-img works on ``nfs://`` URLs (QEMU's libnfs
+block driver, Debian package qemu-block-extra). An overlay's backing file is always the
+absolute ``nfs://`` URL of the template copy with ``-F``: QEMU 7.2 resolves a relative
+backing name inside an ``nfs://`` image against the wrong path (MNT3ERR_ACCES), and
+without ``-F`` newer QEMUs refuse to create the overlay.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from kvmcloud.agent.errors import BadCommandError
+from kvmcloud.agent.host.commands import CommandError
+from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
+from kvmcloud.agent.nfs_pool import NfsStoragePool
+from kvmcloud.agent.pool_files import PARTIAL_SUFFIX
+from kvmcloud.agent.pools import PARTIAL_DIR_NAME, validate_file_name
+from kvmcloud.agent.vms.errors import VolumeFailureError
+from kvmcloud.protocol.agent_messages import CreateVolumeCommand, VolumeResult
+
+logger = logging.getLogger(__name__)
+
+BACKING_FORMATS = ("qcow2", "raw")
+
+
+class OverlayImages(Protocol):
+    """The qemu-img operations used here (``host.qemu_img.QemuImg`` in production)."""
+
+    def info(self, path: Path | str) -> ImageInfo:
+        """Inspect an image without opening its backing chain."""
+        ...
+
+    def create(
+        self,
+        path: Path | str,
+        *,
+        size_bytes: int | None,
+        backing: Path | str | None = None,
+        backing_format: str | None = None,
+    ) -> None:
+        """Create a qcow2 image, an overlay when ``backing`` is given."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Backing:
+    url: str
+    format: str
+    virtual_size_bytes: int
+
+
+def create_nfs_volume(
+    command: CreateVolumeCommand,
+    *,
+    size_bytes: int | None,
+    qemu_img: OverlayImages,
+    attempt_id: str,
+) -> VolumeResult:
+    """Create ``<export>/<name>`` as qcow2 (see ``volumes.create_volume``); path is its URL.
+
+    Raises:
+        BadCommandError: a name is unsafe, a size or format is invalid.
+        PoolUnavailableError: the export cannot be reached.
+        VolumeFailureError: the backing file is missing or unfit, qemu-img failed, or a
+            different volume already has this name.
+    """
+    pool = NfsStoragePool(command.pool)
+    name = validate_file_name(command.name, what="volume name")
+    validate_file_name(attempt_id, what="attempt id")
+    pool.check()
+    backing = _inspect_backing(pool, command, qemu_img)
+    if size_bytes is not None:
+        wanted_size = size_bytes
+    elif backing is not None:
+        wanted_size = backing.virtual_size_bytes
+    else:
+        raise BadCommandError(f"volume {name!r}: a blank volume needs size_bytes")
+    if backing is not None and wanted_size < backing.virtual_size_bytes:
+        raise BadCommandError(
+            f"volume {name!r}: size_bytes {wanted_size} is smaller than the "
+            f"{backing.virtual_size_bytes} bytes of its backing file"
+        )
+    url = pool.url(name)
+    if pool.stat_published(name) is not None:
+        return _existing_volume(url, backing, wanted_size, qemu_img)
+    partial = f"{PARTIAL_DIR_NAME}/{name}.{attempt_id}{PARTIAL_SUFFIX}"
+    try:
+        qemu_img.create(
+            pool.url(partial),
+            size_bytes=size_bytes,
+            backing=backing.url if backing is not None else None,
+            backing_format=backing.format if backing is not None else None,
+        )
+    except CommandError as exc:
+        pool.remove_partial(partial)
+        raise VolumeFailureError(f"cannot create volume {url}: {exc}") from exc
+    if not pool.rename_into_place(partial, name):
+        # A concurrent request published the same volume while we made ours.
+        return _existing_volume(url, backing, wanted_size, qemu_img)
+    logger.info("created volume %s (%s)", url, "overlay" if backing is not None else "blank")
+    return _volume_result(url, qemu_img)
+
+
+def _inspect_backing(
+    pool: NfsStoragePool, command: CreateVolumeCommand, qemu_img: OverlayImages
+) -> _Backing | None:
+    if command.backing_name is None:
+        if command.backing_format is not None:
+            raise BadCommandError("backing_format is given without backing_name")
+        return None
+    name = validate_file_name(command.backing_name, what="backing name")
+    backing_format = (command.backing_format or "").lower()
+    if backing_format not in BACKING_FORMATS:
+        raise BadCommandError(
+            f"backing_format must be one of {', '.join(BACKING_FORMATS)}, "
+            f"not {command.backing_format!r}"
+        )
+    url = pool.url(name)
+    if pool.stat_published(name) is None:
+        raise VolumeFailureError(f"backing file {url} is not in pool {pool.spec.uuid}")
+    info = _info(url, qemu_img)
+    if info.format != backing_format:
+        raise VolumeFailureError(f"backing file {url} is {info.format}, not {backing_format}")
+    if info.backing_file is not None or info.data_file is not None:
+        raise VolumeFailureError(f"backing file {url} refers to another file; refusing it")
+    return _Backing(url=url, format=backing_format, virtual_size_bytes=info.virtual_size_bytes)
+
+
+def _existing_volume(
+    url: str, backing: _Backing | None, size_bytes: int, qemu_img: OverlayImages
+) -> VolumeResult:
+    info = _info(url, qemu_img)
+    wanted_backing = backing.url if backing is not None else None
+    if (
+        info.format != "qcow2"
+        or info.backing_file != wanted_backing
+        or info.virtual_size_bytes != size_bytes
+    ):
+        raise VolumeFailureError(
+            f"volume {url} already exists ({info.format}, {info.virtual_size_bytes} bytes, "
+            f"backing file {info.backing_file or 'none'}) and differs from the request "
+            f"(qcow2, {size_bytes} bytes, backing file {wanted_backing or 'none'})"
+        )
+    logger.info("volume %s already exists as requested", url)
+    return _volume_result(url, qemu_img)
+
+
+def _volume_result(url: str, qemu_img: OverlayImages) -> VolumeResult:
+    info = _info(url, qemu_img)
+    return VolumeResult(
+        path=url,
+        virtual_size_bytes=info.virtual_size_bytes,
+        physical_size_bytes=info.actual_size_bytes or 0,
+    )
+
+
+def _info(url: str, qemu_img: OverlayImages) -> ImageInfo:
+    try:
+        return qemu_img.info(url)
+    except (CommandError, QemuImgOutputError) as exc:
+        raise VolumeFailureError(f"cannot inspect {url}: {exc}") from exc

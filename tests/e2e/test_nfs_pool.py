@@ -1,0 +1,128 @@
+"""Direct download into a NetworkFilesystem pool (user-space mode) and VMs booting from it."""
+
+import hashlib
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Stack, register_template, running_stack
+from tests.e2e.test_vms import offering_id, wait_for_marker
+from tests.support.libvirt import URI, domain_state, libvirt_or_skip
+from tests.support.nfs import HOST, GaneshaServer, nfs_or_skip
+from tests.support.processes import ManagedProcess, free_port, start_agent
+from tests.support.trust import agent_token
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class NfsCloud:
+    stack: Stack
+    nfs: GaneshaServer
+    export: Path
+    pool_id: str
+    second_agent: ManagedProcess
+    second_host_id: str
+
+
+@pytest.fixture(scope="module")
+def nfs_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NfsCloud]:
+    with libvirt_or_skip(), nfs_or_skip() as nfs:
+        workdir = tmp_path_factory.mktemp("e2e-nfs")
+        env = {"KVMCLOUD_AGENT_CONSOLE_DIR": str(workdir / "consoles")}
+        with running_stack(f"sqlite:///{workdir}/kvmcloud.db", workdir, env) as stack:
+            api = stack.api
+            api.updateConfiguration(name="instance.name", value=f"e2e-{secrets.token_hex(3)}")
+            api.createServiceOffering(
+                name="tiny", displaytext="tiny", cpunumber=1, cpuspeed=500, memory=64
+            )
+            port = free_port()
+            second = start_agent(port, workdir / "agent2-state", workdir / "agent2.log", env)
+            try:
+                cluster = api.listClusters()["cluster"][0]
+                host = api.addHost(
+                    zoneid=stack.zone_id,
+                    podid=cluster["podid"],
+                    clusterid=cluster["id"],
+                    hypervisor="KVM",
+                    url=f"http://127.0.0.1:{port}",
+                    username="root",
+                    password=agent_token(workdir / "agent2-state"),
+                )["host"][0]
+                # Only the NFS pool may take the VMs' disks.
+                api.updateStoragePool(id=stack.pool_id, enabled=False)
+                export = nfs.writable_subdir("e2e-pool")
+                pool = api.createStoragePool(
+                    name="nfs1",
+                    zoneid=stack.zone_id,
+                    clusterid=cluster["id"],
+                    url=nfs.pool_url(export),
+                )["storagepool"]
+                yield NfsCloud(stack, nfs, export, pool["id"], second, host["id"])
+            finally:
+                second.stop()
+
+
+def test_nfs_pool_is_listed_as_cloudstack_shows_it(nfs_cloud: NfsCloud) -> None:
+    pool = nfs_cloud.stack.api.listStoragePools(id=nfs_cloud.pool_id)["storagepool"][0]
+    assert pool["type"] == "NetworkFilesystem" and pool["scope"] == "CLUSTER"
+    assert (pool["ipaddress"], pool["path"]) == (HOST, str(nfs_cloud.export))
+    assert pool["state"] == "Up" and pool["disksizetotal"] > 0
+
+
+def test_two_hosts_boot_from_one_download_into_the_nfs_pool(nfs_cloud: NfsCloud) -> None:
+    stack = nfs_cloud.stack
+    template_id = str(register_template(stack, "nfs-template")["id"])
+    before = stack.origin.get_count(stack.image_path)
+    vms = [
+        stack.api.deployVirtualMachine(
+            zoneid=stack.zone_id,
+            templateid=template_id,
+            serviceofferingid=offering_id(stack),
+            name=f"nfs-vm{index}",
+            hostid=host_id,
+        )["virtualmachine"]
+        for index, host_id in enumerate((stack.host_id, nfs_cloud.second_host_id))
+    ]
+    for vm in vms:
+        assert vm["state"] == "Running"
+        wait_for_marker(vm)
+    assert {vm["hostid"] for vm in vms} == {stack.host_id, nfs_cloud.second_host_id}
+    # One transfer for the pool, recorded once for the pool, published on the export.
+    assert stack.origin.get_count(stack.image_path) == before + 1
+    refs = stack.rows(
+        "select r.install_path from template_spool_ref r "
+        "join vm_template t on t.id = r.template_id where t.uuid = :id",
+        id=template_id,
+    )
+    assert len(refs) == 1
+    install_path = refs[0]["install_path"]
+    assert install_path.startswith(f"nfs://{HOST}{nfs_cloud.export}/")
+    template_file = nfs_cloud.export / install_path.rsplit("/", 1)[-1]
+    assert hashlib.sha256(template_file.read_bytes()).hexdigest() == stack.image_sha256
+    # The disks are network disks read through QEMU's NFS driver, not host files.
+    roots = []
+    for vm in vms:
+        xml = subprocess.run(
+            ["virsh", "-c", URI, "dumpxml", vm["instancename"]],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        volume = stack.api.listVolumes(virtualmachineid=vm["id"])["volume"][0]
+        root = nfs_cloud.export / volume["path"]
+        assert f"name='{root}'" in xml.replace('"', "'") and "protocol='nfs'" in xml.replace(
+            '"', "'"
+        )
+        assert root.exists()
+        roots.append(root)
+    for vm in vms:
+        stack.api.destroyVirtualMachine(id=vm["id"], expunge=True)
+        assert domain_state(vm["instancename"]) is None
+    assert not any(root.exists() for root in roots)
+    assert template_file.exists()
