@@ -13,6 +13,7 @@ from kvmcloud.agent.rbd.errors import (
     RbdImageInUseError,
     RbdImageNotFoundError,
 )
+from kvmcloud.protocol.checksums import Checksum, ChecksumMismatch
 from tests.support.ceph import CephCluster, ceph_or_skip
 from tests.support.images import make_qcow2, make_raw
 
@@ -93,14 +94,20 @@ def test_a_raw_stream_becomes_an_image_without_a_temporary_file(
     assert no_partials(client)
 
 
-def test_a_failed_stream_leaves_no_image(client: RbdClient) -> None:
-    def import_then_fail() -> None:
-        with client.importing("stream-broken") as rbd_import:
-            rbd_import.write(bytes(1 << 20))
-            raise RuntimeError("checksum mismatch")
+def test_a_stream_failing_its_checksum_leaves_no_image(client: RbdClient) -> None:
+    # The download engine's order: every byte hashed on its way into rbd import, the digest
+    # checked before the block ends, and the rename only after that.
+    verifier = Checksum.parse("{SHA-256}" + "0" * 64).new_verifier()
 
-    with pytest.raises(RuntimeError, match="checksum mismatch"):
-        import_then_fail()
+    def import_then_verify() -> None:
+        with client.importing("stream-broken") as rbd_import:
+            data = bytes(1 << 20)
+            verifier.update(data)
+            rbd_import.write(data)
+            verifier.verify()
+
+    with pytest.raises(ChecksumMismatch):
+        import_then_verify()
 
     assert "stream-broken" not in client.images()
     assert no_partials(client)
