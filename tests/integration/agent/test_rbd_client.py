@@ -1,3 +1,5 @@
+import gzip
+import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from kvmcloud.agent.rbd.errors import (
     RbdImageInUseError,
     RbdImageNotFoundError,
 )
+from kvmcloud.agent.rbd.sink import RbdStreamSink
 from kvmcloud.protocol.checksums import Checksum, ChecksumMismatch
 from tests.support.ceph import CephCluster, ceph_or_skip
 from tests.support.images import make_qcow2, make_raw
@@ -223,4 +226,24 @@ def test_partials_of_an_earlier_run_are_removed(client: RbdClient, cluster: Ceph
     cluster.admin("rbd", "create", "--size", "1", f"{cluster.pool}/{PARTIAL_PREFIX}crashed")
 
     assert client.remove_partials() == [f"{PARTIAL_PREFIX}crashed"]
+    assert no_partials(client)
+
+
+def test_a_gzipped_raw_download_streams_into_rbd_through_the_sink(
+    client: RbdClient, cluster: CephCluster, tmp_path: Path
+) -> None:
+    raw = tmp_path / "boot.raw"
+    make_raw(raw, IMAGE_BYTES)
+    published = gzip.compress(raw.read_bytes())
+    verifier = Checksum.parse("{SHA-256}" + hashlib.sha256(published).hexdigest()).new_verifier()
+
+    with client.importing("sink-1") as rbd_import:
+        sink = RbdStreamSink(rbd_import, verifier)
+        for offset in range(0, len(published), 65536):
+            sink.write(published[offset : offset + 65536])
+        sink.finish()
+        verifier.verify()
+
+    assert exported_bytes(cluster, "sink-1", tmp_path) == raw.read_bytes()
+    assert sink.compression == "gzip"
     assert no_partials(client)

@@ -19,3 +19,10 @@ class RbdImageInUseError(RbdError):
     def __init__(self, message: str, children: list[str]) -> None:
         super().__init__(message)
         self.children = children
+
+
+class RbdStreamRestartError(RbdError):
+    """A source asked to start over; bytes already fed to ``rbd import -`` cannot be unsent.
+
+    The transfer fails and is retried from the top, into a new temporary image.
+    """
