@@ -17,11 +17,12 @@ class CommandNotAllowedError(AssertionError):
 
 @pytest.fixture(autouse=True)
 def _guard_commands(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``commands.run`` and ``commands.stream`` refuse programs not in allow_commands."""
+    """Make ``commands.run``, ``stream`` and ``feed`` refuse programs not in allow_commands."""
     marker = request.node.get_closest_marker("allow_commands")
     allowed = frozenset(marker.args) if marker is not None else frozenset()
     real_run = commands.run
     real_stream = commands.stream
+    real_feed = commands.feed
 
     def check(argv: Sequence[str]) -> None:
         program = os.path.basename(argv[0]) if argv else ""
@@ -43,7 +44,14 @@ def _guard_commands(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
         check(argv)
         return real_stream(argv, timeout_s=timeout_s)
 
+    def guarded_feed(
+        argv: Sequence[str], *, timeout_s: float
+    ) -> AbstractContextManager[commands.ProcessFeed]:
+        check(argv)
+        return real_feed(argv, timeout_s=timeout_s)
+
     monkeypatch.setattr(commands, "run", guarded_run)
+    monkeypatch.setattr(commands, "feed", guarded_feed)
     monkeypatch.setattr(commands, "stream", guarded_stream)
 
 

@@ -265,3 +265,132 @@ def stream(argv: Sequence[str], *, timeout_s: float) -> Iterator[ProcessStream]:
             # Stopped early, failed, or already exited: kill() is a no-op on a reaped child.
             running.kill()
             stdout.close()
+
+
+class ProcessFeed:
+    """A running process whose stdin is written while the caller produces the bytes.
+
+    Made by :func:`feed`. Every write honours the process's time limit: a reader that stops
+    reading (a hung ``rbd import``) makes :meth:`write` raise instead of blocking forever.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        process: "subprocess.Popen[bytes]",
+        stdin: IO[bytes],
+        deadline: float,
+        timeout_s: float,
+    ) -> None:
+        self.argv = tuple(argv)
+        self._process = process
+        self._stdin = stdin
+        self._deadline = deadline
+        self._timeout_s = timeout_s
+        self._poll = select.poll()
+        self._poll.register(stdin.fileno(), select.POLLOUT)
+        self.written_bytes = 0
+
+    @property
+    def pid(self) -> int:
+        """The process ID (the process is reaped before :func:`feed` returns)."""
+        return self._process.pid
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Write all of ``data`` to the process's stdin.
+
+        Raises:
+            CommandTimeoutError: the time limit passed (the process has been killed).
+            BrokenPipeError: the process exited before reading everything; leaving the
+                :func:`feed` block then raises its :class:`CommandFailedError`.
+        """
+        view = memoryview(data).cast("B")
+        written = 0
+        # Bounded: each pass writes some bytes, or the deadline ends it.
+        while written < len(view):
+            remaining_s = self._deadline - time.monotonic()
+            if remaining_s <= 0 or not self._poll.poll(math.ceil(remaining_s * 1000)):
+                self.kill()
+                raise CommandTimeoutError(self.argv, self._timeout_s)
+            written += os.write(self._stdin.fileno(), view[written:])
+        self.written_bytes += written
+
+    def kill(self) -> None:
+        """Kill the process (SIGKILL to its PID) unless it has already exited, and reap it."""
+        self._process.kill()
+        try:
+            self._process.wait(timeout=_KILL_WAIT_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s (pid %d) did not exit after SIGKILL", self.argv[0], self.pid)
+
+    def _finish(self, stderr: IO[bytes]) -> None:
+        """Close stdin (end of data), wait within the time limit, raise if it failed."""
+        with contextlib.suppress(BrokenPipeError):
+            self._stdin.close()
+        try:
+            returncode = self._process.wait(timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired as exc:
+            self.kill()
+            raise CommandTimeoutError(self.argv, self._timeout_s) from exc
+        if returncode != 0:
+            stderr.seek(0)
+            raise CommandFailedError(self.argv, returncode, stderr.read())
+
+
+class FeedCommand(Protocol):
+    """The signature of :func:`feed`, for collaborators that take it as an argument."""
+
+    def __call__(
+        self, argv: Sequence[str], *, timeout_s: float
+    ) -> AbstractContextManager[ProcessFeed]:
+        """Start ``argv`` with its stdin to be written as a stream."""
+        ...
+
+
+@contextlib.contextmanager
+def feed(argv: Sequence[str], *, timeout_s: float) -> Iterator[ProcessFeed]:
+    """Start ``argv`` and yield its stdin as a :class:`ProcessFeed`; finish or stop it on exit.
+
+    The mirror of :func:`stream`, for consumers such as ``rbd import -``. stdout is
+    discarded; stderr goes to an anonymous temporary file. On leaving the block normally,
+    stdin is closed and the process waited for (within the time limit); a non-zero exit
+    raises :class:`CommandFailedError` with its stderr. When an exception propagates, the
+    process is killed by its PID and reaped, so a half-fed consumer never finishes.
+
+    Raises:
+        CommandNotFoundError: the program does not exist.
+        CommandFailedError: it exited non-zero (also after a write hit a broken pipe).
+        CommandTimeoutError: ``timeout_s`` passed while writing or waiting (it was killed).
+    """
+    args = list(argv)
+    if not args:
+        raise ValueError("argv must name a program")
+    logger.debug("feeding %s", args)
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            process = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                bufsize=0,
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise CommandNotFoundError(f"{args[0]} cannot be started: {exc}", args) from exc
+        stdin = process.stdin
+        assert stdin is not None  # stdin=PIPE always sets it
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(stdin.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE_BYTES)
+        running = ProcessFeed(args, process, stdin, time.monotonic() + timeout_s, timeout_s)
+        try:
+            try:
+                yield running
+            except BrokenPipeError:
+                # The consumer exited early: its status and stderr say why.
+                running._finish(stderr)
+                raise
+            running._finish(stderr)
+        finally:
+            running.kill()
+            with contextlib.suppress(OSError):
+                stdin.close()
