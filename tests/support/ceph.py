@@ -28,16 +28,14 @@ those PIDs: SIGTERM, then SIGKILL after a bounded wait. Every wait is bounded.
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
 
-from tests.support.processes import free_port
+from tests.support.processes import Daemon, free_port
 from tests.support.required import required
 
 HOST = "127.0.0.1"
@@ -101,32 +99,6 @@ class CephStartError(RuntimeError):
     """The daemons were started but the pool did not become usable; the text has the logs."""
 
 
-class _Child:
-    """A foreground daemon started here, its output in a log file."""
-
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._log: IO[bytes] = log_path.open("ab")
-        try:
-            self.process = subprocess.Popen(
-                argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        except BaseException:
-            self._log.close()
-            raise
-
-    def stop(self, timeout_s: float) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout_s)
-        self._log.close()
-
-
 class CephCluster:
     """One mon and one OSD on 127.0.0.1 while the context is open, with pool ``pool``."""
 
@@ -148,8 +120,8 @@ class CephCluster:
         self._ready_timeout_s = ready_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._directory: Path | None = None
-        self._mon: _Child | None = None
-        self._osd: _Child | None = None
+        self._mon: Daemon | None = None
+        self._osd: Daemon | None = None
 
     @property
     def directory(self) -> Path:
@@ -289,7 +261,7 @@ class CephCluster:
             ["ceph-mon", *conf, "--mkfs", "-i", "a", "--monmap", str(monmap),
              "--keyring", str(mon_keyring)]
         )  # fmt: skip
-        self._mon = _Child("ceph-mon", ["ceph-mon", *conf, "-f", "-i", "a"], directory / "mon.out")
+        self._mon = Daemon("ceph-mon", ["ceph-mon", *conf, "-f", "-i", "a"], directory / "mon.out")
         self._until(deadline, "the monitor answering", lambda: self._answers("ceph", "mon", "stat"))
 
     def _start_osd(self, deadline: float) -> None:
@@ -304,7 +276,7 @@ class CephCluster:
         )  # fmt: skip
         conf = ["--conf", str(self.conf_path)]
         self._run(["ceph-osd", *conf, "-i", "0", "--mkfs", "--osd-uuid", osd_uuid])
-        self._osd = _Child(
+        self._osd = Daemon(
             "ceph-osd", ["ceph-osd", *conf, "-f", "-i", "0"], self.directory / "osd.out"
         )
 

@@ -41,7 +41,6 @@ import contextlib
 import fcntl
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -50,7 +49,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from tests.support.processes import free_port
+from tests.support.processes import Daemon, free_port
 from tests.support.required import required
 
 HOST = "127.0.0.1"
@@ -126,32 +125,6 @@ def port_answers(port: int, host: str = HOST) -> bool:
         return False
 
 
-class _Child:
-    """A foreground daemon started here, its output in a log file."""
-
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._log: IO[bytes] = log_path.open("ab")
-        try:
-            self.process = subprocess.Popen(
-                argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        except BaseException:
-            self._log.close()
-            raise
-
-    def stop(self, timeout_s: float) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout_s)
-        self._log.close()
-
-
 class GaneshaServer:
     """Serve ``export_dir`` (and ``squashed_dir``) over NFSv3/v4 while the context is open.
 
@@ -176,8 +149,8 @@ class GaneshaServer:
         self._lock_path = lock_path
         self._lock: IO[bytes] | None = None
         self._directory: Path | None = None
-        self._ganesha: _Child | None = None
-        self._rpcbind: _Child | None = None
+        self._ganesha: Daemon | None = None
+        self._rpcbind: Daemon | None = None
         self.startup_s: float | None = None
 
     @property
@@ -311,7 +284,7 @@ class GaneshaServer:
             return
         # -f keeps rpcbind in the foreground as our child, so we can stop it by its PID;
         # -w lets it reload registrations after a restart, as the Debian service does.
-        self._rpcbind = _Child("rpcbind", ["rpcbind", "-f", "-w"], self.directory / "rpcbind.log")
+        self._rpcbind = Daemon("rpcbind", ["rpcbind", "-f", "-w"], self.directory / "rpcbind.log")
         deadline = time.monotonic() + CHECK_TIMEOUT_S
         while not port_answers(RPCBIND_PORT):
             if self._rpcbind.process.poll() is not None or time.monotonic() >= deadline:
@@ -347,7 +320,7 @@ class GaneshaServer:
             str(self.directory / "ganesha.pid"),
         ]
         started = time.monotonic()
-        self._ganesha = _Child("ganesha.nfsd", argv, self.directory / "ganesha.out")
+        self._ganesha = Daemon("ganesha.nfsd", argv, self.directory / "ganesha.out")
         deadline = started + self._ready_timeout_s
         while not self._serves():
             if self._ganesha.process.poll() is not None:

@@ -45,6 +45,35 @@ def process_gone(pid: int) -> bool:
     return False
 
 
+class Daemon:
+    """A foreground daemon a test harness starts (rpcbind, ganesha, ceph), output to a log.
+
+    Stopped by its own PID: SIGTERM, then SIGKILL after ``timeout_s``.
+    """
+
+    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log: IO[bytes] = log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        except BaseException:
+            self._log.close()
+            raise
+
+    def stop(self, timeout_s: float) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout_s)
+        self._log.close()
+
+
 class ManagedProcess:
     """A child process with its output in a log file, stopped by PID."""
 

@@ -73,7 +73,7 @@ from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.agent.tls_identity import IdentityError, TlsIdentity
 from kvmcloud.agent.vms.libvirt import LibvirtHost
 from kvmcloud.agent.vms.lifecycle import Hypervisor, VmLifecycle
-from kvmcloud.agent.vms.volumes import VolumeImages
+from kvmcloud.agent.vms.volume_checks import VolumeImages
 from kvmcloud.listeners import BodyTooLargeError, client_certificate, read_capped_body
 from kvmcloud.protocol.agent_messages import (
     AUTHORIZATION_SCHEME,

@@ -17,7 +17,8 @@ from kvmcloud.agent.nfs_pool import open_pool
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.tls_identity import TlsIdentity
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
-from kvmcloud.agent.vms.volumes import VolumeImages, create_volume
+from kvmcloud.agent.vms.volume_checks import VolumeImages
+from kvmcloud.agent.vms.volumes import create_volume
 from kvmcloud.protocol.agent_messages import (
     Answer,
     AttachIsoCommand,

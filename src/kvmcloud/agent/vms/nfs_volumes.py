@@ -9,8 +9,6 @@ without ``-F`` newer QEMUs refuse to create the overlay.
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 from kvmcloud.agent.errors import BadCommandError
 from kvmcloud.agent.host.commands import CommandError
@@ -19,30 +17,14 @@ from kvmcloud.agent.nfs_pool import NfsStoragePool
 from kvmcloud.agent.pool_files import PARTIAL_SUFFIX
 from kvmcloud.agent.pools import PARTIAL_DIR_NAME, validate_file_name
 from kvmcloud.agent.vms.errors import VolumeFailureError
+from kvmcloud.agent.vms.volume_checks import (
+    VolumeImages,
+    check_backing_info,
+    requested_backing_format,
+)
 from kvmcloud.protocol.agent_messages import CreateVolumeCommand, VolumeResult
 
 logger = logging.getLogger(__name__)
-
-BACKING_FORMATS = ("qcow2", "raw")
-
-
-class OverlayImages(Protocol):
-    """The qemu-img operations used here (``host.qemu_img.QemuImg`` in production)."""
-
-    def info(self, path: Path | str) -> ImageInfo:
-        """Inspect an image without opening its backing chain."""
-        ...
-
-    def create(
-        self,
-        path: Path | str,
-        *,
-        size_bytes: int | None,
-        backing: Path | str | None = None,
-        backing_format: str | None = None,
-    ) -> None:
-        """Create a qcow2 image, an overlay when ``backing`` is given."""
-        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,7 +38,7 @@ def create_nfs_volume(
     command: CreateVolumeCommand,
     *,
     size_bytes: int | None,
-    qemu_img: OverlayImages,
+    qemu_img: VolumeImages,
     attempt_id: str,
 ) -> VolumeResult:
     """Create ``<export>/<name>`` as qcow2 (see ``volumes.create_volume``); path is its URL.
@@ -105,32 +87,22 @@ def create_nfs_volume(
 
 
 def _inspect_backing(
-    pool: NfsStoragePool, command: CreateVolumeCommand, qemu_img: OverlayImages
+    pool: NfsStoragePool, command: CreateVolumeCommand, qemu_img: VolumeImages
 ) -> _Backing | None:
-    if command.backing_name is None:
-        if command.backing_format is not None:
-            raise BadCommandError("backing_format is given without backing_name")
+    backing_format = requested_backing_format(command)
+    if backing_format is None or command.backing_name is None:
         return None
     name = validate_file_name(command.backing_name, what="backing name")
-    backing_format = (command.backing_format or "").lower()
-    if backing_format not in BACKING_FORMATS:
-        raise BadCommandError(
-            f"backing_format must be one of {', '.join(BACKING_FORMATS)}, "
-            f"not {command.backing_format!r}"
-        )
     url = pool.url(name)
     if pool.stat_published(name) is None:
         raise VolumeFailureError(f"backing file {url} is not in pool {pool.spec.uuid}")
     info = _info(url, qemu_img)
-    if info.format != backing_format:
-        raise VolumeFailureError(f"backing file {url} is {info.format}, not {backing_format}")
-    if info.backing_file is not None or info.data_file is not None:
-        raise VolumeFailureError(f"backing file {url} refers to another file; refusing it")
+    check_backing_info(url, info, backing_format)
     return _Backing(url=url, format=backing_format, virtual_size_bytes=info.virtual_size_bytes)
 
 
 def _existing_volume(
-    url: str, backing: _Backing | None, size_bytes: int, qemu_img: OverlayImages
+    url: str, backing: _Backing | None, size_bytes: int, qemu_img: VolumeImages
 ) -> VolumeResult:
     info = _info(url, qemu_img)
     wanted_backing = backing.url if backing is not None else None
@@ -148,7 +120,7 @@ def _existing_volume(
     return _volume_result(url, qemu_img)
 
 
-def _volume_result(url: str, qemu_img: OverlayImages) -> VolumeResult:
+def _volume_result(url: str, qemu_img: VolumeImages) -> VolumeResult:
     info = _info(url, qemu_img)
     return VolumeResult(
         path=url,
@@ -157,7 +129,7 @@ def _volume_result(url: str, qemu_img: OverlayImages) -> VolumeResult:
     )
 
 
-def _info(url: str, qemu_img: OverlayImages) -> ImageInfo:
+def _info(url: str, qemu_img: VolumeImages) -> ImageInfo:
     try:
         return qemu_img.info(url)
     except (CommandError, QemuImgOutputError) as exc:

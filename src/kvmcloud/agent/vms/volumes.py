@@ -3,7 +3,6 @@
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from kvmcloud.agent.errors import BadCommandError
 from kvmcloud.agent.host.commands import CommandError
@@ -11,33 +10,18 @@ from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
 from kvmcloud.agent.pools import StoragePool, validate_file_name
 from kvmcloud.agent.vms.errors import VolumeFailureError
 from kvmcloud.agent.vms.nfs_volumes import create_nfs_volume
+from kvmcloud.agent.vms.volume_checks import (
+    VolumeImages,
+    check_backing_info,
+    requested_backing_format,
+)
 from kvmcloud.protocol.agent_messages import CreateVolumeCommand, PoolType, VolumeResult
 
 logger = logging.getLogger(__name__)
 
-BACKING_FORMATS = ("qcow2", "raw")
 SIZE_ALIGNMENT_BYTES = 512
 MAX_VOLUME_BYTES = 64 * 1024**4
 _STAT_BLOCK_BYTES = 512
-
-
-class VolumeImages(Protocol):
-    """The qemu-img operations volumes need (``host.qemu_img.QemuImg`` in production)."""
-
-    def info(self, path: Path | str) -> ImageInfo:
-        """Inspect an image (a path or an ``nfs://`` URL) without opening its backing chain."""
-        ...
-
-    def create(
-        self,
-        path: Path | str,
-        *,
-        size_bytes: int | None,
-        backing: Path | str | None = None,
-        backing_format: str | None = None,
-    ) -> None:
-        """Create a qcow2 image, an overlay when ``backing`` is given."""
-        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,26 +114,14 @@ def _checked_size(size_bytes: int | None) -> int | None:
 def _inspect_backing(
     pool: StoragePool, command: CreateVolumeCommand, qemu_img: VolumeImages
 ) -> _Backing | None:
-    if command.backing_name is None:
-        if command.backing_format is not None:
-            raise BadCommandError("backing_format is given without backing_name")
+    backing_format = requested_backing_format(command)
+    if backing_format is None or command.backing_name is None:
         return None
     path = pool.path / validate_file_name(command.backing_name, what="backing name")
-    backing_format = (command.backing_format or "").lower()
-    if backing_format not in BACKING_FORMATS:
-        raise BadCommandError(
-            f"backing_format must be one of {', '.join(BACKING_FORMATS)}, "
-            f"not {command.backing_format!r}"
-        )
     if not path.is_file():
         raise VolumeFailureError(f"backing file {path} is not in pool {pool.spec.uuid}")
     info = _info(path, qemu_img)
-    # The download engine checked all this when it installed the template; a file that
-    # changed since must not become the base of a VM's disk.
-    if info.format != backing_format:
-        raise VolumeFailureError(f"backing file {path} is {info.format}, not {backing_format}")
-    if info.backing_file is not None or info.data_file is not None:
-        raise VolumeFailureError(f"backing file {path} refers to another file; refusing it")
+    check_backing_info(path, info, backing_format)
     return _Backing(path=path, format=backing_format, virtual_size_bytes=info.virtual_size_bytes)
 
 
