@@ -117,7 +117,51 @@ def run(argv: Sequence[str], *, timeout_s: float, input: bytes | None = None) ->
     return CommandResult(completed.returncode, completed.stdout, completed.stderr)
 
 
-class ProcessStream:
+class _TimedProcess:
+    """A child process with a time limit: its PID, how it is killed, how its end is judged."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        process: "subprocess.Popen[bytes]",
+        deadline: float,
+        timeout_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.argv = tuple(argv)
+        self._process = process
+        self._deadline = deadline
+        self._timeout_s = timeout_s
+        self._clock = clock
+
+    @property
+    def pid(self) -> int:
+        """The process ID (the process is reaped before its context manager returns)."""
+        return self._process.pid
+
+    def kill(self) -> None:
+        """Kill the process (SIGKILL to its PID) unless it has already exited, and reap it."""
+        # Popen.kill() checks the child has not been reaped first, so it never signals a
+        # PID the kernel has since given to another process.
+        self._process.kill()
+        try:
+            self._process.wait(timeout=_KILL_WAIT_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s (pid %d) did not exit after SIGKILL", self.argv[0], self.pid)
+
+    def _wait_for_exit(self, stderr: IO[bytes]) -> None:
+        """Wait within the time limit; raise if the process failed or outlived it."""
+        try:
+            returncode = self._process.wait(timeout=max(0.0, self._deadline - self._clock()))
+        except subprocess.TimeoutExpired as exc:
+            self.kill()
+            raise CommandTimeoutError(self.argv, self._timeout_s) from exc
+        if returncode != 0:
+            stderr.seek(0)
+            raise CommandFailedError(self.argv, returncode, stderr.read())
+
+
+class ProcessStream(_TimedProcess):
     """A running process whose stdout is read while it is produced; made by :func:`stream`.
 
     Only :meth:`readinto` reads stdout, so every read honours the process's time limit.
@@ -132,20 +176,11 @@ class ProcessStream:
         timeout_s: float,
         clock: Callable[[], float],
     ) -> None:
-        self.argv = tuple(argv)
-        self._process = process
+        super().__init__(argv, process, deadline, timeout_s, clock)
         self._stdout = stdout
-        self._deadline = deadline
-        self._timeout_s = timeout_s
-        self._clock = clock
         self._poll = select.poll()
         self._poll.register(stdout.fileno(), select.POLLIN)
         self.at_eof = False
-
-    @property
-    def pid(self) -> int:
-        """The process ID (the process is reaped before :func:`stream` returns)."""
-        return self._process.pid
 
     def readinto(
         self, buffer: bytearray | memoryview, *, wait_s: float | None = None
@@ -185,16 +220,6 @@ class ProcessStream:
                 break
         return filled
 
-    def kill(self) -> None:
-        """Kill the process (SIGKILL to its PID) unless it has already exited, and reap it."""
-        # Popen.kill() checks the child has not been reaped first, so it never signals a
-        # PID the kernel has since given to another process.
-        self._process.kill()
-        try:
-            self._process.wait(timeout=_KILL_WAIT_S)
-        except subprocess.TimeoutExpired:
-            logger.warning("%s (pid %d) did not exit after SIGKILL", self.argv[0], self.pid)
-
     def _readable(self, wait_s: float) -> bool:
         # Rounded up: a wait that ends a little early would be taken for a stall.
         events = self._poll.poll(max(0, math.ceil(wait_s * 1000)))
@@ -202,14 +227,7 @@ class ProcessStream:
 
     def _finish(self, stderr: IO[bytes]) -> None:
         """Wait for a process whose output was read to the end; raise if it failed."""
-        try:
-            returncode = self._process.wait(timeout=max(0.0, self._deadline - self._clock()))
-        except subprocess.TimeoutExpired as exc:
-            self.kill()
-            raise CommandTimeoutError(self.argv, self._timeout_s) from exc
-        if returncode != 0:
-            stderr.seek(0)
-            raise CommandFailedError(self.argv, returncode, stderr.read())
+        self._wait_for_exit(stderr)
 
 
 class StreamCommand(Protocol):
@@ -267,7 +285,7 @@ def stream(argv: Sequence[str], *, timeout_s: float) -> Iterator[ProcessStream]:
             stdout.close()
 
 
-class ProcessFeed:
+class ProcessFeed(_TimedProcess):
     """A running process whose stdin is written while the caller produces the bytes.
 
     Made by :func:`feed`. Every write honours the process's time limit: a reader that stops
@@ -282,19 +300,11 @@ class ProcessFeed:
         deadline: float,
         timeout_s: float,
     ) -> None:
-        self.argv = tuple(argv)
-        self._process = process
+        super().__init__(argv, process, deadline, timeout_s, time.monotonic)
         self._stdin = stdin
-        self._deadline = deadline
-        self._timeout_s = timeout_s
         self._poll = select.poll()
         self._poll.register(stdin.fileno(), select.POLLOUT)
         self.written_bytes = 0
-
-    @property
-    def pid(self) -> int:
-        """The process ID (the process is reaped before :func:`feed` returns)."""
-        return self._process.pid
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data`` to the process's stdin.
@@ -308,33 +318,18 @@ class ProcessFeed:
         written = 0
         # Bounded: each pass writes some bytes, or the deadline ends it.
         while written < len(view):
-            remaining_s = self._deadline - time.monotonic()
+            remaining_s = self._deadline - self._clock()
             if remaining_s <= 0 or not self._poll.poll(math.ceil(remaining_s * 1000)):
                 self.kill()
                 raise CommandTimeoutError(self.argv, self._timeout_s)
             written += os.write(self._stdin.fileno(), view[written:])
         self.written_bytes += written
 
-    def kill(self) -> None:
-        """Kill the process (SIGKILL to its PID) unless it has already exited, and reap it."""
-        self._process.kill()
-        try:
-            self._process.wait(timeout=_KILL_WAIT_S)
-        except subprocess.TimeoutExpired:
-            logger.warning("%s (pid %d) did not exit after SIGKILL", self.argv[0], self.pid)
-
     def _finish(self, stderr: IO[bytes]) -> None:
         """Close stdin (end of data), wait within the time limit, raise if it failed."""
         with contextlib.suppress(BrokenPipeError):
             self._stdin.close()
-        try:
-            returncode = self._process.wait(timeout=max(0.0, self._deadline - time.monotonic()))
-        except subprocess.TimeoutExpired as exc:
-            self.kill()
-            raise CommandTimeoutError(self.argv, self._timeout_s) from exc
-        if returncode != 0:
-            stderr.seek(0)
-            raise CommandFailedError(self.argv, returncode, stderr.read())
+        self._wait_for_exit(stderr)
 
 
 class FeedCommand(Protocol):
