@@ -63,6 +63,23 @@ def raw_download(origin: Origin, pool: Path) -> DirectDownloadCommand:
     )
 
 
+def without_usage(inventory: list[dict[str, Any]], pool: Path) -> list[dict[str, Any]]:
+    """Check each entry's capacity and free bytes against the pool's file system; drop them.
+
+    The figures move with everything else written to the disk, so they are compared with
+    ``os.statvfs`` for plausibility, and the rest of the entry exactly.
+    """
+    stats = os.statvfs(pool)
+    capacity = stats.f_blocks * stats.f_frsize
+    entries = []
+    for entry in inventory:
+        rest = dict(entry)
+        assert rest.pop("capacity_bytes") == capacity
+        assert 0 < rest.pop("available_bytes") <= capacity
+        entries.append(rest)
+    return entries
+
+
 def wait_until_done(
     http: httpx.Client, base_url: str, command_id: str, timeout_s: float = 30
 ) -> CommandStatus:
@@ -118,7 +135,7 @@ def test_killed_agent_removes_only_its_own_partials_on_restart_and_reports_the_p
             )
             assert f"removed stale partial file {partial}" in log.read_text()
             # Its first heartbeat (enrolment survived the kill) lists the pool.
-            assert heartbeat_server.next_inventory(10) == [
+            assert without_usage(heartbeat_server.next_inventory(10), pool_dir) == [
                 {
                     "uuid": "pool-shared",
                     "path": str(pool_dir),
@@ -205,7 +222,7 @@ def test_heartbeat_inventory_lists_published_files_of_remembered_pools(
     first, second = recorder.beats[:2]
     # p2 was only checked: no partial directory, so it is not listed (it could be an
     # unmounted mount point, whose emptiness would wrongly say every file is gone).
-    assert first["pool_inventory"] == [
+    assert without_usage(first["pool_inventory"], pool) == [
         {
             "uuid": "p1",
             "path": str(pool),

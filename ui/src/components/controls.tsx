@@ -115,6 +115,38 @@ export function Dialog({ title, open, onClose, children }: DialogProps): JSX.Ele
   );
 }
 
+/** A button that opens a dialog; the dialog's content gets a function that closes it. */
+export function DialogButton({
+  label,
+  title,
+  children,
+}: {
+  label: string;
+  title: string;
+  children: (close: () => void) => ComponentChildren;
+}): JSX.Element {
+  const [open, setOpen] = useState(false);
+  const close = (): void => {
+    setOpen(false);
+  };
+  return (
+    <>
+      <button
+        type="button"
+        class="primary"
+        onClick={() => {
+          setOpen(true);
+        }}
+      >
+        {label}
+      </button>
+      <Dialog title={title} open={open} onClose={close}>
+        {children(close)}
+      </Dialog>
+    </>
+  );
+}
+
 /** Key/value pairs of a resource, as a description list. */
 export function Details({ items }: { items: [string, ComponentChildren][] }): JSX.Element {
   return (

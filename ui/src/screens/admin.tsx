@@ -3,7 +3,13 @@ import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 
 import type { Params, Row } from "../api";
-import { ActionButton, Dialog, ErrorText, Field, StateBadge } from "../components/controls";
+import {
+  ActionButton,
+  DialogButton,
+  ErrorText,
+  Field,
+  StateBadge,
+} from "../components/controls";
 import type { Column } from "../components/table";
 import { DataTable } from "../components/table";
 import { useApp } from "../context";
@@ -512,33 +518,17 @@ function CreateAccountForm({ done }: { done: () => void }): JSX.Element {
 }
 
 function CreateAccount({ done }: { done: () => void }): JSX.Element {
-  const [open, setOpen] = useState(false);
   return (
-    <>
-      <button
-        type="button"
-        class="primary"
-        onClick={() => {
-          setOpen(true);
-        }}
-      >
-        Create account
-      </button>
-      <Dialog
-        title="Create account"
-        open={open}
-        onClose={() => {
-          setOpen(false);
-        }}
-      >
+    <DialogButton label="Create account" title="Create account">
+      {(close) => (
         <CreateAccountForm
           done={() => {
-            setOpen(false);
+            close();
             done();
           }}
         />
-      </Dialog>
-    </>
+      )}
+    </DialogButton>
   );
 }
 
@@ -650,33 +640,17 @@ function CreateUserForm({ done }: { done: () => void }): JSX.Element {
 }
 
 function CreateUser({ done }: { done: () => void }): JSX.Element {
-  const [open, setOpen] = useState(false);
   return (
-    <>
-      <button
-        type="button"
-        class="primary"
-        onClick={() => {
-          setOpen(true);
-        }}
-      >
-        Create user
-      </button>
-      <Dialog
-        title="Create user"
-        open={open}
-        onClose={() => {
-          setOpen(false);
-        }}
-      >
+    <DialogButton label="Create user" title="Create user">
+      {(close) => (
         <CreateUserForm
           done={() => {
-            setOpen(false);
+            close();
             done();
           }}
         />
-      </Dialog>
-    </>
+      )}
+    </DialogButton>
   );
 }
 
