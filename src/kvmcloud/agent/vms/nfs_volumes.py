@@ -20,6 +20,7 @@ from kvmcloud.agent.vms.errors import VolumeFailureError
 from kvmcloud.agent.vms.volume_checks import (
     VolumeImages,
     check_backing_info,
+    check_existing_volume,
     requested_backing_format,
 )
 from kvmcloud.protocol.agent_messages import CreateVolumeCommand, VolumeResult
@@ -106,16 +107,7 @@ def _existing_volume(
 ) -> VolumeResult:
     info = _info(url, qemu_img)
     wanted_backing = backing.url if backing is not None else None
-    if (
-        info.format != "qcow2"
-        or info.backing_file != wanted_backing
-        or info.virtual_size_bytes != size_bytes
-    ):
-        raise VolumeFailureError(
-            f"volume {url} already exists ({info.format}, {info.virtual_size_bytes} bytes, "
-            f"backing file {info.backing_file or 'none'}) and differs from the request "
-            f"(qcow2, {size_bytes} bytes, backing file {wanted_backing or 'none'})"
-        )
+    check_existing_volume(url, info, wanted_backing, size_bytes)
     logger.info("volume %s already exists as requested", url)
     return _volume_result(url, qemu_img)
 

@@ -62,3 +62,26 @@ def check_backing_info(where: object, info: ImageInfo, backing_format: str) -> N
         raise VolumeFailureError(f"backing file {where} is {info.format}, not {backing_format}")
     if info.backing_file is not None or info.data_file is not None:
         raise VolumeFailureError(f"backing file {where} refers to another file; refusing it")
+
+
+def check_existing_volume(
+    where: object, info: ImageInfo, wanted_backing: str | None, size_bytes: int
+) -> None:
+    """Accept a volume that already exists only if it is exactly the one requested.
+
+    A repeated create (a retried command) must find the same qcow2 on the same backing
+    file with the same size; anything else is someone else's file, never reused.
+
+    Raises:
+        VolumeFailureError: the existing image differs from the request.
+    """
+    if (
+        info.format != "qcow2"
+        or info.backing_file != wanted_backing
+        or info.virtual_size_bytes != size_bytes
+    ):
+        raise VolumeFailureError(
+            f"volume {where} already exists ({info.format}, {info.virtual_size_bytes} bytes, "
+            f"backing file {info.backing_file or 'none'}) and differs from the request "
+            f"(qcow2, {size_bytes} bytes, backing file {wanted_backing or 'none'})"
+        )

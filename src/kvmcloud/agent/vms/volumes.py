@@ -13,6 +13,7 @@ from kvmcloud.agent.vms.nfs_volumes import create_nfs_volume
 from kvmcloud.agent.vms.volume_checks import (
     VolumeImages,
     check_backing_info,
+    check_existing_volume,
     requested_backing_format,
 )
 from kvmcloud.protocol.agent_messages import CreateVolumeCommand, PoolType, VolumeResult
@@ -132,16 +133,7 @@ def _existing_volume(
         raise VolumeFailureError(f"{path} is a symbolic link; refusing to use it as a volume")
     info = _info(path, qemu_img)
     wanted_backing = str(backing.path) if backing is not None else None
-    if (
-        info.format != "qcow2"
-        or info.backing_file != wanted_backing
-        or info.virtual_size_bytes != size_bytes
-    ):
-        raise VolumeFailureError(
-            f"volume {path} already exists ({info.format}, {info.virtual_size_bytes} bytes, "
-            f"backing file {info.backing_file or 'none'}) and differs from the request "
-            f"(qcow2, {size_bytes} bytes, backing file {wanted_backing or 'none'})"
-        )
+    check_existing_volume(path, info, wanted_backing, size_bytes)
     logger.info("volume %s already exists as requested", path)
     return _volume_result(path, qemu_img)
 
