@@ -25,15 +25,17 @@ from sqlalchemy import create_engine, text
 from tests.support.metalink import meta4
 from tests.support.processes import free_port
 
+from bench import pools
 from bench.origins import Origin, PythonOrigin, Tls
 from bench.stack import Stack, start_stack
+from kvmcloud.protocol.agent_messages import PoolSpec
 
 MIB = 1024 * 1024
 IMAGE = "image.raw"
 SLOW_MIRROR_BYTES_S = 50 * 1000 * 1000
 CONCURRENT_PREPARES = 20
 PREPARE_TIMEOUT_S = 900.0
-SECTIONS = ("main", "prepares", "interrupted", "metalink")
+SECTIONS = ("main", "prepares", "interrupted", "metalink", "pools")
 
 
 @dataclass
@@ -403,6 +405,8 @@ class Bench:
             self.print_interrupted()
         if "metalink" in sections:
             self.print_metalink()
+        if "pools" in sections:
+            self.print_pools()
         rss = self.agent_peak_rss()
         print(f"\nagent peak RSS (VmHWM over the whole run): {rss / MIB:.0f} MiB [< 150]")
 
@@ -466,6 +470,28 @@ class Bench:
             f"  kvmcloud metalink / aria2c metalink: "
             f"{paired_ratio(ours, metalink['aria2c metalink']):.2f} [< 1]"
         )
+
+    def print_pools(self) -> None:
+        assert self.origin is not None
+        print("\n== direct download into shared pools, against CloudStack's way ==", flush=True)
+
+        def engine(pool: PoolSpec, name: str) -> float:
+            assert self.stack is not None
+            began = time.perf_counter()
+            self.stack.direct_download(
+                self.origin_url(IMAGE), f"{{SHA-256}}{self.sha256}", name, pool=pool
+            )
+            return time.perf_counter() - began
+
+        context = pools.Context(
+            image_url=self.origin_url(IMAGE),
+            sha256=self.sha256,
+            size=self.size,
+            reps=self.reps,
+            spool=self.out,
+            engine=engine,
+        )
+        pools.nfs_section(context)
 
 
 def paired_ratio(ours: Row, base: Row) -> float:

@@ -56,14 +56,24 @@ class Stack:
     trust: TestTrust
 
     def direct_download(
-        self, url: str, checksum: str | None, install_name: str, *, metalink: bool = False
+        self,
+        url: str,
+        checksum: str | None,
+        install_name: str,
+        *,
+        metalink: bool = False,
+        pool: PoolSpec | None = None,
     ) -> dict[str, Any]:
-        """Send DirectDownload to the agent and wait for its answer (the real command path)."""
+        """Send DirectDownload to the agent and wait for its answer (the real command path).
+
+        The file goes to ``pool``, by default the stack's SharedMountPoint pool.
+        """
         command = DirectDownloadCommand(
             template_uuid=str(uuid.uuid4()),
             url=url,
             format="RAW",
-            pool=PoolSpec(
+            pool=pool
+            or PoolSpec(
                 uuid=self.pool_id, type=PoolType.SHARED_MOUNT_POINT, path=str(self.pool_path)
             ),
             install_name=install_name,
