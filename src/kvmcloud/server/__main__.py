@@ -9,6 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from anyio import to_thread
 
 from kvmcloud.listeners import PeerCertificateProtocol
 from kvmcloud.server import db_migrations, resealing
@@ -190,6 +191,9 @@ def _serve(settings: ServerSettings, store: AgentPki, box: SecretBox) -> None:
     servers.extend([_LinkedServer(api, servers), _LinkedServer(agents, servers)])
 
     async def serve_both() -> None:
+        # Both listeners run their handlers on this loop's thread pool: its size is what
+        # the database pool was sized for (ServerSettings.database_connections).
+        to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         await asyncio.gather(*(server.serve() for server in servers))
 
     asyncio.run(serve_both())

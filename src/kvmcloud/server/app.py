@@ -6,10 +6,11 @@ import random
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from starlette.applications import Starlette
 
 from kvmcloud import __version__
 from kvmcloud.server.absent import api as absent_api
+from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.accounts.session_rules import SessionPolicy
 from kvmcloud.server.accounts.throttle import LoginLimits
 from kvmcloud.server.agent_client import AgentClient, HttpAgentClient, KeyOpeningAgentClient
@@ -32,11 +34,14 @@ from kvmcloud.server.certificates import api as certificates_api
 from kvmcloud.server.certificates import jobs as certificates_jobs
 from kvmcloud.server.certificates import service as certificates_service
 from kvmcloud.server.configuration import api as configuration_api
+from kvmcloud.server.configuration.cache import SettingsCache
 from kvmcloud.server.configuration.definitions import (
     CERTIFICATE_SYNC_INTERVAL_H,
     LOGIN_FAILURES_PER_ADDRESS,
     LOGIN_FAILURES_PER_USER,
     LOGIN_FAILURES_WINDOW_S,
+    PING_INTERVAL_S,
+    PING_TIMEOUT,
     SESSION_ABSOLUTE_TIMEOUT_S,
     SESSION_TIMEOUT_S,
     STORAGE_CLEANUP_ENABLED,
@@ -59,6 +64,7 @@ from kvmcloud.server.infrastructure import jobs as infrastructure_jobs
 from kvmcloud.server.infrastructure import service as infrastructure_service
 from kvmcloud.server.infrastructure.heartbeats import HeartbeatListener, Heartbeats
 from kvmcloud.server.infrastructure.jobs import update_host_states
+from kvmcloud.server.infrastructure.last_seen import LastSeen, flush_interval_s
 from kvmcloud.server.infrastructure.renewal import RENEW_CERTIFICATE_JOB
 from kvmcloud.server.jobs import api as jobs_api
 from kvmcloud.server.jobs import servers
@@ -242,12 +248,19 @@ HOOKS = Hooks(
     offering_vm_hosts=vms_service.offering_vm_hosts,
     pool_allocated_bytes=pools_service.allocated_bytes,
 )
-# What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
-HEARTBEAT_LISTENERS: tuple[HeartbeatListener, ...] = (
-    vms_service.after_heartbeat,
-    certificates_service.after_heartbeat,
-    templates_inventory.after_heartbeat,
-)
+
+
+def heartbeat_listeners() -> tuple[HeartbeatListener, ...]:
+    """What each feature does with a heartbeat, in this order, in the heartbeat's transaction.
+
+    Built per agent listener: the certificates' listener remembers what each host held.
+    """
+    return (
+        vms_service.after_heartbeat,
+        certificates_service.CertificateChecks().after_heartbeat,
+        templates_inventory.after_heartbeat,
+    )
+
 
 # Jobs a live management server resumes when the server running them died: each picks up
 # from what the database and the agents say (a download re-sends its command id, which
@@ -299,10 +312,18 @@ class Services:
     # Set when this server queues a job: idle runners start it at once.
     wake: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    # Heartbeat times received here, written in batches (infrastructure.last_seen).
+    last_seen: LastSeen = field(default_factory=LastSeen)
+    # Global settings for hot paths; invalidated when updateConfiguration succeeds here.
+    settings_cache: SettingsCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.settings_cache = SettingsCache(self.db)
 
     def start_background(self) -> None:
-        """Start the lease keeper, the job runner threads and the periodic scheduler."""
+        """Start the lease keeper, the job runners, the scheduler and the last-seen flusher."""
         self._spawn("lease-keeper", self._keep_lease)
+        self._spawn("last-seen-flusher", self._flush_last_seen)
         for index, runner in enumerate(self.runners):
             self._spawn(
                 f"job-runner-{index}", partial(runner.run_forever, self.stop, wake=self.wake)
@@ -317,6 +338,10 @@ class Services:
         for thread in self.threads:
             thread.join(timeout=timeout_s)
         if self.threads:
+            try:
+                self.last_seen.flush(self.db)
+            except Exception:
+                logger.exception("could not write the last heartbeat times")
             try:
                 with self.db.transaction() as session:
                     servers.mark_stopped(session, self.msid, self.clock())
@@ -339,6 +364,24 @@ class Services:
                     )
             except Exception:
                 logger.exception("could not renew the lease of management server %s", self.name)
+
+    def _flush_last_seen(self) -> None:
+        while True:
+            try:
+                interval_s = flush_interval_s(
+                    self.settings_cache.get(PING_INTERVAL_S),
+                    self.settings_cache.get(PING_TIMEOUT),
+                )
+            except Exception:
+                logger.exception("could not read ping.interval; writing heartbeats in 1 s")
+                interval_s = 1.0
+            if self.stop.wait(interval_s):
+                return
+            try:
+                self.last_seen.flush(self.db)
+            except Exception:
+                # Kept for the next round: a late last_ping only delays a state change.
+                logger.exception("could not write the last heartbeat times")
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -364,7 +407,10 @@ def build_services(
     """
     box = box if box is not None else load_box(key_file_path(settings.config_dir))
     wake = threading.Event()
-    db = Database(make_engine(settings.database_url), on_jobs_queued=wake.set)
+    db = Database(
+        make_engine(settings.database_url, pool_size=settings.database_connections),
+        on_jobs_queued=wake.set,
+    )
     if agents is None:
         assert agent_pki is not None, "the HTTP agent client needs the agent PKI"
         agents = HttpAgentClient(
@@ -418,7 +464,9 @@ def build_services(
 
     tasks = [
         PeriodicTask(
-            "host-states", lambda: HOST_STATE_INTERVAL_S, lambda: update_host_states(db, clock)
+            "host-states",
+            lambda: HOST_STATE_INTERVAL_S,
+            lambda: update_host_states(db, clock, services.last_seen),
         ),
         PeriodicTask(
             "job-takeover",
@@ -504,6 +552,15 @@ def take_over_lost_work(services: Services) -> None:
 def create_app(services: Services, *, run_background: bool = True) -> Starlette:
     """Build the Starlette application serving /client/api and /client/extract (the API port)."""
     events = CommandEvents(services.db, services.clock)
+
+    def observe(
+        caller: Caller, command: str, item: Mapping[str, Any] | None, target_id: str | None
+    ) -> None:
+        # This server sees its own setting changes at once; others within their cache age.
+        if command == "updateConfiguration":
+            services.settings_cache.invalidate()
+        events(caller, command, item, target_id)
+
     dispatcher = Dispatcher(
         registry=build_registry(),
         db=services.db,
@@ -515,7 +572,7 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
         box=services.box,
         known_ids=known_ids,
         sessions=SessionGate(services.db, services.clock, session_policy, observe=events),
-        observe=events,
+        observe=observe,
     )
 
     @contextlib.asynccontextmanager
@@ -537,7 +594,13 @@ def create_app(services: Services, *, run_background: bool = True) -> Starlette:
 
 def create_agent_app(services: Services, *, require_client_certificate: bool = True) -> Starlette:
     """Build the application of the agent listener: /agent/v1 only (mutual TLS, port 8250)."""
-    heartbeats = Heartbeats(services.db, services.clock, HEARTBEAT_LISTENERS)
+    heartbeats = Heartbeats(
+        services.db,
+        services.clock,
+        heartbeat_listeners(),
+        settings=services.settings_cache,
+        last_seen=services.last_seen,
+    )
     routes = agent_routes(
         heartbeats.authenticate,
         heartbeats.receive,

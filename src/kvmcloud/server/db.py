@@ -1,5 +1,6 @@
 """Base with naming convention, make_engine() (SQLite WAL, busy timeout), Database.transaction()."""
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -7,9 +8,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 # Constraint names come from this convention so Alembic can name and later alter them on
@@ -76,13 +78,58 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+# A connection is replaced after this long: before a server-side idle timeout (MariaDB's
+# wait_timeout defaults to 8 h, proxies often cut at 1 h) can close it under us.
+POOL_RECYCLE_S = 1800
+# A connection idle this long is pinged when checked out; busy ones are not (issue 17).
+IDLE_PING_AFTER_S = 30.0
+_IDLE_SINCE = "kvmcloud.idle_since"
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
+
+    ``pool_size`` is the number of threads that use the database at once (API worker
+    threads, job runners, background threads): a smaller pool closes and reopens
+    connections under load. No ping per checkout (``pool_pre_ping`` costs a round trip
+    per transaction): connections are recycled after ``POOL_RECYCLE_S``, pinged only when
+    idle for ``IDLE_PING_AFTER_S``, and a transaction cut by a disconnect invalidates the
+    pool (see ``Database.run``).
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # An in-memory database lives in one connection per thread: no pool to size.
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        sizing = {} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **sizing
+        )
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=max(4, pool_size // 4), pool_recycle=POOL_RECYCLE_S
+    )
+    event.listen(engine, "checkin", _note_idle)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _note_idle(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: object) -> None:
+    idle_since = record.info.get(_IDLE_SINCE)
+    if idle_since is None or time.monotonic() - idle_since < IDLE_PING_AFTER_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as error:
+        # The pool discards this connection and checks out another (up to three tries).
+        raise exc.DisconnectionError(f"idle connection is gone: {error}") from error
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
@@ -100,6 +147,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
 
 
 JOBS_QUEUED = "kvmcloud.jobs_queued"
+T = TypeVar("T")
 
 
 def mark_jobs_queued(session: Session) -> None:
@@ -128,6 +176,23 @@ class Database:
                 yield session
             if session.info.pop(JOBS_QUEUED, False) and self._on_jobs_queued is not None:
                 self._on_jobs_queued()
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a transaction; once more if a lost connection cut it short.
+
+        Only for work that is safe to repeat: the first attempt was rolled back (the
+        connection died before the commit) or, rarely, committed just before the loss.
+        The pool was invalidated by the error, so the second attempt gets a fresh
+        connection.
+        """
+        try:
+            with self.transaction() as session:
+                return work(session)
+        except exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        with self.transaction() as session:
+            return work(session)
 
     def checkpoint(self) -> None:
         """Fold SQLite's WAL into the database file and truncate it (no-op elsewhere).

@@ -26,6 +26,8 @@ class ServerSettings:
     agent_listen_port: int = 8250
     public_url: str = ""
     job_workers: int = 4
+    # Threads serving API and agent requests (both listeners share them).
+    api_threads: int = 40
     periodic_tick_s: float = 1.0
     # A management server that has not renewed its lease for this long is Down and its
     # jobs are taken over by the others (several servers on one database).
@@ -49,6 +51,13 @@ class ServerSettings:
         return f"https://{host}:{self.agent_listen_port}"
 
     @property
+    def database_connections(self) -> int:
+        """Threads that may use the database at once: the size of the connection pool."""
+        # The lease keeper, the periodic scheduler and the last-seen flusher.
+        background_threads = 3
+        return self.api_threads + self.job_workers + background_threads
+
+    @property
     def pki_dir(self) -> Path:
         """Where the agent CA and this server's certificate live (server/agent_pki.py)."""
         return self.config_dir / "pki"
@@ -67,6 +76,7 @@ class ServerSettings:
             agent_listen_port=_int(environ, "KVMCLOUD_AGENTS_PORT", 8250, 1, 65535),
             public_url=environ.get("KVMCLOUD_PUBLIC_URL", ""),
             job_workers=_int(environ, "KVMCLOUD_JOB_WORKERS", 4, 1, 64),
+            api_threads=_int(environ, "KVMCLOUD_API_THREADS", 40, 1, 512),
             lease_s=_int(environ, "KVMCLOUD_LEASE_S", 30, 3, 3600),
             log_level=_log_level(environ),
             config_dir=_absolute_path(environ, "KVMCLOUD_CONFIG_DIR", DEFAULT_CONFIG_DIR),

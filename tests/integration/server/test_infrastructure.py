@@ -78,20 +78,20 @@ def test_heartbeats_keep_host_state(server: ServerHarness, cloud: Cloud) -> None
     from kvmcloud.server.infrastructure.jobs import update_host_states
 
     server.clock.advance(149)
-    update_host_states(server.db, server.clock)
+    update_host_states(server.db, server.clock, server.services.last_seen)
     assert state() == "Up"
     server.clock.advance(2)
-    update_host_states(server.db, server.clock)
+    update_host_states(server.db, server.clock, server.services.last_seen)
     assert state() == "Disconnected"
     server.clock.advance(300)
-    update_host_states(server.db, server.clock)
+    update_host_states(server.db, server.clock, server.services.last_seen)
     assert state() == "Down"
     assert server.ok("listHosts", state="Down")["count"] == 1
     server.agent_api.post("/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers)
     assert state() == "Up"
     goodbye = msg.Heartbeat(host_uuid=cloud.host_id, report=agent.report, shutting_down=True)
     server.agent_api.post("/agent/v1/heartbeat", content=msg.to_json(goodbye), headers=headers)
-    update_host_states(server.db, server.clock)
+    update_host_states(server.db, server.clock, server.services.last_seen)
     assert state() == "Disconnected"
 
 

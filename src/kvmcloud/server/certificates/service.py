@@ -6,6 +6,7 @@ ok; failures are FAILED with the reason.
 """
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -330,17 +331,51 @@ def queue_new_host_sync(session: Session, host_id: int, now: datetime) -> bool:
     return queue_host_sync(session, host, now)
 
 
-def after_heartbeat(session: Session, seen: HostSeen) -> None:
-    """Queue a sync for a host back Up; reconcile the rows with what the host says it holds.
+# Without news from a host (the same set of certificates reported), its rows are still
+# checked this often: rows a push changed while the host's set stayed the same are
+# corrected within this bound.
+CERTIFICATE_RECHECK_S = 300.0
 
-    Rows changed within two heartbeat intervals are left alone: the heartbeat may predate
-    the push.
+
+class CertificateChecks:
+    """The certificates' heartbeat listener, which compares rows only when there is news.
+
+    A host's rows are reconciled with what it holds when its reported set changes, once
+    more when the grace after that has passed (rows pushed just before were skipped),
+    and otherwise every ``CERTIFICATE_RECHECK_S``: an unchanged heartbeat reads nothing.
+    What was checked is remembered per server, in memory: after a restart, or on another
+    server, the first heartbeat of each host is checked.
     """
-    host = seen.host
-    if seen.previous in (HostStatus.DISCONNECTED, HostStatus.DOWN) and host.status == HostStatus.UP:
-        queue_host_sync(session, host, seen.now)
-    if seen.beat.certificates is not None:
-        reconcile(session, host, seen.beat.certificates, seen.now, grace_s=2 * seen.interval_s)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # host id → (the set last reconciled, when it is checked again anyway)
+        self._checked: dict[int, tuple[frozenset[tuple[str, str]], datetime]] = {}
+
+    def after_heartbeat(self, session: Session, seen: HostSeen) -> None:
+        """Queue a sync for a host back Up; reconcile its rows if its report is news.
+
+        Rows changed within two heartbeat intervals are left alone: the heartbeat may
+        predate the push.
+        """
+        host = seen.host
+        if seen.previous in (HostStatus.DISCONNECTED, HostStatus.DOWN) and (
+            host.status == HostStatus.UP
+        ):
+            queue_host_sync(session, host, seen.now)
+        if seen.beat.certificates is None:
+            return
+        reported = frozenset(seen.beat.certificates.items())
+        grace_s = 2 * seen.interval_s
+        with self._lock:
+            checked = self._checked.get(host.id)
+        changed = checked is None or checked[0] != reported
+        if not changed and checked is not None and seen.now < checked[1]:
+            return
+        reconcile(session, host, seen.beat.certificates, seen.now, grace_s=grace_s)
+        again_s = grace_s if changed else max(grace_s, CERTIFICATE_RECHECK_S)
+        with self._lock:
+            self._checked[host.id] = (reported, seen.now + timedelta(seconds=again_s))
 
 
 def reconcile(

@@ -9,13 +9,22 @@ from kvmcloud.server.configuration.definitions import PING_INTERVAL_S, PING_TIME
 from kvmcloud.server.configuration.service import get_value
 from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure import renewal, service
+from kvmcloud.server.infrastructure.last_seen import LastSeen
 from kvmcloud.server.jobs.runner import JobContext
 
 logger = logging.getLogger(__name__)
 
 
-def update_host_states(db: Database, clock: Callable[[], datetime]) -> None:
-    """Recompute Up/Disconnected/Down for every host from its last heartbeat."""
+def update_host_states(
+    db: Database, clock: Callable[[], datetime], last_seen: LastSeen | None = None
+) -> None:
+    """Recompute Up/Disconnected/Down for every host from its last heartbeat.
+
+    The heartbeat times this server holds are written first; other servers write theirs
+    at least every ``last_seen.flush_interval_s`` (the bound is in docs/performance.md).
+    """
+    if last_seen is not None:
+        last_seen.flush(db)
     with db.transaction() as session:
         changes = service.update_host_states(
             session,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
@@ -207,21 +207,21 @@ def insert_cluster(
 
 def apply_report(host: Host, report: msg.HostReport) -> None:
     """Copy what the agent reported about its host onto the row."""
-    host.name = report.hostname or host.name
-    host.hypervisor_version = report.hypervisor_version
-    host.agent_version = report.agent_version
-    host.cpus = report.cpu_count
-    host.speed = report.cpu_mhz
-    host.ram = report.memory_bytes
-    host.kvm_available = report.kvm_available
+    for name, value in reported_values(host, report).items():
+        setattr(host, name, value)
 
 
-def status_of(session: Session, host_uuid: str) -> HostStatus | None:
-    """Return a live host's recorded state (before a heartbeat changes it), if it exists."""
-    status = session.scalar(
-        select(Host.status).where(Host.uuid == host_uuid, Host.removed.is_(None))
-    )
-    return HostStatus(status) if status is not None else None
+def reported_values(host: Host, report: msg.HostReport) -> dict[str, object]:
+    """The host row's columns as the agent's report says they are."""
+    return {
+        "name": report.hostname or host.name,
+        "hypervisor_version": report.hypervisor_version,
+        "agent_version": report.agent_version,
+        "cpus": report.cpu_count,
+        "speed": report.cpu_mhz,
+        "ram": report.memory_bytes,
+        "kvm_available": report.kvm_available,
+    }
 
 
 def authenticate_agent(session: Session, host_uuid: str, presented_key: str) -> Host:
@@ -241,19 +241,34 @@ def authenticate_agent(session: Session, host_uuid: str, presented_key: str) -> 
     return host
 
 
-def record_heartbeat(
-    session: Session, heartbeat: msg.Heartbeat, presented_key: str, now: datetime
-) -> Host:
-    """Mark a host alive (or Disconnected when it says it is shutting down).
+def heartbeat_changes(host: Host, heartbeat: msg.Heartbeat) -> dict[str, object]:
+    """The columns of ``host`` a heartbeat changes (state, versions, capacity): often none."""
+    wanted = reported_values(host, heartbeat.report)
+    wanted["status"] = HostStatus.DISCONNECTED if heartbeat.shutting_down else HostStatus.UP
+    return {name: value for name, value in wanted.items() if getattr(host, name) != value}
 
-    Raises:
-        AuthenticationError: unknown host, removed host, or a key that does not match.
+
+def record_heartbeat(
+    session: Session, host: Host, heartbeat: msg.Heartbeat, now: datetime
+) -> dict[str, object]:
+    """Write what a heartbeat changed about ``host`` (authenticated); return the changes.
+
+    A heartbeat that changes nothing writes nothing here: its time goes to the batched
+    ``last_seen.LastSeen``. A change is written with ``last_ping`` at once, so the state
+    sweeper never sees a host back Up with an old heartbeat time. ``host`` (possibly
+    detached) is updated in memory too, for the heartbeat's listeners.
     """
-    host = authenticate_agent(session, heartbeat.host_uuid, presented_key)
-    apply_report(host, heartbeat.report)
-    host.last_ping = now
-    host.status = HostStatus.DISCONNECTED if heartbeat.shutting_down else HostStatus.UP
-    return host
+    changes = heartbeat_changes(host, heartbeat)
+    if changes:
+        session.execute(
+            update(Host)
+            .where(Host.id == host.id, Host.removed.is_(None))
+            .values(**changes, last_ping=now)
+            .execution_options(synchronize_session=False)
+        )
+        for name, value in {**changes, "last_ping": now}.items():
+            setattr(host, name, value)
+    return changes
 
 
 def _key_matches(host: Host, presented_key: str) -> bool:
