@@ -20,6 +20,7 @@ the same code and an unknown field from a newer peer is ignored rather than fata
 """
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -715,6 +716,12 @@ def _load_object(text: str | bytes) -> dict[str, Any]:
     return data
 
 
+@functools.cache
+def _shape(tp: type) -> tuple[dict[str, Any], tuple[dataclasses.Field[Any], ...]]:
+    # Resolved once per message class (a bounded set): every heartbeat decodes a dozen.
+    return typing.get_type_hints(tp), dataclasses.fields(tp)
+
+
 def _decode(tp: Any, data: object, where: str) -> object:  # noqa: C901 - one branch per shape
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -739,9 +746,9 @@ def _decode(tp: Any, data: object, where: str) -> object:  # noqa: C901 - one br
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, Mapping):
             raise MessageFormatError(f"{where} must be an object")
-        hints = typing.get_type_hints(tp)
+        hints, fields = _shape(tp)
         kwargs: dict[str, object] = {}
-        for f in dataclasses.fields(tp):
+        for f in fields:
             if f.name in data:
                 kwargs[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}")
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -409,6 +409,16 @@ def after_heartbeat(session: Session, seen: HostSeen) -> None:
         logger.warning("VM %s on host %s: %s -> %s", name, seen.host.name, old, new)
 
 
+# Built once: every heartbeat runs it (see infrastructure.service._LIVE_HOST_BY_UUID).
+_SETTLED_VMS_OF_HOST = select(VirtualMachine).where(
+    VirtualMachine.removed.is_(None),
+    # Two comparisons, not in_(): an IN list is expanded again for every execution.
+    (VirtualMachine.state == VmState.RUNNING) | (VirtualMachine.state == VmState.STOPPED),
+    (VirtualMachine.host_id == bindparam("host_id"))
+    | (VirtualMachine.last_host_id == bindparam("host_id")),
+)
+
+
 def reconcile_vm_states(
     session: Session, host: Host, vm_states: dict[str, msg.VmPowerState] | None, now: datetime
 ) -> list[tuple[str, VmState, VmState]]:
@@ -422,13 +432,7 @@ def reconcile_vm_states(
     changes: list[tuple[str, VmState, VmState]] = []
     if vm_states is None:
         return changes
-    vms = session.scalars(
-        select(VirtualMachine).where(
-            VirtualMachine.removed.is_(None),
-            VirtualMachine.state.in_((VmState.RUNNING, VmState.STOPPED)),
-            (VirtualMachine.host_id == host.id) | (VirtualMachine.last_host_id == host.id),
-        )
-    )
+    vms = session.scalars(_SETTLED_VMS_OF_HOST, {"host_id": host.id})
     for vm in vms:
         power = vm_states.get(vm.instance_name, msg.VmPowerState.MISSING)
         # A paused guest still holds its host's memory and resumes on start: still Running.
