@@ -1,14 +1,15 @@
 """Server CPU per agent heartbeat: N simulated hosts posting beats to the real agent routes.
 
 Usage: python -m bench.heartbeat_cost [--hosts 200] [--beats 4000] [--threads 4]
-                                       [--src DIR] [--database-url URL]
+                                       [--src DIR] [--database-url URL | --postgres]
 
 A child process runs the server (``--src`` chooses whose code, e.g. another worktree's
 ``src`` to compare before/after): it enrols ``--hosts`` fake hosts through addHost, starts
 its background threads (state sweeper, last-seen flusher) and serves the agent routes
 with uvicorn on loopback, plain HTTP (the TLS handshake cost is left out of both). This
 process posts ``--beats`` heartbeats round-robin, as an agent sends them (its domains and
-certificates, unchanged), and reads the child's CPU time from /proc. Not a timed test.
+certificates, unchanged), and reads the child's CPU time from /proc. ``--postgres`` runs a
+private PostgreSQL for the run (its own CPU is not counted). Not a timed test.
 """
 
 import argparse
@@ -37,12 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--src", type=Path, default=REPO / "src")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--postgres", action="store_true", help="run a private PostgreSQL")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
         _serve(args.serve, args.port, args.hosts, args.database_url)
         return 0
+    if args.postgres:
+        from tests.support.postgres import PostgresServer
+
+        with PostgresServer() as server:
+            args.database_url = server.url
+            return _measure(args)
     return _measure(args)
 
 
