@@ -5,6 +5,7 @@ import logging
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ from kvmcloud.server.webui.routes import webui_routes
 logger = logging.getLogger(__name__)
 
 HOST_STATE_INTERVAL_S = 5.0
+# How often the last-seen flusher wakes; it writes at its flush interval (last_seen.py).
+LAST_SEEN_CHECK_S = 0.1
 # Certificates live a year and are renewed with four months left: hourly checks suffice.
 CERTIFICATE_RENEWAL_INTERVAL_S = 3600.0
 
@@ -366,17 +369,21 @@ class Services:
                 logger.exception("could not renew the lease of management server %s", self.name)
 
     def _flush_last_seen(self) -> None:
-        while True:
+        # The interval follows ping.interval, read again every second: after the setting
+        # shrinks, the next flush is not a whole old interval away.
+        last_flush = time.monotonic()
+        while not self.stop.wait(LAST_SEEN_CHECK_S):
             try:
                 interval_s = flush_interval_s(
                     self.settings_cache.get(PING_INTERVAL_S),
                     self.settings_cache.get(PING_TIMEOUT),
                 )
             except Exception:
-                logger.exception("could not read ping.interval; writing heartbeats in 1 s")
-                interval_s = 1.0
-            if self.stop.wait(interval_s):
-                return
+                logger.exception("could not read ping.interval; writing heartbeat times now")
+                interval_s = 0.0
+            if time.monotonic() - last_flush + LAST_SEEN_CHECK_S / 2 < interval_s:
+                continue
+            last_flush = time.monotonic()
             try:
                 self.last_seen.flush(self.db)
             except Exception:
