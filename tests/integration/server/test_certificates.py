@@ -10,7 +10,8 @@ import trustme
 from sqlalchemy import select
 
 from kvmcloud.protocol import agent_messages as msg
-from kvmcloud.server.certificates.service import queue_sync_all
+from kvmcloud.server.certificates.models import CertificateHostMap, CertificateHostStatus
+from kvmcloud.server.certificates.service import CERTIFICATE_RECHECK_S, queue_sync_all
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host
 from kvmcloud.server.jobs.models import AsyncJob
@@ -388,6 +389,30 @@ def test_heartbeat_reconciliation(server: ServerHarness, cloud: Cloud, ca_pem: s
     server.run_jobs()
     assert hostsmap(server, certificate["id"])["kvm1"] == ("UPLOADED", None)
     assert "private-ca" in agent.certificates
+
+
+def test_an_unchanged_set_is_checked_again_only_after_the_recheck_time(
+    server: ServerHarness, cloud: Cloud, ca_pem: str
+) -> None:
+    agent = first_agent(server)
+    certificate = upload(server, cloud, ca_pem)
+    heartbeat(server, cloud.host_id, agent, certificates=agent.fingerprints())
+    # Checked once more after the grace (2 × ping.interval), then left alone.
+    server.clock.advance(150)
+    heartbeat(server, cloud.host_id, agent, certificates=agent.fingerprints())
+    # A row changed behind the host's back (a push that failed, say) while the host's
+    # reported set stays the same: not checked at every beat...
+    with server.db.transaction() as session:
+        row = session.scalars(select(CertificateHostMap)).one()
+        row.status, row.updated = CertificateHostStatus.FAILED, server.clock()
+    for _ in range(2):
+        server.clock.advance(130)
+        heartbeat(server, cloud.host_id, agent, certificates=agent.fingerprints())
+    assert hostsmap(server, certificate["id"])["kvm1"][0] == "FAILED"
+    # ...but within CERTIFICATE_RECHECK_S.
+    server.clock.advance(CERTIFICATE_RECHECK_S)
+    heartbeat(server, cloud.host_id, agent, certificates=agent.fingerprints())
+    assert hostsmap(server, certificate["id"])["kvm1"] == ("UPLOADED", None)
 
 
 def test_pushes_run_in_parallel(server: ServerHarness, cloud: Cloud, ca_pem: str) -> None:
