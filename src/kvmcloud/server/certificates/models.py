@@ -32,7 +32,9 @@ class DirectDownloadCertificate(Base):
     # The certificate as canonical PEM (one CERTIFICATE block, nothing else).
     certificate: Mapped[str] = mapped_column(Text)
     hypervisor_type: Mapped[str] = mapped_column(String(45))
-    zone_id: Mapped[int] = mapped_column(ForeignKey("data_center.id", ondelete="CASCADE"))
+    zone_id: Mapped[int] = mapped_column(
+        ForeignKey("data_center.id", ondelete="CASCADE"), index=True
+    )
     subject: Mapped[str] = mapped_column(String(4096))
     issuer: Mapped[str] = mapped_column(String(4096))
     # Decimal: serial numbers reach 160 bits.
@@ -59,7 +61,7 @@ class CertificateHostMap(Base):
     certificate_id: Mapped[int] = mapped_column(
         ForeignKey("direct_download_certificate.id", ondelete="CASCADE")
     )
-    host_id: Mapped[int] = mapped_column(ForeignKey("host.id", ondelete="CASCADE"))
+    host_id: Mapped[int] = mapped_column(ForeignKey("host.id", ondelete="CASCADE"), index=True)
     status: Mapped[CertificateHostStatus] = mapped_column(StrEnumType(CertificateHostStatus, 16))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     details: Mapped[str | None] = mapped_column(String(1024))

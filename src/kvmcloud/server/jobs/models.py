@@ -27,7 +27,7 @@ class AsyncJob(Base):
     kind: Mapped[str] = mapped_column(String(64))
     job_cmd: Mapped[str] = mapped_column(String(255))
     payload: Mapped[str] = mapped_column(Text, default="{}")
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     instance_type: Mapped[str | None] = mapped_column(String(64))
     instance_uuid: Mapped[str | None] = mapped_column(String(40))

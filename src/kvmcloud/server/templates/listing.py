@@ -217,45 +217,46 @@ def template_records(
     """
     templates = {t.id: t for t, _ in pairs}
     zones = rows_by_id(session, Zone, {zone_id for _, zone_id in pairs})
-    accounts = rows_by_id(session, Account, {t.account_id for t in templates.values()})
-    domains = rows_by_id(session, Domain, {a.domain_id for a in accounts.values()})
-    guest_os = rows_by_id(session, GuestOs, {t.guest_os_id for t in templates.values()})
+    owners: dict[int, tuple[Account | None, Domain | None, GuestOs | None]] = {}
     details: defaultdict[int, list[TemplateDetail]] = defaultdict(list)
     copies: defaultdict[int, list[PoolCopy]] = defaultdict(list)
-    refs: list[tuple[TemplatePoolRef, StoragePool]] = []
     if templates:
+        # One query for the rows each template names (owner, its domain, guest OS).
+        for template_id, owner, owner_domain, os_type in session.execute(
+            select(Template.id, Account, Domain, GuestOs)
+            .outerjoin(Account, Account.id == Template.account_id)
+            .outerjoin(Domain, Domain.id == Account.domain_id)
+            .outerjoin(GuestOs, GuestOs.id == Template.guest_os_id)
+            .where(Template.id.in_(templates))
+        ):
+            owners[template_id] = (owner, owner_domain, os_type)
         for detail in session.scalars(
             select(TemplateDetail)
             .where(TemplateDetail.template_id.in_(templates))
             .order_by(TemplateDetail.id)
         ):
             details[detail.template_id].append(detail)
-        refs = [
-            (ref, pool)
-            for ref, pool in session.execute(
-                select(TemplatePoolRef, StoragePool)
-                .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
-                .where(
-                    TemplatePoolRef.template_id.in_(templates),
-                    true() if pool_id is None else TemplatePoolRef.pool_id == pool_id,
-                )
-                .order_by(TemplatePoolRef.id)
+        for ref, pool, host in session.execute(
+            select(TemplatePoolRef, StoragePool, Host)
+            .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
+            .outerjoin(Host, Host.id == TemplatePoolRef.download_host_id)
+            .where(
+                TemplatePoolRef.template_id.in_(templates),
+                true() if pool_id is None else TemplatePoolRef.pool_id == pool_id,
             )
-        ]
-    hosts = rows_by_id(session, Host, {ref.download_host_id for ref, _ in refs})
-    for ref, pool in refs:
-        host = hosts.get(ref.download_host_id) if ref.download_host_id is not None else None
-        copies[ref.template_id].append(PoolCopy(ref, pool, host))
+            .order_by(TemplatePoolRef.id)
+        ):
+            copies[ref.template_id].append(PoolCopy(ref, pool, host))
     records = []
     for template, zone_id in pairs:
-        account = accounts.get(template.account_id)
+        account, domain, guest_os = owners.get(template.id, (None, None, None))
         records.append(
             TemplateRecord(
                 template=template,
                 zone=zones[zone_id],
                 account=account,
-                domain=domains.get(account.domain_id) if account else None,
-                guest_os=guest_os.get(template.guest_os_id),
+                domain=domain,
+                guest_os=guest_os,
                 details=details[template.id],
                 copies=[c for c in copies[template.id] if c.pool.data_center_id == zone_id],
             )

@@ -86,7 +86,7 @@ class Template(Base):
     sort_key: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     template_tag: Mapped[str | None] = mapped_column(String(255))
     guest_os_id: Mapped[int] = mapped_column(ForeignKey("guest_os.id"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
     # Virtual size (what a VM sees); physical size is what the URL serves.
     size: Mapped[int | None] = mapped_column(BigInteger)
     physical_size: Mapped[int | None] = mapped_column(BigInteger)
@@ -100,7 +100,9 @@ class TemplateDetail(Base):
 
     __tablename__ = "vm_template_details"
     id: Mapped[int] = mapped_column(primary_key=True)
-    template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id", ondelete="CASCADE"))
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("vm_template.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(255))
     # HTTP_HEADER values are stored sealed (sealing.box), a third longer than the plaintext.
     value: Mapped[str] = mapped_column(String(4096))
@@ -114,7 +116,7 @@ class TemplateZoneRef(Base):
     __table_args__ = (UniqueConstraint("template_id", "zone_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id", ondelete="CASCADE"))
-    zone_id: Mapped[int] = mapped_column(ForeignKey("data_center.id"))
+    zone_id: Mapped[int] = mapped_column(ForeignKey("data_center.id"), index=True)
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     removed: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
@@ -152,7 +154,7 @@ class TemplatePoolRef(Base):
     __table_args__ = (UniqueConstraint("pool_id", "template_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("storage_pool.id", ondelete="CASCADE"))
-    template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id"))
+    template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id"), index=True)
     job_id: Mapped[str | None] = mapped_column(String(40))
     download_pct: Mapped[int] = mapped_column(Integer, default=0)
     download_state: Mapped[DownloadState] = mapped_column(StrEnumType(DownloadState, 255))

@@ -165,36 +165,45 @@ def vm_record(session: Session, vm: VirtualMachine) -> VmRecord:
 
 
 def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord]:
-    """Load the rows a page of VMs' responses name, one query per kind of row."""
-    zones = rows_by_id(session, Zone, (vm.data_center_id for vm in vms))
-    offerings = rows_by_id(session, ServiceOffering, (vm.service_offering_id for vm in vms))
-    images = rows_by_id(session, Template, [i for vm in vms for i in (vm.template_id, vm.iso_id)])
-    hosts = rows_by_id(session, Host, (vm.host_id for vm in vms))
-    accounts = rows_by_id(session, Account, (vm.account_id for vm in vms))
-    domains = rows_by_id(session, Domain, (a.domain_id for a in accounts.values()))
-    guest_oses = rows_by_id(session, GuestOs, (vm.guest_os_id for vm in vms))
+    """Load the rows a page of VMs' responses name: one query per kind of row, or a join."""
+    related: dict[int, _VmRelated] = {}
     nics: dict[int, list[Nic]] = {}
-    if vms:
-        query = select(Nic).where(Nic.instance_id.in_({vm.id for vm in vms})).order_by(Nic.id)
-        for nic in session.scalars(query):
+    vm_ids = {vm.id for vm in vms}
+    if vm_ids:
+        # The rows each VM names once (zone, offering, host, owner and its domain, guest OS).
+        query = (
+            select(VirtualMachine.id, Zone, ServiceOffering, Host, Account, Domain, GuestOs)
+            .outerjoin(Zone, Zone.id == VirtualMachine.data_center_id)
+            .outerjoin(ServiceOffering, ServiceOffering.id == VirtualMachine.service_offering_id)
+            .outerjoin(Host, Host.id == VirtualMachine.host_id)
+            .outerjoin(Account, Account.id == VirtualMachine.account_id)
+            .outerjoin(Domain, Domain.id == Account.domain_id)
+            .outerjoin(GuestOs, GuestOs.id == VirtualMachine.guest_os_id)
+            .where(VirtualMachine.id.in_(vm_ids))
+        )
+        for vm_id, zone, offering, host, account, domain, guest_os in session.execute(query):
+            related[vm_id] = _VmRelated(zone, offering, host, account, domain, guest_os)
+        nic_query = select(Nic).where(Nic.instance_id.in_(vm_ids)).order_by(Nic.id)
+        for nic in session.scalars(nic_query):
             nics.setdefault(nic.instance_id, []).append(nic)
+    images = rows_by_id(session, Template, [i for vm in vms for i in (vm.template_id, vm.iso_id)])
     networks = rows_by_id(
         session, Network, (n.network_id for ns in nics.values() for n in ns if n.network_id)
     )
     records = []
     for vm in vms:
-        account = accounts.get(vm.account_id)
+        rel = related.get(vm.id, _VmRelated())
         records.append(
             VmRecord(
                 vm=vm,
-                zone=zones.get(vm.data_center_id),
-                offering=offerings.get(vm.service_offering_id),
+                zone=rel.zone,
+                offering=rel.offering,
                 template=images.get(vm.template_id),
                 iso=_get(images, vm.iso_id),
-                host=_get(hosts, vm.host_id),
-                account=account,
-                domain=domains.get(account.domain_id) if account else None,
-                guest_os=guest_oses.get(vm.guest_os_id),
+                host=rel.host,
+                account=rel.account,
+                domain=rel.domain,
+                guest_os=rel.guest_os,
                 nics=tuple(nics.get(vm.id, ())),
                 networks=networks,
             )
@@ -202,32 +211,46 @@ def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord
     return records
 
 
+@dataclass(frozen=True, slots=True)
+class _VmRelated:
+    """The rows one VM names by foreign key (None: none, or gone)."""
+
+    zone: Zone | None = None
+    offering: ServiceOffering | None = None
+    host: Host | None = None
+    account: Account | None = None
+    domain: Domain | None = None
+    guest_os: GuestOs | None = None
+
+
 def volume_records(session: Session, volumes: Sequence[Volume]) -> list[VolumeRecord]:
-    """Load the rows a page of volumes' responses name, one query per kind of row."""
-    zones = rows_by_id(session, Zone, (v.data_center_id for v in volumes))
-    pools = rows_by_id(session, StoragePool, (v.pool_id for v in volumes))
-    vms = rows_by_id(session, VirtualMachine, (v.instance_id for v in volumes))
-    templates = rows_by_id(session, Template, (v.template_id for v in volumes))
-    offerings = rows_by_id(session, DiskOffering, (v.disk_offering_id for v in volumes))
-    accounts = rows_by_id(session, Account, (vm.account_id for vm in vms.values()))
-    domains = rows_by_id(session, Domain, (a.domain_id for a in accounts.values()))
-    records = []
-    for v in volumes:
-        vm = _get(vms, v.instance_id)
-        account = accounts.get(vm.account_id) if vm else None
-        records.append(
-            VolumeRecord(
-                volume=v,
-                zone=zones.get(v.data_center_id),
-                pool=_get(pools, v.pool_id),
-                vm=vm,
-                template=_get(templates, v.template_id),
-                offering=_get(offerings, v.disk_offering_id),
-                account=account,
-                domain=domains.get(account.domain_id) if account else None,
-            )
+    """Load the rows a page of volumes' responses name, in one query joining them."""
+    related: dict[int, VolumeRecord] = {}
+    if volumes:
+        query = (
+            select(Volume, Zone, StoragePool, VirtualMachine, Template, DiskOffering)
+            .outerjoin(Zone, Zone.id == Volume.data_center_id)
+            .outerjoin(StoragePool, StoragePool.id == Volume.pool_id)
+            .outerjoin(VirtualMachine, VirtualMachine.id == Volume.instance_id)
+            .outerjoin(Template, Template.id == Volume.template_id)
+            .outerjoin(DiskOffering, DiskOffering.id == Volume.disk_offering_id)
+            .add_columns(Account, Domain)
+            .outerjoin(Account, Account.id == VirtualMachine.account_id)
+            .outerjoin(Domain, Domain.id == Account.domain_id)
+            .where(Volume.id.in_({v.id for v in volumes}))
         )
-    return records
+        for volume, zone, pool, vm, template, offering, account, domain in session.execute(query):
+            related[volume.id] = VolumeRecord(
+                volume=volume,
+                zone=zone,
+                pool=pool,
+                vm=vm,
+                template=template,
+                offering=offering,
+                account=account,
+                domain=domain,
+            )
+    return [related[v.id] for v in volumes]
 
 
 def _get(rows: dict[int, M], row_id: int | None) -> M | None:
