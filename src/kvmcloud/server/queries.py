@@ -48,6 +48,12 @@ def rows_by_id(session: Session, model: type[M], ids: Iterable[int | None]) -> d
     return {row.id: row for row in rows}  # type: ignore[attr-defined]
 
 
+def keep(rows: dict[int, M], row: M | None) -> None:
+    """Add ``row`` to ``rows`` by id; None (an outer join's missing side) is skipped."""
+    if row is not None:
+        rows[row.id] = row  # type: ignore[attr-defined]
+
+
 def paged(session: Session, query: Select[M], window: PageWindow) -> tuple[list[M], int]:
     """Run ``query`` for one page and count every match."""
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0

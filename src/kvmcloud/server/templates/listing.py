@@ -16,7 +16,7 @@ from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import get_by_uuid, list_window, rows_by_id
+from kvmcloud.server.queries import get_by_uuid, keep, list_window, rows_by_id
 from kvmcloud.server.templates.models import (
     GuestOs,
     ImageFormat,
@@ -91,7 +91,7 @@ def list_templates(
         rows = session.execute(select_rows.offset(window.offset).limit(window.limit)).all()
         records = template_records(
             session,
-            [(t, zone_ref.zone_id) for t, zone_ref in rows],
+            [(t, zone_id) for t, zone_id in rows],
             pool_id=pool.id if pool is not None else None,
         )
     if query.bootable is None and query.public is None:
@@ -152,8 +152,8 @@ def filtered_templates(
     name: str | None,
     keyword: str | None,
     zone_id: int | None,
-) -> Select[Template, TemplateZoneRef]:
-    """Build the query for listTemplates/listIsos: one row per (template, zone).
+) -> Select[Template, int]:
+    """Build the query for listTemplates/listIsos: one row per (template, zone id).
 
     ``owned`` keeps the images of the accounts the caller's filters reach (owners.owned_by);
     ``shared`` those shared with that one account (None: the filters reach several
@@ -162,7 +162,7 @@ def filtered_templates(
     as there (the caller's access to it is checked before).
     """
     query = (
-        select(Template, TemplateZoneRef)
+        select(Template, TemplateZoneRef.zone_id)
         .join(TemplateZoneRef, TemplateZoneRef.template_id == Template.id)
         .where(Template.removed.is_(None), TemplateZoneRef.removed.is_(None))
         .order_by(Template.sort_key, Template.id, TemplateZoneRef.zone_id)
@@ -198,9 +198,7 @@ def filtered_templates(
     return query
 
 
-def on_pool(
-    query: Select[Template, TemplateZoneRef], pool: StoragePool
-) -> Select[Template, TemplateZoneRef]:
+def on_pool(query: Select[Template, int], pool: StoragePool) -> Select[Template, int]:
     """Keep the images with a copy row on ``pool``, listed in the pool's zone only."""
     has_copy = exists().where(
         TemplatePoolRef.template_id == Template.id, TemplatePoolRef.pool_id == pool.id
@@ -217,19 +215,30 @@ def template_records(
     """
     templates = {t.id: t for t, _ in pairs}
     zones = rows_by_id(session, Zone, {zone_id for _, zone_id in pairs})
-    owners: dict[int, tuple[Account | None, Domain | None, GuestOs | None]] = {}
+    accounts: dict[int, Account] = {}
+    domains: dict[int, Domain] = {}
+    guest_os: dict[int, GuestOs] = {}
     details: defaultdict[int, list[TemplateDetail]] = defaultdict(list)
     copies: defaultdict[int, list[PoolCopy]] = defaultdict(list)
     if templates:
-        # One query for the rows each template names (owner, its domain, guest OS).
-        for template_id, owner, owner_domain, os_type in session.execute(
-            select(Template.id, Account, Domain, GuestOs)
-            .outerjoin(Account, Account.id == Template.account_id)
-            .outerjoin(Domain, Domain.id == Account.domain_id)
-            .outerjoin(GuestOs, GuestOs.id == Template.guest_os_id)
+        # The owners, their domains and the guest OS types in one query, a row per distinct
+        # (owner, OS type) of the page: a few rows, not one per template.
+        named = (
+            select(Template.account_id, Template.guest_os_id)
             .where(Template.id.in_(templates))
+            .distinct()
+            .subquery()
+        )
+        for owner, owner_domain, os_type in session.execute(
+            select(Account, Domain, GuestOs)
+            .select_from(named)
+            .outerjoin(Account, Account.id == named.c.account_id)
+            .outerjoin(Domain, Domain.id == Account.domain_id)
+            .outerjoin(GuestOs, GuestOs.id == named.c.guest_os_id)
         ):
-            owners[template_id] = (owner, owner_domain, os_type)
+            keep(accounts, owner)
+            keep(domains, owner_domain)
+            keep(guest_os, os_type)
         for detail in session.scalars(
             select(TemplateDetail)
             .where(TemplateDetail.template_id.in_(templates))
@@ -249,14 +258,14 @@ def template_records(
             copies[ref.template_id].append(PoolCopy(ref, pool, host))
     records = []
     for template, zone_id in pairs:
-        account, domain, guest_os = owners.get(template.id, (None, None, None))
+        account = accounts.get(template.account_id)
         records.append(
             TemplateRecord(
                 template=template,
                 zone=zones[zone_id],
                 account=account,
-                domain=domain,
-                guest_os=guest_os,
+                domain=domains.get(account.domain_id) if account else None,
+                guest_os=guest_os.get(template.guest_os_id),
                 details=details[template.id],
                 copies=[c for c in copies[template.id] if c.pool.data_center_id == zone_id],
             )

@@ -16,7 +16,14 @@ from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.networks.models import Network
 from kvmcloud.server.offerings.models import DiskOffering, ServiceOffering
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import get_by_uuid, list_window, matches_enum, paged, rows_by_id
+from kvmcloud.server.queries import (
+    get_by_uuid,
+    keep,
+    list_window,
+    matches_enum,
+    paged,
+    rows_by_id,
+)
 from kvmcloud.server.templates.models import GuestOs, Template
 from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume, VolumeType
 from kvmcloud.server.vms.records import VmRecord, VolumeRecord
@@ -166,23 +173,46 @@ def vm_record(session: Session, vm: VirtualMachine) -> VmRecord:
 
 def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord]:
     """Load the rows a page of VMs' responses name: one query per kind of row, or a join."""
-    related: dict[int, _VmRelated] = {}
+    zones: dict[int, Zone] = {}
+    offerings: dict[int, ServiceOffering] = {}
+    hosts: dict[int, Host] = {}
+    accounts: dict[int, Account] = {}
+    domains: dict[int, Domain] = {}
+    guest_oses: dict[int, GuestOs] = {}
     nics: dict[int, list[Nic]] = {}
     vm_ids = {vm.id for vm in vms}
     if vm_ids:
-        # The rows each VM names once (zone, offering, host, owner and its domain, guest OS).
-        query = (
-            select(VirtualMachine.id, Zone, ServiceOffering, Host, Account, Domain, GuestOs)
-            .outerjoin(Zone, Zone.id == VirtualMachine.data_center_id)
-            .outerjoin(ServiceOffering, ServiceOffering.id == VirtualMachine.service_offering_id)
-            .outerjoin(Host, Host.id == VirtualMachine.host_id)
-            .outerjoin(Account, Account.id == VirtualMachine.account_id)
-            .outerjoin(Domain, Domain.id == Account.domain_id)
-            .outerjoin(GuestOs, GuestOs.id == VirtualMachine.guest_os_id)
+        # The rows the VMs name by foreign key in one query, a row per distinct combination:
+        # a page shares a few zones, offerings, hosts, owners and OS types.
+        named = (
+            select(
+                VirtualMachine.data_center_id,
+                VirtualMachine.service_offering_id,
+                VirtualMachine.host_id,
+                VirtualMachine.account_id,
+                VirtualMachine.guest_os_id,
+            )
             .where(VirtualMachine.id.in_(vm_ids))
+            .distinct()
+            .subquery()
         )
-        for vm_id, zone, offering, host, account, domain, guest_os in session.execute(query):
-            related[vm_id] = _VmRelated(zone, offering, host, account, domain, guest_os)
+        query = (
+            select(Zone, ServiceOffering, Host, Account, Domain, GuestOs)
+            .select_from(named)
+            .outerjoin(Zone, Zone.id == named.c.data_center_id)
+            .outerjoin(ServiceOffering, ServiceOffering.id == named.c.service_offering_id)
+            .outerjoin(Host, Host.id == named.c.host_id)
+            .outerjoin(Account, Account.id == named.c.account_id)
+            .outerjoin(Domain, Domain.id == Account.domain_id)
+            .outerjoin(GuestOs, GuestOs.id == named.c.guest_os_id)
+        )
+        for zone, offering, host, owner, owner_domain, guest_os in session.execute(query):
+            keep(zones, zone)
+            keep(offerings, offering)
+            keep(hosts, host)
+            keep(accounts, owner)
+            keep(domains, owner_domain)
+            keep(guest_oses, guest_os)
         nic_query = select(Nic).where(Nic.instance_id.in_(vm_ids)).order_by(Nic.id)
         for nic in session.scalars(nic_query):
             nics.setdefault(nic.instance_id, []).append(nic)
@@ -192,18 +222,18 @@ def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord
     )
     records = []
     for vm in vms:
-        rel = related.get(vm.id, _VmRelated())
+        account = accounts.get(vm.account_id)
         records.append(
             VmRecord(
                 vm=vm,
-                zone=rel.zone,
-                offering=rel.offering,
+                zone=zones.get(vm.data_center_id),
+                offering=offerings.get(vm.service_offering_id),
                 template=images.get(vm.template_id),
                 iso=_get(images, vm.iso_id),
-                host=rel.host,
-                account=rel.account,
-                domain=rel.domain,
-                guest_os=rel.guest_os,
+                host=_get(hosts, vm.host_id),
+                account=account,
+                domain=domains.get(account.domain_id) if account else None,
+                guest_os=guest_oses.get(vm.guest_os_id),
                 nics=tuple(nics.get(vm.id, ())),
                 networks=networks,
             )
@@ -211,46 +241,64 @@ def vm_records(session: Session, vms: Sequence[VirtualMachine]) -> list[VmRecord
     return records
 
 
-@dataclass(frozen=True, slots=True)
-class _VmRelated:
-    """The rows one VM names by foreign key (None: none, or gone)."""
-
-    zone: Zone | None = None
-    offering: ServiceOffering | None = None
-    host: Host | None = None
-    account: Account | None = None
-    domain: Domain | None = None
-    guest_os: GuestOs | None = None
-
-
 def volume_records(session: Session, volumes: Sequence[Volume]) -> list[VolumeRecord]:
-    """Load the rows a page of volumes' responses name, in one query joining them."""
-    related: dict[int, VolumeRecord] = {}
+    """Load the rows a page of volumes' responses name: one query per kind of row, or a join."""
+    zones: dict[int, Zone] = {}
+    pools: dict[int, StoragePool] = {}
+    templates: dict[int, Template] = {}
+    offerings: dict[int, DiskOffering] = {}
     if volumes:
-        query = (
-            select(Volume, Zone, StoragePool, VirtualMachine, Template, DiskOffering)
-            .outerjoin(Zone, Zone.id == Volume.data_center_id)
-            .outerjoin(StoragePool, StoragePool.id == Volume.pool_id)
-            .outerjoin(VirtualMachine, VirtualMachine.id == Volume.instance_id)
-            .outerjoin(Template, Template.id == Volume.template_id)
-            .outerjoin(DiskOffering, DiskOffering.id == Volume.disk_offering_id)
-            .add_columns(Account, Domain)
-            .outerjoin(Account, Account.id == VirtualMachine.account_id)
-            .outerjoin(Domain, Domain.id == Account.domain_id)
-            .where(Volume.id.in_({v.id for v in volumes}))
-        )
-        for volume, zone, pool, vm, template, offering, account, domain in session.execute(query):
-            related[volume.id] = VolumeRecord(
-                volume=volume,
-                zone=zone,
-                pool=pool,
-                vm=vm,
-                template=template,
-                offering=offering,
-                account=account,
-                domain=domain,
+        # As for VMs: a row per distinct (zone, pool, template, offering) of the page.
+        named = (
+            select(
+                Volume.data_center_id, Volume.pool_id, Volume.template_id, Volume.disk_offering_id
             )
-    return [related[v.id] for v in volumes]
+            .where(Volume.id.in_({v.id for v in volumes}))
+            .distinct()
+            .subquery()
+        )
+        query = (
+            select(Zone, StoragePool, Template, DiskOffering)
+            .select_from(named)
+            .outerjoin(Zone, Zone.id == named.c.data_center_id)
+            .outerjoin(StoragePool, StoragePool.id == named.c.pool_id)
+            .outerjoin(Template, Template.id == named.c.template_id)
+            .outerjoin(DiskOffering, DiskOffering.id == named.c.disk_offering_id)
+        )
+        for zone, pool, template, offering in session.execute(query):
+            keep(zones, zone)
+            keep(pools, pool)
+            keep(templates, template)
+            keep(offerings, offering)
+    vms = rows_by_id(session, VirtualMachine, (v.instance_id for v in volumes))
+    accounts: dict[int, Account] = {}
+    domains: dict[int, Domain] = {}
+    if vms:
+        owners = (
+            select(Account, Domain)
+            .outerjoin(Domain, Domain.id == Account.domain_id)
+            .where(Account.id.in_({vm.account_id for vm in vms.values()}))
+        )
+        for owner, owner_domain in session.execute(owners):
+            keep(accounts, owner)
+            keep(domains, owner_domain)
+    records = []
+    for v in volumes:
+        vm = _get(vms, v.instance_id)
+        account = accounts.get(vm.account_id) if vm else None
+        records.append(
+            VolumeRecord(
+                volume=v,
+                zone=zones.get(v.data_center_id),
+                pool=_get(pools, v.pool_id),
+                vm=vm,
+                template=_get(templates, v.template_id),
+                offering=_get(offerings, v.disk_offering_id),
+                account=account,
+                domain=domains.get(account.domain_id) if account else None,
+            )
+        )
+    return records
 
 
 def _get(rows: dict[int, M], row_id: int | None) -> M | None:
