@@ -186,12 +186,23 @@ def test_list_pages_send_as_many_statements_for_many_rows_as_for_few(
         zoneid=cloud.zone_id,
     )
     grower = Grower(server, cloud, server.user("alice"), offering)
+    # Filters by id load their object (and check it exists) on top of the page.
+    in_zone = {"zoneid": cloud.zone_id}
+    pages = PAGES + (
+        ("listTemplates", {"templatefilter": "all", **in_zone}),
+        ("listTemplates", {"templatefilter": "all", "storageid": cloud.pool_id}),
+        ("listIsos", {"isofilter": "all", **in_zone}),
+        ("listVirtualMachines", {"listall": True, **in_zone}),
+        ("listVolumes", {"listall": True, **in_zone}),
+        ("listHosts", in_zone),
+        ("listStoragePools", in_zone),
+    )
 
     grower.grow_to(FEW)
-    few = statements_per_page(server, PAGES, None)
+    few = statements_per_page(server, pages, None)
     few_user = statements_per_page(server, USER_PAGES, grower.user)
     grower.grow_to(MANY)
-    many = statements_per_page(server, PAGES, None)
+    many = statements_per_page(server, pages, None)
     many_user = statements_per_page(server, USER_PAGES, grower.user)
 
     for small, large in ((few, many), (few_user, many_user)):

@@ -3,10 +3,11 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.infrastructure.models import Cluster, Host, Pod, StoragePool, Zone
-from kvmcloud.server.queries import rows_by_id
+from kvmcloud.server.queries import keep, rows_by_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +70,8 @@ def cluster_records(session: Session, clusters: Sequence[Cluster]) -> list[Clust
 
 
 def host_records(session: Session, hosts: Sequence[Host]) -> list[HostRecord]:
-    """Build the records of a page of hosts, loading their zones, pods, clusters in batches."""
-    zones = rows_by_id(session, Zone, (h.data_center_id for h in hosts))
-    pods = rows_by_id(session, Pod, (h.pod_id for h in hosts))
-    clusters = rows_by_id(session, Cluster, (h.cluster_id for h in hosts))
+    """Build the records of a page of hosts, loading their zones, pods, clusters at once."""
+    zones, pods, clusters = _placements(session, Host, [h.id for h in hosts])
     return [
         HostRecord(
             host=h,
@@ -92,9 +91,7 @@ def pool_records(
     ``allocated`` sums what each pool holds; without it the records say 0.
     """
     sums = allocated(session, [p.id for p in pools]) if allocated is not None and pools else {}
-    zones = rows_by_id(session, Zone, (p.data_center_id for p in pools))
-    pods = rows_by_id(session, Pod, (p.pod_id for p in pools))
-    clusters = rows_by_id(session, Cluster, (p.cluster_id for p in pools))
+    zones, pods, clusters = _placements(session, StoragePool, [p.id for p in pools])
     return [
         PoolRecord(
             pool=p,
@@ -105,3 +102,35 @@ def pool_records(
         )
         for p in pools
     ]
+
+
+def _placements(
+    session: Session, model: type[Host] | type[StoragePool], ids: Sequence[int]
+) -> tuple[dict[int, Zone], dict[int, Pod], dict[int, Cluster]]:
+    """Load the zones, pods and clusters of these hosts or pools in one query.
+
+    A row per distinct (zone, pod, cluster) of the page, not one per host or pool.
+    """
+    zones: dict[int, Zone] = {}
+    pods: dict[int, Pod] = {}
+    clusters: dict[int, Cluster] = {}
+    if not ids:
+        return zones, pods, clusters
+    named = (
+        select(model.data_center_id, model.pod_id, model.cluster_id)
+        .where(model.id.in_(ids))
+        .distinct()
+        .subquery()
+    )
+    query = (
+        select(Zone, Pod, Cluster)
+        .select_from(named)
+        .outerjoin(Zone, Zone.id == named.c.data_center_id)
+        .outerjoin(Pod, Pod.id == named.c.pod_id)
+        .outerjoin(Cluster, Cluster.id == named.c.cluster_id)
+    )
+    for zone, pod, cluster in session.execute(query):
+        keep(zones, zone)
+        keep(pods, pod)
+        keep(clusters, cluster)
+    return zones, pods, clusters

@@ -1,7 +1,7 @@
 """Reading templates and ISOs for responses: listTemplates/listIsos pages and their records."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -14,6 +14,7 @@ from kvmcloud.server.accounts.models import Account, Domain
 from kvmcloud.server.accounts.owners import owned_by, owner_path_for, scope_of
 from kvmcloud.server.accounts.visibility import OwnerFilter
 from kvmcloud.server.db import Database
+from kvmcloud.server.errors import NotFoundError
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.paging import PageRequest
 from kvmcloud.server.queries import get_by_uuid, keep, list_window, rows_by_id
@@ -58,14 +59,16 @@ def list_templates(
         if query.hypervisor and query.hypervisor.upper() != "KVM":
             return Page([], 0)
         zone_id = None
+        # The zones the filters load already: the page's records need not read them again.
+        known_zones: dict[int, Zone] = {}
         if query.zone_uuid:
             zone = get_by_uuid(session, Zone, query.zone_uuid, command=command, param="zoneid")
             zone_id = zone.id
+            known_zones[zone.id] = zone
         pool = None
         if query.pool_uuid:
-            pool = get_by_uuid(
-                session, StoragePool, query.pool_uuid, command=command, param="storageid"
-            )
+            pool, pool_zone = _pool_and_zone(session, query.pool_uuid, command=command)
+            known_zones[pool_zone.id] = pool_zone
         if query.uuid and not caller.is_admin:
             _check_listed_image(session, caller, query.uuid, isos=query.isos)
         # CloudStack lists every account's images for templatefilter=all, as for listall.
@@ -93,6 +96,7 @@ def list_templates(
             session,
             [(t, zone_id) for t, zone_id in rows],
             pool_id=pool.id if pool is not None else None,
+            zones=known_zones,
         )
     if query.bootable is None and query.public is None:
         return Page(records, total or 0)
@@ -104,6 +108,19 @@ def list_templates(
         and (query.public is None or r.template.public == query.public)
     ]
     return Page(kept, len(kept))
+
+
+def _pool_and_zone(session: Session, uuid: str, *, command: str) -> tuple[StoragePool, Zone]:
+    """Load a live pool by uuid with its zone, or raise 431 naming storageid."""
+    found = session.execute(
+        select(StoragePool, Zone)
+        .join(Zone, Zone.id == StoragePool.data_center_id)
+        .where(StoragePool.uuid == uuid, StoragePool.removed.is_(None))
+    ).first()
+    if found is None:
+        raise NotFoundError(command, "storageid", uuid)
+    pool, zone = found
+    return pool, zone
 
 
 def is_shared_with(session: Session, template_id: int, account_id: int) -> bool:
@@ -207,14 +224,20 @@ def on_pool(query: Select[Template, int], pool: StoragePool) -> Select[Template,
 
 
 def template_records(
-    session: Session, pairs: Sequence[tuple[Template, int]], *, pool_id: int | None = None
+    session: Session,
+    pairs: Sequence[tuple[Template, int]],
+    *,
+    pool_id: int | None = None,
+    zones: Mapping[int, Zone] | None = None,
 ) -> list[TemplateRecord]:
     """Build the records of (template, zone id) pairs, loading related rows once per kind.
 
-    With ``pool_id``, each record's copies are the one on that pool only.
+    With ``pool_id``, each record's copies are the one on that pool only. ``zones`` are
+    zones the caller has loaded already, by id.
     """
     templates = {t.id: t for t, _ in pairs}
-    zones = rows_by_id(session, Zone, {zone_id for _, zone_id in pairs})
+    known = dict(zones or {})
+    zone_rows = known | rows_by_id(session, Zone, {z for _, z in pairs if z not in known})
     accounts: dict[int, Account] = {}
     domains: dict[int, Domain] = {}
     guest_os: dict[int, GuestOs] = {}
@@ -262,7 +285,7 @@ def template_records(
         records.append(
             TemplateRecord(
                 template=template,
-                zone=zones[zone_id],
+                zone=zone_rows[zone_id],
                 account=account,
                 domain=domains.get(account.domain_id) if account else None,
                 guest_os=guest_os.get(template.guest_os_id),
