@@ -82,7 +82,7 @@ class Grower:
 
     def _add(self, n: int) -> None:
         ok, zone_id = self.server.ok, self.cloud.zone_id
-        image = {"zoneid": zone_id, "directdownload": True, "hypervisor": "KVM"}
+        image: dict[str, Any] = {"zoneid": zone_id, "directdownload": True, "hypervisor": "KVM"}
         template = ok(
             "registerTemplate",
             name=f"t{n}",
@@ -188,7 +188,8 @@ def test_list_pages_send_as_many_statements_for_many_rows_as_for_few(
     grower = Grower(server, cloud, server.user("alice"), offering)
     # Filters by id load their object (and check it exists) on top of the page.
     in_zone = {"zoneid": cloud.zone_id}
-    pages = PAGES + (
+    pages = (
+        *PAGES,
         ("listTemplates", {"templatefilter": "all", **in_zone}),
         ("listTemplates", {"templatefilter": "all", "storageid": cloud.pool_id}),
         ("listIsos", {"isofilter": "all", **in_zone}),
