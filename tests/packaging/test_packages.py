@@ -35,7 +35,7 @@ def installed(debs: list[Path]) -> Iterator[list[Path]]:
     if already:
         pytest.skip(f"{', '.join(already)} installed here already: the test would purge it")
     try:
-        packages.run("apt-get", "install", "-y", "-q", *(str(path) for path in debs))
+        packages.apt_get("install", *(str(path) for path in debs))
         yield debs
     finally:
         packages.purge_all()
@@ -110,11 +110,11 @@ def test_remove_keeps_configuration_and_state_and_purge_deletes_them(
     state.write_text("the operator's data")
     kept = [Path("/etc/kvmcloud/server.conf"), Path("/etc/kvmcloud/agent.conf"), state]
 
-    packages.run("apt-get", "remove", "-y", "-q", "kvmcloud-management", "kvmcloud-agent")
+    packages.apt_get("remove", "kvmcloud-management", "kvmcloud-agent")
     assert all(path.exists() for path in kept)
     assert not Path("/usr/bin/kvmcloud-server").exists()
 
-    packages.run("apt-get", "purge", "-y", "-q", "kvmcloud-management", "kvmcloud-agent")
+    packages.apt_get("purge", "kvmcloud-management", "kvmcloud-agent")
     assert not any(path.exists() for path in kept)
     assert not Path("/var/lib/kvmcloud").exists() and not Path("/var/log/kvmcloud").exists()
     # The user stays (Debian policy: files it owned may remain elsewhere).

@@ -25,7 +25,7 @@ def test_an_upgrade_keeps_the_settings_the_key_and_the_data(
     debs: list[Path], tmp_path: Path, shared_tmp: Path
 ) -> None:
     old = packages.older_copies(debs, OLD, tmp_path)
-    packages.run("apt-get", "install", "-y", "-q", *(str(path) for path in old))
+    packages.apt_get("install", *(str(path) for path in old))
     assert packages.installed_version("kvmcloud-management") == __version__ + OLD
     keys = packages.printed_keys(packages.run("kvmcloud-setup-database", "sqlite"))
     conf = Path("/etc/kvmcloud/server.conf")
@@ -42,7 +42,7 @@ def test_an_upgrade_keeps_the_settings_the_key_and_the_data(
     conf.write_text(edited)
     key = Path("/etc/kvmcloud/secrets.key").read_bytes()
 
-    packages.run("apt-get", "install", "-y", "-q", *(str(path) for path in debs))
+    packages.apt_get("install", *(str(path) for path in debs))
 
     assert packages.installed_version("kvmcloud-management") == __version__
     assert conf.read_text() == edited

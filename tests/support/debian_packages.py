@@ -23,6 +23,12 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 
 
+def apt_get(action: str, *args: str) -> str:
+    """``apt-get -y <action> …``, waiting for dpkg's lock if another install holds it."""
+    lock_wait = f"DPkg::Lock::Timeout={int(APT_TIMEOUT_S / 2)}"
+    return run("apt-get", "-o", lock_wait, "-y", "-q", action, *args)
+
+
 def run(*argv: str, timeout_s: float = APT_TIMEOUT_S, check: bool = True) -> str:
     """Run a command to completion (apt non-interactive); its output, or fail with it."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -80,7 +86,8 @@ def older_copies(debs: list[Path], suffix: str, into: Path) -> list[Path]:
             )
         )
         target = into / deb.name.replace(f"_{version}_", f"_{version}{suffix}_")
-        run("dpkg-deb", "--root-owner-group", "-b", str(tree), str(target))
+        # Uncompressed: a fixture, repacked in seconds rather than a minute.
+        run("dpkg-deb", "--root-owner-group", "-Znone", "-b", str(tree), str(target))
         copies.append(target)
     return copies
 
