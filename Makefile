@@ -128,6 +128,10 @@ bench: install ## download engine vs curl, aria2c, dd, hashlib (BENCH_ARGS="--si
 	bench/install-deps
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+.PHONY: deb
+deb: ui ## Debian packages into build/deb/ (kvmcloud-common, -management, -agent, -docs)
+	scripts/build-debs
+
 .PHONY: clean
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) $(CLOUDMONKEY_VENV) $(ANSIBLE_VENV) .mypy_cache .ruff_cache .pytest_cache .coverage var \

@@ -106,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _token_line(settings: AgentSettings, token: StoredToken, fingerprint: str) -> str:
+def token_line(settings: AgentSettings, token: StoredToken, fingerprint: str) -> str:
+    """The line that gives the operator the enrolment token and its expiry."""
     expires = datetime.fromtimestamp(token.created_s + settings.enroll_token_ttl_s, UTC)
     full = EnrolmentToken(secret=token.secret, fingerprint=fingerprint)
     return (
@@ -136,7 +137,7 @@ def _show_token(settings: AgentSettings, *, make: bool) -> int:
             )
             return 1
         token = stored
-    print(_token_line(settings, token, identity.fingerprint))
+    print(token_line(settings, token, identity.fingerprint))
     return 0
 
 
@@ -148,7 +149,7 @@ def _reset(settings: AgentSettings) -> int:
     token = create_enroll_token(settings.state_dir, now.timestamp())
     print("enrolment reset: the server's key and this agent's certificates are removed.")
     print("Restart the agent (e.g. systemctl restart kvmcloud-agent), then add the host again.")
-    print(_token_line(settings, token, identity.fingerprint))
+    print(token_line(settings, token, identity.fingerprint))
     return 0
 
 
@@ -159,7 +160,7 @@ def _serve(settings: AgentSettings) -> int:
         token, created = load_or_create_enroll_token(settings.state_dir, now.timestamp())
         where = "made" if created else "kept"
         print(
-            f"{_token_line(settings, token, identity.fingerprint)} ({where} in "
+            f"{token_line(settings, token, identity.fingerprint)} ({where} in "
             f"{settings.state_dir})",
             file=sys.stderr,
             flush=True,

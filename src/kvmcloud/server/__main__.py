@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -224,11 +225,11 @@ def _print_keys(keys: accounts.ApiKeys) -> None:
     print(f"secret key: {keys.secret_key}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the chosen sub-command."""
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the chosen sub-command with ``environ``'s settings (the process's by default)."""
     args = _parser().parse_args(argv)
     try:
-        settings = ServerSettings.from_env(os.environ)
+        settings = ServerSettings.from_env(os.environ if environ is None else environ)
     except SettingsError as exc:
         print(f"kvmcloud-server: {exc}", file=sys.stderr)
         return 2
@@ -246,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidParameterError as exc:
         print(f"kvmcloud-server: {exc.message}", file=sys.stderr)
         return 1
+    finally:
+        # Close pooled connections now, not at garbage collection (kvmcloud-setup-database
+        # runs init in its own process and goes on).
+        database.engine.dispose()
 
 
 def _run(args: argparse.Namespace, settings: ServerSettings, database: Database) -> int:

@@ -1,0 +1,121 @@
+"""The Debian packages: install here, verify the units, set up, serve, remove and purge.
+
+Runs where dpkg-deb exists and as root (it installs into this machine with apt-get);
+select it with ``-m packaging``. There is no systemd as PID 1 here, so the server is
+started the way its unit would start it: the unit's ExecStart, as its User, with its
+EnvironmentFile's settings (pointed at a temporary configuration and state directory).
+Everything is purged at the end, so the source-tree tests find no /etc/kvmcloud.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvmcloud import __version__, env_files
+from tests.support import debian_packages as packages
+from tests.support.processes import free_port
+
+# The module shares one build and one installation; each test is bounded by the build and
+# apt timeouts rather than the suite's 60 s.
+pytestmark = [
+    pytest.mark.packaging,
+    pytest.mark.timeout(packages.BUILD_TIMEOUT_S + 2 * packages.APT_TIMEOUT_S),
+    pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="installs packages: needs root"),
+]
+
+
+@pytest.fixture(scope="module")
+def installed(debs: list[Path]) -> Iterator[list[Path]]:
+    """Install the packages with apt (Debian resolves their dependencies); purge after."""
+    already = [package for package in packages.PACKAGES if packages.installed(package)]
+    if already:
+        pytest.skip(f"{', '.join(already)} installed here already: the test would purge it")
+    try:
+        packages.apt_get("install", *(str(path) for path in debs))
+        yield debs
+    finally:
+        packages.purge_all()
+
+
+def test_the_version_is_kvmclouds_own(installed: list[Path]) -> None:
+    assert packages.installed_version("kvmcloud-common") == __version__
+    assert packages.run("kvmcloud", "--version").strip() == f"kvmcloud {__version__}"
+
+
+def test_systemd_accepts_the_units(installed: list[Path]) -> None:
+    names = ("kvmcloud-management", "kvmcloud-agent")
+    units = [str(packages.UNITS / f"{name}.service") for name in names]
+
+    # `verify` loads the units offline: no systemd as PID 1 is needed. It exits non-zero
+    # on a missing ExecStart program and prints unknown keys naming the file.
+    out = packages.run("systemd-analyze", "verify", *units)
+
+    assert "kvmcloud" not in out, out
+
+
+def test_the_installed_server_runs_as_its_user_and_answers_with_the_admin_keys(
+    installed: list[Path], shared_tmp: Path
+) -> None:
+    unit = packages.unit("kvmcloud-management")
+    assert unit["EnvironmentFile"] == "/etc/kvmcloud/server.conf"
+    config, db = shared_tmp / "etc", shared_tmp / "state" / "kvmcloud.db"
+    setup = ["kvmcloud-setup-database", "--config-dir", str(config), "sqlite", "--path", str(db)]
+    keys = packages.printed_keys(packages.run(*setup))
+    again = packages.printed_keys(packages.run(*setup))
+    assert again["api key"] == keys["api key"]
+    assert (config / "secrets.key").stat().st_uid == packages.uid(unit["User"])
+
+    port = free_port()
+    conf = config / "server.conf"
+    conf.write_text(
+        env_files.set_values(
+            conf.read_text(),
+            {
+                "KVMCLOUD_LISTEN_HOST": "127.0.0.1",
+                "KVMCLOUD_LISTEN_PORT": str(port),
+                "KVMCLOUD_AGENTS_PORT": str(free_port()),
+            },
+        )
+    )
+    log = shared_tmp / "server.log"
+    with packages.server_as_unit(conf, log) as server:
+        zones = packages.list_zones(f"http://127.0.0.1:{port}/client/api", keys, server, log)
+
+    # No zone yet: CloudStack answers an empty list as an empty object.
+    assert zones.get("zone", []) == []
+    assert db.stat().st_uid == packages.uid(unit["User"])
+
+
+def test_the_installed_agent_setup_checks_the_host_and_prints_the_enrolment_step(
+    installed: list[Path], shared_tmp: Path
+) -> None:
+    # libvirt's test driver: the check runs virsh without needing this machine's libvirtd.
+    out = packages.run(
+        "kvmcloud-setup-agent", "--config-dir", str(shared_tmp / "etc"),
+        "--state-dir", str(shared_tmp / "agent"), "--libvirt-uri", "test:///default",
+    )  # fmt: skip
+
+    assert "enrolment token: " in out and "kvmcloud api addHost" in out
+    assert (shared_tmp / "etc" / "agent.conf").exists()
+
+
+def test_remove_keeps_configuration_and_state_and_purge_deletes_them(
+    installed: list[Path],
+) -> None:
+    state = Path("/var/lib/kvmcloud/kvmcloud.db")
+    state.write_text("the operator's data")
+    kept = [Path("/etc/kvmcloud/server.conf"), Path("/etc/kvmcloud/agent.conf"), state]
+
+    packages.apt_get("remove", "kvmcloud-management", "kvmcloud-agent")
+    assert all(path.exists() for path in kept)
+    assert not Path("/usr/bin/kvmcloud-server").exists()
+
+    packages.apt_get("purge", "kvmcloud-management", "kvmcloud-agent")
+    assert not any(path.exists() for path in kept)
+    assert not Path("/var/lib/kvmcloud").exists() and not Path("/var/log/kvmcloud").exists()
+    # The user stays (Debian policy: files it owned may remain elsewhere).
+    assert packages.uid("kvmcloud") > 0
