@@ -67,7 +67,7 @@ from kvmcloud.agent.handlers import CommandHandlers
 from kvmcloud.agent.heartbeat import HeartbeatLoop
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
-from kvmcloud.agent.nfs_pool import open_pool
+from kvmcloud.agent.pool_kinds import open_pool
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.settings import AgentSettings
 from kvmcloud.agent.tls_identity import IdentityError, TlsIdentity

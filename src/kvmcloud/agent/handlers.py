@@ -13,7 +13,8 @@ from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressC
 from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
 from kvmcloud.agent.errors import AgentError, BadCommandError
-from kvmcloud.agent.nfs_pool import open_pool
+from kvmcloud.agent.pool_kinds import open_pool
+from kvmcloud.agent.rbd.download import download_into_rbd
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.tls_identity import TlsIdentity
 from kvmcloud.agent.vms.lifecycle import VmLifecycle
@@ -37,6 +38,7 @@ from kvmcloud.protocol.agent_messages import (
     InstallCertificateCommand,
     PoolFileDeleted,
     PoolSpec,
+    PoolType,
     ReadConsoleLogCommand,
     RebootVmCommand,
     RemoveNetworkCommand,
@@ -46,6 +48,7 @@ from kvmcloud.protocol.agent_messages import (
     SetupCertificateCommand,
     StartVmCommand,
     StopVmCommand,
+    map_pool_specs,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
 from kvmcloud.protocol.redaction import redact_url_in
@@ -203,8 +206,9 @@ class CommandHandlers:
         return self._certificates.revoke(command.alias)
 
     def direct_download(self, command: DirectDownloadCommand, execution: Execution) -> Result:
-        """Download the template into its pool (see ``downloads.engine``)."""
-        return download_template(
+        """Download the template into its pool (see ``downloads.engine``, ``rbd.download``)."""
+        download = download_into_rbd if command.pool.type == PoolType.RBD else download_template
+        return download(
             command,
             # Unique per run, so two attempts never share a temp file (CloudStack's did).
             attempt_id=self._new_attempt_id(),
@@ -223,6 +227,17 @@ class CommandHandlers:
 
 
 def _scrubbed(text: str, command: Command) -> str:
-    """Return ``text`` with the command's source URL, if it quotes it whole, redacted."""
+    """Return ``text`` with the command's source URL redacted and any pool key masked."""
     url = getattr(command, "url", None)
-    return redact_url_in(text, url) if isinstance(url, str) else text
+    text = redact_url_in(text, url) if isinstance(url, str) else text
+    keys: list[str] = []
+
+    def collect(spec: PoolSpec) -> PoolSpec:
+        if spec.secret:
+            keys.append(spec.secret)
+        return spec
+
+    map_pool_specs(command, collect)
+    for key in keys:
+        text = text.replace(key, "***")
+    return text

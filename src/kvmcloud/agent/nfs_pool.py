@@ -46,7 +46,13 @@ T = TypeVar("T")
 
 
 def open_pool(spec: PoolSpec) -> "StoragePool | NfsStoragePool":
-    """Return the pool implementation for ``spec``'s type."""
+    """Return the pool implementation for a file pool (``pool_kinds.open_pool``: any pool).
+
+    Raises:
+        BadCommandError: an RBD pool, which holds images, not files.
+    """
+    if spec.type == PoolType.RBD:
+        raise BadCommandError(f"pool {spec.uuid} is an RBD pool, not a file pool")
     if spec.type == PoolType.NETWORK_FILESYSTEM:
         return NfsStoragePool(spec)
     return StoragePool(spec)

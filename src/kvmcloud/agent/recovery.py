@@ -10,8 +10,10 @@ a copy it believes Ready that is gone.
 State files, both replaced atomically and readable by the owner only:
 
 * ``<state_dir>/host-tag``: 16 hex digits, made on first start, kept for good.
-* ``<state_dir>/pools.json``: ``[{"uuid", "type", "path"}, ...]``, at most
-  ``MAX_REMEMBERED_POOLS`` (the oldest is forgotten first).
+* ``<state_dir>/pools.json``: ``[{"uuid", "type", "path", ...}, ...]``, at most
+  ``MAX_REMEMBERED_POOLS`` (the oldest is forgotten first). An RBD pool's entry holds its
+  cephx key (needed to clean up and list the pool after a restart): the file is mode
+  0600 in the agent's private state directory, like the agent's own key.
 """
 
 import json
@@ -22,12 +24,13 @@ from pathlib import Path
 
 from kvmcloud.agent.enrollment import EnrollmentStateError, ensure_state_dir, write_private_file
 from kvmcloud.agent.errors import PoolUnavailableError
-from kvmcloud.agent.nfs_pool import open_pool
 from kvmcloud.agent.pool_files import HOST_TAG, new_attempt_id, new_host_tag
+from kvmcloud.agent.pool_kinds import open_pool
 from kvmcloud.protocol.agent_messages import (
     MessageFormatError,
     PoolInventory,
     PoolSpec,
+    PoolType,
     from_plain,
     to_plain,
 )
@@ -121,7 +124,7 @@ class PoolKeeper:
         pool the next start knows about. A pool list that cannot be saved must not fail
         the command: it is logged (once until saving works again) and retried next time.
         """
-        if not Path(spec.path).is_absolute():
+        if spec.type != PoolType.RBD and not Path(spec.path).is_absolute():
             return  # the command itself will be refused; nothing to find there later
         with self._lock:
             if self._pools.get(spec.uuid) == spec and self._save_problem is None:

@@ -47,6 +47,7 @@ class PoolType(StrEnum):
     FILESYSTEM = "Filesystem"
     SHARED_MOUNT_POINT = "SharedMountPoint"
     NETWORK_FILESYSTEM = "NetworkFilesystem"
+    RBD = "RBD"
 
 
 class VmPowerState(StrEnum):
@@ -81,14 +82,21 @@ class Timeouts:
 class PoolSpec:
     """A primary storage pool as the agent sees it: a directory of a given type.
 
-    For NetworkFilesystem, ``path`` is the export on NFS server ``server``; the other
-    types are directories on the host and have no server.
+    For NetworkFilesystem, ``path`` is the export on NFS server ``server``; for RBD,
+    ``path`` is the Ceph pool, ``server`` the monitors (``host:port``, comma-separated),
+    ``user`` the cephx user (without ``client.``) and ``secret`` its key. The other types
+    are directories on the host and have no server.
+
+    The key is a credential: never in a repr (hence in no log line that formats a
+    command), and the server keeps it sealed until the moment it sends the command.
     """
 
     uuid: str
     type: PoolType
     path: str
     server: str | None = None
+    user: str | None = None
+    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,11 +268,16 @@ class ReadPoolFileRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DiskSpec:
-    """One disk of a VM: a file on a pool, as a disk or a CD-ROM."""
+    """One disk of a VM: a file on a pool, as a disk or a CD-ROM.
+
+    ``pool`` is set for disks QEMU reaches over the network with credentials (RBD: then
+    ``path`` is the image name in that pool); None for files and ``nfs://`` URLs.
+    """
 
     path: str
     format: str
     device: str = "disk"
+    pool: PoolSpec | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -776,3 +789,29 @@ def _decode_tagged(options: tuple[Any, ...], data: object, where: str) -> object
         if getattr(option, "TYPE", None) == tag:
             return _decode(option, data, where)
     raise MessageFormatError(f"{where} has unknown type {tag!r}")
+
+
+M = typing.TypeVar("M")
+
+
+def map_pool_specs(message: M, change: typing.Callable[[PoolSpec], PoolSpec]) -> M:
+    """Return ``message`` with every PoolSpec in it (at any depth) replaced by ``change(spec)``.
+
+    For the server's last step before sending: RBD pool keys stay sealed in every command
+    it builds and logs, and are opened here, one call before the wire.
+    """
+    if isinstance(message, PoolSpec):
+        return typing.cast(M, change(message))
+    if dataclasses.is_dataclass(message) and not isinstance(message, type):
+        changes = {}
+        for f in dataclasses.fields(message):
+            value = getattr(message, f.name)
+            changed = map_pool_specs(value, change)
+            if changed is not value:
+                changes[f.name] = changed
+        return dataclasses.replace(message, **changes) if changes else message
+    if isinstance(message, list):
+        items = [map_pool_specs(item, change) for item in message]
+        if any(new is not old for new, old in zip(items, message, strict=True)):
+            return typing.cast(M, items)
+    return message

@@ -157,6 +157,7 @@ class FakeHypervisor:
 
     domains: dict[str, FakeDomain] = field(default_factory=dict)
     networks: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, bytes] = field(default_factory=dict)
     error: Exception | None = None
     calls: list[tuple[object, ...]] = field(default_factory=list)
 
@@ -197,6 +198,10 @@ class FakeHypervisor:
     def ensure_network(self, name: str, xml: str) -> None:
         self._call("ensure_network", name)
         self.networks.setdefault(name, xml)
+
+    def ensure_secret(self, secret_uuid: str, xml: str, value: bytes) -> None:
+        self._call("ensure_secret", secret_uuid)
+        self.secrets[secret_uuid] = value
 
     def remove_network(self, name: str) -> bool:
         self._call("remove_network", name)

@@ -58,6 +58,8 @@ def test_pools_are_remembered_across_restarts_and_updated(tmp_path):
         "type": "SharedMountPoint",
         "path": str(tmp_path / "a"),
         "server": None,
+        "user": None,
+        "secret": None,
     }
 
 

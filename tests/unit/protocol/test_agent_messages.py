@@ -1,6 +1,7 @@
 import dataclasses
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -53,6 +54,7 @@ from kvmcloud.protocol.agent_messages import (
     command_from_json,
     command_to_json,
     from_json,
+    map_pool_specs,
     to_json,
 )
 from kvmcloud.protocol.error_codes import ErrorCode
@@ -386,9 +388,9 @@ def test_start_vm_wire_shape():
 
     spec = wire["payload"]["spec"]
     assert spec["disks"] == [
-        {"path": "/mnt/pool one/root-7.qcow2", "format": "qcow2", "device": "disk"},
-        {"path": "/mnt/pool one/data-7.raw", "format": "raw", "device": "disk"},
-        {"path": "/mnt/pool one/debian.iso", "format": "raw", "device": "cdrom"},
+        {"path": "/mnt/pool one/root-7.qcow2", "format": "qcow2", "device": "disk", "pool": None},
+        {"path": "/mnt/pool one/data-7.raw", "format": "raw", "device": "disk", "pool": None},
+        {"path": "/mnt/pool one/debian.iso", "format": "raw", "device": "cdrom", "pool": None},
     ]
     assert spec["boot_devices"] == ["cdrom", "hd", "network"]
     assert spec["mac_address"] == "02:00:1a:2b:3c:4d"
@@ -888,3 +890,49 @@ def test_from_json_errors(cls, text, fragment):
 
 def test_message_format_error_is_a_value_error():
     assert issubclass(MessageFormatError, ValueError)
+
+
+# --- pool keys ------------------------------------------------------------------------
+
+
+RBD_POOL = PoolSpec(
+    uuid="p-rbd", type=PoolType.RBD, path="cloud", server="10.0.0.5:6789", user="cs", secret="K+/="
+)
+
+
+def test_a_pool_key_is_in_no_repr():
+    command = StartVmCommand(
+        spec=VmSpec(
+            name="i-2-7-VM",
+            uuid="u",
+            vcpus=1,
+            memory_mib=64,
+            disks=[DiskSpec(path="ROOT-7", format="raw", pool=RBD_POOL)],
+        )
+    )
+    assert "K+/=" not in repr(command)
+    assert "K+/=" not in repr(CheckPoolCommand(pool=RBD_POOL))
+
+
+def test_map_pool_specs_reaches_every_pool_and_keeps_the_rest():
+    command = StartVmCommand(
+        spec=VmSpec(
+            name="i-2-7-VM",
+            uuid="u",
+            vcpus=1,
+            memory_mib=64,
+            disks=[
+                DiskSpec(path="ROOT-7", format="raw", pool=RBD_POOL),
+                DiskSpec(path="/p/x.iso", format="raw", device="cdrom"),
+            ],
+        )
+    )
+    opened = map_pool_specs(command, lambda p: replace(p, secret="opened"))
+    assert opened.spec.disks[0].pool is not None
+    assert opened.spec.disks[0].pool.secret == "opened"
+    assert opened.spec.disks[1] is command.spec.disks[1]
+    assert command.spec.disks[0].pool is RBD_POOL  # the original is unchanged
+    check = map_pool_specs(CheckPoolCommand(pool=RBD_POOL), lambda p: replace(p, secret="x"))
+    assert check.pool.secret == "x"
+    untouched = StopVmCommand(name="i-2-7-VM")
+    assert map_pool_specs(untouched, lambda p: p) is untouched

@@ -111,7 +111,7 @@ def download_template(
     """
     downloader = pick_downloader(command.url, downloaders, metalink=command.metalink)
     qemu_format = expected_qemu_format(command.format)
-    verifier = _new_verifier(command.checksum)
+    verifier = new_verifier(command.checksum)
     pool = open_pool(command.pool)
     pool.check()
     temp = pool.temp_path(command.install_name, attempt_id)
@@ -145,8 +145,8 @@ def download_template(
                 raise ChecksumMismatchError(
                     str(exc.expected), exc.actual_hex, url=redact_url(command.url)
                 ) from exc
-        info = _inspect(qemu_img, temp)
-        _check_image(info, command.format, qemu_format)
+        info = inspect_image(qemu_img, temp)
+        check_image(info, command.format, qemu_format)
         install_path, physical_size_bytes = pool.publish_download(temp, command.install_name)
         return DirectDownloadResult(
             install_path=install_path,
@@ -194,7 +194,8 @@ def _remove_quietly(path: Path) -> None:
         logger.error("could not remove temp file %s: %s", path, exc)
 
 
-def _new_verifier(checksum: str | None) -> ChecksumVerifier | None:
+def new_verifier(checksum: str | None) -> ChecksumVerifier | None:
+    """Return a verifier for ``checksum`` (None without one); BadCommandError if malformed."""
     if not checksum:
         return None
     try:
@@ -218,14 +219,16 @@ def _pool_write_error(pool: StoragePool | NfsStoragePool, temp: Path, exc: OSErr
     return PoolUnavailableError(f"writing {temp} in pool {pool.spec.uuid} failed: {exc}")
 
 
-def _inspect(qemu_img: ImageInspector, temp: Path) -> ImageInfo:
+def inspect_image(qemu_img: ImageInspector, temp: Path) -> ImageInfo:
+    """``qemu-img info`` of a downloaded file; ImageRejectedError if it cannot be read."""
     try:
         return qemu_img.info(temp)
     except (CommandError, QemuImgOutputError) as exc:
         raise ImageRejectedError(f"qemu-img could not read the downloaded image: {exc}") from exc
 
 
-def _check_image(info: ImageInfo, registered_format: str, qemu_format: str) -> None:
+def check_image(info: ImageInfo, registered_format: str, qemu_format: str) -> None:
+    """Refuse an image of another format, with a backing or data file, or corrupt."""
     if info.format != qemu_format:
         raise ImageRejectedError(
             f"image was registered as {registered_format.upper()} but qemu-img reports "

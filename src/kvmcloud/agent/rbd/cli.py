@@ -81,6 +81,20 @@ class RbdAccess:
         return spec
 
 
+def parse_monitors(text: str) -> tuple[Monitor, ...]:
+    """``host[:port],host[:port]`` (PoolSpec.server) → monitors; ValueError if malformed."""
+    monitors = []
+    for item in text.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        if not colon:
+            monitors.append(Monitor(item.strip()))
+        elif not port.isdigit():
+            raise ValueError(f"monitor {item.strip()!r} has no numeric port")
+        else:
+            monitors.append(Monitor(host, int(port)))
+    return tuple(monitors)
+
+
 def connection_args(access: RbdAccess, keyfile: Path) -> list[str]:
     """The options every rbd/ceph call takes: monitors, user, and the key by file.
 
@@ -165,6 +179,16 @@ def parse_image_names(text: str | bytes) -> list[str]:
     if not isinstance(data, list) or not all(isinstance(name, str) for name in data):
         raise RbdOutputError("rbd ls printed JSON that is not a list of names")
     return list(data)
+
+
+def parse_image_size(text: str | bytes) -> int:
+    """``rbd info --format json`` → the image's provisioned size in bytes."""
+    data = _json(text, "rbd info")
+    size = data.get("size") if isinstance(data, dict) else None
+    if not _is_size(size):
+        raise RbdOutputError("rbd info printed no valid size")
+    assert isinstance(size, int)
+    return size
 
 
 @dataclass(frozen=True, slots=True)

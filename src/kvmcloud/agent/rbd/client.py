@@ -5,7 +5,7 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kvmcloud.agent.host import commands
@@ -83,6 +83,16 @@ class RbdClient:
         out = self._rbd("snap", "ls", "--format", "json", spec, what=f"listing snapshots of {spec}")
         return cli.parse_snapshots(out)
 
+    def image_size(self, image: str) -> int:
+        """The provisioned size of ``image`` in bytes (``rbd info``).
+
+        Raises:
+            RbdImageNotFoundError: there is no such image.
+        """
+        spec = self.access.spec(image)
+        out = self._rbd("info", "--format", "json", spec, what=f"inspecting {spec}")
+        return cli.parse_image_size(out)
+
     def capacity(self) -> PoolCapacity:
         """Used and provisioned bytes (``rbd du``) and the capacity the cluster gives the pool.
 
@@ -104,9 +114,17 @@ class RbdClient:
 
     @contextlib.contextmanager
     def importing(
-        self, image: str, *, timeout_s: float = TRANSFER_TIMEOUT_S
+        self,
+        image: str,
+        *,
+        timeout_s: float = TRANSFER_TIMEOUT_S,
+        partial: str | None = None,
+        before_publish: Callable[[], None] | None = None,
     ) -> Iterator[ProcessFeed]:
         """Yield the stdin of ``rbd import -`` for a raw image to become ``image``.
+
+        ``before_publish`` runs once rbd has written the whole image and before the rename
+        (a checksum check): if it raises, the image is removed and never published.
 
         The bytes go into a temporary image; only when the block ends normally and rbd
         succeeded is it renamed to ``image``. Any failure (an exception in the block, a
@@ -118,22 +136,41 @@ class RbdClient:
             RbdError: rbd failed (the message has its stderr).
         """
         self._refuse_existing(image)
-        partial = self._partial_name()
+        partial = self._partial_name(partial)
         try:
+            failure: BaseException | None = None
             with self._keyfile() as keyfile:
                 argv = cli.rbd_argv(self.access, keyfile, *cli.import_args(self.access, partial))
                 try:
                     with self._feed(argv, timeout_s=timeout_s) as process:
-                        yield process
+                        try:
+                            yield process
+                        except BaseException as exc:  # re-raised once rbd has exited
+                            # End the import cleanly (EOF) rather than kill it: a killed
+                            # rbd leaves a watch on the image that blocks its removal
+                            # for about 30 s.
+                            failure = exc
                 except CommandError as exc:
+                    if failure is not None:
+                        raise failure from None
                     raise self._error(exc, f"importing {self.access.spec(image)}") from exc
+            if failure is not None:
+                raise failure
+            if before_publish is not None:
+                before_publish()
             self._rename(partial, image)
         except BaseException:
             self._remove_quietly(partial)
             raise
 
     def import_file(
-        self, path: Path, source_format: str, image: str, *, timeout_s: float = TRANSFER_TIMEOUT_S
+        self,
+        path: Path,
+        source_format: str,
+        image: str,
+        *,
+        timeout_s: float = TRANSFER_TIMEOUT_S,
+        partial: str | None = None,
     ) -> None:
         """Convert the image file ``path`` (qcow2, raw…) into the raw RBD image ``image``.
 
@@ -142,7 +179,7 @@ class RbdClient:
         """
         cli.validate_name(source_format, what="source format")
         self._refuse_existing(image)
-        partial = self._partial_name()
+        partial = self._partial_name(partial)
         try:
             with self._keyfile() as keyfile:
                 target = cli.qemu_rbd_target(self.access, partial, keyfile)
@@ -161,7 +198,27 @@ class RbdClient:
         """Create ``image@snapshot`` and protect it, so clones can be made of it."""
         spec = self.access.spec(image, snapshot)
         self._rbd("snap", "create", spec, what=f"creating snapshot {spec}")
+        self.protect(image, snapshot)
+
+    def protect(self, image: str, snapshot: str) -> None:
+        """Protect the existing ``image@snapshot``."""
+        spec = self.access.spec(image, snapshot)
         self._rbd("snap", "protect", spec, what=f"protecting snapshot {spec}")
+
+    def create(self, image: str, size_bytes: int) -> None:
+        """Create the empty format-2 image ``image`` of ``size_bytes``."""
+        spec = self.access.spec(image)
+        self._rbd(
+            "create", "--image-format", "2", "--size", f"{size_bytes}B", spec,
+            what=f"creating {spec}",
+        )  # fmt: skip
+
+    def resize(self, image: str, size_bytes: int) -> None:
+        """Grow ``image`` to ``size_bytes`` (never shrinks: rbd refuses without a flag)."""
+        spec = self.access.spec(image)
+        self._rbd(
+            "resize", "--no-progress", "--size", f"{size_bytes}B", spec, what=f"resizing {spec}"
+        )
 
     def clone(self, image: str, snapshot: str, child: str) -> None:
         """Make ``child`` a copy-on-write clone of the protected ``image@snapshot``."""
@@ -229,7 +286,11 @@ class RbdClient:
         except RbdError as exc:
             logger.warning("could not remove the partial RBD image %s: %s", image, exc)
 
-    def _partial_name(self) -> str:
+    def _partial_name(self, given: str | None = None) -> str:
+        if given is not None:
+            if not given.startswith(PARTIAL_PREFIX):
+                raise ValueError(f"a partial image name must start with {PARTIAL_PREFIX}")
+            return cli.validate_name(given, what="partial image")
         return f"{PARTIAL_PREFIX}{secrets.token_hex(8)}"
 
     def _rbd(self, *args: str, what: str) -> bytes:

@@ -6,6 +6,14 @@ import xml.etree.ElementTree as ET
 from kvmcloud.agent.rbd.cli import RbdAccess
 
 USAGE_NAME_PREFIX = "kvmcloud-rbd-"
+# Secret uuids are derived from the pool uuid, so the domain XML (which names the secret)
+# is a pure function of the command, and defining the secret again is idempotent.
+_SECRET_NAMESPACE = uuid.UUID("5b0c2f4e-4d0a-4c61-9d3e-6b7f0f1a2c3d")
+
+
+def secret_uuid_for(pool_uuid: str) -> str:
+    """The uuid of the libvirt secret holding a pool's cephx key."""
+    return str(uuid.uuid5(_SECRET_NAMESPACE, _canonical_uuid(pool_uuid, "pool uuid")))
 
 
 def secret_usage_name(pool_uuid: str) -> str:
@@ -20,6 +28,8 @@ def secret_xml(secret_uuid: str, pool_uuid: str) -> str:
     keeps it base64-decoded and never shows a private secret's value back).
     """
     root = ET.Element("secret", ephemeral="no", private="yes")
+    # ephemeral="no": libvirt keeps the definition (value included) across its restarts,
+    # so VMs can be restarted by libvirt itself; private: the value is never read back.
     ET.SubElement(root, "uuid").text = _canonical_uuid(secret_uuid, "secret uuid")
     ET.SubElement(root, "description").text = f"kvmcloud RBD pool {pool_uuid}"
     usage = ET.SubElement(root, "usage", type="ceph")

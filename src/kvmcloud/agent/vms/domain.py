@@ -12,9 +12,11 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kvmcloud.agent.rbd.cli import RbdAccess, parse_monitors
+from kvmcloud.agent.rbd.libvirt_xml import rbd_disk_element, secret_uuid_for
 from kvmcloud.agent.vms.errors import InvalidVmCommandError
 from kvmcloud.agent.vms.guest_networks import network_name
-from kvmcloud.protocol.agent_messages import DiskSpec, NicSpec, VmSpec
+from kvmcloud.protocol.agent_messages import DiskSpec, NicSpec, PoolType, VmSpec
 
 # Marks the domains kvmcloud defined, so the agent reports and touches only those.
 METADATA_NAMESPACE = "https://kvmcloud.invalid/xmlns/instance/1"
@@ -230,6 +232,8 @@ def nfs_disk_source(url: str, *, what: str) -> tuple[str, str]:
 def _disk_element(disk: DiskSpec, index: int, target: str) -> ET.Element:
     what = f"disks[{index}]"
     driver_type = _driver_type(disk, index)
+    if disk.pool is not None and disk.pool.type == PoolType.RBD:
+        return _rbd_disk_element(disk, what, target)
     if disk.path.startswith(f"{NFS_SCHEME}://"):
         server, path = nfs_disk_source(disk.path, what=what)
         element = ET.Element("disk", type="network", device=DEVICE_DISK)
@@ -247,6 +251,21 @@ def _disk_element(disk: DiskSpec, index: int, target: str) -> ET.Element:
     ET.SubElement(element, "source", file=validate_image_path(disk.path, what=what))
     ET.SubElement(element, "target", dev=target, bus="virtio")
     return element
+
+
+def _rbd_disk_element(disk: DiskSpec, what: str, target: str) -> ET.Element:
+    """A network disk on ``pool/image`` with the pool's libvirt secret (see rbd_secrets)."""
+    pool = disk.pool
+    assert pool is not None
+    if disk.format.lower() != "raw":
+        raise InvalidVmCommandError(f"{what}: an RBD disk is raw, not {disk.format!r}")
+    try:
+        access = RbdAccess(parse_monitors(pool.server or ""), pool.path, pool.user or "")
+        return rbd_disk_element(
+            access, disk.path, secret_uuid=secret_uuid_for(pool.uuid), target=target
+        )
+    except ValueError as exc:
+        raise InvalidVmCommandError(f"{what}: {exc}") from exc
 
 
 def _cdrom_element(iso_path: str | None, target: str) -> ET.Element:

@@ -256,6 +256,23 @@ class LibvirtHost:
                     raise
             logger.info("network %s started", name)
 
+    def ensure_secret(self, secret_uuid: str, xml: str, value: bytes) -> None:
+        """Define the secret ``secret_uuid`` from ``xml`` (again) and set its value.
+
+        Defining an existing secret with the same uuid and usage replaces its definition,
+        so this is idempotent; the value is set each time (a rotated key takes effect at
+        the next VM start). The value never appears in a message.
+
+        Raises:
+            VmFailureError: libvirt refused the secret (e.g. its usage name is taken by a
+                secret with another uuid).
+            HypervisorUnavailableError: libvirt cannot be reached.
+        """
+        with self._errors("define", secret_uuid, kind="secret"):
+            secret = self._connect().secretDefineXML(xml, 0)
+        with self._errors("set the value of", secret_uuid, kind="secret"):
+            secret.setValue(value, 0)
+
     def remove_network(self, name: str) -> bool:
         """Stop and undefine network ``name``; return whether there was one.
 

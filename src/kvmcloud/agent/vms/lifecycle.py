@@ -16,6 +16,7 @@ from kvmcloud.agent.vms.domain import (
 )
 from kvmcloud.agent.vms.errors import InvalidVmCommandError, VmFailureError
 from kvmcloud.agent.vms.guest_networks import guest_networks, network_name
+from kvmcloud.agent.vms.rbd_secrets import rbd_secrets
 from kvmcloud.protocol.agent_messages import (
     AttachIsoCommand,
     ConsoleLogResult,
@@ -74,6 +75,10 @@ class Hypervisor(Protocol):
         """Stop and undefine network ``name``; tell whether there was one."""
         ...
 
+    def ensure_secret(self, secret_uuid: str, xml: str, value: bytes) -> None:
+        """Define a libvirt secret from ``xml`` (idempotent) and set its value."""
+        ...
+
 
 class VmLifecycle:
     """Turns VM commands into domain XML and hypervisor calls, and answers VmStateResult.
@@ -110,6 +115,9 @@ class VmLifecycle:
         # Before the domain: libvirt refuses to start one whose network is not active.
         for network in networks:
             self._hypervisor.ensure_network(network.name, network.xml)
+        # Before the domain too: QEMU reads an RBD disk's key from its libvirt secret.
+        for secret in rbd_secrets(spec.disks):
+            self._hypervisor.ensure_secret(secret.uuid, secret.xml, secret.value)
         state = self._hypervisor.start(spec.name, xml)
         logger.info("VM %s is %s on %s", spec.name, state, accelerator)
         return VmStateResult(

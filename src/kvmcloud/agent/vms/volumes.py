@@ -10,6 +10,7 @@ from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
 from kvmcloud.agent.pools import StoragePool, validate_file_name
 from kvmcloud.agent.vms.errors import VolumeFailureError
 from kvmcloud.agent.vms.nfs_volumes import create_nfs_volume
+from kvmcloud.agent.vms.rbd_volumes import create_rbd_volume
 from kvmcloud.agent.vms.volume_checks import (
     VolumeImages,
     check_backing_info,
@@ -57,6 +58,8 @@ def create_volume(
             qemu_img=qemu_img,
             attempt_id=attempt_id,
         )
+    if command.pool.type == PoolType.RBD:
+        return create_rbd_volume(command, size_bytes=_checked_size(command.size_bytes))
     pool = StoragePool(command.pool)
     name = validate_file_name(command.name, what="volume name")
     size_bytes = _checked_size(command.size_bytes)
