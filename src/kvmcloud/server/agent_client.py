@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,11 +23,12 @@ from kvmcloud.server.errors import (
     InvalidParameterError,
     ResourceUnavailableError,
 )
-from kvmcloud.server.sealing.box import SecretBox
+from kvmcloud.server.sealing.box import SecretBox, is_sealed, pool_secret_context
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int | None], None]
+M = TypeVar("M")
 
 # How long one poll may wait on the agent (it answers at once when the command ends). Short,
 # because each answer carries bytes done: that is how download progress reaches the API.
@@ -144,7 +145,9 @@ class KeyOpeningAgentClient:
         self, endpoint: AgentEndpoint, command: msg.Command, *, timeout_s: float
     ) -> msg.Answer:
         """Run a short command with the opened key."""
-        return self._inner.call(self._opened(endpoint), command, timeout_s=timeout_s)
+        return self._inner.call(
+            self._opened(endpoint), self._with_pool_keys(command), timeout_s=timeout_s
+        )
 
     def run(
         self,
@@ -159,7 +162,7 @@ class KeyOpeningAgentClient:
         return self._inner.run(
             self._opened(endpoint),
             command_id,
-            command,
+            self._with_pool_keys(command),
             deadline_s=deadline_s,
             on_progress=on_progress,
         )
@@ -168,10 +171,22 @@ class KeyOpeningAgentClient:
         self, endpoint: AgentEndpoint, request: msg.ReadPoolFileRequest, *, byte_range: str | None
     ) -> AbstractContextManager[FileStream]:
         """Stream a pool copy with the opened key."""
-        return self._inner.read_pool_file(self._opened(endpoint), request, byte_range=byte_range)
+        return self._inner.read_pool_file(
+            self._opened(endpoint), self._with_pool_keys(request), byte_range=byte_range
+        )
 
     def _opened(self, endpoint: AgentEndpoint) -> AgentEndpoint:
         return replace(endpoint, key=self._box.open(endpoint.key, endpoint.key_context))
+
+    def _with_pool_keys(self, message: M) -> M:
+        """``message`` with every RBD pool key opened (they are sealed until here)."""
+
+        def opened(spec: msg.PoolSpec) -> msg.PoolSpec:
+            if spec.secret is None or not is_sealed(spec.secret):
+                return spec
+            return replace(spec, secret=self._box.open(spec.secret, pool_secret_context(spec.uuid)))
+
+        return msg.map_pool_specs(message, opened)
 
 
 class HttpAgentClient:

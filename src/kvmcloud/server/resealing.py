@@ -7,13 +7,14 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.server.accounts.models import User
 from kvmcloud.server.db import Database
-from kvmcloud.server.infrastructure.models import Host
+from kvmcloud.server.infrastructure.models import Host, StoragePool
 from kvmcloud.server.sealing.box import (
     SecretBox,
     agent_key_context,
     agent_key_digest,
     header_context,
     is_sealed,
+    pool_secret_context,
     user_secret_context,
 )
 from kvmcloud.server.templates.details import HTTP_HEADER_PREFIX, is_header_detail
@@ -27,11 +28,12 @@ class Resealed:
     secret_keys: int
     agent_keys: int
     headers: int
+    pool_secrets: int = 0
 
     @property
     def total(self) -> int:
         """All values written."""
-        return self.secret_keys + self.agent_keys + self.headers
+        return self.secret_keys + self.agent_keys + self.headers + self.pool_secrets
 
 
 def seal_all(db: Database, box: SecretBox) -> Resealed:
@@ -48,6 +50,7 @@ def seal_all(db: Database, box: SecretBox) -> Resealed:
         secret_keys=_seal_secret_keys(db, box),
         agent_keys=_seal_agent_keys(db, box),
         headers=_seal_headers(db, box),
+        pool_secrets=_seal_pool_secrets(db, box),
     )
     if done.total:
         db.checkpoint()
@@ -60,6 +63,7 @@ def count_not_current(db: Database, box: SecretBox) -> int:
         values = [*session.scalars(select(User.secret_key).where(User.secret_key.is_not(None)))]
         values += session.scalars(select(Host.agent_key))
         values += [value for _, _, value in _header_rows(session)]
+        values += session.scalars(select(StoragePool.secret).where(StoragePool.secret.is_not(None)))
     return sum(1 for value in values if value is not None and not box.is_current(value))
 
 
@@ -106,6 +110,19 @@ def _seal_headers(db: Database, box: SecretBox) -> int:
             resealed = _reseal(box, value, header_context(template_uuid, detail.name))
             if resealed is not None:
                 detail.value = resealed[1]
+                done += 1
+    return done
+
+
+def _seal_pool_secrets(db: Database, box: SecretBox) -> int:
+    done = 0
+    with db.transaction() as session:
+        # Removed pools too: the key may still be valid on the cluster.
+        for pool in session.scalars(select(StoragePool).where(StoragePool.secret.is_not(None))):
+            assert pool.secret is not None
+            resealed = _reseal(box, pool.secret, pool_secret_context(pool.uuid))
+            if resealed is not None:
+                pool.secret = resealed[1]
                 done += 1
     return done
 

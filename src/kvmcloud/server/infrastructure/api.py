@@ -422,7 +422,7 @@ def create_storage_pool(ctx: ApiContext, params: CreateStoragePoolParams) -> Obj
         tags=params.tags,
     )
     record = service.create_storage_pool(
-        ctx.db, ctx.agents, request, ctx.clock, command=ctx.command
+        ctx.db, ctx.agents, request, ctx.clock, command=ctx.command, box=ctx.box
     )
     return ObjectResult("storagepool", pool_response(record))
 

@@ -16,6 +16,7 @@ class PoolType(StrEnum):
     FILESYSTEM = "Filesystem"
     SHARED_MOUNT_POINT = "SharedMountPoint"
     NETWORK_FILESYSTEM = "NetworkFilesystem"
+    RBD = "RBD"
 
 
 class PoolScope(StrEnum):
@@ -159,5 +160,11 @@ class StoragePool(Base):
     tags: Mapped[str | None] = mapped_column(String(4096))
     capacity_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     available_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # RBD: the monitors' port (host_address holds the monitors, comma-separated), the
+    # cephx user (CloudStack's user_info holds "user:secret"; here the user alone) and
+    # its key, sealed (sealing.box, bound to the pool's uuid), never answered.
+    port: Mapped[int | None] = mapped_column(Integer)
+    user_info: Mapped[str | None] = mapped_column(String(255))
+    secret: Mapped[str | None] = mapped_column(String(1024))
     created: Mapped[datetime] = mapped_column(UtcDateTime())
     removed: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -4,7 +4,7 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.redaction import redact_url
 from kvmcloud.server.agent_client import AgentClient, AgentEndpoint, error_from_answer
 from kvmcloud.server.db import Database, new_uuid
 from kvmcloud.server.errors import (
@@ -32,6 +33,7 @@ from kvmcloud.server.infrastructure.models import (
     StoragePool,
     Zone,
 )
+from kvmcloud.server.infrastructure.rbd_urls import DEFAULT_MON_PORT, parse_rbd_url
 from kvmcloud.server.infrastructure.records import (
     ClusterRecord,
     PodRecord,
@@ -39,7 +41,12 @@ from kvmcloud.server.infrastructure.records import (
     pool_records,
 )
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
-from kvmcloud.server.sealing.box import agent_key_context, agent_key_digest
+from kvmcloud.server.sealing.box import (
+    SecretBox,
+    agent_key_context,
+    agent_key_digest,
+    pool_secret_context,
+)
 
 HYPERVISOR_KVM = "KVM"
 # What every zone's one physical network carries: its guests' traffic and the hosts' own.
@@ -396,6 +403,10 @@ class PoolPlan:
     tags: str | None
     uuid: str
     check_hosts: Sequence[AgentEndpoint]
+    # RBD: the monitors' port, the cephx user and its key sealed for the pool's uuid.
+    port: int | None = None
+    user_info: str | None = None
+    secret: str | None = field(default=None, repr=False)
 
 
 _SCHEMES = {
@@ -403,6 +414,7 @@ _SCHEMES = {
     "filesystem": PoolType.FILESYSTEM,
     "file": PoolType.FILESYSTEM,
     "nfs": PoolType.NETWORK_FILESYSTEM,
+    "rbd": PoolType.RBD,
 }
 _NFS_PORT = 2049
 # As for nfs:// template sources (agent/downloads/nfs_urls.py): a DNS name or an IPv4
@@ -418,22 +430,31 @@ def parse_pool_url(url: str) -> tuple[PoolType, str, str]:
     """Parse a createStoragePool url into the pool type, path and host.
 
     Takes ``SharedMountPoint://localhost/path``, ``Filesystem:///path``, ``file:///path``
-    or ``nfs://server/export`` (the path is then the export, the host the NFS server).
+    or ``nfs://server/export`` (the path is then the export, the host the NFS server),
+    or ``rbd://user:key@monitor/pool`` (the path is the Ceph pool, the host the monitors).
+    Error texts show the URL with any credentials masked.
     """
-    parts = urlsplit(url.strip())
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        raise InvalidParameterError("url", f"Storage url {shown!r} is malformed") from None
     pool_type = _SCHEMES.get(parts.scheme.lower())
     if pool_type is None:
         raise InvalidParameterError(
             "url",
-            f"Storage url {url!r} is not supported: use nfs://<server>/<export>, "
-            "SharedMountPoint://localhost/<path> or Filesystem://localhost/<path> "
-            "(RBD and others come later)",
+            f"Storage url {shown!r} is not supported: use nfs://<server>/<export>, "
+            "rbd://<user>:<key>@<monitor>/<pool>, SharedMountPoint://localhost/<path> or "
+            "Filesystem://localhost/<path>",
         )
     if pool_type == PoolType.NETWORK_FILESYSTEM:
         return pool_type, *_parse_nfs(url)
+    if pool_type == PoolType.RBD:
+        rbd = parse_rbd_url(url)
+        return pool_type, rbd.pool, ",".join(rbd.monitors)
     path = parts.path
     if not path.startswith("/") or "\x00" in path or "/../" in f"{path}/":
-        raise InvalidParameterError("url", f"Storage url {url!r} must carry an absolute path")
+        raise InvalidParameterError("url", f"Storage url {shown!r} must carry an absolute path")
     return pool_type, path.rstrip("/") or "/", parts.hostname or "localhost"
 
 
@@ -444,37 +465,39 @@ def _parse_nfs(url: str) -> tuple[str, str]:
     read as an option (query, user, odd characters, ``..``) is refused, and the port, found
     through rpcbind by libnfs and QEMU, may only be the standard 2049.
     """
+    shown = redact_url(url)
     usage = (
-        f"Storage url {url!r} is not usable: host or path is null, should be nfs://hostname/path"
+        f"Storage url {shown!r} is not usable: host or path is null, should be nfs://hostname/path"
     )
     parts = urlsplit(url.strip())
     try:
         port = parts.port
     except ValueError:
-        raise InvalidParameterError("url", f"Storage url {url!r} has an invalid port") from None
+        raise InvalidParameterError("url", f"Storage url {shown!r} has an invalid port") from None
     host = parts.hostname or ""
     if not host or not parts.path or parts.path == "/":
         raise InvalidParameterError("url", usage)
     if parts.username is not None or parts.query or parts.fragment or "?" in url or "#" in url:
         raise InvalidParameterError(
             "url",
-            f"Storage url {url!r} must be nfs://hostname/path, without user, query or fragment",
+            f"Storage url {shown!r} must be nfs://hostname/path, without user, query or fragment",
         )
     if not (_is_ipv4(host) or (_DNS_NAME.fullmatch(host) and not host.replace(".", "").isdigit())):
         raise InvalidParameterError(
-            "url", f"Storage url {url!r} names no valid NFS server: give a DNS name or IPv4 address"
+            "url",
+            f"Storage url {shown!r} names no valid NFS server: give a DNS name or IPv4 address",
         )
     if port is not None and port != _NFS_PORT:
         raise InvalidParameterError(
             "url",
-            f"Storage url {url!r} gives port {port}: kvmcloud finds the NFS server's ports "
+            f"Storage url {shown!r} gives port {port}: kvmcloud finds the NFS server's ports "
             "through rpcbind, as QEMU does, so only the standard port 2049 may be written",
         )
     path = parts.path
     if not _NFS_PATH.fullmatch(path) or any(s in (".", "..") for s in path.split("/")):
         raise InvalidParameterError(
             "url",
-            f"Storage url {url!r} must carry an absolute export path of segments made of "
+            f"Storage url {shown!r} must carry an absolute export path of segments made of "
             "A-Z a-z 0-9 . _ ~ + = , @ -",
         )
     return path.rstrip("/"), host.lower()
@@ -502,6 +525,7 @@ def plan_pool(
 ) -> PoolPlan:
     """Validate createStoragePool and work out the pool's scope and the hosts to check on."""
     pool_type, path, address = parse_pool_url(url)
+    rbd = parse_rbd_url(url) if pool_type == PoolType.RBD else None
     if pool_type == PoolType.FILESYSTEM:
         if host is None:
             raise InvalidParameterError("hostid", "A Filesystem (host-local) pool needs hostid")
@@ -558,12 +582,30 @@ def plan_pool(
         tags=tags,
         uuid=new_uuid,
         check_hosts=[endpoint_for(h) for h in hosts],
+        port=rbd.port if rbd is not None else None,
+        user_info=rbd.user if rbd is not None else None,
+        secret=rbd.secret if rbd is not None else None,
     )
 
 
 def pool_spec(pool: StoragePool | PoolPlan) -> msg.PoolSpec:
-    """Describe a pool to an agent."""
+    """Describe a pool to an agent.
+
+    An RBD pool's key goes in sealed, as stored: the AgentClient the composition root
+    wraps around the transport (``KeyOpeningAgentClient``) opens it just before sending,
+    so commands built, queued and logged here never hold it in clear.
+    """
     pool_type = pool.pool_type
+    if pool_type == PoolType.RBD:
+        port = pool.port or DEFAULT_MON_PORT
+        return msg.PoolSpec(
+            uuid=pool.uuid,
+            type=msg.PoolType.RBD,
+            path=pool.path,
+            server=",".join(f"{host}:{port}" for host in pool.host_address.split(",")),
+            user=pool.user_info,
+            secret=pool.secret,
+        )
     server = pool.host_address if pool_type == PoolType.NETWORK_FILESYSTEM else None
     return msg.PoolSpec(
         uuid=pool.uuid, type=msg.PoolType(pool_type.value), path=pool.path, server=server
@@ -586,6 +628,9 @@ def record_pool(
         cluster_id=plan.cluster_id,
         host_id=plan.host_id,
         tags=plan.tags,
+        port=plan.port,
+        user_info=plan.user_info,
+        secret=plan.secret,
         capacity_bytes=report.capacity_bytes,
         available_bytes=report.available_bytes,
         created=now,
@@ -616,10 +661,16 @@ def create_storage_pool(
     clock: Callable[[], datetime],
     *,
     command: str,
+    box: SecretBox,
 ) -> PoolRecord:
-    """Create a file-based pool after every Up host of its scope confirms the path."""
+    """Create a pool after every Up host of its scope confirms it can use it.
+
+    An RBD pool's key is sealed at once (``box``), before the check goes to the hosts.
+    """
     with db.transaction() as session:
         plan = _plan_pool_request(session, request, command)
+    if plan.secret is not None:
+        plan = replace(plan, secret=box.seal(plan.secret, pool_secret_context(plan.uuid)))
     # No transaction is open while the agents work.
     report: msg.PoolReport | None = None
     check = msg.CheckPoolCommand(pool=pool_spec(plan))

@@ -40,6 +40,11 @@ def agent_key_context(host_uuid: str) -> str:
     return f"host.agent_key:{host_uuid}"
 
 
+def pool_secret_context(pool_uuid: str) -> str:
+    """Context binding an RBD pool's cephx key to its ``storage_pool`` row."""
+    return f"storage_pool.secret:{pool_uuid}"
+
+
 def header_context(template_uuid: str, detail_name: str) -> str:
     """Context binding an HTTP_HEADER detail value to its template and header name."""
     return f"vm_template_details.value:{template_uuid}:{detail_name}"

@@ -11,7 +11,11 @@ from kvmcloud.server.errors import ResourceUnavailableError
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, PoolType, StoragePool
 from kvmcloud.server.infrastructure.pool_states import STARTABLE_DISK_POOL, PoolStatus
-from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool
+from kvmcloud.server.infrastructure.service import (
+    endpoint_for,
+    hosts_reaching_pool,
+    pool_spec,
+)
 from kvmcloud.server.networks.models import Network
 from kvmcloud.server.offerings.models import ServiceOffering
 from kvmcloud.server.offerings.tags import tag_set
@@ -168,7 +172,12 @@ def vm_spec(session: Session, vm: VirtualMachine, iso_path: str | None) -> msg.V
     pool = session.get(StoragePool, root.pool_id) if root.pool_id else None
     if pool is None:
         raise ResourceUnavailableError(f"The root volume of VM {vm.name} is on no pool")
-    disks = [msg.DiskSpec(path=pool_path(pool, root.path), format="qcow2")]
+    if pool.pool_type == PoolType.RBD:
+        # An RBD disk is the image named by the volume's path, a raw clone, which QEMU
+        # opens with the pool's monitors, user and key (a libvirt secret on the host).
+        disks = [msg.DiskSpec(path=root.path, format="raw", pool=pool_spec(pool))]
+    else:
+        disks = [msg.DiskSpec(path=pool_path(pool, root.path), format="qcow2")]
     disks.append(msg.DiskSpec(path=iso_path or "", format="raw", device="cdrom"))
     nics = list(session.scalars(select(Nic).where(Nic.instance_id == vm.id).order_by(Nic.id)))
     # The default NIC's MAC also goes alone, for agents that predate NicSpec.

@@ -34,7 +34,7 @@ def test_nfs_urls_give_server_and_export(url: str, path: str, host: str) -> None
         ("nfs://server/export/../etc", "absolute export path"),
         ("nfs://server/ex port", "absolute export path"),
         ("nfs://server/export;rm", "absolute export path"),
-        ("rbd://mon/pool", "is not supported"),
+        ("ceph://mon/pool", "is not supported"),
     ],
 )
 def test_bad_nfs_urls_are_refused_naming_url(url: str, says: str) -> None:
