@@ -1,6 +1,8 @@
 """A VM boots from an RBD clone in the real libvirtd, its cephx key in a libvirt secret."""
 
 import base64
+import contextlib
+import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -106,3 +108,97 @@ def test_a_clone_of_a_converted_template_boots_with_the_key_in_a_libvirt_secret(
     client.remove("boot-vm-root")
     client.remove("boot-template")
     assert not {"boot-vm-root", "boot-template"} & set(client.images())
+
+
+def test_start_vm_defines_the_pools_secret_and_boots_from_a_streamed_raw_clone(
+    libvirt_daemons: LibvirtDaemons, cluster: CephCluster, tmp_path: Path
+) -> None:
+    import libvirt
+
+    from kvmcloud.agent.certificates import CertificateStore
+    from kvmcloud.agent.handlers import CommandHandlers, Execution
+    from kvmcloud.agent.host.qemu_img import QemuImg
+    from kvmcloud.agent.rbd.libvirt_xml import secret_uuid_for
+    from kvmcloud.agent.vms.libvirt import LibvirtHost
+    from kvmcloud.agent.vms.lifecycle import VmLifecycle
+    from kvmcloud.protocol.agent_messages import (
+        CreateVolumeCommand,
+        DeletePoolFileCommand,
+        PoolSpec,
+        PoolType,
+        StartVmCommand,
+    )
+    from tests.support.images import make_raw
+
+    pool_uuid = str(uuid.uuid4())
+    spec = PoolSpec(
+        uuid=pool_uuid,
+        type=PoolType.RBD,
+        path=cluster.pool,
+        server=cluster.mon_host,
+        user=cluster.user,
+        secret=cluster.key,
+    )
+    host, port = cluster.mon_host.split(":")
+    client = RbdClient(
+        RbdAccess((Monitor(host, int(port)),), cluster.pool, cluster.user), cluster.key
+    )
+    raw = tmp_path / "t.raw"
+    make_raw(raw)
+    with client.importing("raw-template") as feed:
+        feed.write(raw.read_bytes())
+    client.protect_snapshot("raw-template", "kvmcloud-base")
+    lib = LibvirtHost(libvirt_daemons.uri)
+    handlers = CommandHandlers(
+        downloaders={},
+        qemu_img=QemuImg(),
+        vms=VmLifecycle(
+            hypervisor=lib, console_dir=tmp_path / "consoles", kvm_usable=is_kvm_usable
+        ),
+        certificates=CertificateStore(tmp_path / "certs"),
+    )
+
+    def ok(command: object) -> object:
+        execution = Execution(
+            command_id=uuid.uuid4().hex, cancel=threading.Event(), progress=lambda d, t: None
+        )
+        answer = handlers.execute(command, execution)  # type: ignore[arg-type]
+        assert answer.ok, answer.error
+        return answer.result
+
+    name = f"kvmcloud-rbd-{uuid.uuid4().hex[:8]}"
+    ok(
+        CreateVolumeCommand(
+            pool=spec, name="ROOT-9", backing_name="raw-template", backing_format="raw"
+        )
+    )
+    vm = VmSpec(
+        name=name,
+        uuid=str(uuid.uuid4()),
+        vcpus=1,
+        memory_mib=64,
+        disks=[
+            DiskSpec(path="ROOT-9", format="raw", pool=spec),
+            DiskSpec(path="", format="raw", device="cdrom"),
+        ],
+        mac_address="02:00:00:00:00:0c",
+        boot_devices=["hd", "cdrom"],
+    )
+    connection = libvirt.open(libvirt_daemons.uri)
+    try:
+        result = ok(StartVmCommand(spec=vm))
+        wait_for_marker(Path(result.console_log))  # type: ignore[attr-defined]
+        secret = connection.secretLookupByUUIDString(secret_uuid_for(pool_uuid))
+        assert cluster.key not in secret.XMLDesc(0)
+        # Starting again (the secret exists) is fine: defining it is idempotent.
+        lib.destroy_and_undefine(name)
+        ok(StartVmCommand(spec=vm))
+    finally:
+        lib.destroy_and_undefine(name)
+        with contextlib.suppress(libvirt.libvirtError):
+            connection.secretLookupByUUIDString(secret_uuid_for(pool_uuid)).undefine()
+        connection.close()
+        lib.close()
+    ok(DeletePoolFileCommand(pool=spec, name="ROOT-9"))
+    ok(DeletePoolFileCommand(pool=spec, name="raw-template"))
+    assert not {"ROOT-9", "raw-template"} & set(client.images())
