@@ -3,6 +3,7 @@
 import json
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -228,3 +229,21 @@ def test_a_qcow2_template_is_converted_into_rbd_and_boots(rbd_cloud: RbdCloud) -
     stack.api.destroyVirtualMachine(id=vm["id"], expunge=True)
     assert volume["path"] not in rbd(ceph, "ls", ceph.pool)
     assert not any(n.startswith("kvmcloud-partial-") for n in rbd(ceph, "ls", ceph.pool))
+
+
+def test_deleting_the_templates_removes_their_images_and_snapshots(rbd_cloud: RbdCloud) -> None:
+    stack, ceph = rbd_cloud.stack, rbd_cloud.ceph
+    templates = {
+        t["name"]: t["id"]
+        for t in stack.api.listTemplates(templatefilter="all", fetch_list=True)
+        if t["name"] in ("rbd-raw", "rbd-qcow2")
+    }
+    assert templates, "the earlier tests registered the templates"
+    images = {template_image(stack, template_id) for template_id in templates.values()}
+    assert images <= set(rbd(ceph, "ls", ceph.pool))
+    for template_id in templates.values():
+        assert stack.api.deleteTemplate(id=template_id)["success"] is True
+    deadline = time.monotonic() + 60
+    while images & set(rbd(ceph, "ls", ceph.pool)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not images & set(rbd(ceph, "ls", ceph.pool))
