@@ -10,6 +10,7 @@ from typing import Any
 # Ceph's defaults: monitors listen for the v1 protocol on 6789 (v2 on 3300). libvirt, QEMU
 # and CloudStack's rbd:// URLs name the v1 address.
 DEFAULT_MON_PORT = 6789
+MOUNT_TIMEOUT_S = 15
 # Pool, image and snapshot names come from the server: keep them to characters that mean
 # nothing to rbd ("/" "@" separate pool, image and snapshot) or to QEMU's rbd: strings
 # (":" and "\\" are separators there).
@@ -112,6 +113,10 @@ def connection_args(access: RbdAccess, keyfile: Path) -> list[str]:
         access.user,
         "--keyfile",
         str(keyfile),
+        # A dead or unreachable monitor: rbd and ceph give up and say so themselves
+        # (librados waits 300 s by default), before the caller's subprocess time limit.
+        "--client_mount_timeout",
+        str(MOUNT_TIMEOUT_S),
     ]
 
 

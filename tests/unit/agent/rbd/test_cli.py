@@ -14,6 +14,7 @@ def test_connection_args_name_the_monitors_user_and_key_file_never_the_key() -> 
     assert cli.connection_args(ACCESS, KEYFILE) == [
         "--conf", "/dev/null", "-m", "10.0.0.1:6789,ceph-b.example:6790",
         "--id", "cloudstack", "--keyfile", "/run/kvmcloud/key",
+        "--client_mount_timeout", "15",
     ]  # fmt: skip
 
 
