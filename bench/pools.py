@@ -16,11 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.ceph import CephCluster, CephStartError, CephUnavailableError
 from tests.support.nfs import GaneshaServer, NfsUnavailableError
 
+from kvmcloud.agent.rbd.pool import RbdStoragePool
 from kvmcloud.protocol.agent_messages import PoolSpec, PoolType
 
 NFS_HOST = "127.0.0.1"
+GIB = 1024 * 1024 * 1024
 
 
 @dataclass
@@ -82,7 +85,7 @@ def print_rows(title: str, rows: list[PoolRow], size: int, target: str) -> None:
     for row in rows:
         spread = f"{min(row.times):.2f}-{max(row.times):.2f}"
         print(
-            f"    {row.name:52} {row.median:8.3f} s {spread:>13} {size_mb / row.median:6.0f} MB/s"
+            f"    {row.name:58} {row.median:8.3f} s {spread:>13} {size_mb / row.median:6.0f} MB/s"
         )
     ours, base = rows[0], rows[1]
     print(f"    {ours.name} / {base.name}: {paired(ours, base):.2f} [{target}]")
@@ -129,3 +132,51 @@ def nfs_section(context: Context) -> None:
         print_rows("NetworkFilesystem pool", rows, context.size, "< 1")
     finally:
         server.stop()
+
+
+def rbd_section(context: Context) -> None:
+    """kvmcloud into an RBD pool vs download, check and ``qemu-img convert`` into rbd:."""
+    # memstore keeps every object in RAM: room for one image of each way plus slack.
+    store = 3 * context.size + GIB
+    cluster = CephCluster(memstore_bytes=store)
+    try:
+        cluster.start()
+    except (CephUnavailableError, CephStartError) as exc:
+        print(f"\n  RBD pool: not measured: {exc}")
+        return
+    try:
+        # Without a mgr the quota is what gives the pool a capacity the agent can check.
+        cluster.admin("ceph", "osd", "pool", "set-quota", cluster.pool, "max_bytes", str(store))
+        spec = PoolSpec(
+            uuid=str(uuid.uuid4()),
+            type=PoolType.RBD,
+            path=cluster.pool,
+            server=cluster.mon_host,
+            user=cluster.user,
+            secret=cluster.key,
+        )
+        pool = RbdStoragePool(spec)
+
+        def ours() -> float:
+            name = f"bench-{uuid.uuid4().hex[:12]}"
+            try:
+                return context.engine(spec, name)
+            finally:
+                pool.delete_file(name)
+
+        def theirs() -> float:
+            name = f"cs-{uuid.uuid4().hex[:12]}"
+            target = f"rbd:{cluster.pool}/{name}:conf={cluster.conf_path}"
+            try:
+                return timed_shell(cloudstack_way(context, target), context.spool)
+            finally:
+                pool.delete_file(name)
+
+        rows = [
+            PoolRow("kvmcloud -> RBD pool (streamed into rbd import)", ours),
+            PoolRow("curl, sha256sum, qemu-img convert rbd: (CloudStack 4.21)", theirs),
+        ]
+        measure(rows, context.reps)
+        print_rows("RBD pool", rows, context.size, "< 1")
+    finally:
+        cluster.stop()

@@ -492,6 +492,7 @@ class Bench:
             engine=engine,
         )
         pools.nfs_section(context)
+        pools.rbd_section(context)
 
 
 def paired_ratio(ours: Row, base: Row) -> float:

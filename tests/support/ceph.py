@@ -109,8 +109,11 @@ class CephCluster:
         user: str = USER,
         ready_timeout_s: float = READY_TIMEOUT_S,
         stop_timeout_s: float = STOP_TIMEOUT_S,
+        memstore_bytes: int = _MEMSTORE_BYTES,
     ) -> None:
         self.pool = pool
+        # The OSD's whole store, held in RAM: the benchmark's 2 GiB images need more.
+        self.memstore_bytes = memstore_bytes
         self.user = user
         self.key = ""
         self.fsid = ""
@@ -236,7 +239,7 @@ class CephCluster:
                 v1_port=self.v1_port,
                 v2_port=self.v2_port,
                 directory=directory,
-                memstore_bytes=_MEMSTORE_BYTES,
+                memstore_bytes=self.memstore_bytes,
             )
         )
         mon_keyring = directory / "mon.keyring"
