@@ -26,10 +26,12 @@ TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin
 LONGEST_VARCHAR = 1024
 
 # The isolation level of every connection: see docs/management-servers.md. Job and copy
-# claims are compare-and-set UPDATEs; under REPEATABLE READ an UPDATE that waited for a
-# row lock re-reads the latest row, but a plain SELECT later in the same transaction still
-# sees the snapshot, and gap locks make concurrent claimers deadlock. READ COMMITTED gives
-# each statement a fresh snapshot and locks only the rows it changes, as PostgreSQL does.
+# claims are compare-and-set UPDATEs, right on any level (an UPDATE that waited for a row
+# lock re-reads the latest row). But under REPEATABLE READ a plain SELECT later in the same
+# transaction still sees the first read's snapshot (a deploy that lost the race to create
+# a pool copy could not read the winner's row), and range UPDATEs take gap locks that hold
+# up inserts. READ COMMITTED gives each statement a fresh snapshot and locks only the rows
+# it changes, as PostgreSQL does.
 ISOLATION_LEVEL = "READ COMMITTED"
 
 
