@@ -72,7 +72,7 @@ class MariaDBStartError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class _RunAs:
+class RunAs:
     """Whom to run MariaDB programs as: None keeps the current user."""
 
     uid: int | None = None
@@ -110,7 +110,7 @@ class MariaDBServer:
         self._port: int | None = None
         self._directory: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._run_as = _RunAs()
+        self._run_as = RunAs()
 
     @property
     def port(self) -> int:
@@ -183,7 +183,7 @@ class MariaDBServer:
         if self._directory is not None:
             raise RuntimeError("MariaDBServer is already running")
         programs = find_programs()
-        self._run_as = _choose_run_as()
+        self._run_as = choose_run_as()
         self._directory = Path(tempfile.mkdtemp(prefix="kvmcloud-mariadb-"))
         try:
             self._start_in(programs)
@@ -342,9 +342,9 @@ def find_programs() -> _Programs:
     return _Programs(**found)
 
 
-def _choose_run_as() -> _RunAs:
+def choose_run_as() -> RunAs:
     if os.geteuid() != 0:
-        return _RunAs()
+        return RunAs()
     try:
         entry = pwd.getpwnam(MARIADB_OS_USER)
     except KeyError:
@@ -352,4 +352,4 @@ def _choose_run_as() -> _RunAs:
             f"running as root, which mariadbd refuses, and there is no {MARIADB_OS_USER!r} "
             "user to run it as; install the mariadb-server package or run the tests unprivileged"
         ) from None
-    return _RunAs(uid=entry.pw_uid, gid=entry.pw_gid)
+    return RunAs(uid=entry.pw_uid, gid=entry.pw_gid)
