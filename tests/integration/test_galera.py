@@ -28,6 +28,15 @@ RUNNERS = 6
 JOBS = 60
 THREAD_TIMEOUT_S = 120.0
 DEADLOCK = 1213
+# Galera applies a write set on the other nodes after the writer's commit returns: a read
+# there waits until it has applied everything committed before (wsrep_sync_wait=1), or it
+# may miss the last migration's ALTER or the last claims (both seen without it).
+SYNC_READS = "?init_command=SET%20SESSION%20wsrep_sync_wait%3D1"
+
+
+def synced(url: str) -> str:
+    """``url`` with causal reads: each read sees every write committed on any node before."""
+    return url + SYNC_READS
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +50,7 @@ def cluster() -> Iterator[GaleraCluster]:
 
 def test_migrations_through_one_node_give_every_node_the_schema(cluster: GaleraCluster) -> None:
     for url in cluster.urls[1:]:
-        engine = make_engine(url)
+        engine = make_engine(synced(url))
         try:
             assert db_migrations.pending_differences(engine) == []
         finally:
@@ -53,7 +62,7 @@ def race(
 ) -> tuple[Counter[int], Counter[int]]:
     """Queue JOBS jobs, let RUNNERS runners claim them through their nodes; count claims."""
     models_index.load_all()
-    databases = [Database(make_engine(url)) for url in cluster.urls]
+    databases = [Database(make_engine(synced(url))) for url in cluster.urls]
     now = datetime.now(UTC)
     with databases[0].transaction() as session:
         session.execute(delete(AsyncJob))
