@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml requirements.lock $(SYSTEM_STAMP)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "kvmcloud needs Python 3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip==25.3"
-	$(BIN)/pip install -q -c requirements.lock -e ".[server,agent,cli,postgres]" --group dev
+	$(BIN)/pip install -q -c requirements.lock -e ".[server,agent,cli,postgres,mariadb]" --group dev
 	@touch $@
 
 .PHONY: install
@@ -104,10 +104,8 @@ test-fast: install ui ## unit and integration tests, no end to end: the edit-tes
 	$(BIN)/pytest $(PYTEST_ARGS) tests/unit tests/integration
 
 .PHONY: db-check
-db-check: install ## migrations upgrade a fresh database and match the models
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	  KVMCLOUD_DATABASE_URL="sqlite:///$$tmp/check.db" $(BIN)/kvmcloud-server db upgrade && \
-	  KVMCLOUD_DATABASE_URL="sqlite:///$$tmp/check.db" $(BIN)/kvmcloud-server db check
+db-check: install ## migrations upgrade a fresh database and match the models (SQLite, PostgreSQL, MariaDB)
+	$(BIN)/python scripts/db_check.py $(DB_CHECK_ARGS)
 
 .PHONY: db-revision
 db-revision: install ## autogenerate a migration: make db-revision MESSAGE="what changed"

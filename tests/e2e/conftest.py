@@ -1,7 +1,8 @@
 """A running kvmcloud: server and agent as real processes, an origin on loopback, a database.
 
-The stack is built once per module and per database backend (SQLite, and a PostgreSQL
-server the suite starts itself), and driven by the unmodified ``cs`` client from PyPI.
+The stack is built once per module and per database backend (SQLite, and a PostgreSQL and
+a MariaDB server the suite starts itself), and driven by the unmodified ``cs`` client from
+PyPI.
 """
 
 import hashlib
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from tests.support.egress import ALLOW_SETTING, LOOPBACK
 from tests.support.images import make_qcow2
+from tests.support.mariadb import MariaDBServer, mariadb_or_skip
 from tests.support.origin import Origin
 from tests.support.postgres import PostgresServer, postgres_or_skip
 from tests.support.processes import (
@@ -133,12 +135,23 @@ def wait_jobs(
     return [done[j] for j in job_ids]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db')}/kvmcloud.db"
+        return
+    if request.param == "mariadb":
+        with mariadb_or_skip(MariaDBServer(database="kvmcloud_e2e")) as mariadb:
+            yield mariadb.url
         return
     with postgres_or_skip(PostgresServer(database="kvmcloud_e2e")) as server:
         yield server.url

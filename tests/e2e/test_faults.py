@@ -1,6 +1,7 @@
-"""Direct download under faults (issue 6), with real server, agents, origin, libvirt, PostgreSQL.
+"""Direct download under faults (issue 6): real server, agents, origin, libvirt, a database.
 
-One stack for the module: a kvmcloud-server on PostgreSQL, two agents (two hosts of one
+One stack for the module per database: a kvmcloud-server on PostgreSQL, then on MariaDB
+(the tests with ``sqlite_cloud`` on SQLite), two agents (two hosts of one
 cluster) and ``pool1``, a SharedMountPoint pool both hosts see (one directory on this
 machine). Each test provokes one fault and checks what can be observed from outside: what
 the origin served, API results through the unmodified ``cs`` client, files on disk and rows
@@ -26,6 +27,7 @@ from cs import CloudStack, CloudStackApiException
 from tests.e2e.conftest import HEADER, Stack, running_stack, wait_jobs
 from tests.support.images import make_boot_iso, make_qcow2, make_raw, sha256_of
 from tests.support.libvirt import URI, domain_state, libvirt_or_skip
+from tests.support.mariadb import MariaDBServer, mariadb_or_skip
 from tests.support.pool_audit import PARTIAL_DIR, assert_pools_clean, audit_pools
 from tests.support.postgres import PostgresServer, postgres_or_skip
 from tests.support.processes import ManagedProcess, free_port, start_agent, start_server
@@ -33,7 +35,7 @@ from tests.support.tmpfs import tmpfs_or_skip
 from tests.support.trust import agent_token
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e]
 
 CONCURRENT_DEPLOYS = 20
 
@@ -268,14 +270,26 @@ def fault_cloud(database_url: str, workdir: Path) -> Iterator[Cloud]:
                     print(f"could not stop {process.name}: {exc}")
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    """The module's cloud on PostgreSQL (several management servers need it)."""
-    workdir = tmp_path_factory.mktemp("e2e-faults")
-    with (
-        postgres_or_skip(PostgresServer(database="kvmcloud_faults")) as database,
-        fault_cloud(database.url, workdir) as built,
-    ):
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def cloud(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cloud]:
+    """The module's cloud on PostgreSQL, then on MariaDB (several management servers need one)."""
+    workdir = tmp_path_factory.mktemp(f"e2e-faults-{request.param}")
+    server: PostgresServer | MariaDBServer
+    if request.param == "mariadb":
+        server = MariaDBServer(database="kvmcloud_faults")
+        running = mariadb_or_skip(server)
+    else:
+        server = PostgresServer(database="kvmcloud_faults")
+        running = postgres_or_skip(server)
+    with running, fault_cloud(server.url, workdir) as built:
         yield built
 
 

@@ -1,4 +1,4 @@
-"""Base with naming convention, make_engine() (SQLite WAL, busy timeout), Database.transaction()."""
+"""Base with naming convention, make_engine() (per database), Database.transaction()."""
 
 import time
 import uuid
@@ -9,10 +9,13 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, exc
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from kvmcloud.server import db_mariadb
 
 # Constraint names come from this convention so Alembic can name and later alter them on
 # every backend (Alembic docs, "The Importance of Naming Constraints").
@@ -36,6 +39,12 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     impl = DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Keep microseconds on MariaDB too (DATETIME(6)); the others keep them anyway."""
+        if dialect.name in db_mariadb.DIALECTS:
+            return dialect.type_descriptor(db_mariadb.DATETIME)
+        return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Convert an aware datetime to naive UTC for storage."""
@@ -94,7 +103,8 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     connections under load. No ping per checkout (``pool_pre_ping`` costs a round trip
     per transaction): connections are recycled after ``POOL_RECYCLE_S``, pinged only when
     idle for ``IDLE_PING_AFTER_S``, and a transaction cut by a disconnect invalidates the
-    pool (see ``Database.run``).
+    pool (see ``Database.run``). MariaDB gets utf8mb4 connections in READ COMMITTED
+    (db_mariadb says why).
     """
     if url.startswith("sqlite"):
         # An in-memory database lives in one connection per thread: no pool to size.
@@ -105,8 +115,13 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         )
         event.listen(engine, "connect", _configure_sqlite)
         return engine
+    dialect_arguments = db_mariadb.engine_arguments(url) if db_mariadb.is_mariadb_url(url) else {}
     engine = create_engine(
-        url, pool_size=pool_size, max_overflow=max(4, pool_size // 4), pool_recycle=POOL_RECYCLE_S
+        url,
+        pool_size=pool_size,
+        max_overflow=max(4, pool_size // 4),
+        pool_recycle=POOL_RECYCLE_S,
+        **dialect_arguments,
     )
     event.listen(engine, "checkin", _note_idle)
     event.listen(engine, "checkout", _ping_if_idle)
@@ -144,6 +159,36 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
     # regenerated key, must not linger in the file's free space.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def insert_unless_present(
+    session: Session, model: type[Base], values: dict[str, Any], key: list[str]
+) -> None:
+    """INSERT a row unless one with the same unique ``key`` exists; then keep that one.
+
+    Racing inserters of the same key do not fail: the database makes the later ones wait
+    for the first one's commit and then adds nothing (PostgreSQL and SQLite: ON CONFLICT
+    DO NOTHING; MariaDB: ON DUPLICATE KEY UPDATE of a key column to itself, which changes
+    nothing and, unlike INSERT IGNORE, does not turn other errors into warnings). Read the
+    row afterwards in a new statement: under READ COMMITTED it is visible then.
+
+    Raises:
+        NotImplementedError: a database other than SQLite, PostgreSQL and MariaDB.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect in db_mariadb.DIALECTS:
+        column = model.__table__.c[key[0]]
+        session.execute(
+            mysql.insert(model).values(**values).on_duplicate_key_update({column.name: column})
+        )
+        return
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(
+            f"insert_unless_present is not implemented for database dialect {dialect!r}: "
+            "only sqlite, postgresql and mariadb are supported"
+        )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=key))
 
 
 JOBS_QUEUED = "kvmcloud.jobs_queued"

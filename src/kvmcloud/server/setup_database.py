@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
 def _setup(args: argparse.Namespace) -> int:
     if args.engine == "mariadb":
         raise SetupError(
-            "MariaDB is not supported yet: kvmcloud-server accepts sqlite:/// and "
-            "postgresql+psycopg:// database URLs; choose sqlite or postgresql"
+            "MariaDB is not supported yet by kvmcloud-setup-database (the packages lack its "
+            "driver); choose sqlite or postgresql, or install from source with the mariadb "
+            "extra and set a mysql+mysqldb:// KVMCLOUD_DATABASE_URL yourself"
         )
     config_dir: Path = args.config_dir
     if not config_dir.is_absolute():

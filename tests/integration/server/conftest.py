@@ -1,4 +1,4 @@
-"""Fixtures for in-process server tests: a migrated SQLite database, the app, a signed client."""
+"""Fixtures for in-process server tests: a migrated database, the app, a signed client."""
 
 import shutil
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +28,7 @@ from kvmcloud.server.sealing.keyfile import ensure_key_file, key_file_path
 from kvmcloud.server.settings import ServerSettings
 from kvmcloud.server.templates.guest_os import seed_guest_os
 from tests.fakes import FAKE_TOKEN, FakeAgentClient, FakeClock
+from tests.support.databases import BACKENDS, DatabaseServers
 from tests.support.egress import ALLOW_SETTING, LOOPBACK
 from tests.support.live_server import serve_in_thread
 from tests.support.response_fields import answer_problems, result_problems
@@ -114,15 +115,40 @@ class ServerHarness:
             return create_user_account(session, name, self.clock(), self.services.box)
 
 
+@pytest.fixture(scope="session")
+def database_servers() -> Iterator[DatabaseServers]:
+    servers = DatabaseServers()
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(
+    request: pytest.FixtureRequest, database_servers: DatabaseServers, tmp_path: Path
+) -> Iterator[str]:
+    """A fresh database, migrated to head, on each of SQLite, PostgreSQL and MariaDB."""
+    url = database_servers.create(request.param, tmp_path)
+    engine = make_engine(url)
+    db_migrations.upgrade(engine)
+    engine.dispose()
+    yield url
+    database_servers.drop(url)
+
+
 def seeded_services(
     migrated_db_file: Path, directory: Path
 ) -> tuple[Services, FakeAgentClient, FakeClock, ApiKeys]:
     """Services on a copy of the migrated database, seeded, with fake agents and clock."""
     path = directory / "kvmcloud.db"
     shutil.copy(migrated_db_file, path)
-    settings = ServerSettings(
-        database_url=f"sqlite:///{path}", job_workers=1, config_dir=directory / "etc"
-    )
+    return seeded_services_on(f"sqlite:///{path}", directory)
+
+
+def seeded_services_on(
+    url: str, directory: Path
+) -> tuple[Services, FakeAgentClient, FakeClock, ApiKeys]:
+    """Services on the migrated database at ``url``, seeded, with fake agents and clock."""
+    settings = ServerSettings(database_url=url, job_workers=1, config_dir=directory / "etc")
     ensure_key_file(key_file_path(settings.config_dir))
     AgentPki.init(settings.pki_dir, [settings.agent_host], datetime.now(UTC))
     clock, agents = FakeClock(), FakeAgentClient()
@@ -136,7 +162,20 @@ def seeded_services(
 
 @pytest.fixture
 def server(migrated_db_file: Path, tmp_path: Path) -> Iterator[ServerHarness]:
-    services, agents, clock, admin = seeded_services(migrated_db_file, tmp_path)
+    yield from harness(seeded_services(migrated_db_file, tmp_path))
+
+
+@pytest.fixture
+def server_on_each_database(db_url: str, tmp_path: Path) -> Iterator[ServerHarness]:
+    """The harness on SQLite, PostgreSQL and MariaDB (a test using it runs three times)."""
+    yield from harness(seeded_services_on(db_url, tmp_path))
+
+
+def harness(
+    seeded: tuple[Services, FakeAgentClient, FakeClock, ApiKeys],
+) -> Iterator[ServerHarness]:
+    """Run the app and the agent app of ``seeded`` services in test clients."""
+    services, agents, clock, admin = seeded
     app = create_app(services, run_background=False)
     agent_app = create_agent_app(services, require_client_certificate=False)
     with TestClient(app) as client, TestClient(agent_app) as agent_api:

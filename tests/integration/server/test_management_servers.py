@@ -21,6 +21,12 @@ from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
 from tests.integration.server.test_vms import offering, register
 
 
+@pytest.fixture
+def server(server_on_each_database: ServerHarness) -> ServerHarness:
+    """Every test here runs on SQLite, PostgreSQL and MariaDB: claims and leases are SQL."""
+    return server_on_each_database
+
+
 def add_server(server: ServerHarness, msid: str, name: str, last_seen: datetime) -> None:
     with server.db.transaction() as session:
         session.add(

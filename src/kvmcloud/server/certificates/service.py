@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,7 +37,7 @@ from kvmcloud.server.certificates.pushes import (
     push_all,
 )
 from kvmcloud.server.certificates.records import CertificateRecord, HostState, host_mappings
-from kvmcloud.server.db import Database
+from kvmcloud.server.db import Database, insert_unless_present
 from kvmcloud.server.errors import InvalidParameterError, OperationFailedError
 from kvmcloud.server.infrastructure.heartbeats import HostSeen
 from kvmcloud.server.infrastructure.host_states import HostStatus
@@ -254,13 +253,7 @@ def _ensure_mapping(
         "details": "not pushed yet",
         "updated": now,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(CertificateHostMap)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["certificate_id", "host_id"])
-    )
+    insert_unless_present(session, CertificateHostMap, values, ["certificate_id", "host_id"])
     row = mapping(session, certificate_id, host_id)
     assert row is not None
     return row

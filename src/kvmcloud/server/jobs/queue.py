@@ -50,10 +50,10 @@ def claim_next(
 
     The candidates are read first and claimed one by one with a compare-and-set, so two
     runners (or two management servers sharing a database) can race for a job and exactly
-    one wins. The server's lease (``mshost``) is what lets others take the job over if it
-    dies.
+    one wins (on PostgreSQL and MariaDB the candidate is read ``FOR UPDATE SKIP LOCKED``).
+    The server's lease (``mshost``) is what lets others take the job over if it dies.
     """
-    candidates = session.scalars(
+    query = (
         select(AsyncJob.id)
         .where(
             AsyncJob.job_status == JobStatus.PENDING,
@@ -61,8 +61,17 @@ def claim_next(
             AsyncJob.run_after <= now,
         )
         .order_by(AsyncJob.id)
-        .limit(5)
-    ).all()
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        # One writer at a time: nobody else can be claiming while this claims.
+        query = query.limit(5)
+    else:
+        # PostgreSQL and MariaDB: lock the oldest runnable job that no other runner is
+        # claiming right now (SKIP LOCKED), so racing runners take different jobs at once
+        # instead of queueing on one row's lock. The compare-and-set below stays: it is
+        # what makes a claim correct, the lock only spares the wait.
+        query = query.limit(1).with_for_update(skip_locked=True)
+    candidates = session.scalars(query).all()
     for job_id in candidates:
         job = try_claim(session, job_id, owner, now, msid=msid)
         if job is not None:

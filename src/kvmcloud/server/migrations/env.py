@@ -4,9 +4,9 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
-from kvmcloud.server import models_index
+from kvmcloud.server import db_mariadb, models_index
 from kvmcloud.server.db import Base, StrEnumType
 
 models_index.load_all()
@@ -32,13 +32,16 @@ def _render_item(kind: str, obj: Any, _autogen_context: AutogenContext) -> str |
     return False
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
+    mariadb = db_mariadb.is_mariadb(connection)
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
         render_item=_render_item,
+        # MariaDB's live-name indexes differ from the models by design (db_mariadb).
+        include_object=db_mariadb.include_in_comparison if mariadb else None,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -6,7 +6,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
@@ -14,7 +13,7 @@ from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.configuration import definitions as config
 from kvmcloud.server.configuration.service import egress_rules, get_value
-from kvmcloud.server.db import Database, new_uuid
+from kvmcloud.server.db import Database, insert_unless_present, new_uuid
 from kvmcloud.server.errors import (
     ApiError,
     InvalidParameterError,
@@ -201,43 +200,24 @@ def get_or_create_pool_ref(
     ref = session.scalars(query).first()
     if ref is None:
         # Jobs deploying the same new template race here: a plain INSERT let all but one
-        # fail on the (pool_id, template_id) unique constraint. ON CONFLICT DO NOTHING
+        # fail on the (pool_id, template_id) unique constraint. insert_unless_present
         # waits for the winner's commit and adds nothing; everyone then reads its row.
-        insert = insert_skipping_duplicates(session.get_bind().dialect.name)
-        session.execute(
-            insert(TemplatePoolRef)
-            .values(
-                pool_id=pool.id,
-                template_id=template.id,
-                local_path=_install_name(template),
-                download_state=copy_states.NOT_DOWNLOADED.download_state,
-                state=copy_states.NOT_DOWNLOADED.state,
-                created=now,
-                last_updated=now,
-            )
-            .on_conflict_do_nothing(index_elements=["pool_id", "template_id"])
+        insert_unless_present(
+            session,
+            TemplatePoolRef,
+            {
+                "pool_id": pool.id,
+                "template_id": template.id,
+                "local_path": _install_name(template),
+                "download_state": copy_states.NOT_DOWNLOADED.download_state,
+                "state": copy_states.NOT_DOWNLOADED.state,
+                "created": now,
+                "last_updated": now,
+            },
+            ["pool_id", "template_id"],
         )
         ref = session.scalars(query).one()
     return ref
-
-
-def insert_skipping_duplicates(
-    dialect: str,
-) -> Callable[[type[TemplatePoolRef]], postgresql.Insert | sqlite.Insert]:
-    """Return the dialect's INSERT that can skip a duplicate row (ON CONFLICT DO NOTHING).
-
-    Raises:
-        NotImplementedError: a database other than PostgreSQL or SQLite; each needs its own
-            way to skip a duplicate (MariaDB: INSERT IGNORE or ON DUPLICATE KEY UPDATE).
-    """
-    if dialect == "postgresql":
-        return postgresql.insert
-    if dialect == "sqlite":
-        return sqlite.insert
-    raise NotImplementedError(
-        f"Creating a template's pool copy is not implemented for database dialect {dialect!r}: "
-        "only postgresql and sqlite are supported"
-    )
 
 
 def state_of(ref: TemplatePoolRef) -> CopyState:

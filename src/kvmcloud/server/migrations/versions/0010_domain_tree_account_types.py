@@ -13,6 +13,7 @@ from alembic import op
 from alembic.operations import BatchOperations
 
 import kvmcloud.server.db
+from kvmcloud.server import db_mariadb
 
 revision = "0010"
 down_revision = "0009"
@@ -59,7 +60,17 @@ def _defer_foreign_keys() -> None:
 
 
 def _live_index(name: str, table: str, columns: list[str]) -> None:
+    if db_mariadb.is_mariadb(op.get_bind()):
+        db_mariadb.create_live_unique_index(op.get_bind(), name, columns)
+        return
     op.create_index(name, table, columns, unique=True, sqlite_where=LIVE, postgresql_where=LIVE)
+
+
+def _drop_live_index(name: str, table: str) -> None:
+    if db_mariadb.is_mariadb(op.get_bind()):
+        db_mariadb.drop_live_unique_index(op.get_bind(), name)
+        return
+    op.drop_index(name, table_name=table)
 
 
 def upgrade() -> None:
@@ -98,11 +109,11 @@ def downgrade() -> None:
         batch.drop_column("email")
         batch.drop_column("last_name")
         batch.drop_column("first_name")
-    op.drop_index("ix_account_live_name", table_name="account")
+    _drop_live_index("ix_account_live_name", "account")
     with _rebuilt("account") as batch:
         batch.create_unique_constraint("uq_account_account_name", ["account_name"])
         batch.drop_column("removed")
-    op.drop_index("ix_domain_live_path", table_name="domain")
+    _drop_live_index("ix_domain_live_path", "domain")
     with _rebuilt("domain") as batch:
         batch.create_unique_constraint("uq_domain_path", ["path"])
         batch.drop_constraint("fk_domain_parent_id_domain", type_="foreignkey")

@@ -13,6 +13,7 @@ from alembic import op
 from alembic.operations import BatchOperations
 
 import kvmcloud.server.db
+from kvmcloud.server import db_mariadb
 
 revision = "0012"
 down_revision = "0011"
@@ -79,6 +80,9 @@ def _defer_foreign_keys() -> None:
 
 
 def _live_account_name_index() -> None:
+    # MariaDB's batch alters in place: its index (db_mariadb) is never dropped.
+    if db_mariadb.is_mariadb(op.get_bind()):
+        return
     op.create_index(
         "ix_account_live_name",
         "account",
@@ -87,6 +91,11 @@ def _live_account_name_index() -> None:
         sqlite_where=LIVE,
         postgresql_where=LIVE,
     )
+
+
+def _drop_account_name_index() -> None:
+    if not db_mariadb.is_mariadb(op.get_bind()):
+        op.drop_index("ix_account_live_name", table_name="account")
 
 
 def upgrade() -> None:
@@ -103,9 +112,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_role")),
         sa.UniqueConstraint("uuid", name=op.f("uq_role_uuid")),
     )
-    op.create_index(
-        "ix_role_live_name", "role", ["name"], unique=True, sqlite_where=LIVE, postgresql_where=LIVE
-    )
+    if db_mariadb.is_mariadb(op.get_bind()):
+        db_mariadb.create_live_unique_index(op.get_bind(), "ix_role_live_name", ["name"])
+    else:
+        op.create_index(
+            "ix_role_live_name",
+            "role",
+            ["name"],
+            unique=True,
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
+        )
     op.bulk_insert(
         role,
         [
@@ -150,7 +167,7 @@ def upgrade() -> None:
             )
         )
     # The batch copy would drop the partial index's WHERE on SQLite: recreate it after.
-    op.drop_index("ix_account_live_name", table_name="account")
+    _drop_account_name_index()
     with _rebuilt("account") as batch:
         batch.alter_column("role_id", existing_type=sa.Integer(), nullable=False)
         batch.create_foreign_key(op.f("fk_account_role_id_role"), "role", ["role_id"], ["id"])
@@ -161,12 +178,15 @@ def upgrade() -> None:
 def downgrade() -> None:
     _defer_foreign_keys()
     op.drop_index(op.f("ix_account_role_id"), table_name="account")
-    op.drop_index("ix_account_live_name", table_name="account")
+    _drop_account_name_index()
     with _rebuilt("account") as batch:
         batch.drop_constraint(op.f("fk_account_role_id_role"), type_="foreignkey")
         batch.drop_column("role_id")
     _live_account_name_index()
     op.drop_index(op.f("ix_role_permission_role_id"), table_name="role_permission")
     op.drop_table("role_permission")
-    op.drop_index("ix_role_live_name", table_name="role")
+    if db_mariadb.is_mariadb(op.get_bind()):
+        db_mariadb.drop_live_unique_index(op.get_bind(), "ix_role_live_name")
+    else:
+        op.drop_index("ix_role_live_name", table_name="role")
     op.drop_table("role")
