@@ -67,6 +67,8 @@ from kvmcloud.agent.handlers import CommandHandlers
 from kvmcloud.agent.heartbeat import HeartbeatLoop
 from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
+from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS
+from kvmcloud.agent.nfs_mount import detect_access
 from kvmcloud.agent.pool_kinds import open_pool
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.settings import AgentSettings
@@ -82,6 +84,7 @@ from kvmcloud.protocol.agent_messages import (
     EnrollRequest,
     HostReport,
     MessageFormatError,
+    PoolHealth,
     PoolInventory,
     ReadPoolFileRequest,
     VmPowerState,
@@ -262,7 +265,8 @@ class AgentRuntime:
         remembered = self.keeper.remembered() if self.keeper is not None else []
         if request.pool not in remembered:
             raise PoolFileMismatchError(f"pool {request.pool.uuid} is not one this agent uses")
-        return open_pool(request.pool).open_published(request.name, request.size_bytes)
+        nfs = self.keeper.nfs if self.keeper is not None else USERSPACE_ACCESS
+        return open_pool(request.pool, nfs).open_published(request.name, request.size_bytes)
 
     def begin_shutdown(self) -> None:
         """Stop taking commands, cancel running downloads and release long polls."""
@@ -292,6 +296,8 @@ class AgentRuntime:
             vm_states=self._vm_states,
             certificates=self._certificates,
             pool_inventory=self._pool_inventory,
+            pool_health=self._pool_health,
+            pool_check_interval_s=self.settings.pool_check_interval_s,
         )
         with self._lock:
             if self._shutdown_started:
@@ -302,6 +308,9 @@ class AgentRuntime:
             # Do not wait: the old loop may be stuck talking to an unreachable server.
             previous.stop(wait=False)
         heartbeat.start()
+
+    def _pool_health(self) -> list[PoolHealth]:
+        return self.keeper.health() if self.keeper is not None else []
 
     def _pool_inventory(self) -> list[PoolInventory]:
         return self.keeper.inventory() if self.keeper is not None else []
@@ -337,16 +346,26 @@ def create_app(
         libvirt_host = hypervisor = LibvirtHost(settings.libvirt_uri)
     # The directory the HTTPS downloaders' TrustStore reads at every transfer.
     certificates = CertificateStore(settings.cert_dir)
-    keeper = PoolKeeper.open(settings.state_dir)
+    nfs = detect_access(
+        settings.nfs_mode,
+        mount_base=settings.nfs_mount_base,
+        probe_timeout_s=settings.nfs_probe_timeout_s,
+    )
+    logger.info("NetworkFilesystem pools: %s mode (%s)", nfs.mode.value, nfs.reason)
+    keeper = PoolKeeper.open(settings.state_dir, nfs=nfs)
     handlers = CommandHandlers(
         downloaders=downloaders,
         qemu_img=qemu_img if qemu_img is not None else QemuImg(),
         vms=VmLifecycle(
-            hypervisor=hypervisor, console_dir=settings.console_dir, kvm_usable=kvm_usable
+            hypervisor=hypervisor,
+            console_dir=settings.console_dir,
+            kvm_usable=kvm_usable,
+            nfs=nfs,
         ),
         certificates=certificates,
         keeper=keeper,
         identity=identity,
+        nfs=nfs,
     )
     runtime = AgentRuntime(
         settings=settings,

@@ -13,6 +13,7 @@ from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressC
 from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
 from kvmcloud.agent.errors import AgentError, BadCommandError
+from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess
 from kvmcloud.agent.pool_kinds import open_pool
 from kvmcloud.agent.rbd.download import download_into_rbd
 from kvmcloud.agent.recovery import PoolKeeper
@@ -80,6 +81,7 @@ class CommandHandlers:
         certificates: CertificateStore,
         keeper: PoolKeeper | None = None,
         identity: TlsIdentity | None = None,
+        nfs: NfsAccess = USERSPACE_ACCESS,
     ) -> None:
         """Build the handlers; without ``keeper`` pools are not remembered across restarts.
 
@@ -91,6 +93,7 @@ class CommandHandlers:
         self._vms = vms
         self._certificates = certificates
         self._keeper = keeper
+        self._nfs = nfs
 
     def execute(self, command: Command, execution: Execution) -> Answer:
         """Run ``command`` and turn its outcome, whatever it is, into an Answer."""
@@ -128,16 +131,21 @@ class CommandHandlers:
             case CheckUrlCommand():
                 return self.check_url(command, execution)
             case CheckPoolCommand():
-                return open_pool(command.pool).check()
+                return open_pool(command.pool, self._nfs).check()
             case DirectDownloadCommand():
                 return self.direct_download(command, execution)
             case CreateVolumeCommand():
                 # Unique per run, like downloads: two attempts never share a temp file.
                 return create_volume(
-                    command, qemu_img=self._qemu_img, attempt_id=self._new_attempt_id()
+                    command,
+                    qemu_img=self._qemu_img,
+                    attempt_id=self._new_attempt_id(),
+                    nfs=self._nfs,
                 )
             case DeletePoolFileCommand():
-                return PoolFileDeleted(existed=open_pool(command.pool).delete_file(command.name))
+                return PoolFileDeleted(
+                    existed=open_pool(command.pool, self._nfs).delete_file(command.name)
+                )
             case StartVmCommand():
                 return self._vms.start(command)
             case StopVmCommand():
@@ -207,15 +215,24 @@ class CommandHandlers:
 
     def direct_download(self, command: DirectDownloadCommand, execution: Execution) -> Result:
         """Download the template into its pool (see ``downloads.engine``, ``rbd.download``)."""
-        download = download_into_rbd if command.pool.type == PoolType.RBD else download_template
-        return download(
+        if command.pool.type == PoolType.RBD:
+            return download_into_rbd(
+                command,
+                # Unique per run, so two attempts never share a temp file (CloudStack's did).
+                attempt_id=self._new_attempt_id(),
+                downloaders=self._downloaders,
+                qemu_img=self._qemu_img,
+                cancel=execution.cancel,
+                progress=execution.progress,
+            )
+        return download_template(
             command,
-            # Unique per run, so two attempts never share a temp file (CloudStack's did).
             attempt_id=self._new_attempt_id(),
             downloaders=self._downloaders,
             qemu_img=self._qemu_img,
             cancel=execution.cancel,
             progress=execution.progress,
+            nfs=self._nfs,
         )
 
     def _new_attempt_id(self) -> str:

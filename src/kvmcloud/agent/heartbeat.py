@@ -17,6 +17,7 @@ from kvmcloud.protocol.agent_messages import (
     HeartbeatReply,
     HostReport,
     MessageFormatError,
+    PoolHealth,
     PoolInventory,
     VmPowerState,
     from_json,
@@ -42,6 +43,8 @@ INVENTORY_INTERVAL_S = 600.0
 # Longest a heartbeat waits for the pool listing: a hung shared mount must delay the
 # inventory, never the heartbeat (a host without heartbeats is marked Down).
 INVENTORY_TIMEOUT_S = 5.0
+# How often the pools are checked for the server (each check bounded, see PoolKeeper).
+POOL_CHECK_INTERVAL_S = 60.0
 
 
 def clamp_interval_s(interval_s: float) -> float:
@@ -71,6 +74,11 @@ def no_pool_inventory() -> list[PoolInventory]:
     return []
 
 
+def no_pool_health() -> list[PoolHealth]:
+    """Check no pools: for agents built without a PoolKeeper."""
+    return []
+
+
 class HeartbeatError(Exception):
     """A heartbeat was not accepted; the loop logs it and tries again next interval."""
 
@@ -93,6 +101,10 @@ class HeartbeatLoop:
     unsent one is listed afresh at the next beat. The final heartbeat never carries it.
     The listing runs on its own thread, waited for at most ``inventory_timeout_s``: past
     that the beat goes without it, and no new listing starts until the stuck one ends.
+
+    Every ``pool_check_interval_s`` the pools are checked (``pool_health``) on another
+    thread the beat never waits for: the results go out with the next beat after they
+    are ready, and no new check starts while one still runs (a hung mount).
     """
 
     def __init__(
@@ -107,6 +119,8 @@ class HeartbeatLoop:
         initial_interval_s: float = INITIAL_INTERVAL_S,
         inventory_interval_s: float = INVENTORY_INTERVAL_S,
         inventory_timeout_s: float = INVENTORY_TIMEOUT_S,
+        pool_health: Callable[[], list[PoolHealth]] = no_pool_health,
+        pool_check_interval_s: float = POOL_CHECK_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.enrollment = enrollment
@@ -121,6 +135,12 @@ class HeartbeatLoop:
         self._inventory_timeout_s = inventory_timeout_s
         self._inventory_sent_at: float | None = None
         self._inventory_thread: threading.Thread | None = None
+        self._pool_health = pool_health
+        self._pool_check_interval_s = pool_check_interval_s
+        self._pool_check_started_at: float | None = None
+        self._pool_check_thread: threading.Thread | None = None
+        self._health_lock = threading.Lock()
+        self._health_ready: list[PoolHealth] = []
         self._clock = clock
         self._interval_s = clamp_interval_s(initial_interval_s)
         self._stop = threading.Event()
@@ -160,6 +180,7 @@ class HeartbeatLoop:
             vm_states=self._collect_vm_states(),
             certificates=self._collect_certificates(),
             pool_inventory=inventory or [],
+            pool_health=[] if shutting_down else self._take_pool_health(),
         )
         url = self.enrollment.server_url.rstrip("/") + HEARTBEAT_PATH
         try:
@@ -213,6 +234,30 @@ class HeartbeatLoop:
                 self._inventory_timeout_s,
             )
         return None
+
+    def _take_pool_health(self) -> list[PoolHealth]:
+        """Return the pool checks finished since the last beat; start the next when due."""
+        with self._health_lock:
+            ready, self._health_ready = self._health_ready, []
+        running = self._pool_check_thread
+        started = self._pool_check_started_at
+        due = started is None or self._clock() - started >= self._pool_check_interval_s
+        if due and (running is None or not running.is_alive()):
+
+            def check() -> None:
+                try:
+                    results = self._pool_health()
+                except Exception:
+                    logger.exception("checking the pools failed unexpectedly")
+                    return
+                with self._health_lock:
+                    self._health_ready = results
+
+            thread = threading.Thread(target=check, name="pool-check", daemon=True)
+            self._pool_check_thread = thread
+            self._pool_check_started_at = self._clock()
+            thread.start()
+        return ready
 
     def _inventory_due(self) -> bool:
         sent_at = self._inventory_sent_at

@@ -1,4 +1,4 @@
-"""NfsStoragePool: a NetworkFilesystem pool in user-space mode (libnfs, no mount), and open_pool.
+"""NfsStoragePool: a NetworkFilesystem pool in user-space mode (libnfs, no mount); open_pool.
 
 The host has no mount of the export: every operation mounts it in user space through
 ``NfsExport`` (libnfs) for its duration. Files keep the same layout as directory pools
@@ -25,7 +25,11 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
+from kvmcloud.agent.host.commands import RunCommand
+from kvmcloud.agent.host.commands import run as run_command
 from kvmcloud.agent.nfs_export import NfsExport, NfsExportError
+from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess, NfsMode
+from kvmcloud.agent.nfs_mount import MountedNfsPool
 from kvmcloud.agent.pool_files import (
     PARTIAL_SUFFIX,
     PublishedNames,
@@ -45,8 +49,14 @@ _PROBE_NAME = f"{PARTIAL_DIR_NAME}/probe"
 T = TypeVar("T")
 
 
-def open_pool(spec: PoolSpec) -> "StoragePool | NfsStoragePool":
-    """Return the pool implementation for a file pool (``pool_kinds.open_pool``: any pool).
+def open_pool(
+    spec: PoolSpec, access: NfsAccess = USERSPACE_ACCESS, *, run: RunCommand = run_command
+) -> "StoragePool | NfsStoragePool":
+    """Return the pool implementation for ``spec``'s type (and, for NFS, this host's mode).
+
+    A NetworkFilesystem pool in mount mode is a directory pool on its mount point
+    (``MountedNfsPool``); in user-space mode it is reached through libnfs.
+    ``pool_kinds.open_pool`` opens any pool.
 
     Raises:
         BadCommandError: an RBD pool, which holds images, not files.
@@ -54,6 +64,8 @@ def open_pool(spec: PoolSpec) -> "StoragePool | NfsStoragePool":
     if spec.type == PoolType.RBD:
         raise BadCommandError(f"pool {spec.uuid} is an RBD pool, not a file pool")
     if spec.type == PoolType.NETWORK_FILESYSTEM:
+        if access.mode == NfsMode.MOUNT:
+            return MountedNfsPool(spec, access=access, run=run)
         return NfsStoragePool(spec)
     return StoragePool(spec)
 

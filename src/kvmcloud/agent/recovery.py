@@ -22,12 +22,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from kvmcloud.agent.bounded import CallTimedOutError, run_bounded
 from kvmcloud.agent.enrollment import EnrollmentStateError, ensure_state_dir, write_private_file
-from kvmcloud.agent.errors import PoolUnavailableError
+from kvmcloud.agent.errors import AgentError, PoolUnavailableError
+from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess, NfsMode
 from kvmcloud.agent.pool_files import HOST_TAG, new_attempt_id, new_host_tag
 from kvmcloud.agent.pool_kinds import open_pool
 from kvmcloud.protocol.agent_messages import (
     MessageFormatError,
+    PoolHealth,
     PoolInventory,
     PoolSpec,
     PoolType,
@@ -87,8 +90,17 @@ class PoolKeeper:
     Thread-safe: commands run on several threads and all remember their pools.
     """
 
-    def __init__(self, state_dir: Path, host_tag: str, pools: list[PoolSpec]) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        host_tag: str,
+        pools: list[PoolSpec],
+        *,
+        nfs: NfsAccess = USERSPACE_ACCESS,
+    ) -> None:
         self.state_dir = state_dir
+        # How this host reaches NetworkFilesystem pools (mount or user space).
+        self.nfs = nfs
         self.host_tag = host_tag
         self._lock = threading.Lock()
         self._pools: dict[str, PoolSpec] = {p.uuid: p for p in pools[-MAX_REMEMBERED_POOLS:]}
@@ -96,7 +108,7 @@ class PoolKeeper:
         self._save_problem: str | None = None
 
     @classmethod
-    def open(cls, state_dir: Path) -> "PoolKeeper":
+    def open(cls, state_dir: Path, *, nfs: NfsAccess = USERSPACE_ACCESS) -> "PoolKeeper":
         """Load (or create) the host tag and the remembered pools from ``state_dir``.
 
         An unreadable pool list is logged and started afresh: losing it only means some
@@ -106,7 +118,7 @@ class PoolKeeper:
             EnrollmentStateError: the state directory or the host tag is unusable.
         """
         host_tag = load_or_create_host_tag(state_dir)
-        return cls(state_dir, host_tag, _load_pools(state_dir / POOLS_FILE_NAME))
+        return cls(state_dir, host_tag, _load_pools(state_dir / POOLS_FILE_NAME), nfs=nfs)
 
     def new_attempt_id(self) -> str:
         """Return a fresh attempt id carrying this agent's host tag."""
@@ -164,7 +176,7 @@ class PoolKeeper:
         removed_total = failed_pools = 0
         for spec in self.remembered():
             try:
-                cleanup = open_pool(spec).remove_own_partials(
+                cleanup = open_pool(spec, self.nfs).remove_own_partials(
                     self.host_tag, max_entries=MAX_PARTIAL_ENTRIES
                 )
             except PoolUnavailableError as exc:
@@ -191,6 +203,35 @@ class PoolKeeper:
             )
         return CleanupReport(removed=removed_total, failed_pools=failed_pools)
 
+    def health(self) -> list[PoolHealth]:
+        """Check every remembered pool as ``CheckPool`` does, each within a time bound.
+
+        Every check runs in a worker the keeper stops waiting for after the NFS probe
+        timeout (twice it, for user-space NFS whose mount takes RPCs of its own): a
+        directory pool on a hung mount blocks in the kernel, and must cost its own report
+        only, not the others'.
+        """
+        results = []
+        bound_s = self.nfs.probe_timeout_s * 2 + 5
+        for spec in self.remembered():
+            access = "directory"
+            if spec.type == PoolType.NETWORK_FILESYSTEM:
+                access = "mount" if self.nfs.mode == NfsMode.MOUNT else "userspace"
+            elif spec.type == PoolType.RBD:
+                access = "rbd"
+            problem: str | None = None
+            try:
+                pool = open_pool(spec, self.nfs)
+                run_bounded(pool.check, timeout_s=bound_s, name=f"pool-check-{spec.uuid}")
+            except CallTimedOutError:
+                problem = f"pool {spec.uuid} did not answer its check within {bound_s:g} s"
+            except AgentError as exc:
+                problem = str(exc)
+            if problem is not None:
+                logger.warning("pool %s failed its check: %s", spec.uuid, problem)
+            results.append(PoolHealth(uuid=spec.uuid, problem=problem, access=access))
+        return results
+
     def inventory(self) -> list[PoolInventory]:
         """List every remembered pool this host can read; the others are logged and left out.
 
@@ -199,7 +240,7 @@ class PoolKeeper:
         """
         inventories = []
         for spec in self.remembered():
-            pool = open_pool(spec)
+            pool = open_pool(spec, self.nfs)
             try:
                 published = pool.published_files(
                     limit=MAX_INVENTORY_FILES, max_entries=MAX_INVENTORY_ENTRIES

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kvmcloud.agent.nfs_modes import DEFAULT_MOUNT_BASE, DEFAULT_PROBE_TIMEOUT_S, NfsMode
+
 PREFIX = "KVMCLOUD_AGENT_"
 # Every interface: the listener is TLS-only, and once enrolled it completes no handshake
 # without a certificate from the server's CA (docs/security.md: firewall rules).
@@ -18,6 +20,7 @@ MAX_BUFFER_SIZE_BYTES = 256 * 1024 * 1024
 DEFAULT_LIBVIRT_URI = "qemu:///system"
 DEFAULT_CONSOLE_DIR = Path("/var/log/kvmcloud-agent/consoles")
 DEFAULT_CERT_DIR = Path("/etc/kvmcloud-agent/certs")
+DEFAULT_POOL_CHECK_INTERVAL_S = 60.0
 DEFAULT_ENROLL_TOKEN_TTL_S = 24 * 3600
 MAX_ENROLL_TOKEN_TTL_S = 30 * 24 * 3600
 # driver[+transport]://[host]/path[?query]: what libvirt accepts, without whitespace.
@@ -52,6 +55,15 @@ class AgentSettings:
       (/etc/kvmcloud-agent/certs).
     * ``KVMCLOUD_AGENT_LOG_LEVEL``: DEBUG, INFO, WARNING or ERROR (INFO).
     * ``KVMCLOUD_AGENT_LIBVIRT_URI``: the libvirt connection VMs run on (qemu:///system).
+    * ``KVMCLOUD_AGENT_NFS_MODE``: how NetworkFilesystem pools are reached: ``auto``
+      (mount when the kernel NFS client and mount.nfs are there, else user space),
+      ``mount`` or ``userspace`` (auto).
+    * ``KVMCLOUD_AGENT_NFS_MOUNT_BASE``: where mount mode mounts each pool, as
+      ``<base>/<pool uuid>``; absolute (/mnt, as CloudStack).
+    * ``KVMCLOUD_AGENT_NFS_PROBE_TIMEOUT_S``: how long one probe of a mounted pool may
+      take before the pool counts as unavailable, 1 to 300 (10).
+    * ``KVMCLOUD_AGENT_POOL_CHECK_INTERVAL_S``: how often the agent checks its pools and
+      reports them to the server, which marks a failing pool Down, 1 to 3600 (60).
     * ``KVMCLOUD_AGENT_CONSOLE_DIR``: where each VM's serial console is written, as
       ``<dir>/<domain name>.log``; absolute, created when the first VM starts
       (/var/log/kvmcloud-agent/consoles).
@@ -66,6 +78,10 @@ class AgentSettings:
     libvirt_uri: str = DEFAULT_LIBVIRT_URI
     console_dir: Path = DEFAULT_CONSOLE_DIR
     cert_dir: Path = DEFAULT_CERT_DIR
+    nfs_mode: NfsMode = NfsMode.AUTO
+    nfs_mount_base: Path = DEFAULT_MOUNT_BASE
+    nfs_probe_timeout_s: float = DEFAULT_PROBE_TIMEOUT_S
+    pool_check_interval_s: float = DEFAULT_POOL_CHECK_INTERVAL_S
 
     def __repr__(self) -> str:
         return (
@@ -73,7 +89,10 @@ class AgentSettings:
             f"state_dir={str(self.state_dir)!r}, enroll_token_ttl_s={self.enroll_token_ttl_s}, "
             f"buffer_size_bytes={self.buffer_size_bytes}, log_level={self.log_level!r}, "
             f"libvirt_uri={self.libvirt_uri!r}, console_dir={str(self.console_dir)!r}, "
-            f"cert_dir={str(self.cert_dir)!r})"
+            f"cert_dir={str(self.cert_dir)!r}, nfs_mode={self.nfs_mode.value!r}, "
+            f"nfs_mount_base={str(self.nfs_mount_base)!r}, "
+            f"nfs_probe_timeout_s={self.nfs_probe_timeout_s:g}, "
+            f"pool_check_interval_s={self.pool_check_interval_s:g})"
         )
 
     @classmethod
@@ -110,6 +129,19 @@ class AgentSettings:
                 PREFIX + "LIBVIRT_URI",
                 f"must be a libvirt URI such as {DEFAULT_LIBVIRT_URI}, not {libvirt_uri!r}",
             )
+        nfs_mode_text = (get("NFS_MODE") or NfsMode.AUTO.value).lower()
+        try:
+            nfs_mode = NfsMode(nfs_mode_text)
+        except ValueError:
+            raise SettingsError(
+                PREFIX + "NFS_MODE", f"must be auto, mount or userspace, not {nfs_mode_text!r}"
+            ) from None
+        nfs_mount_base = Path(get("NFS_MOUNT_BASE") or DEFAULT_MOUNT_BASE)
+        if not nfs_mount_base.is_absolute():
+            raise SettingsError(
+                PREFIX + "NFS_MOUNT_BASE",
+                f"must be an absolute path, not {str(nfs_mount_base)!r}",
+            )
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in _LOG_LEVELS:
             raise SettingsError(PREFIX + "LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
@@ -137,6 +169,26 @@ class AgentSettings:
             libvirt_uri=libvirt_uri,
             console_dir=console_dir,
             cert_dir=cert_dir,
+            pool_check_interval_s=float(
+                _int_in_range(
+                    PREFIX + "POOL_CHECK_INTERVAL_S",
+                    get("POOL_CHECK_INTERVAL_S"),
+                    int(DEFAULT_POOL_CHECK_INTERVAL_S),
+                    1,
+                    3600,
+                )
+            ),
+            nfs_mode=nfs_mode,
+            nfs_mount_base=nfs_mount_base,
+            nfs_probe_timeout_s=float(
+                _int_in_range(
+                    PREFIX + "NFS_PROBE_TIMEOUT_S",
+                    get("NFS_PROBE_TIMEOUT_S"),
+                    int(DEFAULT_PROBE_TIMEOUT_S),
+                    1,
+                    300,
+                )
+            ),
         )
 
     @property

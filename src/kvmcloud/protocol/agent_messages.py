@@ -555,6 +555,20 @@ class PoolInventory:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PoolHealth:
+    """Whether one pool passed this host's check (``CheckPool``'s, bounded in time).
+
+    ``problem`` is None when the check passed, else why it failed (server unreachable,
+    mount hung, directory missing). ``access`` says how the host reaches the pool:
+    ``directory``, ``mount`` or ``userspace`` (NetworkFilesystem pools), or ``rbd``.
+    """
+
+    uuid: str
+    problem: str | None = None
+    access: str = "directory"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Heartbeat:
     """Agent → server: still alive (or shutting down), with a fresh report."""
 
@@ -571,6 +585,9 @@ class Heartbeat:
     # sent in the first heartbeat after the agent starts, then every few minutes; empty
     # in the others (an empty list says nothing about any pool).
     pool_inventory: list[PoolInventory] = field(default_factory=list)
+    # The pools this host was asked to use, checked since the last beat; empty when no
+    # check ran (an empty list says nothing about any pool).
+    pool_health: list[PoolHealth] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

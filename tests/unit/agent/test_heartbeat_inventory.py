@@ -4,7 +4,7 @@ import pytest
 
 from kvmcloud.agent.enrollment import Enrollment
 from kvmcloud.agent.heartbeat import INVENTORY_INTERVAL_S, HeartbeatError, HeartbeatLoop
-from kvmcloud.protocol.agent_messages import PoolInventory
+from kvmcloud.protocol.agent_messages import PoolHealth, PoolInventory
 from tests.support.agent_harness import HOST_REPORT, HeartbeatRecorder
 from tests.support.waiting import wait_until
 
@@ -107,3 +107,40 @@ def test_a_hung_pool_listing_delays_the_inventory_never_the_heartbeat():
 
     assert [len(body["pool_inventory"]) for body in server.beats] == [0, 0, 1]
     assert len(calls) == 2
+
+
+def test_pool_checks_go_with_the_beat_after_they_end_and_never_hold_it():
+    server, clock = HeartbeatRecorder(interval_s=10), Clock()
+    release = threading.Event()
+    checks: list[int] = []
+
+    def hung_check() -> list[PoolHealth]:
+        checks.append(1)
+        release.wait(10)
+        return [PoolHealth(uuid="p1", problem="server down", access="userspace")]
+
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT,
+        client=server.client(),
+        report=lambda: HOST_REPORT,
+        pool_health=hung_check,
+        pool_check_interval_s=30,
+        clock=clock,
+    )
+
+    loop.send()  # starts the check, sends nothing about pools
+    clock.now += 60
+    loop.send()  # the check is stuck: no second one starts, the beat still goes
+    release.set()
+    wait_until(
+        lambda: loop._pool_check_thread is not None and not loop._pool_check_thread.is_alive(),
+        timeout_s=1,
+        interval_s=0.01,
+    )
+    loop.send()
+    loop.send()  # taken once: the next beats say nothing until the next check ends
+
+    healths = [body["pool_health"] for body in server.beats]
+    assert healths[:2] == [[], []]
+    assert healths[2] == [{"uuid": "p1", "problem": "server down", "access": "userspace"}]
+    assert len(checks) == 2  # the third beat, due again, started the next one

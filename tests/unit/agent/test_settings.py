@@ -103,3 +103,30 @@ def test_relative_certificate_store_is_refused():
     with pytest.raises(SettingsError) as caught:
         AgentSettings.from_env({"KVMCLOUD_AGENT_CERT_DIR": "certs"})
     assert caught.value.variable == "KVMCLOUD_AGENT_CERT_DIR"
+
+
+def test_nfs_settings_default_to_auto_under_mnt():
+    from pathlib import Path
+
+    from kvmcloud.agent.nfs_modes import NfsMode
+    from kvmcloud.agent.settings import AgentSettings, SettingsError
+
+    settings = AgentSettings.from_env({})
+    assert settings.nfs_mode == NfsMode.AUTO
+    assert settings.nfs_mount_base == Path("/mnt")
+    assert settings.pool_check_interval_s == 60
+    forced = AgentSettings.from_env(
+        {
+            "KVMCLOUD_AGENT_NFS_MODE": "Mount",
+            "KVMCLOUD_AGENT_NFS_MOUNT_BASE": "/var/lib/kvmcloud/mnt",
+            "KVMCLOUD_AGENT_NFS_PROBE_TIMEOUT_S": "3",
+            "KVMCLOUD_AGENT_POOL_CHECK_INTERVAL_S": "2",
+        }
+    )
+    assert forced.nfs_mode == NfsMode.MOUNT
+    assert forced.nfs_mount_base == Path("/var/lib/kvmcloud/mnt")
+    assert forced.nfs_probe_timeout_s == 3
+    assert forced.pool_check_interval_s == 2
+    for name, value in (("NFS_MODE", "kernel"), ("NFS_MOUNT_BASE", "mnt")):
+        with pytest.raises(SettingsError, match=f"KVMCLOUD_AGENT_{name}"):
+            AgentSettings.from_env({f"KVMCLOUD_AGENT_{name}": value})

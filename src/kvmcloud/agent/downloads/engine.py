@@ -21,6 +21,7 @@ from kvmcloud.agent.downloads.sink import PoolFileSink
 from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
+from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess
 from kvmcloud.agent.nfs_pool import NfsStoragePool, open_pool
 from kvmcloud.agent.pools import StoragePool
 from kvmcloud.protocol.agent_messages import DirectDownloadCommand, DirectDownloadResult
@@ -103,6 +104,7 @@ def download_template(
     qemu_img: ImageInspector,
     cancel: threading.Event,
     progress: ProgressCallback,
+    nfs: NfsAccess = USERSPACE_ACCESS,
 ) -> DirectDownloadResult:
     """Download, verify, inspect and publish one template; leave nothing behind on failure.
 
@@ -112,7 +114,7 @@ def download_template(
     downloader = pick_downloader(command.url, downloaders, metalink=command.metalink)
     qemu_format = expected_qemu_format(command.format)
     verifier = new_verifier(command.checksum)
-    pool = open_pool(command.pool)
+    pool = open_pool(command.pool, nfs)
     pool.check()
     temp = pool.temp_path(command.install_name, attempt_id)
     if cancel.is_set():

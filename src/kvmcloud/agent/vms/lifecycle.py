@@ -4,13 +4,17 @@ import logging
 import os
 import stat
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess, NfsMode, nfs_file_path
 from kvmcloud.agent.vms.domain import (
+    NFS_SCHEME,
     Accelerator,
     console_log_path,
     domain_xml,
+    nfs_disk_source,
     validate_image_path,
     validate_vm_name,
 )
@@ -28,6 +32,7 @@ from kvmcloud.protocol.agent_messages import (
     StartVmCommand,
     StopVmCommand,
     VmPowerState,
+    VmSpec,
     VmStateResult,
 )
 
@@ -93,10 +98,14 @@ class VmLifecycle:
         hypervisor: Hypervisor,
         console_dir: Path,
         kvm_usable: Callable[[], bool],
+        nfs: NfsAccess = USERSPACE_ACCESS,
+        mounts_file: Path = Path("/proc/self/mounts"),
     ) -> None:
         self._hypervisor = hypervisor
         self._console_dir = console_dir
         self._kvm_usable = kvm_usable
+        self._nfs = nfs
+        self._mounts_file = mounts_file
 
     def start(self, command: StartVmCommand) -> VmStateResult:
         """Define the VM's domain from its spec and start it (a running one is kept).
@@ -106,7 +115,7 @@ class VmLifecycle:
             VmFailureError: the console directory cannot be created, or libvirt refused.
             HypervisorUnavailableError: libvirt cannot be reached.
         """
-        spec = command.spec
+        spec = self._with_mounted_disks(command.spec)
         accelerator = Accelerator.KVM if self._kvm_usable() else Accelerator.TCG
         console_log = console_log_path(self._console_dir, spec.name)
         xml = domain_xml(spec, accelerator=accelerator, console_log=console_log)
@@ -244,6 +253,38 @@ class VmLifecycle:
         return VmStateResult(
             name=name, state=state, console_log=str(console_log_path(self._console_dir, name))
         )
+
+    def _with_mounted_disks(self, spec: VmSpec) -> VmSpec:
+        """In NFS mount mode, give ``nfs://`` disks as files under their pool's mount point.
+
+        The server names NetworkFilesystem volumes by URL whatever the host's mode; a
+        host that mounts the export opens the file through the mount instead of QEMU's
+        libnfs driver (the export was mounted when the volume was made or checked).
+
+        Raises:
+            InvalidVmCommandError: a disk's export is not mounted under the mount base.
+        """
+        if self._nfs.mode != NfsMode.MOUNT:
+            return spec
+        if not any(d.path.startswith(f"{NFS_SCHEME}://") for d in spec.disks):
+            return spec
+        mounts = self._mounts_file.read_text(encoding="utf-8")
+        disks = []
+        for index, disk in enumerate(spec.disks):
+            if disk.path.startswith(f"{NFS_SCHEME}://"):
+                server, path = nfs_disk_source(disk.path, what=f"disks[{index}]")
+                where = PurePosixPath(path)
+                local = nfs_file_path(
+                    mounts, self._nfs.mount_base, server, str(where.parent), where.name
+                )
+                if local is None:
+                    raise InvalidVmCommandError(
+                        f"disks[{index}]: {server}:{where.parent} is not mounted under "
+                        f"{self._nfs.mount_base} on this host (NFS mount mode)"
+                    )
+                disk = replace(disk, path=str(local))
+            disks.append(disk)
+        return replace(spec, disks=disks)
 
     def _ensure_console_dir(self) -> None:
         try:

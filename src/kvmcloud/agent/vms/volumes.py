@@ -7,6 +7,8 @@ from pathlib import Path
 from kvmcloud.agent.errors import BadCommandError
 from kvmcloud.agent.host.commands import CommandError
 from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
+from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess, NfsMode
+from kvmcloud.agent.nfs_pool import open_pool
 from kvmcloud.agent.pools import StoragePool, validate_file_name
 from kvmcloud.agent.vms.errors import VolumeFailureError
 from kvmcloud.agent.vms.nfs_volumes import create_nfs_volume
@@ -36,7 +38,11 @@ class _Backing:
 
 
 def create_volume(
-    command: CreateVolumeCommand, *, qemu_img: VolumeImages, attempt_id: str
+    command: CreateVolumeCommand,
+    *,
+    qemu_img: VolumeImages,
+    attempt_id: str,
+    nfs: NfsAccess = USERSPACE_ACCESS,
 ) -> VolumeResult:
     """Create ``<pool>/<name>`` as qcow2 and report its sizes.
 
@@ -51,7 +57,7 @@ def create_volume(
         VolumeFailureError: the backing file is missing or unfit, qemu-img failed, or a
             different volume already has this name.
     """
-    if command.pool.type == PoolType.NETWORK_FILESYSTEM:
+    if command.pool.type == PoolType.NETWORK_FILESYSTEM and nfs.mode != NfsMode.MOUNT:
         return create_nfs_volume(
             command,
             size_bytes=_checked_size(command.size_bytes),
@@ -60,7 +66,9 @@ def create_volume(
         )
     if command.pool.type == PoolType.RBD:
         return create_rbd_volume(command, size_bytes=_checked_size(command.size_bytes))
-    pool = StoragePool(command.pool)
+    # A directory pool, or an NFS pool mounted on this host (then its mount point).
+    pool = open_pool(command.pool, nfs)
+    assert isinstance(pool, StoragePool)  # the user-space NFS pool went above
     name = validate_file_name(command.name, what="volume name")
     size_bytes = _checked_size(command.size_bytes)
     pool.check()

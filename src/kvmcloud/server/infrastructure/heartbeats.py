@@ -1,6 +1,7 @@
 """An agent's heartbeat as a use case: record it, then let each feature act on it."""
 
 import hmac
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,9 @@ from kvmcloud.server.infrastructure import service
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.last_seen import LastSeen
 from kvmcloud.server.infrastructure.models import Host
+from kvmcloud.server.infrastructure.pool_states import PoolFailures
+
+logger = logging.getLogger(__name__)
 
 # The host row read when a request was authenticated serves its heartbeat if the body
 # arrives within this time; a slower body is authenticated again.
@@ -69,6 +73,7 @@ class Heartbeats:
         settings: SettingsCache,
         last_seen: LastSeen,
         monotonic: Callable[[], float] = time.monotonic,
+        pool_failures: PoolFailures | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -79,6 +84,8 @@ class Heartbeats:
         self._lock = threading.Lock()
         # host uuid → its row as read when the request's key was checked (one per host).
         self._authenticated: dict[str, _Authenticated] = {}
+        # Which hosts fail which pool's check: kept in memory (see PoolFailures).
+        self.pool_failures = pool_failures if pool_failures is not None else PoolFailures()
 
     def authenticate(self, host_uuid: str, key: str) -> None:
         """Check that ``key`` is the agent key of live host ``host_uuid``.
@@ -113,6 +120,11 @@ class Heartbeats:
             seen = HostSeen(host=host, previous=previous, beat=beat, now=now, interval_s=interval_s)
             # Pools are this feature's own: their usage is recorded before the listeners run.
             service.record_pool_usage(session, host, beat.pool_inventory)
+            changes = service.record_pool_health(
+                session, host, beat.pool_health, self.pool_failures, now
+            )
+            for name, status, why in changes:
+                logger.warning("storage pool %s is %s (host %s): %s", name, status, host.name, why)
             for listener in self.listeners:
                 listener(session, seen)
             return host

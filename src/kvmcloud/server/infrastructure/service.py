@@ -33,6 +33,7 @@ from kvmcloud.server.infrastructure.models import (
     StoragePool,
     Zone,
 )
+from kvmcloud.server.infrastructure.pool_states import PoolFailures, status_after_checks
 from kvmcloud.server.infrastructure.rbd_urls import DEFAULT_MON_PORT, parse_rbd_url
 from kvmcloud.server.infrastructure.records import (
     ClusterRecord,
@@ -330,6 +331,42 @@ def record_pool_usage(
             pool.capacity_bytes, pool.available_bytes = usage
             changed += 1
     return changed
+
+
+def record_pool_health(
+    session: Session,
+    host: Host,
+    checks: Sequence[msg.PoolHealth],
+    failures: PoolFailures,
+    now: datetime,
+) -> list[tuple[str, str, str]]:
+    """Take a host's pool checks: a failing pool goes Down, a passing one back Up.
+
+    Only pools the host reaches by their scope count. A pool is Down while any host of
+    its scope failed its last check (within ``FAILURE_MEMORY_S``). Returns (pool name,
+    new status, why) for each pool whose status changed.
+    """
+    by_uuid = {c.uuid: c for c in checks}
+    if not by_uuid:
+        return []
+    changes = []
+    pools = session.scalars(
+        select(StoragePool).where(
+            StoragePool.uuid.in_(list(by_uuid)), StoragePool.removed.is_(None)
+        )
+    )
+    for pool in pools:
+        if not _host_reaches(host, pool):
+            continue
+        check = by_uuid[pool.uuid]
+        failures.record(pool.uuid, host.id, check.problem, now)
+        failing = failures.failing(pool.uuid, now)
+        new = status_after_checks(pool.status, failing=bool(failing))
+        if new != pool.status:
+            why = "; ".join(failing.values()) or f"host {host.name} reaches it again"
+            pool.status = new
+            changes.append((pool.name, new, why))
+    return changes
 
 
 def _host_reaches(host: Host, pool: StoragePool) -> bool:

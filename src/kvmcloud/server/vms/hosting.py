@@ -123,6 +123,19 @@ def pool_candidates(
     ]
 
 
+def down_pool_names(session: Session, vm: VirtualMachine) -> list[str]:
+    """Names of the zone's pools that are Down (a host fails their check)."""
+    return list(
+        session.scalars(
+            select(StoragePool.name).where(
+                StoragePool.data_center_id == vm.data_center_id,
+                StoragePool.removed.is_(None),
+                StoragePool.status == PoolStatus.DOWN,
+            )
+        )
+    )
+
+
 def needs_of(session: Session, vm: VirtualMachine, template: Template) -> Needs:
     """What the VM's offering and image ask of a host and a pool."""
     offering = session.get(ServiceOffering, vm.service_offering_id)

@@ -106,7 +106,12 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
             # stays right even if the offering's storage tags changed since it was chosen.
             pools = [replace(p, has_image=True) for p in pools if p.pool_id == root.pool_id]
             needs = replace(needs, storage_tags=frozenset())
-        placement = choose_host_and_pool(hosting.host_candidates(session, vm), pools, needs)
+        placement = choose_host_and_pool(
+            hosting.host_candidates(session, vm),
+            pools,
+            needs,
+            down_pools=hosting.down_pool_names(session, vm),
+        )
         moved = vm.last_host_id is not None and vm.last_host_id != placement.host_id
         vm.host_id = placement.host_id
         vm.state = VmState.STARTING

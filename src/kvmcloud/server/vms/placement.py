@@ -69,7 +69,11 @@ def reaches(host: HostCandidate, pool: PoolCandidate) -> bool:
 
 
 def choose_host_and_pool(
-    hosts: Sequence[HostCandidate], pools: Sequence[PoolCandidate], needs: Needs
+    hosts: Sequence[HostCandidate],
+    pools: Sequence[PoolCandidate],
+    needs: Needs,
+    *,
+    down_pools: Sequence[str] = (),
 ) -> Placement:
     """Pick a host with room and a pool it reaches that suits the offering's storage type.
 
@@ -79,6 +83,9 @@ def choose_host_and_pool(
     Hosts with the most free memory come first; for a host, a pool that already holds the
     image wins (no download), then the one with the most free space. Ties go to the lowest id
     so the choice is repeatable.
+
+    ``down_pools`` names the zone's pools that are Down (their hosts fail their check):
+    never candidates, they are named when no pool fits.
 
     Raises:
         InsufficientCapacityError: saying which requirement nothing met.
@@ -125,7 +132,7 @@ def choose_host_and_pool(
         missing = _missing(needs.storage_tags, [(p.name, p.tags) for p in scoped], "pool")
     raise InsufficientCapacityError(
         f"No {kind} storage pool{tagged_with} with room for the image is reachable from a "
-        f"host that can run this VM{missing}"
+        f"host that can run this VM{missing}{_down(down_pools)}"
     )
 
 
@@ -143,6 +150,17 @@ def _missing(
     lacks = [f"{name} lacks {_listed(needed - tags)}" for name, tags in holders[:_NAMED]]
     more = f"; and {len(holders) - _NAMED} more" if len(holders) > _NAMED else ""
     return f": {'; '.join(lacks)}{more}"
+
+
+def _down(names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    listed = ", ".join(sorted(names)[:_NAMED])
+    return (
+        f"; storage pool {listed} is Down: its hosts cannot reach its storage"
+        if len(names) == 1
+        else f"; storage pools {listed} are Down: their hosts cannot reach their storage"
+    )
 
 
 def _listed(tags: frozenset[str]) -> str:

@@ -273,3 +273,55 @@ def test_console_log_refuses_a_symbolic_link(tmp_path: Path) -> None:
     (agent.console_dir / "i-2-10-VM.log").symlink_to(tmp_path / "secret")
     answer = agent.run(ReadConsoleLogCommand(name="i-2-10-VM", max_bytes=5))
     assert answer.error is not None and answer.error.code == ErrorCode.VM_FAILURE
+
+
+def _nfs_agent(tmp_path: Path, mounts: str) -> tuple[FakeHypervisor, CommandHandlers]:
+    from kvmcloud.agent.nfs_modes import NfsAccess, NfsMode
+
+    hypervisor = FakeHypervisor()
+    mounts_file = tmp_path / "mounts"
+    mounts_file.write_text(mounts, encoding="utf-8")
+    handlers = CommandHandlers(
+        downloaders={"http": FakeDownloader()},
+        qemu_img=FakeVolumeImages(),
+        vms=VmLifecycle(
+            hypervisor=hypervisor,
+            console_dir=tmp_path / "consoles",
+            kvm_usable=lambda: True,
+            nfs=NfsAccess(mode=NfsMode.MOUNT, reason="test", mount_base=Path("/mnt")),
+            mounts_file=mounts_file,
+        ),
+        certificates=CertificateStore(tmp_path / "certs"),
+    )
+    return hypervisor, handlers
+
+
+NFS_SPEC = dataclasses.replace(
+    SPEC, disks=[DiskSpec(path="nfs://10.0.0.5/export/primary/ROOT-10.qcow2", format="qcow2")]
+)
+
+
+def test_in_mount_mode_an_nfs_disk_is_the_file_under_its_mount_point(tmp_path: Path) -> None:
+    hypervisor, handlers = _nfs_agent(tmp_path, "10.0.0.5:/export/primary /mnt/p1 nfs4 rw 0 0\n")
+    execution = Execution(command_id="c1", cancel=threading.Event(), progress=lambda d, t: None)
+
+    answer = handlers.execute(StartVmCommand(spec=NFS_SPEC), execution)
+
+    assert answer.ok, answer.error
+    disk = ET.fromstring(hypervisor.domains["i-2-10-VM"].xml).find("./devices/disk")
+    assert disk is not None
+    assert disk.get("type") == "file"
+    source = disk.find("source")
+    assert source is not None
+    assert source.get("file") == "/mnt/p1/ROOT-10.qcow2"
+
+
+def test_in_mount_mode_an_unmounted_export_is_a_bad_command(tmp_path: Path) -> None:
+    _hypervisor, handlers = _nfs_agent(tmp_path, "")
+    execution = Execution(command_id="c1", cancel=threading.Event(), progress=lambda d, t: None)
+
+    answer = handlers.execute(StartVmCommand(spec=NFS_SPEC), execution)
+
+    assert not answer.ok
+    assert answer.error is not None
+    assert "10.0.0.5:/export/primary is not mounted under /mnt" in answer.error.message

@@ -525,3 +525,20 @@ def test_a_tagged_pool_must_also_be_reachable_from_a_tagged_host() -> None:
     wanted = replace(needs(), host_tags=frozenset({"gpu"}), storage_tags=frozenset({"ssd"}))
     with pytest.raises(InsufficientCapacityError, match="tagged ssd"):
         choose_host_and_pool(hosts, pools, wanted)
+
+
+# --- pools that are Down --------------------------------------------------------------------
+
+
+def test_a_down_pool_is_named_when_no_pool_fits():
+    with pytest.raises(InsufficientCapacityError) as info:
+        choose_host_and_pool([host(1)], [], needs(), down_pools=["nfs1"])
+
+    assert info.value.error_code == 533
+    assert "storage pool nfs1 is Down: its hosts cannot reach its storage" in str(info.value)
+
+
+def test_down_pools_are_not_named_when_another_pool_fits():
+    chosen = choose_host_and_pool([host(1)], [pool(10)], needs(), down_pools=["nfs1"])
+
+    assert chosen.pool_id == 10
