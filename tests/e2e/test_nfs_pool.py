@@ -3,11 +3,13 @@
 import hashlib
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cs import CloudStackApiException
 
 from tests.e2e.conftest import Stack, register_template, running_stack
 from tests.e2e.test_vms import offering_id, wait_for_marker
@@ -15,6 +17,7 @@ from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.nfs import HOST, GaneshaServer, nfs_or_skip
 from tests.support.processes import ManagedProcess, free_port, start_agent
 from tests.support.trust import agent_token
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -33,9 +36,14 @@ class NfsCloud:
 def nfs_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NfsCloud]:
     with libvirt_or_skip(), nfs_or_skip() as nfs:
         workdir = tmp_path_factory.mktemp("e2e-nfs")
-        env = {"KVMCLOUD_AGENT_CONSOLE_DIR": str(workdir / "consoles")}
+        env = {
+            "KVMCLOUD_AGENT_CONSOLE_DIR": str(workdir / "consoles"),
+            # Pool checks every 2 s (60 by default), so a hung server shows within seconds.
+            "KVMCLOUD_AGENT_POOL_CHECK_INTERVAL_S": "2",
+        }
         with running_stack(f"sqlite:///{workdir}/kvmcloud.db", workdir, env) as stack:
             api = stack.api
+            api.updateConfiguration(name="ping.interval", value="1")
             api.updateConfiguration(name="instance.name", value=f"e2e-{secrets.token_hex(3)}")
             api.createServiceOffering(
                 name="tiny", displaytext="tiny", cpunumber=1, cpuspeed=500, memory=64
@@ -126,3 +134,49 @@ def test_two_hosts_boot_from_one_download_into_the_nfs_pool(nfs_cloud: NfsCloud)
         assert domain_state(vm["instancename"]) is None
     assert not any(root.exists() for root in roots)
     assert template_file.exists()
+
+
+# How long a hung server may take to show: a user-space check gives up after 20 s (two
+# 10 s RPC timeouts), then the next heartbeat carries it; pool checks run every 2 s.
+DOWN_WITHIN_S = 60
+
+
+def test_a_hung_nfs_server_takes_the_pool_down_and_back_up(nfs_cloud: NfsCloud) -> None:
+    stack = nfs_cloud.stack
+    api = stack.api
+    template_id = str(register_template(stack, "nfs-down-template")["id"])
+
+    def state() -> str:
+        return str(api.listStoragePools(id=nfs_cloud.pool_id)["storagepool"][0]["state"])
+
+    assert state() == "Up"
+    nfs_cloud.nfs.pause()  # SIGSTOP: the server takes calls and never answers
+    try:
+        started = time.monotonic()
+        assert wait_until(lambda: state() == "Down", timeout_s=DOWN_WITHIN_S, interval_s=0.5), (
+            f"the pool stayed {state()} for {DOWN_WITHIN_S} s with its server hung"
+        )
+        assert time.monotonic() - started < DOWN_WITHIN_S
+        with pytest.raises(CloudStackApiException) as refused:
+            api.deployVirtualMachine(
+                zoneid=stack.zone_id,
+                templateid=template_id,
+                serviceofferingid=offering_id(stack),
+                name="nfs-down-vm",
+            )
+        assert refused.value.error["errorcode"] == 533
+        assert "storage pool nfs1 is Down" in refused.value.error["errortext"]
+    finally:
+        nfs_cloud.nfs.resume()
+    assert wait_until(lambda: state() == "Up", timeout_s=DOWN_WITHIN_S, interval_s=0.5), (
+        f"the pool stayed {state()} after its server came back"
+    )
+    # Usable again: a VM deploys onto it.
+    vm = api.deployVirtualMachine(
+        zoneid=stack.zone_id,
+        templateid=template_id,
+        serviceofferingid=offering_id(stack),
+        name="nfs-back-vm",
+    )["virtualmachine"]
+    assert vm["state"] == "Running"
+    api.destroyVirtualMachine(id=vm["id"], expunge=True)

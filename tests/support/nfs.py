@@ -41,6 +41,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -271,6 +272,21 @@ class GaneshaServer:
         lock.write(str(os.getpid()).encode())
         lock.flush()
         self._lock = lock
+
+    def pause(self) -> None:
+        """Freeze ganesha (SIGSTOP): a hung server, as clients see it. ``resume`` undoes it.
+
+        Its exports and files stay as they are; clients' calls get no answer until then.
+        """
+        if self._ganesha is None:
+            raise RuntimeError("GaneshaServer is not running")
+        os.kill(self._ganesha.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused ganesha run again (SIGCONT)."""
+        if self._ganesha is None:
+            raise RuntimeError("GaneshaServer is not running")
+        os.kill(self._ganesha.process.pid, signal.SIGCONT)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
