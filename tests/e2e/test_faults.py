@@ -28,6 +28,7 @@ from tests.e2e.conftest import HEADER, Stack, running_stack, wait_jobs
 from tests.support.images import make_boot_iso, make_qcow2, make_raw, sha256_of
 from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.mariadb import MariaDBServer, mariadb_or_skip
+from tests.support.nfs import HOST, nfs_or_skip
 from tests.support.pool_audit import PARTIAL_DIR, assert_pools_clean, audit_pools
 from tests.support.postgres import PostgresServer, postgres_or_skip
 from tests.support.processes import ManagedProcess, free_port, start_agent, start_server
@@ -468,6 +469,69 @@ def test_twenty_queued_deploys_on_sqlite_transfer_the_image_once(
 ) -> None:
     """The same on SQLite, where writers queue for the database lock instead."""
     run_burst(sqlite_cloud, "queued-burst", simultaneous=False)
+
+
+@pytest.mark.timeout(480)
+def test_twenty_deploys_onto_an_nfs_pool_of_two_hosts_transfer_the_image_once(
+    cloud: Cloud, vm_host: None
+) -> None:
+    """The storm on a NetworkFilesystem pool both hosts of the cluster share (user space).
+
+    20 simultaneous deploys, the origin serves one transfer, one copy for the pool, every
+    root disk on the export, VMs on both hosts.
+    """
+    api, stack = cloud.api, cloud.stack
+    with nfs_or_skip() as nfs:
+        cluster = api.listClusters()["cluster"][0]
+        export = nfs.writable_subdir("storm")
+        pool = api.createStoragePool(
+            name="nfs-storm",
+            zoneid=stack.zone_id,
+            clusterid=cluster["id"],
+            url=nfs.pool_url(export),
+        )["storagepool"]
+        # Only the NFS pool may take the disks.
+        api.updateStoragePool(id=stack.pool_id, enabled=False)
+        try:
+            path, sha256 = cloud.publish("nfs-burst.qcow2")
+            template_id = register(cloud, "nfs-burst", path, sha256)
+            origin = stack.origin
+            gets = origin.get_requests(path)
+            origin.throttle_bps[path] = cloud.image_bytes // 2
+            burst = Burst()
+            try:
+                deploy_burst(cloud, template_id, burst, simultaneous=True)
+                assert not burst.refused, f"{len(burst.refused)} refused: {burst.refused[:3]}"
+                jobs = wait_jobs(api, [a["jobid"] for a in burst.answers], timeout_s=300)
+                failed = [j["jobresult"] for j in jobs if j["jobstatus"] != 1]
+                assert not failed, f"{len(failed)} of {len(jobs)} deploys failed: {failed[:3]}"
+                vms = [j["jobresult"]["virtualmachine"] for j in jobs]
+                assert len(vms) == CONCURRENT_DEPLOYS
+                assert all(domain_state(vm["instancename"]) == "running" for vm in vms)
+                assert {vm["hostid"] for vm in vms} == {a.host_id for a in cloud.agents}
+                # One GET at the real origin, for two hosts and twenty VMs.
+                assert origin.get_requests(path) - gets == 1
+                (copy,) = pool_copies(cloud, template_id)
+                assert (copy["download_state"], copy["state"]) == ("DOWNLOADED", "Ready")
+                install_path = str(copy["install_path"])
+                assert install_path.startswith(f"nfs://{HOST}{export}/")
+                assert sha256_of(export / install_path.rsplit("/", 1)[-1]) == sha256
+                volumes = stack.rows(
+                    "select v.state, p.name from volumes v join storage_pool p "
+                    "on p.id = v.pool_id join vm_template t on t.id = v.template_id "
+                    "where t.uuid = :id and v.removed is null",
+                    id=template_id,
+                )
+                assert [(v["state"], v["name"]) for v in volumes] == [
+                    ("Ready", "nfs-storm")
+                ] * CONCURRENT_DEPLOYS
+            finally:
+                end_burst(cloud, burst)
+        finally:
+            api.updateStoragePool(id=stack.pool_id, enabled=True)
+            # Gone before its server stops: the pools are audited after every test.
+            api.enableStorageMaintenance(id=pool["id"])
+            api.deleteStoragePool(id=pool["id"], forced=True)
 
 
 @pytest.mark.timeout(120)

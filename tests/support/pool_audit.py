@@ -13,6 +13,10 @@ Each pool directory of a pool that is not removed is listed recursively. A file 
   hashlib, independently of the product's verifier); or
 * it is the file of a volume of that pool (``volumes.path``) that is Ready and not removed.
 
+A NetworkFilesystem pool's copies are recorded as ``nfs://server/export/name`` URLs: the
+test NFS server (``tests.support.nfs``) exports a local directory at the same path, so the
+URL's path is where the file is read here.
+
 Anything else fails: a published file nobody recorded, a leftover temporary file, a copy
 whose bytes differ from the checksum, a file in ``.kvmcloud-partial/`` (which must be empty
 or absent). The database must also agree with the disks: no pool copy may be left
@@ -24,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kvmcloud.protocol.checksums import Checksum
 
@@ -69,7 +74,7 @@ def audit_pools(rows: Rows) -> list[PoolProblem]:
     for pool in pools:
         name, root = str(pool["name"]), Path(pool["path"])
         ready = {
-            str(c["install_path"]): c
+            _local(str(c["install_path"])): c
             for c in copies
             if c["pool_id"] == pool["id"]
             and c["install_path"]
@@ -107,6 +112,11 @@ def audit_pools(rows: Rows) -> list[PoolProblem]:
                     PoolProblem(name, f"{relative} is neither a Ready template copy nor a volume")
                 )
     return problems
+
+
+def _local(install_path: str) -> str:
+    """The local path of an install path; an ``nfs://`` URL's path (see the docstring)."""
+    return urlsplit(install_path).path if install_path.startswith("nfs://") else install_path
 
 
 def _check_copy(pool: str, path: Path, copy: dict[str, Any]) -> list[PoolProblem]:

@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 NFS_TIMEOUT_S = 10.0
 COPY_CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_SPOOL_DIR = Path(tempfile.gettempdir()) / "kvmcloud-nfs-spool"
-_PROBE_NAME = f"{PARTIAL_DIR_NAME}/probe"
+_PROBE_PREFIX = f"{PARTIAL_DIR_NAME}/probe-"
 
 T = TypeVar("T")
 
@@ -103,12 +104,14 @@ class NfsStoragePool:
             PoolUnavailableError: the server does not answer in time, refuses the mount,
                 or the export is not writable.
         """
+        # A name of its own: checks run at once, from commands, pool checks and other hosts,
+        # and one removing a shared probe file under another's write fails it (NFS3ERR_STALE).
+        probe_name = f"{_PROBE_PREFIX}{uuid.uuid4().hex}"
 
         def probe(nfs: NfsExport) -> PoolReport:
             nfs.mkdir(PARTIAL_DIR_NAME)
-            nfs.unlink(_PROBE_NAME)
-            nfs.write_new(_PROBE_NAME, [b"kvmcloud"])
-            nfs.unlink(_PROBE_NAME)
+            nfs.write_new(probe_name, [b"kvmcloud"])
+            nfs.unlink(probe_name)
             space = nfs.space()
             return PoolReport(
                 uuid=self.spec.uuid,
