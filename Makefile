@@ -118,8 +118,10 @@ db-revision: install ## autogenerate a migration: make db-revision MESSAGE="what
 check: lint typecheck db-check test ## everything CI runs
 
 .PHONY: demo
-demo: install ui ## the main job: register + prepare a direct-download template, boot a VM from it
-	$(BIN)/python scripts/demo.py
+# The demo's primary storage: Filesystem (default), SharedMountPoint or NetworkFilesystem.
+POOL ?= Filesystem
+demo: install ui ## the main job: register + prepare a direct-download template, boot a VM from it (POOL=…)
+	KVMCLOUD_DEMO_POOL=$(POOL) $(BIN)/python scripts/demo.py
 
 .PHONY: bench
 bench: install ## download engine vs curl, aria2c, dd, hashlib (BENCH_ARGS="--size 512M --reps 3")

@@ -6,6 +6,12 @@ the local pool, show the template_store_ref and template_spool_ref rows, then bo
 from it under libvirt/QEMU (KVM when /dev/kvm is usable) and print what the VM wrote on its
 serial console. Everything runs on 127.0.0.1 under ./var/demo; the VM is expunged and
 every process the demo started is stopped (by PID) at the end.
+
+``KVMCLOUD_DEMO_POOL`` (``make demo POOL=…``) picks the primary storage: ``Filesystem``
+(the default, a host-local directory), ``SharedMountPoint`` (a cluster-wide directory) or
+``NetworkFilesystem`` (a cluster-wide NFS export served by the test nfs-ganesha, as the
+tests start it; the agent reaches it in user space or by mount, as it detects). Each pool
+type is one case of ``demo_pool``: that is where ``RBD`` goes once it exists.
 """
 
 import hashlib
@@ -18,7 +24,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -27,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.images import BOOT_MESSAGE, make_qcow2
 from tests.support.libvirt import LibvirtDaemons
+from tests.support.nfs import GaneshaServer
 from tests.support.origin import Origin
 from tests.support.processes import (
     AdminKeys,
@@ -56,12 +67,73 @@ def rows(db: Path, sql: str) -> list[dict[str, object]]:
         return [dict(r) for r in conn.execute(sql)]
 
 
+POOL_TYPES = ("Filesystem", "SharedMountPoint", "NetworkFilesystem")
+# Pool types the project knows but the demo cannot run yet, and why.
+NOT_YET = {
+    "RBD": "RBD pools are not available to createStoragePool yet (issue #16); once they "
+    "are, add a case for them in scripts/demo.py demo_pool()",
+}
+
+
+@dataclass(frozen=True)
+class DemoPool:
+    """The pool the demo creates: how to ask for it, and where its files show locally."""
+
+    type: str
+    url: str
+    # Where the pool's files can be looked at on this machine (the NFS export's directory).
+    local: Path
+    # Host-local pools take storagetype=local offerings; the others shared ones.
+    host_scoped: bool
+
+
+def chosen_pool_type(environ: dict[str, str]) -> str:
+    """The pool type asked for (KVMCLOUD_DEMO_POOL), checked before anything starts."""
+    wanted = environ.get("KVMCLOUD_DEMO_POOL", "").strip() or "Filesystem"
+    for known in (*POOL_TYPES, *NOT_YET):
+        if wanted.lower() == known.lower():
+            if known in NOT_YET:
+                raise SystemExit(f"make demo POOL={wanted}: {NOT_YET[known]}")
+            return known
+    raise SystemExit(
+        f"make demo POOL={wanted}: unknown pool type; use one of {', '.join(POOL_TYPES)}"
+    )
+
+
+@contextmanager
+def demo_pool(pool_type: str, work: Path) -> Iterator[DemoPool]:
+    """Prepare the storage behind the demo's pool (and stop what was started for it)."""
+    if pool_type in ("Filesystem", "SharedMountPoint"):
+        directory = work / "pool"
+        directory.mkdir()
+        yield DemoPool(
+            type=pool_type,
+            url=f"{pool_type}://localhost{directory}",
+            local=directory,
+            host_scoped=pool_type == "Filesystem",
+        )
+    elif pool_type == "NetworkFilesystem":
+        step("Start nfs-ganesha with a read/write export on 127.0.0.1 (stopped by PID at the end)")
+        with GaneshaServer() as nfs:
+            export = nfs.writable_subdir("demo-pool")
+            show("NFS server", {"pids": nfs.started_pids, "export": str(export)})
+            yield DemoPool(
+                type=pool_type, url=nfs.pool_url(export), local=export, host_scoped=False
+            )
+    else:
+        raise SystemExit(f"no demo storage for pool type {pool_type}")
+
+
+def local_file(install_path: str) -> Path:
+    """Where a pool file is read here: an NFS URL's path is the export's local directory."""
+    return Path(urlsplit(install_path).path if "://" in install_path else install_path)
+
+
 def main() -> int:
+    pool_type = chosen_pool_type(dict(os.environ))
     work = ROOT / "var" / "demo"
     shutil.rmtree(work, ignore_errors=True)
     (work / "images").mkdir(parents=True)
-    pool = work / "pool"
-    pool.mkdir()
     db_file = work / "kvmcloud.db"
     database_url = f"sqlite:///{db_file}"
 
@@ -81,13 +153,14 @@ def main() -> int:
     with LibvirtDaemons(log_dir=work) as daemons:
         started = daemons.started_pids
         show("libvirt", f"started, pids {started}" if started else "already running, reused")
-        run_stack(work, pool, digest, database_url, keys, db_file)
+        with demo_pool(pool_type, work) as pool:
+            run_stack(work, pool, digest, database_url, keys, db_file)
     step("Stopped the agent, the server and any libvirt daemon the demo started; see var/demo")
     return 0
 
 
 def run_stack(
-    work: Path, pool: Path, digest: str, database_url: str, keys: AdminKeys, db_file: Path
+    work: Path, pool: DemoPool, digest: str, database_url: str, keys: AdminKeys, db_file: Path
 ) -> None:
     server_port, agent_port = free_port(), free_port()
     server = agent = None
@@ -124,13 +197,13 @@ def run_flow(
     origin: Origin,
     token: str,
     agent_port: int,
-    pool: Path,
+    pool: DemoPool,
     digest: str,
     db_file: Path,
 ) -> None:
     step(
         "Build the cloud: zone, pod, cluster, the KVM host (enrolled once over TLS pinned by its "
-        "token, then mutual TLS with a CA certificate), a local pool"
+        f"token, then mutual TLS with a CA certificate), a {pool.type} pool"
     )
     zone = api.call(
         "createZone", {"name": "demo-zone", "networktype": "Advanced", "dns1": "127.0.0.53"}
@@ -164,16 +237,15 @@ def run_flow(
         },
     )["host"][0]
     show("host", {k: host[k] for k in ("name", "state", "hypervisor", "cpunumber", "memorytotal")})
+    scope = {"hostid": host["id"]} if pool.host_scoped else {"clusterid": cluster["id"]}
     storage = api.call(
         "createStoragePool",
-        {
-            "name": "demo-local",
-            "zoneid": zone["id"],
-            "hostid": host["id"],
-            "url": f"Filesystem://localhost{pool}",
-        },
+        {"name": f"demo-{pool.type.lower()}", "zoneid": zone["id"], "url": pool.url} | scope,
     )["storagepool"]
-    show("pool", {k: storage[k] for k in ("name", "type", "scope", "path", "disksizetotal")})
+    show(
+        "pool",
+        {k: storage[k] for k in ("name", "type", "scope", "ipaddress", "path", "disksizetotal")},
+    )
 
     step("registerTemplate directdownload=true with a SHA-256 checksum and an HTTP header detail")
     url = origin.url("/tiny.qcow2")
@@ -215,7 +287,7 @@ def run_flow(
     ):
         show("row", row)
 
-    step("prepareTemplate on the local pool; the CLI waits for the download with a progress bar")
+    step(f"prepareTemplate on the {pool.type} pool; the CLI shows the download's progress")
     env = {
         "KVMCLOUD_URL": endpoint,
         "KVMCLOUD_API_KEY": keys.api_key,
@@ -251,10 +323,10 @@ def run_flow(
     )
     for row in spool:
         show("row", row)
-    published = Path(str(spool[0]["install_path"]))
+    published = local_file(str(spool[0]["install_path"]))
     actual = hashlib.sha256(published.read_bytes()).hexdigest()
     show("file on the pool", {"path": str(published), "sha256 matches": actual == digest})
-    leftovers = [p.name for p in pool.rglob("*.part")]
+    leftovers = [p.name for p in pool.local.rglob("*.part")]
     show("partial files left", leftovers)
 
     step("prepareTemplate again: the copy is Ready, nothing is transferred")
@@ -272,8 +344,8 @@ def run_flow(
     print("\nThe template is on the pool, verified, and recorded in template_spool_ref.")
 
 
-def boot_vm(api: ApiClient, pool: Path) -> None:
-    step("deployVirtualMachine from the direct-download template on the local pool")
+def boot_vm(api: ApiClient, pool: DemoPool) -> None:
+    step(f"deployVirtualMachine from the direct-download template on the {pool.type} pool")
     # A distinct domain-name suffix, so the demo never meets another run's domain.
     suffix = f"demo-{secrets.token_hex(2)}"
     api.call("updateConfiguration", {"name": "instance.name", "value": suffix})
@@ -285,7 +357,7 @@ def boot_vm(api: ApiClient, pool: Path) -> None:
             "cpunumber": "1",
             "cpuspeed": "500",
             "memory": "64",
-            "storagetype": "local",
+            "storagetype": "local" if pool.host_scoped else "shared",
         },
     )["serviceoffering"]
     zone = api.call("listZones", {})["zone"][0]
@@ -308,7 +380,7 @@ def boot_vm(api: ApiClient, pool: Path) -> None:
         | {"accelerator": vm["details"].get("accelerator"), "ip": vm["nic"][0]["ipaddress"]},
     )
     volume = api.call("listVolumes", {"virtualmachineid": vm["id"]})["volume"][0]
-    show("root disk", f"{pool / volume['path']} (qcow2 overlay on the template's copy)")
+    show("root disk", f"{pool.local / volume['path']} (qcow2 overlay on the template's copy)")
 
     step("Read the VM's serial console (the image's boot sector writes a marker there)")
     console = Path(vm["details"]["consolelog"])
@@ -322,7 +394,7 @@ def boot_vm(api: ApiClient, pool: Path) -> None:
     step("destroyVirtualMachine expunge=true: domain and disk gone, the template stays")
     job = api.call("destroyVirtualMachine", {"id": vm["id"], "expunge": "true"})
     api.wait_for_job(job["jobid"], poll_interval_s=0.5, timeout_s=120)
-    show("pool files", sorted(p.name for p in pool.iterdir() if p.is_file()))
+    show("pool files", sorted(p.name for p in pool.local.iterdir() if p.is_file()))
     if marker is None:
         raise SystemExit("demo failed: the VM did not write its marker on the console")
     print("\nThe VM booted from the direct-download template; it is expunged again.")
