@@ -123,6 +123,11 @@ class Heartbeats:
             changes = service.record_pool_health(
                 session, host, beat.pool_health, self.pool_failures, now
             )
+            for check in beat.pool_health:
+                if self.pool_failures.note_access(check.uuid, host.id, check.access):
+                    logger.info(
+                        "host %s reaches pool %s by %s", host.name, check.uuid, check.access
+                    )
             for name, status, why in changes:
                 logger.warning("storage pool %s is %s (host %s): %s", name, status, host.name, why)
             for listener in self.listeners:

@@ -77,6 +77,14 @@ class PoolFailures:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._failures: dict[str, dict[int, tuple[datetime, str]]] = {}
+        self._access: dict[tuple[str, int], str] = {}
+
+    def note_access(self, pool_uuid: str, host_id: int, access: str) -> bool:
+        """Remember how a host reaches a pool; tell whether that is new or changed."""
+        with self._lock:
+            previous = self._access.get((pool_uuid, host_id))
+            self._access[(pool_uuid, host_id)] = access
+            return previous != access
 
     def record(self, pool_uuid: str, host_id: int, problem: str | None, now: datetime) -> None:
         """Record one host's check of one pool: a failure with its problem, or a pass."""

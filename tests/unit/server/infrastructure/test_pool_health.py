@@ -49,3 +49,11 @@ def test_a_failure_no_host_repeats_is_forgotten():
     book.record("p1", 1, "mount hung", NOW)
     assert book.failing("p1", NOW + timedelta(seconds=FAILURE_MEMORY_S)) == {1: "mount hung"}
     assert book.failing("p1", NOW + timedelta(seconds=FAILURE_MEMORY_S + 1)) == {}
+
+
+def test_how_a_host_reaches_a_pool_is_news_once_and_when_it_changes():
+    book = PoolFailures()
+    assert book.note_access("p1", 1, "userspace")
+    assert not book.note_access("p1", 1, "userspace")
+    assert book.note_access("p1", 2, "userspace")
+    assert book.note_access("p1", 1, "mount")
