@@ -130,6 +130,19 @@ class MountedNfsPool(StoragePool):
             ) from exc
         logger.info("mounted %s on %s for pool %s", self._source, self.path, self.spec.uuid)
 
+    def url(self, name: str) -> str:
+        """The ``nfs://`` URL of published file ``name``, as user-space mode names it."""
+        return f"nfs://{self.server}{self.spec.path.rstrip('/')}/{name}"
+
+    def publish_download(self, temp: Path, install_name: str) -> tuple[str, int]:
+        """Install a verified download on the mount; return its ``nfs://`` URL and size.
+
+        The copy is recorded once for the pool, whatever host made it: the URL names it the
+        same for every host and mode, where the mount point path is this host's own.
+        """
+        _local, size = super().publish_download(temp, install_name)
+        return self.url(install_name), size
+
     # --- bounded probes -----------------------------------------------------------------
 
     def check(self) -> PoolReport:

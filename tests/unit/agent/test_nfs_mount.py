@@ -91,3 +91,14 @@ def test_a_real_mount_that_fails_says_why(tmp_path: Path) -> None:
     with pytest.raises(PoolUnavailableError, match=r"cannot mount 127\.0\.0\.1:/export/p on"):
         pool.check()
     assert (base / UUID).is_dir()  # the mount point was made
+
+
+def test_a_published_download_is_named_by_its_nfs_url(tmp_path: Path) -> None:
+    pool = _mounted_pool(tmp_path)
+    temp = pool.temp_path("tmpl-1", "attempt-1")
+    temp.write_bytes(b"image")
+
+    path, size = pool.publish_download(temp, "tmpl-1")
+
+    assert (path, size) == ("nfs://127.0.0.1/export/p/tmpl-1", 5)
+    assert (pool.path / "tmpl-1").read_bytes() == b"image"
