@@ -11,7 +11,8 @@ every process the demo started is stopped (by PID) at the end.
 (the default, a host-local directory), ``SharedMountPoint`` (a cluster-wide directory) or
 ``NetworkFilesystem`` (a cluster-wide NFS export served by the test nfs-ganesha, as the
 tests start it; the agent reaches it in user space or by mount, as it detects). Each pool
-type is one case of ``demo_pool``: that is where ``RBD`` goes once it exists.
+type is one case of ``demo_pool``: that is where ``RBD`` goes (refused with a message
+until it is there).
 """
 
 import hashlib
@@ -70,8 +71,9 @@ def rows(db: Path, sql: str) -> list[dict[str, object]]:
 POOL_TYPES = ("Filesystem", "SharedMountPoint", "NetworkFilesystem")
 # Pool types the project knows but the demo cannot run yet, and why.
 NOT_YET = {
-    "RBD": "RBD pools are not available to createStoragePool yet (issue #16); once they "
-    "are, add a case for them in scripts/demo.py demo_pool()",
+    "RBD": "the demo does not run on RBD yet (RBD pools themselves work: docs/storage.md, "
+    "tests/e2e/test_rbd_pool.py); its case goes in scripts/demo.py demo_pool(), starting "
+    "the test Ceph cluster of tests/support/ceph.py",
 }
 
 
