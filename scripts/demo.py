@@ -10,9 +10,10 @@ every process the demo started is stopped (by PID) at the end.
 ``KVMCLOUD_DEMO_POOL`` (``make demo POOL=…``) picks the primary storage: ``Filesystem``
 (the default, a host-local directory), ``SharedMountPoint`` (a cluster-wide directory) or
 ``NetworkFilesystem`` (a cluster-wide NFS export served by the test nfs-ganesha, as the
-tests start it; the agent reaches it in user space or by mount, as it detects). Each pool
-type is one case of ``demo_pool``: that is where ``RBD`` goes (refused with a message
-until it is there).
+tests start it; the agent reaches it in user space or by mount, as it detects) or ``RBD``
+(a pool of a throwaway single-node Ceph, as the tests start it: the template is streamed
+into an RBD image and the VM's disk is a clone of it). Each pool type is one case of
+``demo_pool``.
 """
 
 import hashlib
@@ -29,13 +30,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.ceph import CephCluster
 from tests.support.images import BOOT_MESSAGE, make_qcow2
 from tests.support.libvirt import LibvirtDaemons
 from tests.support.nfs import GaneshaServer
@@ -49,6 +51,7 @@ from tests.support.processes import (
 )
 from tests.support.trust import agent_token
 
+from kvmcloud.agent.rbd.client import PARTIAL_PREFIX as RBD_PARTIAL_PREFIX
 from kvmcloud.cli.api_client import ApiClient
 
 HEADER = ("X-Auth-Token", "demo-" + secrets.token_hex(4))
@@ -68,25 +71,88 @@ def rows(db: Path, sql: str) -> list[dict[str, object]]:
         return [dict(r) for r in conn.execute(sql)]
 
 
-POOL_TYPES = ("Filesystem", "SharedMountPoint", "NetworkFilesystem")
+IMAGE_NAME = "tiny.qcow2"
+POOL_TYPES = ("Filesystem", "SharedMountPoint", "NetworkFilesystem", "RBD")
 # Pool types the project knows but the demo cannot run yet, and why.
-NOT_YET = {
-    "RBD": "the demo does not run on RBD yet (RBD pools themselves work: docs/storage.md, "
-    "tests/e2e/test_rbd_pool.py); its case goes in scripts/demo.py demo_pool(), starting "
-    "the test Ceph cluster of tests/support/ceph.py",
-}
+NOT_YET: dict[str, str] = {}
+# Without a mgr the quota is what gives the demo's Ceph pool a capacity the agent reports.
+RBD_QUOTA_BYTES = 768 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class DemoPool:
-    """The pool the demo creates: how to ask for it, and where its files show locally."""
+    """The pool the demo creates: how to ask for it, and how to look at its files here."""
 
     type: str
     url: str
-    # Where the pool's files can be looked at on this machine (the NFS export's directory).
-    local: Path
     # Host-local pools take storagetype=local offerings; the others shared ones.
     host_scoped: bool
+
+    def copy_matches(self, install_path: str, image: Path, digest: str) -> tuple[str, bool]:
+        """Where the template's copy is, and whether it holds the source image's content."""
+        raise NotImplementedError
+
+    def partials(self) -> list[str]:
+        """Work files of downloads left in the pool (there must be none)."""
+        raise NotImplementedError
+
+    def files(self) -> list[str]:
+        """The pool's published files or images."""
+        raise NotImplementedError
+
+    def where(self, path: str) -> str:
+        """Where a volume of the pool (its ``path``) is, as an operator would look."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DirectoryPool(DemoPool):
+    """A pool whose files are a directory here (an NFS pool's export directory too)."""
+
+    local: Path
+
+    def copy_matches(self, install_path: str, image: Path, digest: str) -> tuple[str, bool]:
+        # An NFS copy is recorded by its nfs:// URL; its path is the export's directory here.
+        published = Path(urlsplit(install_path).path if "://" in install_path else install_path)
+        return str(published), hashlib.sha256(published.read_bytes()).hexdigest() == digest
+
+    def partials(self) -> list[str]:
+        return [p.name for p in self.local.rglob("*.part")]
+
+    def files(self) -> list[str]:
+        return sorted(p.name for p in self.local.iterdir() if p.is_file())
+
+    def where(self, path: str) -> str:
+        return f"{self.local / path} (qcow2 overlay on the template's copy)"
+
+
+@dataclass(frozen=True)
+class RbdDemoPool(DemoPool):
+    """An RBD pool of the throwaway Ceph cluster; looked at with rbd and qemu-img."""
+
+    cluster: CephCluster
+
+    def copy_matches(self, install_path: str, image: Path, digest: str) -> tuple[str, bool]:
+        # The qcow2 source becomes a raw RBD image: compare contents, not file bytes.
+        target = f"rbd:{self.cluster.pool}/{install_path}:conf={self.cluster.conf_path}"
+        same = subprocess.run(
+            ["qemu-img", "compare", "-q", "-f", "qcow2", "-F", "raw", str(image), target],
+            check=False,
+            timeout=120,
+        )
+        return f"{self.cluster.pool}/{install_path}", same.returncode == 0
+
+    def _images(self) -> list[str]:
+        return sorted(self.cluster.admin("rbd", "ls", self.cluster.pool).split())
+
+    def partials(self) -> list[str]:
+        return [name for name in self._images() if name.startswith(RBD_PARTIAL_PREFIX)]
+
+    def files(self) -> list[str]:
+        return self._images()
+
+    def where(self, path: str) -> str:
+        return f"rbd image {path} (a clone of the template image's protected snapshot)"
 
 
 def chosen_pool_type(environ: dict[str, str]) -> str:
@@ -108,7 +174,7 @@ def demo_pool(pool_type: str, work: Path) -> Iterator[DemoPool]:
     if pool_type in ("Filesystem", "SharedMountPoint"):
         directory = work / "pool"
         directory.mkdir()
-        yield DemoPool(
+        yield DirectoryPool(
             type=pool_type,
             url=f"{pool_type}://localhost{directory}",
             local=directory,
@@ -119,16 +185,21 @@ def demo_pool(pool_type: str, work: Path) -> Iterator[DemoPool]:
         with GaneshaServer() as nfs:
             export = nfs.writable_subdir("demo-pool")
             show("NFS server", {"pids": nfs.started_pids, "export": str(export)})
-            yield DemoPool(
+            yield DirectoryPool(
                 type=pool_type, url=nfs.pool_url(export), local=export, host_scoped=False
             )
+    elif pool_type == "RBD":
+        step("Start a throwaway Ceph (one mon, one memstore OSD) on 127.0.0.1 (stopped by PID)")
+        with CephCluster() as ceph:
+            ceph.admin(
+                "ceph", "osd", "pool", "set-quota", ceph.pool, "max_bytes", str(RBD_QUOTA_BYTES)
+            )
+            show("Ceph", {"pids": ceph.started_pids, "monitor": ceph.mon_host, "pool": ceph.pool})
+            # CloudStack's form: the cephx key URL-encoded, as its UI builds the URL.
+            url = f"rbd://{ceph.user}:{quote(ceph.key, safe='')}@{ceph.mon_host}/{ceph.pool}"
+            yield RbdDemoPool(type=pool_type, url=url, host_scoped=False, cluster=ceph)
     else:
         raise SystemExit(f"no demo storage for pool type {pool_type}")
-
-
-def local_file(install_path: str) -> Path:
-    """Where a pool file is read here: an NFS URL's path is the export's local directory."""
-    return Path(urlsplit(install_path).path if "://" in install_path else install_path)
 
 
 def main() -> int:
@@ -140,7 +211,7 @@ def main() -> int:
     database_url = f"sqlite:///{db_file}"
 
     step("Generate a bootable qcow2 and serve it from a local origin that requires a header")
-    image = work / "images" / "tiny.qcow2"
+    image = work / "images" / IMAGE_NAME
     digest = make_qcow2(image)
     show("image", {"path": str(image), "bytes": image.stat().st_size, "sha256": digest})
 
@@ -325,10 +396,11 @@ def run_flow(
     )
     for row in spool:
         show("row", row)
-    published = local_file(str(spool[0]["install_path"]))
-    actual = hashlib.sha256(published.read_bytes()).hexdigest()
-    show("file on the pool", {"path": str(published), "sha256 matches": actual == digest})
-    leftovers = [p.name for p in pool.local.rglob("*.part")]
+    assert origin.directory is not None
+    image = origin.directory / IMAGE_NAME
+    where, matches = pool.copy_matches(str(spool[0]["install_path"]), image, digest)
+    show("copy on the pool", {"path": where, "content matches the source": matches})
+    leftovers = pool.partials()
     show("partial files left", leftovers)
 
     step("prepareTemplate again: the copy is Ready, nothing is transferred")
@@ -341,7 +413,7 @@ def run_flow(
         "GETs of the image at the origin",
         {"before": before, "after": origin.get_count("/tiny.qcow2")},
     )
-    if actual != digest or leftovers:
+    if not matches or leftovers:
         raise SystemExit("demo failed: the published file is wrong or a partial file was left")
     print("\nThe template is on the pool, verified, and recorded in template_spool_ref.")
 
@@ -382,7 +454,7 @@ def boot_vm(api: ApiClient, pool: DemoPool) -> None:
         | {"accelerator": vm["details"].get("accelerator"), "ip": vm["nic"][0]["ipaddress"]},
     )
     volume = api.call("listVolumes", {"virtualmachineid": vm["id"]})["volume"][0]
-    show("root disk", f"{pool.local / volume['path']} (qcow2 overlay on the template's copy)")
+    show("root disk", pool.where(str(volume["path"])))
 
     step("Read the VM's serial console (the image's boot sector writes a marker there)")
     console = Path(vm["details"]["consolelog"])
@@ -396,7 +468,7 @@ def boot_vm(api: ApiClient, pool: DemoPool) -> None:
     step("destroyVirtualMachine expunge=true: domain and disk gone, the template stays")
     job = api.call("destroyVirtualMachine", {"id": vm["id"], "expunge": "true"})
     api.wait_for_job(job["jobid"], poll_interval_s=0.5, timeout_s=120)
-    show("pool files", sorted(p.name for p in pool.local.iterdir() if p.is_file()))
+    show("pool files", pool.files())
     if marker is None:
         raise SystemExit("demo failed: the VM did not write its marker on the console")
     print("\nThe VM booted from the direct-download template; it is expunged again.")
