@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cs import CloudStack
 
 from kvmcloud import __version__, env_files
 from tests.support import debian_packages as packages
@@ -88,6 +89,43 @@ def test_the_installed_server_runs_as_its_user_and_answers_with_the_admin_keys(
     # No zone yet: CloudStack answers an empty list as an empty object.
     assert zones.get("zone", []) == []
     assert db.stat().st_uid == packages.uid(unit["User"])
+
+
+def test_the_installed_acceptance_suite_passes_against_the_installed_server(
+    installed: list[Path], shared_tmp: Path
+) -> None:
+    config, db = shared_tmp / "etc", shared_tmp / "state" / "kvmcloud.db"
+    setup = ["kvmcloud-setup-database", "--config-dir", str(config), "sqlite", "--path", str(db)]
+    keys = packages.printed_keys(packages.run(*setup))
+    port = free_port()
+    conf = config / "server.conf"
+    conf.write_text(
+        env_files.set_values(
+            conf.read_text(),
+            {
+                "KVMCLOUD_LISTEN_HOST": "127.0.0.1",
+                "KVMCLOUD_LISTEN_PORT": str(port),
+                "KVMCLOUD_AGENTS_PORT": str(free_port()),
+            },
+        )
+    )
+    log, endpoint = shared_tmp / "server.log", f"http://127.0.0.1:{port}/client/api"
+    with packages.server_as_unit(conf, log) as server:
+        packages.list_zones(endpoint, keys, server, log)
+        api = CloudStack(endpoint=endpoint, key=keys["api key"], secret=keys["secret key"])
+        api.createZone(name="accept1", networktype="Advanced", dns1="127.0.0.53")
+        # No host here (the agent needs libvirt as root): the VM tests skip, the rest run.
+        out = packages.run(
+            "kvmcloud-integration-tests", "--endpoint", endpoint, "--api-key", keys["api key"],
+            "--secret-key", keys["secret key"], "--zone", "accept1", "-v",
+            check=False,
+        )  # fmt: skip
+
+    summary = out.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, out
+    assert "test_a_malformed_id_answers_431_naming_it PASSED" in out, out
+    # It ran as root from /usr/lib and wrote nothing there.
+    assert not list(Path("/usr/lib/kvmcloud-integration-tests").rglob("__pycache__"))
 
 
 def test_the_installed_agent_setup_checks_the_host_and_prints_the_enrolment_step(

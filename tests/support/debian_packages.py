@@ -15,7 +15,13 @@ from kvmcloud import env_files
 from kvmcloud.protocol.api_signing import sign
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("kvmcloud-common", "kvmcloud-management", "kvmcloud-agent", "kvmcloud-docs")
+PACKAGES = (
+    "kvmcloud-common",
+    "kvmcloud-management",
+    "kvmcloud-agent",
+    "kvmcloud-docs",
+    "kvmcloud-integration-tests",
+)
 UNITS = Path("/lib/systemd/system")
 BUILD_TIMEOUT_S = 900
 APT_TIMEOUT_S = 600
