@@ -129,7 +129,7 @@ bench: install ## download engine vs curl, aria2c, dd, hashlib (BENCH_ARGS="--si
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 .PHONY: deb
-deb: ui ## Debian packages into build/deb/ (kvmcloud-common, -management, -agent, -docs)
+deb: ui ## Debian packages into build/deb/ (common, management, agent, docs, integration-tests)
 	scripts/build-debs
 
 .PHONY: clean

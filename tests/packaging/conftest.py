@@ -13,7 +13,7 @@ from tests.support import debian_packages as packages
 
 @pytest.fixture(scope="session")
 def debs() -> list[Path]:
-    """The four packages (``KVMCLOUD_DEBS`` names a directory of prebuilt ones)."""
+    """The five packages (``KVMCLOUD_DEBS`` names a directory of prebuilt ones)."""
     given = os.environ.get("KVMCLOUD_DEBS")
     if given:
         folder = Path(given)

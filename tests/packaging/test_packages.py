@@ -8,14 +8,18 @@ Everything is purged at the end, so the source-tree tests find no /etc/kvmcloud.
 """
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cs import CloudStack
 
 from kvmcloud import __version__, env_files
 from tests.support import debian_packages as packages
+from tests.support.egress import ALLOW_SETTING, LOOPBACK
+from tests.support.libvirt import libvirt_or_skip
 from tests.support.processes import free_port
 
 # The module shares one build and one installation; each test is bounded by the build and
@@ -88,6 +92,123 @@ def test_the_installed_server_runs_as_its_user_and_answers_with_the_admin_keys(
     # No zone yet: CloudStack answers an empty list as an empty object.
     assert zones.get("zone", []) == []
     assert db.stat().st_uid == packages.uid(unit["User"])
+
+
+def test_the_installed_acceptance_suite_passes_against_the_installed_server(
+    installed: list[Path], shared_tmp: Path
+) -> None:
+    config, db = shared_tmp / "etc", shared_tmp / "state" / "kvmcloud.db"
+    setup = ["kvmcloud-setup-database", "--config-dir", str(config), "sqlite", "--path", str(db)]
+    keys = packages.printed_keys(packages.run(*setup))
+    port = free_port()
+    conf = config / "server.conf"
+    conf.write_text(
+        env_files.set_values(
+            conf.read_text(),
+            {
+                "KVMCLOUD_LISTEN_HOST": "127.0.0.1",
+                "KVMCLOUD_LISTEN_PORT": str(port),
+                "KVMCLOUD_AGENTS_PORT": str(free_port()),
+            },
+        )
+    )
+    log, endpoint = shared_tmp / "server.log", f"http://127.0.0.1:{port}/client/api"
+    with packages.server_as_unit(conf, log) as server:
+        packages.list_zones(endpoint, keys, server, log)
+        api = CloudStack(endpoint=endpoint, key=keys["api key"], secret=keys["secret key"])
+        api.createZone(name="accept1", networktype="Advanced", dns1="127.0.0.53")
+        # No host here (the agent needs libvirt as root): the VM tests skip, the rest run.
+        out = packages.run(
+            "kvmcloud-integration-tests", "--endpoint", endpoint, "--api-key", keys["api key"],
+            "--secret-key", keys["secret key"], "--zone", "accept1", "-v",
+            check=False,
+        )  # fmt: skip
+
+    summary = out.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, out
+    assert "test_a_malformed_id_answers_431_naming_it PASSED" in out, out
+    # It ran as root from /usr/lib and wrote nothing there.
+    assert not list(Path("/usr/lib/kvmcloud-integration-tests").rglob("__pycache__"))
+
+
+@pytest.mark.usefixtures("libvirt_run_lock")
+@pytest.mark.timeout(packages.APT_TIMEOUT_S + 300)
+def test_the_installed_suite_deploys_a_vm_through_the_installed_server_and_agent(
+    installed: list[Path], shared_tmp: Path
+) -> None:
+    config, agent_state = shared_tmp / "etc", shared_tmp / "agent"
+    setup = ["kvmcloud-setup-database", "--config-dir", str(config), "sqlite", "--path",
+             str(shared_tmp / "state" / "kvmcloud.db")]  # fmt: skip
+    keys = packages.printed_keys(packages.run(*setup))
+    port, agents_port, agent_port = free_port(), free_port(), free_port()
+    conf = config / "server.conf"
+    conf.write_text(
+        env_files.set_values(
+            conf.read_text(),
+            {
+                "KVMCLOUD_LISTEN_HOST": "127.0.0.1",
+                "KVMCLOUD_LISTEN_PORT": str(port),
+                "KVMCLOUD_AGENTS_PORT": str(agents_port),
+            },
+        )
+    )
+    pool = shared_tmp / "pool"
+    pool.mkdir()
+    endpoint = f"http://127.0.0.1:{port}/client/api"
+    server_log, agent_log = shared_tmp / "server.log", shared_tmp / "agent.log"
+    with libvirt_or_skip():
+        enrol = packages.run(
+            "kvmcloud-setup-agent", "--config-dir", str(config), "--state-dir", str(agent_state)
+        )
+        token = enrol.split("enrolment token: ", 1)[1].split(";", 1)[0].split()[0].strip()
+        agent_conf = config / "agent.conf"
+        agent_conf.write_text(
+            env_files.set_values(
+                agent_conf.read_text(),
+                {
+                    "KVMCLOUD_AGENT_LISTEN_HOST": "127.0.0.1",
+                    "KVMCLOUD_AGENT_LISTEN_PORT": str(agent_port),
+                    "KVMCLOUD_AGENT_STATE_DIR": str(agent_state),
+                    "KVMCLOUD_AGENT_CONSOLE_DIR": str(shared_tmp / "consoles"),
+                },
+            )
+        )
+        with (
+            packages.server_as_unit(conf, server_log) as server,
+            packages.as_unit("kvmcloud-agent", agent_conf, agent_log) as agent,
+        ):
+            packages.list_zones(endpoint, keys, server, server_log)
+            packages.wait_listening(agent_port, agent, agent_log)
+            api = CloudStack(
+                endpoint=endpoint, key=keys["api key"], secret=keys["secret key"],
+                fetch_result=True, job_timeout=120,
+            )  # fmt: skip
+            zone = api.createZone(name="accept2", networktype="Advanced", dns1="127.0.0.53")
+            zone_id = zone["zone"]["id"]
+            # The suite serves its image on loopback, which the egress policy denies.
+            api.updateConfiguration(name=ALLOW_SETTING, value=LOOPBACK, zoneid=zone_id)
+            api.updateConfiguration(name="instance.name", value=f"pk-{secrets.token_hex(3)}")
+            pod = api.createPod(name="pod1", zoneid=zone_id)["pod"]
+            cluster = api.addCluster(
+                clustername="c1", zoneid=zone_id, podid=pod["id"], hypervisor="KVM"
+            )["cluster"][0]
+            api.addHost(
+                zoneid=zone_id, podid=pod["id"], clusterid=cluster["id"], hypervisor="KVM",
+                url=f"http://127.0.0.1:{agent_port}", username="root", password=token,
+            )  # fmt: skip
+            api.createStoragePool(
+                name="pool1", zoneid=zone_id, clusterid=cluster["id"],
+                url=f"SharedMountPoint://localhost{pool}",
+            )  # fmt: skip
+            out = packages.run(
+                "kvmcloud-integration-tests", "--endpoint", endpoint, "--api-key",
+                keys["api key"], "--secret-key", keys["secret key"], "--zone", "accept2",
+                "--serve-image", "-v", check=False,
+            )  # fmt: skip
+
+    summary = out.strip().splitlines()[-1]
+    assert "failed" not in summary and "error" not in summary and "skipped" not in summary, out
+    assert "test_a_vm_is_deployed_stopped_started_destroyed_and_expunged PASSED" in out, out
 
 
 def test_the_installed_agent_setup_checks_the_host_and_prints_the_enrolment_step(

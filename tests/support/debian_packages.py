@@ -3,6 +3,7 @@
 import os
 import pwd
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,7 +16,13 @@ from kvmcloud import env_files
 from kvmcloud.protocol.api_signing import sign
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("kvmcloud-common", "kvmcloud-management", "kvmcloud-agent", "kvmcloud-docs")
+PACKAGES = (
+    "kvmcloud-common",
+    "kvmcloud-management",
+    "kvmcloud-agent",
+    "kvmcloud-docs",
+    "kvmcloud-integration-tests",
+)
 UNITS = Path("/lib/systemd/system")
 BUILD_TIMEOUT_S = 900
 APT_TIMEOUT_S = 600
@@ -120,15 +127,23 @@ def printed_keys(out: str) -> dict[str, str]:
 def server_as_unit(conf: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Start the installed server as its unit would (ExecStart, User, Group), with the
     settings of ``conf`` in place of its EnvironmentFile; stop it by its PID after."""
-    entries = unit("kvmcloud-management")
+    with as_unit("kvmcloud-management", conf, log) as process:
+        yield process
+
+
+@contextmanager
+def as_unit(name: str, conf: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Start the installed unit ``name``'s ExecStart as its User and Group (root when the
+    unit names none), with the settings of ``conf``; stop it by its PID after."""
+    entries = unit(name)
     environ = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
     environ |= env_files.parse(conf.read_text())
     with log.open("ab") as output:
         process = subprocess.Popen(
             entries["ExecStart"].split(),
             env=environ,
-            user=entries["User"],
-            group=entries["Group"],
+            user=entries.get("User"),
+            group=entries.get("Group"),
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -144,6 +159,20 @@ def server_as_unit(conf: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until something accepts connections on 127.0.0.1:``port``, or fail with the log."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"exited with {process.returncode}:\n{log.read_text()}")
+        with socket.socket() as probe:
+            probe.settimeout(1.0)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listens on {port} after {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
 def list_zones(

@@ -1,0 +1,1 @@
+"""kvmcloud's acceptance suite: pytest tests run against a live cloud through its public API."""

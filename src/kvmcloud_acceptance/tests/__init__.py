@@ -1,0 +1,1 @@
+"""The acceptance tests (collected by kvmcloud-integration-tests, not by the project's suite)."""
