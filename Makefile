@@ -128,6 +128,12 @@ bench: install ## download engine vs curl, aria2c, dd, hashlib (BENCH_ARGS="--si
 	bench/install-deps
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# Long (hours at the full sizes): not part of `make check` or CI.
+BENCH_SCALE_ARGS ?=
+.PHONY: bench-scale
+bench-scale: install ## the server at scale on each database (BENCH_SCALE_ARGS="--templates 2000 --hosts 500 --duration 60")
+	$(BIN)/python -m bench.scale $(BENCH_SCALE_ARGS)
+
 .PHONY: deb
 deb: ui ## Debian packages into build/deb/ (common, management, agent, docs, integration-tests)
 	scripts/build-debs

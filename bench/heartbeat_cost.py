@@ -70,10 +70,10 @@ def _measure(args: argparse.Namespace) -> int:
             base = f"http://127.0.0.1:{port}/agent/v1/heartbeat"
             _post_beats(base, hosts, len(hosts), 1)  # warm up: one beat per host
             time.sleep(1.0)
-            cpu_before, started = _cpu_s(child.pid), time.monotonic()
+            cpu_before, started = cpu_seconds(child.pid), time.monotonic()
             _post_beats(base, hosts, args.beats, args.threads)
             elapsed = time.monotonic() - started
-            cpu = _cpu_s(child.pid) - cpu_before
+            cpu = cpu_seconds(child.pid) - cpu_before
         finally:
             child.terminate()
             child.wait(timeout=30)
@@ -106,11 +106,7 @@ def _post_beats(url: str, hosts: list[dict[str, Any]], beats: int, threads: int)
                 response = client.post(
                     url,
                     content=host["body"],
-                    headers={
-                        "Authorization": f"Bearer {host['key']}",
-                        "X-Kvmcloud-Host": host["uuid"],
-                        "Content-Type": "application/json",
-                    },
+                    headers=beat_headers(host["uuid"], host["key"]),
                 )
                 if response.status_code != 200:
                     errors.append(f"{response.status_code} {response.text[:200]}")
@@ -125,7 +121,17 @@ def _post_beats(url: str, hosts: list[dict[str, Any]], beats: int, threads: int)
         raise RuntimeError(f"heartbeats refused: {errors[0]}")
 
 
-def _cpu_s(pid: int) -> float:
+def beat_headers(host_uuid: str, key: str) -> dict[str, str]:
+    """The headers of an agent's heartbeat: its host uuid and key (checked before the body)."""
+    return {
+        "Authorization": f"Bearer {key}",
+        "X-Kvmcloud-Host": host_uuid,
+        "Content-Type": "application/json",
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # utime and stime: fields 14 and 15 of stat(5), counted after the command name.
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
