@@ -28,6 +28,9 @@ from kvmcloud.protocol import agent_messages as msg
 ENROL_READ_TIMEOUT_S = 30.0
 BEAT_TIMEOUT_S = 30.0
 MAX_REQUEST_BYTES = 1024 * 1024
+# The simulated hosts' enrolment ports: 20,000 hosts fit between these.
+FIRST_PORT = 20000
+LAST_PORT = 65535
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Fleet:
         self.secret = secrets.token_urlsafe(24)
         self.token = f"{self.secret}.{pki.fingerprint(self.bootstrap_pem)}"
         self.hosts: list[SimHost] = []
-        self._used_ports: set[int] = set()
+        self._next_port = FIRST_PORT
         self._lock = threading.Lock()
         self._key_file = work / "sim-key.pem"
         self._key_file.write_text(self.key_pem)
@@ -89,26 +92,21 @@ class Fleet:
         return ports, close
 
     async def _open(self, count: int) -> list[asyncio.Server]:
-        # The kernel may hand out a port an earlier batch used: that agent URL is taken
-        # (addHost refuses it), so such a listener is closed and another one opened.
+        # Ports are taken in increasing order, never twice: an agent URL an earlier batch
+        # used is taken (addHost refuses it), and the kernel's bind(0) hands recently
+        # closed ports out again. A port in use by something else is skipped.
         servers: list[asyncio.Server] = []
-        spares: list[asyncio.Server] = []
-        for _ in range(4 * count + 100):  # bounded: a few repeats per port at most
-            if len(servers) == count:
-                break
-            server = await asyncio.start_server(
-                self._answer, "127.0.0.1", 0, ssl=self._server_context, backlog=8
-            )
-            port = int(server.sockets[0].getsockname()[1])
-            if port in self._used_ports:
-                spares.append(server)
+        while len(servers) < count:
+            if self._next_port > LAST_PORT:
+                raise RuntimeError(f"no ports left on 127.0.0.1 above {FIRST_PORT}")
+            port, self._next_port = self._next_port, self._next_port + 1
+            try:
+                server = await asyncio.start_server(
+                    self._answer, "127.0.0.1", port, ssl=self._server_context, backlog=8
+                )
+            except OSError:
                 continue
-            self._used_ports.add(port)
             servers.append(server)
-        for server in spares:
-            server.close()
-        if len(servers) < count:
-            raise RuntimeError(f"could not open {count} new ports on 127.0.0.1")
         return servers
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
