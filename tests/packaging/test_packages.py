@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 from cs import CloudStack
+from sqlalchemy import create_engine, text
 
 from kvmcloud import __version__, env_files
 from tests.support import debian_packages as packages
 from tests.support.egress import ALLOW_SETTING, LOOPBACK
 from tests.support.libvirt import libvirt_or_skip
+from tests.support.mariadb import mariadb_or_skip
 from tests.support.processes import free_port
 
 # The module shares one build and one installation; each test is bounded by the build and
@@ -209,6 +211,30 @@ def test_the_installed_suite_deploys_a_vm_through_the_installed_server_and_agent
     summary = out.strip().splitlines()[-1]
     assert "failed" not in summary and "error" not in summary and "skipped" not in summary, out
     assert "test_a_vm_is_deployed_stopped_started_destroyed_and_expunged PASSED" in out, out
+
+
+@pytest.mark.mariadb
+def test_the_installed_setup_makes_a_mariadb_database_with_the_packaged_driver(
+    installed: list[Path], shared_tmp: Path
+) -> None:
+    config = shared_tmp / "etc-mariadb"
+    with mariadb_or_skip() as server:
+        admin = f"mysql+mysqldb://root@localhost/mysql?unix_socket={server.socket_path}"
+        setup = [
+            "kvmcloud-setup-database", "--config-dir", str(config), "mariadb",
+            "--host", server.host, "--port", str(server.port), "--name", "kvmcloud_pkg",
+            "--deploy-as", admin,
+        ]  # fmt: skip
+        keys = packages.printed_keys(packages.run(*setup))
+        again = packages.printed_keys(packages.run(*setup))
+        url = env_files.parse((config / "server.conf").read_text())["KVMCLOUD_DATABASE_URL"]
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            admins = connection.execute(text("SELECT count(*) FROM account")).scalar_one()
+        engine.dispose()
+
+    assert url.startswith("mysql+mysqldb://kvmcloud:")
+    assert again["api key"] == keys["api key"] and admins >= 1
 
 
 def test_the_installed_agent_setup_checks_the_host_and_prints_the_enrolment_step(

@@ -8,6 +8,7 @@ from urllib.parse import quote, unquote, urlsplit
 SERVER_CONF_NAME = "server.conf"
 DEFAULT_SQLITE_PATH = Path("/var/lib/kvmcloud/kvmcloud.db")
 POSTGRES_DRIVER = "postgresql+psycopg"
+MARIADB_DRIVER = "mysql+mysqldb"
 # Names written unquoted into SQL (CREATE ROLE "…"): plain lower-case identifiers only.
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _HOST = re.compile(r"[A-Za-z0-9.\-:\[\]]+")
@@ -18,9 +19,10 @@ class SetupError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class PostgresTarget:
-    """Where the server's PostgreSQL database lives and whom it connects as."""
+class ServerTarget:
+    """Where the server's PostgreSQL or MariaDB database lives and whom it connects as."""
 
+    driver: str
     host: str
     port: int
     name: str
@@ -31,11 +33,23 @@ class PostgresTarget:
         """The SQLAlchemy URL the server uses (``KVMCLOUD_DATABASE_URL``)."""
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         secret = quote(self.password, safe="")
-        return f"{POSTGRES_DRIVER}://{self.user}:{secret}@{host}:{self.port}/{self.name}"
+        return f"{self.driver}://{self.user}:{secret}@{host}:{self.port}/{self.name}"
 
 
-def postgres_target(host: str, port: int, name: str, user: str, password: str) -> PostgresTarget:
-    """Check the pieces of a PostgreSQL target.
+def postgres_target(host: str, port: int, name: str, user: str, password: str) -> ServerTarget:
+    """Check the pieces of a PostgreSQL target (see server_target)."""
+    return server_target(POSTGRES_DRIVER, host, port, name, user, password)
+
+
+def mariadb_target(host: str, port: int, name: str, user: str, password: str) -> ServerTarget:
+    """Check the pieces of a MariaDB target (see server_target)."""
+    return server_target(MARIADB_DRIVER, host, port, name, user, password)
+
+
+def server_target(
+    driver: str, host: str, port: int, name: str, user: str, password: str
+) -> ServerTarget:
+    """Check the pieces of a database server target.
 
     Raises:
         SetupError: names a bad host, port, database or user name, or an empty password.
@@ -52,16 +66,18 @@ def postgres_target(host: str, port: int, name: str, user: str, password: str) -
             )
     if not password:
         raise SetupError("the database password is empty")
-    return PostgresTarget(host=host, port=port, name=name, user=user, password=password)
+    return ServerTarget(
+        driver=driver, host=host, port=port, name=name, user=user, password=password
+    )
 
 
-def kept_password(existing_url: str | None, target: PostgresTarget) -> str | None:
+def kept_password(existing_url: str | None, target: ServerTarget) -> str | None:
     """The password of ``existing_url`` if it names the same user, host, port and database.
 
     A second run keeps the password the first one chose, so the server's configuration and
     the database role stay in step.
     """
-    if not existing_url or not existing_url.startswith(f"{POSTGRES_DRIVER}://"):
+    if not existing_url or not existing_url.startswith(f"{target.driver}://"):
         return None
     parts = urlsplit(existing_url)
     try:

@@ -6,8 +6,9 @@ import pwd
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from kvmcloud import env_files
@@ -15,9 +16,10 @@ from kvmcloud.server import __main__ as server_cli
 from kvmcloud.server.database_setup_rules import (
     DEFAULT_SQLITE_PATH,
     SERVER_CONF_NAME,
-    PostgresTarget,
+    ServerTarget,
     SetupError,
     kept_password,
+    mariadb_target,
     postgres_target,
     sql_literal,
     sqlite_url,
@@ -28,6 +30,10 @@ from kvmcloud.server.settings import DEFAULT_CONFIG_DIR
 PROG = "kvmcloud-setup-database"
 SERVICE_USER = "kvmcloud"
 _CONNECT_TIMEOUT_S = 10
+# What every MariaDB table of kvmcloud names (db_mariadb.TABLE_OPTIONS): the database's
+# defaults match it, so that a table or column made by hand does too.
+_MARIADB_CHARSET = "utf8mb4"
+_MARIADB_COLLATION = "utf8mb4_nopad_bin"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         help="set the admin's password from this file's first line (else one is generated "
         "and printed once)",
     )
-    engines = parser.add_subparsers(dest="engine", required=True, metavar="{sqlite,postgresql}")
+    engines = parser.add_subparsers(
+        dest="engine", required=True, metavar="{sqlite,postgresql,mariadb}"
+    )
     sqlite = engines.add_parser("sqlite", help="one file on this machine (one server only)")
     sqlite.add_argument("--path", type=Path, default=DEFAULT_SQLITE_PATH)
     postgres = engines.add_parser("postgresql", help="PostgreSQL (several servers may share it)")
@@ -73,8 +81,28 @@ def _parser() -> argparse.ArgumentParser:
         help="a superuser's URL, e.g. postgresql+psycopg://postgres:secret@localhost/postgres: "
         "creates the role and the database (else they must exist)",
     )
-    # Not accepted yet: listed so that the refusal says so instead of "invalid choice".
-    engines.add_parser("mariadb", help="not supported yet (refused)")
+    mariadb = engines.add_parser("mariadb", help="MariaDB (several servers may share it)")
+    mariadb.add_argument("--host", default="localhost", help="localhost: the unix socket")
+    mariadb.add_argument("--port", type=int, default=3306)
+    mariadb.add_argument("--name", default="kvmcloud", help="the database (kvmcloud)")
+    mariadb.add_argument("--db-user", default="kvmcloud", help="the user the server uses")
+    mariadb.add_argument(
+        "--db-user-host",
+        default="%",
+        help="where that user may connect from, with --deploy-as (%%: anywhere)",
+    )
+    mariadb.add_argument(
+        "--password-file",
+        type=Path,
+        help="the user's password, first line (else the one server.conf has, else generated)",
+    )
+    mariadb.add_argument(
+        "--deploy-as",
+        metavar="ADMIN_URL",
+        help="an administrator's URL, e.g. mysql+mysqldb://root@localhost/mysql?unix_socket="
+        "/run/mysqld/mysqld.sock: creates the database and the user, and grants it the "
+        "database (else they must exist)",
+    )
     return parser
 
 
@@ -89,12 +117,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    if args.engine == "mariadb":
-        raise SetupError(
-            "MariaDB is not supported yet by kvmcloud-setup-database (the packages lack its "
-            "driver); choose sqlite or postgresql, or install from source with the mariadb "
-            "extra and set a mysql+mysqldb:// KVMCLOUD_DATABASE_URL yourself"
-        )
     config_dir: Path = args.config_dir
     if not config_dir.is_absolute():
         raise SetupError(f"--config-dir must be absolute, not {str(config_dir)!r}")
@@ -107,8 +129,7 @@ def _setup(args: argparse.Namespace) -> int:
         url = sqlite_url(args.path)
         _make_dir(args.path.parent, owner, mode=0o750, group_only=False)
     else:
-        target = _postgres(args, existing.get("KVMCLOUD_DATABASE_URL"))
-        url = target.url()
+        url = _server(args, existing.get("KVMCLOUD_DATABASE_URL")).url()
     new = env_files.set_values(
         old, {"KVMCLOUD_DATABASE_URL": url, "KVMCLOUD_CONFIG_DIR": str(config_dir)}
     )
@@ -160,18 +181,76 @@ def _make_dir(path: Path, owner: tuple[int, int] | None, *, mode: int, group_onl
         os.chown(path, 0 if group_only else owner[0], owner[1])
 
 
-def _postgres(args: argparse.Namespace, existing_url: str | None) -> PostgresTarget:
-    probe = postgres_target(args.host, args.port, args.name, args.db_user, "-")
+def _server(args: argparse.Namespace, existing_url: str | None) -> ServerTarget:
+    """Check (with --deploy-as: first create) the PostgreSQL or MariaDB database."""
+    make_target = mariadb_target if args.engine == "mariadb" else postgres_target
+    probe = make_target(args.host, args.port, args.name, args.db_user, "-")
     password = _read_first_line(args.password_file) if args.password_file else None
     password = password or kept_password(existing_url, probe) or secrets.token_urlsafe(24)
-    target = postgres_target(args.host, args.port, args.name, args.db_user, password)
+    target = make_target(args.host, args.port, args.name, args.db_user, password)
     if args.deploy_as:
-        _deploy(args.deploy_as, target)
+        if args.engine == "mariadb":
+            _deploy_mariadb(args.deploy_as, target, args.db_user_host)
+        else:
+            _deploy(args.deploy_as, target)
     _check_connection(target)
     return target
 
 
-def _deploy(admin_url: str, target: PostgresTarget) -> None:
+def _connect_args(url: str) -> dict[str, object]:
+    arguments: dict[str, object] = {"connect_timeout": _CONNECT_TIMEOUT_S}
+    if url.startswith(("mysql", "mariadb")) and "charset=" not in url:
+        arguments["charset"] = _MARIADB_CHARSET
+    return arguments
+
+
+def _engine(url: str, **options: Any) -> Engine:
+    try:
+        return create_engine(url, connect_args=_connect_args(url), **options)
+    except ImportError as exc:
+        # The driver is an optional extra (mysqlclient for MariaDB, psycopg for PostgreSQL).
+        raise SetupError(
+            f"the database driver {exc.name or 'module'!r} is not installed: install kvmcloud "
+            "with the extra of this engine (mariadb or postgres), or use the Debian packages"
+        ) from None
+
+
+def _deploy_mariadb(admin_url: str, target: ServerTarget, user_host: str) -> None:
+    """Create the database and the user unless they exist, set the password, grant."""
+    if not user_host or len(user_host) > 255:
+        raise SetupError(f"--db-user-host {user_host!r} is not a host, address or pattern")
+    if not admin_url.startswith(("mysql", "mariadb")):
+        raise SetupError("--deploy-as must be a mysql+mysqldb:// URL for mariadb")
+    engine = _engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            # The names are checked identifiers; the user, host and password are bound
+            # (mysqlclient quotes them for the connection's SQL mode).
+            connection.exec_driver_sql(
+                f"CREATE DATABASE IF NOT EXISTS `{target.name}`"
+                f" CHARACTER SET {_MARIADB_CHARSET} COLLATE {_MARIADB_COLLATION}"
+            )
+            account = (target.user, user_host)
+            connection.exec_driver_sql(
+                "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (*account, target.password)
+            )
+            connection.exec_driver_sql(
+                "ALTER USER %s@%s IDENTIFIED BY %s", (*account, target.password)
+            )
+            # The migrations create, alter and drop tables, indexes and virtual columns.
+            connection.exec_driver_sql(
+                f"GRANT ALL PRIVILEGES ON `{target.name}`.* TO %s@%s", account
+            )
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc)
+        raise SetupError(
+            f"--deploy-as: cannot create the database and the user: {reason.strip()}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _deploy(admin_url: str, target: ServerTarget) -> None:
     """Create (or update) the role and create the database unless it exists."""
     try:
         engine = create_engine(
@@ -203,22 +282,23 @@ def _deploy(admin_url: str, target: PostgresTarget) -> None:
         raise SetupError(f"--deploy-as: cannot create the role and database: {exc}") from None
 
 
-def _check_connection(target: PostgresTarget) -> None:
+def _check_connection(target: ServerTarget) -> None:
+    engine = _engine(target.url())
     try:
-        engine = create_engine(target.url(), connect_args={"connect_timeout": _CONNECT_TIMEOUT_S})
-        try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        finally:
-            engine.dispose()
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         # DBAPIError carries the driver's own message, without SQLAlchemy's footer.
         reason = str(getattr(exc, "orig", None) or exc)
+        mariadb = target.driver.startswith("mysql")
+        who, admin = ("user", "an administrator") if mariadb else ("role", "a superuser")
         raise SetupError(
             f"cannot connect to database {target.name!r} on {target.host}:{target.port} as "
-            f"{target.user!r}: {reason.strip()}; create the role and the database, or give "
-            "--deploy-as with a superuser's URL"
+            f"{target.user!r}: {reason.strip()}; create the {who} and the database, or give "
+            f"--deploy-as with {admin}'s URL"
         ) from None
+    finally:
+        engine.dispose()
 
 
 def _read_first_line(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""kvmcloud-setup-database: SQLite and PostgreSQL, idempotent, clear refusals."""
+"""kvmcloud-setup-database: SQLite, PostgreSQL and MariaDB, idempotent, clear refusals."""
 
 import os
 import pwd
@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 
 from kvmcloud import env_files
 from kvmcloud.server import setup_database
+from tests.support.mariadb import mariadb_or_skip
 from tests.support.postgres import PostgresServer, postgres_or_skip
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
@@ -51,13 +52,58 @@ def test_sqlite_setup_writes_the_conf_key_and_database_and_runs_again_unchanged(
     assert env_files.parse(conf.read_text())["KVMCLOUD_LISTEN_PORT"] == "9080"
 
 
-def test_mariadb_is_refused_until_the_server_accepts_it(
+@pytest.mark.mariadb
+def test_mariadb_setup_creates_the_database_and_user_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = setup_database.main(["--config-dir", str(tmp_path), "--service-user", ME, "mariadb"])
+    with mariadb_or_skip() as server:
+        # mariadb-install-db's root: no password, over the unix socket only.
+        admin = f"mysql+mysqldb://root@localhost/mysql?unix_socket={server.socket_path}"
+        args = [
+            "--config-dir", str(tmp_path), "--service-user", ME, "mariadb",
+            "--host", server.host, "--port", str(server.port), "--name", "kvmcloud_setup",
+            "--db-user", "kvmcloud_app", "--deploy-as", admin,
+        ]  # fmt: skip
+
+        assert setup_database.main(args) == 0
+        first = env_files.parse((tmp_path / "server.conf").read_text())
+        assert setup_database.main(args) == 0
+        # Without --deploy-as it only checks that it can connect.
+        assert setup_database.main(args[:-2]) == 0
+        capsys.readouterr()
+
+        url = env_files.parse((tmp_path / "server.conf").read_text())["KVMCLOUD_DATABASE_URL"]
+        assert url == first["KVMCLOUD_DATABASE_URL"]
+        assert url.startswith("mysql+mysqldb://kvmcloud_app:") and "@127.0.0.1:" in url
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            collation = connection.execute(
+                text(
+                    "SELECT default_character_set_name, default_collation_name"
+                    " FROM information_schema.schemata WHERE schema_name = 'kvmcloud_setup'"
+                )
+            ).one()
+            admins = connection.execute(text("SELECT count(*) FROM account")).scalar_one()
+        engine.dispose()
+        assert tuple(collation) == ("utf8mb4", "utf8mb4_nopad_bin") and admins >= 1
+
+
+@pytest.mark.mariadb
+def test_mariadb_without_the_user_is_refused_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with mariadb_or_skip() as server:
+        args = [
+            "--config-dir", str(tmp_path), "--service-user", ME, "mariadb",
+            "--host", server.host, "--port", str(server.port), "--db-user", "nobody_here",
+        ]  # fmt: skip
+        code = setup_database.main(args)
+        where = f"127.0.0.1:{server.port}"
 
     assert code == 1
-    assert "MariaDB is not supported yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot connect to database 'kvmcloud' on {where} as 'nobody_here'" in err
+    assert "create the user and the database, or give --deploy-as" in err
     assert not (tmp_path / "server.conf").exists()
 
 
