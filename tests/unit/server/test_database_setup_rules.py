@@ -7,6 +7,7 @@ import pytest
 from kvmcloud.server.database_setup_rules import (
     SetupError,
     kept_password,
+    mariadb_target,
     postgres_target,
     sql_literal,
     sqlite_url,
@@ -61,3 +62,12 @@ def test_sqlite_urls_need_an_absolute_path() -> None:
 
 def test_sql_literals_double_their_quotes() -> None:
     assert sql_literal("it's") == "'it''s'"
+
+
+def test_a_mariadb_url_uses_mysqlclient_and_keeps_only_its_own_password() -> None:
+    target = mariadb_target("db.example.org", 3306, "kvmcloud", "kvmcloud", "p@ss")
+    postgres = postgres_target("db.example.org", 3306, "kvmcloud", "kvmcloud", "other")
+
+    assert target.url() == "mysql+mysqldb://kvmcloud:p%40ss@db.example.org:3306/kvmcloud"
+    assert kept_password(target.url(), target) == "p@ss"
+    assert kept_password(postgres.url(), target) is None
