@@ -218,12 +218,13 @@ def test_the_installed_setup_makes_a_mariadb_database_with_the_packaged_driver(
     installed: list[Path], shared_tmp: Path
 ) -> None:
     config = shared_tmp / "etc-mariadb"
+    # Not "kvmcloud": the test server has a passwordless 'kvmcloud'@'127.0.0.1' already.
     with mariadb_or_skip() as server:
         admin = f"mysql+mysqldb://root@localhost/mysql?unix_socket={server.socket_path}"
         setup = [
             "kvmcloud-setup-database", "--config-dir", str(config), "mariadb",
             "--host", server.host, "--port", str(server.port), "--name", "kvmcloud_pkg",
-            "--deploy-as", admin,
+            "--db-user", "kvmcloud_pkg", "--deploy-as", admin,
         ]  # fmt: skip
         keys = packages.printed_keys(packages.run(*setup))
         again = packages.printed_keys(packages.run(*setup))
@@ -233,7 +234,7 @@ def test_the_installed_setup_makes_a_mariadb_database_with_the_packaged_driver(
             admins = connection.execute(text("SELECT count(*) FROM account")).scalar_one()
         engine.dispose()
 
-    assert url.startswith("mysql+mysqldb://kvmcloud:")
+    assert url.startswith("mysql+mysqldb://kvmcloud_pkg:")
     assert again["api key"] == keys["api key"] and admins >= 1
 
 
