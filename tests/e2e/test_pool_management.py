@@ -10,6 +10,7 @@ from cs import CloudStackApiException
 
 from tests.e2e.conftest import Stack, register_template, running_stack, wait_jobs
 from tests.support.processes import start_agent
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +42,11 @@ def prepare(stack: Stack, name: str) -> dict[str, Any]:
 
 
 def restart_agent(stack: Stack) -> None:
+    """Restart the agent; return once its host is Up again.
+
+    The stopping agent's last heartbeat marks the host Disconnected; the next test needs an
+    Up host (registration checks the URL through one).
+    """
     stack.agent.stop()
     stack.agent = start_agent(
         stack.agent_port,
@@ -48,6 +54,11 @@ def restart_agent(stack: Stack) -> None:
         stack.workdir / "agent.log",
         stack.agent_env,
     )
+    assert wait_until(
+        lambda: stack.api.listHosts(id=stack.host_id)["host"][0]["state"] == "Up",
+        timeout_s=TIMEOUT_S,
+        interval_s=0.2,
+    ), stack.api.listHosts(id=stack.host_id)
 
 
 def test_pool_sizes_come_from_the_agents_inventory(stack: Stack) -> None:

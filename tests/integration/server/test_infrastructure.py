@@ -97,9 +97,14 @@ def test_heartbeats_keep_host_state(server: ServerHarness, cloud: Cloud) -> None
 
 def test_storage_pool_validation(server: ServerHarness, cloud: Cloud) -> None:
     status, body = server.call(
-        "createStoragePool", name="p", zoneid=cloud.zone_id, url="rbd://mon/pool"
+        "createStoragePool", name="p", zoneid=cloud.zone_id, url="iscsi://target/iqn/0"
     )
     assert status == 431 and "not supported" in body["errortext"]
+    # An RBD url without its cephx user and key is refused naming what is missing.
+    status, body = server.call(
+        "createStoragePool", name="p", zoneid=cloud.zone_id, url="rbd://mon/pool"
+    )
+    assert status == 431 and "cephx user and key" in body["errortext"]
     status, body = server.call(
         "createStoragePool", name="p", zoneid=cloud.zone_id, url="nfs://h/export?nfsport=1"
     )
