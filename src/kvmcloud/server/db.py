@@ -104,6 +104,7 @@ _IDLE_SINCE = "kvmcloud.idle_since"
 # analysis_limit: a sample of the first rows of an index counts one account owning 20,000
 # templates as 1,000 rows per account, and the planner still takes the account index.
 SQLITE_OPTIMIZE_EVERY_S = 1.0
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 _OPTIMIZED_AT = "kvmcloud.sqlite_optimized_at"
 
 
@@ -123,7 +124,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
         sizing = {} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **sizing
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            **sizing,
         )
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "checkin", _optimize_sqlite_if_due)
@@ -165,7 +168,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
     # instead of failing at once with "database is locked".
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Overwrite deleted and replaced content with zeros: a secret sealed in place, or a
@@ -186,7 +189,13 @@ def _optimize_sqlite_if_due(dbapi_connection: Any, record: ConnectionPoolEntry) 
     try:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA optimize")
+            # Never wait for another writer here: this runs as a request or job hands its
+            # connection back, and a busy database is simply analysed next period.
+            cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute("PRAGMA optimize")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()
     except sqlite3.Error:
