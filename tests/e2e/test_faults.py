@@ -25,6 +25,8 @@ import pytest
 from cs import CloudStack, CloudStackApiException
 
 from tests.e2e.conftest import HEADER, Stack, running_stack, wait_jobs
+from tests.e2e.test_rbd_pool import BASE_SNAPSHOT, rbd, rbd_url, undefine_secrets
+from tests.support.ceph import ceph_or_skip
 from tests.support.images import make_boot_iso, make_qcow2, make_raw, sha256_of
 from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.mariadb import MariaDBServer, mariadb_or_skip
@@ -803,3 +805,74 @@ def test_a_pool_filled_to_the_brim_fails_clearly_and_keeps_nothing(cloud: Cloud)
                 timeout_s=30,
                 interval_s=0.3,
             ), "timed out after 30 s waiting for the small pool to be emptied"
+
+
+@pytest.mark.timeout(480)
+def test_twenty_deploys_onto_an_rbd_pool_of_two_hosts_transfer_the_image_once(
+    cloud: Cloud, vm_host: None
+) -> None:
+    """The storm on an RBD pool both hosts of the cluster share.
+
+    A raw template, so the download streams into ``rbd import``: 20 simultaneous deploys,
+    the origin serves one transfer, one image for the pool, every root disk a clone of its
+    protected snapshot, VMs on both hosts; expunging removes every clone, and deleting the
+    pool (forced) removes the template's image.
+    """
+    api, stack = cloud.api, cloud.stack
+    with ceph_or_skip() as ceph:
+        ceph.admin("ceph", "osd", "pool", "set-quota", ceph.pool, "max_bytes", str(1024**3))
+        cluster = api.listClusters()["cluster"][0]
+        pool = api.createStoragePool(
+            name="rbd-storm", zoneid=stack.zone_id, clusterid=cluster["id"], url=rbd_url(ceph)
+        )["storagepool"]
+        # Only the RBD pool may take the disks.
+        api.updateStoragePool(id=stack.pool_id, enabled=False)
+        image = ""
+        try:
+            source = cloud.images / "rbd-burst-source.raw"
+            make_raw(source)
+            path, sha256 = cloud.publish("rbd-burst.raw", source)
+            template_id = register(cloud, "rbd-burst", path, sha256, image_format="RAW")
+            origin = stack.origin
+            gets = origin.get_requests(path)
+            # About two seconds of transfer: deploys keep arriving while it runs.
+            origin.throttle_bps[path] = source.stat().st_size // 2
+            burst = Burst()
+            try:
+                deploy_burst(cloud, template_id, burst, simultaneous=True)
+                assert not burst.refused, f"{len(burst.refused)} refused: {burst.refused[:3]}"
+                jobs = wait_jobs(api, [a["jobid"] for a in burst.answers], timeout_s=300)
+                failed = [j["jobresult"] for j in jobs if j["jobstatus"] != 1]
+                assert not failed, f"{len(failed)} of {len(jobs)} deploys failed: {failed[:3]}"
+                vms = [j["jobresult"]["virtualmachine"] for j in jobs]
+                assert len(vms) == CONCURRENT_DEPLOYS
+                assert all(domain_state(vm["instancename"]) == "running" for vm in vms)
+                assert {vm["hostid"] for vm in vms} == {a.host_id for a in cloud.agents}
+                # One GET at the real origin, for two hosts and twenty VMs.
+                assert origin.get_requests(path) - gets == 1
+                (copy,) = pool_copies(cloud, template_id)
+                assert (copy["download_state"], copy["state"]) == ("DOWNLOADED", "Ready")
+                image = str(copy["install_path"])
+                assert image in rbd(ceph, "ls", ceph.pool)
+                clones = rbd(ceph, "children", f"{ceph.pool}/{image}@{BASE_SNAPSHOT}")
+                assert len(clones) == CONCURRENT_DEPLOYS, clones
+                volumes = stack.rows(
+                    "select v.state, p.name from volumes v join storage_pool p "
+                    "on p.id = v.pool_id join vm_template t on t.id = v.template_id "
+                    "where t.uuid = :id and v.removed is null",
+                    id=template_id,
+                )
+                assert [(v["state"], v["name"]) for v in volumes] == [
+                    ("Ready", "rbd-storm")
+                ] * CONCURRENT_DEPLOYS
+            finally:
+                end_burst(cloud, burst)
+            assert rbd(ceph, "children", f"{ceph.pool}/{image}@{BASE_SNAPSHOT}") == []
+            assert rbd(ceph, "ls", ceph.pool) == [image]
+        finally:
+            api.updateStoragePool(id=stack.pool_id, enabled=True)
+            # Gone before its server stops: the pools are audited after every test.
+            api.enableStorageMaintenance(id=pool["id"])
+            api.deleteStoragePool(id=pool["id"], forced=True)
+            undefine_secrets()
+        assert rbd(ceph, "ls", ceph.pool) == []
