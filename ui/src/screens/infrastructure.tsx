@@ -1,4 +1,4 @@
-// Infrastructure screens: zones, pods, clusters, hosts, primary storage and a pool's copies.
+// Infrastructure screens: zones, pods, clusters, hosts, primary storage (adding it) and a pool's copies.
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 
@@ -9,7 +9,8 @@ import { useApp } from "../context";
 import { bytes, date, text } from "../format";
 import { useLoad } from "../hooks";
 import type { RouteDef } from "../route";
-import { navigate } from "../router";
+import { href, navigate } from "../router";
+import { AddPool } from "./addpool";
 
 function str(value: unknown): string {
   return typeof value === "string" ? value : "";
@@ -42,10 +43,13 @@ function Listing(props: {
   columns: { key: string; label: string; render?: (row: Row) => JSX.Element | string }[];
   link?: (row: Row) => string;
   refreshMs?: number;
+  /** A toolbar over the table (an add button). */
+  toolbar?: JSX.Element;
 }): JSX.Element {
   return (
     <section aria-labelledby={props.id}>
       <h1 id={props.id}>{props.title}</h1>
+      {props.toolbar !== undefined && <div class="toolbar">{props.toolbar}</div>}
       <DataTable
         command={props.command}
         caption={props.title}
@@ -346,8 +350,21 @@ export const routes: RouteDef[] = [
         command="listStoragePools"
         columns={POOL_COLUMNS}
         link={(row) => `/storage/${str(row.id)}`}
+        toolbar={
+          <a class="button primary-link" href={href("/storage/add")}>
+            Add primary storage
+          </a>
+        }
       />
     ),
+  },
+  // Before /storage/:id, which would take "add" for an id.
+  {
+    path: "/storage/add",
+    title: "Add primary storage",
+    admin: true,
+    nav: { section: "Infrastructure", label: "Add primary storage" },
+    view: () => <AddPool />,
   },
   {
     path: "/storage/:id",
