@@ -91,7 +91,11 @@ def parse_rbd_url(url: str) -> RbdUrl:
 def _user_info(raw_user: str | None, raw_secret: str | None, shown: str) -> tuple[str, str]:
     if raw_user is None or raw_secret is None:
         raise _bad(f"Storage url {shown} needs the cephx user and key: {_USAGE}")
-    user, secret = unquote(raw_user), unquote(raw_secret)
+    # CloudStack's UI sends the key as URL-safe base64 ('+' as '-', '/' as '_'; some
+    # versions only the first of each): neither character is in standard base64, so
+    # mapping them back is unambiguous and accepts every form CloudStack produces.
+    user = unquote(raw_user)
+    secret = unquote(raw_secret).replace("-", "+").replace("_", "/")
     if user.startswith("client."):
         user = user[len("client.") :]
     if not _USER.fullmatch(user):

@@ -32,6 +32,14 @@ def test_an_unencoded_plus_is_kept() -> None:
     assert parse_rbd_url(f"rbd://u:{key}@mon/p").secret == key
 
 
+def test_cloudstack_uis_url_safe_keys_are_read_back_as_the_key() -> None:
+    # CloudStack's UI replaces + and / by - and _ (older versions only the first of each).
+    url_safe = KEY.replace("+", "-").replace("/", "_")
+    first_only = KEY.replace("+", "-", 1).replace("/", "_", 1)
+    for sent in (url_safe, first_only):
+        assert parse_rbd_url(f"rbd://admin:{sent}@mon/p").secret == KEY
+
+
 def test_parse_pool_url_gives_the_pool_and_monitors() -> None:
     url = f"rbd://cloudstack:{ENCODED}@10.0.0.5:3300/cloudstack"
     assert parse_pool_url(url) == (PoolType.RBD, "cloudstack", "10.0.0.5")
