@@ -333,7 +333,13 @@ export function AddPool(): JSX.Element {
             {serverError.text}
           </p>
         )}
-        <button type="submit" class="primary" disabled={busy} aria-busy={busy}>
+        {/* Until the zone's clusters and hosts are known a submit would send none of them. */}
+        <button
+          type="submit"
+          class="primary"
+          disabled={busy || zones.loading || places.loading}
+          aria-busy={busy}
+        >
           {busy ? "Adding…" : "Add primary storage"}
         </button>
       </form>
