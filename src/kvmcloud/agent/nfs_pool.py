@@ -15,9 +15,7 @@ Every call that reaches the server is bounded: libnfs's RPC timeout bounds each 
 makes the pool unavailable, never blocks a heartbeat or command thread for long.
 """
 
-import itertools
 import logging
-import os
 import tempfile
 import threading
 import uuid
@@ -28,6 +26,7 @@ from typing import BinaryIO, TypeVar
 from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.host.commands import RunCommand
 from kvmcloud.agent.host.commands import run as run_command
+from kvmcloud.agent.local_spool import LocalSpool
 from kvmcloud.agent.nfs_export import NfsExport, NfsExportError
 from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess, NfsMode
 from kvmcloud.agent.nfs_mount import MountedNfsPool
@@ -89,7 +88,7 @@ class NfsStoragePool:
         self.server = spec.server
         self.path = Path(spec.path)
         self._timeout_s = timeout_s
-        self._spool_dir = spool_dir
+        self._spool = LocalSpool(spool_dir, spec.uuid)
 
     def url(self, name: str) -> str:
         """The ``nfs://`` URL of published file ``name`` (what QEMU and libvirt open)."""
@@ -142,17 +141,7 @@ class NfsStoragePool:
 
     def temp_path(self, install_name: str, attempt_id: str) -> Path:
         """Return a local spool file for one download attempt, creating its directory."""
-        validate_file_name(install_name, what="install name")
-        validate_file_name(attempt_id, what="attempt id")
-        directory = self._spool_dir / self.spec.uuid
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PoolUnavailableError(
-                f"cannot create the local spool {directory} for pool {self.spec.uuid}: "
-                f"{exc.strerror}"
-            ) from exc
-        return directory / f"{install_name}.{attempt_id}{PARTIAL_SUFFIX}"
+        return self._spool.temp_path(install_name, attempt_id)
 
     def publish_download(self, temp: Path, install_name: str) -> tuple[str, int]:
         """Copy the verified spool file ``temp`` to the export, atomically; return URL, size.
@@ -298,15 +287,9 @@ class NfsStoragePool:
                     removed += 1
         except NfsExportError as exc:
             raise self._unavailable("clean", exc) from exc
-        spool = self._spool_dir / self.spec.uuid
-        for entry in itertools.islice(_scan(spool), max_entries):
-            if is_own_partial(entry.name, host_tag) and entry.name.endswith(PARTIAL_SUFFIX):
-                try:
-                    os.unlink(entry.path)
-                    removed += 1
-                except OSError as exc:
-                    failed += 1
-                    logger.error("could not remove stale spool file %s: %s", entry.path, exc)
+        spooled = self._spool.remove_own_partials(host_tag, max_entries=max_entries)
+        removed += spooled.removed
+        failed += spooled.failed
         return PartialCleanup(removed=removed, foreign=foreign, failed=failed)
 
     # --- plumbing -----------------------------------------------------------------------
@@ -351,11 +334,3 @@ class NfsStoragePool:
                 raise self._unavailable(what, exc) from exc
             raise exc
         return outcome[0]
-
-
-def _scan(directory: Path) -> Iterator[os.DirEntry[str]]:
-    try:
-        with os.scandir(directory) as listing:
-            yield from listing
-    except FileNotFoundError:
-        return

@@ -127,26 +127,11 @@ def download_template(
             _ensure_space(pool, bytes_total)
         progress(bytes_done, bytes_total)
 
-    request = DownloadRequest(
-        url=command.url,
-        image_format=command.format,
-        headers=command.headers,
-        timeouts=command.timeouts,
-        follow_redirects=command.follow_redirects,
-        egress=policy_from_rules(command.egress),
-        cancel=cancel,
-        progress=report_progress,
-    )
+    request = download_request(command, cancel, report_progress)
     try:
         logger.info("downloading %s into %s", redact_url(command.url), temp)
         verifier = _fetch(downloader, request, pool, temp, verifier)
-        if verifier is not None:
-            try:
-                verifier.verify()
-            except ChecksumMismatch as exc:
-                raise ChecksumMismatchError(
-                    str(exc.expected), exc.actual_hex, url=redact_url(command.url)
-                ) from exc
+        verify_download(verifier, command.url)
         info = inspect_image(qemu_img, temp)
         check_image(info, command.format, qemu_format)
         install_path, physical_size_bytes = pool.publish_download(temp, command.install_name)
@@ -160,6 +145,36 @@ def download_template(
         # After a successful install the temp name is gone; on any failure (including
         # cancellation) this is what keeps the pool clean.
         _remove_quietly(temp)
+
+
+def download_request(
+    command: DirectDownloadCommand, cancel: threading.Event, progress: ProgressCallback
+) -> DownloadRequest:
+    """Return what a downloader needs of ``command``, reporting to ``progress``."""
+    return DownloadRequest(
+        url=command.url,
+        image_format=command.format,
+        headers=command.headers,
+        timeouts=command.timeouts,
+        follow_redirects=command.follow_redirects,
+        egress=policy_from_rules(command.egress),
+        cancel=cancel,
+        progress=progress,
+    )
+
+
+def verify_download(verifier: ChecksumVerifier | None, url: str) -> None:
+    """Check the whole file's digest (nothing to check without one).
+
+    Raises:
+        ChecksumMismatchError: the bytes received are not the registered ones.
+    """
+    if verifier is None:
+        return
+    try:
+        verifier.verify()
+    except ChecksumMismatch as exc:
+        raise ChecksumMismatchError(str(exc.expected), exc.actual_hex, url=redact_url(url)) from exc
 
 
 def _fetch(

@@ -15,17 +15,17 @@ from collections.abc import Mapping
 
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
 from kvmcloud.agent.downloads.decompress import Buffer
-from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.engine import (
     ImageInspector,
     check_image,
+    download_request,
     expected_qemu_format,
     inspect_image,
     new_verifier,
     pick_downloader,
+    verify_download,
 )
 from kvmcloud.agent.downloads.errors import (
-    ChecksumMismatchError,
     DownloadCancelledError,
     ImageRejectedError,
     PoolFullError,
@@ -38,7 +38,6 @@ from kvmcloud.agent.rbd.pool import RbdStoragePool, partial_image_name
 from kvmcloud.agent.rbd.routes import RbdRoute, looks_like_qcow2, rbd_route
 from kvmcloud.agent.rbd.sink import RbdStreamSink, Writer
 from kvmcloud.protocol.agent_messages import DirectDownloadCommand, DirectDownloadResult
-from kvmcloud.protocol.checksums import ChecksumMismatch, ChecksumVerifier
 from kvmcloud.protocol.redaction import redact_url
 
 logger = logging.getLogger(__name__)
@@ -95,16 +94,7 @@ def download_into_rbd(
             )
         progress(bytes_done, bytes_total)
 
-    request = DownloadRequest(
-        url=command.url,
-        image_format=command.format,
-        headers=command.headers,
-        timeouts=command.timeouts,
-        follow_redirects=command.follow_redirects,
-        egress=policy_from_rules(command.egress),
-        cancel=cancel,
-        progress=report_progress,
-    )
+    request = download_request(command, cancel, report_progress)
     image = command.install_name
     partial = partial_image_name(attempt_id)
     logger.info(
@@ -128,15 +118,6 @@ def download_into_rbd(
     )
 
 
-def _verify(verifier: ChecksumVerifier | None, url: str) -> None:
-    if verifier is None:
-        return
-    try:
-        verifier.verify()
-    except ChecksumMismatch as exc:
-        raise ChecksumMismatchError(str(exc.expected), exc.actual_hex, url=redact_url(url)) from exc
-
-
 def _stream(
     pool: RbdStoragePool,
     downloader: Downloader,
@@ -152,7 +133,7 @@ def _stream(
 
     def verify() -> None:
         # After rbd wrote the whole image, before the rename: a mismatch removes it.
-        _verify(received[0].verifier, command.url)
+        verify_download(received[0].verifier, command.url)
 
     try:
         with pool.client.importing(image, partial=partial, before_publish=verify) as feed:
@@ -197,7 +178,7 @@ def _convert(
             raise PoolUnavailableError(
                 f"writing the local spool file {temp} failed: {exc}"
             ) from exc
-        _verify(verifier, command.url)
+        verify_download(verifier, command.url)
         info = inspect_image(qemu_img, temp)
         check_image(info, command.format, qemu_format)
         if info.virtual_size_bytes > available:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
-from kvmcloud.agent.pool_files import HOST_TAG, PARTIAL_SUFFIX, PublishedNames
+from kvmcloud.agent.local_spool import LocalSpool
+from kvmcloud.agent.pool_files import HOST_TAG, PublishedNames
 from kvmcloud.agent.pools import PartialCleanup, validate_file_name
 from kvmcloud.agent.rbd.cli import RbdAccess, RbdOutputError, parse_monitors
 from kvmcloud.agent.rbd.client import PARTIAL_PREFIX, RbdClient
@@ -75,7 +76,7 @@ class RbdStoragePool:
         self.path = f"rbd://{access.mon_host}/{access.pool}"
         self.client = RbdClient(access, key, command_timeout_s=VOLUME_TIMEOUT_S)
         self._quick = RbdClient(access, key, command_timeout_s=check_timeout_s)
-        self._spool_dir = spool_dir
+        self._spool = LocalSpool(spool_dir, spec.uuid)
 
     # --- checks and space ---------------------------------------------------------------
 
@@ -117,17 +118,7 @@ class RbdStoragePool:
 
     def temp_path(self, install_name: str, attempt_id: str) -> Path:
         """Return a local spool file for a source that must be converted (not raw)."""
-        validate_file_name(install_name, what="install name")
-        validate_file_name(attempt_id, what="attempt id")
-        directory = self._spool_dir / self.spec.uuid
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PoolUnavailableError(
-                f"cannot create the local spool {directory} for pool {self.spec.uuid}: "
-                f"{exc.strerror}"
-            ) from exc
-        return directory / f"{install_name}.{attempt_id}{PARTIAL_SUFFIX}"
+        return self._spool.temp_path(install_name, attempt_id)
 
     def protect_template(self, image: str) -> None:
         """Make the template base snapshot of ``image`` (kept if it is there already)."""
@@ -214,16 +205,9 @@ class RbdStoragePool:
             except RbdError as exc:
                 failed += 1
                 logger.error("could not remove stale image %s: %s", name, exc)
-        spool = self._spool_dir / self.spec.uuid
-        if spool.is_dir():
-            for entry in sorted(spool.iterdir())[:max_entries]:
-                if f".{host_tag}-" in entry.name and entry.name.endswith(PARTIAL_SUFFIX):
-                    try:
-                        entry.unlink()
-                        removed += 1
-                    except OSError as exc:
-                        failed += 1
-                        logger.error("could not remove stale spool file %s: %s", entry, exc)
+        spooled = self._spool.remove_own_partials(host_tag, max_entries=max_entries)
+        removed += spooled.removed
+        failed += spooled.failed
         return PartialCleanup(removed=removed, foreign=foreign, failed=failed)
 
     def _unavailable(self, what: str, exc: Exception) -> PoolUnavailableError:
