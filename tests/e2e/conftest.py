@@ -114,6 +114,21 @@ def register_template(
     return template
 
 
+def add_host(stack: Stack, port: int, state_dir: Path) -> dict[str, Any]:
+    """addHost the agent listening on ``port`` (its state in ``state_dir``) to the cluster."""
+    cluster = stack.api.listClusters()["cluster"][0]
+    host: dict[str, Any] = stack.api.addHost(
+        zoneid=stack.zone_id,
+        podid=cluster["podid"],
+        clusterid=cluster["id"],
+        hypervisor="KVM",
+        url=f"http://127.0.0.1:{port}",
+        username="root",
+        password=agent_token(state_dir),
+    )["host"][0]
+    return host
+
+
 def wait_jobs(
     api: CloudStack, job_ids: list[str], timeout_s: float = JOB_TIMEOUT_S
 ) -> list[dict[str, Any]]:

@@ -9,10 +9,9 @@ import pytest
 import trustme
 from cs import CloudStack, CloudStackApiException
 
-from tests.e2e.conftest import Stack, running_stack, wait_jobs
+from tests.e2e.conftest import Stack, add_host, running_stack, wait_jobs
 from tests.support.origin import Origin
 from tests.support.processes import ManagedProcess, base_env, free_port, start_agent
-from tests.support.trust import agent_token
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -52,16 +51,7 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
             second_port, workdir / "agent2-state", workdir / "agent2.log", second_env
         )
         try:
-            cluster = api.listClusters()["cluster"][0]
-            api.addHost(
-                zoneid=stack.zone_id,
-                podid=cluster["podid"],
-                clusterid=cluster["id"],
-                hypervisor="KVM",
-                url=f"http://127.0.0.1:{second_port}",
-                username="root",
-                password=agent_token(workdir / "agent2-state"),
-            )
+            add_host(stack, second_port, workdir / "agent2-state")
             hosts = {
                 h["name"] + ("-2" if h["id"] != stack.host_id else "-1"): h["id"]
                 for h in api.listHosts()["host"]
@@ -226,16 +216,7 @@ def test_certificates_end_to_end(two_hosts: TwoHosts) -> None:
         {"KVMCLOUD_AGENT_CERT_DIR": str(workdir / "certs-3")},
     )
     try:
-        cluster = api.listClusters()["cluster"][0]
-        host3 = api.addHost(
-            zoneid=env.stack.zone_id,
-            podid=cluster["podid"],
-            clusterid=cluster["id"],
-            hypervisor="KVM",
-            url=f"http://127.0.0.1:{third_port}",
-            username="root",
-            password=agent_token(workdir / "agent3-state"),
-        )["host"][0]["id"]
+        host3 = add_host(env.stack, third_port, workdir / "agent3-state")["id"]
         assert wait_until(
             lambda: status_by_host(api, cert_id).get(host3) == "UPLOADED",
             timeout_s=30,

@@ -8,10 +8,9 @@ import sys
 import pytest
 from cs import CloudStackApiException
 
-from tests.e2e.conftest import HEADER, Stack, wait_jobs
+from tests.e2e.conftest import HEADER, Stack, add_host, wait_jobs
 from tests.support.egress import ALLOW_SETTING, LOOPBACK
 from tests.support.processes import free_port, start_agent
-from tests.support.trust import agent_token
 
 pytestmark = pytest.mark.e2e
 
@@ -226,16 +225,7 @@ def test_agent_sigterm_exits_cleanly_and_host_goes_disconnected(stack: Stack) ->
     port = free_port()
     agent = start_agent(port, stack.workdir / "agent2-state", stack.workdir / "agent2.log")
     try:
-        cluster = stack.api.listClusters()["cluster"][0]
-        host = stack.api.addHost(
-            zoneid=stack.zone_id,
-            podid=cluster["podid"],
-            clusterid=cluster["id"],
-            hypervisor="KVM",
-            url=f"http://127.0.0.1:{port}",
-            username="root",
-            password=agent_token(stack.workdir / "agent2-state"),
-        )["host"][0]
+        host = add_host(stack, port, stack.workdir / "agent2-state")
         assert host["state"] == "Up"
     finally:
         assert agent.stop() == 0, agent.log_tail()

@@ -435,6 +435,61 @@ def end_burst(cloud: Cloud, burst: Burst) -> None:
     assert [n for n in names if domain_state(n) is not None] == []
 
 
+@contextmanager
+def only_pool(cloud: Cloud, pool_id: str) -> Iterator[None]:
+    """Let only pool ``pool_id`` take disks; delete it (forced) afterwards."""
+    api, stack = cloud.api, cloud.stack
+    api.updateStoragePool(id=stack.pool_id, enabled=False)
+    try:
+        yield
+    finally:
+        api.updateStoragePool(id=stack.pool_id, enabled=True)
+        # Gone before its server stops: the pools are audited after every test.
+        api.enableStorageMaintenance(id=pool_id)
+        api.deleteStoragePool(id=pool_id, forced=True)
+
+
+@contextmanager
+def storm_on_shared_pool(
+    cloud: Cloud, template_id: str, path: str, pool_name: str
+) -> Iterator[dict[str, Any]]:
+    """20 simultaneous deploys onto the shared pool ``pool_name``, from both hosts.
+
+    One transfer at the origin, one Ready copy for the pool, every root disk on it, VMs on
+    both hosts. Yields that copy while the VMs exist; they are expunged afterwards.
+    """
+    api, stack = cloud.api, cloud.stack
+    origin = stack.origin
+    gets = origin.get_requests(path)
+    burst = Burst()
+    try:
+        deploy_burst(cloud, template_id, burst, simultaneous=True)
+        assert not burst.refused, f"{len(burst.refused)} refused: {burst.refused[:3]}"
+        jobs = wait_jobs(api, [a["jobid"] for a in burst.answers], timeout_s=300)
+        failed = [j["jobresult"] for j in jobs if j["jobstatus"] != 1]
+        assert not failed, f"{len(failed)} of {len(jobs)} deploys failed: {failed[:3]}"
+        vms = [j["jobresult"]["virtualmachine"] for j in jobs]
+        assert len(vms) == CONCURRENT_DEPLOYS
+        assert all(domain_state(vm["instancename"]) == "running" for vm in vms)
+        assert {vm["hostid"] for vm in vms} == {a.host_id for a in cloud.agents}
+        # One GET at the real origin, for two hosts and twenty VMs.
+        assert origin.get_requests(path) - gets == 1
+        (copy,) = pool_copies(cloud, template_id)
+        assert (copy["download_state"], copy["state"]) == ("DOWNLOADED", "Ready")
+        volumes = stack.rows(
+            "select v.state, p.name from volumes v join storage_pool p "
+            "on p.id = v.pool_id join vm_template t on t.id = v.template_id "
+            "where t.uuid = :id and v.removed is null",
+            id=template_id,
+        )
+        assert [(v["state"], v["name"]) for v in volumes] == [
+            ("Ready", pool_name)
+        ] * CONCURRENT_DEPLOYS
+        yield copy
+    finally:
+        end_burst(cloud, burst)
+
+
 def run_burst(
     cloud: Cloud, name: str, *, simultaneous: bool, endpoints: list[str] | None = None
 ) -> None:
@@ -492,48 +547,14 @@ def test_twenty_deploys_onto_an_nfs_pool_of_two_hosts_transfer_the_image_once(
             clusterid=cluster["id"],
             url=nfs.pool_url(export),
         )["storagepool"]
-        # Only the NFS pool may take the disks.
-        api.updateStoragePool(id=stack.pool_id, enabled=False)
-        try:
+        with only_pool(cloud, pool["id"]):
             path, sha256 = cloud.publish("nfs-burst.qcow2")
             template_id = register(cloud, "nfs-burst", path, sha256)
-            origin = stack.origin
-            gets = origin.get_requests(path)
-            origin.throttle_bps[path] = cloud.image_bytes // 2
-            burst = Burst()
-            try:
-                deploy_burst(cloud, template_id, burst, simultaneous=True)
-                assert not burst.refused, f"{len(burst.refused)} refused: {burst.refused[:3]}"
-                jobs = wait_jobs(api, [a["jobid"] for a in burst.answers], timeout_s=300)
-                failed = [j["jobresult"] for j in jobs if j["jobstatus"] != 1]
-                assert not failed, f"{len(failed)} of {len(jobs)} deploys failed: {failed[:3]}"
-                vms = [j["jobresult"]["virtualmachine"] for j in jobs]
-                assert len(vms) == CONCURRENT_DEPLOYS
-                assert all(domain_state(vm["instancename"]) == "running" for vm in vms)
-                assert {vm["hostid"] for vm in vms} == {a.host_id for a in cloud.agents}
-                # One GET at the real origin, for two hosts and twenty VMs.
-                assert origin.get_requests(path) - gets == 1
-                (copy,) = pool_copies(cloud, template_id)
-                assert (copy["download_state"], copy["state"]) == ("DOWNLOADED", "Ready")
+            stack.origin.throttle_bps[path] = cloud.image_bytes // 2
+            with storm_on_shared_pool(cloud, template_id, path, "nfs-storm") as copy:
                 install_path = str(copy["install_path"])
                 assert install_path.startswith(f"nfs://{HOST}{export}/")
                 assert sha256_of(export / install_path.rsplit("/", 1)[-1]) == sha256
-                volumes = stack.rows(
-                    "select v.state, p.name from volumes v join storage_pool p "
-                    "on p.id = v.pool_id join vm_template t on t.id = v.template_id "
-                    "where t.uuid = :id and v.removed is null",
-                    id=template_id,
-                )
-                assert [(v["state"], v["name"]) for v in volumes] == [
-                    ("Ready", "nfs-storm")
-                ] * CONCURRENT_DEPLOYS
-            finally:
-                end_burst(cloud, burst)
-        finally:
-            api.updateStoragePool(id=stack.pool_id, enabled=True)
-            # Gone before its server stops: the pools are audited after every test.
-            api.enableStorageMaintenance(id=pool["id"])
-            api.deleteStoragePool(id=pool["id"], forced=True)
 
 
 @pytest.mark.timeout(120)
@@ -825,54 +846,21 @@ def test_twenty_deploys_onto_an_rbd_pool_of_two_hosts_transfer_the_image_once(
         pool = api.createStoragePool(
             name="rbd-storm", zoneid=stack.zone_id, clusterid=cluster["id"], url=rbd_url(ceph)
         )["storagepool"]
-        # Only the RBD pool may take the disks.
-        api.updateStoragePool(id=stack.pool_id, enabled=False)
-        image = ""
         try:
-            source = cloud.images / "rbd-burst-source.raw"
-            make_raw(source)
-            path, sha256 = cloud.publish("rbd-burst.raw", source)
-            template_id = register(cloud, "rbd-burst", path, sha256, image_format="RAW")
-            origin = stack.origin
-            gets = origin.get_requests(path)
-            # About two seconds of transfer: deploys keep arriving while it runs.
-            origin.throttle_bps[path] = source.stat().st_size // 2
-            burst = Burst()
-            try:
-                deploy_burst(cloud, template_id, burst, simultaneous=True)
-                assert not burst.refused, f"{len(burst.refused)} refused: {burst.refused[:3]}"
-                jobs = wait_jobs(api, [a["jobid"] for a in burst.answers], timeout_s=300)
-                failed = [j["jobresult"] for j in jobs if j["jobstatus"] != 1]
-                assert not failed, f"{len(failed)} of {len(jobs)} deploys failed: {failed[:3]}"
-                vms = [j["jobresult"]["virtualmachine"] for j in jobs]
-                assert len(vms) == CONCURRENT_DEPLOYS
-                assert all(domain_state(vm["instancename"]) == "running" for vm in vms)
-                assert {vm["hostid"] for vm in vms} == {a.host_id for a in cloud.agents}
-                # One GET at the real origin, for two hosts and twenty VMs.
-                assert origin.get_requests(path) - gets == 1
-                (copy,) = pool_copies(cloud, template_id)
-                assert (copy["download_state"], copy["state"]) == ("DOWNLOADED", "Ready")
-                image = str(copy["install_path"])
-                assert image in rbd(ceph, "ls", ceph.pool)
-                clones = rbd(ceph, "children", f"{ceph.pool}/{image}@{BASE_SNAPSHOT}")
-                assert len(clones) == CONCURRENT_DEPLOYS, clones
-                volumes = stack.rows(
-                    "select v.state, p.name from volumes v join storage_pool p "
-                    "on p.id = v.pool_id join vm_template t on t.id = v.template_id "
-                    "where t.uuid = :id and v.removed is null",
-                    id=template_id,
-                )
-                assert [(v["state"], v["name"]) for v in volumes] == [
-                    ("Ready", "rbd-storm")
-                ] * CONCURRENT_DEPLOYS
-            finally:
-                end_burst(cloud, burst)
-            assert rbd(ceph, "children", f"{ceph.pool}/{image}@{BASE_SNAPSHOT}") == []
-            assert rbd(ceph, "ls", ceph.pool) == [image]
+            with only_pool(cloud, pool["id"]):
+                source = cloud.images / "rbd-burst-source.raw"
+                make_raw(source)
+                path, sha256 = cloud.publish("rbd-burst.raw", source)
+                template_id = register(cloud, "rbd-burst", path, sha256, image_format="RAW")
+                # About two seconds of transfer: deploys keep arriving while it runs.
+                stack.origin.throttle_bps[path] = source.stat().st_size // 2
+                with storm_on_shared_pool(cloud, template_id, path, "rbd-storm") as copy:
+                    image = str(copy["install_path"])
+                    assert image in rbd(ceph, "ls", ceph.pool)
+                    clones = rbd(ceph, "children", f"{ceph.pool}/{image}@{BASE_SNAPSHOT}")
+                    assert len(clones) == CONCURRENT_DEPLOYS, clones
+                assert rbd(ceph, "children", f"{ceph.pool}/{image}@{BASE_SNAPSHOT}") == []
+                assert rbd(ceph, "ls", ceph.pool) == [image]
         finally:
-            api.updateStoragePool(id=stack.pool_id, enabled=True)
-            # Gone before its server stops: the pools are audited after every test.
-            api.enableStorageMaintenance(id=pool["id"])
-            api.deleteStoragePool(id=pool["id"], forced=True)
             undefine_secrets()
         assert rbd(ceph, "ls", ceph.pool) == []

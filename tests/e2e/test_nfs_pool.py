@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from cs import CloudStackApiException
 
-from tests.e2e.conftest import Stack, register_template, running_stack
+from tests.e2e.conftest import Stack, add_host, register_template, running_stack
 from tests.e2e.test_vms import offering_id, wait_for_marker
 from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.nfs import HOST, GaneshaServer, nfs_or_skip
 from tests.support.processes import ManagedProcess, free_port, start_agent
-from tests.support.trust import agent_token
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -53,23 +52,14 @@ def nfs_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NfsCloud]:
             port = free_port()
             second = start_agent(port, workdir / "agent2-state", workdir / "agent2.log", env)
             try:
-                cluster = api.listClusters()["cluster"][0]
-                host = api.addHost(
-                    zoneid=stack.zone_id,
-                    podid=cluster["podid"],
-                    clusterid=cluster["id"],
-                    hypervisor="KVM",
-                    url=f"http://127.0.0.1:{port}",
-                    username="root",
-                    password=agent_token(workdir / "agent2-state"),
-                )["host"][0]
+                host = add_host(stack, port, workdir / "agent2-state")
                 # Only the NFS pool may take the VMs' disks.
                 api.updateStoragePool(id=stack.pool_id, enabled=False)
                 export = nfs.writable_subdir("e2e-pool")
                 pool = api.createStoragePool(
                     name="nfs1",
                     zoneid=stack.zone_id,
-                    clusterid=cluster["id"],
+                    clusterid=host["clusterid"],
                     url=nfs.pool_url(export),
                 )["storagepool"]
                 yield NfsCloud(stack, nfs, export, pool["id"], second, host["id"])

@@ -11,13 +11,12 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.conftest import HEADER, Stack, running_stack
+from tests.e2e.conftest import HEADER, Stack, add_host, running_stack
 from tests.e2e.test_vms import offering_id, wait_for_marker
 from tests.support.ceph import CephCluster, ceph_or_skip
 from tests.support.images import make_raw
 from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.processes import ManagedProcess, free_port, start_agent
-from tests.support.trust import agent_token
 
 pytestmark = pytest.mark.e2e
 
@@ -54,22 +53,13 @@ def rbd_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RbdCloud]:
             port = free_port()
             second = start_agent(port, workdir / "agent2-state", workdir / "agent2.log", env)
             try:
-                cluster = api.listClusters()["cluster"][0]
-                host = api.addHost(
-                    zoneid=stack.zone_id,
-                    podid=cluster["podid"],
-                    clusterid=cluster["id"],
-                    hypervisor="KVM",
-                    url=f"http://127.0.0.1:{port}",
-                    username="root",
-                    password=agent_token(workdir / "agent2-state"),
-                )["host"][0]
+                host = add_host(stack, port, workdir / "agent2-state")
                 # Only the RBD pool may take the VMs' disks.
                 api.updateStoragePool(id=stack.pool_id, enabled=False)
                 pool = api.createStoragePool(
                     name="rbd1",
                     zoneid=stack.zone_id,
-                    clusterid=cluster["id"],
+                    clusterid=host["clusterid"],
                     url=rbd_url(ceph),
                 )["storagepool"]
                 yield RbdCloud(stack, ceph, pool["id"], second, host["id"], "/tiny.raw", raw_sha256)

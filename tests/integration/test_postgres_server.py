@@ -1,22 +1,11 @@
-import socket
-import tempfile
-from pathlib import Path
-
 import psycopg
 import pytest
 import sqlalchemy
 
-from tests.support.postgres import PostgresServer, PostgresStartError, postgres_or_skip
+from tests.support.postgres import PostgresServer, postgres_or_skip
+from tests.support.processes import port_open
 
 pytestmark = pytest.mark.postgres
-
-
-def is_port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_server_answers_queries_and_leaves_nothing_behind() -> None:
@@ -35,34 +24,10 @@ def test_server_answers_queries_and_leaves_nothing_behind() -> None:
         assert (server.socket_directory / f".s.PGSQL.{port}").exists()
 
     assert not directory.exists()
-    assert not is_port_open(port)
+    assert not port_open(port)
 
 
 def test_server_listens_only_on_loopback() -> None:
     with postgres_or_skip() as server, psycopg.connect(server.conninfo) as connection:
         row = connection.execute("show listen_addresses").fetchone()
         assert row == ("127.0.0.1",)
-
-
-def test_stop_is_idempotent_and_url_needs_a_running_server() -> None:
-    server = PostgresServer()
-    with postgres_or_skip(server):
-        pass
-    server.stop()
-    with pytest.raises(RuntimeError, match="not running"):
-        _ = server.url
-
-
-def cluster_directories() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("kvmcloud-pg-*"))
-
-
-def test_failed_start_stops_the_server_and_removes_its_directory() -> None:
-    before = cluster_directories()
-    # "postgres" already exists in a fresh cluster, so createdb fails after the server is up.
-    server = PostgresServer(database="postgres")
-    with pytest.raises(PostgresStartError, match="already exists"), postgres_or_skip(server):
-        pass
-    assert cluster_directories() <= before
-    with pytest.raises(RuntimeError, match="not running"):
-        _ = server.port

@@ -31,6 +31,7 @@ from tests.support.mariadb import (
 )
 from tests.support.processes import free_port
 from tests.support.required import required
+from tests.support.service_user import run_program
 from tests.support.waiting import wait_until
 
 PROVIDER = Path("/usr/lib/galera/libgalera_smm.so")
@@ -230,22 +231,14 @@ class GaleraCluster:
             os.chown(path, self._run_as.uid, self._run_as.gid)
 
     def _run(self, program: Path, *args: str, cwd: Path) -> None:
-        completed = subprocess.run(
+        run_program(
             [str(program), *args],
+            run_as=self._run_as,
             cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT_S,
-            check=False,
-            user=self._run_as.uid,
-            group=self._run_as.gid,
-            extra_groups=None if self._run_as.uid is None else [],
+            timeout_s=COMMAND_TIMEOUT_S,
+            failed=MariaDBStartError,
+            log_tail=lambda: "",
         )
-        if completed.returncode != 0:
-            raise MariaDBStartError(
-                f"{program.name} exited with {completed.returncode}\n"
-                f"{completed.stdout}{completed.stderr}"
-            )
 
 
 @contextlib.contextmanager

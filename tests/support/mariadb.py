@@ -21,7 +21,6 @@ every table and connection itself).
 
 import contextlib
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -32,6 +31,8 @@ from pathlib import Path
 
 from tests.support.processes import free_port
 from tests.support.required import required
+from tests.support.service_user import RunAs, log_tail, run_program
+from tests.support.service_user import choose_run_as as _choose
 from tests.support.waiting import wait_until
 
 MARIADB_OS_USER = "mysql"
@@ -69,14 +70,6 @@ class MariaDBUnavailableError(RuntimeError):
 
 class MariaDBStartError(RuntimeError):
     """The binaries are there but the server did not come up; the text carries the log."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunAs:
-    """Whom to run MariaDB programs as: None keeps the current user."""
-
-    uid: int | None = None
-    gid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,34 +276,17 @@ class MariaDBServer:
         raise MariaDBStartError(f"mariadbd {process.pid} did not exit after SIGKILL")
 
     def _run(self, program: Path, *args: str, timeout_s: float) -> None:
-        argv = [str(program), *args]
-        try:
-            completed = subprocess.run(
-                argv,
-                cwd=self._directory,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-                user=self._run_as.uid,
-                group=self._run_as.gid,
-                extra_groups=None if self._run_as.uid is None else [],
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise MariaDBStartError(
-                f"{program.name} did not finish within {timeout_s:g} s\n{self._log_tail()}"
-            ) from exc
-        if completed.returncode != 0:
-            raise MariaDBStartError(
-                f"{' '.join(argv)} exited with {completed.returncode}\n"
-                f"{completed.stdout}{completed.stderr}{self._log_tail()}"
-            )
+        run_program(
+            [str(program), *args],
+            run_as=self._run_as,
+            cwd=self._directory,
+            timeout_s=timeout_s,
+            failed=MariaDBStartError,
+            log_tail=self._log_tail,
+        )
 
-    def _log_tail(self, lines: int = 40) -> str:
-        if self._directory is None or not self.log_path.exists():
-            return ""
-        tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return "server log:\n" + "\n".join(tail)
+    def _log_tail(self) -> str:
+        return log_tail(None if self._directory is None else self.log_path)
 
 
 @contextlib.contextmanager
@@ -343,13 +319,10 @@ def find_programs() -> _Programs:
 
 
 def choose_run_as() -> RunAs:
-    if os.geteuid() != 0:
-        return RunAs()
-    try:
-        entry = pwd.getpwnam(MARIADB_OS_USER)
-    except KeyError:
-        raise MariaDBUnavailableError(
-            f"running as root, which mariadbd refuses, and there is no {MARIADB_OS_USER!r} "
-            "user to run it as; install the mariadb-server package or run the tests unprivileged"
-        ) from None
-    return RunAs(uid=entry.pw_uid, gid=entry.pw_gid)
+    """Whom to run MariaDB's programs as (mariadbd refuses root)."""
+    return _choose(
+        MARIADB_OS_USER,
+        refuses="mariadbd",
+        package="mariadb-server",
+        unavailable=MariaDBUnavailableError,
+    )

@@ -17,17 +17,16 @@ creates, and the cluster's directory is handed to that user.
 
 import contextlib
 import os
-import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.processes import free_port
 from tests.support.required import required
+from tests.support.service_user import RunAs, choose_run_as, log_tail, run_program
 from tests.support.waiting import wait_until
 
 POSTGRES_OS_USER = "postgres"
@@ -58,14 +57,6 @@ class PostgresStartError(RuntimeError):
     """The binaries are there but the cluster did not come up; the text carries the log."""
 
 
-@dataclass(frozen=True, slots=True)
-class _RunAs:
-    """Whom to run PostgreSQL programs as: None keeps the current user."""
-
-    uid: int | None = None
-    gid: int | None = None
-
-
 class PostgresServer:
     """Run a private PostgreSQL cluster in a temporary directory while the context is open.
 
@@ -90,7 +81,7 @@ class PostgresServer:
         self._port: int | None = None
         self._directory: Path | None = None
         self._pid: int | None = None
-        self._run_as = _RunAs()
+        self._run_as = RunAs()
 
     @property
     def port(self) -> int:
@@ -248,36 +239,17 @@ class PostgresServer:
         raise PostgresStartError(f"postmaster {pid} did not exit after SIGKILL")
 
     def _run(self, program: Path, *args: str, timeout_s: float) -> None:
-        argv = [str(program), *args]
-        try:
-            # subprocess switches uid/gid itself (as setpriv does) and drops root's extra
-            # groups, so no runuser/PAM session is needed to run as the postgres user.
-            completed = subprocess.run(
-                argv,
-                cwd=self._directory,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-                user=self._run_as.uid,
-                group=self._run_as.gid,
-                extra_groups=None if self._run_as.uid is None else [],
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise PostgresStartError(
-                f"{program.name} did not finish within {timeout_s:g} s\n{self._log_tail()}"
-            ) from exc
-        if completed.returncode != 0:
-            raise PostgresStartError(
-                f"{' '.join(argv)} exited with {completed.returncode}\n"
-                f"{completed.stdout}{completed.stderr}{self._log_tail()}"
-            )
+        run_program(
+            [str(program), *args],
+            run_as=self._run_as,
+            cwd=self._directory,
+            timeout_s=timeout_s,
+            failed=PostgresStartError,
+            log_tail=self._log_tail,
+        )
 
-    def _log_tail(self, lines: int = 40) -> str:
-        if self._directory is None or not self.log_path.exists():
-            return ""
-        tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return "server log:\n" + "\n".join(tail)
+    def _log_tail(self) -> str:
+        return log_tail(None if self._directory is None else self.log_path)
 
 
 @contextlib.contextmanager
@@ -324,17 +296,13 @@ def find_bindir() -> Path:
     )
 
 
-def _choose_run_as() -> _RunAs:
-    if os.geteuid() != 0:
-        return _RunAs()
-    try:
-        entry = pwd.getpwnam(POSTGRES_OS_USER)
-    except KeyError:
-        raise PostgresUnavailableError(
-            f"running as root, which initdb refuses, and there is no {POSTGRES_OS_USER!r} "
-            "user to run it as; install the postgresql package or run the tests unprivileged"
-        ) from None
-    return _RunAs(uid=entry.pw_uid, gid=entry.pw_gid)
+def _choose_run_as() -> RunAs:
+    return choose_run_as(
+        POSTGRES_OS_USER,
+        refuses="initdb",
+        package="postgresql",
+        unavailable=PostgresUnavailableError,
+    )
 
 
 def _version_key(bindir: Path) -> tuple[int, ...]:
