@@ -10,11 +10,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from cs import CloudStackApiException
 
 from tests.e2e.conftest import HEADER, Stack, add_host, running_stack
 from tests.e2e.test_vms import offering_id, wait_for_marker
 from tests.support.ceph import CephCluster, ceph_or_skip
-from tests.support.images import make_raw
+from tests.support.images import make_boot_iso, make_raw
 from tests.support.libvirt import URI, domain_state, libvirt_or_skip
 from tests.support.processes import ManagedProcess, free_port, start_agent
 
@@ -237,3 +238,76 @@ def test_deleting_the_templates_removes_their_images_and_snapshots(rbd_cloud: Rb
     while images & set(rbd(ceph, "ls", ceph.pool)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not images & set(rbd(ceph, "ls", ceph.pool))
+
+
+def test_a_vm_on_rbd_boots_from_an_iso_kept_on_a_file_pool(rbd_cloud: RbdCloud) -> None:
+    """RBD pools hold disk images only: the root disk is an RBD image, the ISO a file."""
+    stack, ceph = rbd_cloud.stack, rbd_cloud.ceph
+    api = stack.api
+    make_boot_iso(stack.workdir / "images" / "rbd-boot.iso")
+    isos = stack.workdir / "isos"
+    isos.mkdir()
+    api.updateStoragePool(id=rbd_cloud.pool_id, tags="ceph")
+    file_pool = api.createStoragePool(
+        name="isos",
+        zoneid=stack.zone_id,
+        clusterid=api.listClusters()["cluster"][0]["id"],
+        url=f"SharedMountPoint://localhost{isos}",
+    )["storagepool"]
+    try:
+        # Root disks only on the RBD pool, by tag; the ISO has no say in that.
+        on_ceph = api.createServiceOffering(
+            name="on-ceph", displaytext="on-ceph", cpunumber=1, cpuspeed=500, memory=64, tags="ceph"
+        )["serviceoffering"]
+        disk = api.createDiskOffering(name="rbd-1g", displaytext="1 GiB", disksize=1)
+        disk = disk["diskoffering"]
+        iso = api.registerIso(
+            name="rbd-boot-iso",
+            displaytext="rbd-boot-iso",
+            zoneid=stack.zone_id,
+            url=stack.origin.url("/rbd-boot.iso"),
+            directdownload=True,
+            details={f"HTTP_HEADER:{HEADER[0]}": HEADER[1]},
+        )["iso"][0]
+        vm = api.deployVirtualMachine(
+            zoneid=stack.zone_id,
+            templateid=iso["id"],
+            serviceofferingid=on_ceph["id"],
+            diskofferingid=disk["id"],
+            name="rbd-iso-vm",
+        )["virtualmachine"]
+        assert vm["state"] == "Running" and vm["isoid"] == iso["id"]
+        wait_for_marker(vm, timeout_s=60.0)
+        root = api.listVolumes(virtualmachineid=vm["id"])["volume"][0]
+        assert root["storageid"] == rbd_cloud.pool_id
+        assert root["path"] in rbd(ceph, "ls", ceph.pool)
+        copies = stack.rows(
+            "select p.uuid as pool, r.install_path from template_spool_ref r "
+            "join vm_template t on t.id = r.template_id "
+            "join storage_pool p on p.id = r.pool_id where t.uuid = :id",
+            id=iso["id"],
+        )
+        assert [c["pool"] for c in copies] == [file_pool["id"]]
+        assert (isos / str(copies[0]["install_path"]).rsplit("/", 1)[-1]).is_file()
+        # The ISO's pool is in use while the VM runs, as a disk's pool would be.
+        with pytest.raises(CloudStackApiException) as busy:
+            api.enableStorageMaintenance(id=file_pool["id"])
+        assert "rbd-iso-vm (Running)" in busy.value.error["errortext"]
+        # Ejected and inserted again while running: it comes from the file pool again.
+        api.detachIso(virtualmachineid=vm["id"])
+        attached = api.attachIso(id=iso["id"], virtualmachineid=vm["id"])["virtualmachine"]
+        assert attached["isoid"] == iso["id"]
+        xml = subprocess.run(
+            ["virsh", "-c", URI, "dumpxml", vm["instancename"]],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert str(isos) in xml
+        api.destroyVirtualMachine(id=vm["id"], expunge=True)
+        assert root["path"] not in rbd(ceph, "ls", ceph.pool)
+    finally:
+        api.updateStoragePool(id=rbd_cloud.pool_id, tags="")
+        api.enableStorageMaintenance(id=file_pool["id"])
+        api.deleteStoragePool(id=file_pool["id"], forced=True)

@@ -84,10 +84,11 @@ def _busy_reasons(session: Session, pool: StoragePool) -> list[str]:
     """Why ``pool`` cannot go into maintenance now: active VMs on it, downloads into it."""
     vms = session.execute(
         select(VirtualMachine.name, VirtualMachine.state)
-        .join(Volume, Volume.instance_id == VirtualMachine.id)
+        .outerjoin(
+            Volume, (Volume.instance_id == VirtualMachine.id) & Volume.removed.is_(None)
+        )
         .where(
-            Volume.pool_id == pool.id,
-            Volume.removed.is_(None),
+            (Volume.pool_id == pool.id) | (VirtualMachine.iso_pool_id == pool.id),
             VirtualMachine.removed.is_(None),
             VirtualMachine.state.in_(_ACTIVE_VM_STATES),
         )
@@ -106,7 +107,7 @@ def _busy_reasons(session: Session, pool: StoragePool) -> list[str]:
     reasons = []
     if vms:
         listed = _listed([f"{name} ({state})" for name, state in vms])
-        reasons.append(f"VMs with disks on it are active: {listed}; stop them first")
+        reasons.append(f"VMs with disks or ISOs on it are active: {listed}; stop them first")
     if templates:
         reasons.append(f"templates are being downloaded into it: {_listed(list(templates))}")
     return reasons

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
 from kvmcloud.server.agent_client import AgentEndpoint
-from kvmcloud.server.errors import ResourceUnavailableError
+from kvmcloud.server.errors import InsufficientCapacityError, ResourceUnavailableError
 from kvmcloud.server.infrastructure.host_states import HostStatus
 from kvmcloud.server.infrastructure.models import Host, PoolType, StoragePool
 from kvmcloud.server.infrastructure.pool_states import STARTABLE_DISK_POOL, PoolStatus
@@ -21,7 +21,7 @@ from kvmcloud.server.offerings.models import ServiceOffering
 from kvmcloud.server.offerings.tags import tag_set
 from kvmcloud.server.templates.models import ImageFormat, RefState, Template, TemplatePoolRef
 from kvmcloud.server.vms.models import Nic, VirtualMachine, VmState, Volume, VolumeType
-from kvmcloud.server.vms.placement import HostCandidate, Needs, PoolCandidate
+from kvmcloud.server.vms.placement import HostCandidate, Needs, PoolCandidate, iso_pool_for
 
 MIB = 1024 * 1024
 # States in which a VM holds memory on its host (placement counts it as used).
@@ -118,9 +118,41 @@ def pool_candidates(
             available_bytes=p.available_bytes,
             has_image=p.id in ready,
             tags=tag_set(p.tags),
+            holds_isos=p.pool_type != PoolType.RBD,
         )
         for p in pools
     ]
+
+
+def iso_pool_id(session: Session, vm: VirtualMachine, iso: Template, disk_pool_id: int) -> int:
+    """The pool an ISO inserted into the running ``vm`` goes to (see placement.iso_pool_for).
+
+    Raises:
+        InsufficientCapacityError: the VM's host reaches no pool that can take the ISO.
+    """
+    host = session.get(Host, vm.host_id)
+    assert host is not None
+    pools = pool_candidates(session, vm, iso.id, disk_pool_id=disk_pool_id)
+    disk_pool = next((p for p in pools if p.pool_id == disk_pool_id), None)
+    size = iso.physical_size or iso.size or 0
+    chosen = None
+    if disk_pool is not None:
+        candidate = HostCandidate(
+            host_id=host.id,
+            name=host.name,
+            cluster_id=host.cluster_id,
+            cpus=0,
+            memory_bytes=0,
+            used_memory_bytes=0,
+        )
+        chosen = iso_pool_for(candidate, disk_pool, pools, size)
+    if chosen is None:
+        raise InsufficientCapacityError(
+            f"No storage pool with room for ISO {iso.name} ({size} bytes) is reachable from "
+            f"host {host.name}: RBD pools hold disk images only, so an ISO needs a "
+            "NetworkFilesystem, SharedMountPoint or Filesystem pool"
+        )
+    return chosen
 
 
 def down_pool_names(session: Session, vm: VirtualMachine) -> list[str]:
@@ -140,6 +172,9 @@ def needs_of(session: Session, vm: VirtualMachine, template: Template) -> Needs:
     """What the VM's offering and image ask of a host and a pool."""
     offering = session.get(ServiceOffering, vm.service_offering_id)
     assert offering is not None
+    iso = template if vm.iso_id == template.id else None
+    if vm.iso_id is not None and iso is None:
+        iso = session.get(Template, vm.iso_id)
     return Needs(
         cpus=offering.cpu,
         memory_bytes=offering.ram_size * MIB,
@@ -148,6 +183,7 @@ def needs_of(session: Session, vm: VirtualMachine, template: Template) -> Needs:
         host_id=vm.host_id,
         host_tags=tag_set(offering.host_tags),
         storage_tags=tag_set(offering.tags),
+        iso_bytes=None if iso is None else (iso.physical_size or iso.size or 0),
     )
 
 

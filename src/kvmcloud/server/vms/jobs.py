@@ -104,8 +104,7 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
         if root.state == VolumeState.READY:
             # The disk exists: only hosts that reach its pool can run the VM, and that pool
             # stays right even if the offering's storage tags changed since it was chosen.
-            pools = [replace(p, has_image=True) for p in pools if p.pool_id == root.pool_id]
-            needs = replace(needs, storage_tags=frozenset())
+            needs = replace(needs, disk_pool_id=root.pool_id)
         placement = choose_host_and_pool(
             hosting.host_candidates(session, vm),
             pools,
@@ -118,12 +117,13 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
         vm.power_state_mismatches = 0
         vm.error_text = None
         root.pool_id = placement.pool_id
+        vm.iso_pool_id = (placement.iso_pool_id or placement.pool_id) if vm.iso_id else None
         root_ready, template_id, iso_id = root.state == VolumeState.READY, template.id, vm.iso_id
         is_iso = template.format == ImageFormat.ISO
         host = session.get(Host, placement.host_id)
         assert host is not None
         endpoint = endpoint_for(host)
-    host_id, pool_id = placement.host_id, placement.pool_id
+    host_id, pool_id, iso_pool_id = placement.host_id, placement.pool_id, placement.iso_pool_id
     if moved:
         _undefine_on_last_host(ctx, vm_id)
 
@@ -140,7 +140,7 @@ def start_vm(ctx: JobContext, vm_id: int) -> None:
     iso_path = None
     if iso_id is not None:
         iso_path = template_jobs.ensure_on_pool(
-            ctx, iso_id, pool_id, preferred_host_id=host_id, on_percent=progress
+            ctx, iso_id, iso_pool_id or pool_id, preferred_host_id=host_id, on_percent=progress
         )
     with ctx.db.transaction() as session:
         spec = hosting.vm_spec(session, _vm(session, vm_id), iso_path)
@@ -298,6 +298,10 @@ def run_attach_iso(ctx: JobContext) -> dict[str, Any]:
         running = vm.state == VmState.RUNNING
         pool_id = hosting.root_volume(session, vm).pool_id
         host_id = vm.host_id
+        if running and iso_id is not None and pool_id is not None:
+            iso = session.get(Template, int(iso_id))
+            assert iso is not None
+            pool_id = hosting.iso_pool_id(session, vm, iso, pool_id)
     path = None
     if running and iso_id is not None and pool_id is not None:
         path = template_jobs.ensure_on_pool(
@@ -309,5 +313,8 @@ def run_attach_iso(ctx: JobContext) -> dict[str, Any]:
             command = msg.AttachIsoCommand(name=name, iso_path=path)
             _call(endpoint, ctx, command, f"Changing the CD-ROM of VM {name}", START_TIMEOUT_S)
     with ctx.db.transaction() as session:
-        _vm(session, vm_id).iso_id = int(iso_id) if iso_id is not None else None
+        vm = _vm(session, vm_id)
+        vm.iso_id = int(iso_id) if iso_id is not None else None
+        # A stopped VM's ISO pool is chosen when it starts.
+        vm.iso_pool_id = pool_id if path is not None else None
     return _result(ctx, vm_id)

@@ -52,6 +52,9 @@ class VirtualMachine(Base):
     last_host_id: Mapped[int | None] = mapped_column(ForeignKey("host.id"))
     template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id"), index=True)
     iso_id: Mapped[int | None] = mapped_column(ForeignKey("vm_template.id"), index=True)
+    # The pool holding the inserted ISO's copy: the root disk's, unless that one cannot hold
+    # ISOs (RBD). None while no ISO is in, or before the VM first starts with one.
+    iso_pool_id: Mapped[int | None] = mapped_column(ForeignKey("storage_pool.id"), index=True)
     service_offering_id: Mapped[int] = mapped_column(ForeignKey("service_offering.id"))
     guest_os_id: Mapped[int] = mapped_column(ForeignKey("guest_os.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)

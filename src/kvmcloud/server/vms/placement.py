@@ -1,7 +1,7 @@
 """choose_host_and_pool(): where a VM runs and which pool holds its root disk (pure)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kvmcloud.server.errors import InsufficientCapacityError
 from kvmcloud.server.offerings.tags import has_all
@@ -34,6 +34,8 @@ class PoolCandidate:
     available_bytes: int
     has_image: bool
     tags: frozenset[str] = frozenset()
+    # RBD pools hold raw disk images only; an ISO goes to another pool the host reaches.
+    holds_isos: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +51,19 @@ class Needs:
     # The offering's tags: a host needs every host tag, the root disk's pool every storage tag.
     host_tags: frozenset[str] = frozenset()
     storage_tags: frozenset[str] = frozenset()
+    # The pool of an existing root disk: the only one the disk can be on.
+    disk_pool_id: int | None = None
+    # Bytes an ISO the VM boots from or has inserted needs on a pool; None: no ISO.
+    iso_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """The chosen host and pool."""
+    """The chosen host, the root disk's pool, and the pool of the VM's ISO (if any)."""
 
     host_id: int
     pool_id: int
+    iso_pool_id: int | None = None
 
 
 def reaches(host: HostCandidate, pool: PoolCandidate) -> bool:
@@ -87,6 +94,9 @@ def choose_host_and_pool(
     ``down_pools`` names the zone's pools that are Down (their hosts fail their check):
     never candidates, they are named when no pool fits.
 
+    A VM with an ISO also needs a pool for it that its host reaches: the root disk's pool
+    when it can hold ISOs, else the shared one (then a host-local one) with the most room.
+
     Raises:
         InsufficientCapacityError: saying which requirement nothing met.
     """
@@ -112,18 +122,35 @@ def choose_host_and_pool(
             "memory for this VM"
         )
     wanted_scopes = ("HOST",) if needs.local_storage else ("CLUSTER", "ZONE")
-    suitable = [
-        p
-        for p in pools
-        if p.scope in wanted_scopes
-        and has_all(needs.storage_tags, p.tags)
-        and (p.has_image or p.available_bytes >= needs.download_bytes)
-    ]
+    if needs.disk_pool_id is not None:
+        # The disk exists: only its pool, whatever the offering's storage tags say now.
+        suitable = [replace(p, has_image=True) for p in pools if p.pool_id == needs.disk_pool_id]
+    else:
+        suitable = [
+            p
+            for p in pools
+            if p.scope in wanted_scopes
+            and has_all(needs.storage_tags, p.tags)
+            and (p.has_image or p.available_bytes >= needs.download_bytes)
+        ]
+    no_iso_pool = False
     for host in sorted(roomy, key=lambda h: (-(h.memory_bytes - h.used_memory_bytes), h.host_id)):
         usable = [p for p in suitable if reaches(host, p)]
-        if usable:
-            best = min(usable, key=lambda p: (not p.has_image, -p.available_bytes, p.pool_id))
+        if not usable:
+            continue
+        best = min(usable, key=lambda p: (not p.has_image, -p.available_bytes, p.pool_id))
+        if needs.iso_bytes is None:
             return Placement(host_id=host.host_id, pool_id=best.pool_id)
+        iso_pool = iso_pool_for(host, best, pools, needs.iso_bytes)
+        if iso_pool is not None:
+            return Placement(host_id=host.host_id, pool_id=best.pool_id, iso_pool_id=iso_pool)
+        no_iso_pool = True
+    if no_iso_pool:
+        raise InsufficientCapacityError(
+            f"No storage pool with room for the ISO ({needs.iso_bytes} bytes) is reachable "
+            "from a host that can run this VM: RBD pools hold disk images only, so an ISO "
+            f"needs a NetworkFilesystem, SharedMountPoint or Filesystem pool{_down(down_pools)}"
+        )
     kind = "host-local (storagetype=local)" if needs.local_storage else "shared"
     tagged_with = f" tagged {_listed(needs.storage_tags)}" if needs.storage_tags else ""
     scoped = [p for p in pools if p.scope in wanted_scopes]
@@ -134,6 +161,19 @@ def choose_host_and_pool(
         f"No {kind} storage pool{tagged_with} with room for the image is reachable from a "
         f"host that can run this VM{missing}{_down(down_pools)}"
     )
+
+
+def iso_pool_for(
+    host: HostCandidate, disk_pool: PoolCandidate, pools: Sequence[PoolCandidate], size: int
+) -> int | None:
+    """The pool for the VM's ISO on ``host``: the disk's pool if it can, else the roomiest."""
+    if disk_pool.holds_isos:
+        return disk_pool.pool_id
+    fitting = [p for p in pools if p.holds_isos and p.available_bytes >= size and reaches(host, p)]
+    if not fitting:
+        return None
+    # A shared pool first: an ISO on one host's disk would pin the VM to that host.
+    return min(fitting, key=lambda p: (p.scope == "HOST", -p.available_bytes, p.pool_id)).pool_id
 
 
 # How many hosts or pools a tag error names before it stops.

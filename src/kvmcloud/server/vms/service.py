@@ -597,7 +597,16 @@ def pools_in_use(session: Session, template_id: int) -> set[int]:
             VirtualMachine.removed.is_(None), VirtualMachine.iso_id == template_id
         )
     )
-    iso_pools = {v.pool_id for vm in iso_vms for v in volumes_of(session, vm)}
+    iso_pools = {
+        pool_id
+        for vm in iso_vms
+        for pool_id in (
+            [vm.iso_pool_id]
+            if vm.iso_pool_id is not None
+            # Rows from before the ISO's pool was recorded: it was the root disk's.
+            else [v.pool_id for v in volumes_of(session, vm)]
+        )
+    }
     return {p for p in backing | iso_pools if p is not None}
 
 

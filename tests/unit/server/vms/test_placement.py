@@ -542,3 +542,56 @@ def test_down_pools_are_not_named_when_another_pool_fits():
     chosen = choose_host_and_pool([host(1)], [pool(10)], needs(), down_pools=["nfs1"])
 
     assert chosen.pool_id == 10
+
+
+# --- the pool of the VM's ISO ---------------------------------------------------------------
+
+
+def rbd(pool_id: int, **kwargs) -> PoolCandidate:
+    return replace(pool(pool_id, **kwargs), holds_isos=False)
+
+
+def test_an_iso_goes_to_the_disk_pool_when_it_can_hold_isos() -> None:
+    chosen = choose_host_and_pool([host(1)], [pool(10), pool(11)], replace(needs(), iso_bytes=GIB))
+
+    assert chosen == Placement(host_id=1, pool_id=10, iso_pool_id=10)
+
+
+def test_no_iso_no_iso_pool() -> None:
+    assert choose_host_and_pool([host(1)], [pool(10)], needs()).iso_pool_id is None
+
+
+def test_a_disk_on_rbd_takes_its_iso_to_a_shared_file_pool_before_a_local_one() -> None:
+    pools = [
+        rbd(10, available_bytes=900 * GIB),
+        pool(11, scope="HOST", host_id=1, available_bytes=500 * GIB),
+        pool(12, scope="CLUSTER", cluster_id=1, available_bytes=20 * GIB),
+        pool(13, scope="CLUSTER", cluster_id=2, available_bytes=400 * GIB),  # unreachable
+    ]
+    chosen = choose_host_and_pool([host(1)], pools, replace(needs(), iso_bytes=GIB))
+
+    assert chosen == Placement(host_id=1, pool_id=10, iso_pool_id=12)
+
+
+def test_a_host_reaching_no_pool_for_the_iso_is_passed_over() -> None:
+    hosts = [host(1, cluster_id=1), host(2, cluster_id=2, memory_bytes=8 * GIB)]
+    pools = [rbd(10), pool(20, scope="CLUSTER", cluster_id=2)]
+    chosen = choose_host_and_pool(hosts, pools, replace(needs(), iso_bytes=GIB))
+
+    assert chosen == Placement(host_id=2, pool_id=10, iso_pool_id=20)
+
+
+def test_only_rbd_pools_refuse_an_iso_saying_why() -> None:
+    small = pool(11, available_bytes=GIB // 2)
+    message = capacity_error([host(1)], [rbd(10), small], replace(needs(), iso_bytes=GIB))
+
+    assert f"No storage pool with room for the ISO ({GIB} bytes)" in message
+    assert "RBD pools hold disk images only" in message
+
+
+def test_an_existing_disk_keeps_its_pool_whatever_the_tags_and_room() -> None:
+    pools = [pool(10, available_bytes=0), replace(pool(11), tags=frozenset({"ssd"}))]
+    wanted = replace(needs(), storage_tags=frozenset({"ssd"}), disk_pool_id=10)
+    chosen = choose_host_and_pool([host(1)], pools, wanted)
+
+    assert chosen.pool_id == 10
