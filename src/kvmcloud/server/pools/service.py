@@ -84,9 +84,7 @@ def _busy_reasons(session: Session, pool: StoragePool) -> list[str]:
     """Why ``pool`` cannot go into maintenance now: active VMs on it, downloads into it."""
     vms = session.execute(
         select(VirtualMachine.name, VirtualMachine.state)
-        .outerjoin(
-            Volume, (Volume.instance_id == VirtualMachine.id) & Volume.removed.is_(None)
-        )
+        .outerjoin(Volume, (Volume.instance_id == VirtualMachine.id) & Volume.removed.is_(None))
         .where(
             (Volume.pool_id == pool.id) | (VirtualMachine.iso_pool_id == pool.id),
             VirtualMachine.removed.is_(None),
