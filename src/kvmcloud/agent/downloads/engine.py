@@ -233,9 +233,10 @@ def _fetch_from_sources(
     remaining = list(command.peers) if peers is not None else []
     log: list[ByteSource] = []
     for _round in range(len(remaining) + 1):
-        verifier = new_verifier(command.checksum)
         round_start = len(log)
-        as_served = _fetch_round(transfer, verifier, remaining, peers, log)
+        verifier, as_served = _fetch_round(
+            transfer, new_verifier(command.checksum), remaining, peers, log
+        )
         if verifier is None:
             return _Fetched(log, verified=False, as_served=as_served)
         try:
@@ -269,8 +270,12 @@ def _fetch_round(
     peers_left: list[PeerSource],
     peers: PeerFetcher | None,
     log: list[ByteSource],
-) -> bool:
-    """One pass: stream the sources into a fresh file; return whether it holds them as served."""
+) -> tuple[ChecksumVerifier | None, bool]:
+    """One pass: stream the sources into a fresh file.
+
+    Returns the sink's final verifier (a restart replaces it) and whether the file holds
+    the bytes as served (not decompressed).
+    """
     pool, temp, request = transfer.pool, transfer.temp, transfer.request
     try:
         # The free space bounds what a compressed source may expand to (a bomb, or an
@@ -317,7 +322,7 @@ def _fetch_round(
                 sink.compression or "not compressed",
                 sink.output_bytes,
             )
-            return sink.compression is None
+            return sink.verifier, sink.compression is None
     except OSError as exc:
         raise _pool_write_error(pool, temp, exc) from exc
 
