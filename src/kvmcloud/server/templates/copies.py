@@ -548,6 +548,7 @@ def peer_sources(
     ]
     choices = plan_peers(
         checksum=template.checksum,
+        destination_type=msg.PoolType(pool.pool_type.value),
         zone_id=zone_id,
         destination_pool_id=pool.id,
         destination_pool_uuid=pool.uuid,

@@ -102,7 +102,7 @@ def download_to_pool(
             session, ref_id, host_id, result, ctx.clock(), received=recorder.received
         )
         queue.wake_waiting_jobs(session, ctx.clock())
-        if plan.command.peers:
+        if plan.command.peers and result.sources:
             _record_sources_event(ctx, session, plan, host_id, result)
     logger.info(
         "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path

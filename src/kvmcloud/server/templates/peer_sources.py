@@ -61,6 +61,7 @@ class PeerChoice:
 def plan_peers(
     *,
     checksum: str | None,
+    destination_type: msg.PoolType,
     zone_id: int,
     destination_pool_id: int,
     destination_pool_uuid: str,
@@ -74,9 +75,12 @@ def plan_peers(
     One copy per host (its first in ``holders``). The order is a hash of the destination
     pool and the host: every destination starts at a different peer, so the hosts that
     hold the template share the load instead of the first one serving the whole zone.
-    Grants expire ``valid_s`` after ``now_s`` (the download's own deadline).
+    Grants expire ``valid_s`` after ``now_s`` (the download's own deadline). An RBD
+    destination has none: the agent streams into an RBD image from the origin only.
     """
     if not policy.enabled or policy.max_sources <= 0 or not checksum:
+        return []
+    if destination_type not in FILE_POOL_TYPES:
         return []
     chosen: dict[int, CopyHolder] = {}
     for holder in holders:

@@ -29,6 +29,7 @@ def holder(host_id: int, **changes: object) -> CopyHolder:
 def plan(holders: list[CopyHolder], **changes: object) -> list[str]:
     args: dict[str, object] = {
         "checksum": CHECKSUM,
+        "destination_type": msg.PoolType.FILESYSTEM,
         "zone_id": 1,
         "destination_pool_id": 1,
         "destination_pool_uuid": "dest",
@@ -65,6 +66,7 @@ def test_no_peers_when_off_or_without_a_checksum() -> None:
     assert plan(holders, policy=dataclasses.replace(POLICY, enabled=False)) == []
     assert plan(holders, policy=dataclasses.replace(POLICY, max_sources=0)) == []
     assert plan(holders, checksum=None) == []
+    assert plan(holders, destination_type=msg.PoolType.RBD) == []
 
 
 def test_at_most_max_sources_and_one_copy_per_host() -> None:
@@ -84,6 +86,7 @@ def test_the_order_differs_between_destinations_and_is_stable() -> None:
 def test_the_grant_names_the_copy_the_caps_and_the_expiry() -> None:
     [choice] = plan_peers(
         checksum=CHECKSUM,
+        destination_type=msg.PoolType.SHARED_MOUNT_POINT,
         zone_id=1,
         destination_pool_id=1,
         destination_pool_uuid="dest",
