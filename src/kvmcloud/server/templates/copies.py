@@ -1,5 +1,6 @@
 """A template's copies on pools (template_spool_ref): request, claim, download, fail, forget."""
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,12 @@ from kvmcloud.server.infrastructure.service import (
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
-from kvmcloud.server.sealing.box import SecretBox, agent_key_context, header_context
+from kvmcloud.server.sealing.box import (
+    SealedValueError,
+    SecretBox,
+    agent_key_context,
+    header_context,
+)
 from kvmcloud.server.templates import copy_states
 from kvmcloud.server.templates.copy_states import CopyEvent, CopyState, transition
 from kvmcloud.server.templates.details import (
@@ -54,6 +60,8 @@ from kvmcloud.server.templates.models import (
 from kvmcloud.server.templates.peer_sources import CopyHolder, PeerPolicy, plan_peers
 from kvmcloud.server.templates.records import PoolCopy, TemplateRecord
 from kvmcloud.server.templates.retries import hosts_to_try
+
+logger = logging.getLogger(__name__)
 
 DIRECT_DOWNLOAD_JOB = "direct_download"
 PREPARE_TEMPLATE_CMD = "org.apache.cloudstack.api.command.admin.template.PrepareTemplateCmd"
@@ -557,17 +565,20 @@ def peer_sources(
         now_s=now.timestamp(),
         valid_s=valid_s,
     )
-    return [
-        msg.PeerSource(
-            host_uuid=choice.host_uuid,
-            url=choice.url,
-            grant=sign_grant(
-                choice.grant,
-                box.open(up[choice.host_id].agent_key, agent_key_context(choice.host_uuid)),
-            ),
+    sources = []
+    for choice in choices:
+        try:
+            key = box.open(up[choice.host_id].agent_key, agent_key_context(choice.host_uuid))
+        except SealedValueError as exc:
+            # A peer is an optimisation: without its key the download goes on without it.
+            logger.warning("peer %s left out: its agent key cannot be opened: %s", choice.url, exc)
+            continue
+        sources.append(
+            msg.PeerSource(
+                host_uuid=choice.host_uuid, url=choice.url, grant=sign_grant(choice.grant, key)
+            )
         )
-        for choice in choices
-    ]
+    return sources
 
 
 def _unreached_reason(session: Session, pool: StoragePool) -> str:
