@@ -1,7 +1,7 @@
 """template_spool_ref: the copy's verified image digest and where its bytes came from
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0023
 Create Date: 2026-12-06 07:00:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0019"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
