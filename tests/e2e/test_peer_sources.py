@@ -2,7 +2,8 @@
 
 One origin transfer serves later hosts from a peer's verified copy; a peer serving
 corrupted bytes is caught by the checksum and skipped; with peers off every host reads
-the origin, as before; a peer killed mid-transfer changes nothing for the result.
+the origin, as before; a peer killed mid-transfer changes nothing for the result (its bytes
+are kept when the origin can continue from them, discarded when it cannot).
 """
 
 import hashlib
@@ -80,10 +81,25 @@ def zone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zone]:
                         url=f"Filesystem://localhost{path}",
                     )["storagepool"]["id"]
                 )
-            yield Zone(stack, hosts, pools, paths, [stack.agent, *extra], ports, workdir)
+            agents = [stack.agent, *extra]
+            yield Zone(stack, hosts, pools, paths, agents, ports, workdir)
         finally:
-            for agent in extra:
-                agent.stop()
+            # Tests kill agents and start them again: stop whichever run now.
+            for agent in {id(a): a for a in [*extra, *locals().get("agents", [])]}.values():
+                if agent is not stack.agent:
+                    agent.stop()
+
+
+def kill_and_restart(zone: Zone, index: int) -> None:
+    """SIGKILL host ``index``'s agent mid-work, then start it again on its state and port.
+
+    Until the server notices, a killed host still counts as Up; started again, it serves
+    the next test's URL checks and transfers.
+    """
+    zone.agents[index].stop(signal.SIGKILL)
+    state = zone.workdir / ("agent-state" if index == 0 else f"agent{index + 1}-state")
+    log = zone.workdir / f"agent{index + 1}-restarted.log"
+    zone.agents[index] = start_agent(zone.agent_ports[index], state, log)
 
 
 def _host_by_port(stack: Stack, port: int) -> str:
@@ -216,7 +232,7 @@ def test_a_peer_killed_mid_transfer_changes_nothing_for_the_result(zone: Zone) -
         while (details_on(zone, template_id, 1).get("downloadedbytes") or 0) < IMAGE_BYTES // 4:
             assert time.monotonic() < deadline, "the peer transfer never got going"
             time.sleep(0.2)
-        zone.agents[0].stop(signal.SIGKILL)
+        kill_and_restart(zone, 0)
 
         (job,) = wait_jobs(zone.stack.api, [job_id], 180)
         assert job["jobstatus"] == 1, job
@@ -230,4 +246,34 @@ def test_a_peer_killed_mid_transfer_changes_nothing_for_the_result(zone: Zone) -
         assert zone.stack.origin.bytes_sent(path) == IMAGE_BYTES + origin["bytes"]
     finally:
         set_zone(zone, PEERS_MAX_SOURCES, "3")
+        set_zone(zone, PEER_MAX_RATE, "0")
+
+
+def test_when_the_origin_cannot_continue_a_killed_peer_its_bytes_are_discarded(
+    zone: Zone,
+) -> None:
+    # Host 2 holds the copy, host 3 receives it.
+    template_id, path, digest = register(zone, "peer-killed-no-ranges")
+    prepare(zone, template_id, 1)
+    set_zone(zone, PEER_MAX_RATE, "4")
+    zone.stack.origin.no_ranges = True
+    try:
+        job_id = start_prepare(zone, template_id, 2)
+        deadline = time.monotonic() + 60
+        while (details_on(zone, template_id, 2).get("downloadedbytes") or 0) < IMAGE_BYTES // 4:
+            assert time.monotonic() < deadline, "the peer transfer never got going"
+            time.sleep(0.2)
+        kill_and_restart(zone, 1)
+
+        (job,) = wait_jobs(zone.stack.api, [job_id], 180)
+        assert job["jobstatus"] == 1, job
+        copy = details_on(zone, template_id, 2)
+        assert copy_digest(zone, copy) == digest
+        peer, origin = copy["sources"]
+        assert peer["hostid"] == zone.hosts[1] and peer["outcome"] == "discarded"
+        assert origin["kind"] == "origin" and origin["bytes"] == IMAGE_BYTES
+        assert copy["originbytes"] == IMAGE_BYTES and copy["peerbytes"] == 0
+        assert zone.stack.origin.bytes_sent(path) == 2 * IMAGE_BYTES
+    finally:
+        zone.stack.origin.no_ranges = False
         set_zone(zone, PEER_MAX_RATE, "0")

@@ -197,8 +197,9 @@ class ByteSource:
     """Where a download's bytes came from: ``kind`` origin or peer, and how it went.
 
     ``outcome`` is ``used`` (its bytes are in the copy), ``failed`` (the transfer broke;
-    the bytes it gave before are kept when they were verified in the end) or ``rejected``
-    (its bytes did not match the digest and were thrown away).
+    the bytes it gave before are kept when they were verified in the end), ``rejected``
+    (its bytes did not match the digest and were thrown away) or ``discarded`` (its
+    transfer broke and the next source could not continue it, so its bytes were dropped).
     """
 
     kind: str

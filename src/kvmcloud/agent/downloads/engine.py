@@ -57,12 +57,13 @@ class ImageInspector(Protocol):
 
 
 METALINK = "metalink"
+METALINK_SUFFIXES = (".metalink", ".meta4")
 # ByteSource kinds and outcomes (protocol/agent_messages.ByteSource).
 ORIGIN_SOURCE = "origin"
 PEER_SOURCE = "peer"
 FAILED = "failed"
 REJECTED = "rejected"
-METALINK_SUFFIXES = (".metalink", ".meta4")
+DISCARDED = "discarded"
 
 
 def pick_downloader(
@@ -277,6 +278,7 @@ def _fetch_round(
     the bytes as served (not decompressed).
     """
     pool, temp, request = transfer.pool, transfer.temp, transfer.request
+    round_start = len(log)
     try:
         # The free space bounds what a compressed source may expand to (a bomb, or an
         # image that simply does not fit): refused before the pool fills up.
@@ -311,8 +313,14 @@ def _fetch_round(
                 done = True
                 break
             if not done:
-                before = sink.received_bytes
+                before, restarts = sink.received_bytes, sink.restarts
                 transfer.downloader.fetch(request, sink)
+                if sink.restarts != restarts:
+                    # The origin could not continue where the peers stopped and sent it
+                    # all: the peers' bytes of this round were thrown away.
+                    before = 0
+                    for index in range(round_start, len(log)):
+                        log[index] = replace(log[index], outcome=DISCARDED)
                 log.append(ByteSource(kind=ORIGIN_SOURCE, bytes=sink.received_bytes - before))
             sink.finish()
             logger.info(

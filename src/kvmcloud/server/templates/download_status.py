@@ -165,10 +165,10 @@ def recorded_sources(recorded: str | None) -> Sequence[RecordedSource]:
 def bytes_by_kind(sources: Sequence[RecordedSource]) -> dict[str, int]:
     """Return the bytes kept from the origin and from peers: ``{"origin": n, "peer": m}``.
 
-    Bytes of a rejected source were thrown away and are not counted.
+    Bytes of a rejected or discarded source were thrown away and are not counted.
     """
     totals = {"origin": 0, "peer": 0}
     for source in sources:
-        if source.outcome != "rejected" and source.kind in totals:
+        if source.outcome not in ("rejected", "discarded") and source.kind in totals:
             totals[source.kind] += source.bytes
     return totals

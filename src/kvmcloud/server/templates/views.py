@@ -68,8 +68,9 @@ BYTE_SOURCE = ObjectSchema(
             "outcome",
             FieldType.STRING,
             "kvmcloud: used (its bytes are in the copy), failed (the transfer broke off; "
-            "the next source continued) or rejected (its bytes did not match the checksum "
-            "and were thrown away)",
+            "the next source continued), rejected (its bytes did not match the checksum "
+            "and were thrown away) or discarded (it broke off and the next source had to "
+            "start over)",
         ),
         out("message", FieldType.STRING, "kvmcloud: why the source failed or was rejected"),
     ),
