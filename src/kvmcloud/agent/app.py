@@ -11,6 +11,10 @@ Routes (protocol in ``protocol/agent_messages.py``):
 * ``GET /commands/{id}?wait_s=N``: the command's status, long-polling up to N seconds.
 * ``POST /pool-files/read``: the bytes of a template copy the server recorded as verified
   (extractTemplate's download URL); one ``Range`` honoured. Same authentication.
+* ``POST /peer-files/read``: the bytes of a verified copy for another agent of the zone
+  (peer sources); the body is the server's grant, signed with this host's key; the client
+  is authenticated by its certificate from the same CA. Capped by the grant's rate and
+  concurrent uploads; one ``Range`` honoured.
 
 Everything the agent constructs is constructed here; other modules receive collaborators.
 Before it serves anything, the agent removes its own partial files left in the pools it
@@ -25,7 +29,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import BinaryIO
@@ -33,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -51,6 +56,7 @@ from kvmcloud.agent.downloads.engine import METALINK
 from kvmcloud.agent.downloads.http import HttpDownloader
 from kvmcloud.agent.downloads.metalink import MetalinkDownloader
 from kvmcloud.agent.downloads.nfs import NfsDownloader
+from kvmcloud.agent.downloads.peers import PeerFetcher
 from kvmcloud.agent.downloads.tls import TrustStore
 from kvmcloud.agent.enrollment import (
     Enrollment,
@@ -69,6 +75,7 @@ from kvmcloud.agent.host.qemu_img import QemuImg
 from kvmcloud.agent.host.report import HostReporter, is_kvm_usable
 from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS
 from kvmcloud.agent.nfs_mount import detect_access
+from kvmcloud.agent.peer_serving import UploadLease, UploadSlots, pause_s
 from kvmcloud.agent.pool_kinds import open_pool
 from kvmcloud.agent.recovery import PoolKeeper
 from kvmcloud.agent.settings import AgentSettings
@@ -84,6 +91,7 @@ from kvmcloud.protocol.agent_messages import (
     EnrollRequest,
     HostReport,
     MessageFormatError,
+    PeerGrant,
     PoolHealth,
     PoolInventory,
     ReadPoolFileRequest,
@@ -92,6 +100,7 @@ from kvmcloud.protocol.agent_messages import (
     from_json,
     to_json,
 )
+from kvmcloud.protocol.peer_grants import GrantRefusedError, check_grant
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +277,23 @@ class AgentRuntime:
         nfs = self.keeper.nfs if self.keeper is not None else USERSPACE_ACCESS
         return open_pool(request.pool, nfs).open_published(request.name, request.size_bytes)
 
+    def open_peer_file(self, grant: PeerGrant) -> BinaryIO:
+        """Open the copy a peer's grant names, if the server signed it with this host's key.
+
+        Raises:
+            GrantRefusedError: not signed with this host's key, or expired.
+            PoolFileMismatchError, BadCommandError, PoolUnavailableError: as
+                :meth:`open_pool_file`.
+        """
+        with self._lock:
+            enrollment = self._enrollment
+        if enrollment is None:
+            raise GrantRefusedError("this agent is not enrolled")
+        check_grant(grant, enrollment.host_key, now_s=self._wall_clock())
+        return self.open_pool_file(
+            ReadPoolFileRequest(pool=grant.pool, name=grant.name, size_bytes=grant.size_bytes)
+        )
+
     def begin_shutdown(self) -> None:
         """Stop taking commands, cancel running downloads and release long polls."""
         self._shutdown_started = True
@@ -366,6 +392,7 @@ def create_app(
         keeper=keeper,
         identity=identity,
         nfs=nfs,
+        peers=PeerFetcher(identity.client_context, clock=clock),
     )
     runtime = AgentRuntime(
         settings=settings,
@@ -398,6 +425,7 @@ def create_app(
             Route("/commands", routes.post_command, methods=["POST"]),
             Route("/commands/{command_id}", routes.get_command, methods=["GET"]),
             Route("/pool-files/read", routes.read_pool_file, methods=["POST"]),
+            Route("/peer-files/read", routes.read_peer_file, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
@@ -433,6 +461,7 @@ class _Routes:
     def __init__(self, runtime: AgentRuntime, *, require_server_certificate: bool) -> None:
         self._runtime = runtime
         self._require_server_certificate = require_server_certificate
+        self._uploads = UploadSlots()
 
     def _authorized(self, request: Request) -> bool:
         """The bearer key, and (over TLS) the management server's certificate."""
@@ -561,6 +590,77 @@ class _Routes:
             headers=headers,
             media_type="application/octet-stream",
         )
+
+    async def read_peer_file(self, request: Request) -> Response:
+        # The TLS layer verified the certificate against the CA; without TLS (in-process
+        # tests only) there is none to check.
+        if self._require_server_certificate and client_certificate(request.scope) is None:
+            return _error(401, "a client certificate from the zone's CA is required")
+        try:
+            grant = from_json(PeerGrant, await read_capped_body(request, MAX_BODY_BYTES))
+        except BodyTooLargeError as exc:
+            return _error(413, str(exc))
+        except MessageFormatError as exc:
+            return _error(400, str(exc))
+        try:
+            file = await run_in_threadpool(self._runtime.open_peer_file, grant)
+        except GrantRefusedError as exc:
+            logger.warning("peer read refused from %s: %s", _client(request), exc)
+            return _error(403, str(exc))
+        except BadCommandError as exc:
+            return _error(400, str(exc))
+        except PoolFileMismatchError as exc:
+            return _error(404, str(exc))
+        except PoolUnavailableError as exc:
+            return _error(503, str(exc))
+        try:
+            byte_range = parse_range(request.headers.get("range"), grant.size_bytes)
+        except UnsatisfiableRangeError as exc:
+            file.close()
+            return Response(status_code=416, headers={"Content-Range": str(exc)})
+        lease = self._uploads.acquire(grant.max_uploads)
+        if lease is None:
+            file.close()
+            return _error(503, f"already serving {grant.max_uploads} peer downloads")
+        first, length = (
+            (0, grant.size_bytes) if byte_range is None else (byte_range.first, byte_range.length)
+        )
+        headers = {"Content-Length": str(length), "Accept-Ranges": "bytes"}
+        if byte_range is not None:
+            headers["Content-Range"] = byte_range.content_range()
+        logger.info(
+            "serving %s of pool %s to peer %s (%d bytes)",
+            grant.name,
+            grant.pool.uuid,
+            _client(request),
+            length,
+        )
+        return StreamingResponse(
+            _paced(_file_chunks(file, first, length), grant.max_rate_bytes, lease),
+            status_code=206 if byte_range else 200,
+            headers=headers,
+            media_type="application/octet-stream",
+            background=BackgroundTask(lease.release),
+        )
+
+
+def _paced(chunks: Iterator[bytes], rate_bytes: int, lease: UploadLease) -> Iterator[bytes]:
+    """Yield ``chunks`` at ``rate_bytes`` per second at most (run in a thread); free the slot."""
+    started = time.monotonic()
+    sent = 0
+    try:
+        for chunk in chunks:
+            yield chunk
+            sent += len(chunk)
+            wait_s = pause_s(
+                sent_bytes=sent, elapsed_s=time.monotonic() - started, rate_bytes=rate_bytes
+            )
+            if wait_s:
+                time.sleep(wait_s)
+    finally:
+        lease.release()
+        if isinstance(chunks, Generator):
+            chunks.close()
 
 
 def _file_chunks(file: BinaryIO, first: int, length: int) -> Iterator[bytes]:

@@ -12,6 +12,7 @@ from kvmcloud.agent.certificates import CertificateStore
 from kvmcloud.agent.downloads.base import Downloader, DownloadRequest, ProgressCallback
 from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.engine import download_template, pick_downloader
+from kvmcloud.agent.downloads.peers import PeerFetcher
 from kvmcloud.agent.errors import AgentError, BadCommandError
 from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess
 from kvmcloud.agent.pool_kinds import open_pool
@@ -82,12 +83,15 @@ class CommandHandlers:
         keeper: PoolKeeper | None = None,
         identity: TlsIdentity | None = None,
         nfs: NfsAccess = USERSPACE_ACCESS,
+        peers: PeerFetcher | None = None,
     ) -> None:
         """Build the handlers; without ``keeper`` pools are not remembered across restarts.
 
         ``identity`` is the agent's own TLS key and certificate, which renewals replace.
+        Without ``peers`` a download ignores its peer sources and reads the origin only.
         """
         self._identity = identity
+        self._peers = peers
         self._downloaders = downloaders
         self._qemu_img = qemu_img
         self._vms = vms
@@ -233,6 +237,7 @@ class CommandHandlers:
             cancel=execution.cancel,
             progress=execution.progress,
             nfs=self._nfs,
+            peers=self._peers,
         )
 
     def _new_attempt_id(self) -> str:

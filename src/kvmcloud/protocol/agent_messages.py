@@ -12,6 +12,9 @@ The agent protocol (docs/architecture.md, "Agent protocol"):
   ``GET /commands/<id>?wait_s=N``. Both reply with a :class:`CommandStatus`.
 * The server reads a verified template copy with ``POST /pool-files/read``
   (:class:`ReadPoolFileRequest`); the answer is the file's bytes (``Range`` honoured).
+* A receiving agent reads a peer agent's verified copy with ``POST /peer-files/read``
+  (:class:`PeerGrant` as the body, signed by the server with the peer's host key; the
+  client certificate, from the same CA, is the authentication; ``Range`` honoured).
 * The agent reports itself with ``POST /agent/v1/heartbeat`` on the server
   (:class:`Heartbeat` → :class:`HeartbeatReply`).
 
@@ -161,6 +164,52 @@ class CheckUrlResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PeerGrant:
+    """The server's leave for one peer agent to serve one verified copy (protocol/peer_grants.py).
+
+    ``checksum`` is the digest the server recorded for the copy's bytes; ``signature`` is an
+    HMAC-SHA256 of every other field under the serving host's agent key, so the peer serves
+    only what the server named, until ``expires_s`` (Unix time), at most ``max_rate_bytes``
+    per second (0: no cap) and to at most ``max_uploads`` receivers at once.
+    """
+
+    pool: PoolSpec
+    name: str
+    size_bytes: int
+    checksum: str
+    max_rate_bytes: int = 0
+    max_uploads: int = 2
+    expires_s: float
+    signature: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerSource:
+    """A peer agent holding a verified copy: where it listens and the grant to show it."""
+
+    host_uuid: str
+    url: str
+    grant: PeerGrant
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ByteSource:
+    """Where a download's bytes came from: ``kind`` origin or peer, and how it went.
+
+    ``outcome`` is ``used`` (its bytes are in the copy), ``failed`` (the transfer broke;
+    the bytes it gave before are kept when they were verified in the end), ``rejected``
+    (its bytes did not match the digest and were thrown away) or ``discarded`` (its
+    transfer broke and the next source could not continue it, so its bytes were dropped).
+    """
+
+    kind: str
+    host_uuid: str | None = None
+    bytes: int = 0
+    outcome: str = "used"
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DirectDownloadCommand:
     """Download ``url`` into ``pool`` as ``install_name``, verified, published atomically."""
 
@@ -179,17 +228,27 @@ class DirectDownloadCommand:
     # The URL check found a Metalink document here (served as application/metalink4+xml).
     metalink: bool = False
     egress: EgressRules = field(default_factory=EgressRules)
+    # Peer agents to try, in order, before ``url`` (empty: the origin only, as before).
+    peers: list[PeerSource] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DirectDownloadResult:
-    """Where the verified image now lives and how big it is."""
+    """Where the verified image now lives and how big it is.
+
+    ``sources`` says where the bytes came from (origin, peers) and how many from each.
+    ``image_checksum`` is the verified digest of the file as published on the pool: the
+    command's checksum when the source was not compressed, None otherwise (the pool then
+    holds other bytes than the origin's, and the copy cannot serve peers).
+    """
 
     TYPE: ClassVar[str] = "DirectDownloadResult"
     install_path: str
     physical_size_bytes: int
     virtual_size_bytes: int
     format: str
+    sources: list[ByteSource] = field(default_factory=list)
+    image_checksum: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,7 @@ import errno
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -13,10 +14,12 @@ from kvmcloud.agent.downloads.egress import policy_from_rules
 from kvmcloud.agent.downloads.errors import (
     ChecksumMismatchError,
     DownloadCancelledError,
+    DownloadError,
     ImageRejectedError,
     PoolFullError,
     UnsupportedUrlError,
 )
+from kvmcloud.agent.downloads.peers import PeerFetcher
 from kvmcloud.agent.downloads.sink import PoolFileSink
 from kvmcloud.agent.errors import BadCommandError, PoolUnavailableError
 from kvmcloud.agent.host.commands import CommandError
@@ -24,7 +27,12 @@ from kvmcloud.agent.host.qemu_img import ImageInfo, QemuImgOutputError
 from kvmcloud.agent.nfs_modes import USERSPACE_ACCESS, NfsAccess
 from kvmcloud.agent.nfs_pool import NfsStoragePool, open_pool
 from kvmcloud.agent.pools import StoragePool
-from kvmcloud.protocol.agent_messages import DirectDownloadCommand, DirectDownloadResult
+from kvmcloud.protocol.agent_messages import (
+    ByteSource,
+    DirectDownloadCommand,
+    DirectDownloadResult,
+    PeerSource,
+)
 from kvmcloud.protocol.checksums import (
     Checksum,
     ChecksumFormatError,
@@ -50,6 +58,12 @@ class ImageInspector(Protocol):
 
 METALINK = "metalink"
 METALINK_SUFFIXES = (".metalink", ".meta4")
+# ByteSource kinds and outcomes (protocol/agent_messages.ByteSource).
+ORIGIN_SOURCE = "origin"
+PEER_SOURCE = "peer"
+FAILED = "failed"
+REJECTED = "rejected"
+DISCARDED = "discarded"
 
 
 def pick_downloader(
@@ -105,15 +119,20 @@ def download_template(
     cancel: threading.Event,
     progress: ProgressCallback,
     nfs: NfsAccess = USERSPACE_ACCESS,
+    peers: PeerFetcher | None = None,
 ) -> DirectDownloadResult:
     """Download, verify, inspect and publish one template; leave nothing behind on failure.
+
+    The command's peers (other agents' verified copies) are tried first, in order, when
+    ``peers`` is given and the command has a checksum; then the origin (``command.url``).
+    See :func:`_fetch_from_sources`.
 
     Raises:
         DownloadError: the subclass says what failed.
     """
     downloader = pick_downloader(command.url, downloaders, metalink=command.metalink)
     qemu_format = expected_qemu_format(command.format)
-    verifier = new_verifier(command.checksum)
+    new_verifier(command.checksum)  # a malformed checksum is refused before any transfer
     pool = open_pool(command.pool, nfs)
     pool.check()
     temp = pool.temp_path(command.install_name, attempt_id)
@@ -130,8 +149,11 @@ def download_template(
     request = download_request(command, cancel, report_progress)
     try:
         logger.info("downloading %s into %s", redact_url(command.url), temp)
-        verifier = _fetch(downloader, request, pool, temp, verifier)
-        verify_download(verifier, command.url)
+        fetched = _fetch_from_sources(
+            command,
+            _Transfer(downloader, request, pool, temp),
+            peers if command.checksum else None,
+        )
         info = inspect_image(qemu_img, temp)
         check_image(info, command.format, qemu_format)
         install_path, physical_size_bytes = pool.publish_download(temp, command.install_name)
@@ -140,6 +162,8 @@ def download_template(
             physical_size_bytes=physical_size_bytes,
             virtual_size_bytes=info.virtual_size_bytes,
             format=command.format.upper(),
+            sources=fetched.sources,
+            image_checksum=command.checksum if fetched.verified and fetched.as_served else None,
         )
     finally:
         # After a successful install the temp name is gone; on any failure (including
@@ -177,28 +201,136 @@ def verify_download(verifier: ChecksumVerifier | None, url: str) -> None:
         raise ChecksumMismatchError(str(exc.expected), exc.actual_hex, url=redact_url(url)) from exc
 
 
-def _fetch(
-    downloader: Downloader,
-    request: DownloadRequest,
-    pool: StoragePool | NfsStoragePool,
-    temp: Path,
+@dataclass(frozen=True, slots=True)
+class _Transfer:
+    """The origin's downloader and request, and the pool file the bytes go to."""
+
+    downloader: Downloader
+    request: DownloadRequest
+    pool: StoragePool | NfsStoragePool
+    temp: Path
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """Where the verified bytes came from; whether they were verified and kept as served."""
+
+    sources: list[ByteSource]
+    verified: bool
+    as_served: bool
+
+
+def _fetch_from_sources(
+    command: DirectDownloadCommand, transfer: _Transfer, peers: PeerFetcher | None
+) -> _Fetched:
+    """Fill ``transfer.temp`` from the peers in order, then the origin; verify the whole file.
+
+    A peer whose transfer breaks is skipped: the next source continues from the bytes
+    received so far (every byte is checked by the whole-file digest in the end). When the
+    digest does not match and peers gave bytes, those peers are rejected (reported in the
+    result) and the file is fetched again from the sources left, ending with the origin
+    alone; a mismatch with the origin's bytes alone fails as without peers.
+    """
+    remaining = list(command.peers) if peers is not None else []
+    log: list[ByteSource] = []
+    for _round in range(len(remaining) + 1):
+        round_start = len(log)
+        verifier, as_served = _fetch_round(
+            transfer, new_verifier(command.checksum), remaining, peers, log
+        )
+        if verifier is None:
+            return _Fetched(log, verified=False, as_served=as_served)
+        try:
+            verifier.verify()
+            return _Fetched(log, verified=True, as_served=as_served)
+        except ChecksumMismatch as exc:
+            suspects = {
+                s.host_uuid for s in log[round_start:] if s.kind == PEER_SOURCE and s.bytes > 0
+            }
+            if not suspects:
+                raise ChecksumMismatchError(
+                    str(exc.expected), exc.actual_hex, url=redact_url(command.url)
+                ) from exc
+            for index in range(round_start, len(log)):
+                if log[index].host_uuid in suspects:
+                    log[index] = replace(
+                        log[index], outcome=REJECTED, message=f"checksum mismatch: {exc}"
+                    )
+            logger.warning(
+                "bytes from peers %s do not match %s; fetching again without them",
+                ", ".join(sorted(str(s) for s in suspects)),
+                exc.expected,
+            )
+            remaining = [peer for peer in remaining if peer.host_uuid not in suspects]
+    raise AssertionError("the last round has no peers left, so it returned or raised")
+
+
+def _fetch_round(
+    transfer: _Transfer,
     verifier: ChecksumVerifier | None,
-) -> ChecksumVerifier | None:
-    """Stream the source into ``temp`` through a PoolFileSink; return its final verifier."""
+    peers_left: list[PeerSource],
+    peers: PeerFetcher | None,
+    log: list[ByteSource],
+) -> tuple[ChecksumVerifier | None, bool]:
+    """One pass: stream the sources into a fresh file.
+
+    Returns the sink's final verifier (a restart replaces it) and whether the file holds
+    the bytes as served (not decompressed).
+    """
+    pool, temp, request = transfer.pool, transfer.temp, transfer.request
+    round_start = len(log)
     try:
         # The free space bounds what a compressed source may expand to (a bomb, or an
         # image that simply does not fit): refused before the pool fills up.
         with PoolFileSink(temp, verifier, max_output_bytes=pool.available_bytes()) as sink:
-            downloader.fetch(request, sink)
+            done = False
+            for peer in peers_left if peers is not None else []:
+                assert peers is not None
+                before = sink.received_bytes
+                try:
+                    peers.fetch(peer, request, sink)
+                except DownloadCancelledError:
+                    raise
+                except DownloadError as exc:
+                    logger.warning("peer %s failed, trying the next source: %s", peer.url, exc)
+                    log.append(
+                        ByteSource(
+                            kind=PEER_SOURCE,
+                            host_uuid=peer.host_uuid,
+                            bytes=sink.received_bytes - before,
+                            outcome=FAILED,
+                            message=str(exc)[:512],
+                        )
+                    )
+                    continue
+                log.append(
+                    ByteSource(
+                        kind=PEER_SOURCE,
+                        host_uuid=peer.host_uuid,
+                        bytes=sink.received_bytes - before,
+                    )
+                )
+                done = True
+                break
+            if not done:
+                before, restarts = sink.received_bytes, sink.restarts
+                transfer.downloader.fetch(request, sink)
+                if sink.restarts != restarts:
+                    # The origin could not continue where the peers stopped and sent it
+                    # all: the peers' bytes of this round were thrown away.
+                    before = 0
+                    for index in range(round_start, len(log)):
+                        log[index] = replace(log[index], outcome=DISCARDED)
+                log.append(ByteSource(kind=ORIGIN_SOURCE, bytes=sink.received_bytes - before))
             sink.finish()
             logger.info(
                 "received %d bytes from %s (%s); image is %d bytes",
                 sink.received_bytes,
-                redact_url(request.url),
+                ", ".join(f"{s.kind} {s.host_uuid or ''}: {s.bytes}" for s in log),
                 sink.compression or "not compressed",
                 sink.output_bytes,
             )
-            return sink.verifier
+            return sink.verifier, sink.compression is None
     except OSError as exc:
         raise _pool_write_error(pool, temp, exc) from exc
 

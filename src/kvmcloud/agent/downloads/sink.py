@@ -120,6 +120,7 @@ class PoolFileSink:
         self._lock = threading.Condition()
         self._error: BaseException | None = None
         self._received = 0
+        self._restarts = 0
         # Extra whole-stream digests (a Metalink's hash), computed by the hasher thread.
         self._extra: dict[str, hashlib._Hash] = {}
         # Writer-side state: touched by the writer thread, or by the caller once drained.
@@ -144,6 +145,11 @@ class PoolFileSink:
     def received_bytes(self) -> int:
         """Bytes of the source accepted so far: where a resumed transfer continues."""
         return self._received
+
+    @property
+    def restarts(self) -> int:
+        """How many times :meth:`restart` threw away what was received."""
+        return self._restarts
 
     @property
     def output_bytes(self) -> int:
@@ -223,6 +229,7 @@ class PoolFileSink:
             self._verifier = self._initial_verifier.expected.new_verifier()
         self._extra = {name: hashlib.new(name) for name in self._extra}
         self._received = 0
+        self._restarts += 1
         self._output_bytes = 0
         self._written = 0
         self._stage.length = 0

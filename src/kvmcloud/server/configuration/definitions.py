@@ -255,6 +255,49 @@ REGISTER_DIRECT_DOWNLOAD_DEFAULT = ConfigKey(
     scope=Scope.ZONE,
 )
 
+# Peer sources (docs/direct-download.md, "Peer sources"): hosts of a zone share verified copies.
+PEERS_ENABLED = ConfigKey(
+    "kvmcloud.direct.download.peers.enabled",
+    "Advanced",
+    "Boolean",
+    "true",
+    "kvmcloud: a direct download may take its bytes from Up hosts of the zone that hold a "
+    "verified copy of the template (then from the origin if they fail); false: from the "
+    "origin only",
+    _parse_bool,
+    scope=Scope.ZONE,
+)
+PEERS_MAX_SOURCES = ConfigKey(
+    "kvmcloud.direct.download.peers.max.sources",
+    "Advanced",
+    "Integer",
+    "3",
+    "kvmcloud: how many peer hosts one direct download may try before the origin (0 turns "
+    "peers off)",
+    _parse_int(0, 16),
+    scope=Scope.ZONE,
+)
+PEER_MAX_RATE = ConfigKey(
+    "kvmcloud.direct.download.peer.max.rate",
+    "Advanced",
+    "Integer",
+    "0",
+    "kvmcloud: the most a host serves one peer download, in MB/s (10^6 bytes per second); "
+    "0 for no cap",
+    _parse_int(0, 100_000),
+    scope=Scope.ZONE,
+)
+PEER_MAX_UPLOADS = ConfigKey(
+    "kvmcloud.direct.download.peer.max.uploads",
+    "Advanced",
+    "Integer",
+    "2",
+    "kvmcloud: how many peer downloads one host serves at once; more are refused and try "
+    "their next source",
+    _parse_int(1, 64),
+    scope=Scope.ZONE,
+)
+
 SESSION_TIMEOUT_S = ConfigKey(
     "session.timeout",
     "Advanced",
@@ -317,6 +360,10 @@ DEFINITIONS: tuple[ConfigKey[Any], ...] = (
     EGRESS_ALLOW,
     EGRESS_DENY,
     REGISTER_DIRECT_DOWNLOAD_DEFAULT,
+    PEERS_ENABLED,
+    PEERS_MAX_SOURCES,
+    PEER_MAX_RATE,
+    PEER_MAX_UPLOADS,
     SESSION_TIMEOUT_S,
     SESSION_ABSOLUTE_TIMEOUT_S,
     LOGIN_FAILURES_PER_USER,

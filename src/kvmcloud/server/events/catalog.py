@@ -21,6 +21,9 @@ class EventType(StrEnum):
 
     TEMPLATE_DIRECT_DOWNLOAD_FAILURE = "TEMPLATE.DIRECT.DOWNLOAD.FAILURE"
     ISO_DIRECT_DOWNLOAD_FAILURE = "ISO.DIRECT.DOWNLOAD.FAILURE"
+    # kvmcloud: a download that was offered peer sources, and where its bytes came from.
+    TEMPLATE_DIRECT_DOWNLOAD_SOURCES = "TEMPLATE.DIRECT.DOWNLOAD.SOURCES"
+    ISO_DIRECT_DOWNLOAD_SOURCES = "ISO.DIRECT.DOWNLOAD.SOURCES"
     TEMPLATE_CREATE = "TEMPLATE.CREATE"
     ISO_CREATE = "ISO.CREATE"
     TEMPLATE_DELETE = "TEMPLATE.DELETE"
@@ -257,6 +260,31 @@ def download_failure_event(is_iso: bool) -> tuple[EventType, ResourceType]:
     if is_iso:
         return EventType.ISO_DIRECT_DOWNLOAD_FAILURE, ResourceType.ISO
     return EventType.TEMPLATE_DIRECT_DOWNLOAD_FAILURE, ResourceType.TEMPLATE
+
+
+def download_sources_event(is_iso: bool) -> tuple[EventType, ResourceType]:
+    """Return the event type and resource type of a download's byte sources."""
+    if is_iso:
+        return EventType.ISO_DIRECT_DOWNLOAD_SOURCES, ResourceType.ISO
+    return EventType.TEMPLATE_DIRECT_DOWNLOAD_SOURCES, ResourceType.TEMPLATE
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUse:
+    """One source a download tried: ``origin`` or ``peer <host>``, bytes, and how it went."""
+
+    source: str
+    bytes: int
+    outcome: str
+
+
+def download_sources_description(
+    *, is_iso: bool, name: str, uuid: str, pool: str, host: str, sources: Sequence[SourceUse]
+) -> str:
+    """Describe where a finished download's bytes came from, source by source."""
+    what = "ISO" if is_iso else "Template"
+    used = "; ".join(f"{s.source}: {s.bytes} bytes ({s.outcome})" for s in sources) or "not said"
+    return f"{what} {name} ({uuid}) was downloaded to pool {pool} by host {host}: {used}"
 
 
 def create_event(is_iso: bool) -> tuple[EventType, ResourceType]:

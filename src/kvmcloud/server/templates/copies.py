@@ -1,5 +1,6 @@
 """A template's copies on pools (template_spool_ref): request, claim, download, fail, forget."""
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,10 +10,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.peer_grants import sign_grant
 from kvmcloud.server.accounts.callers import Caller
 from kvmcloud.server.agent_client import AgentEndpoint
 from kvmcloud.server.configuration import definitions as config
-from kvmcloud.server.configuration.service import egress_rules, get_value
+from kvmcloud.server.configuration.service import egress_rules, get_value, get_zone_value
 from kvmcloud.server.db import Database, insert_unless_present, new_uuid
 from kvmcloud.server.errors import (
     ApiError,
@@ -22,11 +24,21 @@ from kvmcloud.server.errors import (
 )
 from kvmcloud.server.infrastructure.models import Cluster, Host, PoolScope, StoragePool, Zone
 from kvmcloud.server.infrastructure.pool_states import IN_MAINTENANCE, PoolStatus
-from kvmcloud.server.infrastructure.service import endpoint_for, hosts_reaching_pool, pool_spec
+from kvmcloud.server.infrastructure.service import (
+    endpoint_for,
+    hosts_reaching_pool,
+    pool_spec,
+    up_hosts_in_zone,
+)
 from kvmcloud.server.jobs import queue
 from kvmcloud.server.jobs.models import AsyncJob, JobStatus
 from kvmcloud.server.queries import get_by_uuid, get_by_uuid_if_given
-from kvmcloud.server.sealing.box import SecretBox, header_context
+from kvmcloud.server.sealing.box import (
+    SealedValueError,
+    SecretBox,
+    agent_key_context,
+    header_context,
+)
 from kvmcloud.server.templates import copy_states
 from kvmcloud.server.templates.copy_states import CopyEvent, CopyState, transition
 from kvmcloud.server.templates.details import (
@@ -34,7 +46,7 @@ from kvmcloud.server.templates.details import (
     header_name,
     is_header_detail,
 )
-from kvmcloud.server.templates.download_status import FailedAttempt, with_failure
+from kvmcloud.server.templates.download_status import FailedAttempt, sources_json, with_failure
 from kvmcloud.server.templates.listing import template_records
 from kvmcloud.server.templates.models import (
     DownloadState,
@@ -45,8 +57,11 @@ from kvmcloud.server.templates.models import (
     TemplatePoolRef,
     TemplateZoneRef,
 )
+from kvmcloud.server.templates.peer_sources import CopyHolder, PeerPolicy, plan_peers
 from kvmcloud.server.templates.records import PoolCopy, TemplateRecord
 from kvmcloud.server.templates.retries import hosts_to_try
+
+logger = logging.getLogger(__name__)
 
 DIRECT_DOWNLOAD_JOB = "direct_download"
 PREPARE_TEMPLATE_CMD = "org.apache.cloudstack.api.command.admin.template.PrepareTemplateCmd"
@@ -244,6 +259,8 @@ def forget_download(ref: TemplatePoolRef) -> None:
     ref.total_bytes = None
     ref.download_attempts = 0
     ref.download_failures = None
+    ref.download_sources = None
+    ref.image_checksum = None
 
 
 def _install_name(template: Template) -> str:
@@ -455,6 +472,7 @@ def begin_download(
         metalink=is_metalink_template(session, template.id),
         # The pool's zone decides where its hosts may download from.
         egress=egress_rules(session, pool.data_center_id),
+        peers=peer_sources(session, template, pool, box=box, now=now, valid_s=timeouts.total_s),
     )
     to_try = hosts_to_try(
         hosts,
@@ -474,6 +492,93 @@ def begin_download(
         hosts=[(host_id, endpoint_for(hosts[host_id])) for host_id in to_try],
         deadline_s=timeouts.total_s,
     )
+
+
+def peer_policy(session: Session, zone_id: int) -> PeerPolicy:
+    """Return the zone's peer settings."""
+    return PeerPolicy(
+        enabled=get_zone_value(session, config.PEERS_ENABLED, zone_id),
+        max_sources=get_zone_value(session, config.PEERS_MAX_SOURCES, zone_id),
+        max_rate_mb=get_zone_value(session, config.PEER_MAX_RATE, zone_id),
+        max_uploads=get_zone_value(session, config.PEER_MAX_UPLOADS, zone_id),
+    )
+
+
+def peer_sources(
+    session: Session,
+    template: Template,
+    pool: StoragePool,
+    *,
+    box: SecretBox,
+    now: datetime,
+    valid_s: float,
+) -> list[msg.PeerSource]:
+    """Return the peers a download of ``template`` to ``pool`` tries before the origin.
+
+    Each grant is signed with the serving host's agent key, opened from ``box`` here: the
+    peer checks it with its own key, so it serves only the copy the server named.
+    """
+    zone_id = pool.data_center_id
+    policy = peer_policy(session, zone_id)
+    if not policy.enabled or policy.max_sources <= 0 or not template.checksum:
+        return []
+    up = {host.id: host for host in up_hosts_in_zone(session, zone_id)}
+    rows = session.execute(
+        select(TemplatePoolRef, StoragePool)
+        .join(StoragePool, StoragePool.id == TemplatePoolRef.pool_id)
+        .where(
+            TemplatePoolRef.template_id == template.id,
+            TemplatePoolRef.host_id.is_not(None),
+            TemplatePoolRef.image_checksum.is_not(None),
+            TemplatePoolRef.marked_for_gc.is_(False),
+            StoragePool.removed.is_(None),
+            StoragePool.status == PoolStatus.UP,
+            StoragePool.data_center_id == zone_id,
+        )
+        .order_by(TemplatePoolRef.id)
+    )
+    holders = [
+        CopyHolder(
+            host_id=host.id,
+            host_uuid=host.uuid,
+            host_url=host.url,
+            host_up=True,
+            zone_id=holder_pool.data_center_id,
+            pool_id=holder_pool.id,
+            pool=pool_spec(holder_pool),
+            install_name=ref.local_path,
+            size_bytes=ref.physical_size,
+            ready=state_of(ref) == copy_states.READY,
+            image_checksum=ref.image_checksum,
+        )
+        for ref, holder_pool in rows
+        if ref.host_id is not None and (host := up.get(ref.host_id)) is not None
+    ]
+    choices = plan_peers(
+        checksum=template.checksum,
+        destination_type=msg.PoolType(pool.pool_type.value),
+        zone_id=zone_id,
+        destination_pool_id=pool.id,
+        destination_pool_uuid=pool.uuid,
+        holders=holders,
+        policy=policy,
+        now_s=now.timestamp(),
+        valid_s=valid_s,
+    )
+    sources = []
+    for choice in choices:
+        try:
+            key = box.open(up[choice.host_id].agent_key, agent_key_context(choice.host_uuid))
+        except SealedValueError as exc:
+            # A peer is an optimisation: without its key the download goes on without it.
+            logger.warning("peer %s left out: its agent key cannot be opened: %s", choice.url, exc)
+            continue
+        sources.append(
+            msg.PeerSource(
+                host_uuid=choice.host_uuid, url=choice.url, grant=sign_grant(choice.grant, key)
+            )
+        )
+    return sources
 
 
 def _unreached_reason(session: Session, pool: StoragePool) -> str:
@@ -582,9 +687,19 @@ def finish_download(
     done, total = received
     ref.downloaded_bytes = done
     ref.total_bytes = total if total is not None else done
+    ref.image_checksum = result.image_checksum
+    ref.download_sources = sources_json(result.sources, _host_names(session, result.sources))
     ref.error_str = None
     ref.last_updated = now
     return ref
+
+
+def _host_names(session: Session, sources: Sequence[msg.ByteSource]) -> dict[str, str]:
+    uuids = {source.host_uuid for source in sources if source.host_uuid}
+    if not uuids:
+        return {}
+    hosts = session.scalars(select(Host).where(Host.uuid.in_(uuids)))
+    return {host.uuid: host.name for host in hosts}
 
 
 def fail_download(session: Session, ref_id: int, message: str, now: datetime) -> None:

@@ -1,10 +1,12 @@
-"""A pool copy's download in numbers: percent, when to write, rate, ETA, failed attempts (pure)."""
+"""A pool copy's download in numbers: percent, rate, ETA, failed attempts, byte sources (pure)."""
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+
+from kvmcloud.protocol.agent_messages import ByteSource
 
 # While bytes keep arriving without moving the percentage (1 % of a 50 GB image is 500 MB),
 # progress is still written this often, so the rate and ETA the API shows stay fresh.
@@ -107,3 +109,66 @@ def failed_attempts(recorded: str | None) -> Sequence[FailedAttempt]:
         FailedAttempt(item.get("hostid"), str(item["hostname"]), str(item["reason"]))
         for item in json.loads(recorded)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSource:
+    """Where some of a download's bytes came from, as recorded on the copy."""
+
+    kind: str
+    hostid: str | None
+    hostname: str | None
+    bytes: int
+    outcome: str
+    message: str | None
+
+
+def sources_json(sources: Sequence[ByteSource], host_names: Mapping[str, str]) -> str | None:
+    """Return the JSON the copy keeps of where its bytes came from (None when not said).
+
+    An agent older than peer sources says nothing: the bytes then all came from the origin,
+    but the copy records nothing rather than a guess.
+    """
+    if not sources:
+        return None
+    recorded = [
+        RecordedSource(
+            kind=source.kind,
+            hostid=source.host_uuid,
+            hostname=host_names.get(source.host_uuid) if source.host_uuid else None,
+            bytes=source.bytes,
+            outcome=source.outcome,
+            message=source.message[:REASON_CHARS] if source.message else None,
+        )
+        for source in sources[:MAX_FAILURES]
+    ]
+    return json.dumps([asdict(r) for r in recorded])
+
+
+def recorded_sources(recorded: str | None) -> Sequence[RecordedSource]:
+    """Read what ``sources_json`` recorded, in the order the host tried the sources."""
+    if not recorded:
+        return []
+    return [
+        RecordedSource(
+            kind=str(item["kind"]),
+            hostid=item.get("hostid"),
+            hostname=item.get("hostname"),
+            bytes=int(item.get("bytes", 0)),
+            outcome=str(item.get("outcome", "used")),
+            message=item.get("message"),
+        )
+        for item in json.loads(recorded)
+    ]
+
+
+def bytes_by_kind(sources: Sequence[RecordedSource]) -> dict[str, int]:
+    """Return the bytes kept from the origin and from peers: ``{"origin": n, "peer": m}``.
+
+    Bytes of a rejected or discarded source were thrown away and are not counted.
+    """
+    totals = {"origin": 0, "peer": 0}
+    for source in sources:
+        if source.outcome not in ("rejected", "discarded") and source.kind in totals:
+            totals[source.kind] += source.bytes
+    return totals

@@ -102,6 +102,8 @@ def download_to_pool(
             session, ref_id, host_id, result, ctx.clock(), received=recorder.received
         )
         queue.wake_waiting_jobs(session, ctx.clock())
+        if plan.command.peers and result.sources:
+            _record_sources_event(ctx, session, plan, host_id, result)
     logger.info(
         "template %s is on pool %s at %s", plan.template_name, plan.pool_name, result.install_path
     )
@@ -270,6 +272,45 @@ def _record_failure_event(
             uuid=plan.command.template_uuid,
             pool=plan.pool_name,
             attempts=[catalog.Attempt(f.host_name, f.reason) for f in failures],
+        ),
+        resource_type=resource_type,
+        resource_uuid=plan.command.template_uuid,
+        now=ctx.clock(),
+    )
+
+
+def _record_sources_event(
+    ctx: JobContext,
+    session: Session,
+    plan: copies.DownloadPlan,
+    host_id: int,
+    result: msg.DirectDownloadResult,
+) -> None:
+    """Record *.DIRECT.DOWNLOAD.SOURCES: which peers and the origin gave how many bytes."""
+    is_iso = plan.command.format == ImageFormat.ISO.value
+    event_type, resource_type = catalog.download_sources_event(is_iso)
+    names = {endpoint_id: endpoint.name for endpoint_id, endpoint in plan.hosts}
+    ref = session.get(TemplatePoolRef, plan.ref_id)
+    recorded = download_status.recorded_sources(ref.download_sources if ref else None)
+    record_job_event(
+        session,
+        ctx.job_id,
+        type=event_type,
+        level=EventLevel.INFO,
+        description=catalog.download_sources_description(
+            is_iso=is_iso,
+            name=plan.template_name,
+            uuid=plan.command.template_uuid,
+            pool=plan.pool_name,
+            host=names.get(host_id, str(host_id)),
+            sources=[
+                catalog.SourceUse(
+                    "origin" if s.kind == "origin" else f"peer {s.hostname or s.hostid}",
+                    s.bytes,
+                    s.outcome,
+                )
+                for s in recorded
+            ],
         ),
         resource_type=resource_type,
         resource_uuid=plan.command.template_uuid,

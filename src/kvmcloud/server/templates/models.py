@@ -183,6 +183,12 @@ class TemplatePoolRef(Base):
     # ({"hostid", "hostname", "reason"}; bounded by download_status.with_failure).
     download_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     download_failures: Mapped[str | None] = mapped_column(Text)
+    # The verified digest of the file on the pool, when it is the origin's bytes as they
+    # are (not decompressed): only such a copy may serve peers (peer_sources.py).
+    image_checksum: Mapped[str | None] = mapped_column(String(255))
+    # JSON list of where the latest download's bytes came from ({"kind", "hostid",
+    # "hostname", "bytes", "outcome", "message"}; download_status.byte_sources).
+    download_sources: Mapped[str | None] = mapped_column(Text)
 
 
 class LaunchPermission(Base):

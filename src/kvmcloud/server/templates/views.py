@@ -13,7 +13,13 @@ from kvmcloud.server.api.params import Entity
 from kvmcloud.server.api.responses import format_date
 from kvmcloud.server.infrastructure.views import RESOURCE_TAG
 from kvmcloud.server.templates.details import is_header_detail
-from kvmcloud.server.templates.download_status import FailedAttempt, failed_attempts, throughput
+from kvmcloud.server.templates.download_status import (
+    FailedAttempt,
+    bytes_by_kind,
+    failed_attempts,
+    recorded_sources,
+    throughput,
+)
 from kvmcloud.server.templates.models import DownloadState, GuestOsCategory, TemplateDetail
 from kvmcloud.server.templates.records import (
     HTTP_DOWNLOAD,
@@ -44,6 +50,29 @@ FAILED_ATTEMPT = ObjectSchema(
             "no host could be asked)",
         ),
         out("reason", FieldType.STRING, "kvmcloud: what the host answered, or why it could not"),
+    ),
+)
+
+BYTE_SOURCE = ObjectSchema(
+    "TemplateDownloadSource",
+    (
+        out(
+            "kind",
+            FieldType.STRING,
+            "kvmcloud: origin (the registered URL) or peer (another host's verified copy)",
+        ),
+        out("hostid", FieldType.STRING, "kvmcloud: the peer host's ID (root admins only)"),
+        out("hostname", FieldType.STRING, "kvmcloud: the peer host's name (root admins only)"),
+        out("bytes", FieldType.LONG, "kvmcloud: the bytes this source sent"),
+        out(
+            "outcome",
+            FieldType.STRING,
+            "kvmcloud: used (its bytes are in the copy), failed (the transfer broke off; "
+            "the next source continued), rejected (its bytes did not match the checksum "
+            "and were thrown away) or discarded (it broke off and the next source had to "
+            "start over)",
+        ),
+        out("message", FieldType.STRING, "kvmcloud: why the source failed or was rejected"),
     ),
 )
 
@@ -112,6 +141,23 @@ DOWNLOAD_DETAILS = ObjectSchema(
             FieldType.LIST,
             "kvmcloud: the latest download's failed attempts, oldest first",
             nested=FAILED_ATTEMPT,
+        ),
+        out(
+            "originbytes",
+            FieldType.LONG,
+            "kvmcloud: bytes of the Ready copy that came from the origin (the registered URL)",
+        ),
+        out(
+            "peerbytes",
+            FieldType.LONG,
+            "kvmcloud: bytes of the Ready copy that came from other hosts' verified copies",
+        ),
+        out(
+            "sources",
+            FieldType.LIST,
+            "kvmcloud: where the latest download's bytes came from, in the order tried "
+            "(downloads by agents that report it)",
+            nested=BYTE_SOURCE,
         ),
     ),
 )
@@ -423,6 +469,8 @@ def _download_details(copy: PoolCopy, *, show_hosts: bool) -> dict[str, Any]:
     ref, pool = copy.ref, copy.pool
     host = copy.host if show_hosts else None
     failures = failed_attempts(ref.download_failures)
+    sources = recorded_sources(ref.download_sources)
+    by_kind = bytes_by_kind(sources) if sources else None
     state = ref.download_state
     attempted = ref.download_started is not None
     # A failed attempt's average says little and a new attempt starts from 0: no rate then.
@@ -461,6 +509,22 @@ def _download_details(copy: PoolCopy, *, show_hosts: bool) -> dict[str, Any]:
                 )
                 for f in failures
             ],
+            "originbytes": by_kind["origin"] if by_kind else None,
+            "peerbytes": by_kind["peer"] if by_kind else None,
+            "sources": [
+                BYTE_SOURCE.render(
+                    {
+                        "kind": s.kind,
+                        "hostid": s.hostid if show_hosts else None,
+                        "hostname": s.hostname if show_hosts else None,
+                        "bytes": s.bytes,
+                        "outcome": s.outcome,
+                        "message": s.message if show_hosts else None,
+                    }
+                )
+                for s in sources
+            ]
+            or None,
         }
     )
 

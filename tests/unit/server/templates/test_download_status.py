@@ -115,3 +115,30 @@ def test_failures_are_bounded_in_number_and_length() -> None:
     assert kept[0].hostname == "kvm5" and kept[-1].hostname == f"kvm{MAX_FAILURES + 4}"
     assert {len(f.reason) for f in kept} == {REASON_CHARS}
     assert len(json.loads(recorded or "[]")) == MAX_FAILURES
+
+
+def test_byte_sources_round_trip_with_host_names_and_totals() -> None:
+    from kvmcloud.protocol.agent_messages import ByteSource
+    from kvmcloud.server.templates.download_status import (
+        bytes_by_kind,
+        recorded_sources,
+        sources_json,
+    )
+
+    recorded = sources_json(
+        [
+            ByteSource(kind="peer", host_uuid="h1", bytes=5, outcome="rejected", message="bad"),
+            ByteSource(kind="peer", host_uuid="h2", bytes=40, outcome="failed", message="reset"),
+            ByteSource(kind="origin", bytes=60),
+        ],
+        {"h1": "kvm1", "h2": "kvm2"},
+    )
+    sources = recorded_sources(recorded)
+    assert [(s.kind, s.hostname, s.bytes, s.outcome) for s in sources] == [
+        ("peer", "kvm1", 5, "rejected"),
+        ("peer", "kvm2", 40, "failed"),
+        ("origin", None, 60, "used"),
+    ]
+    assert bytes_by_kind(sources) == {"origin": 60, "peer": 40}
+    assert sources_json([], {}) is None
+    assert recorded_sources(None) == []
