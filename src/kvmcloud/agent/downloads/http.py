@@ -1,8 +1,9 @@
 """HttpDownloader: http(s) probe and fetch with TLS trust, timeouts and resume (readinto).
 
-The bulk path deliberately uses :mod:`http.client` and ``readinto`` into large reused
-buffers (the engine sink's own ring when it lends it): httpx was measured 3-4x slower per
-GiB (architecture.md, docs/performance.md). Control calls elsewhere in the agent use httpx;
+The bulk path deliberately uses :mod:`http.client` for the request and headers, and reads
+the body straight from the socket (BodyReader) into large reused buffers (the engine
+sink's own ring when it lends it): httpx was measured 3-4x slower per GiB
+(architecture.md, docs/performance.md). Control calls elsewhere in the agent use httpx;
 nothing here does.
 """
 
@@ -26,6 +27,7 @@ from kvmcloud.agent.downloads.base import (
     ImageSink,
     SourceInfo,
 )
+from kvmcloud.agent.downloads.body import BodyReader
 from kvmcloud.agent.downloads.egress import Resolver, allowed_addresses, resolve_host
 from kvmcloud.agent.downloads.errors import (
     DnsFailureError,
@@ -473,13 +475,15 @@ class HttpDownloader:
         request, exchange = transfer.request, body.exchange
         view = memoryview(buffer)
         lender = sink if isinstance(sink, BufferedImageSink) else None
+        # Straight from the socket (one C call per TLS record), a whole buffer per read.
+        reader = BodyReader(exchange.response, exchange.sock)
         # Bounded: every pass reads > 0 bytes or ends; the deadline bounds the total.
         while True:
             if request.cancel.is_set():
                 raise DownloadCancelledError(
                     f"download of {transfer.url} cancelled after {sink.received_bytes} bytes"
                 )
-            if exchange.response.isclosed():
+            if not reader.direct and exchange.response.isclosed():
                 # http.client closes the socket itself once Content-Length bytes are in.
                 break
             exchange.sock.settimeout(transfer.timeout_s(request.timeouts.read_s))
@@ -491,7 +495,7 @@ class HttpDownloader:
             target = view if lender is None else lender.buffer()[: self._buffer_size_bytes]
             try:
                 with _network_errors(exchange.target, transfer, _Phase.BODY):
-                    count = exchange.response.readinto(target)
+                    count = reader.readinto(target)
             except (SourceUnavailableError, DownloadTimeoutError) as exc:
                 if transfer.expired():
                     raise
