@@ -21,7 +21,7 @@ class BodyReader:
 
     http.client's ``readinto`` goes through a buffered reader, ``SocketIO`` and
     ``SSLSocket.recv_into``/``read``: three Python calls for every TLS record (16 KiB at
-    most), which measured as a third of the TLS read path's own CPU time
+    most), which measured as about a quarter of the TLS read path's user time
     (docs/performance.md). A body with a Content-Length is read here instead straight from
     the socket: over TLS with the SSL object's ``read`` (one C call per record, the same
     OpenSSL read, timeouts and certificate-checked session as before), over plain TCP with
@@ -103,15 +103,11 @@ def _read_call(sock: socket.socket) -> _Read:
             tls_read: _Read = tls.read
             return tls_read
 
-        def wrapped_read(count: int, buffer: memoryview) -> int:
-            return sock.recv_into(buffer, count)
-
-        return wrapped_read
-
-    def plain_read(count: int, buffer: memoryview) -> int:
+    # Plain TCP (or an SSLSocket without its SSL object, which recv_into handles).
+    def recv_into(count: int, buffer: memoryview) -> int:
         return sock.recv_into(buffer, count)
 
-    return plain_read
+    return recv_into
 
 
 def _fill(read: _Read, buffer: memoryview) -> int:
