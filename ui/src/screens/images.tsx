@@ -215,6 +215,77 @@ function Copies({ copies }: { copies: Row[] }): JSX.Element {
   );
 }
 
+/** A tried source in words: "origin", or the peer's host name (root admins see names). */
+function sourceName(source: Row): string {
+  if (str(source.kind) === "origin") return "origin";
+  const host = str(source.hostname);
+  return host === "" ? "a peer" : `peer ${host}`;
+}
+
+// Outcomes in words, so the text alone says what became of a source's bytes.
+const OUTCOMES: Record<string, string> = {
+  used: "used",
+  failed: "broke off, the next source continued",
+  rejected: "rejected: checksum mismatch, its bytes thrown away",
+  discarded: "broke off, its bytes discarded",
+};
+
+function outcomeText(source: Row): string {
+  const outcome = str(source.outcome);
+  const said = OUTCOMES[outcome] ?? (outcome || "—");
+  const message = str(source.message);
+  return message === "" || outcome === "used" ? said : `${said} (${message})`;
+}
+
+/** Where each copy's bytes came from: the origin, peers' verified copies, in the order tried. */
+function ByteSources({ copies }: { copies: Row[] }): JSX.Element | null {
+  // Agents that report sources give these; older ones and copies not yet made give none.
+  const reported = copies.filter(
+    (copy) => typeof copy.originbytes === "number" || (Array.isArray(copy.sources) && copy.sources.length > 0),
+  );
+  if (reported.length === 0) return null;
+  return (
+    <div class="table-wrap">
+      <table class="byte-sources">
+        <caption>Where each copy&apos;s bytes came from</caption>
+        <thead>
+          <tr>
+            <th scope="col">Storage pool</th>
+            <th scope="col">From the origin</th>
+            <th scope="col">From peers</th>
+            <th scope="col">Sources, in the order tried</th>
+          </tr>
+        </thead>
+        <tbody>
+          {reported.map((copy, index) => {
+            const sources = Array.isArray(copy.sources) ? (copy.sources as Row[]) : [];
+            return (
+              <tr key={str(copy.datastoreid) || index}>
+                <th scope="row">{format.text(copy.datastore)}</th>
+                <td>{format.bytes(copy.originbytes)}</td>
+                <td>{format.bytes(copy.peerbytes)}</td>
+                <td>
+                  {sources.length === 0 ? (
+                    "—"
+                  ) : (
+                    <ol class="sources">
+                      {sources.map((source, n) => (
+                        <li key={n}>
+                          {sourceName(source)}: {format.bytes(source.bytes)} ({outcomeText(source)})
+                        </li>
+                      ))}
+                    </ol>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 /** The URL in an extract job's result (the object may be nested under its type's key). */
 function urlOf(result: Row): string {
   if (typeof result.url === "string") return result.url;
@@ -393,6 +464,7 @@ function ImageDetail({ kind, id }: { kind: Kind; id: string }): JSX.Element {
         </p>
       )}
       <Copies copies={copies} />
+      <ByteSources copies={copies} />
       {/* A copy that changes state adds events (a failure's, a download's): list them again. */}
       <Events
         key={copies.map((c) => `${str(c.datastoreid)}:${str(c.downloadState)}`).join(",")}
