@@ -1,10 +1,10 @@
 """Query helpers every feature uses: a live row by uuid, rows by id, one page, the page window."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, func, select
+from sqlalchemy import Column, ColumnElement, Select, false, func, inspect, select
 from sqlalchemy.orm import Session
 
 from kvmcloud.server.configuration.definitions import DEFAULT_PAGE_SIZE
@@ -31,6 +31,16 @@ def get_by_uuid_if_given(
 ) -> M | None:
     """Like get_by_uuid for an optional parameter: None when no uuid was given."""
     return get_by_uuid(session, model, uuid, command=command, param=param) if uuid else None
+
+
+def table_columns(model: type[Any], names: Sequence[str]) -> tuple[Column[Any], ...]:
+    """Return the table columns behind ``model``'s attributes ``names``, in that order.
+
+    A select of table columns (no ORM attribute or entity) is a plain Core query: its rows
+    skip the ORM's per-row loading, which is most of a 500-row page's time.
+    """
+    mapped = inspect(model).columns
+    return tuple(mapped[name] for name in names)
 
 
 def known_uuids(session: Session, column: Any, uuids: Iterable[str]) -> set[str]:

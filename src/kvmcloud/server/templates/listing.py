@@ -17,7 +17,7 @@ from kvmcloud.server.db import Database
 from kvmcloud.server.errors import NotFoundError
 from kvmcloud.server.infrastructure.models import Host, StoragePool, Zone
 from kvmcloud.server.paging import PageRequest
-from kvmcloud.server.queries import get_by_uuid, keep, list_window, rows_by_id
+from kvmcloud.server.queries import get_by_uuid, keep, list_window, rows_by_id, table_columns
 from kvmcloud.server.templates.models import (
     GuestOs,
     ImageFormat,
@@ -27,9 +27,26 @@ from kvmcloud.server.templates.models import (
     TemplatePoolRef,
     TemplateZoneRef,
 )
-from kvmcloud.server.templates.records import Page, PoolCopy, TemplateRecord
+from kvmcloud.server.templates.records import (
+    Page,
+    ShownCopy,
+    ShownDetail,
+    ShownTemplate,
+    TemplateRecord,
+)
 
 M = TypeVar("M")
+
+
+# The columns of plain-row reads, in the order of the tuples they fill.
+_TEMPLATE_COLUMNS = table_columns(Template, ShownTemplate._fields)
+_ZONE_ID = table_columns(TemplateZoneRef, ("zone_id",))[0]
+_DETAIL_COLUMNS = table_columns(TemplateDetail, ShownDetail._fields)
+_COPY_COLUMNS = (
+    *table_columns(TemplatePoolRef, ShownCopy._fields[: ShownCopy._fields.index("pool_name")]),
+    *table_columns(StoragePool, ("name", "uuid", "data_center_id")),
+    *table_columns(Host, ("uuid", "name")),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,10 +108,12 @@ def list_templates(
         window = list_window(session, page)
         count = select(func.count()).select_from(select_rows.order_by(None).subquery())
         total = session.scalar(count)
-        rows = session.execute(select_rows.offset(window.offset).limit(window.limit)).all()
+        # Plain rows, not ORM objects: the page only reads them.
+        page_rows = select_rows.with_only_columns(*_TEMPLATE_COLUMNS, _ZONE_ID)
+        rows = session.execute(page_rows.offset(window.offset).limit(window.limit))
         records = template_records(
             session,
-            [(t, zone_id) for t, zone_id in rows],
+            [(ShownTemplate._make(row[:-1]), row[-1]) for row in rows],
             pool_id=pool.id if pool is not None else None,
             zones=known_zones,
         )
@@ -225,7 +244,7 @@ def on_pool(query: Select[Template, int], pool: StoragePool) -> Select[Template,
 
 def template_records(
     session: Session,
-    pairs: Sequence[tuple[Template, int]],
+    pairs: Sequence[tuple[Template | ShownTemplate, int]],
     *,
     pool_id: int | None = None,
     zones: Mapping[int, Zone] | None = None,
@@ -241,8 +260,8 @@ def template_records(
     accounts: dict[int, Account] = {}
     domains: dict[int, Domain] = {}
     guest_os: dict[int, GuestOs] = {}
-    details: defaultdict[int, list[TemplateDetail]] = defaultdict(list)
-    copies: defaultdict[int, list[PoolCopy]] = defaultdict(list)
+    details: defaultdict[int, list[ShownDetail]] = defaultdict(list)
+    copies: defaultdict[int, list[ShownCopy]] = defaultdict(list)
     if templates:
         # The owners, their domains and the guest OS types in one query, a row per distinct
         # (owner, OS type) of the page: a few rows, not one per template.
@@ -262,14 +281,16 @@ def template_records(
             keep(accounts, owner)
             keep(domains, owner_domain)
             keep(guest_os, os_type)
-        for detail in session.scalars(
-            select(TemplateDetail)
+        # Details and copies as plain rows (one per template and more): only the pools and
+        # hosts, a few per page, are ORM objects.
+        for detail in session.execute(
+            select(*_DETAIL_COLUMNS)
             .where(TemplateDetail.template_id.in_(templates))
             .order_by(TemplateDetail.id)
         ):
-            details[detail.template_id].append(detail)
-        for ref, pool, host in session.execute(
-            select(TemplatePoolRef, StoragePool, Host)
+            details[detail[0]].append(ShownDetail._make(detail))
+        for copy in session.execute(
+            select(*_COPY_COLUMNS)
             .join(StoragePool, TemplatePoolRef.pool_id == StoragePool.id)
             .outerjoin(Host, Host.id == TemplatePoolRef.download_host_id)
             .where(
@@ -278,7 +299,7 @@ def template_records(
             )
             .order_by(TemplatePoolRef.id)
         ):
-            copies[ref.template_id].append(PoolCopy(ref, pool, host))
+            copies[copy[0]].append(ShownCopy._make(copy))
     records = []
     for template, zone_id in pairs:
         account = accounts.get(template.account_id)
@@ -290,7 +311,7 @@ def template_records(
                 domain=domains.get(account.domain_id) if account else None,
                 guest_os=guest_os.get(template.guest_os_id),
                 details=details[template.id],
-                copies=[c for c in copies[template.id] if c.pool.data_center_id == zone_id],
+                copies=[c for c in copies[template.id] if c.pool_zone_id == zone_id],
             )
         )
     return records

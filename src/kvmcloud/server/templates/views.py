@@ -20,14 +20,15 @@ from kvmcloud.server.templates.download_status import (
     recorded_sources,
     throughput,
 )
-from kvmcloud.server.templates.models import DownloadState, GuestOsCategory, TemplateDetail
+from kvmcloud.server.templates.models import DownloadState, GuestOsCategory
 from kvmcloud.server.templates.records import (
     HTTP_DOWNLOAD,
     ExtractUrl,
     OsTypeRecord,
     Permissions,
-    PoolCopy,
     Registration,
+    ShownCopy,
+    ShownDetail,
     TemplateRecord,
 )
 
@@ -377,7 +378,7 @@ def registration_response(registration: Registration) -> list[dict[str, Any]]:
     return [REGISTERED_TEMPLATE.render({**item, "mirrors": mirrors}) for item in items]
 
 
-def redacted_details(details: Sequence[TemplateDetail]) -> dict[str, Any]:
+def redacted_details(details: Sequence[ShownDetail]) -> dict[str, Any]:
     """Map shown details; header values are secrets (tokens) and never shown."""
     return {
         d.name: ("******" if is_header_detail(d.name) else d.value) for d in details if d.display
@@ -465,9 +466,7 @@ def os_category_response(category: GuestOsCategory) -> dict[str, Any]:
     return OS_CATEGORY.render({"id": category.uuid, "name": category.name})
 
 
-def _download_details(copy: PoolCopy, *, show_hosts: bool) -> dict[str, Any]:
-    ref, pool = copy.ref, copy.pool
-    host = copy.host if show_hosts else None
+def _download_details(ref: ShownCopy, *, show_hosts: bool) -> dict[str, Any]:
     failures = failed_attempts(ref.download_failures)
     sources = recorded_sources(ref.download_sources)
     by_kind = bytes_by_kind(sources) if sources else None
@@ -484,15 +483,15 @@ def _download_details(copy: PoolCopy, *, show_hosts: bool) -> dict[str, Any]:
     )
     return DOWNLOAD_DETAILS.render(
         {
-            "datastore": pool.name,
-            "datastoreid": pool.uuid,
+            "datastore": ref.pool_name,
+            "datastoreid": ref.pool_uuid,
             "downloadPercent": ref.download_pct,
             "downloadState": state,
             "jobid": ref.job_id,
             "installpath": ref.install_path,
             "errortext": ref.error_str if show_hosts else shown_error(ref.error_str, failures),
-            "hostid": host.uuid if host else None,
-            "hostname": host.name if host else None,
+            "hostid": ref.host_uuid if show_hosts else None,
+            "hostname": ref.host_name if show_hosts else None,
             "downloadstarted": format_date(ref.download_started),
             "downloadedbytes": ref.downloaded_bytes if attempted else None,
             "totalbytes": ref.total_bytes,

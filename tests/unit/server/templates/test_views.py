@@ -15,13 +15,13 @@ from kvmcloud.server.templates.models import (
     ImageFormat,
     RefState,
     Template,
-    TemplateDetail,
     TemplatePoolRef,
 )
 from kvmcloud.server.templates.records import (
     OsTypeRecord,
-    PoolCopy,
     Registration,
+    ShownCopy,
+    ShownDetail,
     TemplateRecord,
 )
 from kvmcloud.server.templates.views import (
@@ -37,10 +37,25 @@ CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 SHA256 = "a" * 64
 
 
+def pool_copy(ref: TemplatePoolRef, pool: StoragePool, host: Host | None = None) -> ShownCopy:
+    """The copy a list page reads for ``ref`` on ``pool``, its latest attempt on ``host``."""
+    columns = (
+        getattr(ref, name) for name in ShownCopy._fields[: ShownCopy._fields.index("pool_name")]
+    )
+    return ShownCopy(
+        *columns,
+        pool.name,
+        pool.uuid,
+        pool.data_center_id,
+        host.uuid if host else None,
+        host.name if host else None,
+    )
+
+
 def record(
     *,
     account_id: int = 7,
-    copies: list[PoolCopy] | None = None,
+    copies: list[ShownCopy] | None = None,
     url: str = "https://example.org/debian.qcow2",
 ) -> TemplateRecord:
     template = Template(
@@ -79,9 +94,11 @@ def record(
         domain=Domain(id=1, uuid="d-1", name="ROOT", path="/"),
         guest_os=GuestOs(id=3, uuid="os-1", display_name="Debian GNU/Linux 12 (64-bit)"),
         details=[
-            TemplateDetail(name="HTTP_HEADER:Authorization", value="Bearer x", display=True),
-            TemplateDetail(name="rootDiskController", value="scsi", display=True),
-            TemplateDetail(name="kvmcloud.metalink", value="true", display=False),
+            ShownDetail(
+                template_id=1, name="HTTP_HEADER:Authorization", value="Bearer x", display=True
+            ),
+            ShownDetail(template_id=1, name="rootDiskController", value="scsi", display=True),
+            ShownDetail(template_id=1, name="kvmcloud.metalink", value="true", display=False),
         ],
         copies=copies or [],
     )
@@ -131,7 +148,7 @@ def test_template_response() -> None:
 def test_each_copy_in_the_zone_is_a_download_detail_in_order() -> None:
     pool = StoragePool(id=5, uuid="p-1", name="pool1", data_center_id=2)
     copies = [
-        PoolCopy(
+        pool_copy(
             TemplatePoolRef(
                 download_pct=100,
                 download_state=DownloadState.DOWNLOADED,
@@ -142,7 +159,7 @@ def test_each_copy_in_the_zone_is_a_download_detail_in_order() -> None:
             ),
             pool,
         ),
-        PoolCopy(
+        pool_copy(
             TemplatePoolRef(
                 download_pct=0,
                 download_state=DownloadState.DOWNLOAD_ERROR,
@@ -175,7 +192,7 @@ def test_each_copy_in_the_zone_is_a_download_detail_in_order() -> None:
     ]
 
 
-def copy_at(state: DownloadState, **columns: object) -> PoolCopy:
+def copy_at(state: DownloadState, **columns: object) -> ShownCopy:
     ref = TemplatePoolRef(
         download_state=state,
         state=RefState.READY if state == DownloadState.DOWNLOADED else RefState.CREATING,
@@ -183,10 +200,10 @@ def copy_at(state: DownloadState, **columns: object) -> PoolCopy:
         **columns,
     )
     host = Host(id=3, uuid="h-1", name="kvm1")
-    return PoolCopy(ref, StoragePool(id=5, uuid="p-1", name="pool1", data_center_id=2), host)
+    return pool_copy(ref, StoragePool(id=5, uuid="p-1", name="pool1", data_center_id=2), host)
 
 
-def details_of(copy: PoolCopy, *, show_hosts: bool = True) -> dict[str, object]:
+def details_of(copy: ShownCopy, *, show_hosts: bool = True) -> dict[str, object]:
     (details,) = template_response(record(copies=[copy]), show_hosts=show_hosts)["downloaddetails"]
     return details
 
