@@ -3,7 +3,16 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kvmcloud.server.db import Base, StrEnumType, UtcDateTime, new_uuid
@@ -60,6 +69,13 @@ class Template(Base):
     """A registered template or ISO (CloudStack vm_template; ISOs have format ISO)."""
 
     __tablename__ = "vm_template"
+    # listTemplates/listIsos: a page walks these in its order (sort key, id) and stops at
+    # the page's end instead of sorting every match; its count reads them, not the table.
+    # The owner's serves templatefilter=self.
+    __table_args__ = (
+        Index("ix_vm_template_listing", "sort_key", "id", "removed", "format"),
+        Index("ix_vm_template_owner_listing", "account_id", "sort_key", "id", "removed", "format"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=new_uuid)
     unique_name: Mapped[str] = mapped_column(String(255))
@@ -113,7 +129,11 @@ class TemplateZoneRef(Base):
     """The zones a template is registered in (CloudStack template_zone_ref)."""
 
     __tablename__ = "template_zone_ref"
-    __table_args__ = (UniqueConstraint("template_id", "zone_id"),)
+    __table_args__ = (
+        UniqueConstraint("template_id", "zone_id"),
+        # Covers the list pages' join (live registrations of a template, their zone).
+        Index("ix_template_zone_ref_listing", "template_id", "removed", "zone_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     template_id: Mapped[int] = mapped_column(ForeignKey("vm_template.id", ondelete="CASCADE"))
     zone_id: Mapped[int] = mapped_column(ForeignKey("data_center.id"), index=True)
