@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Select, exists, false, func, select, true
 from sqlalchemy.orm import Session
@@ -40,6 +40,7 @@ M = TypeVar("M")
 
 # The columns of plain-row reads, in the order of the tuples they fill.
 _TEMPLATE_COLUMNS = table_columns(Template, ShownTemplate._fields)
+_ZONE_ID = table_columns(TemplateZoneRef, ("zone_id",))[0]
 _DETAIL_COLUMNS = table_columns(TemplateDetail, ShownDetail._fields)
 _COPY_COLUMNS = (
     *table_columns(TemplatePoolRef, ShownCopy._fields[: ShownCopy._fields.index("pool_name")]),
@@ -107,7 +108,9 @@ def list_templates(
         window = list_window(session, page)
         count = select(func.count()).select_from(select_rows.order_by(None).subquery())
         total = session.scalar(count)
-        rows = session.execute(_page_of(select_rows, window.offset or 0, window.limit))
+        # Plain rows, not ORM objects: the page only reads them.
+        page_rows = select_rows.with_only_columns(*_TEMPLATE_COLUMNS, _ZONE_ID)
+        rows = session.execute(page_rows.offset(window.offset).limit(window.limit))
         records = template_records(
             session,
             [(ShownTemplate._make(row[:-1]), row[-1]) for row in rows],
@@ -124,32 +127,6 @@ def list_templates(
         and (query.public is None or r.template.public == query.public)
     ]
     return Page(kept, len(kept))
-
-
-def _page_of(query: Select[Template, int], offset: int, limit: int | None) -> Select[Any]:
-    """Select one page of ``query``'s (template, zone id) rows as plain columns.
-
-    Every template has at least one row, so the page's rows are among those of the first
-    ``offset + limit`` templates in (sort key, id) order. Those ids are chosen first, in an
-    order of one table's columns that an index walks, stopping there (MariaDB cannot walk
-    an index in an order that ends with another table's zone id: it would sort every
-    match); then only those templates' rows are read and sorted. Plain columns, not ORM
-    objects: the page only reads them.
-    """
-    rows = query.with_only_columns(*_TEMPLATE_COLUMNS, TemplateZoneRef.zone_id)
-    if limit is None:
-        return rows.offset(offset)
-    first = (
-        query.with_only_columns(Template.id.label("template_id"))
-        .order_by(None)
-        .order_by(Template.sort_key, Template.id)
-        .limit(offset + limit)
-        .subquery("first_templates")
-    )
-    # IN, not a join: a template in several zones has as many ids there. The ids are read
-    # through a derived table since MariaDB refuses a LIMIT right inside IN.
-    chosen = Template.id.in_(select(first.c.template_id))
-    return rows.where(chosen).offset(offset).limit(limit)
 
 
 def _pool_and_zone(session: Session, uuid: str, *, command: str) -> tuple[StoragePool, Zone]:
