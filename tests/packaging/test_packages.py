@@ -63,6 +63,82 @@ def test_systemd_accepts_the_units(installed: list[Path]) -> None:
     assert "kvmcloud" not in out, out
 
 
+# systemd's own rating, 0 (confined) to 10 (exposed), of what each unit's sandbox allows.
+# The agent keeps the host's mount namespace and root's capabilities (its unit says why).
+EXPOSURE_AT_MOST = {"kvmcloud-management": 2.0, "kvmcloud-agent": 8.0}
+
+
+def test_systemd_rates_each_units_sandbox_below_its_threshold(installed: list[Path]) -> None:
+    rated = {}
+    for name in EXPOSURE_AT_MOST:
+        out = packages.run(
+            "systemd-analyze", "security", "--offline=true", str(packages.UNITS / f"{name}.service")
+        )
+        line = next(line for line in out.splitlines() if "Overall exposure level" in line)
+        rated[name] = float(line.split(": ", 1)[1].split()[0])
+
+    assert all(rated[name] <= limit for name, limit in EXPOSURE_AT_MOST.items()), rated
+
+
+def test_the_installed_server_writes_only_where_its_unit_lets_it(
+    installed: list[Path], shared_tmp: Path
+) -> None:
+    unit = packages.unit("kvmcloud-management")
+    writable = unit["ReadWritePaths"].split()
+    assert set(writable) == {"/var/lib/kvmcloud", "/var/log/kvmcloud", "/etc/kvmcloud/pki"}
+    # The sandbox as rebuilt here: read-only everywhere but the unit's paths, /tmp private.
+    mounts = packages.run(
+        *packages.sandbox_argv("kvmcloud-management"), "cat", "/proc/self/mountinfo"
+    )
+    options = {
+        fields[4]: fields[5].split(",") for fields in (line.split() for line in mounts.splitlines())
+    }
+    kept = ("/proc", "/sys", "/dev", *writable)
+    confined = [
+        point for point in options if not any((point + "/").startswith(k + "/") for k in kept)
+    ]
+    assert all("ro" in options[point] for point in confined if point not in ("/tmp", "/var/tmp"))
+    assert all("rw" in options[path] for path in writable)
+
+    # The packaged places, as kvmcloud-setup-database makes them with no options.
+    keys = packages.printed_keys(packages.run("kvmcloud-setup-database", "sqlite"))
+    conf, port = Path("/etc/kvmcloud/server.conf"), free_port()
+    conf.write_text(
+        env_files.set_values(
+            conf.read_text(),
+            {
+                "KVMCLOUD_LISTEN_HOST": "127.0.0.1",
+                "KVMCLOUD_LISTEN_PORT": str(port),
+                "KVMCLOUD_AGENTS_PORT": str(free_port()),
+            },
+        )
+    )
+    started = shared_tmp / "started"
+    started.touch()
+    endpoint, log = f"http://127.0.0.1:{port}/client/api", shared_tmp / "server.log"
+    with packages.as_unit("kvmcloud-management", conf, log, sandboxed=True) as server:
+        packages.list_zones(endpoint, keys, server, log)
+        api = CloudStack(endpoint=endpoint, key=keys["api key"], secret=keys["secret key"])
+        api.createZone(name="confined", networktype="Advanced", dns1="127.0.0.53")
+        zones = api.listZones()["zone"]
+
+    assert [zone["name"] for zone in zones] == ["confined"]
+    # It made the agent CA in the one place under /etc that it may write.
+    assert sorted(path.name for path in Path("/etc/kvmcloud/pki").iterdir())
+    assert "Read-only file system" not in log.read_text(), log.read_text()
+    # Nothing of the kvmcloud user's appeared elsewhere on the root file system.
+    out = packages.run(
+        "find", "/", "-xdev", "-user", "kvmcloud", "-newer", str(started), check=False
+    )  # fmt: skip
+    allowed = (*writable, str(shared_tmp))
+    found = [
+        path
+        for path in out.split()
+        if not any(path == place or path.startswith(place + "/") for place in allowed)
+    ]
+    assert found == [], out
+
+
 def test_the_installed_server_runs_as_its_user_and_answers_with_the_admin_keys(
     installed: list[Path], shared_tmp: Path
 ) -> None:

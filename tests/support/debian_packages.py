@@ -132,18 +132,26 @@ def server_as_unit(conf: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextmanager
-def as_unit(name: str, conf: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def as_unit(
+    name: str, conf: Path, log: Path, *, sandboxed: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start the installed unit ``name``'s ExecStart as its User and Group (root when the
-    unit names none), with the settings of ``conf``; stop it by its PID after."""
+    unit names none), with the settings of ``conf``; stop it by its PID after.
+
+    ``sandboxed`` also confines its files as the unit does (:func:`sandbox_argv`).
+    """
     entries = unit(name)
+    argv = entries["ExecStart"].split()
+    if sandboxed:
+        argv = sandbox_argv(name) + argv
     environ = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
     environ |= env_files.parse(conf.read_text())
     with log.open("ab") as output:
         process = subprocess.Popen(
-            entries["ExecStart"].split(),
+            argv,
             env=environ,
-            user=entries.get("User"),
-            group=entries.get("Group"),
+            user=None if sandboxed else entries.get("User"),
+            group=None if sandboxed else entries.get("Group"),
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -196,3 +204,54 @@ def list_zones(
     raise AssertionError(
         f"the server did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}"
     )
+
+
+def sandbox_argv(name: str) -> list[str]:
+    """An argv prefix that confines a command's files as the installed unit ``name`` would.
+
+    No systemd as PID 1 here, so its file-system sandbox is rebuilt with a private mount
+    namespace: every mount read-only but /proc, /sys and /dev (ProtectSystem=strict), the
+    unit's ReadWritePaths bound writable, empty /tmp and /var/tmp (PrivateTmp) and no
+    /home, /root or /run/user (ProtectHome); then the unit's User and Group, without new
+    privileges. The other settings (system calls, capabilities, devices) are not rebuilt.
+    """
+    entries = unit(name)
+    assert entries.get("ProtectSystem") == "strict", entries
+    writable = [path.lstrip("-") for path in entries.get("ReadWritePaths", "").split()]
+    script = ["set -e"]
+    script += [f"mount --bind {path} {path}" for path in writable]
+    skip = " ".join(["/proc", "/sys", "/dev", *writable])
+    script.append(
+        "awk '{print $5}' /proc/self/mountinfo | while read -r point; do\n"
+        f"  for kept in {skip}; do\n"
+        '    case "$point/" in "$kept"/*) continue 2;; esac\n'
+        "  done\n"
+        '  mount -o remount,bind,ro "$point"\n'
+        "done"
+    )
+    if entries.get("PrivateTmp") == "yes":
+        script += [
+            "mount -t tmpfs -o mode=1777 tmpfs /tmp",
+            "mount -t tmpfs -o mode=1777 tmpfs /var/tmp",
+        ]
+    if entries.get("ProtectHome") == "yes":
+        script += [
+            f"[ ! -d {path} ] || mount -t tmpfs -o ro,mode=0 tmpfs {path}"
+            for path in ("/home", "/root", "/run/user")
+        ]
+    user = entries["User"]
+    script.append(
+        f"exec setpriv --reuid {user} --regid {entries.get('Group', user)} --init-groups "
+        '--no-new-privs -- "$@"'
+    )
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        "\n".join(script),
+        "sandbox",
+    ]
