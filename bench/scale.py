@@ -3,6 +3,7 @@
 Usage: python -m bench.scale [--databases sqlite,postgresql,mariadb] [--templates 10000,100000]
                              [--hosts 1000,5000,10000,20000] [--ping-interval 60]
                              [--duration 120] [--reps 20] [--workdir var/bench-scale]
+                             [--deploy-reps 10]
 
 For each database it starts ``kvmcloud-server serve`` (a private PostgreSQL or MariaDB
 when that is the database), then:
@@ -13,7 +14,11 @@ when that is the database), then:
 2. hosts: simulated hosts enrolled by addHost through the real enrolment protocol
    (bench/scale_fleet.py), beating every ``--ping-interval`` over mutual TLS for
    ``--duration`` after one warm-up interval; server CPU per beat from /proc, hosts seen
-   not Up in the database during the window, listZones p50 against the idle figure.
+   not Up in the database during the window, listZones p50 against the idle figure;
+3. deploy: ``--deploy-reps`` deployVirtualMachine calls of a template already on the pool
+   (real agent, libvirt/QEMU) against ``qemu-img create -b`` + ``virsh define`` + ``virsh
+   start`` of the same domain on the same image, interleaved, medians and their ratio
+   (bench/deploy_floor.py).
 
 Every loop is bounded, every process stopped by its PID, everything on 127.0.0.1.
 """
@@ -35,9 +40,11 @@ from typing import Any
 
 from cs import CloudStack, CloudStackApiException
 from sqlalchemy import create_engine, select, text
+from tests.support.libvirt import LibvirtDaemons, LibvirtStartError, LibvirtUnavailableError
 from tests.support.postgres import PostgresServer, PostgresUnavailableError
 from tests.support.processes import ManagedProcess, free_port, init_server, start_server
 
+from bench import deploy_floor
 from bench.heartbeat_cost import cpu_seconds
 from bench.scale_data import load_templates
 from bench.scale_fleet import Fleet, run_beats
@@ -468,12 +475,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--reps", type=int, default=20, help="calls per list page and size")
     parser.add_argument("--workdir", type=Path, default=REPO / "var" / "bench-scale")
+    parser.add_argument(
+        "--deploy-reps",
+        type=int,
+        default=10,
+        help="rounds of a cached-template deploy vs the bare libvirt floor (0: skip)",
+    )
     args = parser.parse_args(argv)
     args.databases = [name.strip().lower() for name in args.databases.split(",") if name]
     unknown = [name for name in args.databases if name not in BACKENDS]
     if unknown:
         parser.error(f"unknown database(s) {unknown}; choose from {sorted(BACKENDS)}")
     return args
+
+
+def deploy_rows(args: argparse.Namespace, results: Results) -> None:
+    """The deploy of a cached template against bare libvirt (bench/deploy_floor.py)."""
+    print("\n== deploy vs bare libvirt ==", flush=True)
+    daemons = LibvirtDaemons()
+    try:
+        daemons.start()
+    except (LibvirtUnavailableError, LibvirtStartError) as exc:
+        results.add("libvirt", "deploy of a cached template", f"not measured: {exc}")
+        return
+    try:
+        figures = deploy_floor.measure(args.workdir.resolve() / "deploy", args.deploy_reps)
+    finally:
+        daemons.stop()
+    reps = figures.reps
+    results.add("libvirt", f"deployVirtualMachine, cached template (median of {reps}, s)",
+                f"{figures.ours_s:.2f}")  # fmt: skip
+    results.add("libvirt", f"qemu-img -b + virsh define + start (median of {reps}, s)",
+                f"{figures.floor_s:.2f}")  # fmt: skip
+    results.add("libvirt", "deploy / floor (target <= 1.3)", f"{figures.ratio:.2f}x")
+    results.add(
+        "libvirt", "load average before / after", f"{figures.load_before} / {figures.load_after}"
+    )
 
 
 def print_table(results: Results) -> None:
@@ -511,7 +548,8 @@ def _run(args: argparse.Namespace) -> int:
             continue
         print(f"\n== {backend.name} ==", flush=True)
         ScaleRun(args, backend, results).run()
-    results.add("-", "deploy of a cached template vs bare libvirt", "not measured: not built yet")
+    if args.deploy_reps > 0:
+        deploy_rows(args, results)
     print_table(results)
     return 0
 
