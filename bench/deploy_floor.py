@@ -148,7 +148,7 @@ class DeployBench:
             disk = ET.fromstring(xml).find("./devices/disk[@device='disk']/source")
             assert disk is not None
             info = subprocess.run(
-                ["qemu-img", "info", "--output=json", disk.get("file", "")],
+                ["qemu-img", "info", "-U", "--output=json", disk.get("file", "")],
                 capture_output=True, text=True, check=True, timeout=COMMAND_TIMEOUT_S,
             ).stdout  # fmt: skip
             details = json.loads(info)
