@@ -26,6 +26,7 @@ Every loop is bounded, every process stopped by its PID, everything on 127.0.0.1
 import argparse
 import contextlib
 import importlib
+import os
 import shutil
 import signal
 import statistics
@@ -380,6 +381,7 @@ class ScaleRun:
                 zone_ms.append(timed_ms(api.listZones))
 
         samplers = [threading.Thread(target=f, daemon=True) for f in (sample_states, sample_api)]
+        opened_before = fleet.connections_opened
         cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
         for thread in samplers:
             thread.start()
@@ -399,6 +401,12 @@ class ScaleRun:
             f"{cpu / beats * 1000:.2f} ms ({net * 1000:.2f} ms net of the idle server)",
         )
         self.add(f"{count} hosts: server CPU (cores busy)", f"{cpu / wall:.2f}")
+        self.add(
+            f"{count} hosts: TLS handshakes in the window",
+            f"{fleet.connections_opened - opened_before} for {stats.sent} beats",
+        )
+        self.add(f"{count} hosts: load average", _load_average())
+        self.add(f"{count} hosts: server RSS, open files", _rss_and_files(server.pid))
         self.add(
             f"{count} hosts: held Up without a flap",
             f"{len(hosts) - len(left_up)} of {len(hosts)} "
@@ -455,6 +463,21 @@ class ScaleRun:
                 close()
             print(f"    enrolled {len(fleet.hosts)}/{count}", flush=True)
         return refused
+
+
+def _load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages (/proc/loadavg)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _rss_and_files(pid: int) -> str:
+    """The process's resident memory and open file descriptors (a kept connection is one)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss_kb = next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+    )
+    files = len(os.listdir(f"/proc/{pid}/fd"))
+    return f"{rss_kb / 1024:.0f} MiB, {files} files"
 
 
 # --- main -----------------------------------------------------------------------------------

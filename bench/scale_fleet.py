@@ -3,15 +3,18 @@
 All simulated hosts share one bootstrap key (its certificate is what the enrolment token
 pins), each has its own port on 127.0.0.1 while addHost enrols it (the server records one
 host per agent URL), and, once enrolled, the certificate the server's CA issued for it.
-Beats go as a real agent sends them: a new mutual-TLS connection to the server's agent
-listener (uvicorn keeps idle connections 5 s, far less than ``ping.interval``), the host's
-uuid and key in the headers (``bench.heartbeat_cost.beat_headers``), a ``Heartbeat`` body.
+Beats go as a real agent sends them: over one mutual-TLS connection per host, kept open
+between beats (the agent keeps it ``AGENT_KEEPALIVE_S``, the server's listener a little
+longer) and opened again only when the server closed it, the beat then sent once more as the
+agent does; the host's uuid and key in the headers (``bench.heartbeat_cost.beat_headers``),
+a ``Heartbeat`` body.
 """
 
 import asyncio
 import http.client
 import json
 import secrets
+import select
 import ssl
 import tempfile
 import threading
@@ -24,6 +27,7 @@ from pathlib import Path
 from bench.heartbeat_cost import beat_headers
 from kvmcloud import pki
 from kvmcloud.protocol import agent_messages as msg
+from kvmcloud.protocol.agent_messages import AGENT_KEEPALIVE_S
 
 ENROL_READ_TIMEOUT_S = 30.0
 BEAT_TIMEOUT_S = 30.0
@@ -31,6 +35,9 @@ MAX_REQUEST_BYTES = 1024 * 1024
 # The simulated hosts' enrolment ports: 20,000 hosts fit between these.
 FIRST_PORT = 20000
 LAST_PORT = 65535
+# What a beat on a connection the server closed just then fails with (the agent's
+# STALE_CONNECTION_ERRORS, as http.client raises them).
+STALE_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 @dataclass
@@ -44,6 +51,10 @@ class SimHost:
     certificate_pem: str
     body: bytes = b""
     _context: ssl.SSLContext | None = field(default=None, repr=False)
+    # The kept-alive connection, and when it was last used (monotonic).
+    _connection: http.client.HTTPSConnection | None = field(default=None, repr=False)
+    _used_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 class Fleet:
@@ -58,6 +69,7 @@ class Fleet:
         self.hosts: list[SimHost] = []
         self._next_port = FIRST_PORT
         self._lock = threading.Lock()
+        self.connections_opened = 0
         self._key_file = work / "sim-key.pem"
         self._key_file.write_text(self.key_pem)
         bootstrap_file = work / "sim-bootstrap.pem"
@@ -69,6 +81,7 @@ class Fleet:
         self._thread.start()
 
     def close(self) -> None:
+        self.close_connections()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
@@ -177,12 +190,37 @@ class Fleet:
         return host._context
 
     def beat(self, host: SimHost) -> float:
-        """Send one heartbeat over a new mutual-TLS connection; return the reply's interval."""
-        server = host.server_url.removeprefix("https://").rstrip("/")
-        address, _, port = server.rpartition(":")
-        connection = http.client.HTTPSConnection(
-            address, int(port), context=self.context(host), timeout=BEAT_TIMEOUT_S
-        )
+        """Send one heartbeat on the host's kept-alive connection; return the reply's interval.
+
+        As the agent: a connection idle past ``AGENT_KEEPALIVE_S`` is closed first; one the
+        server closed is seen before the send (the socket reads as closed) or fails it, and
+        the beat goes once more on a new connection.
+        """
+        with host._lock:
+            now = time.monotonic()
+            if host._connection is not None and now - host._used_at > AGENT_KEEPALIVE_S:
+                self._drop(host)
+            if host._connection is not None and _closed_by_peer(host._connection):
+                self._drop(host)
+            try:
+                text = self._post(host)
+            except STALE_ERRORS:
+                self._drop(host)
+                text = self._post(host)
+            host._used_at = time.monotonic()
+        return float(json.loads(text)["interval_s"])
+
+    def _post(self, host: SimHost) -> bytes:
+        connection = host._connection
+        if connection is None:
+            server = host.server_url.removeprefix("https://").rstrip("/")
+            address, _, port = server.rpartition(":")
+            connection = http.client.HTTPSConnection(
+                address, int(port), context=self.context(host), timeout=BEAT_TIMEOUT_S
+            )
+            host._connection = connection
+            with self._lock:
+                self.connections_opened += 1
         try:
             connection.request(
                 "POST",
@@ -192,11 +230,34 @@ class Fleet:
             )
             response = connection.getresponse()
             text = response.read()
-            if response.status != 200:
-                raise RuntimeError(f"heartbeat refused: {response.status} {text[:200]!r}")
-        finally:
-            connection.close()
-        return float(json.loads(text)["interval_s"])
+        except BaseException:
+            self._drop(host)
+            raise
+        if response.will_close:
+            self._drop(host)
+        if response.status != 200:
+            raise RuntimeError(f"heartbeat refused: {response.status} {text[:200]!r}")
+        return text
+
+    def _drop(self, host: SimHost) -> None:
+        if host._connection is not None:
+            host._connection.close()
+            host._connection = None
+
+    def close_connections(self) -> None:
+        """Close every host's kept-alive connection (bounded by the number of hosts)."""
+        for host in list(self.hosts):
+            with host._lock:
+                self._drop(host)
+
+
+def _closed_by_peer(connection: http.client.HTTPSConnection) -> bool:
+    """Tell whether an idle connection's socket reads as closed (httpcore checks the same)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
 
 
 def report(number: int) -> msg.HostReport:

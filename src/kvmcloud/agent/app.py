@@ -85,6 +85,7 @@ from kvmcloud.agent.vms.lifecycle import Hypervisor, VmLifecycle
 from kvmcloud.agent.vms.volume_checks import VolumeImages
 from kvmcloud.listeners import BodyTooLargeError, client_certificate, read_capped_body
 from kvmcloud.protocol.agent_messages import (
+    AGENT_KEEPALIVE_S,
     AUTHORIZATION_SCHEME,
     CommandState,
     CommandStatus,
@@ -401,8 +402,7 @@ def create_app(
         report=host_report if host_report is not None else HostReporter().report,
         vm_states=hypervisor.states,
         certificates=certificates.held,
-        http_client=http_client
-        or httpx.Client(timeout=HEARTBEAT_HTTP_TIMEOUT_S, verify=identity.client_context()),
+        http_client=http_client or heartbeat_client(identity),
         owns_http_client=http_client is None,
         keeper=keeper,
     )
@@ -431,6 +431,19 @@ def create_app(
     )
     app.state.agent = runtime
     return app
+
+
+def heartbeat_client(identity: TlsIdentity) -> httpx.Client:
+    """The heartbeat's client: one connection to the server, kept open between beats.
+
+    Kept longer than any heartbeat interval (``AGENT_KEEPALIVE_S``), a beat costs the
+    server no TLS handshake; the server keeps it a little longer still.
+    """
+    return httpx.Client(
+        timeout=HEARTBEAT_HTTP_TIMEOUT_S,
+        verify=identity.client_context(),
+        limits=httpx.Limits(keepalive_expiry=AGENT_KEEPALIVE_S),
+    )
 
 
 def default_downloaders(

@@ -13,6 +13,7 @@ from kvmcloud.agent.vms.errors import VmError
 from kvmcloud.protocol.agent_messages import (
     AUTHORIZATION_SCHEME,
     HOST_UUID_HEADER,
+    MAX_HEARTBEAT_INTERVAL_S,
     Heartbeat,
     HeartbeatReply,
     HostReport,
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_PATH = "/agent/v1/heartbeat"
 INITIAL_INTERVAL_S = 10.0
 MIN_INTERVAL_S = 1.0
-MAX_INTERVAL_S = 300.0
+MAX_INTERVAL_S = MAX_HEARTBEAT_INTERVAL_S
 STOP_TIMEOUT_S = 10.0
 # Until its first heartbeat is accepted, the loop retries this soon, this many times: addHost
 # records the host (and its key) only after the agent answered the enrolment, so a first
@@ -43,6 +44,12 @@ INVENTORY_INTERVAL_S = 600.0
 # Longest a heartbeat waits for the pool listing: a hung shared mount must delay the
 # inventory, never the heartbeat (a host without heartbeats is marked Down).
 INVENTORY_TIMEOUT_S = 5.0
+# What a request on a pooled connection the server has just closed fails with: the send or
+# the read of the answer, never the connect (httpx closes a failed connection).
+STALE_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+# The kept-alive connection is closed after a beat this often, so a renewed certificate
+# is the one presented (TLS checks certificates at the handshake only).
+RECONNECT_EVERY_S = 3600.0
 # How often the pools are checked for the server (each check bounded, see PoolKeeper).
 POOL_CHECK_INTERVAL_S = 60.0
 
@@ -142,6 +149,7 @@ class HeartbeatLoop:
         self._health_lock = threading.Lock()
         self._health_ready: list[PoolHealth] = []
         self._clock = clock
+        self._connection_since = clock()
         self._interval_s = clamp_interval_s(initial_interval_s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
@@ -184,15 +192,7 @@ class HeartbeatLoop:
         )
         url = self.enrollment.server_url.rstrip("/") + HEARTBEAT_PATH
         try:
-            response = self._client.post(
-                url,
-                content=to_json(heartbeat),
-                headers={
-                    "Authorization": f"{AUTHORIZATION_SCHEME} {self.enrollment.host_key}",
-                    HOST_UUID_HEADER: self.enrollment.host_uuid,
-                    "Content-Type": "application/json",
-                },
-            )
+            response = self._post(url, to_json(heartbeat))
         except httpx.HTTPError as exc:
             raise HeartbeatError(f"cannot reach {url}: {exc}") from exc
         if response.status_code != 200:
@@ -207,6 +207,26 @@ class HeartbeatLoop:
         if inventory is not None:
             self._inventory_sent_at = self._clock()
         return clamp_interval_s(reply.interval_s)
+
+    def _post(self, url: str, body: str) -> httpx.Response:
+        headers = {
+            "Authorization": f"{AUTHORIZATION_SCHEME} {self.enrollment.host_key}",
+            HOST_UUID_HEADER: self.enrollment.host_uuid,
+            "Content-Type": "application/json",
+        }
+        now = self._clock()
+        if now - self._connection_since >= RECONNECT_EVERY_S:
+            headers["Connection"] = "close"
+            self._connection_since = now
+        try:
+            return self._client.post(url, content=body, headers=headers)
+        except STALE_CONNECTION_ERRORS as exc:
+            # The beat went out on a kept-alive connection the server closed as it was sent
+            # (a restart, an idle timeout): a server that closed it earlier is seen before
+            # the send, and a new connection taken. Once more, on a new connection; a beat
+            # is safe to repeat. A timeout is not retried: the server may be hung.
+            logger.info("heartbeat connection was closed (%s): sending again", exc)
+            return self._client.post(url, content=body, headers=headers)
 
     def _collect_inventory(self) -> list[PoolInventory] | None:
         """Return the pool listing, or None if it is not ready in time (or failed)."""

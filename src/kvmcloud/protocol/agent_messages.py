@@ -38,6 +38,14 @@ from kvmcloud.protocol.json_limits import JsonTooDeepError, check_json_depth
 AUTHORIZATION_SCHEME = "Bearer"
 # Agent → server requests name their host here, so the key is checked before the body is read.
 HOST_UUID_HEADER = "X-Kvmcloud-Host"
+# The longest an agent waits between heartbeats, whatever ping.interval says.
+MAX_HEARTBEAT_INTERVAL_S = 300.0
+# An agent keeps its heartbeat connection open, idle, this long: longer than any interval, so
+# a beat reuses it instead of paying a mutual-TLS handshake (5 ms of the server's CPU)...
+AGENT_KEEPALIVE_S = MAX_HEARTBEAT_INTERVAL_S + 20
+# ...and the server's agent listener a little longer, so the agent is the side that closes an
+# idle connection, never the server just as a beat goes out on it.
+SERVER_KEEPALIVE_S = AGENT_KEEPALIVE_S + 10
 
 
 class MessageFormatError(ValueError):

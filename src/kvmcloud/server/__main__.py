@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -168,6 +169,7 @@ def _ca(settings: ServerSettings, action: str) -> int:
 
 def _serve(settings: ServerSettings, store: AgentPki, box: SecretBox) -> None:
     """Serve /client/api on the API port and /agent/v1 on the agent port (mutual TLS)."""
+    _raise_open_files_limit()
     services = build_services(settings, agent_pki=store, box=box)
     # No access log: a request line carries the query, and with it API keys and URLs.
     api = uvicorn.Config(
@@ -187,6 +189,8 @@ def _serve(settings: ServerSettings, store: AgentPki, box: SecretBox) -> None:
         lifespan="off",
         ssl_context_factory=lambda _config, _default: context,
         http=PeerCertificateProtocol,
+        # Agents keep their heartbeat connection open between beats (one per host).
+        timeout_keep_alive=settings.agent_keepalive_s,
     )
     servers: list[uvicorn.Server] = []
     servers.extend([_LinkedServer(api, servers), _LinkedServer(agents, servers)])
@@ -198,6 +202,19 @@ def _serve(settings: ServerSettings, store: AgentPki, box: SecretBox) -> None:
         await asyncio.gather(*(server.serve() for server in servers))
 
     asyncio.run(serve_both())
+
+
+def _raise_open_files_limit() -> None:
+    """Raise the soft limit of open files to the hard one: each host keeps a connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            logger.warning("cannot raise the open files limit from %d to %d: %s", soft, hard, exc)
+            return
+        soft = hard
+    logger.info("open files limit: %s (about one per connected host)", soft)
 
 
 class _LinkedServer(uvicorn.Server):

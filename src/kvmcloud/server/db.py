@@ -1,5 +1,7 @@
 """Base with naming convention, make_engine() (per database), Database.transaction()."""
 
+import logging
+import random
 import sqlite3
 import time
 import uuid
@@ -17,6 +19,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from kvmcloud.server import db_mariadb
+from kvmcloud.server.db_conflicts import is_transient_conflict
+
+logger = logging.getLogger(__name__)
 
 # Constraint names come from this convention so Alembic can name and later alter them on
 # every backend (Alembic docs, "The Importance of Naming Constraints").
@@ -105,6 +110,11 @@ _IDLE_SINCE = "kvmcloud.idle_since"
 # templates as 1,000 rows per account, and the planner still takes the account index.
 SQLITE_OPTIMIZE_EVERY_S = 1.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A transaction that lost a conflict (Database.run) is run again this many times at most,
+# after a random pause of up to this long times the attempt: the conflicting transactions
+# are short (a heartbeat, the last-seen flush), so a few milliseconds separate them.
+CONFLICT_RETRIES = 3
+CONFLICT_PAUSE_S = 0.02
 _OPTIMIZED_AT = "kvmcloud.sqlite_optimized_at"
 
 
@@ -265,21 +275,33 @@ class Database:
                 self._on_jobs_queued()
 
     def run(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in a transaction; once more if a lost connection cut it short.
+        """Run ``work`` in a transaction; again if a lost connection or conflict cut it short.
 
         Only for work that is safe to repeat: the first attempt was rolled back (the
         connection died before the commit) or, rarely, committed just before the loss.
         The pool was invalidated by the error, so the second attempt gets a fresh
-        connection.
+        connection. A conflict the database rolled back (a deadlock, a lock wait timeout, a
+        serialization failure, a Galera certification failure: ``is_transient_conflict``)
+        is retried up to ``CONFLICT_RETRIES`` times, after a short random pause so the two
+        sides do not meet again.
         """
-        try:
-            with self.transaction() as session:
-                return work(session)
-        except exc.DBAPIError as error:
-            if not error.connection_invalidated:
-                raise
-        with self.transaction() as session:
-            return work(session)
+        reconnected, conflicts = False, 0
+        # The first pass, one after a lost connection, CONFLICT_RETRIES after conflicts: a
+        # pass that fails with both retries used up raises.
+        for _ in range(CONFLICT_RETRIES + 2):
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except exc.DBAPIError as error:
+                if error.connection_invalidated and not reconnected:
+                    reconnected = True
+                    continue
+                if conflicts >= CONFLICT_RETRIES or not is_transient_conflict(error.orig):
+                    raise
+                conflicts += 1
+                logger.info("transaction lost a conflict, running it again: %s", error.orig)
+                time.sleep(random.uniform(0, CONFLICT_PAUSE_S * conflicts))  # noqa: S311
+        raise AssertionError("unreachable: the last pass returns or raises")
 
     def checkpoint(self) -> None:
         """Fold SQLite's WAL into the database file and truncate it (no-op elsewhere).

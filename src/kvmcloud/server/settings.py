@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kvmcloud.protocol.agent_messages import SERVER_KEEPALIVE_S
+
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/kvmcloud/kvmcloud.db"
 # Keys kept outside the database: the secrets key file and the agent CA (docs/security.md).
 DEFAULT_CONFIG_DIR = Path("/etc/kvmcloud")
@@ -24,6 +26,9 @@ class ServerSettings:
     listen_port: int = 8080
     # The agent listener: /agent/v1 only, mutual TLS against the agent CA (CloudStack: 8250).
     agent_listen_port: int = 8250
+    # Idle agent connections are kept this long: longer than any heartbeat interval, so a
+    # beat reuses its connection instead of paying a TLS handshake (docs/performance.md).
+    agent_keepalive_s: int = int(SERVER_KEEPALIVE_S)
     public_url: str = ""
     job_workers: int = 4
     # Threads serving API and agent requests (both listeners share them).
@@ -74,6 +79,9 @@ class ServerSettings:
             listen_host=environ.get("KVMCLOUD_LISTEN_HOST", "0.0.0.0"),  # noqa: S104
             listen_port=_int(environ, "KVMCLOUD_LISTEN_PORT", 8080, 1, 65535),
             agent_listen_port=_int(environ, "KVMCLOUD_AGENTS_PORT", 8250, 1, 65535),
+            agent_keepalive_s=_int(
+                environ, "KVMCLOUD_AGENTS_KEEPALIVE_S", int(SERVER_KEEPALIVE_S), 5, 3600
+            ),
             public_url=environ.get("KVMCLOUD_PUBLIC_URL", ""),
             job_workers=_int(environ, "KVMCLOUD_JOB_WORKERS", 4, 1, 64),
             api_threads=_int(environ, "KVMCLOUD_API_THREADS", 40, 1, 512),

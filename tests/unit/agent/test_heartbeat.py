@@ -11,6 +11,7 @@ from kvmcloud.agent.enrollment import Enrollment
 from kvmcloud.agent.heartbeat import (
     FIRST_RETRIES,
     FIRST_RETRY_S,
+    RECONNECT_EVERY_S,
     HeartbeatError,
     HeartbeatLoop,
     clamp_interval_s,
@@ -254,3 +255,67 @@ def test_unreadable_certificate_store_sends_unknown_and_logs_once_per_change(cap
         unknown + "Not a directory",
         "certificates readable again",
     ]
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadError("connection reset"),
+        httpx.WriteError("broken pipe"),
+    ],
+)
+def test_a_beat_cut_by_a_closed_kept_alive_connection_is_sent_once_more(stale):
+    attempts: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        if len(attempts) == 1:
+            raise stale
+        return httpx.Response(200, json={"interval_s": 60})
+
+    assert loop_with(handler).send() == 60.0
+    assert len(attempts) == 2
+    assert attempts[0].content == attempts[1].content
+
+
+def test_a_beat_is_not_sent_a_third_time_nor_again_after_a_timeout():
+    attempts: list[httpx.Request] = []
+
+    def closed(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    with pytest.raises(HeartbeatError, match="Server disconnected"):
+        loop_with(closed).send()
+    assert len(attempts) == 2
+
+    attempts.clear()
+
+    def hung(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.ReadTimeout("timed out")
+
+    with pytest.raises(HeartbeatError, match="timed out"):
+        loop_with(hung).send()
+    assert len(attempts) == 1
+
+
+def test_the_kept_alive_connection_is_closed_after_a_beat_once_an_hour():
+    now = [0.0]
+    closes: list[bool] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        closes.append(request.headers.get("connection") == "close")
+        return httpx.Response(200, json={"interval_s": 60})
+
+    loop = HeartbeatLoop(
+        enrollment=ENROLLMENT,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        report=lambda: HOST_REPORT,
+        clock=lambda: now[0],
+    )
+    for second in (60.0, RECONNECT_EVERY_S - 1, RECONNECT_EVERY_S, RECONNECT_EVERY_S + 60):
+        now[0] = second
+        loop.send()
+    assert closes == [False, False, True, False]
