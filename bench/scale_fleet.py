@@ -256,8 +256,10 @@ def _closed_by_peer(connection: http.client.HTTPSConnection) -> bool:
     sock = connection.sock
     if sock is None:
         return True
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
+    # poll, not select: a fleet's sockets have descriptors above select's 1,024.
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def report(number: int) -> msg.HostReport:
@@ -310,7 +312,7 @@ def run_beats(
                 fleet.beat(hosts[index % len(hosts)])
                 with lock:
                     stats.sent += 1
-            except (OSError, RuntimeError, ssl.SSLError, http.client.HTTPException) as exc:
+            except Exception as exc:  # counted, never a silently dead sender thread
                 with lock:
                     stats.failed += 1
                     if len(stats.errors) < 5:

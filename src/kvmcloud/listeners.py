@@ -40,6 +40,19 @@ class PeerCertificateProtocol(H11Protocol):
 
             self.app = app
 
+    def shutdown(self) -> None:
+        """Close an idle kept-alive connection at once, else let its request finish.
+
+        A graceful TLS close waits for the client's close_notify, up to 30 s, and an idle
+        HTTP client reads nothing until its next request: a stopping server waited that
+        long for every kept-alive connection (one per host on the agent listener). The
+        client sees the connection closed and opens a new one for its next request.
+        """
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+            return
+        super().shutdown()
+
 
 def client_certificate(scope: Mapping[str, Any]) -> str | None:
     """Return the PEM of the connection's client certificate, if it presented one."""

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from kvmcloud.server import db_migrations, models_index
 from kvmcloud.server.db import Database, make_engine
@@ -126,3 +127,34 @@ def test_runners_on_every_node_claim_each_job_once_but_conflict(cluster: GaleraC
     assert len(claims) == JOBS and set(claims.values()) == {1}
     # The losers' commits fail as deadlocks (not seen here on one node, see above).
     assert set(errors) <= {DEADLOCK}
+
+
+def test_database_run_repeats_a_transaction_that_failed_certification(
+    cluster: GaleraCluster,
+) -> None:
+    # Deterministic: while the first attempt holds its uncommitted update on node 1, node 2
+    # commits one to the same row; node 1's commit then fails certification (1213) and
+    # Database.run runs the work again, which commits.
+    first, second = (Database(make_engine(synced(url))) for url in cluster.urls[:2])
+    try:
+        with first.transaction() as session:
+            session.execute(text("DROP TABLE IF EXISTS certified"))
+            session.execute(text("CREATE TABLE certified (id INT PRIMARY KEY, n INT NOT NULL)"))
+            session.execute(text("INSERT INTO certified VALUES (1, 0)"))
+        calls: list[int] = []
+
+        def add_one(session: Session) -> None:
+            calls.append(1)
+            session.execute(text("UPDATE certified SET n = n + 1 WHERE id = 1"))
+            if len(calls) == 1:
+                with second.transaction() as other:
+                    other.execute(text("UPDATE certified SET n = n + 10 WHERE id = 1"))
+
+        first.run(add_one)
+        assert len(calls) == 2
+        with second.transaction() as session:
+            assert session.scalar(text("SELECT n FROM certified WHERE id = 1")) == 11
+            session.execute(text("DROP TABLE certified"))
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()

@@ -111,9 +111,12 @@ _IDLE_SINCE = "kvmcloud.idle_since"
 SQLITE_OPTIMIZE_EVERY_S = 1.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A transaction that lost a conflict (Database.run) is run again this many times at most,
-# after a random pause of up to this long times the attempt: the conflicting transactions
-# are short (a heartbeat, the last-seen flush), so a few milliseconds separate them.
-CONFLICT_RETRIES = 3
+# after a random pause of up to this long, doubled at each retry (20 ms to 160 ms): the
+# conflicting transactions are short (a heartbeat, the last-seen flush), and a random pause
+# keeps two losers from meeting again. A hot spot written through several Galera nodes at
+# once (one job queue claimed by runners on every node) loses more often than that: write
+# through one node (docs/management-servers.md).
+CONFLICT_RETRIES = 4
 CONFLICT_PAUSE_S = 0.02
 _OPTIMIZED_AT = "kvmcloud.sqlite_optimized_at"
 
@@ -300,7 +303,8 @@ class Database:
                     raise
                 conflicts += 1
                 logger.info("transaction lost a conflict, running it again: %s", error.orig)
-                time.sleep(random.uniform(0, CONFLICT_PAUSE_S * conflicts))  # noqa: S311
+                pause_s = CONFLICT_PAUSE_S * 2 ** (conflicts - 1)
+                time.sleep(random.uniform(0, pause_s))  # noqa: S311
         raise AssertionError("unreachable: the last pass returns or raises")
 
     def checkpoint(self) -> None:
