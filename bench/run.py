@@ -1,7 +1,7 @@
 """make bench: kvmcloud's download engine against curl, aria2c, dd and hashlib, on loopback.
 
 Usage: python -m bench.run [--size 2G] [--reps 5] [--workdir var/bench] [--sections main,...]
-    [--cases tls|NAME,...] [--fanout-agents 8]
+    [--cases tls|NAME,...] [--fanout-agents 8] [--fanout-size 1G]
 """
 
 import argparse
@@ -34,6 +34,7 @@ from kvmcloud.protocol.agent_messages import PoolSpec
 
 MIB = 1024 * 1024
 IMAGE = "image.raw"
+FANOUT_IMAGE = "fanout.raw"
 SLOW_MIRROR_BYTES_S = 50 * 1000 * 1000
 CONCURRENT_PREPARES = 20
 PREPARE_TIMEOUT_S = 900.0
@@ -118,6 +119,7 @@ class Bench:
         self.size: int = args.size
         self.reps: int = args.reps
         self.fanout_agents: int = args.fanout_agents
+        self.fanout_size: int = args.fanout_size
         self.work: Path = args.workdir.resolve()
         self.root = self.work / "origin"
         self.pool: Path = self.work / "pool"
@@ -433,12 +435,15 @@ class Bench:
         if "pools" in sections:
             self.print_pools()
         if "fanout" in sections:
+            # A file of its own size: N agents each write a copy, three cases over.
+            image = self.root / FANOUT_IMAGE
+            prepare_image(image, self.fanout_size)
             fanout_section(
                 work=self.work / "fanout",
                 origin=self.origin,
-                image=IMAGE,
-                sha256=self.sha256,
-                size=self.size,
+                image=FANOUT_IMAGE,
+                sha256=hash_file(image, "sha256")[0],
+                size=self.fanout_size,
                 agents=self.fanout_agents,
             )
             print(f"  load average after: {os.getloadavg()[0]:.2f}")
@@ -548,6 +553,12 @@ def main() -> int:
         type=int,
         default=8,
         help="agents (hosts, each with a host-local pool) in the fanout section",
+    )
+    parser.add_argument(
+        "--fanout-size",
+        type=parse_size,
+        default=parse_size("1G"),
+        help="the template's size in the fanout section (the issue's case: 1G)",
     )
     parser.add_argument(
         "--sections",
