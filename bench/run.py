@@ -1,7 +1,7 @@
 """make bench: kvmcloud's download engine against curl, aria2c, dd and hashlib, on loopback.
 
 Usage: python -m bench.run [--size 2G] [--reps 5] [--workdir var/bench] [--sections main,...]
-    [--cases tls|NAME,...]
+    [--cases tls|NAME,...] [--fanout-agents 8] [--fanout-size 1G]
 """
 
 import argparse
@@ -27,16 +27,18 @@ from tests.support.metalink import meta4
 from tests.support.processes import free_port
 
 from bench import pools
+from bench.fanout import fanout_section
 from bench.origins import Origin, PythonOrigin, Tls
 from bench.stack import Stack, start_stack
 from kvmcloud.protocol.agent_messages import PoolSpec
 
 MIB = 1024 * 1024
 IMAGE = "image.raw"
+FANOUT_IMAGE = "fanout.raw"
 SLOW_MIRROR_BYTES_S = 50 * 1000 * 1000
 CONCURRENT_PREPARES = 20
 PREPARE_TIMEOUT_S = 900.0
-SECTIONS = ("main", "prepares", "interrupted", "metalink", "pools")
+SECTIONS = ("main", "prepares", "interrupted", "metalink", "pools", "fanout")
 # --cases tls: the rows of the TLS bulk-path targets (issue 19), side by side.
 TLS_CASES = (
     "kvmcloud sha256",
@@ -116,6 +118,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.size: int = args.size
         self.reps: int = args.reps
+        self.fanout_agents: int = args.fanout_agents
+        self.fanout_size: int = args.fanout_size
         self.work: Path = args.workdir.resolve()
         self.root = self.work / "origin"
         self.pool: Path = self.work / "pool"
@@ -430,6 +434,19 @@ class Bench:
             self.print_metalink()
         if "pools" in sections:
             self.print_pools()
+        if "fanout" in sections:
+            # A file of its own size: N agents each write a copy, three cases over.
+            image = self.root / FANOUT_IMAGE
+            prepare_image(image, self.fanout_size)
+            fanout_section(
+                work=self.work / "fanout",
+                origin=self.origin,
+                image=FANOUT_IMAGE,
+                sha256=hash_file(image, "sha256")[0],
+                size=self.fanout_size,
+                agents=self.fanout_agents,
+            )
+            print(f"  load average after: {os.getloadavg()[0]:.2f}")
         rss = self.agent_peak_rss()
         print(f"\nagent peak RSS (VmHWM over the whole run): {rss / MIB:.0f} MiB [< 150]")
 
@@ -532,6 +549,18 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("var/bench"))
     parser.add_argument(
+        "--fanout-agents",
+        type=int,
+        default=8,
+        help="agents (hosts, each with a host-local pool) in the fanout section",
+    )
+    parser.add_argument(
+        "--fanout-size",
+        type=parse_size,
+        default=parse_size("1G"),
+        help="the template's size in the fanout section (the issue's case: 1G)",
+    )
+    parser.add_argument(
         "--sections",
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
@@ -550,6 +579,8 @@ def main() -> int:
         parser.error(f"--sections takes {','.join(SECTIONS)}")
     if args.reps < 1:
         parser.error("--reps must be at least 1")
+    if args.fanout_agents < 2:
+        parser.error("--fanout-agents must be at least 2")
     for tool in ("curl", "aria2c", "openssl", "sha256sum", "dd", "qemu-img"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (make bench installs it)")

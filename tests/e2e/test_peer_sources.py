@@ -1,6 +1,7 @@
 """Peer sources end to end: three agents with host-local pools and a throttled origin.
 
-One origin transfer serves later hosts from a peer's verified copy; a peer serving
+One origin transfer serves later hosts from a peer's verified copy, also when they all need
+it at once (they wait for the first copy, then read it); a peer serving
 corrupted bytes is caught by the checksum and skipped; with peers off every host reads
 the origin, as before; a peer killed mid-transfer changes nothing for the result (its bytes
 are kept when the origin can continue from them, discarded when it cannot).
@@ -216,6 +217,45 @@ def test_with_peers_off_every_host_reads_the_origin(zone: Zone) -> None:
             assert copy_digest(zone, copy) == digest
         assert zone.stack.origin.bytes_sent(path) == 2 * IMAGE_BYTES
         assert sources_events(zone, template_id) == []
+    finally:
+        set_zone(zone, PEERS_ENABLED, "true")
+
+
+def prepare_everywhere_at_once(zone: Zone, template_id: str) -> list[dict[str, Any]]:
+    """Prepare the template on every host's pool at once; return each copy's downloaddetails."""
+    jobs = [start_prepare(zone, template_id, index) for index in range(len(zone.pools))]
+    for job in wait_jobs(zone.stack.api, jobs, 180):
+        assert job["jobstatus"] == 1, job
+    return [details_on(zone, template_id, index) for index in range(len(zone.pools))]
+
+
+def test_hosts_needing_a_new_template_at_once_read_the_origin_once(zone: Zone) -> None:
+    template_id, path, digest = register(zone, "fan-out")
+    copies = prepare_everywhere_at_once(zone, template_id)
+
+    assert zone.stack.origin.bytes_sent(path) == IMAGE_BYTES
+    assert all(copy_digest(zone, copy) == digest for copy in copies)
+    from_origin = [c for c in copies if c["originbytes"] == IMAGE_BYTES]
+    assert len(from_origin) == 1 and from_origin[0]["peerbytes"] == 0
+    first = zone.hosts[copies.index(from_origin[0])]
+    from_peers = [c for c in copies if c is not from_origin[0]]
+    for copy in from_peers:
+        assert copy["peerbytes"] == IMAGE_BYTES and copy["originbytes"] == 0
+        (source,) = copy["sources"]
+        assert source["kind"] == "peer" and source["hostid"] == first
+
+
+def test_with_peers_off_hosts_needing_a_template_at_once_each_read_the_origin(
+    zone: Zone,
+) -> None:
+    set_zone(zone, PEERS_ENABLED, "false")
+    try:
+        template_id, path, digest = register(zone, "fan-out-peers-off")
+        copies = prepare_everywhere_at_once(zone, template_id)
+        assert zone.stack.origin.bytes_sent(path) == len(copies) * IMAGE_BYTES
+        for copy in copies:
+            assert copy["originbytes"] == IMAGE_BYTES and copy["peerbytes"] == 0
+            assert copy_digest(zone, copy) == digest
     finally:
         set_zone(zone, PEERS_ENABLED, "true")
 

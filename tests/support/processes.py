@@ -226,6 +226,7 @@ def start_server(
     log_path: Path,
     config_dir: Path,
     agents_port: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> ManagedProcess:
     """Start ``kvmcloud-server serve``: the API on 127.0.0.1:``port``, agents on ``agents_port``.
 
@@ -239,6 +240,7 @@ def start_server(
         "KVMCLOUD_LISTEN_PORT": str(port),
         "KVMCLOUD_AGENTS_PORT": str(agents_port or free_port()),
         "KVMCLOUD_CONFIG_DIR": str(config_dir),
+        **(extra_env or {}),
     }
     server = ManagedProcess(
         "kvmcloud-server", [sys.executable, "-m", "kvmcloud.server", "serve"], env, log_path

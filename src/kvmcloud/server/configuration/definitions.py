@@ -297,6 +297,17 @@ PEER_MAX_UPLOADS = ConfigKey(
     _parse_int(1, 64),
     scope=Scope.ZONE,
 )
+PEERS_MAX_WAIT = ConfigKey(
+    "kvmcloud.direct.download.peers.max.wait",
+    "Advanced",
+    "Integer",
+    "600",
+    "kvmcloud: the longest a direct download waits, in seconds, for another host of the zone "
+    "that is downloading the same template (then it takes its bytes from that host; after "
+    "the wait, or if that download fails, from the origin); 0 never waits",
+    _parse_int(0, 86_400),
+    scope=Scope.ZONE,
+)
 
 SESSION_TIMEOUT_S = ConfigKey(
     "session.timeout",

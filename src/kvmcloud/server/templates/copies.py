@@ -47,6 +47,7 @@ from kvmcloud.server.templates.details import (
     is_header_detail,
 )
 from kvmcloud.server.templates.download_status import FailedAttempt, sources_json, with_failure
+from kvmcloud.server.templates.fan_out import FanOutPolicy, ZoneCopy, wait_reason
 from kvmcloud.server.templates.listing import template_records
 from kvmcloud.server.templates.models import (
     DownloadState,
@@ -57,7 +58,12 @@ from kvmcloud.server.templates.models import (
     TemplatePoolRef,
     TemplateZoneRef,
 )
-from kvmcloud.server.templates.peer_sources import CopyHolder, PeerPolicy, plan_peers
+from kvmcloud.server.templates.peer_sources import (
+    FILE_POOL_TYPES,
+    CopyHolder,
+    PeerPolicy,
+    plan_peers,
+)
 from kvmcloud.server.templates.records import PoolCopy, TemplateRecord
 from kvmcloud.server.templates.retries import hosts_to_try
 
@@ -579,6 +585,71 @@ def peer_sources(
             )
         )
     return sources
+
+
+def fan_out_wait(session: Session, ref_id: int, job_uuid: str, now: datetime) -> str | None:
+    """Return why the claimed download of copy ``ref_id`` should wait for a peer copy, or None.
+
+    ``fan_out.wait_reason`` decides from the template's other copies on the zone's Up file
+    pools; the wait counts from the moment ``job_uuid`` was queued. A template without a
+    checksum, or a destination that cannot take bytes from a peer (RBD), never waits.
+    """
+    ref = session.get(TemplatePoolRef, ref_id)
+    if ref is None:
+        return None
+    template = session.get(Template, ref.template_id)
+    pool = session.get(StoragePool, ref.pool_id)
+    if template is None or pool is None or not template.checksum:
+        return None
+    if msg.PoolType(pool.pool_type.value) not in FILE_POOL_TYPES:
+        return None
+    zone_id = pool.data_center_id
+    policy = peer_policy(session, zone_id)
+    fan_out = FanOutPolicy(
+        peers_enabled=policy.enabled and policy.max_sources > 0,
+        max_uploads=policy.max_uploads,
+        max_wait_s=float(get_zone_value(session, config.PEERS_MAX_WAIT, zone_id)),
+    )
+    if not fan_out.peers_enabled or fan_out.max_wait_s <= 0:
+        return None
+    queued = session.scalar(select(AsyncJob.created).where(AsyncJob.uuid == job_uuid))
+    waited_s = (now - queued).total_seconds() if queued is not None else 0.0
+    up = {host.id for host in up_hosts_in_zone(session, zone_id)}
+    pending = set(
+        session.scalars(
+            select(AsyncJob.uuid)
+            .join(TemplatePoolRef, TemplatePoolRef.job_id == AsyncJob.uuid)
+            .where(
+                TemplatePoolRef.template_id == template.id,
+                AsyncJob.job_status == JobStatus.PENDING,
+            )
+        )
+    )
+    rows = session.execute(
+        select(TemplatePoolRef, StoragePool)
+        .join(StoragePool, StoragePool.id == TemplatePoolRef.pool_id)
+        .where(
+            TemplatePoolRef.template_id == template.id,
+            TemplatePoolRef.marked_for_gc.is_(False),
+            StoragePool.removed.is_(None),
+            StoragePool.status == PoolStatus.UP,
+            StoragePool.data_center_id == zone_id,
+        )
+    )
+    checksum = template.checksum.lower()
+    copies = [
+        ZoneCopy(
+            ref_id=other.id,
+            file_pool=msg.PoolType(other_pool.pool_type.value) in FILE_POOL_TYPES,
+            ready=copy_states.is_ready(state_of(other)),
+            verified=(other.image_checksum or "").lower() == checksum,
+            host_up=other.host_id in up,
+            downloading=copy_states.is_downloading(state_of(other)),
+            job_pending=other.job_id in pending,
+        )
+        for other, other_pool in rows
+    ]
+    return wait_reason(own_ref_id=ref_id, copies=copies, policy=fan_out, waited_s=waited_s)
 
 
 def _unreached_reason(session: Session, pool: StoragePool) -> str:

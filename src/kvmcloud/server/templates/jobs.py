@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 # How soon a job waiting for another job's download of the same copy looks again.
 BUSY_RETRY_S = 3.0
+# How soon a job waiting for a peer copy (fan-out) looks again; the end of any download
+# wakes it at once (queue.wake_waiting_jobs), this only bounds the longest wait's overrun.
+FAN_OUT_RETRY_S = 5.0
 
 
 def run_direct_download(ctx: JobContext) -> dict[str, Any]:
@@ -70,6 +73,13 @@ def _claim_or_wait(ctx: JobContext, ref_id: int) -> None:
         claim = copies.claim_download(session, ref_id, ctx.job_uuid, ctx.clock())
     if claim is copies.DownloadClaim.BUSY:
         raise RetryLater(BUSY_RETRY_S, f"another job is downloading pool copy {ref_id}")
+    if claim is copies.DownloadClaim.CLAIMED:
+        # Fan-out: the claim stays ours while we wait, so this pool's copy is never
+        # started twice; another host's copy becomes our peer source.
+        with ctx.db.transaction() as session:
+            reason = copies.fan_out_wait(session, ref_id, ctx.job_uuid, ctx.clock())
+        if reason is not None:
+            raise RetryLater(FAN_OUT_RETRY_S, f"pool copy {ref_id}: {reason}")
 
 
 def download_to_pool(
