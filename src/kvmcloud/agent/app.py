@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -586,21 +587,15 @@ class _Routes:
         except PoolUnavailableError as exc:
             return _error(503, str(exc))
         try:
-            byte_range = parse_range(request.headers.get("range"), read.size_bytes)
+            span = _byte_span(request.headers.get("range"), read.size_bytes)
         except UnsatisfiableRangeError as exc:
             file.close()
             return Response(status_code=416, headers={"Content-Range": str(exc)})
-        first, length = (
-            (0, read.size_bytes) if byte_range is None else (byte_range.first, byte_range.length)
-        )
-        headers = {"Content-Length": str(length), "Accept-Ranges": "bytes"}
-        if byte_range is not None:
-            headers["Content-Range"] = byte_range.content_range()
-        logger.info("serving %s of pool %s (%d bytes)", read.name, read.pool.uuid, length)
+        logger.info("serving %s of pool %s (%d bytes)", read.name, read.pool.uuid, span.length)
         return StreamingResponse(
-            _file_chunks(file, first, length),
-            status_code=206 if byte_range else 200,
-            headers=headers,
+            _file_chunks(file, span.first, span.length),
+            status_code=span.status,
+            headers=span.headers,
             media_type="application/octet-stream",
         )
 
@@ -627,7 +622,7 @@ class _Routes:
         except PoolUnavailableError as exc:
             return _error(503, str(exc))
         try:
-            byte_range = parse_range(request.headers.get("range"), grant.size_bytes)
+            span = _byte_span(request.headers.get("range"), grant.size_bytes)
         except UnsatisfiableRangeError as exc:
             file.close()
             return Response(status_code=416, headers={"Content-Range": str(exc)})
@@ -635,23 +630,17 @@ class _Routes:
         if lease is None:
             file.close()
             return _error(503, f"already serving {grant.max_uploads} peer downloads")
-        first, length = (
-            (0, grant.size_bytes) if byte_range is None else (byte_range.first, byte_range.length)
-        )
-        headers = {"Content-Length": str(length), "Accept-Ranges": "bytes"}
-        if byte_range is not None:
-            headers["Content-Range"] = byte_range.content_range()
         logger.info(
             "serving %s of pool %s to peer %s (%d bytes)",
             grant.name,
             grant.pool.uuid,
             _client(request),
-            length,
+            span.length,
         )
         return StreamingResponse(
-            _paced(_file_chunks(file, first, length), grant.max_rate_bytes, lease),
-            status_code=206 if byte_range else 200,
-            headers=headers,
+            _paced(_file_chunks(file, span.first, span.length), grant.max_rate_bytes, lease),
+            status_code=span.status,
+            headers=span.headers,
             media_type="application/octet-stream",
             background=BackgroundTask(lease.release),
         )
@@ -674,6 +663,29 @@ def _paced(chunks: Iterator[bytes], rate_bytes: int, lease: UploadLease) -> Iter
         lease.release()
         if isinstance(chunks, Generator):
             chunks.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _ByteSpan:
+    """The bytes of a file a GET asks for, with the answer's status and headers."""
+
+    first: int
+    length: int
+    status: int
+    headers: dict[str, str]
+
+
+def _byte_span(range_header: str | None, size: int) -> _ByteSpan:
+    """The whole file (200) or the one range asked for (206); UnsatisfiableRangeError else."""
+    byte_range = parse_range(range_header, size)
+    if byte_range is None:
+        return _ByteSpan(0, size, 200, {"Content-Length": str(size), "Accept-Ranges": "bytes"})
+    headers = {
+        "Content-Length": str(byte_range.length),
+        "Accept-Ranges": "bytes",
+        "Content-Range": byte_range.content_range(),
+    }
+    return _ByteSpan(byte_range.first, byte_range.length, 206, headers)
 
 
 def _file_chunks(file: BinaryIO, first: int, length: int) -> Iterator[bytes]:
