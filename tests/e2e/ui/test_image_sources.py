@@ -173,6 +173,7 @@ def test_the_peer_settings_are_listed_and_editable(peers: tuple[Ui, Zone], page:
         PEERS_MAX_SOURCES,
         "kvmcloud.direct.download.peer.max.rate",
         "kvmcloud.direct.download.peer.max.uploads",
+        "kvmcloud.direct.download.peers.max.wait",
     ):
         expect(page.get_by_label(f"Value of {name}", exact=True)).to_be_visible()
     value = page.get_by_label(f"Value of {PEERS_MAX_SOURCES}", exact=True)

@@ -136,6 +136,11 @@ def test_egress_settings_are_zone_scoped_with_a_global_default(
         ALLOW_SETTING,
         DENY_SETTING,
         "kvmcloud.register.direct.download.default",
+        "kvmcloud.direct.download.peers.enabled",
+        "kvmcloud.direct.download.peers.max.sources",
+        "kvmcloud.direct.download.peers.max.wait",
+        "kvmcloud.direct.download.peer.max.rate",
+        "kvmcloud.direct.download.peer.max.uploads",
     }
     assert by_name[ALLOW_SETTING]["value"] == LOOPBACK
     assert by_name[ALLOW_SETTING]["scope"] == "zone"
