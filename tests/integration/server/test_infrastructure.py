@@ -2,7 +2,7 @@
 
 from kvmcloud.protocol import agent_messages as msg
 from tests.fakes import FAKE_TOKEN, FakeAgent
-from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness
+from tests.integration.server.conftest import AGENT_URL, Cloud, ServerHarness, build_cloud
 
 
 def test_cloud_objects_are_listed_with_names(server: ServerHarness, cloud: Cloud) -> None:
@@ -71,6 +71,25 @@ def test_heartbeats_keep_host_state(server: ServerHarness, cloud: Cloud) -> None
         headers={"Authorization": "Bearer stolen", "X-Kvmcloud-Host": cloud.host_id},
     )
     assert bad.status_code == 401
+
+    sweep_and_check_host_states(server, cloud, beat, headers)
+
+
+def test_host_states_are_swept_on_each_database(server_on_each_database: ServerHarness) -> None:
+    server = server_on_each_database
+    cloud = build_cloud(server)
+    agent = server.agents.agents[AGENT_URL]
+    beat = msg.Heartbeat(host_uuid=cloud.host_id, report=agent.report)
+    headers = {"Authorization": f"Bearer {agent.key}", "X-Kvmcloud-Host": cloud.host_id}
+    server.agent_api.post("/agent/v1/heartbeat", content=msg.to_json(beat), headers=headers)
+    sweep_and_check_host_states(server, cloud, beat, headers)
+
+
+def sweep_and_check_host_states(
+    server: ServerHarness, cloud: Cloud, beat: msg.Heartbeat, headers: dict[str, str]
+) -> None:
+    """Up until ping.interval × ping.timeout, then Disconnected, Down, Up, Disconnected."""
+    agent = server.agents.agents[AGENT_URL]
 
     def state() -> str:
         return server.ok("listHosts", id=cloud.host_id)["host"][0]["state"]

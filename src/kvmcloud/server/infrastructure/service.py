@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from kvmcloud.protocol import agent_messages as msg
@@ -21,7 +21,12 @@ from kvmcloud.server.errors import (
     ResourceUnavailableError,
     shown,
 )
-from kvmcloud.server.infrastructure.host_states import HostStatus, host_status
+from kvmcloud.server.infrastructure.host_states import (
+    CANDIDATE_MARGIN,
+    HostStatus,
+    host_status,
+    sweep_cutoffs,
+)
 from kvmcloud.server.infrastructure.models import (
     Cluster,
     Host,
@@ -291,9 +296,28 @@ def _key_matches(host: Host, presented_key: str) -> bool:
 def update_host_states(
     session: Session, now: datetime, *, interval_s: float, timeout_factor: float
 ) -> list[tuple[str, HostStatus, HostStatus]]:
-    """Recompute every host's state from its last heartbeat; return the changes."""
+    """Recompute every host's state from its last heartbeat; return the changes.
+
+    Only the hosts whose state may change are loaded (see ``sweep_cutoffs``): with
+    every host beating in time the sweep reads no row. ``host_status`` decides on those.
+    """
+    up_before, disconnected_before = sweep_cutoffs(
+        now, interval_s=interval_s, timeout_factor=timeout_factor
+    )
+    never = Host.last_ping.is_(None)
+    may_change = or_(
+        and_(Host.status == HostStatus.UP, or_(never, Host.last_ping < up_before)),
+        and_(
+            Host.status == HostStatus.DISCONNECTED,
+            or_(never, Host.last_ping < disconnected_before),
+        ),
+        and_(
+            Host.status == HostStatus.DOWN,
+            Host.last_ping >= disconnected_before - 2 * CANDIDATE_MARGIN,
+        ),
+    )
     changes = []
-    for host in session.scalars(select(Host).where(Host.removed.is_(None))):
+    for host in session.scalars(select(Host).where(Host.removed.is_(None), may_change)):
         new = host_status(host.last_ping, now, interval_s=interval_s, timeout_factor=timeout_factor)
         # A host that announced its shutdown stays Disconnected until it heartbeats again.
         if host.status == HostStatus.DISCONNECTED and new == HostStatus.UP:

@@ -2,7 +2,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kvmcloud.server.infrastructure.host_states import HostStatus, host_status
+from kvmcloud.server.infrastructure.host_states import (
+    CANDIDATE_MARGIN,
+    HostStatus,
+    host_status,
+    sweep_cutoffs,
+)
 
 NOW = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 # ping.interval 60 s × ping.timeout 2.5 → Disconnected after 150 s, Down after 450 s.
@@ -50,3 +55,21 @@ def test_thresholds_follow_settings():
 
 def test_status_values_are_cloudstack_spelling():
     assert [s.value for s in HostStatus] == ["Up", "Disconnected", "Down"]
+
+
+def test_sweep_cutoffs_select_every_host_whose_state_may_change() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0)
+    up_before, disconnected_before = sweep_cutoffs(now, interval_s=60, timeout_factor=2.5)
+    assert up_before == now - timedelta(seconds=150) + CANDIDATE_MARGIN
+    assert disconnected_before == now - timedelta(seconds=450) + CANDIDATE_MARGIN
+    for silent_s in (0, 149, 150, 151, 449, 450, 451, 10_000):
+        last_ping = now - timedelta(seconds=silent_s)
+        new = host_status(last_ping, now, interval_s=60, timeout_factor=2.5)
+        # Up may change only when selected as an Up candidate...
+        if new != HostStatus.UP:
+            assert last_ping < up_before
+        # ...Disconnected only when past the Down cutoff; Down only when within it.
+        if new == HostStatus.DOWN:
+            assert last_ping < disconnected_before
+        else:
+            assert last_ping >= disconnected_before - 2 * CANDIDATE_MARGIN
